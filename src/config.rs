@@ -1,0 +1,252 @@
+//! Plugin configuration: the wire types (serde, unknown fields refused) and their
+//! compilation into a validated [`Policy`]. Every error names the path of the field.
+
+use serde::Deserialize;
+
+use crate::policy::{Checks, Matcher, Mode, Policy, Route, Unmatched};
+use crate::verify::signature::{SignatureCheck, SignatureConfig};
+
+/// Looks up an environment variable of the VM (`vm_config.environment_variables`).
+pub type Env = dyn Fn(&str) -> Option<String>;
+
+/// An operator-facing configuration error: the path of the bad field and what is wrong.
+/// It never contains a secret value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "(top level): {}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub api: String,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+    #[serde(default)]
+    pub unmatched: Option<String>,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub name: String,
+    #[serde(rename = "match")]
+    pub matcher: MatchConfig,
+    #[serde(default)]
+    pub checks: ChecksConfig,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct MatchConfig {
+    pub path_prefix: Option<String>,
+    pub path_exact: Option<String>,
+    pub host: Option<String>,
+    pub methods: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksConfig {
+    pub signature: Option<SignatureConfig>,
+}
+
+/// Parse and validate the plugin configuration (JSON bytes from Envoy).
+pub fn parse(bytes: &[u8], env: &Env) -> Result<Policy, ConfigError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let wire: PolicyConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        ConfigError::new(path, e.into_inner().to_string())
+    })?;
+    compile(wire, env)
+}
+
+pub fn compile(wire: PolicyConfig, env: &Env) -> Result<Policy, ConfigError> {
+    if wire.api != "v1" {
+        return Err(ConfigError::new(
+            "api",
+            format!("unsupported api \"{}\" (expected \"v1\")", wire.api),
+        ));
+    }
+    let mode = match wire.mode.as_deref() {
+        None | Some("enforce") => Mode::Enforce,
+        Some("monitor") => Mode::Monitor,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "mode",
+                format!("\"{other}\" is not one of enforce, monitor"),
+            ))
+        }
+    };
+    let unmatched = match wire.unmatched.as_deref() {
+        None | Some("deny") => Unmatched::Deny,
+        Some("allow") => Unmatched::Allow,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "unmatched",
+                format!("\"{other}\" is not one of allow, deny"),
+            ))
+        }
+    };
+    let max_body_bytes = wire.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    if max_body_bytes == 0 {
+        return Err(ConfigError::new("max_body_bytes", "must be greater than 0"));
+    }
+    let mut routes: Vec<Route> = Vec::with_capacity(wire.routes.len());
+    for (i, r) in wire.routes.into_iter().enumerate() {
+        let path = format!("routes[{i}]");
+        let route = compile_route(r, &path, env)?;
+        if routes.iter().any(|o| o.name == route.name) {
+            return Err(ConfigError::new(
+                format!("{path}.name"),
+                format!("duplicate route name \"{}\"", route.name),
+            ));
+        }
+        routes.push(route);
+    }
+    Ok(Policy {
+        mode,
+        max_body_bytes,
+        unmatched,
+        routes,
+    })
+}
+
+fn compile_route(r: RouteConfig, path: &str, env: &Env) -> Result<Route, ConfigError> {
+    check_name(&r.name, &format!("{path}.name"))?;
+    if r.name == "unmatched" {
+        // `webhook_guard.unmatched.*` counts requests that match no route.
+        return Err(ConfigError::new(
+            format!("{path}.name"),
+            "\"unmatched\" is reserved for requests that match no route",
+        ));
+    }
+    let mp = format!("{path}.match");
+    let m = r.matcher;
+    let matcher = match (m.path_prefix, m.path_exact) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                &mp,
+                "set either path_prefix or path_exact, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                &mp,
+                "one of path_prefix or path_exact is required",
+            ))
+        }
+        (Some(p), None) => {
+            check_path(&p, &format!("{mp}.path_prefix"))?;
+            Matcher::Prefix(p)
+        }
+        (None, Some(p)) => {
+            check_path(&p, &format!("{mp}.path_exact"))?;
+            Matcher::Exact(p)
+        }
+    };
+    let host = match m.host {
+        Some(h) if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) => {
+            return Err(ConfigError::new(
+                format!("{mp}.host"),
+                format!("\"{h}\" is not a host name"),
+            ));
+        }
+        Some(h) => Some(h.to_ascii_lowercase()),
+        None => None,
+    };
+    let methods = match m.methods {
+        None => vec!["POST".to_string()],
+        Some(v) if v.is_empty() => {
+            return Err(ConfigError::new(
+                format!("{mp}.methods"),
+                "must list at least one method",
+            ))
+        }
+        Some(v) => {
+            let mut out = Vec::with_capacity(v.len());
+            for (j, meth) in v.into_iter().enumerate() {
+                if meth.is_empty() || !meth.bytes().all(|c| c.is_ascii_alphabetic()) {
+                    return Err(ConfigError::new(
+                        format!("{mp}.methods[{j}]"),
+                        format!("\"{meth}\" is not an HTTP method"),
+                    ));
+                }
+                let up = meth.to_ascii_uppercase();
+                if !out.contains(&up) {
+                    out.push(up);
+                }
+            }
+            out
+        }
+    };
+    let cp = format!("{path}.checks");
+    let c = r.checks;
+    let signature = match &c.signature {
+        Some(s) => Some(SignatureCheck::compile(s, &format!("{cp}.signature"), env)?),
+        None => None,
+    };
+    let checks = Checks { signature };
+    Ok(Route {
+        name: r.name,
+        matcher,
+        host,
+        methods,
+        checks,
+    })
+}
+
+fn check_path(p: &str, path: &str) -> Result<(), ConfigError> {
+    if !p.starts_with('/') || p.contains('?') || p.contains('#') {
+        return Err(ConfigError::new(
+            path,
+            format!("\"{p}\" must start with '/' and hold no query or fragment"),
+        ));
+    }
+    Ok(())
+}
+
+/// Names used in logs and metric names: `[a-z0-9_-]+`, at most 64 characters.
+pub fn check_name(name: &str, path: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            path,
+            format!("\"{name}\" must match [a-z0-9_-]+ (at most 64 characters)"),
+        ))
+    }
+}

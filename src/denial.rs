@@ -1,0 +1,189 @@
+//! Why a request was refused: precise for logs and metrics, coarse for the client.
+
+/// Every reason a request can be refused. The snake_case name (`reason()`) is what
+/// the warn line and the `denied.<reason>` counter carry; the client only ever sees
+/// the status and the generic body of `status()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Denial {
+    // routing
+    RouteNotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    // signature
+    SignatureMissing,
+    SignatureRepeated,
+    SignatureMalformed,
+    SignatureMismatch,
+    TimestampMissing,
+    TimestampMalformed,
+    TimestampOutOfTolerance,
+    MessageIdMissing,
+    // secret header
+    HeaderMissing,
+    HeaderRepeated,
+    HeaderMismatch,
+    // jwt
+    TokenMissing,
+    TokenRepeated,
+    TokenMalformed,
+    TokenAlgorithmNotAllowed,
+    TokenSignatureMismatch,
+    TokenExpired,
+    TokenExpMissing,
+    TokenNotYetValid,
+    TokenTooOld,
+    TokenIatMissing,
+    TokenIssuerMismatch,
+    TokenAudienceMismatch,
+    // ip / rate
+    ClientAddressUnknown,
+    IpNotAllowed,
+    RateLimited,
+    // payload
+    PayloadNotJson,
+    PayloadDuplicateKey,
+    PayloadMissing,
+    PayloadMismatch,
+    // client certificate
+    CertMissing,
+    CertMalformed,
+    CertNotPinned,
+    // a remote list never loaded
+    ListUnavailable,
+    ListStale,
+}
+
+impl Denial {
+    pub fn reason(self) -> &'static str {
+        use Denial::*;
+        match self {
+            RouteNotFound => "route_not_found",
+            MethodNotAllowed => "method_not_allowed",
+            PayloadTooLarge => "payload_too_large",
+            SignatureMissing => "signature_missing",
+            SignatureRepeated => "signature_repeated",
+            SignatureMalformed => "signature_malformed",
+            SignatureMismatch => "signature_mismatch",
+            TimestampMissing => "timestamp_missing",
+            TimestampMalformed => "timestamp_malformed",
+            TimestampOutOfTolerance => "timestamp_out_of_tolerance",
+            MessageIdMissing => "message_id_missing",
+            HeaderMissing => "header_missing",
+            HeaderRepeated => "header_repeated",
+            HeaderMismatch => "header_mismatch",
+            TokenMissing => "token_missing",
+            TokenRepeated => "token_repeated",
+            TokenMalformed => "token_malformed",
+            TokenAlgorithmNotAllowed => "token_algorithm_not_allowed",
+            TokenSignatureMismatch => "token_signature_mismatch",
+            TokenExpired => "token_expired",
+            TokenExpMissing => "token_exp_missing",
+            TokenNotYetValid => "token_not_yet_valid",
+            TokenTooOld => "token_too_old",
+            TokenIatMissing => "token_iat_missing",
+            TokenIssuerMismatch => "token_issuer_mismatch",
+            TokenAudienceMismatch => "token_audience_mismatch",
+            ClientAddressUnknown => "client_address_unknown",
+            IpNotAllowed => "ip_not_allowed",
+            RateLimited => "rate_limited",
+            PayloadNotJson => "payload_not_json",
+            PayloadDuplicateKey => "payload_duplicate_key",
+            PayloadMissing => "payload_missing",
+            PayloadMismatch => "payload_mismatch",
+            CertMissing => "cert_missing",
+            CertMalformed => "cert_malformed",
+            CertNotPinned => "cert_not_pinned",
+            ListUnavailable => "list_unavailable",
+            ListStale => "list_stale",
+        }
+    }
+
+    /// The status and body the client gets. Deliberately coarse: the client is never
+    /// told which check failed.
+    pub fn status(self) -> Reply {
+        use Denial::*;
+        match self {
+            RouteNotFound => Reply::NOT_FOUND,
+            MethodNotAllowed => Reply::METHOD_NOT_ALLOWED,
+            PayloadTooLarge => Reply::PAYLOAD_TOO_LARGE,
+            RateLimited => Reply::RATE_LIMITED,
+            ListUnavailable => Reply::UNAVAILABLE,
+            ClientAddressUnknown | IpNotAllowed | CertMissing | CertMalformed | CertNotPinned
+            | ListStale => Reply::FORBIDDEN,
+            _ => Reply::UNAUTHORIZED,
+        }
+    }
+}
+
+/// A local reply: status and JSON body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u32,
+    pub body: &'static str,
+}
+
+impl Reply {
+    pub const UNAUTHORIZED: Reply = Reply {
+        status: 401,
+        body: r#"{"error":"unauthorized"}"#,
+    };
+    pub const FORBIDDEN: Reply = Reply {
+        status: 403,
+        body: r#"{"error":"forbidden"}"#,
+    };
+    pub const NOT_FOUND: Reply = Reply {
+        status: 404,
+        body: r#"{"error":"not_found"}"#,
+    };
+    pub const METHOD_NOT_ALLOWED: Reply = Reply {
+        status: 405,
+        body: r#"{"error":"method_not_allowed"}"#,
+    };
+    pub const PAYLOAD_TOO_LARGE: Reply = Reply {
+        status: 413,
+        body: r#"{"error":"payload_too_large"}"#,
+    };
+    pub const RATE_LIMITED: Reply = Reply {
+        status: 429,
+        body: r#"{"error":"rate_limited"}"#,
+    };
+    pub const UNAVAILABLE: Reply = Reply {
+        status: 503,
+        body: r#"{"error":"unavailable"}"#,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_mapping_matches_the_contract() {
+        assert_eq!(Denial::SignatureMismatch.status().status, 401);
+        assert_eq!(Denial::TokenExpired.status().status, 401);
+        assert_eq!(Denial::HeaderMismatch.status().status, 401);
+        assert_eq!(Denial::PayloadMismatch.status().status, 401);
+        assert_eq!(Denial::IpNotAllowed.status().status, 403);
+        assert_eq!(Denial::CertNotPinned.status().status, 403);
+        assert_eq!(Denial::CertMissing.status().status, 403);
+        assert_eq!(Denial::PayloadTooLarge.status().status, 413);
+        assert_eq!(Denial::RateLimited.status().status, 429);
+        assert_eq!(Denial::ListUnavailable.status().status, 503);
+        assert_eq!(Denial::RouteNotFound.status().status, 404);
+        assert_eq!(Denial::MethodNotAllowed.status().status, 405);
+    }
+
+    #[test]
+    fn reasons_are_metric_safe() {
+        for d in [
+            Denial::SignatureMismatch,
+            Denial::TimestampOutOfTolerance,
+            Denial::CertNotPinned,
+        ] {
+            assert!(d
+                .reason()
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c == b'_'));
+        }
+    }
+}

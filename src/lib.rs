@@ -1,0 +1,21 @@
+//! webhook-guard: a proxy-wasm HTTP filter that lets through only webhooks that prove
+//! where they came from.
+//!
+//! Everything but `filter` is a pure core with no proxy-wasm in it, so native unit tests
+//! (and tools) can use it; `filter` is the only caller of hostcalls.
+
+pub mod config;
+pub mod denial;
+pub mod policy;
+pub mod request;
+pub mod secret;
+pub mod time;
+pub mod verify;
+
+#[cfg(target_arch = "wasm32")]
+mod filter;
+
+#[cfg(target_arch = "wasm32")]
+proxy_wasm::main! {{
+    filter::start();
+}}

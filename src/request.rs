@@ -1,0 +1,152 @@
+//! The request as the core sees it: plain data handed over by the filter glue.
+
+use std::net::SocketAddr;
+
+/// Request headers with lower-case names and raw byte values (a header value may be
+/// any bytes; nothing here assumes UTF-8).
+#[derive(Debug, Default, Clone)]
+pub struct Headers(Vec<(String, Vec<u8>)>);
+
+/// A header the check needs appears more than once: ambiguous input, refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repeated;
+
+impl Headers {
+    pub fn new(mut pairs: Vec<(String, Vec<u8>)>) -> Self {
+        for (name, _) in &mut pairs {
+            name.make_ascii_lowercase();
+        }
+        Headers(pairs)
+    }
+
+    pub fn get_all<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The single value of `name`: `Ok(None)` when absent, `Err(Repeated)` when it
+    /// appears more than once (a later parser might pick the other one).
+    pub fn get_one(&self, name: &str) -> Result<Option<&[u8]>, Repeated> {
+        let mut it = self.get_all(name);
+        match (it.next(), it.next()) {
+            (None, _) => Ok(None),
+            (Some(v), None) => Ok(Some(v)),
+            (Some(_), Some(_)) => Err(Repeated),
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.get_all(name).next().is_some()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+}
+
+/// What the checks may look at before the body: taken once per request.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// Full `:path` including the query string (templates may sign it).
+    pub raw_path: String,
+    pub headers: Headers,
+    /// The downstream address Envoy reports (`source.address`).
+    pub client: Option<SocketAddr>,
+    /// Unix seconds, from the host clock.
+    pub now: u64,
+}
+
+impl RequestHead {
+    pub fn from_headers(headers: Headers, client: Option<SocketAddr>, now: u64) -> Self {
+        let text = |name: &str| {
+            headers
+                .get_all(name)
+                .next()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        let method = text(":method");
+        let raw_path = text(":path");
+        let path = raw_path.split('?').next().unwrap_or_default().to_string();
+        RequestHead {
+            method,
+            path,
+            raw_path,
+            headers,
+            client,
+            now,
+        }
+    }
+
+    /// `:authority` (or `host`) without the port, lower-cased.
+    pub fn host(&self) -> String {
+        let v = self
+            .headers
+            .get_all(":authority")
+            .next()
+            .or_else(|| self.headers.get_all("host").next())
+            .unwrap_or_default();
+        let s = String::from_utf8_lossy(v).to_ascii_lowercase();
+        strip_port(&s).to_string()
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        return rest.split(']').next().unwrap_or_default();
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if !h.contains(':') && port.bytes().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(pairs: &[(&str, &[u8])]) -> RequestHead {
+        let h = Headers::new(
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_vec()))
+                .collect(),
+        );
+        RequestHead::from_headers(h, None, 0)
+    }
+
+    #[test]
+    fn repeated_header_is_reported() {
+        let h = head(&[("X-Sig", b"a"), ("x-sig", b"b"), ("x-one", b"\xff\x00")]);
+        assert_eq!(h.headers.get_one("x-sig"), Err(Repeated));
+        assert_eq!(h.headers.get_one("X-ONE"), Ok(Some(&b"\xff\x00"[..])));
+        assert_eq!(h.headers.get_one("x-none"), Ok(None));
+    }
+
+    #[test]
+    fn path_and_host() {
+        let h = head(&[
+            (":path", b"/hooks/github?x=1"),
+            (":authority", b"Hooks.Example.com:8443"),
+            (":method", b"POST"),
+        ]);
+        assert_eq!(h.path, "/hooks/github");
+        assert_eq!(h.raw_path, "/hooks/github?x=1");
+        assert_eq!(h.host(), "hooks.example.com");
+        assert_eq!(h.method, "POST");
+        assert_eq!(head(&[(":authority", b"[::1]:10000")]).host(), "::1");
+        assert_eq!(
+            head(&[(":authority", b"example.com")]).host(),
+            "example.com"
+        );
+    }
+}
