@@ -5,10 +5,14 @@
 //! (and tools) can use it; `filter` is the only caller of hostcalls.
 
 pub mod config;
+pub mod dedupe;
 pub mod denial;
 pub mod policy;
+pub mod rate_limit;
+pub mod remote_list;
 pub mod request;
 pub mod secret;
+pub mod shared;
 pub mod time;
 pub mod verify;
 

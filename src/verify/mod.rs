@@ -1,4 +1,7 @@
 //! One module per check. Each takes plain request data and `now`; none touches the host.
 
+pub mod cert;
 pub mod encoding;
+pub mod jwt;
+pub mod payload;
 pub mod signature;
