@@ -4,6 +4,8 @@
 use serde::Deserialize;
 
 use crate::policy::{Checks, Matcher, Mode, Policy, Route, Unmatched};
+use crate::verify::headers::{SecretHeader, SecretHeaderConfig};
+use crate::verify::ip::{IpAllowlist, IpAllowlistConfig};
 use crate::verify::signature::{SignatureCheck, SignatureConfig};
 
 /// Looks up an environment variable of the VM (`vm_config.environment_variables`).
@@ -75,6 +77,8 @@ pub struct MatchConfig {
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ChecksConfig {
+    pub ip_allowlist: Option<IpAllowlistConfig>,
+    pub headers: Option<Vec<SecretHeaderConfig>>,
     pub signature: Option<SignatureConfig>,
 }
 
@@ -214,7 +218,37 @@ fn compile_route(r: RouteConfig, path: &str, env: &Env) -> Result<Route, ConfigE
         Some(s) => Some(SignatureCheck::compile(s, &format!("{cp}.signature"), env)?),
         None => None,
     };
-    let checks = Checks { signature };
+    let ip_allowlist = match &c.ip_allowlist {
+        Some(ip) => Some(IpAllowlist::compile(ip, &format!("{cp}.ip_allowlist"))?),
+        None => None,
+    };
+    let mut headers = Vec::new();
+    for (i, h) in c.headers.iter().flatten().enumerate() {
+        let hp = format!("{cp}.headers[{i}]");
+        let header = SecretHeader::compile(h, &hp, env)?;
+        if headers.iter().any(|o: &SecretHeader| o.name == header.name) {
+            return Err(ConfigError::new(
+                format!("{hp}.name"),
+                format!("header \"{}\" is listed twice", header.name),
+            ));
+        }
+        headers.push(header);
+    }
+    if c.headers.as_ref().is_some_and(Vec::is_empty) {
+        return Err(ConfigError::new(
+            format!("{cp}.headers"),
+            "list at least one header, or leave `headers` out",
+        ));
+    }
+    let checks = Checks {
+        ip_allowlist,
+        headers,
+        signature,
+    };
+    if checks.is_empty() {
+        // A route with no check would forward anything while looking protected.
+        return Err(ConfigError::new(&cp, "a route needs at least one check"));
+    }
     Ok(Route {
         name: r.name,
         matcher,

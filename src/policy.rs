@@ -2,6 +2,8 @@
 
 use crate::denial::Denial;
 use crate::request::RequestHead;
+use crate::verify::headers::SecretHeader;
+use crate::verify::ip::IpAllowlist;
 use crate::verify::signature::SignatureCheck;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +47,15 @@ pub struct Route {
 
 #[derive(Debug, Default)]
 pub struct Checks {
+    pub ip_allowlist: Option<IpAllowlist>,
+    pub headers: Vec<SecretHeader>,
     pub signature: Option<SignatureCheck>,
+}
+
+impl Checks {
+    pub fn is_empty(&self) -> bool {
+        self.ip_allowlist.is_none() && self.headers.is_empty() && self.signature.is_none()
+    }
 }
 
 /// Which route a request belongs to.
@@ -135,6 +145,9 @@ impl Route {
     /// Ids of every secret of this route's checks (for metrics declared up front).
     pub fn secret_ids(&self) -> Vec<&str> {
         let mut ids = Vec::new();
+        for h in &self.checks.headers {
+            ids.extend(h.secret_ids());
+        }
         if let Some(s) = &self.checks.signature {
             ids.extend(s.secret_ids());
         }
@@ -142,8 +155,30 @@ impl Route {
     }
 
     /// The checks that need only the headers, cheapest first (SPEC 2.2).
-    pub fn check_head(&self, _head: &RequestHead, _mode: Mode) -> Findings {
-        Findings::default()
+    pub fn check_head(&self, head: &RequestHead, mode: Mode) -> Findings {
+        let mut f = Findings::default();
+        let go_on = |f: &Findings| mode == Mode::Monitor || f.denials.is_empty();
+        if let Some(ip) = &self.checks.ip_allowlist {
+            if let Err(d) = ip.verify(head.client.map(|a| a.ip()), None) {
+                f.denials.push(d);
+            }
+        }
+        for h in &self.checks.headers {
+            if !go_on(&f) {
+                return f;
+            }
+            f.record("header", h.verify(&head.headers, head.now));
+        }
+        f
+    }
+
+    /// Secret headers that must not reach the upstream.
+    pub fn headers_to_strip(&self) -> impl Iterator<Item = &str> {
+        self.checks
+            .headers
+            .iter()
+            .filter(|h| h.strip)
+            .map(|h| h.name.as_str())
     }
 
     /// The checks that need the exact body bytes.

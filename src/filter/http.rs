@@ -111,12 +111,15 @@ impl Guard {
         match self.policy.mode {
             Mode::Enforce => self.reply(first.status(), extra),
             Mode::Monitor => {
-                self.stage = Stage::Done;
-                if metric_route != "unmatched" {
-                    let v = format!("route={}; would_deny={}", metric_route, first.reason());
-                    self.set_http_request_header(VERDICT_HEADER, Some(&v));
+                if metric_route == "unmatched" {
+                    self.stage = Stage::Done;
+                    return Action::Continue;
                 }
-                Action::Continue
+                self.forward(&format!(
+                    "route={}; would_deny={}",
+                    metric_route,
+                    first.reason()
+                ))
             }
         }
     }
@@ -129,7 +132,19 @@ impl Guard {
                 .inc(&format!("{PREFIX}.{name}.secret.{}.matched", s.secret_id));
         }
         self.metrics.inc(&format!("{PREFIX}.{name}.allowed"));
-        self.set_http_request_header(VERDICT_HEADER, Some(&format!("route={name}")));
+        self.forward(&format!("route={name}"))
+    }
+
+    /// Let the request go upstream: secret headers removed, the verdict added.
+    fn forward(&mut self, verdict: &str) -> Action {
+        self.stage = Stage::Done;
+        let policy = self.policy.clone();
+        if let Some(route) = policy.routes.get(self.route) {
+            for name in route.headers_to_strip() {
+                self.set_http_request_header(name, None);
+            }
+        }
+        self.set_http_request_header(VERDICT_HEADER, Some(verdict));
         Action::Continue
     }
 

@@ -2,6 +2,8 @@
 
 pub mod cert;
 pub mod encoding;
+pub mod headers;
+pub mod ip;
 pub mod jwt;
 pub mod payload;
 pub mod signature;

@@ -1,0 +1,166 @@
+//! `ip_allowlist`: the client address Envoy reports must fall in one of the CIDRs.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+use crate::denial::Denial;
+
+/// Wire form of `checks.ip_allowlist`. `remote_list` is compiled by the caller.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct IpAllowlistConfig {
+    #[serde(default)]
+    pub cidrs: Vec<String>,
+    pub remote_list: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CidrSet(Vec<IpNet>);
+
+impl CidrSet {
+    /// Parse a CIDR or a bare address (taken as a single host).
+    pub fn parse_entry(s: &str) -> Option<IpNet> {
+        let s = s.trim();
+        s.parse::<IpNet>()
+            .ok()
+            .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
+            .map(|n| n.trunc())
+    }
+
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a str>) -> Self {
+        CidrSet(entries.into_iter().filter_map(Self::parse_entry).collect())
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Whether a remote-list entry is a CIDR or an address.
+pub fn looks_like_cidr(s: &str) -> bool {
+    CidrSet::parse_entry(s).is_some()
+}
+
+#[derive(Debug)]
+pub struct IpAllowlist {
+    cidrs: CidrSet,
+}
+
+impl IpAllowlist {
+    pub fn compile(c: &IpAllowlistConfig, path: &str) -> Result<Self, ConfigError> {
+        if c.cidrs.is_empty() && c.remote_list.is_none() {
+            return Err(ConfigError::new(
+                format!("{path}.cidrs"),
+                "list at least one CIDR, or set a remote_list",
+            ));
+        }
+        let mut nets = Vec::with_capacity(c.cidrs.len());
+        for (i, s) in c.cidrs.iter().enumerate() {
+            let net = CidrSet::parse_entry(s).ok_or_else(|| {
+                ConfigError::new(
+                    format!("{path}.cidrs[{i}]"),
+                    format!("\"{s}\" is not a CIDR (such as 192.30.252.0/22 or 2606:50c0::/32) or an address"),
+                )
+            })?;
+            nets.push(net);
+        }
+        Ok(IpAllowlist {
+            cidrs: CidrSet(nets),
+        })
+    }
+
+    /// Allowed when the static CIDRs or the remote list (if any) hold the client.
+    pub fn verify(&self, client: Option<IpAddr>, remote: Option<&CidrSet>) -> Result<(), Denial> {
+        let ip = canonical(client.ok_or(Denial::ClientAddressUnknown)?);
+        if self.cidrs.contains(ip) || remote.is_some_and(|r| r.contains(ip)) {
+            Ok(())
+        } else {
+            Err(Denial::IpNotAllowed)
+        }
+    }
+}
+
+/// An IPv4 client reached over an IPv6 socket shows up as `::ffff:a.b.c.d`; match it
+/// against the IPv4 ranges operators write.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowlist(cidrs: &[&str]) -> Result<IpAllowlist, ConfigError> {
+        let c = IpAllowlistConfig {
+            cidrs: cidrs.iter().map(|s| s.to_string()).collect(),
+            remote_list: None,
+        };
+        IpAllowlist::compile(&c, "ip")
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn v4_and_v6_ranges() {
+        let a = allowlist(&["192.30.252.0/22", "2606:50c0::/32", "10.0.0.7"]).unwrap();
+        assert_eq!(a.verify(ip("192.30.252.1"), None), Ok(()));
+        assert_eq!(a.verify(ip("192.30.255.255"), None), Ok(()));
+        assert_eq!(
+            a.verify(ip("192.30.251.255"), None),
+            Err(Denial::IpNotAllowed)
+        );
+        assert_eq!(a.verify(ip("2606:50c0:1::1"), None), Ok(()));
+        assert_eq!(
+            a.verify(ip("2606:50c1::1"), None),
+            Err(Denial::IpNotAllowed)
+        );
+        assert_eq!(a.verify(ip("10.0.0.7"), None), Ok(()));
+        assert_eq!(a.verify(ip("10.0.0.8"), None), Err(Denial::IpNotAllowed));
+        assert_eq!(a.verify(ip("::ffff:192.30.252.9"), None), Ok(()));
+        assert_eq!(a.verify(None, None), Err(Denial::ClientAddressUnknown));
+    }
+
+    #[test]
+    fn host_bits_are_ignored_and_remote_list_is_a_union() {
+        let a = allowlist(&["192.168.1.77/24"]).unwrap();
+        assert_eq!(a.verify(ip("192.168.1.1"), None), Ok(()));
+        let remote = CidrSet::from_entries(["203.0.113.0/24", "garbage"]);
+        assert_eq!(remote.len(), 1);
+        assert_eq!(a.verify(ip("203.0.113.5"), Some(&remote)), Ok(()));
+        assert_eq!(
+            a.verify(ip("203.0.114.5"), Some(&remote)),
+            Err(Denial::IpNotAllowed)
+        );
+    }
+
+    #[test]
+    fn config_errors_name_the_entry() {
+        let e = allowlist(&["10.0.0.0/8", "10.0.0.0/33"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("ip.cidrs[1]: \"10.0.0.0/33\" is not a CIDR"),
+            "{e}"
+        );
+        let e = allowlist(&["example.com"]).unwrap_err().to_string();
+        assert!(e.starts_with("ip.cidrs[0]:"), "{e}");
+        let e = allowlist(&[]).unwrap_err().to_string();
+        assert_eq!(e, "ip.cidrs: list at least one CIDR, or set a remote_list");
+    }
+}
