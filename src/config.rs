@@ -21,10 +21,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            path: path.into(),
-            message: message.into(),
-        }
+        ConfigError { path: path.into(), message: message.into() }
     }
 }
 
@@ -95,30 +92,17 @@ pub fn parse(bytes: &[u8], env: &Env) -> Result<Policy, ConfigError> {
 
 pub fn compile(wire: PolicyConfig, env: &Env) -> Result<Policy, ConfigError> {
     if wire.api != "v1" {
-        return Err(ConfigError::new(
-            "api",
-            format!("unsupported api \"{}\" (expected \"v1\")", wire.api),
-        ));
+        return Err(ConfigError::new("api", format!("unsupported api \"{}\" (expected \"v1\")", wire.api)));
     }
     let mode = match wire.mode.as_deref() {
         None | Some("enforce") => Mode::Enforce,
         Some("monitor") => Mode::Monitor,
-        Some(other) => {
-            return Err(ConfigError::new(
-                "mode",
-                format!("\"{other}\" is not one of enforce, monitor"),
-            ))
-        }
+        Some(other) => return Err(ConfigError::new("mode", format!("\"{other}\" is not one of enforce, monitor"))),
     };
     let unmatched = match wire.unmatched.as_deref() {
         None | Some("deny") => Unmatched::Deny,
         Some("allow") => Unmatched::Allow,
-        Some(other) => {
-            return Err(ConfigError::new(
-                "unmatched",
-                format!("\"{other}\" is not one of allow, deny"),
-            ))
-        }
+        Some(other) => return Err(ConfigError::new("unmatched", format!("\"{other}\" is not one of allow, deny"))),
     };
     let max_body_bytes = wire.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
     if max_body_bytes == 0 {
@@ -129,19 +113,11 @@ pub fn compile(wire: PolicyConfig, env: &Env) -> Result<Policy, ConfigError> {
         let path = format!("routes[{i}]");
         let route = compile_route(r, &path, env)?;
         if routes.iter().any(|o| o.name == route.name) {
-            return Err(ConfigError::new(
-                format!("{path}.name"),
-                format!("duplicate route name \"{}\"", route.name),
-            ));
+            return Err(ConfigError::new(format!("{path}.name"), format!("duplicate route name \"{}\"", route.name)));
         }
         routes.push(route);
     }
-    Ok(Policy {
-        mode,
-        max_body_bytes,
-        unmatched,
-        routes,
-    })
+    Ok(Policy { mode, max_body_bytes, unmatched, routes })
 }
 
 fn compile_route(r: RouteConfig, path: &str, env: &Env) -> Result<Route, ConfigError> {
@@ -156,18 +132,8 @@ fn compile_route(r: RouteConfig, path: &str, env: &Env) -> Result<Route, ConfigE
     let mp = format!("{path}.match");
     let m = r.matcher;
     let matcher = match (m.path_prefix, m.path_exact) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::new(
-                &mp,
-                "set either path_prefix or path_exact, not both",
-            ))
-        }
-        (None, None) => {
-            return Err(ConfigError::new(
-                &mp,
-                "one of path_prefix or path_exact is required",
-            ))
-        }
+        (Some(_), Some(_)) => return Err(ConfigError::new(&mp, "set either path_prefix or path_exact, not both")),
+        (None, None) => return Err(ConfigError::new(&mp, "one of path_prefix or path_exact is required")),
         (Some(p), None) => {
             check_path(&p, &format!("{mp}.path_prefix"))?;
             Matcher::Prefix(p)
@@ -179,10 +145,7 @@ fn compile_route(r: RouteConfig, path: &str, env: &Env) -> Result<Route, ConfigE
     };
     let host = match m.host {
         Some(h) if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) => {
-            return Err(ConfigError::new(
-                format!("{mp}.host"),
-                format!("\"{h}\" is not a host name"),
-            ));
+            return Err(ConfigError::new(format!("{mp}.host"), format!("\"{h}\" is not a host name")));
         }
         Some(h) => Some(h.to_ascii_lowercase()),
         None => None,
@@ -190,10 +153,7 @@ fn compile_route(r: RouteConfig, path: &str, env: &Env) -> Result<Route, ConfigE
     let methods = match m.methods {
         None => vec!["POST".to_string()],
         Some(v) if v.is_empty() => {
-            return Err(ConfigError::new(
-                format!("{mp}.methods"),
-                "must list at least one method",
-            ))
+            return Err(ConfigError::new(format!("{mp}.methods"), "must list at least one method"))
         }
         Some(v) => {
             let mut out = Vec::with_capacity(v.len());
@@ -227,43 +187,24 @@ fn compile_route(r: RouteConfig, path: &str, env: &Env) -> Result<Route, ConfigE
         let hp = format!("{cp}.headers[{i}]");
         let header = SecretHeader::compile(h, &hp, env)?;
         if headers.iter().any(|o: &SecretHeader| o.name == header.name) {
-            return Err(ConfigError::new(
-                format!("{hp}.name"),
-                format!("header \"{}\" is listed twice", header.name),
-            ));
+            return Err(ConfigError::new(format!("{hp}.name"), format!("header \"{}\" is listed twice", header.name)));
         }
         headers.push(header);
     }
     if c.headers.as_ref().is_some_and(Vec::is_empty) {
-        return Err(ConfigError::new(
-            format!("{cp}.headers"),
-            "list at least one header, or leave `headers` out",
-        ));
+        return Err(ConfigError::new(format!("{cp}.headers"), "list at least one header, or leave `headers` out"));
     }
-    let checks = Checks {
-        ip_allowlist,
-        headers,
-        signature,
-    };
+    let checks = Checks { ip_allowlist, headers, signature };
     if checks.is_empty() {
         // A route with no check would forward anything while looking protected.
         return Err(ConfigError::new(&cp, "a route needs at least one check"));
     }
-    Ok(Route {
-        name: r.name,
-        matcher,
-        host,
-        methods,
-        checks,
-    })
+    Ok(Route { name: r.name, matcher, host, methods, checks })
 }
 
 fn check_path(p: &str, path: &str) -> Result<(), ConfigError> {
     if !p.starts_with('/') || p.contains('?') || p.contains('#') {
-        return Err(ConfigError::new(
-            path,
-            format!("\"{p}\" must start with '/' and hold no query or fragment"),
-        ));
+        return Err(ConfigError::new(path, format!("\"{p}\" must start with '/' and hold no query or fragment")));
     }
     Ok(())
 }
@@ -272,15 +213,10 @@ fn check_path(p: &str, path: &str) -> Result<(), ConfigError> {
 pub fn check_name(name: &str, path: &str) -> Result<(), ConfigError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
+        && name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
     if ok {
         Ok(())
     } else {
-        Err(ConfigError::new(
-            path,
-            format!("\"{name}\" must match [a-z0-9_-]+ (at most 64 characters)"),
-        ))
+        Err(ConfigError::new(path, format!("\"{name}\" must match [a-z0-9_-]+ (at most 64 characters)")))
     }
 }

@@ -108,8 +108,9 @@ impl Denial {
             PayloadTooLarge => Reply::PAYLOAD_TOO_LARGE,
             RateLimited => Reply::RATE_LIMITED,
             ListUnavailable => Reply::UNAVAILABLE,
-            ClientAddressUnknown | IpNotAllowed | CertMissing | CertMalformed | CertNotPinned
-            | ListStale => Reply::FORBIDDEN,
+            ClientAddressUnknown | IpNotAllowed | CertMissing | CertMalformed | CertNotPinned | ListStale => {
+                Reply::FORBIDDEN
+            }
             _ => Reply::UNAUTHORIZED,
         }
     }
@@ -123,34 +124,13 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub const UNAUTHORIZED: Reply = Reply {
-        status: 401,
-        body: r#"{"error":"unauthorized"}"#,
-    };
-    pub const FORBIDDEN: Reply = Reply {
-        status: 403,
-        body: r#"{"error":"forbidden"}"#,
-    };
-    pub const NOT_FOUND: Reply = Reply {
-        status: 404,
-        body: r#"{"error":"not_found"}"#,
-    };
-    pub const METHOD_NOT_ALLOWED: Reply = Reply {
-        status: 405,
-        body: r#"{"error":"method_not_allowed"}"#,
-    };
-    pub const PAYLOAD_TOO_LARGE: Reply = Reply {
-        status: 413,
-        body: r#"{"error":"payload_too_large"}"#,
-    };
-    pub const RATE_LIMITED: Reply = Reply {
-        status: 429,
-        body: r#"{"error":"rate_limited"}"#,
-    };
-    pub const UNAVAILABLE: Reply = Reply {
-        status: 503,
-        body: r#"{"error":"unavailable"}"#,
-    };
+    pub const UNAUTHORIZED: Reply = Reply { status: 401, body: r#"{"error":"unauthorized"}"# };
+    pub const FORBIDDEN: Reply = Reply { status: 403, body: r#"{"error":"forbidden"}"# };
+    pub const NOT_FOUND: Reply = Reply { status: 404, body: r#"{"error":"not_found"}"# };
+    pub const METHOD_NOT_ALLOWED: Reply = Reply { status: 405, body: r#"{"error":"method_not_allowed"}"# };
+    pub const PAYLOAD_TOO_LARGE: Reply = Reply { status: 413, body: r#"{"error":"payload_too_large"}"# };
+    pub const RATE_LIMITED: Reply = Reply { status: 429, body: r#"{"error":"rate_limited"}"# };
+    pub const UNAVAILABLE: Reply = Reply { status: 503, body: r#"{"error":"unavailable"}"# };
 }
 
 #[cfg(test)]
@@ -175,15 +155,8 @@ mod tests {
 
     #[test]
     fn reasons_are_metric_safe() {
-        for d in [
-            Denial::SignatureMismatch,
-            Denial::TimestampOutOfTolerance,
-            Denial::CertNotPinned,
-        ] {
-            assert!(d
-                .reason()
-                .bytes()
-                .all(|c| c.is_ascii_lowercase() || c == b'_'));
+        for d in [Denial::SignatureMismatch, Denial::TimestampOutOfTolerance, Denial::CertNotPinned] {
+            assert!(d.reason().bytes().all(|c| c.is_ascii_lowercase() || c == b'_'));
         }
     }
 }

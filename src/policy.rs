@@ -87,10 +87,7 @@ pub struct Findings {
 impl Findings {
     fn record(&mut self, check: &'static str, result: Result<&str, Denial>) {
         match result {
-            Ok(id) => self.secrets.push(SecretUse {
-                check,
-                secret_id: id.to_string(),
-            }),
+            Ok(id) => self.secrets.push(SecretUse { check, secret_id: id.to_string() }),
             Err(d) => self.denials.push(d),
         }
     }
@@ -98,11 +95,7 @@ impl Findings {
 
 impl Policy {
     pub fn route(&self, head: &RequestHead) -> Routing {
-        let host = if self.routes.iter().any(|r| r.host.is_some()) {
-            Some(head.host())
-        } else {
-            None
-        };
+        let host = if self.routes.iter().any(|r| r.host.is_some()) { Some(head.host()) } else { None };
         let mut allow: Vec<&str> = Vec::new();
         for (i, r) in self.routes.iter().enumerate() {
             let path_ok = match &r.matcher {
@@ -129,9 +122,7 @@ impl Policy {
         if allow.is_empty() {
             Routing::NotFound
         } else {
-            Routing::MethodNotAllowed {
-                allow: allow.join(", "),
-            }
+            Routing::MethodNotAllowed { allow: allow.join(", ") }
         }
     }
 }
@@ -174,11 +165,7 @@ impl Route {
 
     /// Secret headers that must not reach the upstream.
     pub fn headers_to_strip(&self) -> impl Iterator<Item = &str> {
-        self.checks
-            .headers
-            .iter()
-            .filter(|h| h.strip)
-            .map(|h| h.name.as_str())
+        self.checks.headers.iter().filter(|h| h.strip).map(|h| h.name.as_str())
     }
 
     /// The checks that need the exact body bytes.

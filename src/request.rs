@@ -19,14 +19,8 @@ impl Headers {
         Headers(pairs)
     }
 
-    pub fn get_all<'a, 'n>(
-        &'a self,
-        name: &'n str,
-    ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.0
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+    pub fn get_all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.0.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
     }
 
     /// The single value of `name`: `Ok(None)` when absent, `Err(Repeated)` when it
@@ -67,23 +61,12 @@ pub struct RequestHead {
 impl RequestHead {
     pub fn from_headers(headers: Headers, client: Option<SocketAddr>, now: u64) -> Self {
         let text = |name: &str| {
-            headers
-                .get_all(name)
-                .next()
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default()
+            headers.get_all(name).next().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default()
         };
         let method = text(":method");
         let raw_path = text(":path");
         let path = raw_path.split('?').next().unwrap_or_default().to_string();
-        RequestHead {
-            method,
-            path,
-            raw_path,
-            headers,
-            client,
-            now,
-        }
+        RequestHead { method, path, raw_path, headers, client, now }
     }
 
     /// `:authority` (or `host`) without the port, lower-cased.
@@ -115,12 +98,7 @@ mod tests {
     use super::*;
 
     fn head(pairs: &[(&str, &[u8])]) -> RequestHead {
-        let h = Headers::new(
-            pairs
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_vec()))
-                .collect(),
-        );
+        let h = Headers::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect());
         RequestHead::from_headers(h, None, 0)
     }
 
@@ -134,19 +112,13 @@ mod tests {
 
     #[test]
     fn path_and_host() {
-        let h = head(&[
-            (":path", b"/hooks/github?x=1"),
-            (":authority", b"Hooks.Example.com:8443"),
-            (":method", b"POST"),
-        ]);
+        let h =
+            head(&[(":path", b"/hooks/github?x=1"), (":authority", b"Hooks.Example.com:8443"), (":method", b"POST")]);
         assert_eq!(h.path, "/hooks/github");
         assert_eq!(h.raw_path, "/hooks/github?x=1");
         assert_eq!(h.host(), "hooks.example.com");
         assert_eq!(h.method, "POST");
         assert_eq!(head(&[(":authority", b"[::1]:10000")]).host(), "::1");
-        assert_eq!(
-            head(&[(":authority", b"example.com")]).host(),
-            "example.com"
-        );
+        assert_eq!(head(&[(":authority", b"example.com")]).host(), "example.com");
     }
 }

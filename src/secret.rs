@@ -55,11 +55,7 @@ impl Secret {
 /// Resolve a list of secrets. `path` is the config path of the list, e.g.
 /// `routes[0].checks.signature.secrets`. An empty list, an unset or empty variable,
 /// both or neither of `env`/`value`, a bad `not_after` or a duplicate id are errors.
-pub fn resolve_all(
-    specs: &[SecretSpec],
-    path: &str,
-    env: &Env,
-) -> Result<Vec<Secret>, ConfigError> {
+pub fn resolve_all(specs: &[SecretSpec], path: &str, env: &Env) -> Result<Vec<Secret>, ConfigError> {
     if specs.is_empty() {
         return Err(ConfigError::new(path, "at least one secret is required"));
     }
@@ -68,10 +64,7 @@ pub fn resolve_all(
         let p = format!("{path}[{i}]");
         let secret = resolve(spec, i, &p, env)?;
         if out.iter().any(|s| s.id == secret.id) {
-            return Err(ConfigError::new(
-                format!("{p}.id"),
-                format!("duplicate secret id \"{}\"", secret.id),
-            ));
+            return Err(ConfigError::new(format!("{p}.id"), format!("duplicate secret id \"{}\"", secret.id)));
         }
         out.push(secret);
     }
@@ -81,32 +74,23 @@ pub fn resolve_all(
 fn resolve(spec: &SecretSpec, index: usize, path: &str, env: &Env) -> Result<Secret, ConfigError> {
     let key = match (&spec.env, &spec.value) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError::new(
-                path,
-                "set either `env` or `value`, not both",
-            ));
+            return Err(ConfigError::new(path, "set either `env` or `value`, not both"));
         }
-        (None, None) => {
-            return Err(ConfigError::new(
-                path,
-                "one of `env` or `value` is required",
-            ))
-        }
+        (None, None) => return Err(ConfigError::new(path, "one of `env` or `value` is required")),
         (Some(name), None) => match env(name) {
             Some(v) if !v.is_empty() => v.into_bytes(),
             _ => {
                 // The variable's name is not a secret; its value is never printed.
                 return Err(ConfigError::new(
                     format!("{path}.env"),
-                    format!("environment variable {name} is unset or empty (set it in vm_config.environment_variables)"),
+                    format!(
+                        "environment variable {name} is unset or empty (set it in vm_config.environment_variables)"
+                    ),
                 ));
             }
         },
         (None, Some(v)) if v.is_empty() => {
-            return Err(ConfigError::new(
-                format!("{path}.value"),
-                "a secret must not be empty",
-            ));
+            return Err(ConfigError::new(format!("{path}.value"), "a secret must not be empty"));
         }
         (None, Some(v)) => v.clone().into_bytes(),
     };
@@ -126,11 +110,7 @@ fn resolve(spec: &SecretSpec, index: usize, path: &str, env: &Env) -> Result<Sec
             )
         })?),
     };
-    Ok(Secret {
-        id,
-        key: SecretBytes::new(key),
-        not_after,
-    })
+    Ok(Secret { id, key: SecretBytes::new(key), not_after })
 }
 
 #[cfg(test)]
@@ -145,12 +125,7 @@ mod tests {
         }
     }
 
-    fn spec(
-        id: Option<&str>,
-        env: Option<&str>,
-        value: Option<&str>,
-        not_after: Option<&str>,
-    ) -> SecretSpec {
+    fn spec(id: Option<&str>, env: Option<&str>, value: Option<&str>, not_after: Option<&str>) -> SecretSpec {
         SecretSpec {
             id: id.map(Into::into),
             env: env.map(Into::into),
@@ -161,12 +136,7 @@ mod tests {
 
     #[test]
     fn debug_never_prints_key() {
-        let s = resolve_all(
-            &[spec(Some("current"), None, Some("hunter2"), None)],
-            "s",
-            &env,
-        )
-        .unwrap();
+        let s = resolve_all(&[spec(Some("current"), None, Some("hunter2"), None)], "s", &env).unwrap();
         let printed = format!("{:?}", s);
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("[redacted]"));
@@ -175,36 +145,16 @@ mod tests {
     #[test]
     fn errors_name_the_path() {
         let table: &[(SecretSpec, &str)] = &[
-            (
-                spec(None, Some("UNSET"), None, None),
-                "s[0].env: environment variable UNSET is unset or empty",
-            ),
-            (
-                spec(None, Some("EMPTY"), None, None),
-                "s[0].env: environment variable EMPTY is unset or empty",
-            ),
-            (
-                spec(None, None, Some(""), None),
-                "s[0].value: a secret must not be empty",
-            ),
-            (
-                spec(None, Some("SET"), Some("x"), None),
-                "s[0]: set either `env` or `value`, not both",
-            ),
-            (
-                spec(None, None, None, None),
-                "s[0]: one of `env` or `value` is required",
-            ),
-            (
-                spec(None, None, Some("x"), Some("tomorrow")),
-                "s[0].not_after: \"tomorrow\" is not an RFC 3339 time",
-            ),
+            (spec(None, Some("UNSET"), None, None), "s[0].env: environment variable UNSET is unset or empty"),
+            (spec(None, Some("EMPTY"), None, None), "s[0].env: environment variable EMPTY is unset or empty"),
+            (spec(None, None, Some(""), None), "s[0].value: a secret must not be empty"),
+            (spec(None, Some("SET"), Some("x"), None), "s[0]: set either `env` or `value`, not both"),
+            (spec(None, None, None, None), "s[0]: one of `env` or `value` is required"),
+            (spec(None, None, Some("x"), Some("tomorrow")), "s[0].not_after: \"tomorrow\" is not an RFC 3339 time"),
             (spec(Some("Bad Id"), None, Some("x"), None), "s[0].id:"),
         ];
         for (s, want) in table {
-            let err = resolve_all(std::slice::from_ref(s), "s", &env)
-                .unwrap_err()
-                .to_string();
+            let err = resolve_all(std::slice::from_ref(s), "s", &env).unwrap_err().to_string();
             assert!(err.starts_with(want), "got {err:?}, want prefix {want:?}");
         }
         let err = resolve_all(&[], "s", &env).unwrap_err().to_string();
@@ -214,10 +164,7 @@ mod tests {
     #[test]
     fn error_never_contains_secret_value() {
         let err = resolve_all(
-            &[
-                spec(Some("a"), None, Some("topsecret"), None),
-                spec(Some("a"), None, Some("topsecret2"), None),
-            ],
+            &[spec(Some("a"), None, Some("topsecret"), None), spec(Some("a"), None, Some("topsecret2"), None)],
             "s",
             &env,
         )
@@ -230,10 +177,7 @@ mod tests {
     #[test]
     fn ids_default_to_position_and_expiry_applies() {
         let s = resolve_all(
-            &[
-                spec(None, Some("SET"), None, None),
-                spec(None, None, Some("old"), Some("2027-01-31T00:00:00Z")),
-            ],
+            &[spec(None, Some("SET"), None, None), spec(None, None, Some("old"), Some("2027-01-31T00:00:00Z"))],
             "s",
             &env,
         )

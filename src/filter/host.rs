@@ -47,9 +47,7 @@ impl Metrics {
 }
 
 pub fn now_unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// `source.address` as a socket address (`1.2.3.4:5678` or `[::1]:5678`).

@@ -53,10 +53,7 @@ impl Guard {
     }
 
     fn route_name(&self) -> &str {
-        self.policy
-            .routes
-            .get(self.route)
-            .map_or("-", |r| r.name.as_str())
+        self.policy.routes.get(self.route).map_or("-", |r| r.name.as_str())
     }
 
     fn request_id(&self) -> String {
@@ -76,11 +73,7 @@ impl Guard {
 
     /// Log and count one denial. `metric_route` is the route name or `unmatched`.
     fn record_denial(&self, metric_route: &str, d: Denial) {
-        let verb = if self.policy.mode == Mode::Monitor {
-            "monitor: would deny"
-        } else {
-            "denied"
-        };
+        let verb = if self.policy.mode == Mode::Monitor { "monitor: would deny" } else { "denied" };
         log::warn!(
             "webhook-guard {verb} route={} reason={} client={} request_id={}",
             metric_route,
@@ -88,8 +81,7 @@ impl Guard {
             self.client(),
             self.request_id()
         );
-        self.metrics
-            .inc(&format!("{PREFIX}.{metric_route}.denied.{}", d.reason()));
+        self.metrics.inc(&format!("{PREFIX}.{metric_route}.denied.{}", d.reason()));
     }
 
     fn reply(&mut self, reply: Reply, extra: Vec<(&str, &str)>) -> Action {
@@ -115,11 +107,7 @@ impl Guard {
                     self.stage = Stage::Done;
                     return Action::Continue;
                 }
-                self.forward(&format!(
-                    "route={}; would_deny={}",
-                    metric_route,
-                    first.reason()
-                ))
+                self.forward(&format!("route={}; would_deny={}", metric_route, first.reason()))
             }
         }
     }
@@ -128,8 +116,7 @@ impl Guard {
         self.stage = Stage::Done;
         let name = self.route_name().to_string();
         for s in &findings.secrets {
-            self.metrics
-                .inc(&format!("{PREFIX}.{name}.secret.{}.matched", s.secret_id));
+            self.metrics.inc(&format!("{PREFIX}.{name}.secret.{}.matched", s.secret_id));
         }
         self.metrics.inc(&format!("{PREFIX}.{name}.allowed"));
         self.forward(&format!("route={name}"))
@@ -166,8 +153,7 @@ impl Guard {
         let body = if self.body_size == 0 {
             Vec::new()
         } else {
-            self.get_http_request_body(0, self.body_size)
-                .unwrap_or_default()
+            self.get_http_request_body(0, self.body_size).unwrap_or_default()
         };
         let findings = match (self.policy.routes.get(self.route), self.head.as_ref()) {
             (Some(route), Some(head)) => route.check_body(head, &body, self.policy.mode),
@@ -190,12 +176,7 @@ impl HttpContext for Guard {
         // Nobody but this filter may say a request was verified.
         self.set_http_request_header(VERDICT_HEADER, None);
 
-        let headers = Headers::new(
-            self.get_http_request_headers_bytes()
-                .into_iter()
-                .map(|(n, v)| (n, v))
-                .collect(),
-        );
+        let headers = Headers::new(self.get_http_request_headers_bytes().into_iter().map(|(n, v)| (n, v)).collect());
         let client = host::client_address();
         if client.is_some_and(|a| a.port() == 0) && !WARNED_XFF.with(|w| w.replace(true)) {
             log::warn!(
@@ -213,17 +194,11 @@ impl HttpContext for Guard {
             Routing::NotFound => {
                 return match self.policy.unmatched {
                     crate::policy::Unmatched::Allow => Action::Continue,
-                    crate::policy::Unmatched::Deny => {
-                        self.deny("unmatched", &[Denial::RouteNotFound], vec![])
-                    }
+                    crate::policy::Unmatched::Deny => self.deny("unmatched", &[Denial::RouteNotFound], vec![]),
                 };
             }
             Routing::MethodNotAllowed { allow } => {
-                return self.deny(
-                    "unmatched",
-                    &[Denial::MethodNotAllowed],
-                    vec![("allow", allow.as_str())],
-                );
+                return self.deny("unmatched", &[Denial::MethodNotAllowed], vec![("allow", allow.as_str())]);
             }
         };
         self.route = route_index;

@@ -18,18 +18,10 @@ pub fn start() {
     // A panic aborts the VM; say where, but never print the payload: it could hold
     // request bytes.
     std::panic::set_hook(Box::new(|info| {
-        let at = info
-            .location()
-            .map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_default();
+        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
         log::error!("webhook-guard: internal error at {at}");
     }));
-    proxy_wasm::set_root_context(|_| {
-        Box::new(Root {
-            policy: None,
-            metrics: Rc::new(Metrics::default()),
-        })
-    });
+    proxy_wasm::set_root_context(|_| Box::new(Root { policy: None, metrics: Rc::new(Metrics::default()) }));
 }
 
 struct Root {

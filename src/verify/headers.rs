@@ -38,25 +38,14 @@ pub struct SecretHeader {
 impl SecretHeader {
     pub fn compile(c: &SecretHeaderConfig, path: &str, env: &Env) -> Result<Self, ConfigError> {
         let valid = !c.name.is_empty()
-            && c.name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && c.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             && !c.name.starts_with(':');
         if !valid {
-            return Err(ConfigError::new(
-                format!("{path}.name"),
-                format!("\"{}\" is not a header name", c.name),
-            ));
+            return Err(ConfigError::new(format!("{path}.name"), format!("\"{}\" is not a header name", c.name)));
         }
         let lower = c.name.to_ascii_lowercase();
-        if matches!(
-            lower.as_str(),
-            "host" | "content-length" | "transfer-encoding" | "x-webhook-guard"
-        ) {
-            return Err(ConfigError::new(
-                format!("{path}.name"),
-                format!("\"{}\" cannot carry a secret", c.name),
-            ));
+        if matches!(lower.as_str(), "host" | "content-length" | "transfer-encoding" | "x-webhook-guard") {
+            return Err(ConfigError::new(format!("{path}.name"), format!("\"{}\" cannot carry a secret", c.name)));
         }
         let secrets = secret::resolve_all(&c.secrets, &format!("{path}.secrets"), env)?;
         let expected = secrets
@@ -67,11 +56,7 @@ impl SecretHeader {
                 not_after: s.not_after,
             })
             .collect();
-        Ok(SecretHeader {
-            name: lower,
-            strip: c.strip.unwrap_or(true),
-            expected,
-        })
+        Ok(SecretHeader { name: lower, strip: c.strip.unwrap_or(true), expected })
     }
 
     pub fn secret_ids(&self) -> impl Iterator<Item = &str> {
@@ -79,10 +64,7 @@ impl SecretHeader {
     }
 
     pub fn verify(&self, headers: &Headers, now: u64) -> Result<&str, Denial> {
-        let value = headers
-            .get_one(&self.name)
-            .map_err(|_| Denial::HeaderRepeated)?
-            .ok_or(Denial::HeaderMissing)?;
+        let value = headers.get_one(&self.name).map_err(|_| Denial::HeaderRepeated)?.ok_or(Denial::HeaderMissing)?;
         let presented: [u8; 32] = Sha256::digest(value).into();
         for e in &self.expected {
             let live = e.not_after.is_none_or(|t| now <= t);
@@ -108,12 +90,7 @@ mod tests {
     }
 
     fn headers(pairs: &[(&str, &[u8])]) -> Headers {
-        Headers::new(
-            pairs
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_vec()))
-                .collect(),
-        )
+        Headers::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect())
     }
 
     #[test]
@@ -124,39 +101,15 @@ mod tests {
         )
         .unwrap();
         assert!(c.strip);
-        assert_eq!(
-            c.verify(&headers(&[("x-waf-token", b"waf-secret")]), 0),
-            Ok("current")
-        );
-        assert_eq!(
-            c.verify(&headers(&[("X-Waf-Token", b"previous")]), 1_801_353_600),
-            Ok("old")
-        );
-        assert_eq!(
-            c.verify(&headers(&[("x-waf-token", b"previous")]), 1_801_353_601),
-            Err(Denial::HeaderMismatch)
-        );
-        assert_eq!(
-            c.verify(&headers(&[("x-waf-token", b"waf-secreT")]), 0),
-            Err(Denial::HeaderMismatch)
-        );
-        assert_eq!(
-            c.verify(&headers(&[("x-waf-token", b"")]), 0),
-            Err(Denial::HeaderMismatch)
-        );
-        assert_eq!(
-            c.verify(&headers(&[("x-waf-token", b"\xff\x00")]), 0),
-            Err(Denial::HeaderMismatch)
-        );
+        assert_eq!(c.verify(&headers(&[("x-waf-token", b"waf-secret")]), 0), Ok("current"));
+        assert_eq!(c.verify(&headers(&[("X-Waf-Token", b"previous")]), 1_801_353_600), Ok("old"));
+        assert_eq!(c.verify(&headers(&[("x-waf-token", b"previous")]), 1_801_353_601), Err(Denial::HeaderMismatch));
+        assert_eq!(c.verify(&headers(&[("x-waf-token", b"waf-secreT")]), 0), Err(Denial::HeaderMismatch));
+        assert_eq!(c.verify(&headers(&[("x-waf-token", b"")]), 0), Err(Denial::HeaderMismatch));
+        assert_eq!(c.verify(&headers(&[("x-waf-token", b"\xff\x00")]), 0), Err(Denial::HeaderMismatch));
         assert_eq!(c.verify(&headers(&[]), 0), Err(Denial::HeaderMissing));
         assert_eq!(
-            c.verify(
-                &headers(&[
-                    ("x-waf-token", b"waf-secret"),
-                    ("x-waf-token", b"waf-secret")
-                ]),
-                0
-            ),
+            c.verify(&headers(&[("x-waf-token", b"waf-secret"), ("x-waf-token", b"waf-secret")]), 0),
             Err(Denial::HeaderRepeated)
         );
     }
@@ -170,22 +123,10 @@ mod tests {
     #[test]
     fn config_errors() {
         let table = [
-            (
-                r#"{"name":"bad name","secrets":[{"value":"v"}]}"#,
-                "h.name: \"bad name\" is not a header name",
-            ),
-            (
-                r#"{"name":"Host","secrets":[{"value":"v"}]}"#,
-                "h.name: \"Host\" cannot carry a secret",
-            ),
-            (
-                r#"{"name":"x-t","secrets":[{"env":"NOPE"}]}"#,
-                "h.secrets[0].env: environment variable NOPE",
-            ),
-            (
-                r#"{"name":"x-t","secrets":[]}"#,
-                "h.secrets: at least one secret is required",
-            ),
+            (r#"{"name":"bad name","secrets":[{"value":"v"}]}"#, "h.name: \"bad name\" is not a header name"),
+            (r#"{"name":"Host","secrets":[{"value":"v"}]}"#, "h.name: \"Host\" cannot carry a secret"),
+            (r#"{"name":"x-t","secrets":[{"env":"NOPE"}]}"#, "h.secrets[0].env: environment variable NOPE"),
+            (r#"{"name":"x-t","secrets":[]}"#, "h.secrets: at least one secret is required"),
         ];
         for (json, want) in table {
             let e = check(json).unwrap_err().to_string();

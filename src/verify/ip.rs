@@ -24,10 +24,7 @@ impl CidrSet {
     /// Parse a CIDR or a bare address (taken as a single host).
     pub fn parse_entry(s: &str) -> Option<IpNet> {
         let s = s.trim();
-        s.parse::<IpNet>()
-            .ok()
-            .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
-            .map(|n| n.trunc())
+        s.parse::<IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from)).map(|n| n.trunc())
     }
 
     pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a str>) -> Self {
@@ -60,10 +57,7 @@ pub struct IpAllowlist {
 impl IpAllowlist {
     pub fn compile(c: &IpAllowlistConfig, path: &str) -> Result<Self, ConfigError> {
         if c.cidrs.is_empty() && c.remote_list.is_none() {
-            return Err(ConfigError::new(
-                format!("{path}.cidrs"),
-                "list at least one CIDR, or set a remote_list",
-            ));
+            return Err(ConfigError::new(format!("{path}.cidrs"), "list at least one CIDR, or set a remote_list"));
         }
         let mut nets = Vec::with_capacity(c.cidrs.len());
         for (i, s) in c.cidrs.iter().enumerate() {
@@ -75,9 +69,7 @@ impl IpAllowlist {
             })?;
             nets.push(net);
         }
-        Ok(IpAllowlist {
-            cidrs: CidrSet(nets),
-        })
+        Ok(IpAllowlist { cidrs: CidrSet(nets) })
     }
 
     /// Allowed when the static CIDRs or the remote list (if any) hold the client.
@@ -105,10 +97,7 @@ mod tests {
     use super::*;
 
     fn allowlist(cidrs: &[&str]) -> Result<IpAllowlist, ConfigError> {
-        let c = IpAllowlistConfig {
-            cidrs: cidrs.iter().map(|s| s.to_string()).collect(),
-            remote_list: None,
-        };
+        let c = IpAllowlistConfig { cidrs: cidrs.iter().map(|s| s.to_string()).collect(), remote_list: None };
         IpAllowlist::compile(&c, "ip")
     }
 
@@ -121,15 +110,9 @@ mod tests {
         let a = allowlist(&["192.30.252.0/22", "2606:50c0::/32", "10.0.0.7"]).unwrap();
         assert_eq!(a.verify(ip("192.30.252.1"), None), Ok(()));
         assert_eq!(a.verify(ip("192.30.255.255"), None), Ok(()));
-        assert_eq!(
-            a.verify(ip("192.30.251.255"), None),
-            Err(Denial::IpNotAllowed)
-        );
+        assert_eq!(a.verify(ip("192.30.251.255"), None), Err(Denial::IpNotAllowed));
         assert_eq!(a.verify(ip("2606:50c0:1::1"), None), Ok(()));
-        assert_eq!(
-            a.verify(ip("2606:50c1::1"), None),
-            Err(Denial::IpNotAllowed)
-        );
+        assert_eq!(a.verify(ip("2606:50c1::1"), None), Err(Denial::IpNotAllowed));
         assert_eq!(a.verify(ip("10.0.0.7"), None), Ok(()));
         assert_eq!(a.verify(ip("10.0.0.8"), None), Err(Denial::IpNotAllowed));
         assert_eq!(a.verify(ip("::ffff:192.30.252.9"), None), Ok(()));
@@ -143,21 +126,13 @@ mod tests {
         let remote = CidrSet::from_entries(["203.0.113.0/24", "garbage"]);
         assert_eq!(remote.len(), 1);
         assert_eq!(a.verify(ip("203.0.113.5"), Some(&remote)), Ok(()));
-        assert_eq!(
-            a.verify(ip("203.0.114.5"), Some(&remote)),
-            Err(Denial::IpNotAllowed)
-        );
+        assert_eq!(a.verify(ip("203.0.114.5"), Some(&remote)), Err(Denial::IpNotAllowed));
     }
 
     #[test]
     fn config_errors_name_the_entry() {
-        let e = allowlist(&["10.0.0.0/8", "10.0.0.0/33"])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("ip.cidrs[1]: \"10.0.0.0/33\" is not a CIDR"),
-            "{e}"
-        );
+        let e = allowlist(&["10.0.0.0/8", "10.0.0.0/33"]).unwrap_err().to_string();
+        assert!(e.starts_with("ip.cidrs[1]: \"10.0.0.0/33\" is not a CIDR"), "{e}");
         let e = allowlist(&["example.com"]).unwrap_err().to_string();
         assert!(e.starts_with("ip.cidrs[0]:"), "{e}");
         let e = allowlist(&[]).unwrap_err().to_string();
