@@ -6,6 +6,7 @@ use serde::Deserialize;
 use crate::policy::{Checks, Matcher, Mode, Policy, Route, Unmatched};
 use crate::verify::headers::{SecretHeader, SecretHeaderConfig};
 use crate::verify::ip::{IpAllowlist, IpAllowlistConfig};
+use crate::verify::jwt::{JwtCheck, JwtConfig};
 use crate::verify::signature::{SignatureCheck, SignatureConfig};
 
 /// Looks up an environment variable of the VM (`vm_config.environment_variables`).
@@ -76,6 +77,7 @@ pub struct MatchConfig {
 pub struct ChecksConfig {
     pub ip_allowlist: Option<IpAllowlistConfig>,
     pub headers: Option<Vec<SecretHeaderConfig>>,
+    pub jwt: Option<JwtConfig>,
     pub signature: Option<SignatureConfig>,
 }
 
@@ -194,7 +196,11 @@ fn compile_route(r: RouteConfig, path: &str, env: &Env) -> Result<Route, ConfigE
     if c.headers.as_ref().is_some_and(Vec::is_empty) {
         return Err(ConfigError::new(format!("{cp}.headers"), "list at least one header, or leave `headers` out"));
     }
-    let checks = Checks { ip_allowlist, headers, signature };
+    let jwt = match &c.jwt {
+        Some(j) => Some(JwtCheck::compile(j, &format!("{cp}.jwt"), env)?),
+        None => None,
+    };
+    let checks = Checks { ip_allowlist, headers, jwt, signature };
     if checks.is_empty() {
         // A route with no check would forward anything while looking protected.
         return Err(ConfigError::new(&cp, "a route needs at least one check"));

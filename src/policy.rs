@@ -4,6 +4,7 @@ use crate::denial::Denial;
 use crate::request::RequestHead;
 use crate::verify::headers::SecretHeader;
 use crate::verify::ip::IpAllowlist;
+use crate::verify::jwt::JwtCheck;
 use crate::verify::signature::SignatureCheck;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +50,13 @@ pub struct Route {
 pub struct Checks {
     pub ip_allowlist: Option<IpAllowlist>,
     pub headers: Vec<SecretHeader>,
+    pub jwt: Option<JwtCheck>,
     pub signature: Option<SignatureCheck>,
 }
 
 impl Checks {
     pub fn is_empty(&self) -> bool {
-        self.ip_allowlist.is_none() && self.headers.is_empty() && self.signature.is_none()
+        self.ip_allowlist.is_none() && self.headers.is_empty() && self.jwt.is_none() && self.signature.is_none()
     }
 }
 
@@ -110,7 +112,7 @@ impl Policy {
             if !(path_ok && host_ok) {
                 continue;
             }
-            if r.methods.iter().any(|m| *m == head.method) {
+            if r.methods.contains(&head.method) {
                 return Routing::Route(i);
             }
             for m in &r.methods {
@@ -139,6 +141,9 @@ impl Route {
         for h in &self.checks.headers {
             ids.extend(h.secret_ids());
         }
+        if let Some(j) = &self.checks.jwt {
+            ids.extend(j.secret_ids());
+        }
         if let Some(s) = &self.checks.signature {
             ids.extend(s.secret_ids());
         }
@@ -159,6 +164,12 @@ impl Route {
                 return f;
             }
             f.record("header", h.verify(&head.headers, head.now));
+        }
+        if let Some(jwt) = &self.checks.jwt {
+            if !go_on(&f) {
+                return f;
+            }
+            f.record("jwt", jwt.verify(&head.headers, head.now));
         }
         f
     }

@@ -28,6 +28,10 @@ impl MemoryStore {
         self.map.borrow().len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.map.borrow().is_empty()
+    }
+
     pub fn bytes(&self) -> usize {
         self.map.borrow().iter().map(|(k, (v, _))| k.len() + v.len()).sum()
     }

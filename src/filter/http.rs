@@ -176,7 +176,7 @@ impl HttpContext for Guard {
         // Nobody but this filter may say a request was verified.
         self.set_http_request_header(VERDICT_HEADER, None);
 
-        let headers = Headers::new(self.get_http_request_headers_bytes().into_iter().map(|(n, v)| (n, v)).collect());
+        let headers = Headers::new(self.get_http_request_headers_bytes());
         let client = host::client_address();
         if client.is_some_and(|a| a.port() == 0) && !WARNED_XFF.with(|w| w.replace(true)) {
             log::warn!(

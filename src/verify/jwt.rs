@@ -1,0 +1,982 @@
+//! `jwt`: a bearer token (JWS compact serialization) signed with a shared secret,
+//! HS256, HS384 or HS512.
+//!
+//! The order of the steps is the security argument:
+//! 1. take exactly one token from exactly one header; refuse anything ambiguous;
+//! 2. split it into exactly three base64url segments (no padding, canonical bits);
+//! 3. read the JOSE header and check `alg` against the configured allow-list, so a
+//!    token can never choose `none` or an algorithm the operator did not ask for;
+//! 4. compute the HMAC over `<header>.<payload>` with each live secret and compare in
+//!    constant time;
+//! 5. only then read the claims and apply the time, issuer and audience rules.
+//!
+//! Header selection: with `header: authorization` (the default) or
+//! `proxy-authorization`, the value is RFC 9110 credentials and must be
+//! `Bearer <token>` (scheme case-insensitive, one or more spaces or tabs). With any
+//! other header the value is the token itself; a `Bearer ` prefix is tolerated there
+//! too, which is unambiguous because a token never contains a space.
+
+use hmac::{Hmac, Mac};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use sha2::{Sha256, Sha384, Sha512};
+use subtle::ConstantTimeEq;
+
+use crate::config::{ConfigError, Env};
+use crate::denial::Denial;
+use crate::request::Headers;
+use crate::secret::{self, Secret, SecretSpec};
+
+pub const DEFAULT_HEADER: &str = "authorization";
+/// Same default as the common JWT libraries: one minute absorbs ordinary clock skew.
+pub const DEFAULT_LEEWAY_SECONDS: u64 = 60;
+/// Leeway is for clock skew; an hour or more would hide a broken clock or widen the
+/// replay window of a stolen token.
+pub const MAX_LEEWAY_SECONDS: u64 = 3600;
+/// A webhook sender's HS* token is a few hundred bytes. Anything longer is refused
+/// before it is decoded, parsed or MACed, so a huge header costs one linear scan.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Wire form of `checks.jwt`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    pub secrets: Vec<SecretSpec>,
+    /// Default `[HS256]`.
+    pub algorithms: Option<Vec<String>>,
+    /// Default `authorization`.
+    pub header: Option<String>,
+    pub issuer: Option<String>,
+    pub audiences: Option<Vec<String>>,
+    /// Default [`DEFAULT_LEEWAY_SECONDS`], at most [`MAX_LEEWAY_SECONDS`].
+    pub leeway_seconds: Option<u64>,
+    /// Default true.
+    pub require_exp: Option<bool>,
+    pub max_age_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    Hs256,
+    Hs384,
+    Hs512,
+}
+
+impl JwtAlgorithm {
+    const ALL: [JwtAlgorithm; 3] = [JwtAlgorithm::Hs256, JwtAlgorithm::Hs384, JwtAlgorithm::Hs512];
+
+    /// The registered JWA name; `alg` values are case-sensitive (RFC 7515 4.1.1).
+    pub fn name(self) -> &'static str {
+        match self {
+            JwtAlgorithm::Hs256 => "HS256",
+            JwtAlgorithm::Hs384 => "HS384",
+            JwtAlgorithm::Hs512 => "HS512",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    fn output_len(self) -> usize {
+        match self {
+            JwtAlgorithm::Hs256 => 32,
+            JwtAlgorithm::Hs384 => 48,
+            JwtAlgorithm::Hs512 => 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BearerScheme {
+    /// `Authorization`-style credentials: `Bearer <token>` and nothing else.
+    Required,
+    /// A dedicated header: the bare token, or `Bearer <token>`.
+    Optional,
+}
+
+/// A compiled `checks.jwt`.
+#[derive(Debug)]
+pub struct JwtCheck {
+    secrets: Vec<Secret>,
+    algorithms: Vec<JwtAlgorithm>,
+    header: String,
+    bearer: BearerScheme,
+    issuer: Option<String>,
+    audiences: Option<Vec<String>>,
+    leeway_seconds: u64,
+    require_exp: bool,
+    max_age_seconds: Option<u64>,
+}
+
+/// The JOSE header members this check acts on; any other member is ignored.
+/// Derived structs refuse a duplicated member, so `{"alg":"HS256","alg":"none"}`
+/// cannot be read two ways.
+#[derive(Deserialize)]
+struct JoseHeader {
+    alg: String,
+    #[serde(default, deserialize_with = "present")]
+    typ: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    crit: Option<IgnoredAny>,
+}
+
+/// The registered claims this check acts on. A present claim of the wrong type
+/// (e.g. `"exp": "123"` or `"exp": null`) fails to parse: malformed, not "missing".
+#[derive(Deserialize)]
+struct Claims {
+    #[serde(default, deserialize_with = "present")]
+    exp: Option<f64>,
+    #[serde(default, deserialize_with = "present")]
+    nbf: Option<f64>,
+    #[serde(default, deserialize_with = "present")]
+    iat: Option<f64>,
+    #[serde(default, deserialize_with = "present")]
+    iss: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    aud: Option<Value>,
+}
+
+/// Distinguishes a member set to `null` (deserialized as `T`, which fails for the
+/// types above) from an absent one (`#[serde(default)]`, `None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+impl JwtCheck {
+    pub fn compile(c: &JwtConfig, path: &str, env: &Env) -> Result<Self, ConfigError> {
+        let algorithms = compile_algorithms(c.algorithms.as_deref(), &format!("{path}.algorithms"))?;
+
+        let header_field = format!("{path}.header");
+        let header = c.header.as_deref().unwrap_or(DEFAULT_HEADER);
+        let is_token_name =
+            !header.is_empty() && header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !is_token_name {
+            return Err(ConfigError::new(header_field, format!("\"{header}\" is not a header name")));
+        }
+        let header = header.to_ascii_lowercase();
+        if matches!(header.as_str(), "host" | "content-length" | "transfer-encoding" | "x-webhook-guard") {
+            return Err(ConfigError::new(header_field, format!("\"{header}\" cannot carry a token")));
+        }
+        let bearer = if matches!(header.as_str(), "authorization" | "proxy-authorization") {
+            BearerScheme::Required
+        } else {
+            BearerScheme::Optional
+        };
+
+        if c.issuer.as_deref() == Some("") {
+            return Err(ConfigError::new(format!("{path}.issuer"), "must not be empty (omit it to accept any issuer)"));
+        }
+        let audiences = match &c.audiences {
+            None => None,
+            Some(list) => Some(compile_audiences(list, &format!("{path}.audiences"))?),
+        };
+
+        let leeway_seconds = c.leeway_seconds.unwrap_or(DEFAULT_LEEWAY_SECONDS);
+        if leeway_seconds > MAX_LEEWAY_SECONDS {
+            return Err(ConfigError::new(
+                format!("{path}.leeway_seconds"),
+                format!("must be at most {MAX_LEEWAY_SECONDS} (leeway absorbs clock skew, it is not a token lifetime)"),
+            ));
+        }
+        if c.max_age_seconds == Some(0) {
+            return Err(ConfigError::new(format!("{path}.max_age_seconds"), "must be greater than 0"));
+        }
+
+        let secrets = secret::resolve_all(&c.secrets, &format!("{path}.secrets"), env)?;
+        Ok(JwtCheck {
+            secrets,
+            algorithms,
+            header,
+            bearer,
+            issuer: c.issuer.clone(),
+            audiences,
+            leeway_seconds,
+            require_exp: c.require_exp.unwrap_or(true),
+            max_age_seconds: c.max_age_seconds,
+        })
+    }
+
+    /// The lower-case name of the header that carries the token.
+    pub fn header_name(&self) -> &str {
+        &self.header
+    }
+
+    pub fn secret_ids(&self) -> impl Iterator<Item = &str> {
+        self.secrets.iter().map(|s| s.id.as_str())
+    }
+
+    /// Verify the token. On success, the id of the secret whose HMAC matched.
+    pub fn verify(&self, headers: &Headers, now: u64) -> Result<&str, Denial> {
+        let token = self.token(headers)?;
+        let mut segments = token.split(|&b| b == b'.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (segments.next(), segments.next(), segments.next(), segments.next())
+        else {
+            return Err(Denial::TokenMalformed);
+        };
+
+        let header: JoseHeader = parse_object(&base64url_decode(header_b64)?)?;
+        let algorithm = JwtAlgorithm::from_name(&header.alg)
+            .filter(|a| self.algorithms.contains(a))
+            .ok_or(Denial::TokenAlgorithmNotAllowed)?;
+        if header.crit.is_some() {
+            // RFC 7515 4.1.11: a recipient that does not implement every listed
+            // extension must reject the token; this check implements none.
+            return Err(Denial::TokenMalformed);
+        }
+        if let Some(typ) = &header.typ {
+            // RFC 7515 4.1.9: "application/" may be omitted from a media type.
+            let typ = typ.strip_prefix("application/").unwrap_or(typ);
+            if !typ.eq_ignore_ascii_case("jwt") {
+                return Err(Denial::TokenMalformed);
+            }
+        }
+
+        // An empty payload is how JWS marks detached content (RFC 7515 appendix F); a
+        // JWT always carries its claims, so refuse it here rather than MAC it.
+        if payload_b64.is_empty() {
+            return Err(Denial::TokenMalformed);
+        }
+        let payload_json = base64url_decode(payload_b64)?;
+        let signature = base64url_decode(signature_b64)?;
+        // A signature of another length cannot be this algorithm's MAC; lengths are
+        // public, so checking first leaks nothing.
+        if signature.len() != algorithm.output_len() {
+            return Err(Denial::TokenMalformed);
+        }
+        let signing_input = token.get(..header_b64.len() + 1 + payload_b64.len()).ok_or(Denial::TokenMalformed)?;
+        let secret = self
+            .secrets
+            .iter()
+            .filter(|s| s.is_live(now))
+            .find(|s| bool::from(mac(algorithm, s.key.expose(), signing_input).as_slice().ct_eq(signature.as_slice())))
+            .ok_or(Denial::TokenSignatureMismatch)?;
+
+        let claims: Claims = parse_object(&payload_json)?;
+        self.check_claims(&claims, now)?;
+        Ok(&secret.id)
+    }
+
+    fn token<'a>(&self, headers: &'a Headers) -> Result<&'a [u8], Denial> {
+        let value = headers.get_one(&self.header).map_err(|_| Denial::TokenRepeated)?.ok_or(Denial::TokenMissing)?;
+        let value = trim_ows(value);
+        let token = match split_scheme(value) {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case(b"bearer") => rest,
+            _ if self.bearer == BearerScheme::Optional => value,
+            _ => return Err(Denial::TokenMalformed),
+        };
+        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+            return Err(Denial::TokenMalformed);
+        }
+        Ok(token)
+    }
+
+    /// RFC 7519 4.1: dates are NumericDate (integer or fractional seconds). Compared as
+    /// f64, which is exact for every integer date before the year 285 million.
+    fn check_claims(&self, c: &Claims, now: u64) -> Result<(), Denial> {
+        let now = now as f64;
+        let leeway = self.leeway_seconds as f64;
+        match c.exp {
+            None if self.require_exp => return Err(Denial::TokenExpMissing),
+            Some(exp) if now > exp + leeway => return Err(Denial::TokenExpired),
+            _ => {}
+        }
+        if let Some(nbf) = c.nbf {
+            if now + leeway < nbf {
+                return Err(Denial::TokenNotYetValid);
+            }
+        }
+        if let Some(max_age) = self.max_age_seconds {
+            let iat = c.iat.ok_or(Denial::TokenIatMissing)?;
+            if now + leeway < iat {
+                return Err(Denial::TokenNotYetValid);
+            }
+            if now - iat > max_age as f64 + leeway {
+                return Err(Denial::TokenTooOld);
+            }
+        }
+        if let Some(issuer) = &self.issuer {
+            if c.iss.as_deref() != Some(issuer.as_str()) {
+                return Err(Denial::TokenIssuerMismatch);
+            }
+        }
+        self.check_audience(c.aud.as_ref())
+    }
+
+    /// RFC 7519 4.1.3: when `aud` is present the recipient must find itself in it, so a
+    /// token that names an audience is refused by a check that names none.
+    fn check_audience(&self, aud: Option<&Value>) -> Result<(), Denial> {
+        let presented: Vec<&str> = match aud {
+            None => Vec::new(),
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(items)) => {
+                items.iter().map(|v| v.as_str().ok_or(Denial::TokenMalformed)).collect::<Result<_, _>>()?
+            }
+            Some(_) => return Err(Denial::TokenMalformed),
+        };
+        match (&self.audiences, aud) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(Denial::TokenAudienceMismatch),
+            (Some(accepted), _) => {
+                if presented.iter().any(|p| accepted.iter().any(|a| a == p)) {
+                    Ok(())
+                } else {
+                    Err(Denial::TokenAudienceMismatch)
+                }
+            }
+        }
+    }
+}
+
+fn compile_algorithms(names: Option<&[String]>, path: &str) -> Result<Vec<JwtAlgorithm>, ConfigError> {
+    let Some(names) = names else {
+        return Ok(vec![JwtAlgorithm::Hs256]);
+    };
+    if names.is_empty() {
+        return Err(ConfigError::new(path, "must list at least one of HS256, HS384, HS512"));
+    }
+    const SUPPORTED: &str = "only HS256, HS384 and HS512 are supported";
+    let mut out = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let algorithm = match JwtAlgorithm::from_name(name) {
+            Some(a) => a,
+            None if name.eq_ignore_ascii_case("none") => {
+                return Err(ConfigError::new(
+                    p,
+                    format!("\"{name}\" is refused: an unsigned token proves nothing; {SUPPORTED}"),
+                ))
+            }
+            None if ["RS", "PS", "ES", "ED"]
+                .iter()
+                .any(|pre| name.get(..2).is_some_and(|h| h.eq_ignore_ascii_case(pre))) =>
+            {
+                return Err(ConfigError::new(
+                    p,
+                    format!("\"{name}\" is refused: {SUPPORTED} (this check holds shared secrets, not public keys)"),
+                ))
+            }
+            None => {
+                let hint = match JwtAlgorithm::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(name)) {
+                    Some(a) => format!(" (algorithm names are case-sensitive: write {})", a.name()),
+                    None => String::new(),
+                };
+                return Err(ConfigError::new(p, format!("\"{name}\" is not supported: {SUPPORTED}{hint}")));
+            }
+        };
+        if out.contains(&algorithm) {
+            return Err(ConfigError::new(p, format!("\"{name}\" is listed twice")));
+        }
+        out.push(algorithm);
+    }
+    Ok(out)
+}
+
+fn compile_audiences(list: &[String], path: &str) -> Result<Vec<String>, ConfigError> {
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            path,
+            "must list at least one audience (omit it to accept only tokens without `aud`)",
+        ));
+    }
+    for (i, a) in list.iter().enumerate() {
+        if a.is_empty() {
+            return Err(ConfigError::new(format!("{path}[{i}]"), "must not be empty"));
+        }
+        if list.get(..i).is_some_and(|before| before.contains(a)) {
+            return Err(ConfigError::new(format!("{path}[{i}]"), format!("\"{a}\" is listed twice")));
+        }
+    }
+    Ok(list.to_vec())
+}
+
+/// base64url without padding (RFC 7515 2). The engine also refuses non-zero trailing
+/// bits, so each token has one encoding and a signature cannot be re-spelled.
+fn base64url_decode(segment: &[u8]) -> Result<Vec<u8>, Denial> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).map_err(|_| Denial::TokenMalformed)
+}
+
+/// A JSON object and nothing else. The first-byte check matters: a derived struct
+/// would otherwise also accept a JSON array, reading members by position.
+fn parse_object<T: DeserializeOwned>(json: &[u8]) -> Result<T, Denial> {
+    let first = json.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err(Denial::TokenMalformed);
+    }
+    serde_json::from_slice(json).map_err(|_| Denial::TokenMalformed)
+}
+
+fn is_ows(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t')
+}
+
+fn trim_ows(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !is_ows(b)).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
+    v.get(start..end).unwrap_or_default()
+}
+
+/// `<scheme> 1*(SP/HTAB) <rest>`; `None` when the value holds no whitespace.
+fn split_scheme(v: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = v.iter().position(is_ows)?;
+    let (scheme, rest) = v.split_at(i);
+    Some((scheme, trim_ows(rest)))
+}
+
+fn mac(algorithm: JwtAlgorithm, key: &[u8], signing_input: &[u8]) -> Vec<u8> {
+    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], input: &[u8]) -> Vec<u8> {
+        // HMAC accepts keys of any length, so this cannot fail; an empty MAC would
+        // fail the length-checked comparison anyway.
+        let Ok(mut m) = <M as hmac::digest::KeyInit>::new_from_slice(key) else {
+            return Vec::new();
+        };
+        m.update(input);
+        m.finalize().into_bytes().to_vec()
+    }
+    match algorithm {
+        JwtAlgorithm::Hs256 => run::<Hmac<Sha256>>(key, signing_input),
+        JwtAlgorithm::Hs384 => run::<Hmac<Sha384>>(key, signing_input),
+        JwtAlgorithm::Hs512 => run::<Hmac<Sha512>>(key, signing_input),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretBytes;
+    use base64::Engine;
+
+    const SECRET: &str = "jwt-test-secret";
+    const NOW: u64 = 1_700_000_000;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "JWT_SECRET").then(|| SECRET.to_string())
+    }
+
+    fn compile(json: &str) -> Result<JwtCheck, ConfigError> {
+        let c: JwtConfig = serde_json::from_str(json).unwrap();
+        JwtCheck::compile(&c, "jwt", &env)
+    }
+
+    fn check(json: &str) -> JwtCheck {
+        compile(json).unwrap()
+    }
+
+    /// The check most tests use: HS256, default leeway (60), exp required.
+    fn default_check() -> JwtCheck {
+        check(r#"{"secrets":[{"id":"current","env":"JWT_SECRET"}]}"#)
+    }
+
+    fn b64u(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// A token with the given JOSE header and claims, signed with `key` under `alg`.
+    fn sign(alg: JwtAlgorithm, header: &str, claims: &str, key: &[u8]) -> String {
+        let input = format!("{}.{}", b64u(header.as_bytes()), b64u(claims.as_bytes()));
+        let sig = mac(alg, key, input.as_bytes());
+        format!("{input}.{}", b64u(&sig))
+    }
+
+    fn hs256(claims: &str) -> String {
+        sign(JwtAlgorithm::Hs256, r#"{"alg":"HS256","typ":"JWT"}"#, claims, SECRET.as_bytes())
+    }
+
+    fn headers(pairs: &[(&str, &[u8])]) -> Headers {
+        Headers::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect())
+    }
+
+    fn bearer(token: &str) -> Headers {
+        headers(&[("Authorization", format!("Bearer {token}").as_bytes())])
+    }
+
+    // RFC 7515 appendix A.1: the published HS256 example. The key is given there as a
+    // JWK "k" (base64url of raw bytes that are not UTF-8), so the HMAC itself is
+    // checked first, then the whole token with that key put into a compiled check.
+    const RFC7515_A1_HEADER: &str = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9";
+    const RFC7515_A1_PAYLOAD: &str =
+        "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+    const RFC7515_A1_SIGNATURE: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const RFC7515_A1_KEY: &str =
+        "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
+    const RFC7515_A1_EXP: u64 = 1_300_819_380;
+
+    #[test]
+    fn rfc7515_a1_hmac_known_answer() {
+        let key = base64url_decode(RFC7515_A1_KEY.as_bytes()).unwrap();
+        let input = format!("{RFC7515_A1_HEADER}.{RFC7515_A1_PAYLOAD}");
+        let expected = base64url_decode(RFC7515_A1_SIGNATURE.as_bytes()).unwrap();
+        assert_eq!(mac(JwtAlgorithm::Hs256, &key, input.as_bytes()), expected);
+    }
+
+    #[test]
+    fn rfc7515_a1_token_verifies_end_to_end() {
+        let mut c = check(r#"{"secrets":[{"id":"rfc","value":"placeholder"}],"issuer":"joe"}"#);
+        c.secrets[0].key = SecretBytes::new(base64url_decode(RFC7515_A1_KEY.as_bytes()).unwrap());
+        let token = format!("{RFC7515_A1_HEADER}.{RFC7515_A1_PAYLOAD}.{RFC7515_A1_SIGNATURE}");
+        let h = bearer(&token);
+        assert_eq!(c.verify(&h, RFC7515_A1_EXP - 1000), Ok("rfc"));
+        assert_eq!(c.verify(&h, RFC7515_A1_EXP + 60), Ok("rfc"));
+        assert_eq!(c.verify(&h, RFC7515_A1_EXP + 61), Err(Denial::TokenExpired));
+    }
+
+    // Computed independently with Python's hmac module (secret "jwt-test-secret").
+    #[test]
+    fn hs384_and_hs512_known_answers() {
+        let c = check(
+            r#"{"secrets":[{"env":"JWT_SECRET"}],"algorithms":["HS384","HS512"],
+                "issuer":"flatfile","audiences":["webhooks"],"max_age_seconds":300}"#,
+        );
+        let hs384 = "eyJhbGciOiJIUzM4NCIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJmbGF0ZmlsZSIsImF1ZCI6IndlYmhvb2tzIiwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOjE3MDAwMDAzMDB9.Vjf81_zDKby7noVVnQEdEABXtq2Exp8lywWnIOv3iZeE4UIOjjvNe0IB7VCx7M9Y";
+        let hs512 = "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJmbGF0ZmlsZSIsImF1ZCI6IndlYmhvb2tzIiwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOjE3MDAwMDAzMDB9.J2PRlr4dwtF4k3XcMi73HEvpD-8WjH46ueZdHMyiUbN3kICRxZEWj6mShy-sXH2ZZ2hFScNfO5laOCK8Z28cOQ";
+        assert_eq!(c.verify(&bearer(hs384), NOW + 10), Ok("0"));
+        assert_eq!(c.verify(&bearer(hs512), NOW + 10), Ok("0"));
+        // The same tokens when only HS256 is allowed.
+        let only256 = default_check();
+        assert_eq!(only256.verify(&bearer(hs384), NOW), Err(Denial::TokenAlgorithmNotAllowed));
+    }
+
+    #[test]
+    fn valid_token_passes_and_names_the_secret() {
+        let c = default_check();
+        let t = hs256(&format!(r#"{{"exp":{}}}"#, NOW + 300));
+        assert_eq!(c.verify(&bearer(&t), NOW), Ok("current"));
+        assert_eq!(c.header_name(), "authorization");
+        assert_eq!(c.secret_ids().collect::<Vec<_>>(), ["current"]);
+    }
+
+    #[test]
+    fn tampered_header_payload_signature_are_refused() {
+        let c = default_check();
+        let good = hs256(&format!(r#"{{"exp":{},"sub":"a"}}"#, NOW + 300));
+        let parts: Vec<&str> = good.split('.').collect();
+        let (h, p, s) = (parts[0], parts[1], parts[2]);
+        assert_eq!(c.verify(&bearer(&good), NOW), Ok("current"));
+
+        let other_header = b64u(br#"{"alg":"HS256","typ":"JWT","kid":"x"}"#);
+        assert_eq!(c.verify(&bearer(&format!("{other_header}.{p}.{s}")), NOW), Err(Denial::TokenSignatureMismatch));
+
+        let other_payload = b64u(format!(r#"{{"exp":{},"sub":"b"}}"#, NOW + 300).as_bytes());
+        assert_eq!(c.verify(&bearer(&format!("{h}.{other_payload}.{s}")), NOW), Err(Denial::TokenSignatureMismatch));
+
+        // Flip the first character: always a valid base64url spelling of another MAC.
+        let flipped = if s.starts_with('A') { s.replacen('A', "B", 1) } else { format!("A{}", &s[1..]) };
+        assert_eq!(c.verify(&bearer(&format!("{h}.{p}.{flipped}")), NOW), Err(Denial::TokenSignatureMismatch));
+
+        // Signed with another secret.
+        let foreign = sign(JwtAlgorithm::Hs256, r#"{"alg":"HS256"}"#, &format!(r#"{{"exp":{}}}"#, NOW + 300), b"other");
+        assert_eq!(c.verify(&bearer(&foreign), NOW), Err(Denial::TokenSignatureMismatch));
+    }
+
+    #[test]
+    fn alg_none_and_unlisted_algorithms_are_refused_before_the_signature() {
+        let c = default_check();
+        let claims = b64u(format!(r#"{{"exp":{}}}"#, NOW + 300).as_bytes());
+        for header in [r#"{"alg":"none"}"#, r#"{"alg":"None"}"#, r#"{"alg":"NONE","typ":"JWT"}"#] {
+            let unsigned = format!("{}.{claims}.", b64u(header.as_bytes()));
+            assert_eq!(c.verify(&bearer(&unsigned), NOW), Err(Denial::TokenAlgorithmNotAllowed), "{header}");
+        }
+        // A genuine HS512 signature with the right secret: still not allowed.
+        let hs512 =
+            sign(JwtAlgorithm::Hs512, r#"{"alg":"HS512"}"#, &format!(r#"{{"exp":{}}}"#, NOW + 300), SECRET.as_bytes());
+        assert_eq!(c.verify(&bearer(&hs512), NOW), Err(Denial::TokenAlgorithmNotAllowed));
+        // The header says HS512 over an HS256 MAC.
+        let good = hs256(&format!(r#"{{"exp":{}}}"#, NOW + 300));
+        let switched = format!("{}.{}", b64u(br#"{"alg":"HS512","typ":"JWT"}"#), good.split_once('.').unwrap().1);
+        assert_eq!(c.verify(&bearer(&switched), NOW), Err(Denial::TokenAlgorithmNotAllowed));
+        for alg in ["RS256", "ES256", "PS256", "EdDSA", "hs256", ""] {
+            let t =
+                sign(JwtAlgorithm::Hs256, &format!(r#"{{"alg":"{alg}"}}"#), r#"{"exp":9999999999}"#, SECRET.as_bytes());
+            assert_eq!(c.verify(&bearer(&t), NOW), Err(Denial::TokenAlgorithmNotAllowed), "{alg}");
+        }
+        // When HS512 is allowed, an HS256-length signature under an HS512 header is no MAC.
+        let both = check(r#"{"secrets":[{"env":"JWT_SECRET"}],"algorithms":["HS256","HS512"]}"#);
+        assert_eq!(both.verify(&bearer(&switched), NOW), Err(Denial::TokenMalformed));
+        assert_eq!(both.verify(&bearer(&hs512), NOW), Ok("0"));
+    }
+
+    #[test]
+    fn exp_rules_at_the_leeway_boundary() {
+        let c = default_check();
+        let exp = NOW;
+        let t = bearer(&hs256(&format!(r#"{{"exp":{exp}}}"#)));
+        assert_eq!(c.verify(&t, exp + 60), Ok("current"));
+        assert_eq!(c.verify(&t, exp + 61), Err(Denial::TokenExpired));
+        // Fractional NumericDate (RFC 7519 2).
+        let frac = bearer(&hs256(&format!(r#"{{"exp":{exp}.5}}"#)));
+        assert_eq!(c.verify(&frac, exp + 60), Ok("current"));
+        assert_eq!(c.verify(&frac, exp + 61), Err(Denial::TokenExpired));
+        let missing = bearer(&hs256(r#"{"sub":"x"}"#));
+        assert_eq!(c.verify(&missing, NOW), Err(Denial::TokenExpMissing));
+        let optional = check(r#"{"secrets":[{"env":"JWT_SECRET"}],"require_exp":false}"#);
+        assert_eq!(optional.verify(&missing, NOW), Ok("0"));
+        // Not required, but when present it still applies.
+        assert_eq!(optional.verify(&t, exp + 61), Err(Denial::TokenExpired));
+        let strict = check(r#"{"secrets":[{"env":"JWT_SECRET"}],"leeway_seconds":0}"#);
+        assert_eq!(strict.verify(&t, exp), Ok("0"));
+        assert_eq!(strict.verify(&t, exp + 1), Err(Denial::TokenExpired));
+    }
+
+    #[test]
+    fn nbf_rule_at_the_leeway_boundary() {
+        let c = default_check();
+        let nbf = NOW;
+        let t = bearer(&hs256(&format!(r#"{{"exp":{},"nbf":{nbf}}}"#, NOW + 1000)));
+        assert_eq!(c.verify(&t, nbf - 60), Ok("current"));
+        assert_eq!(c.verify(&t, nbf - 61), Err(Denial::TokenNotYetValid));
+    }
+
+    #[test]
+    fn iat_and_max_age_at_the_leeway_boundary() {
+        let c = check(r#"{"secrets":[{"env":"JWT_SECRET"}],"max_age_seconds":300,"require_exp":false}"#);
+        let iat = NOW;
+        let t = bearer(&hs256(&format!(r#"{{"iat":{iat}}}"#)));
+        assert_eq!(c.verify(&t, iat + 300 + 60), Ok("0"));
+        assert_eq!(c.verify(&t, iat + 300 + 61), Err(Denial::TokenTooOld));
+        // Issued in the future beyond the leeway.
+        assert_eq!(c.verify(&t, iat - 60), Ok("0"));
+        assert_eq!(c.verify(&t, iat - 61), Err(Denial::TokenNotYetValid));
+        let no_iat = bearer(&hs256(&format!(r#"{{"exp":{}}}"#, NOW + 10)));
+        assert_eq!(c.verify(&no_iat, NOW), Err(Denial::TokenIatMissing));
+        // Without max_age, iat is informational.
+        assert_eq!(default_check().verify(&t, iat - 10_000), Err(Denial::TokenExpMissing));
+        let d = check(r#"{"secrets":[{"env":"JWT_SECRET"}],"require_exp":false}"#);
+        assert_eq!(d.verify(&t, iat + 1_000_000), Ok("0"));
+        assert_eq!(d.verify(&t, iat - 1_000), Ok("0"));
+    }
+
+    #[test]
+    fn issuer_must_equal() {
+        let c = check(r#"{"secrets":[{"env":"JWT_SECRET"}],"issuer":"flatfile"}"#);
+        let with = |iss: &str| bearer(&hs256(&format!(r#"{{"exp":{},{iss}}}"#, NOW + 10)));
+        assert_eq!(c.verify(&with(r#""iss":"flatfile""#), NOW), Ok("0"));
+        assert_eq!(c.verify(&with(r#""iss":"Flatfile""#), NOW), Err(Denial::TokenIssuerMismatch));
+        assert_eq!(c.verify(&with(r#""sub":"flatfile""#), NOW), Err(Denial::TokenIssuerMismatch));
+        assert_eq!(c.verify(&with(r#""iss":["flatfile"]"#), NOW), Err(Denial::TokenMalformed));
+        // Not configured: any issuer.
+        assert_eq!(default_check().verify(&with(r#""iss":"anyone""#), NOW), Ok("current"));
+    }
+
+    #[test]
+    fn audience_must_intersect() {
+        let c = check(r#"{"secrets":[{"env":"JWT_SECRET"}],"audiences":["webhooks","hooks"]}"#);
+        let with = |aud: &str| bearer(&hs256(&format!(r#"{{"exp":{},{aud}}}"#, NOW + 10)));
+        assert_eq!(c.verify(&with(r#""aud":"webhooks""#), NOW), Ok("0"));
+        assert_eq!(c.verify(&with(r#""aud":["api","hooks"]"#), NOW), Ok("0"));
+        assert_eq!(c.verify(&with(r#""aud":"api""#), NOW), Err(Denial::TokenAudienceMismatch));
+        assert_eq!(c.verify(&with(r#""aud":["api"]"#), NOW), Err(Denial::TokenAudienceMismatch));
+        assert_eq!(c.verify(&with(r#""aud":[]"#), NOW), Err(Denial::TokenAudienceMismatch));
+        assert_eq!(c.verify(&with(r#""sub":"webhooks""#), NOW), Err(Denial::TokenAudienceMismatch));
+        assert_eq!(c.verify(&with(r#""aud":["webhooks",1]"#), NOW), Err(Denial::TokenMalformed));
+        assert_eq!(c.verify(&with(r#""aud":7"#), NOW), Err(Denial::TokenMalformed));
+        // No audiences configured: a token addressed to someone is not for us.
+        let d = default_check();
+        assert_eq!(d.verify(&with(r#""aud":"webhooks""#), NOW), Err(Denial::TokenAudienceMismatch));
+        assert_eq!(d.verify(&with(r#""sub":"x""#), NOW), Ok("current"));
+    }
+
+    #[test]
+    fn bearer_scheme_parsing() {
+        let c = default_check();
+        let t = hs256(&format!(r#"{{"exp":{}}}"#, NOW + 10));
+        for value in [
+            format!("Bearer {t}"),
+            format!("bearer {t}"),
+            format!("BEARER {t}"),
+            format!("Bearer    {t}"),
+            format!("Bearer\t{t}"),
+            format!("  Bearer {t}  "),
+        ] {
+            assert_eq!(c.verify(&headers(&[("authorization", value.as_bytes())]), NOW), Ok("current"), "{value:?}");
+        }
+        for value in [
+            t.clone(),
+            "Bearer".to_string(),
+            "Bearer ".to_string(),
+            format!("Basic {t}"),
+            format!("Bearer{t}"),
+            format!("Bearer {t} extra"),
+            format!("Bearer {t}."),
+            String::new(),
+        ] {
+            assert_eq!(
+                c.verify(&headers(&[("authorization", value.as_bytes())]), NOW),
+                Err(Denial::TokenMalformed),
+                "{value:?}"
+            );
+        }
+        assert_eq!(c.verify(&headers(&[]), NOW), Err(Denial::TokenMissing));
+        assert_eq!(c.verify(&headers(&[("x-token", t.as_bytes())]), NOW), Err(Denial::TokenMissing));
+        let two = format!("Bearer {t}");
+        assert_eq!(
+            c.verify(&headers(&[("Authorization", two.as_bytes()), ("authorization", two.as_bytes())]), NOW),
+            Err(Denial::TokenRepeated)
+        );
+    }
+
+    #[test]
+    fn custom_header_takes_the_bare_token_or_bearer() {
+        let c = check(r#"{"secrets":[{"env":"JWT_SECRET"}],"header":"X-Webhook-Token"}"#);
+        assert_eq!(c.header_name(), "x-webhook-token");
+        let t = hs256(&format!(r#"{{"exp":{}}}"#, NOW + 10));
+        assert_eq!(c.verify(&headers(&[("X-Webhook-Token", t.as_bytes())]), NOW), Ok("0"));
+        let with_scheme = format!("bearer {t}");
+        assert_eq!(c.verify(&headers(&[("x-webhook-token", with_scheme.as_bytes())]), NOW), Ok("0"));
+        let other_scheme = format!("Token {t}");
+        assert_eq!(
+            c.verify(&headers(&[("x-webhook-token", other_scheme.as_bytes())]), NOW),
+            Err(Denial::TokenMalformed)
+        );
+        // The Authorization header is not looked at.
+        assert_eq!(c.verify(&bearer(&t), NOW), Err(Denial::TokenMissing));
+        let proxy = check(r#"{"secrets":[{"env":"JWT_SECRET"}],"header":"proxy-authorization"}"#);
+        assert_eq!(proxy.verify(&headers(&[("proxy-authorization", t.as_bytes())]), NOW), Err(Denial::TokenMalformed));
+    }
+
+    #[test]
+    fn rotation_and_not_after() {
+        let c = check(
+            r#"{"secrets":[{"id":"current","env":"JWT_SECRET"},
+                {"id":"previous","value":"old-secret","not_after":"2027-01-31T00:00:00Z"}]}"#,
+        );
+        let cutoff = 1_801_353_600;
+        let claims = format!(r#"{{"exp":{}}}"#, cutoff + 100);
+        let old = bearer(&sign(JwtAlgorithm::Hs256, r#"{"alg":"HS256"}"#, &claims, b"old-secret"));
+        let new = bearer(&sign(JwtAlgorithm::Hs256, r#"{"alg":"HS256"}"#, &claims, SECRET.as_bytes()));
+        assert_eq!(c.verify(&new, cutoff), Ok("current"));
+        assert_eq!(c.verify(&old, cutoff), Ok("previous"));
+        assert_eq!(c.verify(&old, cutoff + 1), Err(Denial::TokenSignatureMismatch));
+        assert_eq!(c.secret_ids().collect::<Vec<_>>(), ["current", "previous"]);
+    }
+
+    #[test]
+    fn segments_must_be_strict_base64url() {
+        let c = default_check();
+        let good = hs256(&format!(r#"{{"exp":{}}}"#, NOW + 10));
+        let (h, rest) = good.split_once('.').unwrap();
+        let (p, s) = rest.split_once('.').unwrap();
+        let cases = [
+            format!("{h}.{p}"),
+            format!("{h}.{p}.{s}.{s}"),
+            format!("{h}..{s}"),
+            format!(".{p}.{s}"),
+            format!("{h}.{p}.{s}="),
+            format!("{h}=.{p}.{s}"),
+            format!("{h}.{p}.{}", s.replace('-', "+").replace('_', "/") + "+/"),
+            format!("{h}.{p}.{s}!"),
+            format!("{h}.{p}.{}", &s[..s.len() - 1]),
+            "..".to_string(),
+            ".".to_string(),
+        ];
+        for t in &cases {
+            assert_eq!(c.verify(&bearer(t), NOW), Err(Denial::TokenMalformed), "{t}");
+        }
+        // Non-zero trailing bits: a second spelling of the same MAC is refused.
+        let last = s.chars().last().unwrap();
+        let respelled = format!("{h}.{p}.{}{}", &s[..s.len() - 1], (last as u8 + 1) as char);
+        assert_eq!(c.verify(&bearer(&respelled), NOW), Err(Denial::TokenMalformed));
+    }
+
+    #[test]
+    fn jose_header_rules() {
+        let c = default_check();
+        let claims = format!(r#"{{"exp":{}}}"#, NOW + 10);
+        let with = |header: &str| bearer(&sign(JwtAlgorithm::Hs256, header, &claims, SECRET.as_bytes()));
+        assert_eq!(c.verify(&with(r#"{"alg":"HS256"}"#), NOW), Ok("current"));
+        assert_eq!(c.verify(&with(r#"{"alg":"HS256","typ":"jwt"}"#), NOW), Ok("current"));
+        assert_eq!(c.verify(&with(r#"{"alg":"HS256","typ":"application/JWT"}"#), NOW), Ok("current"));
+        assert_eq!(c.verify(&with(r#"{"alg":"HS256","kid":"k1","x":[1,{"y":null}]}"#), NOW), Ok("current"));
+        for header in [
+            r#"{"alg":"HS256","typ":"JWS"}"#,
+            r#"{"alg":"HS256","typ":"at+jwt"}"#,
+            r#"{"alg":"HS256","typ":null}"#,
+            r#"{"alg":"HS256","typ":1}"#,
+            r#"{"alg":"HS256","crit":["exp"]}"#,
+            r#"{"alg":"HS256","crit":null}"#,
+            r#"{"alg":"HS256","alg":"HS256"}"#,
+            r#"{"typ":"JWT"}"#,
+            r#"{"alg":256}"#,
+            r#"{"alg":null}"#,
+            r#"["HS256"]"#,
+            r#""HS256""#,
+            r#"{"alg":"HS256"} x"#,
+            r#"{"alg":"HS256""#,
+            "",
+        ] {
+            assert_eq!(c.verify(&with(header), NOW), Err(Denial::TokenMalformed), "{header}");
+        }
+        // A duplicated alg cannot smuggle `none` past a parser that keeps the first.
+        assert_eq!(c.verify(&with(r#"{"alg":"HS256","alg":"none"}"#), NOW), Err(Denial::TokenMalformed));
+    }
+
+    #[test]
+    fn claims_must_be_an_object_with_numeric_dates() {
+        let c = check(r#"{"secrets":[{"env":"JWT_SECRET"}],"max_age_seconds":60}"#);
+        for claims in [
+            r#"{"exp":"9999999999","iat":1700000000}"#,
+            r#"{"exp":null,"iat":1700000000}"#,
+            r#"{"exp":true,"iat":1700000000}"#,
+            r#"{"exp":9999999999,"iat":"1700000000"}"#,
+            r#"{"exp":9999999999,"iat":1700000000,"nbf":{}}"#,
+            r#"{"exp":1e400,"iat":1700000000}"#,
+            r#"{"exp":9999999999,"exp":1,"iat":1700000000}"#,
+            r#"[9999999999,0,1700000000]"#,
+            r#"{"exp":9999999999,"iat":1700000000"#,
+            "null",
+            "",
+        ] {
+            assert_eq!(c.verify(&bearer(&hs256(claims)), NOW), Err(Denial::TokenMalformed), "{claims}");
+        }
+        assert_eq!(c.verify(&bearer(&hs256(r#"{"exp":9999999999,"iat":1700000000}"#)), NOW), Ok("0"));
+        // Negative and huge dates are numbers: they fail the rules, not the parser.
+        assert_eq!(c.verify(&bearer(&hs256(r#"{"exp":-1,"iat":1700000000}"#)), NOW), Err(Denial::TokenExpired));
+        assert_eq!(c.verify(&bearer(&hs256(r#"{"exp":1e300,"iat":1e300}"#)), NOW), Err(Denial::TokenNotYetValid));
+    }
+
+    #[test]
+    fn every_token_denial_is_reachable() {
+        let c = check(
+            r#"{"secrets":[{"env":"JWT_SECRET"}],"issuer":"flatfile","audiences":["webhooks"],"max_age_seconds":300}"#,
+        );
+        let ok = r#""iss":"flatfile","aud":"webhooks""#;
+        let at = |claims: String| bearer(&hs256(&claims));
+        let table: Vec<(Headers, Denial)> = vec![
+            (headers(&[]), Denial::TokenMissing),
+            (headers(&[("authorization", b"Bearer a.b.c"), ("authorization", b"Bearer a.b.c")]), Denial::TokenRepeated),
+            (bearer("not-a-token"), Denial::TokenMalformed),
+            (bearer(&format!("{}.e30.", b64u(br#"{"alg":"none"}"#))), Denial::TokenAlgorithmNotAllowed),
+            (bearer(&sign(JwtAlgorithm::Hs256, r#"{"alg":"HS256"}"#, "{}", b"wrong")), Denial::TokenSignatureMismatch),
+            (at(format!(r#"{{"exp":{},"iat":{NOW},{ok}}}"#, NOW - 61)), Denial::TokenExpired),
+            (at(format!(r#"{{"iat":{NOW},{ok}}}"#)), Denial::TokenExpMissing),
+            (at(format!(r#"{{"exp":{},"nbf":{},"iat":{NOW},{ok}}}"#, NOW + 9, NOW + 61)), Denial::TokenNotYetValid),
+            (at(format!(r#"{{"exp":{},"iat":{},{ok}}}"#, NOW + 9, NOW - 361)), Denial::TokenTooOld),
+            (at(format!(r#"{{"exp":{},{ok}}}"#, NOW + 9)), Denial::TokenIatMissing),
+            (
+                at(format!(r#"{{"exp":{},"iat":{NOW},"iss":"x","aud":"webhooks"}}"#, NOW + 9)),
+                Denial::TokenIssuerMismatch,
+            ),
+            (
+                at(format!(r#"{{"exp":{},"iat":{NOW},"iss":"flatfile","aud":"x"}}"#, NOW + 9)),
+                Denial::TokenAudienceMismatch,
+            ),
+        ];
+        for (h, want) in table {
+            assert_eq!(c.verify(&h, NOW), Err(want), "{want:?}");
+        }
+        assert_eq!(c.verify(&at(format!(r#"{{"exp":{},"iat":{NOW},{ok}}}"#, NOW + 9)), NOW), Ok("0"));
+    }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        let c = default_check();
+        let huge = "A".repeat(1024 * 1024);
+        let dotted = format!("{huge}.{huge}.{huge}");
+        let just_over = format!("{}.e30.AA", "A".repeat(MAX_TOKEN_BYTES));
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let deep_claims = hs256(&format!(r#"{{"x":{}}}"#, "[".repeat(200) + &"]".repeat(200)));
+        let deep_header = format!("{}.e30.AA", b64u(deep.as_bytes()));
+        let values: Vec<Vec<u8>> = vec![
+            format!("Bearer {huge}").into_bytes(),
+            format!("Bearer {dotted}").into_bytes(),
+            format!("Bearer {just_over}").into_bytes(),
+            format!("Bearer {deep_header}").into_bytes(),
+            format!("Bearer {deep_claims}").into_bytes(),
+            b"Bearer \xff\xfe.\x00\x01.\x80".to_vec(),
+            b"\xff\xfe\xfd".to_vec(),
+            b"Bearer \xc3\xa9.\xc3\xa9.\xc3\xa9".to_vec(),
+            b"Bearer\xa0token".to_vec(),
+            b"\t \t".to_vec(),
+            b"Bearer ...........".to_vec(),
+            // Header JSON holding invalid UTF-8 inside a string.
+            format!("Bearer {}.e30.AA", b64u(b"{\"alg\":\"\xff\"}")).into_bytes(),
+        ];
+        for v in &values {
+            let r = c.verify(&headers(&[("authorization", v)]), NOW);
+            assert!(r.is_err(), "{:?}", String::from_utf8_lossy(&v[..v.len().min(40)]));
+        }
+        assert_eq!(
+            c.verify(&headers(&[("authorization", format!("Bearer {just_over}").as_bytes())]), NOW),
+            Err(Denial::TokenMalformed)
+        );
+        for now in [0, u64::MAX] {
+            let t = bearer(&hs256(r#"{"exp":1e300}"#));
+            let _ = c.verify(&t, now);
+        }
+    }
+
+    #[test]
+    fn debug_never_prints_the_secret() {
+        let c = default_check();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains(SECRET), "{printed}");
+    }
+
+    #[test]
+    fn defaults() {
+        let c = default_check();
+        assert_eq!(c.algorithms, [JwtAlgorithm::Hs256]);
+        assert_eq!(c.header, "authorization");
+        assert_eq!(c.bearer, BearerScheme::Required);
+        assert_eq!(c.leeway_seconds, DEFAULT_LEEWAY_SECONDS);
+        assert!(c.require_exp);
+        assert_eq!(c.max_age_seconds, None);
+        assert_eq!(c.issuer, None);
+        assert_eq!(c.audiences, None);
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let table = [
+            (r#"{"secrets":[]}"#, "jwt.secrets: at least one secret is required"),
+            (r#"{"secrets":[{"env":"NOPE"}]}"#, "jwt.secrets[0].env: environment variable NOPE is unset"),
+            (r#"{"secrets":[{"value":"k"}],"algorithms":[]}"#, "jwt.algorithms: must list at least one of HS256, HS384, HS512"),
+            (
+                r#"{"secrets":[{"value":"k"}],"algorithms":["HS256","none"]}"#,
+                "jwt.algorithms[1]: \"none\" is refused: an unsigned token proves nothing; only HS256, HS384 and HS512 are supported",
+            ),
+            (
+                r#"{"secrets":[{"value":"k"}],"algorithms":["RS256"]}"#,
+                "jwt.algorithms[0]: \"RS256\" is refused: only HS256, HS384 and HS512 are supported",
+            ),
+            (
+                r#"{"secrets":[{"value":"k"}],"algorithms":["ES256"]}"#,
+                "jwt.algorithms[0]: \"ES256\" is refused: only HS256, HS384 and HS512 are supported",
+            ),
+            (
+                r#"{"secrets":[{"value":"k"}],"algorithms":["EdDSA"]}"#,
+                "jwt.algorithms[0]: \"EdDSA\" is refused: only HS256, HS384 and HS512 are supported",
+            ),
+            (
+                r#"{"secrets":[{"value":"k"}],"algorithms":["hs256"]}"#,
+                "jwt.algorithms[0]: \"hs256\" is not supported: only HS256, HS384 and HS512 are supported (algorithm names are case-sensitive: write HS256)",
+            ),
+            (
+                r#"{"secrets":[{"value":"k"}],"algorithms":["HS1"]}"#,
+                "jwt.algorithms[0]: \"HS1\" is not supported: only HS256, HS384 and HS512 are supported",
+            ),
+            (
+                r#"{"secrets":[{"value":"k"}],"algorithms":["HS256","HS256"]}"#,
+                "jwt.algorithms[1]: \"HS256\" is listed twice",
+            ),
+            (r#"{"secrets":[{"value":"k"}],"header":"bad header"}"#, "jwt.header: \"bad header\" is not a header name"),
+            (r#"{"secrets":[{"value":"k"}],"header":""}"#, "jwt.header: \"\" is not a header name"),
+            (r#"{"secrets":[{"value":"k"}],"header":":authority"}"#, "jwt.header: \":authority\" is not a header name"),
+            (r#"{"secrets":[{"value":"k"}],"header":"Host"}"#, "jwt.header: \"host\" cannot carry a token"),
+            (r#"{"secrets":[{"value":"k"}],"issuer":""}"#, "jwt.issuer: must not be empty"),
+            (r#"{"secrets":[{"value":"k"}],"audiences":[]}"#, "jwt.audiences: must list at least one audience"),
+            (r#"{"secrets":[{"value":"k"}],"audiences":["a",""]}"#, "jwt.audiences[1]: must not be empty"),
+            (r#"{"secrets":[{"value":"k"}],"audiences":["a","a"]}"#, "jwt.audiences[1]: \"a\" is listed twice"),
+            (r#"{"secrets":[{"value":"k"}],"leeway_seconds":3601}"#, "jwt.leeway_seconds: must be at most 3600"),
+            (r#"{"secrets":[{"value":"k"}],"max_age_seconds":0}"#, "jwt.max_age_seconds: must be greater than 0"),
+        ];
+        for (json, want) in table {
+            let got = compile(json).unwrap_err().to_string();
+            assert!(got.starts_with(want), "{json}\n got {got:?}\nwant {want:?}");
+        }
+        assert!(compile(r#"{"secrets":[{"value":"k"}],"leeway_seconds":3600}"#).is_ok());
+        assert!(serde_json::from_str::<JwtConfig>(r#"{"secrets":[],"algorithm":"HS256"}"#).is_err());
+    }
+}

@@ -220,7 +220,7 @@ impl SignatureCheck {
         let id = |name: &str| match h.get_one(name) {
             Err(_) => Err(Denial::SignatureRepeated),
             Ok(None) => Err(Denial::MessageIdMissing),
-            Ok(Some(v)) if v.is_empty() => Err(Denial::MessageIdMissing),
+            Ok(Some([])) => Err(Denial::MessageIdMissing),
             Ok(Some(v)) => Ok(v),
         };
         match &self.scheme {
