@@ -3,10 +3,15 @@
 
 use serde::Deserialize;
 
+use crate::dedupe::Dedupe;
 use crate::policy::{Checks, Matcher, Mode, Policy, Route, Unmatched};
+use crate::rate_limit::{RateLimit, RateLimitConfig};
+use crate::remote_list::{EntryKind, RemoteList, RemoteListConfig};
+use crate::verify::cert::{normalize_thumbprint, ClientCertCheck, ClientCertConfig};
 use crate::verify::headers::{SecretHeader, SecretHeaderConfig};
-use crate::verify::ip::{IpAllowlist, IpAllowlistConfig};
+use crate::verify::ip::{looks_like_cidr, IpAllowlist, IpAllowlistConfig};
 use crate::verify::jwt::{JwtCheck, JwtConfig};
+use crate::verify::payload::{PayloadCheck, PayloadConfig};
 use crate::verify::signature::{SignatureCheck, SignatureConfig};
 
 /// Looks up an environment variable of the VM (`vm_config.environment_variables`).
@@ -76,9 +81,12 @@ pub struct MatchConfig {
 #[serde(deny_unknown_fields)]
 pub struct ChecksConfig {
     pub ip_allowlist: Option<IpAllowlistConfig>,
+    pub rate_limit: Option<RateLimitConfig>,
+    pub client_cert: Option<ClientCertConfig>,
     pub headers: Option<Vec<SecretHeaderConfig>>,
     pub jwt: Option<JwtConfig>,
     pub signature: Option<SignatureConfig>,
+    pub developer_payload: Option<PayloadConfig>,
 }
 
 /// Parse and validate the plugin configuration (JSON bytes from Envoy).
@@ -111,18 +119,47 @@ pub fn compile(wire: PolicyConfig, env: &Env) -> Result<Policy, ConfigError> {
         return Err(ConfigError::new("max_body_bytes", "must be greater than 0"));
     }
     let mut routes: Vec<Route> = Vec::with_capacity(wire.routes.len());
+    let mut remote_lists = Vec::new();
     for (i, r) in wire.routes.into_iter().enumerate() {
         let path = format!("routes[{i}]");
-        let route = compile_route(r, &path, env)?;
+        let route = compile_route(r, &path, env, &mut remote_lists)?;
         if routes.iter().any(|o| o.name == route.name) {
             return Err(ConfigError::new(format!("{path}.name"), format!("duplicate route name \"{}\"", route.name)));
         }
         routes.push(route);
     }
-    Ok(Policy { mode, max_body_bytes, unmatched, routes })
+    Ok(Policy { mode, max_body_bytes, unmatched, routes, remote_lists })
 }
 
-fn compile_route(r: RouteConfig, path: &str, env: &Env) -> Result<Route, ConfigError> {
+/// Entries of a remote thumbprint list, compared in one canonical spelling.
+pub const THUMBPRINTS: EntryKind = EntryKind {
+    looks_like: |s| normalize_thumbprint(s).is_some(),
+    canonical: |s| normalize_thumbprint(s).map(|t| t.to_string()).unwrap_or_default(),
+};
+
+/// Entries of a remote IP list: CIDRs or addresses.
+pub const CIDRS: EntryKind = EntryKind { looks_like: looks_like_cidr, canonical: |s| s.trim().to_string() };
+
+fn compile_list(
+    c: &Option<RemoteListConfig>,
+    path: &str,
+    env: &Env,
+    name: String,
+    kind: EntryKind,
+    lists: &mut Vec<(RemoteList, EntryKind)>,
+) -> Result<Option<String>, ConfigError> {
+    let Some(c) = c else { return Ok(None) };
+    let list = RemoteList::compile(c, path, env, &name)?;
+    lists.push((list, kind));
+    Ok(Some(name))
+}
+
+fn compile_route(
+    r: RouteConfig,
+    path: &str,
+    env: &Env,
+    lists: &mut Vec<(RemoteList, EntryKind)>,
+) -> Result<Route, ConfigError> {
     check_name(&r.name, &format!("{path}.name"))?;
     if r.name == "unmatched" {
         // `webhook_guard.unmatched.*` counts requests that match no route.
@@ -180,10 +217,24 @@ fn compile_route(r: RouteConfig, path: &str, env: &Env) -> Result<Route, ConfigE
         Some(s) => Some(SignatureCheck::compile(s, &format!("{cp}.signature"), env)?),
         None => None,
     };
-    let ip_allowlist = match &c.ip_allowlist {
-        Some(ip) => Some(IpAllowlist::compile(ip, &format!("{cp}.ip_allowlist"))?),
+    let (mut ip_allowlist, mut ip_list) = (None, None);
+    if let Some(ip) = &c.ip_allowlist {
+        let ipp = format!("{cp}.ip_allowlist");
+        ip_allowlist = Some(IpAllowlist::compile(ip, &ipp)?);
+        let name = format!("{}.ip_allowlist", r.name);
+        ip_list = compile_list(&ip.remote_list, &format!("{ipp}.remote_list"), env, name, CIDRS, lists)?;
+    }
+    let rate_limit = match &c.rate_limit {
+        Some(rl) => Some(RateLimit::compile(rl, &format!("{cp}.rate_limit"), &r.name)?),
         None => None,
     };
+    let (mut client_cert, mut cert_list) = (None, None);
+    if let Some(cc) = &c.client_cert {
+        let ccp = format!("{cp}.client_cert");
+        client_cert = Some(ClientCertCheck::compile(cc, &ccp)?);
+        let name = format!("{}.client_cert", r.name);
+        cert_list = compile_list(&cc.remote_list, &format!("{ccp}.remote_list"), env, name, THUMBPRINTS, lists)?;
+    }
     let mut headers = Vec::new();
     for (i, h) in c.headers.iter().flatten().enumerate() {
         let hp = format!("{cp}.headers[{i}]");
@@ -200,7 +251,27 @@ fn compile_route(r: RouteConfig, path: &str, env: &Env) -> Result<Route, ConfigE
         Some(j) => Some(JwtCheck::compile(j, &format!("{cp}.jwt"), env)?),
         None => None,
     };
-    let checks = Checks { ip_allowlist, headers, jwt, signature };
+    let dedupe = match c.signature.as_ref().and_then(|s| s.dedupe.as_ref()) {
+        Some(d) => Some(Dedupe::compile(d, &format!("{cp}.signature.dedupe"), &r.name)?),
+        None => None,
+    };
+    let payload = match &c.developer_payload {
+        Some(p) => Some(PayloadCheck::compile(p, &format!("{cp}.developer_payload"), env)?),
+        None => None,
+    };
+    let checks = Checks {
+        ip_allowlist,
+        ip_list,
+        rate_limit,
+        client_cert,
+        cert_list,
+        headers,
+        jwt,
+        signature,
+        dedupe,
+        payload,
+        ..Checks::default()
+    };
     if checks.is_empty() {
         // A route with no check would forward anything while looking protected.
         return Err(ConfigError::new(&cp, "a route needs at least one check"));

@@ -1,10 +1,20 @@
 //! The compiled policy: routes, matching, and the evaluation of a route's checks.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::dedupe::Dedupe;
 use crate::denial::Denial;
+use crate::rate_limit::RateLimit;
+use crate::remote_list::{EntryKind, ListState, RemoteList};
 use crate::request::RequestHead;
+use crate::shared::SharedStore;
+use crate::verify::cert::{normalize_thumbprint, CertSource, ClientCertCheck, ThumbprintSet};
 use crate::verify::headers::SecretHeader;
+use crate::verify::ip::CidrSet;
 use crate::verify::ip::IpAllowlist;
 use crate::verify::jwt::JwtCheck;
+use crate::verify::payload::PayloadCheck;
 use crate::verify::signature::SignatureCheck;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +37,8 @@ pub struct Policy {
     pub max_body_bytes: u64,
     pub unmatched: Unmatched,
     pub routes: Vec<Route>,
+    /// Every remote list of every route, with how its entries are read.
+    pub remote_lists: Vec<(RemoteList, EntryKind)>,
 }
 
 #[derive(Debug)]
@@ -49,15 +61,42 @@ pub struct Route {
 #[derive(Debug, Default)]
 pub struct Checks {
     pub ip_allowlist: Option<IpAllowlist>,
+    /// Name of the remote list that extends `ip_allowlist`.
+    pub ip_list: Option<String>,
+    pub rate_limit: Option<RateLimit>,
+    pub client_cert: Option<ClientCertCheck>,
+    /// Name of the remote list that extends `client_cert`.
+    pub cert_list: Option<String>,
     pub headers: Vec<SecretHeader>,
     pub jwt: Option<JwtCheck>,
     pub signature: Option<SignatureCheck>,
+    pub dedupe: Option<Dedupe>,
+    pub payload: Option<PayloadCheck>,
+    /// Per-VM caches of the remote lists decoded for matching, keyed by generation.
+    pub ip_cache: RefCell<Option<(u64, Rc<CidrSet>)>>,
+    pub cert_cache: RefCell<Option<(u64, Rc<ThumbprintSet>)>>,
 }
 
 impl Checks {
     pub fn is_empty(&self) -> bool {
-        self.ip_allowlist.is_none() && self.headers.is_empty() && self.jwt.is_none() && self.signature.is_none()
+        self.ip_allowlist.is_none()
+            && self.rate_limit.is_none()
+            && self.client_cert.is_none()
+            && self.headers.is_empty()
+            && self.jwt.is_none()
+            && self.signature.is_none()
+            && self.payload.is_none()
     }
+}
+
+/// What the header stage reads from the host besides the request head. The glue
+/// implements it; tests use plain data.
+pub trait Host {
+    fn store(&self) -> &dyn SharedStore;
+    /// The state of a remote list, by name.
+    fn list(&self, name: &str) -> ListState;
+    /// The presented client certificate as DER, read from where `source` says.
+    fn client_cert(&self, source: CertSource) -> Result<Option<Vec<u8>>, Denial>;
 }
 
 /// Which route a request belongs to.
@@ -84,6 +123,8 @@ pub struct SecretUse {
 pub struct Findings {
     pub denials: Vec<Denial>,
     pub secrets: Vec<SecretUse>,
+    /// For 429 and 503: when to try again.
+    pub retry_after: Option<u64>,
 }
 
 impl Findings {
@@ -132,7 +173,7 @@ impl Policy {
 impl Route {
     /// Whether any check of this route reads the body (so it must be buffered).
     pub fn needs_body(&self) -> bool {
-        self.checks.signature.is_some()
+        self.checks.signature.is_some() || self.checks.payload.is_some()
     }
 
     /// Ids of every secret of this route's checks (for metrics declared up front).
@@ -147,31 +188,107 @@ impl Route {
         if let Some(s) = &self.checks.signature {
             ids.extend(s.secret_ids());
         }
+        if let Some(p) = &self.checks.payload {
+            ids.extend(p.secret_ids());
+        }
         ids
     }
 
-    /// The checks that need only the headers, cheapest first (SPEC 2.2).
-    pub fn check_head(&self, head: &RequestHead, mode: Mode) -> Findings {
+    /// The checks that need only the headers, cheapest first (SPEC 2.2). In enforce
+    /// mode the first denial ends the evaluation.
+    pub fn check_head(&self, head: &RequestHead, mode: Mode, host: &dyn Host) -> Findings {
         let mut f = Findings::default();
         let go_on = |f: &Findings| mode == Mode::Monitor || f.denials.is_empty();
-        if let Some(ip) = &self.checks.ip_allowlist {
-            if let Err(d) = ip.verify(head.client.map(|a| a.ip()), None) {
+        let c = &self.checks;
+        if let Some(ip) = &c.ip_allowlist {
+            let remote = match &c.ip_list {
+                Some(name) => {
+                    Some(self.remote_set(host.list(name), &c.ip_cache, |e| Rc::new(CidrSet::from_entries(e))))
+                }
+                None => None,
+            };
+            let result = match remote {
+                None => ip.verify(head.client.map(|a| a.ip()), None),
+                Some(Ok(set)) => ip.verify(head.client.map(|a| a.ip()), Some(&set)),
+                Some(Err(state)) => ip
+                    .verify(head.client.map(|a| a.ip()), None)
+                    .map_err(|d| list_denial(d, ip.is_remote_only(), &state, &mut f)),
+            };
+            if let Err(d) = result {
                 f.denials.push(d);
             }
         }
-        for h in &self.checks.headers {
+        if let Some(rl) = &c.rate_limit {
+            if !go_on(&f) {
+                return f;
+            }
+            if let Err(limited) = rl.check(host.store(), head.client.map(|a| a.ip()), head.now_ms) {
+                f.denials.push(Denial::RateLimited);
+                f.retry_after = Some(limited.retry_after_seconds);
+            }
+        }
+        if let Some(cc) = &c.client_cert {
+            if !go_on(&f) {
+                return f;
+            }
+            let result = host.client_cert(cc.source).and_then(|der| {
+                let remote = match &c.cert_list {
+                    Some(name) => Some(self.remote_set(host.list(name), &c.cert_cache, |e| {
+                        Rc::new(e.filter_map(normalize_thumbprint).collect())
+                    })),
+                    None => None,
+                };
+                match remote {
+                    None => cc.verify_der(der.as_deref(), None),
+                    Some(Ok(set)) => cc.verify_der(der.as_deref(), Some(&set)),
+                    Some(Err(state)) => cc.verify_der(der.as_deref(), None).map_err(|d| {
+                        if d == Denial::CertNotPinned {
+                            list_denial(d, cc.pinned().is_empty(), &state, &mut f)
+                        } else {
+                            d
+                        }
+                    }),
+                }
+            });
+            if let Err(d) = result {
+                f.denials.push(d);
+            }
+        }
+        for h in &c.headers {
             if !go_on(&f) {
                 return f;
             }
             f.record("header", h.verify(&head.headers, head.now));
         }
-        if let Some(jwt) = &self.checks.jwt {
+        if let Some(jwt) = &c.jwt {
             if !go_on(&f) {
                 return f;
             }
             f.record("jwt", jwt.verify(&head.headers, head.now));
         }
         f
+    }
+
+    /// The decoded set of a fresh remote list (cached per generation), or the state that
+    /// keeps it from being used.
+    fn remote_set<T>(
+        &self,
+        state: ListState,
+        cache: &RefCell<Option<(u64, Rc<T>)>>,
+        build: impl FnOnce(&mut dyn Iterator<Item = &str>) -> Rc<T>,
+    ) -> Result<Rc<T>, ListState> {
+        let entries = match state {
+            ListState::Fresh(entries) => entries,
+            other => return Err(other),
+        };
+        if let Some((generation, set)) = cache.borrow().as_ref() {
+            if *generation == entries.generation() {
+                return Ok(set.clone());
+            }
+        }
+        let set = build(&mut entries.iter());
+        *cache.borrow_mut() = Some((entries.generation(), set.clone()));
+        Ok(set)
     }
 
     /// Secret headers that must not reach the upstream.
@@ -185,7 +302,40 @@ impl Route {
         if let Some(sig) = &self.checks.signature {
             f.record("signature", sig.verify(head, body));
         }
-        let _ = mode;
+        if let Some(payload) = &self.checks.payload {
+            if mode == Mode::Monitor || f.denials.is_empty() {
+                f.record("developer_payload", payload.verify(body, head.now));
+            }
+        }
         f
+    }
+
+    /// The message id that replay protection keys on, when the route has `dedupe`.
+    pub fn dedupe_id<'a>(&'a self, head: &'a RequestHead) -> Option<(&'a Dedupe, &'a [u8])> {
+        let dedupe = self.checks.dedupe.as_ref()?;
+        let id = self.checks.signature.as_ref()?.message_id(head)?;
+        Some((dedupe, id))
+    }
+
+    /// Remote lists this route uses: (name, whether it holds CIDRs).
+    pub fn remote_list_names(&self) -> impl Iterator<Item = &str> {
+        self.checks.ip_list.iter().chain(self.checks.cert_list.iter()).map(String::as_str)
+    }
+}
+
+/// A static set missed while the remote list cannot be used. A check that has only the
+/// remote list cannot run: 503 before the first good fetch, 403 once the list is stale
+/// (fail closed). A check with static entries keeps its own verdict.
+fn list_denial(d: Denial, remote_only: bool, state: &ListState, f: &mut Findings) -> Denial {
+    if !remote_only {
+        return d;
+    }
+    match state {
+        ListState::Unavailable { retry_after_seconds } => {
+            f.retry_after = Some(*retry_after_seconds);
+            Denial::ListUnavailable
+        }
+        ListState::Stale { .. } => Denial::ListStale,
+        ListState::Fresh(_) => d,
     }
 }

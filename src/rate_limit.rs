@@ -1,0 +1,856 @@
+//! `checks.rate_limit`: a token bucket per client address (or one per route), shared by
+//! every worker VM of one Envoy through shared data.
+//!
+//! Shared data has no delete and no expiry, so the memory is bounded by construction: a
+//! route owns a fixed set of keys (`SLOTS` slots for `by: client_ip`, one key for
+//! `by: route`) whose values are overwritten, each value holding at most
+//! `ENTRIES_PER_SLOT` buckets. See [`RateLimit::max_shared_bytes`].
+//!
+//! Time is in milliseconds and tokens are integers in a unit chosen so that refill is
+//! exact: one token is `per_seconds * 1000` units and a bucket gains `requests` units per
+//! millisecond. No rounding drifts, whatever the rate.
+
+use std::cmp::Reverse;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::ConfigError;
+use crate::shared::SharedStore;
+
+pub const MAX_REQUESTS: u64 = 1_000_000;
+/// One day: "N per day" is the longest period webhook senders are usually held to.
+pub const MAX_PER_SECONDS: u64 = 86_400;
+
+/// Slots per route for `by: client_ip`. With `ENTRIES_PER_SLOT` = 8 this tracks 8192
+/// clients per route; webhook senders are a handful of provider ranges, so slots overflow
+/// only under a crowd of distinct clients (at 1024 active clients, a slot holds more
+/// than 8 with probability ~1e-6).
+pub const SLOTS: usize = 1024;
+pub const ENTRIES_PER_SLOT: usize = 8;
+/// Read-compute-write rounds before giving up on a contended key.
+pub const MAX_CAS_ATTEMPTS: usize = 8;
+/// How far ahead of this worker's clock a bucket's last refill may be and still be taken
+/// as the other worker's clock reading a moment later (see [`RateLimit::refilled`]).
+const MAX_CLOCK_SKEW_MILLIS: u64 = 1000;
+
+const KEY_PREFIX: &str = "webhook_guard:rl:";
+/// Bumped when the encoding changes: a value in another format reads as empty.
+const FORMAT: u8 = 1;
+/// format (1), requests (u32), per_seconds (u32), entry count (1).
+const HEADER_LEN: usize = 10;
+/// client (9), tokens (u64), last refill in unix milliseconds (u64).
+const ENTRY_LEN: usize = CLIENT_LEN + 16;
+const CLIENT_LEN: usize = 9;
+/// The largest value a slot key ever holds.
+pub const MAX_VALUE_BYTES: usize = HEADER_LEN + ENTRIES_PER_SLOT * ENTRY_LEN;
+
+/// Wire form of `checks.rate_limit`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub requests: u64,
+    pub per_seconds: u64,
+    /// `client_ip` (default) or `route`.
+    pub by: Option<String>,
+}
+
+/// What a bucket belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    /// One bucket per client: per IPv4 address, per IPv6 /64.
+    ClientIp,
+    /// One bucket for the whole route, shared by every client.
+    Route,
+}
+
+/// The request is over the limit: answer 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// Whole seconds until the bucket holds a token again (at least 1).
+    pub retry_after_seconds: u64,
+}
+
+/// A compiled `checks.rate_limit`.
+#[derive(Debug)]
+pub struct RateLimit {
+    by: By,
+    requests: u64,
+    per_seconds: u64,
+    /// `webhook_guard:rl:<route>`: the `by: route` key, and the prefix of the others.
+    key: String,
+    /// Seeds the slot hash; see [`RateLimit::slot`] for what it does and does not buy.
+    salt: [u8; 32],
+}
+
+/// The identity of a bucket inside a slot: a tag (4, 6, or 0 for the route and the
+/// unknown-address buckets) and up to 8 address bytes.
+type ClientId = [u8; CLIENT_LEN];
+
+const NO_CLIENT: ClientId = [0; CLIENT_LEN];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    client: ClientId,
+    /// In units of `1 / (per_seconds * 1000)` token.
+    tokens: u64,
+    last_millis: u64,
+}
+
+impl RateLimit {
+    pub fn compile(c: &RateLimitConfig, path: &str, route_name: &str) -> Result<Self, ConfigError> {
+        let bounded = |value: u64, field: &str, max: u64, what: &str| {
+            if value == 0 {
+                Err(ConfigError::new(format!("{path}.{field}"), "must be at least 1"))
+            } else if value > max {
+                Err(ConfigError::new(format!("{path}.{field}"), format!("must be at most {max}{what}")))
+            } else {
+                Ok(value)
+            }
+        };
+        let requests = bounded(c.requests, "requests", MAX_REQUESTS, "")?;
+        let per_seconds = bounded(c.per_seconds, "per_seconds", MAX_PER_SECONDS, " (one day)")?;
+        let by = match c.by.as_deref() {
+            None | Some("client_ip") => By::ClientIp,
+            Some("route") => By::Route,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    format!("{path}.by"),
+                    format!("\"{other}\" is not one of client_ip, route"),
+                ))
+            }
+        };
+        let key = format!("{KEY_PREFIX}{route_name}");
+        let mut h = Sha256::new();
+        h.update(KEY_PREFIX.as_bytes());
+        h.update(route_name.len().to_le_bytes());
+        h.update(route_name.as_bytes());
+        Ok(RateLimit { by, requests, per_seconds, key, salt: h.finalize().into() })
+    }
+
+    pub fn by(&self) -> By {
+        self.by
+    }
+
+    /// Take one token from the request's bucket, or say how long to wait.
+    ///
+    /// `client` is the downstream address; with `by: client_ip` and no address (a Unix
+    /// socket listener, a host that reports none) every such request shares one
+    /// "unknown" bucket: the limit still holds for them together, rather than not at
+    /// all. `now_millis` is unix milliseconds.
+    pub fn check(&self, store: &dyn SharedStore, client: Option<IpAddr>, now_millis: u64) -> Result<(), Limited> {
+        let (key, client) = self.bucket(client);
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let (value, cas) = store.get(&key);
+            let mut entries = self.decode(value.as_deref());
+            // A refusal changes nothing worth writing (refill is computed from the stored
+            // state), so a flood of refused requests only reads the key.
+            self.take(&mut entries, client, now_millis)?;
+            // Without a CAS token (the key was never written) this write is unconditional:
+            // Envoy has no create-if-absent. Two workers creating the same key in the same
+            // instant can lose one token's worth of accounting, once per key per Envoy.
+            if store.set(&key, &self.encode(&entries), cas).is_ok() {
+                return Ok(());
+            }
+        }
+        // Every attempt lost to another worker: the key is that hot. Fail closed, as the
+        // rest of the filter does: under that much contention for one bucket, limiting is
+        // the likely right answer anyway, and a limiter that opens when hammered would
+        // give an attacker a way through.
+        Err(Limited { retry_after_seconds: 1 })
+    }
+
+    /// The most bytes (keys plus values) this check can ever hold in shared data, for
+    /// its route and mode: the number of keys is fixed and each value has a maximal size.
+    /// Envoy adds its own per-key bookkeeping on top.
+    pub fn max_shared_bytes(&self) -> usize {
+        let single = HEADER_LEN + ENTRY_LEN;
+        match self.by {
+            By::Route => self.key.len() + single,
+            By::ClientIp => {
+                let slots: usize = (0..SLOTS).map(|s| self.slot_key(s).len() + MAX_VALUE_BYTES).sum();
+                slots + self.unknown_key().len() + single
+            }
+        }
+    }
+
+    /// The key and the bucket identity a request draws from.
+    fn bucket(&self, client: Option<IpAddr>) -> (String, ClientId) {
+        match (self.by, client) {
+            (By::Route, _) => (self.key.clone(), NO_CLIENT),
+            (By::ClientIp, None) => (self.unknown_key(), NO_CLIENT),
+            (By::ClientIp, Some(ip)) => {
+                let id = client_id(ip);
+                (self.slot_key(self.slot(&id)), id)
+            }
+        }
+    }
+
+    fn slot_key(&self, slot: usize) -> String {
+        format!("{}:{slot}", self.key)
+    }
+
+    fn unknown_key(&self) -> String {
+        format!("{}:unknown", self.key)
+    }
+
+    /// Which slot a client falls in. The hash is seeded by the route name, so routes
+    /// spread their clients differently. The seed is not a secret (route names are in
+    /// the configuration), so someone who knows it can pick addresses that share a
+    /// slot. What that buys them is bounded by the eviction rule: an evicted client
+    /// comes back with a full bucket, so crowding a slot can only ever reset buckets,
+    /// never make another client wait. It can let an attacker holding more than
+    /// `ENTRIES_PER_SLOT` addresses in one slot escape its own per-client limit, which an
+    /// attacker holding `SLOTS * ENTRIES_PER_SLOT` addresses could do anyway: a per-client
+    /// limit is about fairness between honest senders; `by: route` caps the total.
+    fn slot(&self, client: &ClientId) -> usize {
+        let mut h = Sha256::new();
+        h.update(self.salt);
+        h.update(client);
+        let d = h.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&d[..8]);
+        // SLOTS fits in u64 and the remainder is below SLOTS, so both casts are lossless.
+        (u64::from_le_bytes(first) % SLOTS as u64) as usize
+    }
+
+    /// One token, in bucket units.
+    fn token_units(&self) -> u64 {
+        self.per_seconds.saturating_mul(1000)
+    }
+
+    fn capacity_units(&self) -> u64 {
+        self.requests.saturating_mul(self.token_units())
+    }
+
+    /// A bucket's tokens brought up to date: the tokens and the instant they hold at.
+    /// A bucket slightly ahead of this clock was written by a worker that read the clock
+    /// a moment later: nothing refills and the bucket keeps its instant, so no time is
+    /// counted twice. A bucket far ahead means the clock was stepped back; its instant
+    /// cannot be trusted, and keeping it would lock the client out until the clock catches
+    /// up, so it reads as a full bucket, like an evicted one.
+    fn refilled(&self, e: &Entry, now_millis: u64) -> (u64, u64) {
+        if e.last_millis.saturating_sub(now_millis) > MAX_CLOCK_SKEW_MILLIS {
+            return (self.capacity_units(), now_millis);
+        }
+        let at = now_millis.max(e.last_millis);
+        let gained = (at - e.last_millis).saturating_mul(self.requests);
+        (e.tokens.saturating_add(gained).min(self.capacity_units()), at)
+    }
+
+    fn take(&self, entries: &mut Vec<Entry>, client: ClientId, now_millis: u64) -> Result<(), Limited> {
+        let cap = self.capacity_units();
+        let unit = self.token_units();
+        let mine = entries.iter().position(|e| e.client == client).map(|i| entries.swap_remove(i));
+        let (tokens, at) = match mine {
+            Some(e) => self.refilled(&e, now_millis),
+            None => (cap, now_millis),
+        };
+        if tokens < unit {
+            let wait_ms = at.saturating_sub(now_millis).saturating_add((unit - tokens).div_ceil(self.requests));
+            return Err(Limited { retry_after_seconds: wait_ms.div_ceil(1000).max(1) });
+        }
+        // A full bucket says nothing an absent one does not (a newcomer starts full), so
+        // full buckets are dropped: values stay small and eviction is rarely needed.
+        entries.retain(|e| self.refilled(e, now_millis).0 < cap);
+        // The slot is full of clients that all spent tokens recently. Evict the one whose
+        // bucket is fullest (ties: least recently used): it will come back with a full
+        // bucket, and this choice gives away the fewest tokens. Resetting rather than
+        // handing the evicted debt to the newcomer means that crowding a slot can never
+        // make another client wait (see `slot`): evictions happen only when more than
+        // ENTRIES_PER_SLOT clients of one slot are active at once, and then err towards
+        // letting a request through rather than refusing an honest sender.
+        while entries.len() >= ENTRIES_PER_SLOT {
+            let fullest = entries
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, e)| (self.refilled(e, now_millis).0, Reverse(e.last_millis)))
+                .map(|(i, _)| i);
+            match fullest {
+                Some(i) => {
+                    entries.swap_remove(i);
+                }
+                None => break,
+            }
+        }
+        entries.push(Entry { client, tokens: tokens - unit, last_millis: at });
+        Ok(())
+    }
+
+    fn encode(&self, entries: &[Entry]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + entries.len() * ENTRY_LEN);
+        out.push(FORMAT);
+        // Both are at most MAX_REQUESTS / MAX_PER_SECONDS, far below u32::MAX.
+        out.extend_from_slice(&u32::try_from(self.requests).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(&u32::try_from(self.per_seconds).unwrap_or(u32::MAX).to_le_bytes());
+        out.push(u8::try_from(entries.len()).unwrap_or(u8::MAX));
+        for e in entries {
+            out.extend_from_slice(&e.client);
+            out.extend_from_slice(&e.tokens.to_le_bytes());
+            out.extend_from_slice(&e.last_millis.to_le_bytes());
+        }
+        out
+    }
+
+    /// The buckets in a slot value. Anything malformed reads as an empty slot (full
+    /// buckets): the value is ours, so this only happens across an upgrade of the format.
+    /// A value written under other limits (the configuration was reloaded, or another
+    /// listener names a route the same) keeps each bucket's fullness in proportion, so a
+    /// client that had drained its bucket stays drained when the limit changes.
+    fn decode(&self, value: Option<&[u8]>) -> Vec<Entry> {
+        self.try_decode(value.unwrap_or_default()).unwrap_or_default()
+    }
+
+    fn try_decode(&self, value: &[u8]) -> Option<Vec<Entry>> {
+        let (header, body) = value.split_at_checked(HEADER_LEN)?;
+        let (&format, rest) = header.split_first()?;
+        let (requests, rest) = rest.split_at_checked(4)?;
+        let (per_seconds, count) = rest.split_at_checked(4)?;
+        let count = usize::from(*count.first()?);
+        if format != FORMAT || count > ENTRIES_PER_SLOT || body.len() != count * ENTRY_LEN {
+            return None;
+        }
+        let stored_cap = u128::from(u32::from_le_bytes(requests.try_into().ok()?))
+            * u128::from(u32::from_le_bytes(per_seconds.try_into().ok()?))
+            * 1000;
+        if stored_cap == 0 {
+            return None;
+        }
+        let cap = self.capacity_units();
+        let mut entries = Vec::with_capacity(count);
+        for chunk in body.chunks_exact(ENTRY_LEN) {
+            let (client, rest) = chunk.split_at_checked(CLIENT_LEN)?;
+            let (tokens, last) = rest.split_at_checked(8)?;
+            let tokens = u64::from_le_bytes(tokens.try_into().ok()?);
+            let tokens = if stored_cap == u128::from(cap) {
+                tokens.min(cap)
+            } else {
+                let scaled = u128::from(tokens).min(stored_cap) * u128::from(cap) / stored_cap;
+                u64::try_from(scaled).unwrap_or(cap)
+            };
+            entries.push(Entry {
+                client: client.try_into().ok()?,
+                tokens,
+                last_millis: u64::from_le_bytes(last.try_into().ok()?),
+            });
+        }
+        Some(entries)
+    }
+}
+
+/// A client's bucket identity. IPv4 clients are keyed by address. IPv6 clients are keyed
+/// by their /64: that is what one site or host is usually given, and keying by the full
+/// address would let a single host rotate through 2^64 addresses, each with a fresh
+/// bucket. IPv4-mapped IPv6 addresses (dual-stack listeners) count as the IPv4 client.
+fn client_id(ip: IpAddr) -> ClientId {
+    let mut id = NO_CLIENT;
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            id[0] = 4;
+            id[1..5].copy_from_slice(&v4.octets());
+        }
+        IpAddr::V6(v6) => {
+            id[0] = 6;
+            id[1..9].copy_from_slice(&v6.octets()[..8]);
+        }
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shared::{Conflict, MemoryStore};
+    use std::cell::{Cell, RefCell};
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn rl(json: &str) -> RateLimit {
+        rl_on(json, "github")
+    }
+
+    fn rl_on(json: &str, route: &str) -> RateLimit {
+        let c: RateLimitConfig = serde_json::from_str(json).unwrap();
+        RateLimit::compile(&c, "rl", route).unwrap()
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    /// Requests allowed in a row at one instant.
+    fn burst(r: &RateLimit, store: &MemoryStore, client: Option<IpAddr>, now: u64) -> u64 {
+        let mut n = 0;
+        while r.check(store, client, now).is_ok() {
+            n += 1;
+            assert!(n <= MAX_REQUESTS, "never limited");
+        }
+        n
+    }
+
+    const T0: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn burst_up_to_capacity_then_limited() {
+        let r = rl(r#"{"requests":100,"per_seconds":60}"#);
+        let s = MemoryStore::default();
+        let c = ip("192.0.2.1");
+        for i in 0..100 {
+            assert_eq!(r.check(&s, c, T0), Ok(()), "request {i}");
+        }
+        assert_eq!(r.check(&s, c, T0), Err(Limited { retry_after_seconds: 1 }));
+        // Still limited a moment later: 100/60s is one token per 600 ms.
+        assert!(r.check(&s, c, T0 + 599).is_err());
+    }
+
+    #[test]
+    fn refill_is_exact_in_milliseconds() {
+        // 3 per 10 s: one token every 3333.33 ms.
+        let r = rl(r#"{"requests":3,"per_seconds":10}"#);
+        let s = MemoryStore::default();
+        let c = ip("192.0.2.1");
+        assert_eq!(burst(&r, &s, c, T0), 3);
+        assert!(r.check(&s, c, T0 + 3333).is_err());
+        assert_eq!(r.check(&s, c, T0 + 3334), Ok(()));
+        assert!(r.check(&s, c, T0 + 3334).is_err());
+        // A long pause refills to capacity, never beyond.
+        assert_eq!(burst(&r, &s, c, T0 + 3_600_000), 3);
+        // Fractions accumulate without drift: 3000 tokens over 10000 s.
+        let r = rl(r#"{"requests":3,"per_seconds":10}"#);
+        let s = MemoryStore::default();
+        let mut allowed = 0;
+        for ms in (0..10_000_000u64).step_by(1000) {
+            if r.check(&s, c, T0 + ms).is_ok() {
+                allowed += 1;
+            }
+        }
+        // 3 up front, then one per 3333.33 ms over 9999 s.
+        assert_eq!(allowed, 3 + 2999);
+    }
+
+    #[test]
+    fn retry_after_is_the_wait_for_the_next_token() {
+        let table = [
+            // (config, elapsed ms after the burst, expected Retry-After)
+            (r#"{"requests":100,"per_seconds":60}"#, 0, 1),
+            (r#"{"requests":1,"per_seconds":60}"#, 0, 60),
+            (r#"{"requests":1,"per_seconds":60}"#, 1, 60),
+            (r#"{"requests":1,"per_seconds":60}"#, 1000, 59),
+            (r#"{"requests":1,"per_seconds":60}"#, 58_999, 2),
+            (r#"{"requests":1,"per_seconds":60}"#, 59_000, 1),
+            (r#"{"requests":1,"per_seconds":60}"#, 59_999, 1),
+            (r#"{"requests":2,"per_seconds":86400}"#, 0, 43_200),
+            (r#"{"requests":1000000,"per_seconds":1}"#, 0, 1),
+        ];
+        for (json, elapsed, want) in table {
+            let r = rl(json);
+            let s = MemoryStore::default();
+            let c = ip("192.0.2.1");
+            burst(&r, &s, c, T0);
+            assert_eq!(r.check(&s, c, T0 + elapsed), Err(Limited { retry_after_seconds: want }), "{json} +{elapsed}");
+        }
+        // The advertised wait is enough.
+        let r = rl(r#"{"requests":1,"per_seconds":60}"#);
+        let s = MemoryStore::default();
+        let c = ip("192.0.2.1");
+        burst(&r, &s, c, T0);
+        let wait = r.check(&s, c, T0 + 1234).unwrap_err().retry_after_seconds;
+        assert_eq!(r.check(&s, c, T0 + 1234 + wait * 1000), Ok(()));
+    }
+
+    #[test]
+    fn clients_are_independent() {
+        let r = rl(r#"{"requests":2,"per_seconds":60}"#);
+        let s = MemoryStore::default();
+        assert_eq!(burst(&r, &s, ip("192.0.2.1"), T0), 2);
+        assert_eq!(burst(&r, &s, ip("192.0.2.2"), T0), 2);
+        assert_eq!(burst(&r, &s, ip("2001:db8:0:1::1"), T0), 2);
+        assert_eq!(burst(&r, &s, ip("2001:db8:0:2::1"), T0), 2);
+        assert!(r.check(&s, ip("192.0.2.1"), T0).is_err());
+    }
+
+    #[test]
+    fn ipv6_is_keyed_by_its_64_and_mapped_ipv4_by_the_ipv4_address() {
+        let r = rl(r#"{"requests":2,"per_seconds":60}"#);
+        let s = MemoryStore::default();
+        assert_eq!(r.check(&s, ip("2001:db8:1:2::1"), T0), Ok(()));
+        assert_eq!(r.check(&s, ip("2001:db8:1:2:ffff:ffff:ffff:ffff"), T0), Ok(()));
+        assert!(r.check(&s, ip("2001:db8:1:2:abcd::9"), T0).is_err());
+        assert_eq!(r.check(&s, ip("2001:db8:1:3::1"), T0), Ok(()));
+
+        assert_eq!(r.check(&s, ip("198.51.100.7"), T0), Ok(()));
+        assert_eq!(r.check(&s, ip("::ffff:198.51.100.7"), T0), Ok(()));
+        assert!(r.check(&s, ip("198.51.100.7"), T0).is_err());
+        assert_eq!(client_id("::ffff:198.51.100.7".parse().unwrap()), client_id("198.51.100.7".parse().unwrap()));
+        // An IPv4 address and the IPv6 /64 with the same leading bytes are different clients.
+        assert_ne!(
+            client_id(IpAddr::V4(Ipv4Addr::new(32, 1, 13, 184))),
+            client_id(IpAddr::V6(Ipv6Addr::new(0x2001, 0x0db8, 0, 0, 0, 0, 0, 0)))
+        );
+    }
+
+    #[test]
+    fn by_route_is_one_budget_for_every_client() {
+        let r = rl(r#"{"requests":3,"per_seconds":60,"by":"route"}"#);
+        assert_eq!(r.by(), By::Route);
+        let s = MemoryStore::default();
+        assert_eq!(r.check(&s, ip("192.0.2.1"), T0), Ok(()));
+        assert_eq!(r.check(&s, ip("192.0.2.2"), T0), Ok(()));
+        assert_eq!(r.check(&s, None, T0), Ok(()));
+        assert!(r.check(&s, ip("2001:db8::1"), T0).is_err());
+        assert_eq!(s.len(), 1);
+        assert!(s.get("webhook_guard:rl:github").0.is_some());
+        assert!(s.bytes() <= r.max_shared_bytes());
+        assert_eq!(r.max_shared_bytes(), "webhook_guard:rl:github".len() + HEADER_LEN + ENTRY_LEN);
+    }
+
+    #[test]
+    fn unknown_addresses_share_one_bucket() {
+        let r = rl(r#"{"requests":2,"per_seconds":60}"#);
+        let s = MemoryStore::default();
+        assert_eq!(burst(&r, &s, None, T0), 2);
+        assert!(s.get("webhook_guard:rl:github:unknown").0.is_some());
+        // Known clients are not charged for them.
+        assert_eq!(burst(&r, &s, ip("192.0.2.1"), T0), 2);
+    }
+
+    #[test]
+    fn routes_are_independent() {
+        let a = rl_on(r#"{"requests":1,"per_seconds":60}"#, "a");
+        let b = rl_on(r#"{"requests":1,"per_seconds":60}"#, "b");
+        let s = MemoryStore::default();
+        let c = ip("192.0.2.1");
+        assert_eq!(a.check(&s, c, T0), Ok(()));
+        assert_eq!(b.check(&s, c, T0), Ok(()));
+        assert!(a.check(&s, c, T0).is_err());
+    }
+
+    #[test]
+    fn two_workers_share_the_budget() {
+        let json = r#"{"requests":10,"per_seconds":60}"#;
+        let (w1, w2) = (rl(json), rl(json));
+        let s = MemoryStore::default();
+        let c = ip("203.0.113.5");
+        let mut allowed = 0;
+        for i in 0..40 {
+            let w = if i % 2 == 0 { &w1 } else { &w2 };
+            // The second worker's clock reads a few ms behind: no double refill.
+            let now = if i % 2 == 0 { T0 + 5 } else { T0 };
+            if w.check(&s, c, now).is_ok() {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 10);
+        let route = r#"{"requests":10,"per_seconds":60,"by":"route"}"#;
+        let (w1, w2) = (rl(route), rl(route));
+        assert_eq!(burst(&w1, &s, c, T0) + burst(&w2, &s, ip("203.0.113.6"), T0), 10);
+    }
+
+    #[test]
+    fn clocks_behind_the_bucket_neither_refill_nor_lock_out() {
+        // 1 per 10 s.
+        let r = rl(r#"{"requests":1,"per_seconds":10}"#);
+        let s = MemoryStore::default();
+        let c = ip("192.0.2.1");
+        assert_eq!(r.check(&s, c, T0 + 900), Ok(()));
+        // Another worker's clock, 900 ms behind: the wait counts from the bucket's instant.
+        assert_eq!(r.check(&s, c, T0), Err(Limited { retry_after_seconds: 11 }));
+        assert!(r.check(&s, c, T0 + 10_899).is_err());
+        assert_eq!(r.check(&s, c, T0 + 10_900), Ok(()));
+        // The clock stepped back an hour: the bucket starts over instead of locking the
+        // client out for the hour, then counts from the new clock.
+        let back = T0 + 10_900 - 3_600_000;
+        assert_eq!(r.check(&s, c, back), Ok(()));
+        assert_eq!(r.check(&s, c, back + 1), Err(Limited { retry_after_seconds: 10 }));
+        assert_eq!(r.check(&s, c, back + 10_000), Ok(()));
+        assert_eq!(r.check(&s, c, u64::MAX), Ok(()));
+        assert!(r.check(&s, c, u64::MAX).is_err());
+        assert_eq!(r.check(&s, c, 0), Ok(()));
+        assert!(r.check(&s, c, 0).is_err());
+    }
+
+    /// What another worker does to the store in between.
+    type OtherWorker = Box<dyn Fn(&MemoryStore)>;
+
+    /// Forwards to a MemoryStore; before the next `set`s, runs what another worker does
+    /// (so the CAS conflict is a real one), or refuses every write.
+    struct Contended {
+        inner: MemoryStore,
+        interleaved: RefCell<Vec<OtherWorker>>,
+        always_conflict: bool,
+        sets: Cell<usize>,
+    }
+
+    impl Contended {
+        fn new(interleaved: Vec<OtherWorker>, always_conflict: bool) -> Self {
+            Contended {
+                inner: MemoryStore::default(),
+                interleaved: RefCell::new(interleaved),
+                always_conflict,
+                sets: Cell::new(0),
+            }
+        }
+    }
+
+    impl SharedStore for Contended {
+        fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+            self.inner.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Conflict> {
+            self.sets.set(self.sets.get() + 1);
+            if self.always_conflict {
+                return Err(Conflict);
+            }
+            let other = self.interleaved.borrow_mut().pop();
+            if let Some(other) = other {
+                other(&self.inner);
+            }
+            self.inner.set(key, value, cas)
+        }
+    }
+
+    #[test]
+    fn cas_conflicts_are_retried_and_see_the_other_write() {
+        let json = r#"{"requests":5,"per_seconds":60}"#;
+        let c = ip("192.0.2.9");
+        let other_worker = |json: &'static str| -> OtherWorker {
+            Box::new(move |s: &MemoryStore| {
+                assert_eq!(rl(json).check(s, ip("192.0.2.9"), T0), Ok(()));
+            })
+        };
+        let r = rl(json);
+        // The other worker creates the key first; then it writes twice more in between.
+        let s = Contended::new(vec![other_worker(json), other_worker(json)], false);
+        assert_eq!(r.check(&s.inner, c, T0), Ok(()));
+        assert_eq!(r.check(&s, c, T0), Ok(()));
+        // 1 (before) + 2 (interleaved) + 1 (ours, after two conflicts) spent of 5.
+        assert_eq!(s.sets.get(), 3);
+        assert_eq!(r.check(&s, c, T0), Ok(()));
+        assert!(r.check(&s, c, T0).is_err());
+
+        // More conflicts than attempts: fail closed.
+        let s = Contended::new(Vec::new(), true);
+        assert_eq!(r.check(&s, c, T0), Err(Limited { retry_after_seconds: 1 }));
+        assert_eq!(s.sets.get(), MAX_CAS_ATTEMPTS);
+        // Exactly MAX_CAS_ATTEMPTS - 1 conflicts: still goes through.
+        let json = r#"{"requests":100,"per_seconds":60}"#;
+        let s = Contended::new((0..MAX_CAS_ATTEMPTS - 1).map(|_| other_worker(json)).collect(), false);
+        let r = rl(json);
+        assert_eq!(r.check(&s.inner, c, T0), Ok(()));
+        assert_eq!(r.check(&s, c, T0), Ok(()));
+        assert_eq!(s.sets.get(), MAX_CAS_ATTEMPTS);
+    }
+
+    #[test]
+    fn memory_is_bounded_with_100k_clients() {
+        let r = rl(r#"{"requests":100,"per_seconds":60}"#);
+        let s = MemoryStore::default();
+        for i in 0..100_000u32 {
+            let v4 = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            assert_eq!(r.check(&s, Some(v4), T0), Ok(()));
+        }
+        for i in 0..20_000u64 {
+            let v6 = IpAddr::V6(Ipv6Addr::from(u128::from(i) << 64 | 1));
+            assert_eq!(r.check(&s, Some(v6), T0), Ok(()));
+        }
+        assert_eq!(r.check(&s, None, T0), Ok(()));
+        assert_eq!(s.len(), SLOTS + 1);
+        // Every slot is full of drained buckets: the bound is reached exactly, never passed.
+        assert_eq!(s.bytes(), r.max_shared_bytes());
+        for i in 0..1000u32 {
+            let v4 = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i));
+            assert_eq!(r.check(&s, Some(v4), T0 + 1), Ok(()));
+            assert!(s.bytes() <= r.max_shared_bytes());
+        }
+    }
+
+    #[test]
+    fn the_stated_bound() {
+        // 1024 slot keys "webhook_guard:rl:github:<0..1023>", each with at most a 210-byte
+        // value, plus the unknown-address key.
+        assert_eq!(MAX_VALUE_BYTES, 210);
+        let r = rl(r#"{"requests":100,"per_seconds":60}"#);
+        let digits: usize = (0..SLOTS).map(|s| s.to_string().len()).sum();
+        let want = SLOTS * ("webhook_guard:rl:github:".len() + MAX_VALUE_BYTES)
+            + digits
+            + "webhook_guard:rl:github:unknown".len()
+            + HEADER_LEN
+            + ENTRY_LEN;
+        assert_eq!(r.max_shared_bytes(), want);
+        assert_eq!(want, 242_668);
+        // The largest route name (64 characters).
+        let long = "a".repeat(64);
+        let r = rl_on(r#"{"requests":100,"per_seconds":60}"#, &long);
+        assert_eq!(r.max_shared_bytes(), 302_118);
+    }
+
+    /// Addresses in 10.0.0.0/16 that fall into one slot, in order.
+    fn colliding(r: &RateLimit, n: usize) -> Vec<IpAddr> {
+        let first = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let slot = r.slot(&client_id(first));
+        (1..0xffffu32)
+            .map(|i| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)))
+            .filter(|a| r.slot(&client_id(*a)) == slot)
+            .take(n)
+            .collect()
+    }
+
+    fn clients_in_slot(r: &RateLimit, s: &MemoryStore, a: IpAddr) -> Vec<ClientId> {
+        let (key, _) = r.bucket(Some(a));
+        r.decode(s.get(&key).0.as_deref()).iter().map(|e| e.client).collect()
+    }
+
+    #[test]
+    fn a_full_slot_evicts_the_fullest_bucket_which_starts_over_full() {
+        // 10 per 10 s: one token per second.
+        let r = rl(r#"{"requests":10,"per_seconds":10}"#);
+        let s = MemoryStore::default();
+        let addrs = colliding(&r, ENTRIES_PER_SLOT + 2);
+        assert_eq!(addrs.len(), ENTRIES_PER_SLOT + 2);
+        // addrs[0] spends 4 tokens; the next ones 1 each, 1 ms apart.
+        for _ in 0..4 {
+            r.check(&s, Some(addrs[0]), T0).unwrap();
+        }
+        for (i, a) in addrs[1..ENTRIES_PER_SLOT].iter().enumerate() {
+            r.check(&s, Some(*a), T0 + 1 + i as u64).unwrap();
+        }
+        assert_eq!(clients_in_slot(&r, &s, addrs[0]).len(), ENTRIES_PER_SLOT);
+        // A newcomer: addrs[1] has the fullest bucket (9 tokens, the oldest of those with 9).
+        let now = T0 + 100;
+        r.check(&s, Some(addrs[ENTRIES_PER_SLOT]), now).unwrap();
+        let held = clients_in_slot(&r, &s, addrs[0]);
+        assert_eq!(held.len(), ENTRIES_PER_SLOT);
+        assert!(!held.contains(&client_id(addrs[1])));
+        assert!(held.contains(&client_id(addrs[0])), "the least recently used is not the fullest");
+        // The drained client kept its debt: 6 tokens left.
+        assert_eq!(burst(&r, &s, Some(addrs[0]), now), 6);
+        // The evicted client comes back with a full bucket.
+        assert_eq!(burst(&r, &s, Some(addrs[1]), now), 10);
+    }
+
+    #[test]
+    fn full_buckets_are_dropped_from_the_slot() {
+        let r = rl(r#"{"requests":1,"per_seconds":1}"#);
+        let s = MemoryStore::default();
+        let addrs = colliding(&r, 3);
+        r.check(&s, Some(addrs[0]), T0).unwrap();
+        r.check(&s, Some(addrs[1]), T0 + 500).unwrap();
+        assert_eq!(clients_in_slot(&r, &s, addrs[0]).len(), 2);
+        // A second later addrs[0] is full again and carries no information.
+        r.check(&s, Some(addrs[2]), T0 + 1000).unwrap();
+        assert_eq!(clients_in_slot(&r, &s, addrs[0]), vec![client_id(addrs[1]), client_id(addrs[2])]);
+    }
+
+    #[test]
+    fn a_changed_limit_keeps_each_bucket_in_proportion() {
+        let s = MemoryStore::default();
+        let c = ip("192.0.2.1");
+        let before = rl(r#"{"requests":10,"per_seconds":60}"#);
+        assert_eq!(burst(&before, &s, c, T0), 10);
+        // Halving the rate: a drained bucket stays drained.
+        let after = rl(r#"{"requests":5,"per_seconds":60}"#);
+        assert!(after.check(&s, c, T0).is_err());
+        // Half drained stays half drained.
+        let s = MemoryStore::default();
+        for _ in 0..5 {
+            before.check(&s, c, T0).unwrap();
+        }
+        let after = rl(r#"{"requests":100,"per_seconds":600}"#);
+        assert_eq!(burst(&after, &s, c, T0), 50);
+    }
+
+    #[test]
+    fn hostile_or_foreign_values_read_as_empty_and_never_panic() {
+        let r = rl(r#"{"requests":2,"per_seconds":60}"#);
+        let c = ip("192.0.2.1");
+        let (key, _) = r.bucket(c);
+        let good = {
+            let s = MemoryStore::default();
+            r.check(&s, c, T0).unwrap();
+            s.get(&key).0.unwrap()
+        };
+        let mut values: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![FORMAT],
+            vec![2; HEADER_LEN],
+            vec![0xff; 400],
+            [&good[..HEADER_LEN - 1], &[200u8][..]].concat(),
+            // requests = 0 in the header
+            vec![FORMAT, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+        ];
+        for cut in 0..good.len() {
+            values.push(good[..cut].to_vec());
+        }
+        let mut extra = good.clone();
+        extra.push(0);
+        values.push(extra);
+        // A stored token count far above capacity.
+        let mut rich = good.clone();
+        rich[HEADER_LEN + CLIENT_LEN..HEADER_LEN + CLIENT_LEN + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        values.push(rich);
+        for v in values {
+            let s = MemoryStore::default();
+            s.set(&key, &v, None).unwrap();
+            assert_eq!(burst(&r, &s, c, T0), 2, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let r = rl(r#"{"requests":7,"per_seconds":30}"#);
+        let entries = vec![
+            Entry { client: client_id("192.0.2.1".parse().unwrap()), tokens: 12345, last_millis: T0 },
+            Entry { client: client_id("2001:db8::1".parse().unwrap()), tokens: 0, last_millis: u64::MAX },
+        ];
+        let bytes = r.encode(&entries);
+        assert_eq!(bytes.len(), HEADER_LEN + 2 * ENTRY_LEN);
+        assert_eq!(&bytes[..HEADER_LEN], &[FORMAT, 7, 0, 0, 0, 30, 0, 0, 0, 2]);
+        assert_eq!(r.decode(Some(&bytes)), entries);
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let table = [
+            (r#"{"requests":0,"per_seconds":60}"#, "rl.requests: must be at least 1"),
+            (r#"{"requests":1000001,"per_seconds":60}"#, "rl.requests: must be at most 1000000"),
+            (r#"{"requests":1,"per_seconds":0}"#, "rl.per_seconds: must be at least 1"),
+            (r#"{"requests":1,"per_seconds":86401}"#, "rl.per_seconds: must be at most 86400 (one day)"),
+            (r#"{"requests":1,"per_seconds":1,"by":"header"}"#, "rl.by: \"header\" is not one of client_ip, route"),
+        ];
+        for (json, want) in table {
+            let c: RateLimitConfig = serde_json::from_str(json).unwrap();
+            let got = RateLimit::compile(&c, "rl", "github").unwrap_err().to_string();
+            assert_eq!(got, want, "{json}");
+        }
+        for json in
+            [r#"{"requests":1}"#, r#"{"requests":1,"per_seconds":1,"burst":2}"#, r#"{"requests":-1,"per_seconds":1}"#]
+        {
+            assert!(serde_json::from_str::<RateLimitConfig>(json).is_err(), "{json}");
+        }
+        // The bounds themselves are accepted.
+        for json in [
+            r#"{"requests":1,"per_seconds":1}"#,
+            r#"{"requests":1000000,"per_seconds":86400,"by":"client_ip"}"#,
+            r#"{"requests":1000000,"per_seconds":86400,"by":"route"}"#,
+        ] {
+            let r = rl(json);
+            let s = MemoryStore::default();
+            assert_eq!(r.check(&s, ip("192.0.2.1"), u64::MAX), Ok(()));
+        }
+    }
+
+    #[test]
+    fn keys_have_the_documented_shape() {
+        let r = rl(r#"{"requests":1,"per_seconds":1}"#);
+        let (key, _) = r.bucket(ip("192.0.2.1"));
+        let slot = key.strip_prefix("webhook_guard:rl:github:").unwrap();
+        assert!(slot.parse::<usize>().unwrap() < SLOTS);
+        // The seed makes routes spread clients differently.
+        let other = rl_on(r#"{"requests":1,"per_seconds":1}"#, "stripe");
+        let moved = (0..64u32)
+            .map(|i| client_id(IpAddr::V4(Ipv4Addr::from(i))))
+            .filter(|id| r.slot(id) != other.slot(id))
+            .count();
+        assert!(moved > 50);
+    }
+}

@@ -56,6 +56,8 @@ pub struct RequestHead {
     pub client: Option<SocketAddr>,
     /// Unix seconds, from the host clock.
     pub now: u64,
+    /// The same instant in milliseconds (rate limiting refills in between seconds).
+    pub now_ms: u64,
 }
 
 impl RequestHead {
@@ -66,7 +68,7 @@ impl RequestHead {
         let method = text(":method");
         let raw_path = text(":path");
         let path = raw_path.split('?').next().unwrap_or_default().to_string();
-        RequestHead { method, path, raw_path, headers, client, now }
+        RequestHead { method, path, raw_path, headers, client, now, now_ms: now.saturating_mul(1000) }
     }
 
     /// `:authority` (or `host`) without the port, lower-cased.

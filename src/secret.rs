@@ -27,13 +27,25 @@ impl std::fmt::Debug for SecretBytes {
 }
 
 /// Wire form of a secret, as written in the plugin configuration.
-#[derive(Deserialize, Debug, Clone)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSpec {
     pub id: Option<String>,
     pub env: Option<String>,
     pub value: Option<String>,
     pub not_after: Option<String>,
+}
+
+// Hand-written so that printing a wire config never prints an inline `value`.
+impl std::fmt::Debug for SecretSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSpec")
+            .field("id", &self.id)
+            .field("env", &self.env)
+            .field("value", &self.value.as_ref().map(|_| "[redacted]"))
+            .field("not_after", &self.not_after)
+            .finish()
+    }
 }
 
 /// A resolved secret. `id` names it in logs and metrics; the key itself never does.
@@ -132,6 +144,12 @@ mod tests {
             value: value.map(Into::into),
             not_after: not_after.map(Into::into),
         }
+    }
+
+    #[test]
+    fn wire_debug_never_prints_value() {
+        let printed = format!("{:?}", spec(Some("a"), None, Some("hunter2"), None));
+        assert!(!printed.contains("hunter2"), "{printed}");
     }
 
     #[test]

@@ -36,22 +36,45 @@ impl Metrics {
         }
     }
 
+    pub fn gauge(&self, name: &str, value: u64) {
+        if let Some(id) = self.define(name, MetricType::Gauge) {
+            let _ = hostcalls::record_metric(id, value);
+        }
+    }
+
     fn id(&self, name: &str) -> Option<u32> {
+        self.define(name, MetricType::Counter)
+    }
+
+    fn define(&self, name: &str, kind: MetricType) -> Option<u32> {
         if let Some(id) = self.ids.borrow().get(name) {
             return Some(*id);
         }
-        let id = hostcalls::define_metric(MetricType::Counter, name).ok()?;
+        let id = hostcalls::define_metric(kind, name).ok()?;
         self.ids.borrow_mut().insert(name.to_string(), id);
         Some(id)
     }
 }
 
-pub fn now_unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+pub fn now_unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
 /// `source.address` as a socket address (`1.2.3.4:5678` or `[::1]:5678`).
 pub fn client_address() -> Option<SocketAddr> {
     let raw = hostcalls::get_property(vec!["source", "address"]).ok()??;
     std::str::from_utf8(&raw).ok()?.parse().ok()
+}
+
+/// Envoy's shared data, seen by every worker VM of this plugin's `vm_id`.
+pub struct HostStore;
+
+impl crate::shared::SharedStore for HostStore {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        hostcalls::get_shared_data(key).unwrap_or((None, None))
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), crate::shared::Conflict> {
+        hostcalls::set_shared_data(key, Some(value), cas).map_err(|_| crate::shared::Conflict)
+    }
 }

@@ -5,15 +5,20 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::host::{self, Metrics, PREFIX};
+use super::host::{self, HostStore, Metrics, PREFIX};
 use crate::denial::{Denial, Reply};
-use crate::policy::{Findings, Mode, Policy, Routing};
+use crate::policy::{Findings, Host, Mode, Policy, Routing, Unmatched};
+use crate::remote_list::{ListState, Refresher};
 use crate::request::{Headers, RequestHead};
+use crate::shared::SharedStore;
+use crate::verify::cert::{pem_to_der, xfcc_cert, CertSource};
 
 pub const VERDICT_HEADER: &str = "x-webhook-guard";
+const DUPLICATE_BODY: &str = r#"{"status":"duplicate"}"#;
 
 thread_local! {
     // Said once per VM: the operator needs to know, not to be flooded.
@@ -31,24 +36,69 @@ enum Stage {
 pub struct Guard {
     policy: Rc<Policy>,
     metrics: Rc<Metrics>,
+    lists: Rc<Vec<Refresher>>,
     route: usize,
     head: Option<RequestHead>,
     /// Denials found at the header stage in monitor mode (enforce stops at the first).
     head_findings: Findings,
     stage: Stage,
     body_size: usize,
+    /// A message forwarded under `dedupe`: recorded once the upstream answers 2xx.
+    dedupe_pending: Option<Vec<u8>>,
+}
+
+/// The host as the header checks see it.
+struct HostView<'a> {
+    lists: &'a [Refresher],
+    headers: &'a Headers,
+    now_ms: u64,
+}
+
+impl Host for HostView<'_> {
+    fn store(&self) -> &dyn SharedStore {
+        &HostStore
+    }
+
+    fn list(&self, name: &str) -> ListState {
+        match self.lists.iter().find(|l| l.name() == name) {
+            Some(list) => list.current(&HostStore, self.now_ms),
+            // Cannot happen: lists are built from the same policy. Fail closed.
+            None => ListState::Unavailable { retry_after_seconds: 60 },
+        }
+    }
+
+    fn client_cert(&self, source: CertSource) -> Result<Option<Vec<u8>>, Denial> {
+        match source {
+            CertSource::Connection => {
+                // Envoy gives the leaf certificate of the TLS connection as PEM.
+                let pem = hostcalls::get_property(vec!["connection", "peer_certificate"]).ok().flatten();
+                match pem {
+                    None => Ok(None),
+                    Some(p) if p.is_empty() => Ok(None),
+                    Some(p) => pem_to_der(&p).map(Some).ok_or(Denial::CertMalformed),
+                }
+            }
+            CertSource::Xfcc => match self.headers.get_one("x-forwarded-client-cert") {
+                Err(_) => Err(Denial::CertMalformed),
+                Ok(None) => Ok(None),
+                Ok(Some(v)) => xfcc_cert(v),
+            },
+        }
+    }
 }
 
 impl Guard {
-    pub fn new(policy: Rc<Policy>, metrics: Rc<Metrics>) -> Self {
+    pub fn new(policy: Rc<Policy>, metrics: Rc<Metrics>, lists: Rc<Vec<Refresher>>) -> Self {
         Guard {
             policy,
             metrics,
+            lists,
             route: 0,
             head: None,
             head_findings: Findings::default(),
             stage: Stage::Done,
             body_size: 0,
+            dedupe_pending: None,
         }
     }
 
@@ -84,24 +134,35 @@ impl Guard {
         self.metrics.inc(&format!("{PREFIX}.{metric_route}.denied.{}", d.reason()));
     }
 
-    fn reply(&mut self, reply: Reply, extra: Vec<(&str, &str)>) -> Action {
+    fn reply(&mut self, status: u32, body: &str, extra: Vec<(&str, &str)>) -> Action {
         self.stage = Stage::Done;
         let mut headers = vec![("content-type", "application/json")];
         headers.extend(extra);
-        self.send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
+        self.send_http_response(status, headers, Some(body.as_bytes()));
         Action::Pause
     }
 
     /// Refuse (enforce) or record and forward (monitor) a request that failed.
-    fn deny(&mut self, metric_route: &str, denials: &[Denial], extra: Vec<(&str, &str)>) -> Action {
-        for d in denials {
+    fn deny(&mut self, metric_route: &str, f: &Findings, allow: Option<&str>) -> Action {
+        for d in &f.denials {
             self.record_denial(metric_route, *d);
         }
-        let Some(first) = denials.first().copied() else {
+        let Some(first) = f.denials.first().copied() else {
             return Action::Continue;
         };
         match self.policy.mode {
-            Mode::Enforce => self.reply(first.status(), extra),
+            Mode::Enforce => {
+                let Reply { status, body } = first.status();
+                let retry_after = f.retry_after.map(|s| s.max(1).to_string());
+                let mut extra = Vec::new();
+                if let Some(a) = allow {
+                    extra.push(("allow", a));
+                }
+                if let Some(r) = retry_after.as_deref() {
+                    extra.push(("retry-after", r));
+                }
+                self.reply(status, body, extra)
+            }
             Mode::Monitor => {
                 if metric_route == "unmatched" {
                     self.stage = Stage::Done;
@@ -113,7 +174,6 @@ impl Guard {
     }
 
     fn allow(&mut self, findings: &Findings) -> Action {
-        self.stage = Stage::Done;
         let name = self.route_name().to_string();
         for s in &findings.secrets {
             self.metrics.inc(&format!("{PREFIX}.{name}.secret.{}.matched", s.secret_id));
@@ -140,13 +200,37 @@ impl Guard {
         let mut all = std::mem::take(&mut self.head_findings);
         all.denials.append(&mut findings.denials);
         all.secrets.append(&mut findings.secrets);
-        if all.denials.is_empty() {
-            self.allow(&all)
-        } else {
-            let name = self.route_name().to_string();
-            let denials = all.denials.clone();
-            self.deny(&name, &denials, vec![])
+        all.retry_after = all.retry_after.or(findings.retry_after);
+        let name = self.route_name().to_string();
+        if !all.denials.is_empty() {
+            return self.deny(&name, &all, None);
         }
+        if let Some(action) = self.replay(&name) {
+            return action;
+        }
+        self.allow(&all)
+    }
+
+    /// Replay protection: a message already delivered is answered here, not forwarded.
+    fn replay(&mut self, name: &str) -> Option<Action> {
+        let policy = self.policy.clone();
+        let route = policy.routes.get(self.route)?;
+        let head = self.head.as_ref()?;
+        let (dedupe, id) = route.dedupe_id(head)?;
+        if !dedupe.seen(&HostStore, id, head.now) {
+            self.dedupe_pending = Some(id.to_vec());
+            return None;
+        }
+        self.metrics.inc(&format!("{PREFIX}.{name}.duplicate"));
+        log::info!(
+            "webhook-guard duplicate route={name} client={} request_id={}: already delivered, answered locally",
+            self.client(),
+            self.request_id()
+        );
+        if policy.mode == Mode::Monitor {
+            return Some(self.forward(&format!("route={name}; would_deny=duplicate")));
+        }
+        Some(self.reply(200, DUPLICATE_BODY, vec![]))
     }
 
     fn finish_body(&mut self) -> Action {
@@ -165,7 +249,8 @@ impl Guard {
     fn too_large(&mut self) -> Action {
         let name = self.route_name().to_string();
         self.head_findings = Findings::default();
-        self.deny(&name, &[Denial::PayloadTooLarge], vec![])
+        let f = Findings { denials: vec![Denial::PayloadTooLarge], ..Findings::default() };
+        self.deny(&name, &f, None)
     }
 }
 
@@ -184,8 +269,9 @@ impl HttpContext for Guard {
                  set use_remote_address: true (and xff_num_trusted_hops) or it can be forged"
             );
         }
-        let now = host::now_unix(self.get_current_time());
-        let head = RequestHead::from_headers(headers, client, now);
+        let now_ms = host::now_unix_ms(self.get_current_time());
+        let mut head = RequestHead::from_headers(headers, client, now_ms / 1000);
+        head.now_ms = now_ms;
         let routing = self.policy.route(&head);
         self.head = Some(head);
 
@@ -193,30 +279,33 @@ impl HttpContext for Guard {
             Routing::Route(i) => i,
             Routing::NotFound => {
                 return match self.policy.unmatched {
-                    crate::policy::Unmatched::Allow => Action::Continue,
-                    crate::policy::Unmatched::Deny => self.deny("unmatched", &[Denial::RouteNotFound], vec![]),
+                    Unmatched::Allow => Action::Continue,
+                    Unmatched::Deny => {
+                        let f = Findings { denials: vec![Denial::RouteNotFound], ..Findings::default() };
+                        self.deny("unmatched", &f, None)
+                    }
                 };
             }
             Routing::MethodNotAllowed { allow } => {
-                return self.deny("unmatched", &[Denial::MethodNotAllowed], vec![("allow", allow.as_str())]);
+                let f = Findings { denials: vec![Denial::MethodNotAllowed], ..Findings::default() };
+                return self.deny("unmatched", &f, Some(&allow));
             }
         };
         self.route = route_index;
         let policy = self.policy.clone();
         let route = &policy.routes[route_index];
-        let Some(head) = self.head.as_ref() else {
-            return Action::Continue;
-        };
+        let Some(head) = self.head.as_ref() else { return Action::Continue };
 
-        let findings = route.check_head(head, policy.mode);
+        let view = HostView { lists: &self.lists, headers: &head.headers, now_ms };
+        let findings = route.check_head(head, policy.mode, &view);
         if !findings.denials.is_empty() && policy.mode == Mode::Enforce {
-            return self.deny(&route.name, &findings.denials, vec![]);
+            // Answered before a byte of the body is read.
+            return self.deny(&route.name, &findings, None);
         }
         self.head_findings = findings;
 
         if !route.needs_body() {
-            let findings = Findings::default();
-            return self.decide(findings);
+            return self.decide(Findings::default());
         }
         let declared = head
             .headers
@@ -224,7 +313,6 @@ impl HttpContext for Guard {
             .next()
             .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
         if declared.is_some_and(|n| n > policy.max_body_bytes) {
-            // Refused before a byte of the body is read.
             return self.too_large();
         }
         if end_of_stream {
@@ -256,5 +344,22 @@ impl HttpContext for Guard {
             return Action::Continue;
         }
         self.finish_body()
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(id) = self.dedupe_pending.take() {
+            let ok = self.get_http_response_header(":status").is_some_and(|s| s.starts_with('2') && s.len() == 3);
+            // Only a delivered message counts: after an upstream failure the provider's
+            // retry must go through.
+            if ok {
+                let policy = self.policy.clone();
+                if let (Some(route), Some(head)) = (policy.routes.get(self.route), self.head.as_ref()) {
+                    if let Some(dedupe) = route.checks.dedupe.as_ref() {
+                        dedupe.record(&HostStore, &id, head.now);
+                    }
+                }
+            }
+        }
+        Action::Continue
     }
 }

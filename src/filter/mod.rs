@@ -1,17 +1,20 @@
-//! The only code that touches proxy-wasm: the root context (configuration, metrics),
-//! the per-request HTTP context, and small host adapters.
+//! The only code that touches proxy-wasm: the root context (configuration, remote-list
+//! refresh, metrics), the per-request HTTP context, and small host adapters.
 
 mod host;
 mod http;
 
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
 use crate::config;
 use crate::policy::Policy;
-use host::Metrics;
+use crate::remote_list::{Outcome, Refresher, MAX_BODY_BYTES};
+use host::{HostStore, Metrics, PREFIX};
 
 pub fn start() {
     proxy_wasm::set_log_level(LogLevel::Trace);
@@ -21,15 +24,79 @@ pub fn start() {
         let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
         log::error!("webhook-guard: internal error at {at}");
     }));
-    proxy_wasm::set_root_context(|_| Box::new(Root { policy: None, metrics: Rc::new(Metrics::default()) }));
+    proxy_wasm::set_root_context(|context_id| {
+        Box::new(Root {
+            context_id,
+            policy: None,
+            metrics: Rc::new(Metrics::default()),
+            lists: Rc::new(Vec::new()),
+            pending: HashMap::new(),
+        })
+    });
 }
+
+/// How often the root context looks at its remote lists. Each look is a shared-data
+/// read; a fetch happens only when one is due.
+const TICK: Duration = Duration::from_secs(1);
 
 struct Root {
+    context_id: u32,
     policy: Option<Rc<Policy>>,
     metrics: Rc<Metrics>,
+    lists: Rc<Vec<Refresher>>,
+    /// Callout token -> index of the list it fetches.
+    pending: HashMap<u32, usize>,
 }
 
-impl Context for Root {}
+impl Root {
+    fn now_ms(&self) -> u64 {
+        host::now_unix_ms(self.get_current_time())
+    }
+
+    fn report(&self, list: &Refresher, outcome: Outcome, now_ms: u64) {
+        let name = list.name();
+        match outcome {
+            Outcome::Ok { entries } => {
+                self.metrics.inc(&format!("{PREFIX}.list.{name}.fetch_ok"));
+                log::info!("webhook-guard: remote list {name} loaded, {entries} entries");
+            }
+            Outcome::Failed { reason } => {
+                self.metrics.inc(&format!("{PREFIX}.list.{name}.fetch_failed"));
+                let kept = match list.age_seconds(now_ms) {
+                    Some(age) => format!("keeping the last good list ({} entries, {age}s old)", list.entries()),
+                    None => "no list loaded yet: checks that need it answer 503".to_string(),
+                };
+                log::warn!("webhook-guard: remote list {name} fetch failed: {reason}; {kept}");
+            }
+            Outcome::Ignored => {}
+        }
+        self.gauges(list, now_ms);
+    }
+
+    fn gauges(&self, list: &Refresher, now_ms: u64) {
+        let name = list.name();
+        self.metrics.gauge(&format!("{PREFIX}.list.{name}.entries"), list.entries() as u64);
+        if let Some(age) = list.age_seconds(now_ms) {
+            self.metrics.gauge(&format!("{PREFIX}.list.{name}.age_seconds"), age);
+        }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        let Some(index) = self.pending.remove(&token) else { return };
+        let lists = self.lists.clone();
+        let Some(list) = lists.get(index) else { return };
+        // No `:status` means no response at all (timeout, reset): status 0.
+        let status = self.get_http_call_response_header(":status").and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
+        // One byte past the parser's limit is enough to refuse an oversized answer
+        // without copying all of it.
+        let body = self.get_http_call_response_body(0, body_size.min(MAX_BODY_BYTES + 1)).unwrap_or_default();
+        let now_ms = self.now_ms();
+        let outcome = list.on_response(&HostStore, token, status, &body, now_ms);
+        self.report(list, outcome, now_ms);
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -44,6 +111,12 @@ impl RootContext for Root {
                     policy.mode,
                     policy.max_body_bytes
                 );
+                self.lists = Rc::new(
+                    policy.remote_lists.iter().map(|(list, kind)| Refresher::new(list.clone(), *kind)).collect(),
+                );
+                if !self.lists.is_empty() {
+                    self.set_tick_period(TICK);
+                }
                 self.policy = Some(Rc::new(policy));
                 true
             }
@@ -55,9 +128,31 @@ impl RootContext for Root {
         }
     }
 
+    fn on_tick(&mut self) {
+        let now_ms = self.now_ms();
+        // Jitter and lease nonces need only differ between workers and ticks.
+        let rand = now_ms.rotate_left(17) ^ u64::from(self.context_id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let lists = self.lists.clone();
+        for (index, list) in lists.iter().enumerate() {
+            if let Some(req) = list.on_tick(&HostStore, now_ms, rand ^ index as u64) {
+                match self.dispatch_http_call(req.cluster, req.headers, None, vec![], req.timeout) {
+                    Ok(token) => {
+                        list.on_dispatched(token);
+                        self.pending.insert(token, index);
+                    }
+                    Err(_) => {
+                        let outcome = list.on_dispatch_failed(&HostStore, now_ms);
+                        self.report(list, outcome, now_ms);
+                    }
+                }
+            }
+            self.gauges(list, now_ms);
+        }
+    }
+
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let policy = self.policy.clone()?;
-        Some(Box::new(http::Guard::new(policy, self.metrics.clone())))
+        Some(Box::new(http::Guard::new(policy, self.metrics.clone(), self.lists.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -14,7 +14,7 @@ use crate::denial::Denial;
 pub struct IpAllowlistConfig {
     #[serde(default)]
     pub cidrs: Vec<String>,
-    pub remote_list: Option<serde_json::Value>,
+    pub remote_list: Option<crate::remote_list::RemoteListConfig>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -70,6 +70,11 @@ impl IpAllowlist {
             nets.push(net);
         }
         Ok(IpAllowlist { cidrs: CidrSet(nets) })
+    }
+
+    /// Whether only the remote list can allow anyone.
+    pub fn is_remote_only(&self) -> bool {
+        self.cidrs.is_empty()
     }
 
     /// Allowed when the static CIDRs or the remote list (if any) hold the client.

@@ -1,0 +1,1038 @@
+//! `developer_payload`: a secret the sender echoes in a JSON field of the body
+//! (Copyleaks' `developerPayload`, set at submit time), either compared with the
+//! configured secrets or, with `bound_to`, required to be the HMAC-SHA256 of another
+//! field of the same body, so that a payload seen once is useless for another message.
+//!
+//! The body is read by a small strict JSON scanner rather than `serde_json::Value`:
+//! a `Value` keeps the last of two equal keys silently, while other parsers keep the
+//! first, or match keys case-insensitively (Go's `encoding/json`, .NET binders). If the
+//! filter and the application could read different values, a body holding both a valid
+//! payload and a forged field would pass here and be believed there. So every object
+//! on a pointer's path is checked for a second member that any of those parsers could
+//! take for the one the pointer selects, and the whole document must be valid RFC 8259
+//! JSON. The scanner builds no tree: it keeps one frame per open container and copies
+//! only the strings the pointers select.
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::{ConfigError, Env};
+use crate::denial::Denial;
+use crate::secret::{self, Secret, SecretBytes, SecretSpec};
+use crate::verify::encoding::hex_decode;
+use crate::verify::signature::{compute, Algorithm};
+
+pub const DEFAULT_POINTER: &str = "/developerPayload";
+
+/// Containers nested deeper than this are refused as not JSON. It bounds the scanner's
+/// memory; applications cannot rely on deeper documents anyway (serde_json, and so many
+/// of them, refuses the 128th level).
+pub const MAX_DEPTH: usize = 128;
+
+/// Wire form of `checks.developer_payload`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadConfig {
+    /// RFC 6901 pointer to the payload string; default [`DEFAULT_POINTER`].
+    pub pointer: Option<String>,
+    pub secrets: Vec<SecretSpec>,
+    /// Pointer to a string the payload is bound to: the payload must then be
+    /// hex(HMAC-SHA256(secret, that string)).
+    pub bound_to: Option<String>,
+}
+
+/// A compiled `checks.developer_payload`.
+#[derive(Debug)]
+pub struct PayloadCheck {
+    pointer: Pointer,
+    mode: Mode,
+    secrets: Vec<Secret>,
+}
+
+#[derive(Debug)]
+enum Mode {
+    /// The payload is one of the secrets. SHA-256 of each secret, index for index:
+    /// comparing digests keeps the comparison constant-time in the secret's length too.
+    Equal { digests: Vec<SecretBytes> },
+    /// The payload is hex(HMAC-SHA256(secret, string at this pointer)).
+    Bound(Pointer),
+}
+
+impl PayloadCheck {
+    pub fn compile(c: &PayloadConfig, path: &str, env: &Env) -> Result<Self, ConfigError> {
+        let pointer = Pointer::parse(c.pointer.as_deref().unwrap_or(DEFAULT_POINTER), &format!("{path}.pointer"))?;
+        let bound_to = match &c.bound_to {
+            None => None,
+            Some(text) => {
+                let bp = format!("{path}.bound_to");
+                let bound = Pointer::parse(text, &bp)?;
+                // One pointer inside the other can never both be strings.
+                if bound.tokens.starts_with(&pointer.tokens) || pointer.tokens.starts_with(&bound.tokens) {
+                    return Err(ConfigError::new(
+                        bp,
+                        format!(
+                            "\"{}\" overlaps `pointer` \"{}\": the payload and the value it is bound to must be two different strings",
+                            bound.text, pointer.text
+                        ),
+                    ));
+                }
+                Some(bound)
+            }
+        };
+        let secrets = secret::resolve_all(&c.secrets, &format!("{path}.secrets"), env)?;
+        let mode = match bound_to {
+            Some(b) => Mode::Bound(b),
+            None => Mode::Equal {
+                digests: secrets.iter().map(|s| SecretBytes::new(Sha256::digest(s.key.expose()).to_vec())).collect(),
+            },
+        };
+        Ok(PayloadCheck { pointer, mode, secrets })
+    }
+
+    pub fn secret_ids(&self) -> impl Iterator<Item = &str> {
+        self.secrets.iter().map(|s| s.id.as_str())
+    }
+
+    /// Verify the body. On success, the id of the secret that matched.
+    pub fn verify(&self, body: &[u8], now: u64) -> Result<&str, Denial> {
+        // RFC 8259 JSON is UTF-8; checking it once here lets the scanner slice freely.
+        let text = std::str::from_utf8(body).map_err(|_| Denial::PayloadNotJson)?;
+        match &self.mode {
+            Mode::Equal { digests } => {
+                let [payload] = scan(text, [&self.pointer])?;
+                let presented = Sha256::digest(payload.into_text()?.as_bytes());
+                self.secrets
+                    .iter()
+                    .zip(digests)
+                    .find(|(s, d)| s.is_live(now) && bool::from(presented.as_slice().ct_eq(d.expose())))
+                    .map(|(s, _)| s.id.as_str())
+                    .ok_or(Denial::PayloadMismatch)
+            }
+            Mode::Bound(bound_to) => {
+                let [payload, bound] = scan(text, [&self.pointer, bound_to])?;
+                let payload = payload.into_text()?;
+                let bound = bound.into_text()?;
+                // An empty id binds the payload to nothing.
+                if bound.is_empty() {
+                    return Err(Denial::PayloadMissing);
+                }
+                // Either hex case; any other length cannot be an HMAC-SHA256.
+                let presented =
+                    hex_decode(payload.as_bytes()).filter(|m| m.len() == 32).ok_or(Denial::PayloadMismatch)?;
+                self.secrets
+                    .iter()
+                    .filter(|s| s.is_live(now))
+                    .find(|s| {
+                        let mac = compute(Algorithm::Sha256, s.key.expose(), &[bound.as_bytes()]);
+                        bool::from(mac.as_slice().ct_eq(presented.as_slice()))
+                    })
+                    .map(|s| s.id.as_str())
+                    .ok_or(Denial::PayloadMismatch)
+            }
+        }
+    }
+}
+
+/// A compiled RFC 6901 JSON pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pointer {
+    /// As configured, for error messages (a pointer is not a secret).
+    text: String,
+    tokens: Vec<Token>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Token {
+    /// The reference token with `~1` and `~0` decoded: an object member name.
+    key: String,
+    /// The token read as an array index, when it is one (`0` or digits without a
+    /// leading zero); `-` and anything else select no array element.
+    index: Option<usize>,
+}
+
+impl Pointer {
+    fn parse(text: &str, path: &str) -> Result<Pointer, ConfigError> {
+        let bad = |why: &str| ConfigError::new(path, format!("\"{text}\" is not a JSON pointer (RFC 6901): {why}"));
+        let mut tokens = Vec::new();
+        if !text.is_empty() {
+            let rest = text
+                .strip_prefix('/')
+                .ok_or_else(|| bad("it must be empty or start with '/', e.g. \"/developerPayload\""))?;
+            for raw in rest.split('/') {
+                let mut key = String::with_capacity(raw.len());
+                let mut chars = raw.chars();
+                while let Some(c) = chars.next() {
+                    match (c, c == '~') {
+                        (_, false) => key.push(c),
+                        (_, true) => match chars.next() {
+                            Some('0') => key.push('~'),
+                            Some('1') => key.push('/'),
+                            _ => return Err(bad("'~' must be followed by 0 or 1")),
+                        },
+                    }
+                }
+                let index = match key.as_bytes() {
+                    [b'0'] => Some(0),
+                    [b'1'..=b'9', rest @ ..] if rest.iter().all(u8::is_ascii_digit) => key.parse().ok(),
+                    _ => None,
+                };
+                tokens.push(Token { key, index });
+            }
+        }
+        if tokens.len() > MAX_DEPTH {
+            return Err(bad(&format!("it is deeper than {MAX_DEPTH} levels, which no accepted body can be")));
+        }
+        Ok(Pointer { text: text.to_string(), tokens })
+    }
+}
+
+/// What the scan found where a pointer points.
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    Absent,
+    Text(String),
+    /// A number, literal, object or array: never a payload.
+    NotText,
+}
+
+impl Found {
+    fn into_text(self) -> Result<String, Denial> {
+        match self {
+            Found::Text(t) => Ok(t),
+            Found::Absent | Found::NotText => Err(Denial::PayloadMissing),
+        }
+    }
+}
+
+/// Whether a parser could take member name `a` for `b`: equal, or equal once folded
+/// the way case-insensitive binders fold (Go's `encoding/json` maps each character to
+/// upper(lower(c)), which also folds `ſ` to `S` and the Kelvin sign to `K`), or equal
+/// up to a NUL, where parsers built on C strings stop reading a name.
+fn could_be_taken_for(a: &str, b: &str) -> bool {
+    fn folded(s: &str) -> impl Iterator<Item = char> + '_ {
+        s.chars().take_while(|&c| c != '\0').flat_map(char::to_lowercase).flat_map(char::to_uppercase)
+    }
+    a == b || folded(a).eq(folded(b))
+}
+
+/// An open container.
+struct Frame {
+    object: bool,
+    /// Bit t: this container lies on pointer t's path and the pointer goes deeper.
+    on_path: u32,
+    /// Bit t: a member that could be taken for pointer t's next token was seen.
+    seen: u32,
+    next_index: usize,
+}
+
+fn bit(t: usize) -> u32 {
+    1 << t
+}
+
+/// Scan the whole document strictly and return what each pointer selects.
+/// Refuses (`PayloadNotJson`) anything RFC 8259 does not allow, trailing bytes, a byte
+/// order mark, unpaired surrogate escapes (parsers disagree on them: some replace them,
+/// which can make two different names equal) and nesting beyond [`MAX_DEPTH`];
+/// refuses (`PayloadDuplicateKey`) a second member that could be taken for a token in
+/// an object on a pointer's path. Duplicates elsewhere are not the payload's business.
+fn scan<const N: usize>(text: &str, pointers: [&Pointer; N]) -> Result<[Found; N], Denial> {
+    const { assert!(N <= 32) };
+    let mut found: [Found; N] = std::array::from_fn(|_| Found::Absent);
+    let mut s = Scanner { text, bytes: text.as_bytes(), pos: 0 };
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut name = String::new();
+    // The root is on every pointer's path.
+    let mut on_path: u32 = (0..N).fold(0, |m, t| m | bit(t));
+    loop {
+        // One value, at depth stack.len(), on the paths in `on_path`.
+        s.skip_ws();
+        let depth = stack.len();
+        let ends_here = pointers
+            .iter()
+            .enumerate()
+            .filter(|(t, p)| on_path & bit(*t) != 0 && p.tokens.len() == depth)
+            .fold(0, |m, (t, _)| m | bit(t));
+        match s.peek() {
+            Some(open @ (b'{' | b'[')) => {
+                record(&mut found, ends_here, || Found::NotText);
+                if depth >= MAX_DEPTH {
+                    return Err(Denial::PayloadNotJson);
+                }
+                s.pos += 1;
+                stack.push(Frame { object: open == b'{', on_path: on_path & !ends_here, seen: 0, next_index: 0 });
+                s.skip_ws();
+                let close = if open == b'{' { b'}' } else { b']' };
+                if s.peek() == Some(close) {
+                    s.pos += 1;
+                    stack.pop();
+                } else {
+                    let frame = stack.last_mut().ok_or(Denial::PayloadNotJson)?;
+                    on_path = s.member(frame, depth, &pointers, &mut name)?;
+                    continue;
+                }
+            }
+            Some(b'"') if ends_here == 0 => s.string(None)?,
+            Some(b'"') => {
+                let mut value = String::new();
+                s.string(Some(&mut value))?;
+                record(&mut found, ends_here, || Found::Text(value.clone()));
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                s.number()?;
+                record(&mut found, ends_here, || Found::NotText);
+            }
+            Some(c @ (b't' | b'f' | b'n')) => {
+                s.literal(match c {
+                    b't' => b"true",
+                    b'f' => b"false",
+                    _ => b"null",
+                })?;
+                record(&mut found, ends_here, || Found::NotText);
+            }
+            _ => return Err(Denial::PayloadNotJson),
+        }
+        // The value is complete: close containers until a next member or the end.
+        loop {
+            s.skip_ws();
+            let depth = stack.len().saturating_sub(1);
+            let Some(frame) = stack.last_mut() else {
+                return if s.pos == s.bytes.len() { Ok(found) } else { Err(Denial::PayloadNotJson) };
+            };
+            match (s.bump(), frame.object) {
+                (Some(b','), _) => {
+                    on_path = s.member(frame, depth, &pointers, &mut name)?;
+                    break;
+                }
+                (Some(b'}'), true) | (Some(b']'), false) => {
+                    stack.pop();
+                }
+                _ => return Err(Denial::PayloadNotJson),
+            }
+        }
+    }
+}
+
+fn record<const N: usize>(found: &mut [Found; N], which: u32, make: impl Fn() -> Found) {
+    for (t, f) in found.iter_mut().enumerate() {
+        if which & bit(t) != 0 {
+            *f = make();
+        }
+    }
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn bump(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.pos += 1;
+        Some(c)
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), Denial> {
+        match self.bump() {
+            Some(got) if got == c => Ok(()),
+            _ => Err(Denial::PayloadNotJson),
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    /// Start the next member of `frame` (at `depth`): for an object read its name and
+    /// the ':'; return the paths the member's value is on.
+    fn member<const N: usize>(
+        &mut self,
+        frame: &mut Frame,
+        depth: usize,
+        pointers: &[&Pointer; N],
+        name: &mut String,
+    ) -> Result<u32, Denial> {
+        let mut child = 0;
+        if frame.object {
+            self.skip_ws();
+            if frame.on_path == 0 {
+                self.string(None)?;
+            } else {
+                name.clear();
+                self.string(Some(name))?;
+                for (t, p) in pointers.iter().enumerate() {
+                    let Some(token) = p.tokens.get(depth) else {
+                        continue;
+                    };
+                    if frame.on_path & bit(t) == 0 || !could_be_taken_for(name, &token.key) {
+                        continue;
+                    }
+                    if frame.seen & bit(t) != 0 {
+                        return Err(Denial::PayloadDuplicateKey);
+                    }
+                    frame.seen |= bit(t);
+                    if *name == token.key {
+                        child |= bit(t);
+                    }
+                }
+            }
+            self.skip_ws();
+            self.expect(b':')?;
+        } else {
+            let index = frame.next_index;
+            frame.next_index += 1;
+            for (t, p) in pointers.iter().enumerate() {
+                let on = frame.on_path & bit(t) != 0;
+                if on && p.tokens.get(depth).and_then(|k| k.index) == Some(index) {
+                    child |= bit(t);
+                }
+            }
+        }
+        Ok(child)
+    }
+
+    /// A string at the cursor, validated; decoded into `out` when given.
+    fn string(&mut self, mut out: Option<&mut String>) -> Result<(), Denial> {
+        self.expect(b'"')?;
+        loop {
+            let start = self.pos;
+            let run = self
+                .bytes
+                .get(start..)
+                .and_then(|rest| rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20))
+                .ok_or(Denial::PayloadNotJson)?;
+            self.pos = start + run;
+            if let Some(o) = out.as_mut() {
+                // Both ends sit on ASCII bytes of valid UTF-8: char boundaries.
+                o.push_str(self.text.get(start..self.pos).ok_or(Denial::PayloadNotJson)?);
+            }
+            match self.bump() {
+                Some(b'"') => return Ok(()),
+                Some(b'\\') => {
+                    let c = self.escape()?;
+                    if let Some(o) = out.as_mut() {
+                        o.push(c);
+                    }
+                }
+                // A raw control character.
+                _ => return Err(Denial::PayloadNotJson),
+            }
+        }
+    }
+
+    fn escape(&mut self) -> Result<char, Denial> {
+        let c = match self.bump() {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
+                let first = self.hex4()?;
+                let code = match first {
+                    0xD800..=0xDBFF => {
+                        self.expect(b'\\')?;
+                        self.expect(b'u')?;
+                        let low = self.hex4()?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return Err(Denial::PayloadNotJson);
+                        }
+                        0x10000 + ((first - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    0xDC00..=0xDFFF => return Err(Denial::PayloadNotJson),
+                    _ => first,
+                };
+                char::from_u32(code).ok_or(Denial::PayloadNotJson)?
+            }
+            _ => return Err(Denial::PayloadNotJson),
+        };
+        Ok(c)
+    }
+
+    fn hex4(&mut self) -> Result<u32, Denial> {
+        let mut v = 0;
+        for _ in 0..4 {
+            let d = self.bump().and_then(|c| char::from(c).to_digit(16)).ok_or(Denial::PayloadNotJson)?;
+            v = v << 4 | d;
+        }
+        Ok(v)
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`; what follows is the
+    /// caller's to judge (so `01` fails there, on the `1`).
+    fn number(&mut self) -> Result<(), Denial> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(Denial::PayloadNotJson),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(Denial::PayloadNotJson);
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(Denial::PayloadNotJson);
+            }
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), Denial> {
+        let end = self.pos.saturating_add(word.len());
+        if self.bytes.get(self.pos..end) == Some(word) {
+            self.pos = end;
+            Ok(())
+        } else {
+            Err(Denial::PayloadNotJson)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::encoding::hex_encode;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn env(name: &str) -> Option<String> {
+        (name == "COPYLEAKS_DEVELOPER_PAYLOAD").then(|| "dp-s3cr3t".to_string())
+    }
+
+    fn check(json: &str) -> PayloadCheck {
+        let c: PayloadConfig = serde_json::from_str(json).unwrap();
+        PayloadCheck::compile(&c, "dp", &env).unwrap()
+    }
+
+    fn compile_err(json: &str) -> String {
+        let c: PayloadConfig = serde_json::from_str(json).unwrap();
+        PayloadCheck::compile(&c, "dp", &no_env).unwrap_err().to_string()
+    }
+
+    /// A Copyleaks "completed" webhook, shortened; `payload` and `scan_id` are spliced
+    /// in as raw JSON so tests can put any token there.
+    fn completed(payload: &str, scan_id: &str) -> String {
+        format!(
+            r#"{{
+  "status": 0,
+  "developerPayload": {payload},
+  "scannedDocument": {{
+    "scanId": {scan_id},
+    "totalWords": 1203,
+    "totalExcluded": 0,
+    "credits": 2,
+    "expectedCredits": 2,
+    "creationTime": "2024-03-01T10:00:00.000000Z",
+    "metadata": {{ "filename": "essay.docx" }}
+  }},
+  "results": {{
+    "score": {{ "identicalWords": 12, "minorChangedWords": 0, "relatedMeaningWords": 4, "aggregatedScore": 1.3 }},
+    "internet": [ {{ "id": "2a1b402420", "title": "An essay", "matchedWords": 16, "url": "https://example.com/a" }} ],
+    "database": [], "batch": [], "repositories": []
+  }},
+  "notifications": {{ "alerts": [] }}
+}}"#
+        )
+    }
+
+    const PLAIN: &str = r#"{"secrets":[{"id":"current","env":"COPYLEAKS_DEVELOPER_PAYLOAD"},
+        {"id":"previous","value":"old-payload","not_after":"2027-01-31T00:00:00Z"}]}"#;
+    const BOUND: &str = r#"{"secrets":[{"id":"k1","value":"binding-key"}],"bound_to":"/scannedDocument/scanId"}"#;
+
+    fn bound_payload(key: &[u8], scan_id: &str) -> String {
+        hex_encode(&compute(Algorithm::Sha256, key, &[scan_id.as_bytes()]))
+    }
+
+    #[test]
+    fn copyleaks_completed_webhook_with_secret_payload() {
+        let c = check(PLAIN);
+        let body = completed(r#""dp-s3cr3t""#, r#""scan-1""#);
+        assert_eq!(c.verify(body.as_bytes(), 0), Ok("current"));
+        let old = completed(r#""old-payload""#, r#""scan-1""#);
+        let t = 1_801_353_600; // 2027-01-31T00:00:00Z
+        assert_eq!(c.verify(old.as_bytes(), t), Ok("previous"));
+        assert_eq!(c.verify(old.as_bytes(), t + 1), Err(Denial::PayloadMismatch));
+        // Escapes are decoded before comparing: this is the same string.
+        let escaped = completed(r#""dp-s\u0033cr\u0033t""#, r#""scan-1""#);
+        assert_eq!(c.verify(escaped.as_bytes(), 0), Ok("current"));
+        assert_eq!(c.secret_ids().collect::<Vec<_>>(), ["current", "previous"]);
+    }
+
+    #[test]
+    fn mismatch() {
+        let c = check(PLAIN);
+        for payload in [r#""dp-s3cr3""#, r#""dp-s3cr3t ""#, r#""DP-S3CR3T""#, r#""""#, r#""dp-s3cr3tdp-s3cr3t""#] {
+            let body = completed(payload, r#""scan-1""#);
+            assert_eq!(c.verify(body.as_bytes(), 0), Err(Denial::PayloadMismatch), "{payload}");
+        }
+    }
+
+    #[test]
+    fn missing_or_not_a_string() {
+        let c = check(PLAIN);
+        for payload in ["null", "1", "true", "false", "{}", r#"["dp-s3cr3t"]"#, "-0.5e3"] {
+            let body = completed(payload, r#""scan-1""#);
+            assert_eq!(c.verify(body.as_bytes(), 0), Err(Denial::PayloadMissing), "{payload}");
+        }
+        for body in [r#"{}"#, r#"{"properties":{"developerPayload":"dp-s3cr3t"}}"#, r#"[]"#, r#""dp-s3cr3t""#, "1"] {
+            assert_eq!(c.verify(body.as_bytes(), 0), Err(Denial::PayloadMissing), "{body}");
+        }
+    }
+
+    #[test]
+    fn not_json() {
+        let c = check(PLAIN);
+        let good = completed(r#""dp-s3cr3t""#, r#""scan-1""#);
+        let trailing = format!("{good} x");
+        let two_documents = format!("{good}{good}");
+        let mut non_utf8 = good.clone().into_bytes();
+        non_utf8.push(0xff);
+        let mut bom = b"\xef\xbb\xbf".to_vec();
+        bom.extend_from_slice(good.as_bytes());
+        for body in [
+            b"".as_slice(),
+            b"   ",
+            b"developerPayload=dp-s3cr3t",
+            trailing.as_bytes(),
+            two_documents.as_bytes(),
+            &non_utf8,
+            &bom,
+            &good.as_bytes()[..good.len() - 1],
+        ] {
+            assert_eq!(c.verify(body, 0), Err(Denial::PayloadNotJson), "{}", String::from_utf8_lossy(body));
+        }
+        // Invalid UTF-8 inside the payload string itself.
+        let mut inside = br#"{"developerPayload":"dp-s3cr3t"#.to_vec();
+        inside.extend_from_slice(b"\xc3\x28\"}");
+        assert_eq!(c.verify(&inside, 0), Err(Denial::PayloadNotJson));
+        // Whitespace around the document is JSON; a trailing newline is common.
+        assert_eq!(c.verify(format!("\r\n\t {good}\n").as_bytes(), 0), Ok("current"));
+    }
+
+    #[test]
+    fn duplicate_keys_on_the_path_are_refused() {
+        let c = check(PLAIN);
+        let table = [
+            // Last wins in serde_json and most parsers, first wins in some.
+            r#"{"developerPayload":"dp-s3cr3t","developerPayload":"forged"}"#,
+            r#"{"developerPayload":"forged","developerPayload":"dp-s3cr3t"}"#,
+            r#"{"developerPayload":"dp-s3cr3t","developerPayload":"dp-s3cr3t"}"#,
+            // The same name spelled with escapes.
+            r#"{"developerPayload":"dp-s3cr3t","developer\u0050ayload":"forged"}"#,
+            r#"{"\u0064eveloperPayload":"dp-s3cr3t","developerPayload":"forged"}"#,
+            // A non-string duplicate is as ambiguous.
+            r#"{"developerPayload":"dp-s3cr3t","developerPayload":{"x":1}}"#,
+            // Case-insensitive binders (Go, .NET) take these for the same member.
+            r#"{"developerPayload":"dp-s3cr3t","DeveloperPayload":"forged"}"#,
+            r#"{"developerPayload":"dp-s3cr3t","DEVELOPERPAYLOAD":"forged"}"#,
+            // Parsers built on C strings stop at NUL.
+            r#"{"developerPayload":"dp-s3cr3t","developerPayload\u0000x":"forged"}"#,
+        ];
+        // Go folds U+017F (long s) to 'S' and U+212A (Kelvin sign) to 'K'.
+        let long_s = check(r#"{"pointer":"/s","secrets":[{"value":"v"}]}"#);
+        assert_eq!(long_s.verify(r#"{"s":"v","ſ":1}"#.as_bytes(), 0), Err(Denial::PayloadDuplicateKey));
+        let kelvin = check(r#"{"pointer":"/k","secrets":[{"value":"v"}]}"#);
+        assert_eq!(kelvin.verify("{\"\u{212a}\":1,\"k\":\"v\"}".as_bytes(), 0), Err(Denial::PayloadDuplicateKey));
+        for body in table {
+            assert_eq!(c.verify(body.as_bytes(), 0), Err(Denial::PayloadDuplicateKey), "{body}");
+        }
+        // A duplicate after an otherwise complete, valid payload is still found.
+        let late = completed(r#""dp-s3cr3t""#, r#""scan-1""#).trim_end().trim_end_matches('}').to_string()
+            + r#","developerPayload":"forged"}"#;
+        assert_eq!(c.verify(late.as_bytes(), 0), Err(Denial::PayloadDuplicateKey));
+    }
+
+    #[test]
+    fn duplicate_keys_nested_along_the_path_are_refused() {
+        let c = check(r#"{"pointer":"/properties/developerPayload","secrets":[{"value":"v"}]}"#);
+        assert_eq!(c.verify(br#"{"properties":{"developerPayload":"v"}}"#, 0), Ok("0"));
+        for body in [
+            r#"{"properties":{"developerPayload":"v"},"properties":{"developerPayload":"x"}}"#,
+            r#"{"properties":{"developerPayload":"v"},"propertie\u0073":{}}"#,
+            r#"{"properties":{"developerPayload":"v","developer\u0050ayload":"x"}}"#,
+            r#"{"properties":{"developerPayload":"v"},"Properties":{"developerPayload":"x"}}"#,
+        ] {
+            assert_eq!(c.verify(body.as_bytes(), 0), Err(Denial::PayloadDuplicateKey), "{body}");
+        }
+        // Through an array.
+        let a = check(r#"{"pointer":"/items/1/token","secrets":[{"value":"v"}]}"#);
+        assert_eq!(
+            a.verify(br#"{"items":[{"token":"x","token":"y"},{"token":"v"}]}"#, 0),
+            Ok("0"),
+            "element 0 is off the path"
+        );
+        assert_eq!(a.verify(br#"{"items":[{},{"token":"v","token":"v"}]}"#, 0), Err(Denial::PayloadDuplicateKey));
+    }
+
+    #[test]
+    fn duplicate_keys_off_the_path_are_fine() {
+        let c = check(PLAIN);
+        for body in [
+            // Nested in a member the pointer does not follow.
+            r#"{"results":{"score":1,"score":2},"developerPayload":"dp-s3cr3t"}"#,
+            r#"{"a":[{"x":1,"x":1}],"developerPayload":"dp-s3cr3t","b":{"c":{"d":1,"d":2}}}"#,
+            // Siblings of the payload: they do not change what the pointer reads.
+            r#"{"status":0,"status":1,"developerPayload":"dp-s3cr3t"}"#,
+            // Inside the payload's own neighbourhood but not a name the pointer uses.
+            r#"{"developerPayloadX":"a","xdeveloperPayload":"b","developerPayload":"dp-s3cr3t"}"#,
+        ] {
+            assert_eq!(c.verify(body.as_bytes(), 0), Ok("current"), "{body}");
+        }
+    }
+
+    #[test]
+    fn bound_to_known_answer() {
+        let c = check(BOUND);
+        let mac = bound_payload(b"binding-key", "scan-1");
+        let body = completed(&format!("\"{mac}\""), r#""scan-1""#);
+        assert_eq!(c.verify(body.as_bytes(), 0), Ok("k1"));
+        // Either hex case from the sender.
+        let upper = completed(&format!("\"{}\"", mac.to_ascii_uppercase()), r#""scan-1""#);
+        assert_eq!(c.verify(upper.as_bytes(), 0), Ok("k1"));
+        // The bound value is decoded before it is hashed.
+        let escaped = completed(&format!("\"{mac}\""), r#""scan\u002d1""#);
+        assert_eq!(c.verify(escaped.as_bytes(), 0), Ok("k1"));
+        // The same payload is useless for another scan.
+        let other = completed(&format!("\"{mac}\""), r#""scan-2""#);
+        assert_eq!(c.verify(other.as_bytes(), 0), Err(Denial::PayloadMismatch));
+        // The secret itself is not a valid payload in this mode.
+        let raw = completed(r#""binding-key""#, r#""scan-1""#);
+        assert_eq!(c.verify(raw.as_bytes(), 0), Err(Denial::PayloadMismatch));
+        for bad in [&mac[..62], "", "zz"] {
+            let b = completed(&format!("\"{bad}\""), r#""scan-1""#);
+            assert_eq!(c.verify(b.as_bytes(), 0), Err(Denial::PayloadMismatch), "{bad}");
+        }
+        // The binding target must be a non-empty string.
+        for scan_id in ["null", "12345", r#""""#, "{}"] {
+            let b = completed(&format!("\"{mac}\""), scan_id);
+            assert_eq!(c.verify(b.as_bytes(), 0), Err(Denial::PayloadMissing), "{scan_id}");
+        }
+        let no_doc = format!(r#"{{"developerPayload":"{mac}"}}"#);
+        assert_eq!(c.verify(no_doc.as_bytes(), 0), Err(Denial::PayloadMissing));
+        // A replayed payload next to a forged scan id, in a duplicate member.
+        for forged in [
+            format!(
+                r#"{{"developerPayload":"{mac}","scannedDocument":{{"scanId":"scan-1"}},"scannedDocument":{{"scanId":"scan-2"}}}}"#
+            ),
+            format!(r#"{{"developerPayload":"{mac}","scannedDocument":{{"scanId":"scan-1","scanId":"scan-2"}}}}"#),
+            format!(r#"{{"developerPayload":"{mac}","scannedDocument":{{"scanId":"scan-1","ScanID":"scan-2"}}}}"#),
+            format!(
+                r#"{{"developerPayload":"{mac}","scannedDocument":{{"scanId":"scan-1"}},"scanned\u0044ocument":{{}}}}"#
+            ),
+        ] {
+            assert_eq!(c.verify(forged.as_bytes(), 0), Err(Denial::PayloadDuplicateKey), "{forged}");
+        }
+    }
+
+    #[test]
+    fn bound_to_independent_vector() {
+        // HMAC-SHA256(key "key", "The quick brown fox jumps over the lazy dog"),
+        // the well-known example value.
+        let c = check(r#"{"pointer":"/p","secrets":[{"value":"key"}],"bound_to":"/m"}"#);
+        let body = br#"{"m":"The quick brown fox jumps over the lazy dog",
+            "p":"f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"}"#;
+        assert_eq!(c.verify(body, 0), Ok("0"));
+        assert_eq!(
+            bound_payload(b"key", "The quick brown fox jumps over the lazy dog"),
+            "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+    }
+
+    #[test]
+    fn pointer_syntax() {
+        let body = br#"{"a/b":{"m~n":"v1"},"list":["x",{"k":"v2"}],"":{"":"v3"},"01":"v4","-":"v5"}"#;
+        for (pointer, want) in [
+            ("/a~1b/m~0n", Ok("0")),
+            ("/list/1/k", Ok("0")),
+            ("//", Ok("0")),
+            ("/01", Ok("0")),
+            ("/-", Ok("0")),
+            ("/list/01/k", Err(Denial::PayloadMissing)),
+            ("/list/-", Err(Denial::PayloadMissing)),
+            ("/list/2", Err(Denial::PayloadMissing)),
+            ("/list/k", Err(Denial::PayloadMissing)),
+            ("/list/99999999999999999999999", Err(Denial::PayloadMissing)),
+            ("/a~1b/m~0n/deeper", Err(Denial::PayloadMissing)),
+        ] {
+            let secret = match pointer {
+                "/list/1/k" => "v2",
+                "//" => "v3",
+                "/01" => "v4",
+                "/-" => "v5",
+                _ => "v1",
+            };
+            let c = check(&format!(r#"{{"pointer":"{pointer}","secrets":[{{"value":"{secret}"}}]}}"#));
+            assert_eq!(c.verify(body, 0), want, "{pointer}");
+        }
+        // The empty pointer is the whole document.
+        let whole = check(r#"{"pointer":"","secrets":[{"value":"v"}]}"#);
+        assert_eq!(whole.verify(br#" "v" "#, 0), Ok("0"));
+        assert_eq!(whole.verify(br#"{"v":"v"}"#, 0), Err(Denial::PayloadMissing));
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let table = [
+            (
+                r#"{"pointer":"developerPayload","secrets":[{"value":"k"}]}"#,
+                "dp.pointer: \"developerPayload\" is not a JSON pointer (RFC 6901): it must be empty or start with '/'",
+            ),
+            (
+                r#"{"pointer":"/a~2","secrets":[{"value":"k"}]}"#,
+                "dp.pointer: \"/a~2\" is not a JSON pointer (RFC 6901): '~' must be followed by 0 or 1",
+            ),
+            (
+                r#"{"pointer":"/a~","secrets":[{"value":"k"}]}"#,
+                "dp.pointer: \"/a~\" is not a JSON pointer (RFC 6901): '~' must be followed by 0 or 1",
+            ),
+            (r#"{"secrets":[{"value":"k"}],"bound_to":"scanId"}"#, "dp.bound_to: \"scanId\" is not a JSON pointer"),
+            (
+                r#"{"secrets":[{"value":"k"}],"bound_to":"/developerPayload"}"#,
+                "dp.bound_to: \"/developerPayload\" overlaps `pointer` \"/developerPayload\"",
+            ),
+            (
+                r#"{"secrets":[{"value":"k"}],"bound_to":"/developerPayload/x"}"#,
+                "dp.bound_to: \"/developerPayload/x\" overlaps `pointer`",
+            ),
+            (r#"{"secrets":[{"value":"k"}],"bound_to":""}"#, "dp.bound_to: \"\" overlaps `pointer`"),
+            (r#"{"secrets":[]}"#, "dp.secrets: at least one secret is required"),
+            (
+                r#"{"secrets":[{"env":"COPYLEAKS_DEVELOPER_PAYLOAD"}]}"#,
+                "dp.secrets[0].env: environment variable COPYLEAKS_DEVELOPER_PAYLOAD is unset",
+            ),
+        ];
+        for (json, want) in table {
+            let got = compile_err(json);
+            assert!(got.starts_with(want), "{json}\n got {got:?}\nwant {want:?}");
+        }
+        let deep = format!(r#"{{"pointer":"{}","secrets":[{{"value":"k"}}]}}"#, "/a".repeat(MAX_DEPTH + 1));
+        assert!(compile_err(&deep).contains("deeper than 128 levels"));
+        // Unknown fields are refused by the wire type.
+        assert!(serde_json::from_str::<PayloadConfig>(r#"{"secrets":[],"pointr":"/x"}"#).is_err());
+        // The default pointer.
+        let c = check(r#"{"secrets":[{"value":"k"}]}"#);
+        assert_eq!(c.pointer.text, DEFAULT_POINTER);
+    }
+
+    #[test]
+    fn errors_never_print_secrets() {
+        let c = check(PLAIN);
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("dp-s3cr3t") && !printed.contains("old-payload"), "{printed}");
+        let b = check(BOUND);
+        assert!(!format!("{b:?}").contains("binding-key"));
+    }
+
+    fn nested(depth: usize, inner: &str) -> String {
+        let mut s = String::new();
+        for _ in 0..depth {
+            s.push_str(r#"{"a":"#);
+        }
+        s.push_str(inner);
+        s.push_str(&"}".repeat(depth));
+        s
+    }
+
+    #[test]
+    fn nesting_depth_is_bounded() {
+        // The payload at depth 127 inside 127 objects: the string is the 128th level,
+        // which holds no container.
+        let pointer = "/a".repeat(MAX_DEPTH - 1);
+        let c = check(&format!(r#"{{"pointer":"{pointer}","secrets":[{{"value":"v"}}]}}"#));
+        assert_eq!(c.verify(nested(MAX_DEPTH - 1, r#""v""#).as_bytes(), 0), Ok("0"));
+        // 128 containers are fine, the 129th is refused, wherever it is.
+        let top = check(r#"{"pointer":"/p","secrets":[{"value":"v"}]}"#);
+        let ok = format!(r#"{{"p":"v","x":{}}}"#, nested(MAX_DEPTH - 2, "[]"));
+        assert_eq!(top.verify(ok.as_bytes(), 0), Ok("0"));
+        let too_deep = format!(r#"{{"p":"v","x":{}}}"#, nested(MAX_DEPTH - 1, "[]"));
+        assert_eq!(top.verify(too_deep.as_bytes(), 0), Err(Denial::PayloadNotJson));
+        // A hostile body cannot exhaust the stack.
+        let brackets = "[".repeat(500_000);
+        assert_eq!(top.verify(brackets.as_bytes(), 0), Err(Denial::PayloadNotJson));
+        let balanced = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(top.verify(balanced.as_bytes(), 0), Err(Denial::PayloadNotJson));
+    }
+
+    #[test]
+    fn one_mebibyte_body() {
+        let c = check(BOUND);
+        let mac = bound_payload(b"binding-key", "scan-big");
+        let mut internet = String::new();
+        let mut i = 0;
+        while internet.len() < 1024 * 1024 - 600 {
+            internet.push_str(&format!(
+                r#"{{"id":"{i:08x}","title":"Result \"{i}\" \u00e9\ud83d\ude00","matchedWords":{i},"score":{i}.5e-1,"ok":true,"x":null}},"#
+            ));
+            i += 1;
+        }
+        internet.pop();
+        let body = format!(
+            r#"{{"status":0,"results":{{"internet":[{internet}]}},"scannedDocument":{{"scanId":"scan-big"}},"developerPayload":"{mac}"}}"#
+        );
+        assert!(body.len() <= 1024 * 1024, "{}", body.len());
+        assert!(body.len() > 1024 * 1024 - 1024, "{}", body.len());
+        let started = std::time::Instant::now();
+        assert_eq!(c.verify(body.as_bytes(), 0), Ok("k1"));
+        // Generous even for an unoptimized test build; it guards against a quadratic scan.
+        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+        // A large object on the path with many members.
+        let mut wide = String::from("{");
+        for i in 0..60_000 {
+            wide.push_str(&format!(r#""k{i}":1,"#));
+        }
+        wide.push_str(r#""p":"v"}"#);
+        let top = check(r#"{"pointer":"/p","secrets":[{"value":"v"}]}"#);
+        assert_eq!(top.verify(wide.as_bytes(), 0), Ok("0"));
+    }
+
+    #[test]
+    fn strict_json_grammar() {
+        let c = check(r#"{"pointer":"/p","secrets":[{"value":"v"}]}"#);
+        let accepted = [
+            r#"{"p":"v"}"#,
+            r#"{"p":"v","n":[0,-0,1.5,-1e10,2E+3,3e-2,0.0,123456789012345678901234567890]}"#,
+            r#"{"p":"v","s":"\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00","e":{},"a":[],"l":[true,false,null]}"#,
+            "{\"p\":\"v\",\"raw\":\"é😀\u{7f}\"}",
+            "{ \"p\" :\t\"v\" \r\n}",
+        ];
+        for body in accepted {
+            assert_eq!(c.verify(body.as_bytes(), 0), Ok("0"), "{body}");
+        }
+        let refused = [
+            r#"{"p":"v","n":01}"#,
+            r#"{"p":"v","n":1.}"#,
+            r#"{"p":"v","n":.5}"#,
+            r#"{"p":"v","n":+1}"#,
+            r#"{"p":"v","n":1e}"#,
+            r#"{"p":"v","n":-}"#,
+            r#"{"p":"v","n":NaN}"#,
+            r#"{"p":"v","n":Infinity}"#,
+            r#"{"p":"v","n":0x10}"#,
+            r#"{"p":"v","s":'x'}"#,
+            r#"{'p':"v"}"#,
+            r#"{p:"v"}"#,
+            r#"{"p":"v",}"#,
+            r#"{"p":"v","a":[1,]}"#,
+            r#"{"p":"v","a":[,1]}"#,
+            r#"{"p":"v" "q":1}"#,
+            r#"{"p":"v","q"}"#,
+            r#"{"p":"v","q":}"#,
+            r#"{"p":"v"]"#,
+            r#"{"p":"v","a":[}"#,
+            r#"{"p":"v"} // comment"#,
+            r#"/* c */ {"p":"v"}"#,
+            r#"{"p":"v","t":tru}"#,
+            r#"{"p":"v","t":True}"#,
+            r#"{"p":"v","t":nulls}"#,
+            r#"{"p":"v","s":"\x41"}"#,
+            r#"{"p":"v","s":"\u12"}"#,
+            r#"{"p":"v","s":"\u12G4"}"#,
+            r#"{"p":"v","s":"\uD800"}"#,
+            r#"{"p":"v","s":"\uDC00"}"#,
+            r#"{"p":"v","s":"\uD800\u0041"}"#,
+            r#"{"p":"v","s":"\uD800x"}"#,
+            r#"{"p":"v\uDBFF"}"#,
+            "{\"p\":\"v\",\"s\":\"a\tb\"}",
+            "{\"p\":\"v\",\"s\":\"a\nb\"}",
+            "{\"p\":\"v\",\"s\":\"\u{0}\"}",
+            "{\"p\":\"v\"}\u{0}",
+            "{\"p\":\"v\"}\u{a0}",
+            "\u{feff}{\"p\":\"v\"}",
+        ];
+        for body in refused {
+            assert_eq!(c.verify(body.as_bytes(), 0), Err(Denial::PayloadNotJson), "{body}");
+        }
+    }
+
+    #[test]
+    fn no_panic_on_garbage() {
+        let plain = check(r#"{"pointer":"/a/0/b","secrets":[{"value":"v"}]}"#);
+        let bound = check(BOUND);
+        let mut table: Vec<Vec<u8>> = [
+            "",
+            "{",
+            "}",
+            "[",
+            "]",
+            "\"",
+            "\\",
+            "{\"",
+            "{\"a\"",
+            "{\"a\":",
+            "{\"a\":[",
+            "[\"\\",
+            "[\"\\u",
+            "[\"\\uD83D\\",
+            "[\"\\uD83D\\u",
+            "[-",
+            "[1e+",
+            "[1.",
+            "nul",
+            "t",
+            ",",
+            ":",
+            "{\"a\":[{\"b\":\"v\"}",
+            "{\"a\":[{\"b\":\"v\"}]",
+            "{\"a\":[{\"b\":\"v\"}]}}",
+            "[\"\u{10ffff}\"]",
+            "{\"\":\"\"}",
+            "0",
+            "-0",
+            "1e999999999",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        table.extend([
+            vec![0xff],
+            vec![0xc0, 0x80],
+            vec![0xed, 0xa0, 0x80],
+            vec![b'"', 0xf4, 0x90, 0x80, 0x80, b'"'],
+            b"{\"a\":\"\xe2\x82\"}".to_vec(),
+            vec![0; 64],
+        ]);
+        // Every prefix of a valid body.
+        let valid = br#"{"a":[{"b":"v","c":[1.5e-3,true,null,"\u00e9\ud83d\ude00"]}],"z":{}}"#;
+        for n in 0..valid.len() {
+            table.push(valid[..n].to_vec());
+        }
+        for body in &table {
+            assert!(plain.verify(body, 0).is_err(), "{}", String::from_utf8_lossy(body));
+            assert!(bound.verify(body, 0).is_err());
+        }
+        assert_eq!(plain.verify(valid, 0), Ok("0"));
+    }
+}

@@ -28,6 +28,8 @@ pub struct SignatureConfig {
     pub scheme: String,
     pub secrets: Vec<SecretSpec>,
     pub tolerance_seconds: Option<u64>,
+    /// Replay protection; compiled by the route (it needs the route's name).
+    pub dedupe: Option<crate::dedupe::DedupeConfig>,
     // `generic` only:
     pub header: Option<String>,
     pub algorithm: Option<String>,
@@ -133,12 +135,8 @@ impl SignatureCheck {
                 ));
             }
         }
-        if c.tolerance_seconds.is_some() && !scheme.has_timestamp() {
-            return Err(ConfigError::new(
-                format!("{path}.tolerance_seconds"),
-                format!("scheme \"{}\" carries no timestamp, so a tolerance cannot apply", c.scheme),
-            ));
-        }
+        // `tolerance_seconds` on a scheme without a timestamp (github, shopify) has
+        // nothing to apply to; it is accepted so one policy template fits every scheme.
         let tolerance_seconds = c.tolerance_seconds.unwrap_or(DEFAULT_TOLERANCE_SECONDS);
         let sp = format!("{path}.secrets");
         let mut secrets = secret::resolve_all(&c.secrets, &sp, env)?;
@@ -193,7 +191,7 @@ impl SignatureCheck {
     /// else the signature header itself.
     pub fn message_id<'a>(&self, head: &'a RequestHead) -> Option<&'a [u8]> {
         let (id_header, sig_header): (Option<&str>, &str) = match &self.scheme {
-            Scheme::Github => (None, "x-hub-signature-256"),
+            Scheme::Github => (Some("x-github-delivery"), "x-hub-signature-256"),
             Scheme::Stripe => (None, "stripe-signature"),
             Scheme::Slack => (None, "x-slack-signature"),
             Scheme::Shopify => (Some("x-shopify-webhook-id"), "x-shopify-hmac-sha256"),
@@ -328,14 +326,6 @@ impl SignatureCheck {
 }
 
 impl Scheme {
-    fn has_timestamp(&self) -> bool {
-        match self {
-            Scheme::Github | Scheme::Shopify => false,
-            Scheme::Stripe | Scheme::Slack | Scheme::Standard => true,
-            Scheme::Generic(g) => g.timestamp_header.is_some(),
-        }
-    }
-
     fn algorithm(&self) -> Algorithm {
         match self {
             Scheme::Generic(g) => g.algorithm,
@@ -694,10 +684,6 @@ mod tests {
                 "sig.secrets[0].env: environment variable NOPE is unset",
             ),
             (r#"{"scheme":"github","secrets":[{"value":"k"}],"header":"x"}"#, "sig.header: only the generic scheme"),
-            (
-                r#"{"scheme":"github","secrets":[{"value":"k"}],"tolerance_seconds":5}"#,
-                "sig.tolerance_seconds: scheme \"github\" carries no timestamp",
-            ),
             (
                 r#"{"scheme":"standard","secrets":[{"value":"whsec_%%%"}]}"#,
                 "sig.secrets[0]: a standard-webhooks secret must be base64",

