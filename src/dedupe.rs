@@ -265,8 +265,7 @@ fn decimal_len(mut n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shared::{Conflict, MemoryStore};
-    use std::cell::{Cell, RefCell};
+    use crate::shared::{ContendedStore, MemoryStore};
 
     fn dd(json: &str) -> Dedupe {
         dd_on(json, "github")
@@ -461,57 +460,10 @@ mod tests {
         assert_eq!(decimal_len(65_535), 5);
     }
 
-    /// What another worker does to the store in between.
-    type OtherWorker = Box<dyn Fn(&MemoryStore)>;
-
-    /// Forwards to a MemoryStore; runs what another worker does just before the next
-    /// `set`s (so the CAS conflict is a real one), or refuses every write.
-    struct Contended {
-        inner: MemoryStore,
-        before_set: RefCell<Vec<OtherWorker>>,
-        after_set: RefCell<Vec<OtherWorker>>,
-        always_conflict: bool,
-        sets: Cell<usize>,
-    }
-
-    impl Contended {
-        fn new(always_conflict: bool) -> Self {
-            Contended {
-                inner: MemoryStore::default(),
-                before_set: RefCell::new(Vec::new()),
-                after_set: RefCell::new(Vec::new()),
-                always_conflict,
-                sets: Cell::new(0),
-            }
-        }
-    }
-
-    impl SharedStore for Contended {
-        fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-            self.inner.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Conflict> {
-            self.sets.set(self.sets.get() + 1);
-            if self.always_conflict {
-                return Err(Conflict);
-            }
-            let before = self.before_set.borrow_mut().pop();
-            if let Some(other) = before {
-                other(&self.inner);
-            }
-            let result = self.inner.set(key, value, cas);
-            let after = self.after_set.borrow_mut().pop();
-            if let Some(other) = after {
-                other(&self.inner);
-            }
-            result
-        }
-    }
-
     #[test]
     fn conflicts_are_retried_and_merge_the_other_write() {
         let d = dd(r#"{"capacity":16}"#);
-        let s = Contended::new(false);
+        let s = ContendedStore::new(Vec::new(), false);
         d.record(&s.inner, b"first", T0);
         for other in ["other_1", "other_2", "other_3"] {
             s.before_set
@@ -525,7 +477,7 @@ mod tests {
         }
 
         // Every attempt conflicts: nothing recorded, nothing broken.
-        let s = Contended::new(true);
+        let s = ContendedStore::new(Vec::new(), true);
         d.record(&s, b"mine", T0);
         assert_eq!(s.sets.get(), MAX_CAS_ATTEMPTS);
         assert!(!d.seen(&s, b"mine", T0));
@@ -540,7 +492,7 @@ mod tests {
             d.record(&m, b"theirs", T0);
             m.get(&d.slot_key(&d.digest(b"theirs"))).0.unwrap()
         };
-        let s = Contended::new(false);
+        let s = ContendedStore::new(Vec::new(), false);
         let key = d.slot_key(&d.digest(b"mine"));
         s.after_set.borrow_mut().push(Box::new(move |m: &MemoryStore| m.set(&key, &theirs, None).unwrap()));
         d.record(&s, b"mine", T0);

@@ -361,8 +361,7 @@ fn client_id(ip: IpAddr) -> ClientId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shared::{Conflict, MemoryStore};
-    use std::cell::{Cell, RefCell};
+    use crate::shared::{ContendedStore, MemoryStore, OtherWorker};
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn rl(json: &str) -> RateLimit {
@@ -569,46 +568,6 @@ mod tests {
         assert!(r.check(&s, c, 0).is_err());
     }
 
-    /// What another worker does to the store in between.
-    type OtherWorker = Box<dyn Fn(&MemoryStore)>;
-
-    /// Forwards to a MemoryStore; before the next `set`s, runs what another worker does
-    /// (so the CAS conflict is a real one), or refuses every write.
-    struct Contended {
-        inner: MemoryStore,
-        interleaved: RefCell<Vec<OtherWorker>>,
-        always_conflict: bool,
-        sets: Cell<usize>,
-    }
-
-    impl Contended {
-        fn new(interleaved: Vec<OtherWorker>, always_conflict: bool) -> Self {
-            Contended {
-                inner: MemoryStore::default(),
-                interleaved: RefCell::new(interleaved),
-                always_conflict,
-                sets: Cell::new(0),
-            }
-        }
-    }
-
-    impl SharedStore for Contended {
-        fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-            self.inner.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Conflict> {
-            self.sets.set(self.sets.get() + 1);
-            if self.always_conflict {
-                return Err(Conflict);
-            }
-            let other = self.interleaved.borrow_mut().pop();
-            if let Some(other) = other {
-                other(&self.inner);
-            }
-            self.inner.set(key, value, cas)
-        }
-    }
-
     #[test]
     fn cas_conflicts_are_retried_and_see_the_other_write() {
         let json = r#"{"requests":5,"per_seconds":60}"#;
@@ -620,7 +579,7 @@ mod tests {
         };
         let r = rl(json);
         // The other worker creates the key first; then it writes twice more in between.
-        let s = Contended::new(vec![other_worker(json), other_worker(json)], false);
+        let s = ContendedStore::new(vec![other_worker(json), other_worker(json)], false);
         assert_eq!(r.check(&s.inner, c, T0), Ok(()));
         assert_eq!(r.check(&s, c, T0), Ok(()));
         // 1 (before) + 2 (interleaved) + 1 (ours, after two conflicts) spent of 5.
@@ -629,12 +588,12 @@ mod tests {
         assert!(r.check(&s, c, T0).is_err());
 
         // More conflicts than attempts: fail closed.
-        let s = Contended::new(Vec::new(), true);
+        let s = ContendedStore::new(Vec::new(), true);
         assert_eq!(r.check(&s, c, T0), Err(Limited { retry_after_seconds: 1 }));
         assert_eq!(s.sets.get(), MAX_CAS_ATTEMPTS);
         // Exactly MAX_CAS_ATTEMPTS - 1 conflicts: still goes through.
         let json = r#"{"requests":100,"per_seconds":60}"#;
-        let s = Contended::new((0..MAX_CAS_ATTEMPTS - 1).map(|_| other_worker(json)).collect(), false);
+        let s = ContendedStore::new((0..MAX_CAS_ATTEMPTS - 1).map(|_| other_worker(json)).collect(), false);
         let r = rl(json);
         assert_eq!(r.check(&s.inner, c, T0), Ok(()));
         assert_eq!(r.check(&s, c, T0), Ok(()));

@@ -59,3 +59,56 @@ impl SharedStore for MemoryStore {
         Ok(())
     }
 }
+
+/// What another worker does to the store in between two steps of a test.
+#[cfg(test)]
+pub type OtherWorker = Box<dyn Fn(&MemoryStore)>;
+
+/// A MemoryStore under contention, for tests: runs what another worker does just
+/// before (or after) the next `set`s, so a CAS conflict is a real one; or refuses every
+/// write.
+#[cfg(test)]
+pub struct ContendedStore {
+    pub inner: MemoryStore,
+    pub before_set: std::cell::RefCell<Vec<OtherWorker>>,
+    pub after_set: std::cell::RefCell<Vec<OtherWorker>>,
+    pub always_conflict: bool,
+    pub sets: std::cell::Cell<usize>,
+}
+
+#[cfg(test)]
+impl ContendedStore {
+    pub fn new(before_set: Vec<OtherWorker>, always_conflict: bool) -> Self {
+        ContendedStore {
+            inner: MemoryStore::default(),
+            before_set: std::cell::RefCell::new(before_set),
+            after_set: std::cell::RefCell::new(Vec::new()),
+            always_conflict,
+            sets: std::cell::Cell::new(0),
+        }
+    }
+}
+
+#[cfg(test)]
+impl SharedStore for ContendedStore {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.inner.get(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Conflict> {
+        self.sets.set(self.sets.get() + 1);
+        if self.always_conflict {
+            return Err(Conflict);
+        }
+        let before = self.before_set.borrow_mut().pop();
+        if let Some(other) = before {
+            other(&self.inner);
+        }
+        let result = self.inner.set(key, value, cas);
+        let after = self.after_set.borrow_mut().pop();
+        if let Some(other) = after {
+            other(&self.inner);
+        }
+        result
+    }
+}
