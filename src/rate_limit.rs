@@ -176,6 +176,26 @@ impl RateLimit {
     }
 
     /// The key and the bucket identity a request draws from.
+    /// Create every key this limiter writes, where absent, holding empty buckets. Called
+    /// once when the configuration loads: Envoy's shared data has no create-if-absent,
+    /// so the first write of a key cannot be a compare-and-swap, and a worker that read
+    /// "no key" could erase the tokens other workers took in between. With the keys in
+    /// place before traffic, every write on the request path is a CAS.
+    pub fn prepare(&self, store: &dyn SharedStore) {
+        let keys: Vec<String> = match self.by {
+            By::Route => vec![self.key.clone()],
+            By::ClientIp => (0..SLOTS).map(|slot| self.slot_key(slot)).chain([self.unknown_key()]).collect(),
+        };
+        let empty = self.encode(&[]);
+        for key in keys {
+            if store.get(&key).0.is_none() {
+                // A failure leaves the key absent; the request path still works, with
+                // the first write unconditional as before.
+                let _ = store.set(&key, &empty, None);
+            }
+        }
+    }
+
     fn bucket(&self, client: Option<IpAddr>) -> (String, ClientId) {
         match (self.by, client) {
             (By::Route, _) => (self.key.clone(), NO_CLIENT),
@@ -501,6 +521,34 @@ mod tests {
         assert!(s.get("webhook_guard:rl:github").0.is_some());
         assert!(s.bytes() <= r.max_shared_bytes());
         assert_eq!(r.max_shared_bytes(), "webhook_guard:rl:github".len() + HEADER_LEN + ENTRY_LEN);
+    }
+
+    #[test]
+    fn prepared_keys_make_the_first_write_a_cas() {
+        for (json, client) in [
+            (r#"{"requests":2,"per_seconds":60,"by":"route"}"#, None),
+            (r#"{"requests":2,"per_seconds":60}"#, Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)))),
+        ] {
+            let r = rl(json);
+            // Another worker takes a token between this worker's read and its write.
+            let other = rl(json);
+            let s = ContendedStore::new(
+                vec![Box::new(move |inner: &MemoryStore| {
+                    assert_eq!(other.check(inner, client, 1_000), Ok(()));
+                })],
+                false,
+            );
+            r.prepare(&s.inner);
+            let prepared = s.inner.len();
+            assert!(prepared >= 1);
+            assert_eq!(r.check(&s, client, 1_000), Ok(()));
+            // Two tokens were taken in all: the bucket of 2 is empty, none was lost.
+            assert!(r.check(&s.inner, client, 1_000).is_err(), "{json}");
+            // Preparing again keeps what is there.
+            r.prepare(&s.inner);
+            assert!(r.check(&s.inner, client, 1_000).is_err(), "{json}");
+            assert_eq!(s.inner.len(), prepared);
+        }
     }
 
     #[test]

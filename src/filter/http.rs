@@ -21,8 +21,29 @@ pub const VERDICT_HEADER: &str = "x-webhook-guard";
 const DUPLICATE_BODY: &str = r#"{"status":"duplicate"}"#;
 
 thread_local! {
-    // Said once per VM: the operator needs to know, not to be flooded.
+    // Whether this VM already knows the notice was given (saves the shared-data read).
     static WARNED_XFF: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Shared by every worker, so the notice is logged once per Envoy, not once per worker.
+const WARNED_XFF_KEY: &str = "webhook_guard:notice:xff";
+
+/// Say once that client addresses come from `X-Forwarded-For` (port 0).
+fn notice_forwarded_address() {
+    if WARNED_XFF.with(|w| w.replace(true)) {
+        return;
+    }
+    let store = HostStore;
+    let (value, cas) = store.get(WARNED_XFF_KEY);
+    // The first worker to write the key says it; a CAS on a new key is not possible, so
+    // two workers racing at the very first request may both say it.
+    if value.is_none() && store.set(WARNED_XFF_KEY, b"1", cas).is_ok() {
+        log::warn!(
+            "webhook-guard: client addresses come from X-Forwarded-For (port 0). That is right only with \
+             use_remote_address: true and xff_num_trusted_hops set to the number of trusted proxies in front; \
+             otherwise a client can choose its own address"
+        );
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -263,11 +284,8 @@ impl HttpContext for Guard {
 
         let headers = Headers::new(self.get_http_request_headers_bytes());
         let client = host::client_address();
-        if client.is_some_and(|a| a.port() == 0) && !WARNED_XFF.with(|w| w.replace(true)) {
-            log::warn!(
-                "webhook-guard: the client address has port 0, so Envoy took it from X-Forwarded-For; \
-                 set use_remote_address: true (and xff_num_trusted_hops) or it can be forged"
-            );
+        if client.is_some_and(|a| a.port() == 0) {
+            notice_forwarded_address();
         }
         let now_ms = host::now_unix_ms(self.get_current_time());
         let mut head = RequestHead::from_headers(headers, client, now_ms / 1000);

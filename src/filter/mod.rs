@@ -105,6 +105,11 @@ impl RootContext for Root {
         match config::parse(&bytes, &env) {
             Ok(policy) => {
                 self.metrics.declare(&policy);
+                for route in &policy.routes {
+                    if let Some(rl) = &route.checks.rate_limit {
+                        rl.prepare(&HostStore);
+                    }
+                }
                 log::info!(
                     "webhook-guard: configured {} route(s), mode {:?}, max_body_bytes {}",
                     policy.routes.len(),

@@ -838,3 +838,63 @@ def http2(port: int, method: str, path: str, headers: Headers = (), body: bytes 
         while not done:
             pump(True)
         return Response(status, resp_headers, bytes(resp_body), resp_trailers)
+
+
+# --------------------------------------------------------------------------------------
+# Other clients: a client socket bound to another loopback address (127.0.0.2 is another
+# client to Envoy), and listeners on IPv6 loopback.
+
+
+def listener_on(address: str) -> dict:
+    """`listener=` override for EnvoyFactory.start: listen on `address` (e.g. "::1"),
+    on a port the kernel picks."""
+    return {"address": {"socket_address": {"address": address, "port_value": 0}}}
+
+
+def connect_from(port: int, *, source: str | None = None, target: str = "127.0.0.1",
+                 timeout: float = REQUEST_TIMEOUT) -> socket.socket:
+    """A TCP connection to `target`:`port` (IPv4 or IPv6), from the local address
+    `source` when given (e.g. "127.0.0.2": Envoy sees another client)."""
+    family = socket.AF_INET6 if ":" in target else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        if source is not None:
+            sock.bind((source, 0))
+        sock.connect((target, port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def http1_from(port: int, method: str, path: str, headers: Headers = (), body: bytes = b"", *,
+               source: str | None = None, target: str = "127.0.0.1", host: str | None = "example.test",
+               timeout: float = REQUEST_TIMEOUT) -> Response:
+    """Like http1 (Content-Length added for a body), over a new connection from `source`
+    to `target` (see connect_from)."""
+    headers = list(headers)
+    if (body or method not in ("GET", "HEAD", "DELETE", "OPTIONS")) and not any(
+            k.lower() in ("content-length", "transfer-encoding") for k, _ in headers):
+        headers.append(("Content-Length", str(len(body))))
+    with connect_from(port, source=source, target=target, timeout=timeout) as sock:
+        try:
+            sock.sendall(_head(method, path, headers, host) + body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return read_http1_response(sock, method)
+
+
+def worker_connections(envoy: "Envoy") -> dict[str, int]:
+    """Connections accepted per worker thread of Envoy's (only) listener:
+    {"worker_0": n, "worker_1": m, ...}, from the per-worker listener stats."""
+    status, body = _http("GET", envoy.admin + "/stats?format=json&filter=" +
+                         urllib.request.quote(r"^listener\..*\.worker_\d+\.downstream_cx_total$"))
+    assert status == 200, body
+    out: dict[str, int] = {}
+    for s in json.loads(body).get("stats", []):
+        m = re.search(r"\.(worker_\d+)\.downstream_cx_total$", s.get("name", ""))
+        if m and isinstance(s.get("value"), int):
+            out[m.group(1)] = out.get(m.group(1), 0) + s["value"]
+    return out

@@ -1,0 +1,379 @@
+"""Pieces for the Copyleaks end-to-end tests: certificates made with `openssl`, their
+thumbprints, an HTTPS client that presents a client certificate, a mock of the Copyleaks
+API (`GET /v2/security/client-certificates`) whose answer a test can switch, and the
+Envoy config fragments (a TLS listener, a cluster to the mock).
+
+Everything listens on 127.0.0.1 on kernel-chosen ports, like harness.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Sequence
+
+import harness
+
+COPYLEAKS_PATH = "/v2/security/client-certificates"
+COPYLEAKS_AUTHORITY = "api.copyleaks.com"
+
+
+# --------------------------------------------------------------------------------------
+# Certificates (openssl in a subprocess), thumbprints (hashlib over the DER).
+
+
+def _openssl(*args: str) -> None:
+    out = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(args)} failed: {out.stderr}")
+
+
+@dataclass
+class Cert:
+    name: str
+    cert: Path
+    key: Path
+    der: bytes
+    # The chain a client presents: this certificate, then its issuers (PEM file).
+    chain: Path | None = None
+
+    @property
+    def sha1(self) -> str:
+        return hashlib.sha1(self.der).hexdigest()
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.der).hexdigest()
+
+
+def _der(cert: Path) -> bytes:
+    out = subprocess.run(["openssl", "x509", "-in", str(cert), "-outform", "DER"], capture_output=True, timeout=30)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.decode(errors="replace"))
+    return out.stdout
+
+
+def _key_args(key: Path) -> list[str]:
+    # EC P-256: fast to generate, and what a modern sender presents.
+    return ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key)]
+
+
+def self_signed(workdir: Path, name: str, cn: str | None = None, *, san_dns: Sequence[str] = (),
+                ca: bool = False) -> Cert:
+    """A self-signed certificate, no CA involved (what Copyleaks says it may present)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cert, key = workdir / f"{name}.crt", workdir / f"{name}.key"
+    args = ["req", "-x509", *_key_args(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={cn or name}"]
+    if san_dns:
+        args += ["-addext", "subjectAltName=" + ",".join(f"DNS:{d}" for d in san_dns)]
+    if ca:
+        args += ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+    _openssl(*args)
+    return Cert(name, cert, key, _der(cert))
+
+
+def signed_by(issuer: Cert, workdir: Path, name: str, cn: str | None = None, *, san_dns: Sequence[str] = (),
+              client: bool = False) -> Cert:
+    """A certificate issued by `issuer`; `chain` holds it followed by the issuer."""
+    csr, cert, key = workdir / f"{name}.csr", workdir / f"{name}.crt", workdir / f"{name}.key"
+    _openssl("req", "-new", *_key_args(key), "-out", str(csr), "-subj", f"/CN={cn or name}")
+    ext = workdir / f"{name}.ext"
+    lines = ["basicConstraints=CA:FALSE"]
+    if san_dns:
+        lines.append("subjectAltName=" + ",".join(f"DNS:{d}" for d in san_dns))
+    lines.append("extendedKeyUsage=" + ("clientAuth" if client else "serverAuth"))
+    ext.write_text("\n".join(lines) + "\n")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(issuer.cert), "-CAkey", str(issuer.key), "-CAcreateserial",
+             "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    chain = workdir / f"{name}.chain.pem"
+    chain.write_text(cert.read_text() + issuer.cert.read_text())
+    return Cert(name, cert, key, _der(cert), chain)
+
+
+def colon_mixed(hex_digits: str) -> str:
+    """A thumbprint as people paste it: pairs separated by ':', case alternating."""
+    pairs = [hex_digits[i:i + 2] for i in range(0, len(hex_digits), 2)]
+    return ":".join(p.upper() if i % 2 == 0 else p.lower() for i, p in enumerate(pairs))
+
+
+# --------------------------------------------------------------------------------------
+# An HTTPS client with a client certificate (python ssl; the server's self-signed
+# certificate is not verified: the test is about the client's).
+
+
+def client_context(cert: Cert | None) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if cert is not None:
+        ctx.load_cert_chain(str(cert.chain or cert.cert), str(cert.key))
+    return ctx
+
+
+def https(port: int, method: str, path: str, headers: Sequence[tuple[str, str]] = (), body: bytes = b"", *,
+          cert: Cert | None, source: str | None = None, host: str = "webhooks.example.test",
+          timeout: float = harness.REQUEST_TIMEOUT) -> harness.Response:
+    """One request over a new TLS connection presenting `cert` (None: no client certificate),
+    from the loopback address `source` (default 127.0.0.1)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=client_context(cert),
+                                       source_address=(source, 0) if source else None)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", host)
+        for k, v in headers:
+            conn.putheader(k, v)
+        if body or method not in ("GET", "HEAD"):
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body or None)
+        resp = conn.getresponse()
+        data = resp.read()
+        return harness.Response(resp.status, [(k.lower(), v) for k, v in resp.getheaders()], data)
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------------------
+# A mock of the Copyleaks API.
+
+
+@dataclass
+class Hit:
+    path: str
+    headers: dict[str, str]
+    at: float
+    sni: str | None = None
+
+
+@dataclass
+class Answer:
+    mode: str = "list"          # list | garbage | status | slow
+    document: object = None     # the JSON answered in mode list (and, late, in mode slow)
+    status: int = 500
+    delay: float = 3.0
+
+
+@dataclass
+class MockApi:
+    """A small HTTP(S) server answering each path as a test says, counting its hits.
+
+        api = MockApi.start()                    # plain HTTP
+        api = MockApi.start(server_cert=cert)    # TLS with this certificate (and key)
+        api.answer(path, list=[...])  /  api.answer(path, garbage=True)
+        api.answer(path, status=500)  /  api.answer(path, slow=3.0)
+    """
+
+    server: ThreadingHTTPServer
+    thread: threading.Thread
+    answers: dict[str, Answer] = field(default_factory=dict)
+    hits: list[Hit] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    tls: bool = False
+
+    @classmethod
+    def start(cls, server_cert: Cert | None = None) -> "MockApi":
+        holder: dict = {}
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                api: MockApi = holder["api"]
+                path = self.path.split("?", 1)[0]
+                sni = getattr(self.server, "last_sni", None) if api.tls else None
+                with api.lock:
+                    api.hits.append(Hit(path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic(), sni))
+                    ans = api.answers.get(path)
+                if ans is None:
+                    return self._send(404, b'{"error":"no such path in the mock"}')
+                if ans.mode == "status":
+                    return self._send(ans.status, b'{"error":"mock failure"}')
+                if ans.mode == "garbage":
+                    return self._send(200, b"<html>502 Bad Gateway, but answered 200</html>", "text/html")
+                if ans.mode == "slow":
+                    time.sleep(ans.delay)
+                try:
+                    self._send(200, json.dumps(ans.document).encode())
+                except OSError:
+                    pass  # the caller gave up (slow answer)
+
+            def _send(self, status: int, body: bytes, ctype: str = "application/json"):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            last_sni: str | None = None
+
+            def handle_error(self, request, client_address):
+                pass  # broken pipes of slow answers, handshakes gone wrong
+
+        server = Server(("127.0.0.1", 0), Handler)
+        tls = server_cert is not None
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(server_cert.chain or server_cert.cert), str(server_cert.key))
+
+            def remember_sni(sock, name, _ctx):
+                server.last_sni = name
+                return None
+
+            ctx.sni_callback = remember_sni
+            server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        api = cls(server, thread, tls=tls)
+        holder["api"] = api
+        thread.start()
+        return api
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def answer(self, path: str = COPYLEAKS_PATH, *, list: object = None, garbage: bool = False,
+               status: int | None = None, slow: float | None = None) -> None:
+        with self.lock:
+            if garbage:
+                a = Answer("garbage")
+            elif status is not None:
+                a = Answer("status", status=status)
+            elif slow is not None:
+                a = Answer("slow", document=list, delay=slow)
+            else:
+                a = Answer("list", document=list)
+            self.answers[path] = a
+
+    def hits_of(self, path: str = COPYLEAKS_PATH) -> list[Hit]:
+        with self.lock:
+            return [h for h in self.hits if h.path == path]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --------------------------------------------------------------------------------------
+# Envoy config fragments.
+
+
+def tls_transport_socket(server: Cert, *, require_client_certificate: bool = True) -> dict:
+    """The downstream TLS of a webhook listener: a client certificate is asked for and
+    any chain is accepted (self-signed included); the plugin's pin is the trust."""
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "require_client_certificate": require_client_certificate,
+            "common_tls_context": {
+                "tls_certificates": [{"certificate_chain": {"filename": str(server.cert)},
+                                      "private_key": {"filename": str(server.key)}}],
+                "validation_context": {"trust_chain_verification": "ACCEPT_UNTRUSTED"},
+            },
+        },
+    }
+
+
+def api_cluster(port: int, name: str = "copyleaks_api") -> dict:
+    """A plain-HTTP cluster to the mock API on 127.0.0.1."""
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]},
+    }
+
+
+def remote_list(path: str = COPYLEAKS_PATH, **extra) -> dict:
+    block = {"cluster": "copyleaks_api", "authority": COPYLEAKS_AUTHORITY, "path": path}
+    block.update(extra)
+    return block
+
+
+def list_metric(route: str, check: str, metric: str) -> str:
+    """The name of a remote list's metric (src/filter/mod.rs): webhook_guard.list.<route>.<check>.<metric>."""
+    return f"webhook_guard.list.{route}.{check}.{metric}"
+
+
+def gauge(envoy: harness.Envoy, name: str) -> int | None:
+    """A plugin gauge (None while undefined)."""
+    return envoy.stats(name).get(name)
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
+    return harness.wait_until(predicate, timeout, interval=interval, what=what)
+
+
+def free_loopback(addr: str) -> bool:
+    """Whether a client socket can be bound to `addr` (127.0.0.0/8 on Linux)."""
+    try:
+        with socket.socket() as s:
+            s.bind((addr, 0))
+        return True
+    except OSError:
+        return False
+
+
+def start_tls_envoy(factory: harness.EnvoyFactory, policy: dict, env: dict[str, str] | None, server: Cert, *,
+                    name: str, api: "MockApi | None" = None, concurrency: int = 2,
+                    require_client_certificate: bool = True) -> harness.Envoy:
+    """Envoy with the demo's filter settings and `policy` behind a TLS listener that asks
+    for a client certificate; with `api`, a `copyleaks_api` cluster pointing at the mock."""
+    harness.require_wasm()
+    ts = tls_transport_socket(server, require_client_certificate=require_client_certificate)
+    cfg = harness.build_config(policy, factory.upstream.port, env, filter_chain={"transport_socket": ts})
+    if api is not None:
+        cfg["static_resources"]["clusters"].append(api_cluster(api.port))
+    return factory.start_config(cfg, name=name, concurrency=concurrency,
+                                secrets=harness.collect_secrets(policy, env))
+
+
+# --------------------------------------------------------------------------------------
+# Copyleaks-shaped webhook bodies.
+
+
+def completed_webhook(scan_id: str, developer_payload: object = None, *, include_payload: bool = True) -> dict:
+    """A "completed" status webhook as Copyleaks sends it: developerPayload at the top
+    level (echoed from properties.developerPayload of the submit request)."""
+    doc: dict = {"status": 0}
+    if include_payload:
+        doc["developerPayload"] = developer_payload
+    doc.update({
+        "scannedDocument": {
+            "scanId": scan_id,
+            "totalWords": 1843,
+            "totalExcluded": 12,
+            "credits": 2,
+            "expectedCredits": 2,
+            "creationTime": "2026-11-20T09:14:03.512345Z",
+            "metadata": {"filename": "essay-résumé.docx"},
+        },
+        "results": {
+            "internet": [{"id": "2a1b402420", "title": "Über the plagiarism", "url": "https://example.com/source",
+                          "matchedWords": 40, "identicalWords": 31, "similarWords": 6, "paraphrasedWords": 3,
+                          "totalWords": 900}],
+            "database": [], "batch": [], "repositories": [],
+            "score": {"identicalWords": 31, "minorChangedWords": 6, "relatedMeaningWords": 3, "aggregatedScore": 2.17},
+        },
+        "notifications": {"alerts": []},
+    })
+    return doc
+
+
+def body_of(doc: dict) -> bytes:
+    """Serialised as a sender would, non-ASCII kept as UTF-8, so 'unchanged' means byte for byte."""
+    return json.dumps(doc, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
