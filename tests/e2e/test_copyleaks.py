@@ -11,7 +11,6 @@ cluster's SNI and SAN check) is the file as shipped."""
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import time
@@ -75,8 +74,8 @@ def test_the_file_has_the_settings_the_copyleaks_measures_need():
                                                             "/v2/security/client-certificates")
     assert rl["headers"] == {"authorization": {"env": "COPYLEAKS_TOKEN"}}
     assert rl["refresh_seconds"] == 86400
-    assert checks["developer_payload"]["secrets"] == [{"id": "current", "env": "COPYLEAKS_DEVELOPER_PAYLOAD"}]
-    assert checks["headers"][0]["secrets"] == [{"id": "current", "env": "COPYLEAKS_WAF_TOKEN"}]
+    assert checks["developer_payload"]["secrets"] == [{"id": "payload_current", "env": "COPYLEAKS_DEVELOPER_PAYLOAD"}]
+    assert checks["headers"][0]["secrets"] == [{"id": "waf_current", "env": "COPYLEAKS_WAF_TOKEN"}]
     assert checks["headers"][0]["strip"] is True
     # The allowlist ships with documentation ranges only (RFC 5737 / RFC 3849), to be replaced.
     assert checks["ip_allowlist"]["cidrs"] == ["192.0.2.0/24", "198.51.100.0/24", "2001:db8::/32"]
@@ -200,7 +199,9 @@ def test_the_list_is_fetched_over_verified_tls_with_the_token(copyleaks, api):
 
 
 def test_genuine_copyleaks_webhook_reaches_the_app_without_the_waf_header(copyleaks, upstream, pki):
-    before = copyleaks.counter("webhook_guard.copyleaks.allowed")
+    counters = ["webhook_guard.copyleaks.allowed", "webhook_guard.copyleaks.secret.waf_current.matched",
+                "webhook_guard.copyleaks.secret.payload_current.matched"]
+    before = {c: copyleaks.counter(c) for c in counters}
     resp, body = webhook(copyleaks, pki)
     assert resp.status == 200, resp
     [rec] = upstream.requests()
@@ -211,8 +212,8 @@ def test_genuine_copyleaks_webhook_reaches_the_app_without_the_waf_header(copyle
     assert WAF_TOKEN not in json.dumps(rec.headers)
     # The client address the app is told is the TCP peer.
     assert rec.header("x-envoy-external-address") == "127.0.0.1"
-    assert copyleaks.wait_counter("webhook_guard.copyleaks.allowed", before + 1) == before + 1
-    assert copyleaks.counter("webhook_guard.copyleaks.secret.current.matched") >= 1
+    for c in counters:
+        assert copyleaks.wait_counter(c, before[c] + 1) == before[c] + 1, c
 
 
 # Each single failure, everything else right: (what differs, status, reason).
@@ -281,3 +282,14 @@ def test_an_api_server_without_an_api_copyleaks_com_certificate_is_not_believed(
     upstream.assert_nothing_reached()
     envoy.wait_log(r"remote list copyleaks\.client_cert fetch failed")
     envoy.assert_no_secret_in_log(extra=[TOKEN.split()[1]])
+
+
+# SPEC 2.3: 503 only before the first good fetch. The VM that fetches (often the main
+# thread's, which serves no request) publishes the list in shared data; a worker with no
+# list yet must pick it up on its next request, not a second later.
+def test_a_webhook_right_after_the_first_good_fetch_is_accepted(envoy_factory, upstream, pki, api):
+    envoy = start(envoy_factory, pki, api, "first-fetch")
+    harness.wait_until(lambda: envoy.counter(LIST + ".fetch_ok") >= 1, 5, interval=0.02, what="the first fetch")
+    statuses = [webhook(envoy, pki)[0].status for _ in range(5)]
+    assert statuses == [200] * 5, statuses
+    assert len(upstream.requests()) == 5

@@ -192,7 +192,6 @@ def test_the_list_arrives_once_the_api_recovers(lab, upstream):
 
 
 SHAPES = ["strings", "objects", "wrapped", "wrapped_objects", "explicit"]
-PROM_LINES: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -247,14 +246,15 @@ def test_list_metrics(lab):
     assert mtls.gauge(envoy, list_metric(route, "client_cert", "entries")) == 2
     age = mtls.gauge(envoy, list_metric(route, "client_cert", "age_seconds"))
     assert age is not None and 0 <= age <= REFRESH + 2, age
-    # What Prometheus scrapes.
+    # What Prometheus scrapes. Envoy 1.40 names these `webhook_guard_...`: no `envoy_`
+    # prefix and no `wasmcustom` (README's Metrics section says
+    # `envoy_wasmcustom_webhook_guard_...`, which matches nothing).
     status, body = harness._http("GET", envoy.admin + "/stats/prometheus")
     assert status == 200
-    lines = [ln for ln in body.decode().splitlines()
-             if "webhook_guard_list_shape_wrapped_client_cert_" in ln and not ln.startswith("#")]
-    PROM_LINES.extend(lines)
-    assert any(re.search(r"fetch_ok(\{.*\})? [1-9]", ln) for ln in lines), lines
-    assert any(re.search(r"entries(\{.*\})? 2$", ln) for ln in lines), lines
+    lines = [ln for ln in body.decode().splitlines() if "shape_wrapped_client_cert_" in ln and not ln.startswith("#")]
+    assert any(re.fullmatch(r"webhook_guard_list_shape_wrapped_client_cert_fetch_ok(\{\})? [1-9]\d*", ln)
+               for ln in lines), lines
+    assert any(re.fullmatch(r"webhook_guard_list_shape_wrapped_client_cert_entries(\{\})? 2", ln) for ln in lines), lines
 
 
 def test_remote_ip_list_allows_only_the_listed_addresses(lab, upstream):
@@ -314,6 +314,7 @@ def test_list_goes_stale_when_no_refresh_succeeds_and_recovers(lab, upstream):
     lab.api.answer("/stale", status=503)
 
     def refused():
+        upstream.reset()
         resp = post(envoy, "stale", a)
         return resp if resp.status != 200 else None
 
@@ -368,22 +369,44 @@ def test_last_good_list_is_kept_when_the_api_fails_or_answers_garbage(lab, upstr
 
 
 def test_fetches_are_not_multiplied_by_the_worker_count(lab):
-    """`rotating` runs with --concurrency 3 (three worker VMs, each with its own root
-    context and tick). Single flight: one fetch at start, then one per refresh period,
+    """`rotating` runs with --concurrency 3 (three worker VMs and the main thread's, each
+    with its own root context and tick). Single flight: one fetch per refresh period,
     never one per worker."""
     api = lab.api
     mtls.wait_for(lambda: len(api.hits_of("/rotating")) >= 2, timeout=2 * REFRESH + 5,
                   what="a refresh of the rotating list")
-    # Let the current period finish, then count over the whole lifetime of this Envoy.
     hits = api.hits_of("/rotating")
     times = [h.at - lab.started for h in hits]
     window = time.monotonic() - lab.started
-    periods = window / (REFRESH * 0.9)  # the refresh jitter makes a period 9 to 10 s
-    detail = f"hits at {[round(t, 1) for t in times]} over {window:.1f}s"
-    assert len(hits) <= int(periods) + 1, detail
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    detail = f"hits at {[round(t, 1) for t in times]} s over {window:.1f} s"
+    # After the start, refreshes come one per period (9 to 10 s with the jitter).
+    first_refresh = next(i for i, t in enumerate(times) if t - times[0] >= REFRESH * 0.9 - 1)
+    later = times[first_refresh:]
+    gaps = [b - a for a, b in zip(later, later[1:])]
     assert all(g >= REFRESH * 0.9 - 1 for g in gaps), detail
+    # At most one per period overall (plus the start, which the next test looks at).
+    periods = window / (REFRESH * 0.9)
+    assert len(hits) <= int(periods) + 2, detail
     # Envoy counted each of those answers once.
     counted = lambda: metric(lab.rotating, "rotating", "fetch_ok") + metric(lab.rotating, "rotating", "fetch_failed")
     mtls.wait_for(lambda: counted() >= len(hits), timeout=3, what="the fetch counters")
     assert counted() == len(api.hits_of("/rotating")), detail
+
+
+# SPEC 2.3: "fetched once at start ... by one worker at a time". Every VM's first tick
+# lands at about the same moment (the main thread's root context and each worker's);
+# the shared state record is created when the configuration loads, so taking the lease
+# is a compare-and-swap from the first tick on and only one VM fetches. (Before that,
+# most lists were fetched twice within ~0.1 s at start.)
+def test_the_first_fetch_is_single_flight_too(lab):
+    paths = ["/rotating", *(f"/shape/{s}" for s in SHAPES), "/keep", "/stale", "/ips"]
+    mtls.wait_for(lambda: all(lab.api.hits_of(p) for p in paths), timeout=6, what="the first fetches")
+    time.sleep(max(0.0, lab.started + 4 - time.monotonic()))  # a second fetch would follow within ~0.1 s
+    doubled = {}
+    for path in paths:
+        hits = lab.api.hits_of(path)
+        assert hits, path
+        start = [h.at - lab.started for h in hits if h.at - hits[0].at < REFRESH * 0.5]
+        if len(start) != 1:
+            doubled[path] = [round(t, 3) for t in start]
+    assert not doubled, f"lists fetched more than once at start (seconds after launch): {doubled}"
