@@ -14,8 +14,8 @@
 //!   cluster, headers, no body, its timeout), then `on_dispatched(token)` on success or
 //!   `on_dispatch_failed(store, now_ms)` on error (an unknown cluster, for instance).
 //! - On the callout response: `on_response(store, token, status, body, now_ms)` with the
-//!   `:status` as a number (0 when there is none: Envoy answers a timed-out or reset
-//!   callout with no headers) and the body read up to `MAX_BODY_BYTES + 1` bytes, so
+//!   `:status` as a number (Envoy 1.40 answers a timed-out callout with 504; 0 when
+//!   there is no status at all, as after a reset) and the body read up to `MAX_BODY_BYTES + 1` bytes, so
 //!   that a longer one is refused as too large rather than copied whole. Count
 //!   `fetch_ok` / `fetch_failed` from the [`Outcome`] (log its reason); set the gauges
 //!   from `entries()` and `age_seconds(now_ms)`.
@@ -945,6 +945,20 @@ impl Refresher {
         Some(now_ms.saturating_sub(fetched) / 1000)
     }
 
+    /// Create the shared state record, where absent, when the configuration loads.
+    /// Envoy's shared data has no create-if-absent, so the first lease of a new record
+    /// could not be a compare-and-swap, and two VMs ticking together could both fetch.
+    /// With the record in place before the first tick, taking the lease is always a CAS.
+    pub fn prepare(&self, store: &dyn SharedStore) {
+        if store.get(&self.state_key).0.is_none() {
+            let initial = Schedule { v: FORMAT_VERSION, request: self.list.request_digest, ..Schedule::default() };
+            // A failure leaves the record absent: the first tick then creates it as before.
+            if let Ok(bytes) = serde_json::to_vec(&initial) {
+                let _ = store.set(&self.state_key, &bytes, None);
+            }
+        }
+    }
+
     /// Whether this worker should fetch now; if so it holds the lease and must dispatch
     /// the request. `rand` is any random number (lease nonce and jitter).
     pub fn on_tick(&self, store: &dyn SharedStore, now_ms: u64, rand: u64) -> Option<FetchRequest<'_>> {
@@ -1060,10 +1074,13 @@ impl Refresher {
         let Some(mut local) = self.local() else {
             return ListState::Unavailable { retry_after_seconds: 1 };
         };
-        let due = match local.synced_at_ms {
-            None => true,
-            Some(t) => now_ms >= t.saturating_add(SYNC_INTERVAL_MS) || now_ms < t,
-        };
+        // Until this worker has a list, look at every request: the first good fetch (often
+        // made by another VM) must be used at once, not up to a second later.
+        let due = local.cache.is_none()
+            || match local.synced_at_ms {
+                None => true,
+                Some(t) => now_ms >= t.saturating_add(SYNC_INTERVAL_MS) || now_ms < t,
+            };
         if due {
             let (schedule, _) = self.read_state(store);
             self.sync(&mut local, store, schedule, now_ms);
@@ -1315,6 +1332,37 @@ mod tests {
 
     fn schedule(w: &Refresher, store: &MemoryStore) -> Schedule {
         w.read_state(store).0.unwrap()
+    }
+
+    #[test]
+    fn prepared_record_makes_the_first_lease_single_flight() {
+        let (a, b) = (worker(""), worker(""));
+        // Without the record, both VMs see no key at their first tick and both write it;
+        // with it, the second VM's lease write fails its CAS.
+        let store = crate::shared::ContendedStore::new(Vec::new(), false);
+        a.prepare(&store.inner);
+        b.prepare(&store.inner);
+        let before = schedule(&a, &store.inner);
+        assert_eq!(before.generation, 0);
+        // Both read the record; then both try to take the lease.
+        let (_, cas_b) = b.read_state(&store.inner);
+        assert!(a.on_tick(&store.inner, T0, 1).is_some());
+        assert!(cas_b.is_some());
+        assert!(b.on_tick(&store.inner, T0, 2).is_none(), "the lease is held: no second fetch");
+        // Preparing again (a config reload) keeps what is there.
+        a.prepare(&store.inner);
+        assert_eq!(schedule(&a, &store.inner).lease, schedule(&b, &store.inner).lease);
+    }
+
+    #[test]
+    fn a_worker_without_a_list_sees_the_first_good_fetch_at_once() {
+        let store = MemoryStore::default();
+        let (fetcher, other) = (worker(""), worker(""));
+        // The other worker asks first: nothing yet.
+        assert!(matches!(other.current(&store, T0), ListState::Unavailable { .. }));
+        assert_eq!(fetch(&fetcher, &store, T0 + 10, 7, 200, &body()), Outcome::Ok { entries: 2 });
+        // 200 ms later, well inside the once-a-second re-read of a worker that has a list.
+        assert_eq!(fresh(other.current(&store, T0 + 200)).len(), 2);
     }
 
     // ---- configuration --------------------------------------------------------------
@@ -1657,9 +1705,8 @@ mod tests {
         assert!(!mine.contains(SHA1), "entries are canonical");
         assert_eq!(a.entries(), 2);
         assert_eq!(a.age_seconds(T0 + 2_300), Some(2));
-        // b read the shared state less than a second ago: it has not looked again yet.
-        assert!(matches!(b.current(&store, T0 + 500), ListState::Unavailable { .. }));
-        let theirs = fresh(b.current(&store, T0 + 1_000));
+        // b has no list yet, so it looks again at once (not a second later).
+        let theirs = fresh(b.current(&store, T0 + 500));
         assert_eq!(theirs.iter().collect::<Vec<_>>(), vec![SHA1_CANON, SHA256]);
         assert_eq!(theirs.generation(), mine.generation());
         assert_eq!(theirs.fetched_at_ms(), T0 + 300);

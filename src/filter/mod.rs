@@ -87,7 +87,8 @@ impl Context for Root {
         let Some(index) = self.pending.remove(&token) else { return };
         let lists = self.lists.clone();
         let Some(list) = lists.get(index) else { return };
-        // No `:status` means no response at all (timeout, reset): status 0.
+        // Envoy answers a timed-out callout with 504; no `:status` at all (a reset) is
+        // passed on as 0. Both are failed fetches.
         let status = self.get_http_call_response_header(":status").and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
         // One byte past the parser's limit is enough to refuse an oversized answer
         // without copying all of it.
@@ -119,6 +120,9 @@ impl RootContext for Root {
                 self.lists = Rc::new(
                     policy.remote_lists.iter().map(|(list, kind)| Refresher::new(list.clone(), *kind)).collect(),
                 );
+                for list in self.lists.iter() {
+                    list.prepare(&HostStore);
+                }
                 if !self.lists.is_empty() {
                     self.set_tick_period(TICK);
                 }
