@@ -1,9 +1,9 @@
-//! Plugin configuration: the wire types (serde, unknown fields refused) and their
-//! compilation into a validated [`Policy`]. Every error names the path of the field.
-
-use serde::Deserialize;
+//! Plugin configuration: the wire types (read by [`crate::wire`], unknown fields
+//! refused) and their compilation into a validated [`Policy`]. Every error names the
+//! path of the field.
 
 use crate::dedupe::Dedupe;
+use crate::json::Json;
 use crate::policy::{Checks, Matcher, Mode, Policy, Route, Unmatched};
 use crate::rate_limit::{RateLimit, RateLimitConfig};
 use crate::remote_list::{EntryKind, RemoteList, RemoteListConfig};
@@ -13,6 +13,7 @@ use crate::verify::ip::{looks_like_cidr, IpAllowlist, IpAllowlistConfig};
 use crate::verify::jwt::{JwtCheck, JwtConfig};
 use crate::verify::payload::{PayloadCheck, PayloadConfig};
 use crate::verify::signature::{SignatureCheck, SignatureConfig};
+use crate::wire::{self, FromJson, Obj};
 
 /// Looks up an environment variable of the VM (`vm_config.environment_variables`).
 pub type Env = dyn Fn(&str) -> Option<String>;
@@ -45,31 +46,45 @@ impl std::error::Error for ConfigError {}
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct PolicyConfig {
     pub api: String,
-    #[serde(default)]
     pub mode: Option<String>,
-    #[serde(default)]
     pub max_body_bytes: Option<u64>,
-    #[serde(default)]
     pub unmatched: Option<String>,
     pub routes: Vec<RouteConfig>,
 }
 
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
+impl FromJson for PolicyConfig {
+    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
+        let o = Obj::new(v, path, &["api", "mode", "max_body_bytes", "unmatched", "routes"])?;
+        Ok(PolicyConfig {
+            api: o.req("api")?,
+            mode: o.opt("mode")?,
+            max_body_bytes: o.opt("max_body_bytes")?,
+            unmatched: o.opt("unmatched")?,
+            routes: o.req("routes")?,
+        })
+    }
+}
+
+#[derive(Debug)]
 pub struct RouteConfig {
     pub name: String,
-    #[serde(rename = "match")]
+    /// `match` on the wire.
     pub matcher: MatchConfig,
-    #[serde(default)]
     pub checks: ChecksConfig,
 }
 
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
+impl FromJson for RouteConfig {
+    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
+        let o = Obj::new(v, path, &["name", "match", "checks"])?;
+        // Left out, `checks` is empty and compile says a route needs one.
+        Ok(RouteConfig { name: o.req("name")?, matcher: o.req("match")?, checks: o.or_default("checks")? })
+    }
+}
+
+#[derive(Debug)]
 pub struct MatchConfig {
     pub path_prefix: Option<String>,
     pub path_exact: Option<String>,
@@ -77,8 +92,19 @@ pub struct MatchConfig {
     pub methods: Option<Vec<String>>,
 }
 
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
+impl FromJson for MatchConfig {
+    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
+        let o = Obj::new(v, path, &["path_prefix", "path_exact", "host", "methods"])?;
+        Ok(MatchConfig {
+            path_prefix: o.opt("path_prefix")?,
+            path_exact: o.opt("path_exact")?,
+            host: o.opt("host")?,
+            methods: o.opt("methods")?,
+        })
+    }
+}
+
+#[derive(Debug, Default)]
 pub struct ChecksConfig {
     pub ip_allowlist: Option<IpAllowlistConfig>,
     pub rate_limit: Option<RateLimitConfig>,
@@ -89,15 +115,28 @@ pub struct ChecksConfig {
     pub developer_payload: Option<PayloadConfig>,
 }
 
+impl FromJson for ChecksConfig {
+    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
+        let o = Obj::new(
+            v,
+            path,
+            &["ip_allowlist", "rate_limit", "client_cert", "headers", "jwt", "signature", "developer_payload"],
+        )?;
+        Ok(ChecksConfig {
+            ip_allowlist: o.opt("ip_allowlist")?,
+            rate_limit: o.opt("rate_limit")?,
+            client_cert: o.opt("client_cert")?,
+            headers: o.opt("headers")?,
+            jwt: o.opt("jwt")?,
+            signature: o.opt("signature")?,
+            developer_payload: o.opt("developer_payload")?,
+        })
+    }
+}
+
 /// Parse and validate the plugin configuration (JSON bytes from Envoy).
 pub fn parse(bytes: &[u8], env: &Env) -> Result<Policy, ConfigError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let wire: PolicyConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        ConfigError::new(path, e.into_inner().to_string())
-    })?;
-    compile(wire, env)
+    compile(wire::from_slice(bytes)?, env)
 }
 
 pub fn compile(wire: PolicyConfig, env: &Env) -> Result<Policy, ConfigError> {
@@ -295,5 +334,91 @@ pub fn check_name(name: &str, path: &str) -> Result<(), ConfigError> {
         Ok(())
     } else {
         Err(ConfigError::new(path, format!("\"{name}\" must match [a-z0-9_-]+ (at most 64 characters)")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "S").then(|| "s3cr3t-value".to_string())
+    }
+
+    const ROUTE: &str = r#"{"name":"a","match":{"path_prefix":"/"},"checks":{"signature":{"scheme":"github","secrets":[{"env":"S"}]}}}"#;
+
+    /// A policy with one route whose `checks` object is `checks`.
+    fn with_checks(checks: &str) -> String {
+        format!(r#"{{"api":"v1","routes":[{{"name":"a","match":{{"path_prefix":"/"}},"checks":{checks}}}]}}"#)
+    }
+
+    fn error(json: &str) -> String {
+        parse(json.as_bytes(), &env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_policy_parses() {
+        let p = parse(format!(r#"{{"api":"v1","mode":null,"routes":[{ROUTE}]}}"#).as_bytes(), &env).unwrap();
+        assert_eq!(p.routes.len(), 1);
+        assert_eq!(p.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn wire_errors_name_the_field() {
+        let sig = |extra: &str| {
+            with_checks(&format!(r#"{{"signature":{{"scheme":"github","secrets":[{{"env":"S"}}]{extra}}}}}"#))
+        };
+        let remote = |headers: &str| {
+            with_checks(&format!(
+                r#"{{"ip_allowlist":{{"remote_list":{{"cluster":"c","authority":"a","path":"/p","headers":{headers}}}}}}}"#
+            ))
+        };
+        let table: &[(String, &str)] = &[
+            (format!(r#"{{"api":"v1","colour":"blue","routes":[{ROUTE}]}}"#), "colour: unknown field `colour`, expected one of `api`, `mode`, `max_body_bytes`, `unmatched`, `routes`"),
+            (r#"{"routes":[]}"#.into(), "api: missing field `api`"),
+            (r#"{"api":"v1","api":"v1","routes":[]}"#.into(), "api: duplicate field `api`"),
+            (r#"{"api":"v1","max_body_bytes":"big","routes":[]}"#.into(), "max_body_bytes: expected a non-negative integer, found \"big\""),
+            (r#"{"api":"v1","max_body_bytes":1e3,"routes":[]}"#.into(), "max_body_bytes: expected a non-negative integer, found 1e3"),
+            (r#"{"api":"v1","routes":{}}"#.into(), "routes: expected an array, found an object"),
+            (r#"{"api":"v1","routes":[null]}"#.into(), "routes[0]: expected an object, found null"),
+            (r#"{"api":"v1","routes":[{"name":"a"}]}"#.into(), "routes[0].match: missing field `match`"),
+            (with_checks("null"), "routes[0].checks: expected an object, found null"),
+            (with_checks(r#"{"magic":{}}"#), "routes[0].checks.magic: unknown field `magic`"),
+            (sig(r#","tolerance_seconds":"300""#), "routes[0].checks.signature.tolerance_seconds: expected a non-negative integer, found \"300\""),
+            (sig(r#","tolerance_seconds":-1"#), "routes[0].checks.signature.tolerance_seconds: expected a non-negative integer, found -1"),
+            (sig(r#","hash":"md5""#), "routes[0].checks.signature.hash: unknown field `hash`"),
+            (sig(r#","dedupe":{"window":5}"#), "routes[0].checks.signature.dedupe.window: unknown field `window`, expected `window_seconds` or `capacity`"),
+            (with_checks(r#"{"signature":{"scheme":"github"}}"#), "routes[0].checks.signature.secrets: missing field `secrets`"),
+            (with_checks(r#"{"signature":{"scheme":"github","secrets":"s3cr3t-value"}}"#), "routes[0].checks.signature.secrets: expected an array, found a string"),
+            (with_checks(r#"{"signature":{"scheme":"github","secrets":[{"env":"S","file":"x"}]}}"#), "routes[0].checks.signature.secrets[0].file: unknown field `file`, expected one of `id`, `env`, `value`, `not_after`"),
+            (with_checks(r#"{"headers":[{"name":"x-k","secrets":[{"env":"S"}],"strip":"yes"}]}"#), "routes[0].checks.headers[0].strip: expected true or false, found \"yes\""),
+            (with_checks(r#"{"jwt":{"secrets":[{"env":"S"}],"audiences":["a",1]}}"#), "routes[0].checks.jwt.audiences[1]: expected a string, found 1"),
+            (with_checks(r#"{"rate_limit":{"requests":10}}"#), "routes[0].checks.rate_limit.per_seconds: missing field `per_seconds`"),
+            (with_checks(r#"{"rate_limit":[10,60]}"#), "routes[0].checks.rate_limit: expected an object, found an array"),
+            (with_checks(r#"{"ip_allowlist":{"cidrs":null}}"#), "routes[0].checks.ip_allowlist.cidrs: expected an array, found null"),
+            (with_checks(r#"{"client_cert":{"thumbprint":["x"]}}"#), "routes[0].checks.client_cert.thumbprint: unknown field `thumbprint`"),
+            (with_checks(r#"{"developer_payload":{"secrets":[{"env":"S"}],"pointr":"/x"}}"#), "routes[0].checks.developer_payload.pointr: unknown field `pointr`"),
+            (remote(r#"{"authorization":"Bearer s3cr3t-value"}"#), "routes[0].checks.ip_allowlist.remote_list.headers.authorization: expected an object, found a string"),
+            (remote(r#"{"authorization":{"env":"S","bogus":1}}"#), "routes[0].checks.ip_allowlist.remote_list.headers.authorization.bogus: unknown field `bogus`"),
+            (remote(r#"{"x-a":{"env":"S"},"x-a":{"env":"S"}}"#), "routes[0].checks.ip_allowlist.remote_list.headers.x-a: duplicate header"),
+            (r#"{"api":"v1","routes":["#.into(), "(top level): unexpected end at line 1 column 23"),
+            (format!(r#"{{"api":"v1","routes":[{ROUTE}]}} x"#), "(top level): trailing characters at line 1 column"),
+            ("".into(), "(top level): unexpected end at line 1 column 1"),
+            (r#""v1""#.into(), "(top level): expected an object, found a string"),
+        ];
+        for (json, want) in table {
+            let got = error(json);
+            assert!(got.starts_with(want), "{json}\n got {got:?}\nwant {want:?}");
+            assert!(!got.contains("s3cr3t-value"), "{got}");
+        }
+    }
+
+    #[test]
+    fn error_paths_are_the_field_paths() {
+        let e = parse(with_checks(r#"{"rate_limit":{"requests":10}}"#).as_bytes(), &env).unwrap_err();
+        assert_eq!(e.path, "routes[0].checks.rate_limit.per_seconds");
+        assert_eq!(e.message, "missing field `per_seconds`");
+        let e = parse(b"[", &env).unwrap_err();
+        assert_eq!(e.path, "");
     }
 }

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod dedupe;
 pub mod denial;
+pub mod json;
 pub mod policy;
 pub mod rate_limit;
 pub mod remote_list;
@@ -15,6 +16,7 @@ pub mod secret;
 pub mod shared;
 pub mod time;
 pub mod verify;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod filter;

@@ -46,14 +46,14 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigError, Env};
 use crate::denial::Denial;
+use crate::json::{self, Json};
 use crate::secret::{self, SecretBytes, SecretSpec};
 use crate::shared::SharedStore;
+use crate::wire::{self, FromJson, Obj};
 
 pub const DEFAULT_REFRESH_SECONDS: u64 = 86_400;
 pub const DEFAULT_RETRY_SECONDS: u64 = 60;
@@ -85,8 +85,9 @@ const MAX_BACKOFF_MS: u64 = 3_600_000;
 /// Retry-After is advice to the sender; a sender told to wait hours may give up.
 const MAX_RETRY_AFTER_SECONDS: u64 = 600;
 /// Shared records and the source digest carry it: a plugin upgrade that changes the
-/// encoding starts from nothing instead of misreading the old records.
-const FORMAT_VERSION: u32 = 1;
+/// encoding starts from nothing instead of misreading the old records. 2: the records
+/// are binary (1 was JSON).
+const FORMAT_VERSION: u32 = 2;
 const KEY_PREFIX: &str = "webhook_guard:list:";
 /// CAS retries for the state record; conflicts only come from other workers' ticks.
 const CAS_ATTEMPTS: usize = 8;
@@ -96,8 +97,7 @@ const CAS_ATTEMPTS: usize = 8;
 // ---------------------------------------------------------------------------------
 
 /// Wire form of a `remote_list` block.
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RemoteListConfig {
     pub cluster: String,
     pub authority: String,
@@ -111,28 +111,52 @@ pub struct RemoteListConfig {
     pub field: Option<String>,
 }
 
+impl FromJson for RemoteListConfig {
+    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
+        let o = Obj::new(
+            v,
+            path,
+            &[
+                "cluster",
+                "authority",
+                "path",
+                "headers",
+                "refresh_seconds",
+                "retry_seconds",
+                "timeout_ms",
+                "max_stale_seconds",
+                "pointer",
+                "field",
+            ],
+        )?;
+        Ok(RemoteListConfig {
+            cluster: o.req("cluster")?,
+            authority: o.req("authority")?,
+            path: o.req("path")?,
+            headers: o.opt("headers")?,
+            refresh_seconds: o.opt("refresh_seconds")?,
+            retry_seconds: o.opt("retry_seconds")?,
+            timeout_ms: o.opt("timeout_ms")?,
+            max_stale_seconds: o.opt("max_stale_seconds")?,
+            pointer: o.opt("pointer")?,
+            field: o.opt("field")?,
+        })
+    }
+}
+
 /// `headers: { name: secret, ... }` in the order written, duplicates kept so that
 /// compile can refuse them (a map type would silently keep one of the two).
 #[derive(Debug, Default)]
 pub struct HeaderSpecs(pub Vec<(String, SecretSpec)>);
 
-impl<'de> Deserialize<'de> for HeaderSpecs {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> Visitor<'de> for Entries {
-            type Value = HeaderSpecs;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map of header name to secret")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HeaderSpecs, A::Error> {
-                let mut out = Vec::new();
-                while let Some((name, spec)) = map.next_entry::<String, SecretSpec>()? {
-                    out.push((name, spec));
-                }
-                Ok(HeaderSpecs(out))
-            }
-        }
-        d.deserialize_map(Entries)
+impl FromJson for HeaderSpecs {
+    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
+        let members = wire::entries(v, path, "an object of header name to secret")?;
+        let specs = members
+            .iter()
+            .map(|(name, spec)| Ok((name.clone(), SecretSpec::from_json(spec, &format!("{path}.{name}"))?)))
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(HeaderSpecs(specs))
     }
 }
 
@@ -499,77 +523,11 @@ impl fmt::Display for ParseError {
     }
 }
 
-/// A JSON value that keeps object members in document order ("the first member" means
-/// the first written) and refuses repeated members.
-enum Node {
-    Str(String),
-    Arr(Vec<Node>),
-    Obj(Vec<(String, Node)>),
-    Scalar,
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_unit<E>(self) -> Result<Node, E> {
-        Ok(Node::Scalar)
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::Str(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Node, E> {
-        Ok(Node::Str(v))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let mut items = Vec::new();
-        while let Some(n) = seq.next_element::<Node>()? {
-            items.push(n);
-        }
-        Ok(Node::Arr(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut members: Vec<(String, Node)> = Vec::new();
-        while let Some(m) = map.next_entry::<String, Node>()? {
-            members.push(m);
-        }
-        // Sorted, so an object with many members costs n log n, not n².
-        let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
-        keys.sort_unstable();
-        if keys.windows(2).any(|w| w.first() == w.get(1)) {
-            return Err(de::Error::custom("repeated member"));
-        }
-        Ok(Node::Obj(members))
-    }
-}
-
-fn member<'a>(members: &'a [(String, Node)], name: &str) -> Option<&'a Node> {
+fn member<'a>(members: &'a [(String, Json)], name: &str) -> Option<&'a Json> {
     members.iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
-fn resolve_pointer<'a>(doc: &'a Node, pointer: &str) -> Option<&'a Node> {
+fn resolve_pointer<'a>(doc: &'a Json, pointer: &str) -> Option<&'a Json> {
     let Some(rest) = pointer.strip_prefix('/') else {
         return if pointer.is_empty() { Some(doc) } else { None };
     };
@@ -577,8 +535,8 @@ fn resolve_pointer<'a>(doc: &'a Node, pointer: &str) -> Option<&'a Node> {
     for raw in rest.split('/') {
         let token = raw.replace("~1", "/").replace("~0", "~");
         cur = match cur {
-            Node::Obj(m) => member(m, &token)?,
-            Node::Arr(items) => {
+            Json::Object(m) => member(m, &token)?,
+            Json::Array(items) => {
                 let canonical_index = !token.is_empty()
                     && token.bytes().all(|b| b.is_ascii_digit())
                     && (token == "0" || !token.starts_with('0'));
@@ -594,19 +552,19 @@ fn resolve_pointer<'a>(doc: &'a Node, pointer: &str) -> Option<&'a Node> {
 }
 
 /// The first member (document order) whose string value looks like a value.
-fn guess_field(members: &[(String, Node)], looks_like: fn(&str) -> bool) -> Option<&str> {
+fn guess_field(members: &[(String, Json)], looks_like: fn(&str) -> bool) -> Option<&str> {
     members.iter().find_map(|(k, v)| match v {
-        Node::Str(s) if looks_like(s.trim()) => Some(k.as_str()),
+        Json::String(s) if looks_like(s.trim()) => Some(k.as_str()),
         _ => None,
     })
 }
 
 /// Whether an array's first entry yields something that looks like a value.
-fn starts_with_value(items: &[Node], field: &str, looks_like: fn(&str) -> bool) -> bool {
+fn starts_with_value(items: &[Json], field: &str, looks_like: fn(&str) -> bool) -> bool {
     match items.first() {
-        Some(Node::Str(s)) => looks_like(s.trim()),
-        Some(Node::Obj(m)) if field.is_empty() => guess_field(m, looks_like).is_some(),
-        Some(Node::Obj(m)) => matches!(member(m, field), Some(Node::Str(s)) if looks_like(s.trim())),
+        Some(Json::String(s)) => looks_like(s.trim()),
+        Some(Json::Object(m)) if field.is_empty() => guess_field(m, looks_like).is_some(),
+        Some(Json::Object(m)) => matches!(member(m, field), Some(Json::String(s)) if looks_like(s.trim())),
         _ => false,
     }
 }
@@ -636,21 +594,17 @@ pub fn parse_list(
         return Err(ParseError::TooLarge { bytes: body.len() });
     }
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    // serde_json limits nesting to 128 levels, so a hostile document cannot exhaust the stack.
-    let doc: Node = serde_json::from_slice(body).map_err(|e| {
-        // The visitor accepts every JSON type, so a data error can only be a repeated member.
-        if e.is_data() {
-            ParseError::DuplicateKey
-        } else {
-            ParseError::NotJson
-        }
-    })?;
-    let items: &[Node] = if pointer.is_empty() {
+    let doc = json::parse(body).map_err(|_| ParseError::NotJson)?;
+    // "The first member" would be ambiguous, and so would the sender's intent.
+    if doc.has_repeated_member() {
+        return Err(ParseError::DuplicateKey);
+    }
+    let items: &[Json] = if pointer.is_empty() {
         match &doc {
-            Node::Arr(items) => items,
-            Node::Obj(members) => {
+            Json::Array(items) => items,
+            Json::Object(members) => {
                 let arrays = members.iter().filter_map(|(_, v)| match v {
-                    Node::Arr(items) => Some(items.as_slice()),
+                    Json::Array(items) => Some(items.as_slice()),
                     _ => None,
                 });
                 let mut saw_empty = false;
@@ -673,7 +627,7 @@ pub fn parse_list(
     } else {
         match resolve_pointer(&doc, pointer) {
             None => return Err(ParseError::PointerNotFound),
-            Some(Node::Arr(items)) => items,
+            Some(Json::Array(items)) => items,
             Some(_) => return Err(ParseError::NotAnArray),
         }
     };
@@ -683,17 +637,17 @@ pub fn parse_list(
     if items.len() > MAX_ENTRIES {
         return Err(ParseError::TooManyEntries { count: items.len() });
     }
-    let objects = matches!(items.first(), Some(Node::Obj(_)));
+    let objects = matches!(items.first(), Some(Json::Object(_)));
     let chosen: &str = match items.first() {
-        Some(Node::Obj(m)) if field.is_empty() => guess_field(m, looks_like).ok_or(ParseError::NoField)?,
+        Some(Json::Object(m)) if field.is_empty() => guess_field(m, looks_like).ok_or(ParseError::NoField)?,
         _ => field,
     };
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let raw = match item {
-            Node::Str(s) if !objects => s,
-            Node::Obj(m) if objects => match member(m, chosen) {
-                Some(Node::Str(s)) => s,
+            Json::String(s) if !objects => s,
+            Json::Object(m) if objects => match member(m, chosen) {
+                Some(Json::String(s)) => s,
                 Some(_) => return Err(ParseError::InvalidEntry { index }),
                 None => return Err(ParseError::MissingField { index }),
             },
@@ -860,8 +814,8 @@ pub enum Outcome {
     Ignored,
 }
 
-/// The shared state record of a list.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The shared state record of a list: its fields in order, big-endian, fixed width.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Schedule {
     v: u32,
     /// Request digest of the configuration that wrote last.
@@ -877,12 +831,100 @@ struct Schedule {
     generation: u64,
 }
 
-#[derive(Serialize, Deserialize)]
+/// The shared data record of a list: `v`, `generation`, `fetched_at_ms`, the entry
+/// count (u32), then each entry as its length (u16) and its bytes; big-endian.
 struct DataRecord {
     v: u32,
     generation: u64,
     fetched_at_ms: u64,
     entries: Vec<String>,
+}
+
+impl Schedule {
+    const LEN: usize = 4 + 3 * 8 + 4 + 3 * 8;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::LEN);
+        out.extend_from_slice(&self.v.to_be_bytes());
+        for n in [self.request, self.lease, self.lease_until_ms] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        out.extend_from_slice(&self.failures.to_be_bytes());
+        for n in [self.next_ms, self.last_attempt_ms, self.generation] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != Self::LEN {
+            return None;
+        }
+        let mut r = Reader(bytes);
+        Some(Schedule {
+            v: r.u32()?,
+            request: r.u64()?,
+            lease: r.u64()?,
+            lease_until_ms: r.u64()?,
+            failures: r.u32()?,
+            next_ms: r.u64()?,
+            last_attempt_ms: r.u64()?,
+            generation: r.u64()?,
+        })
+    }
+}
+
+impl DataRecord {
+    /// `None` when an entry is too long to encode (entries are at most `MAX_ENTRY_LEN`).
+    fn encode(&self) -> Option<Vec<u8>> {
+        let size = self.entries.iter().map(|e| 2 + e.len()).sum::<usize>();
+        let mut out = Vec::with_capacity(24 + size);
+        out.extend_from_slice(&self.v.to_be_bytes());
+        out.extend_from_slice(&self.generation.to_be_bytes());
+        out.extend_from_slice(&self.fetched_at_ms.to_be_bytes());
+        out.extend_from_slice(&u32::try_from(self.entries.len()).ok()?.to_be_bytes());
+        for e in &self.entries {
+            out.extend_from_slice(&u16::try_from(e.len()).ok()?.to_be_bytes());
+            out.extend_from_slice(e.as_bytes());
+        }
+        Some(out)
+    }
+
+    /// Anything but a whole record of this format is `None`, before any large allocation.
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader(bytes);
+        let (v, generation, fetched_at_ms) = (r.u32()?, r.u64()?, r.u64()?);
+        let count = usize::try_from(r.u32()?).ok().filter(|&n| v == FORMAT_VERSION && n <= MAX_ENTRIES)?;
+        let mut entries = Vec::with_capacity(count);
+        for _ in 0..count {
+            let len = usize::from(u16::from_be_bytes(r.array()?));
+            entries.push(std::str::from_utf8(r.take(len)?).ok()?.to_string());
+        }
+        r.0.is_empty().then_some(DataRecord { v, generation, fetched_at_ms, entries })
+    }
+}
+
+/// Reads a shared record front to back; `None` once it runs out.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.array()?))
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -953,9 +995,7 @@ impl Refresher {
         if store.get(&self.state_key).0.is_none() {
             let initial = Schedule { v: FORMAT_VERSION, request: self.list.request_digest, ..Schedule::default() };
             // A failure leaves the record absent: the first tick then creates it as before.
-            if let Ok(bytes) = serde_json::to_vec(&initial) {
-                let _ = store.set(&self.state_key, &bytes, None);
-            }
+            let _ = store.set(&self.state_key, &initial.encode(), None);
         }
     }
 
@@ -992,8 +1032,7 @@ impl Refresher {
         next.lease = nonce;
         next.lease_until_ms = until;
         next.last_attempt_ms = now_ms;
-        let bytes = serde_json::to_vec(&next).ok()?;
-        store.set(&self.state_key, &bytes, cas).ok()?;
+        store.set(&self.state_key, &next.encode(), cas).ok()?;
         if cas.is_none() {
             // Creating a key is not protected by CAS: another worker may have created it
             // at the same moment. Go on only if the record holds our lease. (Both may
@@ -1049,7 +1088,7 @@ impl Refresher {
             }
         };
         let record = DataRecord { v: FORMAT_VERSION, generation: attempt.nonce, fetched_at_ms: now_ms, entries };
-        let written = serde_json::to_vec(&record).ok().is_some_and(|b| store.set(&self.data_key, &b, None).is_ok());
+        let written = record.encode().is_some_and(|b| store.set(&self.data_key, &b, None).is_ok());
         if !written {
             self.finish(store, attempt.nonce, now_ms, None);
             return Outcome::Failed { reason: FetchError::StoreWrite };
@@ -1176,10 +1215,7 @@ impl Refresher {
                     s.next_ms = now_ms.saturating_add(self.list.backoff_ms(s.failures, nonce));
                 }
             }
-            let Ok(bytes) = serde_json::to_vec(&s) else {
-                return;
-            };
-            if store.set(&self.state_key, &bytes, cas).is_ok() {
+            if store.set(&self.state_key, &s.encode(), cas).is_ok() {
                 if let Some(mut local) = self.local() {
                     local.seen = Some(s);
                 }
@@ -1192,8 +1228,7 @@ impl Refresher {
     /// as absent, but its token is kept so that the next write still uses CAS.
     fn read_state(&self, store: &dyn SharedStore) -> (Option<Schedule>, Option<u32>) {
         let (bytes, cas) = store.get(&self.state_key);
-        let schedule =
-            bytes.and_then(|b| serde_json::from_slice::<Schedule>(&b).ok()).filter(|s| s.v == FORMAT_VERSION);
+        let schedule = bytes.and_then(|b| Schedule::decode(&b)).filter(|s| s.v == FORMAT_VERSION);
         (schedule, cas)
     }
 
@@ -1210,7 +1245,7 @@ impl Refresher {
         }
         let (bytes, _) = store.get(&self.data_key);
         let record = bytes
-            .and_then(|b| serde_json::from_slice::<DataRecord>(&b).ok())
+            .and_then(|b| DataRecord::decode(&b))
             .filter(|r| r.v == FORMAT_VERSION && r.generation != 0 && r.entries.len() <= MAX_ENTRIES);
         // An unreadable record keeps what this worker has: never drop a good list.
         if let Some(r) = record {
@@ -1297,7 +1332,7 @@ mod tests {
 
     fn wire(extra: &str) -> RemoteListConfig {
         let json = if extra.is_empty() { format!("{{{BASE}}}") } else { format!("{{{BASE},{extra}}}") };
-        serde_json::from_str(&json).unwrap()
+        crate::wire::from_str(&json).unwrap()
     }
 
     fn list(extra: &str) -> RemoteList {
@@ -1462,7 +1497,7 @@ mod tests {
             (r#"{"cluster":"c","authority":"a","path":"/a\r\n"}"#, "x.path: \"/a\\r\\n\""),
         ];
         for (json, want) in shaped {
-            let c: RemoteListConfig = serde_json::from_str(json).unwrap();
+            let c: RemoteListConfig = crate::wire::from_str(json).unwrap();
             let err = RemoteList::compile(&c, "x", &env, "n").unwrap_err().to_string();
             assert!(err.starts_with(want), "{json}: got {err:?}, want prefix {want:?}");
         }
@@ -1472,17 +1507,15 @@ mod tests {
 
     #[test]
     fn unknown_and_missing_fields_are_refused_with_their_path() {
-        let parse = |json: &str| -> String {
-            let de = &mut serde_json::Deserializer::from_str(json);
-            let e = serde_path_to_error::deserialize::<_, RemoteListConfig>(de).unwrap_err();
-            let path = e.path().to_string();
-            format!("{path}: {}", e.into_inner())
-        };
-        assert!(parse(&format!("{{{BASE},\"refresh\":1}}")).contains("unknown field `refresh`"));
-        assert!(parse(r#"{"cluster":"c","path":"/p"}"#).contains("missing field `authority`"));
+        let parse = |json: &str| crate::wire::from_str::<RemoteListConfig>(json).unwrap_err().to_string();
+        assert!(parse(&format!("{{{BASE},\"refresh\":1}}")).starts_with("refresh: unknown field `refresh`"));
+        assert_eq!(parse(r#"{"cluster":"c","path":"/p"}"#), "authority: missing field `authority`");
         let e = parse(&format!(r#"{{{BASE},"headers":{{"authorization":{{"env":"X","bogus":1}}}}}}"#));
-        assert!(e.starts_with("headers.authorization"), "{e}");
-        assert!(e.contains("unknown field `bogus`"), "{e}");
+        assert!(e.starts_with("headers.authorization.bogus: unknown field `bogus`"), "{e}");
+        let e = parse(&format!(r#"{{{BASE},"headers":{{"authorization":"Bearer s3cr3t"}}}}"#));
+        assert_eq!(e, "headers.authorization: expected an object, found a string");
+        let e = parse(&format!(r#"{{{BASE},"headers":["authorization"]}}"#));
+        assert_eq!(e, "headers: expected an object of header name to secret, found an array");
     }
 
     #[test]
@@ -2032,7 +2065,7 @@ mod tests {
                 if !self.raced.replace(true) {
                     let other =
                         Schedule { v: FORMAT_VERSION, lease: 99, lease_until_ms: T0 + LEASE, ..Default::default() };
-                    self.inner.set(key, &serde_json::to_vec(&other).unwrap(), None)?;
+                    self.inner.set(key, &other.encode(), None)?;
                 }
                 Ok(())
             }
@@ -2062,14 +2095,7 @@ mod tests {
         }
         let store = Conflicting(MemoryStore::default());
         let a = worker("");
-        store
-            .0
-            .set(
-                &a.state_key,
-                &serde_json::to_vec(&Schedule { v: FORMAT_VERSION, ..Default::default() }).unwrap(),
-                None,
-            )
-            .unwrap();
+        store.0.set(&a.state_key, &Schedule { v: FORMAT_VERSION, ..Default::default() }.encode(), None).unwrap();
         assert!(a.on_tick(&store, T0, 1).is_none());
     }
 
@@ -2078,7 +2104,9 @@ mod tests {
         let store = MemoryStore::default();
         let a = worker("");
         store.set(&a.state_key, b"\xff garbage", None).unwrap();
-        store.set(&a.data_key, b"{\"v\":1,\"generation\":5", None).unwrap();
+        let truncated = DataRecord { v: FORMAT_VERSION, generation: 5, fetched_at_ms: 0, entries: vec!["x".into()] };
+        let truncated = truncated.encode().unwrap();
+        store.set(&a.data_key, &truncated[..truncated.len() - 1], None).unwrap();
         assert!(matches!(a.current(&store, T0), ListState::Unavailable { .. }));
         // The unreadable state is replaced, with CAS.
         assert!(a.on_tick(&store, T0, 1).is_some());
@@ -2090,12 +2118,51 @@ mod tests {
         store.set(&a.data_key, b"not json", None).unwrap();
         let mut s = schedule(&a, &store);
         s.generation = 12345;
-        store.set(&a.state_key, &serde_json::to_vec(&s).unwrap(), None).unwrap();
+        store.set(&a.state_key, &s.encode(), None).unwrap();
         assert_eq!(fresh(b.current(&store, T0 + 2_000)).len(), 2);
         // A record from another format version is ignored.
-        store.set(&a.data_key, br#"{"v":2,"generation":7,"fetched_at_ms":0,"entries":["x"]}"#, None).unwrap();
+        let other = DataRecord { v: FORMAT_VERSION + 1, generation: 7, fetched_at_ms: 0, entries: vec!["x".into()] };
+        store.set(&a.data_key, &other.encode().unwrap(), None).unwrap();
         let c = worker("");
         assert!(matches!(c.current(&store, T0 + 3_000), ListState::Unavailable { .. }));
+    }
+
+    #[test]
+    fn shared_records_round_trip_and_refuse_anything_else() {
+        let s = Schedule {
+            v: FORMAT_VERSION,
+            request: 1,
+            lease: u64::MAX,
+            lease_until_ms: 3,
+            failures: 4,
+            next_ms: 5,
+            last_attempt_ms: 6,
+            generation: 7,
+        };
+        let bytes = s.encode();
+        assert_eq!(bytes.len(), Schedule::LEN);
+        assert_eq!(Schedule::decode(&bytes), Some(s));
+        assert_eq!(Schedule::decode(&bytes[1..]), None);
+        assert_eq!(Schedule::decode(&[bytes.as_slice(), b"x"].concat()), None);
+
+        let r =
+            DataRecord { v: FORMAT_VERSION, generation: 9, fetched_at_ms: 10, entries: vec!["a".into(), "".into()] };
+        let bytes = r.encode().unwrap();
+        let back = DataRecord::decode(&bytes).unwrap();
+        assert_eq!((back.v, back.generation, back.fetched_at_ms, back.entries), (r.v, 9, 10, r.entries.clone()));
+        for cut in 0..bytes.len() {
+            assert!(DataRecord::decode(&bytes[..cut]).is_none(), "{cut}");
+        }
+        assert!(DataRecord::decode(&[bytes.as_slice(), b"x"].concat()).is_none());
+        // A count beyond MAX_ENTRIES is refused before anything is allocated for it.
+        let mut huge = bytes.clone();
+        huge[20..24].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(DataRecord::decode(&huge).is_none());
+        let mut not_utf8 = bytes;
+        not_utf8[26] = 0xff;
+        assert!(DataRecord::decode(&not_utf8).is_none());
+        let long = DataRecord { entries: vec!["x".repeat(70_000)], ..r };
+        assert!(long.encode().is_none());
     }
 
     #[test]
@@ -2135,7 +2202,7 @@ mod tests {
                 hex.as_bytes().chunks(2).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(":")
             })
             .collect();
-        let doc = serde_json::to_vec(&big).unwrap();
+        let doc = format!("[\"{}\"]", big.join("\",\"")).into_bytes();
         assert!(doc.len() <= MAX_BODY_BYTES, "{}", doc.len());
         let w = worker(r#""refresh_seconds":10"#);
         let s2 = MemoryStore::default();

@@ -3,18 +3,24 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde::Deserialize;
 
 use crate::config::ConfigError;
 use crate::denial::Denial;
+use crate::json::Json;
+use crate::wire::{FromJson, Obj};
 
 /// Wire form of `checks.ip_allowlist`. `remote_list` is compiled by the caller.
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct IpAllowlistConfig {
-    #[serde(default)]
     pub cidrs: Vec<String>,
     pub remote_list: Option<crate::remote_list::RemoteListConfig>,
+}
+
+impl FromJson for IpAllowlistConfig {
+    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
+        let o = Obj::new(v, path, &["cidrs", "remote_list"])?;
+        Ok(IpAllowlistConfig { cidrs: o.or_default("cidrs")?, remote_list: o.opt("remote_list")? })
+    }
 }
 
 #[derive(Debug, Clone, Default)]

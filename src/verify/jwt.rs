@@ -17,16 +17,15 @@
 //! too, which is unambiguous because a token never contains a space.
 
 use hmac::{Hmac, Mac};
-use serde::de::{DeserializeOwned, IgnoredAny};
-use serde::{Deserialize, Deserializer};
-use serde_json::Value;
 use sha2::{Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::config::{ConfigError, Env};
 use crate::denial::Denial;
+use crate::json::{self, Json};
 use crate::request::Headers;
 use crate::secret::{self, Secret, SecretSpec};
+use crate::wire::{FromJson, Obj};
 
 pub const DEFAULT_HEADER: &str = "authorization";
 /// Same default as the common JWT libraries: one minute absorbs ordinary clock skew.
@@ -39,8 +38,7 @@ pub const MAX_LEEWAY_SECONDS: u64 = 3600;
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// Wire form of `checks.jwt`.
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct JwtConfig {
     pub secrets: Vec<SecretSpec>,
     /// Default `[HS256]`.
@@ -54,6 +52,35 @@ pub struct JwtConfig {
     /// Default true.
     pub require_exp: Option<bool>,
     pub max_age_seconds: Option<u64>,
+}
+
+impl FromJson for JwtConfig {
+    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
+        let o = Obj::new(
+            v,
+            path,
+            &[
+                "secrets",
+                "algorithms",
+                "header",
+                "issuer",
+                "audiences",
+                "leeway_seconds",
+                "require_exp",
+                "max_age_seconds",
+            ],
+        )?;
+        Ok(JwtConfig {
+            secrets: o.req("secrets")?,
+            algorithms: o.opt("algorithms")?,
+            header: o.opt("header")?,
+            issuer: o.opt("issuer")?,
+            audiences: o.opt("audiences")?,
+            leeway_seconds: o.opt("leeway_seconds")?,
+            require_exp: o.opt("require_exp")?,
+            max_age_seconds: o.opt("max_age_seconds")?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,37 +138,82 @@ pub struct JwtCheck {
 }
 
 /// The JOSE header members this check acts on; any other member is ignored.
-/// Derived structs refuse a duplicated member, so `{"alg":"HS256","alg":"none"}`
-/// cannot be read two ways.
-#[derive(Deserialize)]
 struct JoseHeader {
     alg: String,
-    #[serde(default, deserialize_with = "present")]
     typ: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    crit: Option<IgnoredAny>,
+    /// Present at all, even as `null`.
+    crit: bool,
+}
+
+impl JoseHeader {
+    fn read(json: &[u8]) -> Result<Self, Denial> {
+        let members = parse_object(json)?;
+        let alg = match member(&members, "alg")? {
+            Some(Json::String(s)) => s.clone(),
+            _ => return Err(Denial::TokenMalformed),
+        };
+        Ok(JoseHeader { alg, typ: string_member(&members, "typ")?, crit: member(&members, "crit")?.is_some() })
+    }
 }
 
 /// The registered claims this check acts on. A present claim of the wrong type
-/// (e.g. `"exp": "123"` or `"exp": null`) fails to parse: malformed, not "missing".
-#[derive(Deserialize)]
+/// (e.g. `"exp": "123"` or `"exp": null`) is malformed, not "missing".
 struct Claims {
-    #[serde(default, deserialize_with = "present")]
-    exp: Option<f64>,
-    #[serde(default, deserialize_with = "present")]
-    nbf: Option<f64>,
-    #[serde(default, deserialize_with = "present")]
-    iat: Option<f64>,
-    #[serde(default, deserialize_with = "present")]
+    exp: Option<Date>,
+    nbf: Option<Date>,
+    iat: Option<Date>,
     iss: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    aud: Option<Value>,
+    aud: Option<Json>,
 }
 
-/// Distinguishes a member set to `null` (deserialized as `T`, which fails for the
-/// types above) from an absent one (`#[serde(default)]`, `None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
+/// A NumericDate (RFC 7519 2: integer or fractional seconds) as the integers at or
+/// below and at or above it. Every rule compares a date with integer seconds, and for
+/// an integer `t`, `t > date` exactly when `t > floor` and `t < date` exactly when
+/// `t < ceil`: exact for every date, with no floating point.
+#[derive(Debug, Clone, Copy)]
+struct Date {
+    floor: i128,
+    ceil: i128,
+}
+
+impl Claims {
+    fn read(json: &[u8]) -> Result<Self, Denial> {
+        let members = parse_object(json)?;
+        let date = |name| match member(&members, name)? {
+            None => Ok(None),
+            Some(Json::Number(n)) => {
+                let (floor, ceil) = n.integer_bounds();
+                Ok(Some(Date { floor, ceil }))
+            }
+            Some(_) => Err(Denial::TokenMalformed),
+        };
+        Ok(Claims {
+            exp: date("exp")?,
+            nbf: date("nbf")?,
+            iat: date("iat")?,
+            iss: string_member(&members, "iss")?,
+            aud: member(&members, "aud")?.cloned(),
+        })
+    }
+}
+
+/// A member the check acts on. Written twice it is refused, so that
+/// `{"alg":"HS256","alg":"none"}` cannot be read two ways; other members may repeat.
+fn member<'a>(members: &'a [(String, Json)], name: &str) -> Result<Option<&'a Json>, Denial> {
+    let mut found = members.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+    match (found.next(), found.next()) {
+        (Some(_), Some(_)) => Err(Denial::TokenMalformed),
+        (first, _) => Ok(first),
+    }
+}
+
+/// An optional string member; `null` or another type is malformed.
+fn string_member(members: &[(String, Json)], name: &str) -> Result<Option<String>, Denial> {
+    match member(members, name)? {
+        None => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Denial::TokenMalformed),
+    }
 }
 
 impl JwtCheck {
@@ -217,11 +289,11 @@ impl JwtCheck {
             return Err(Denial::TokenMalformed);
         };
 
-        let header: JoseHeader = parse_object(&base64url_decode(header_b64)?)?;
+        let header = JoseHeader::read(&base64url_decode(header_b64)?)?;
         let algorithm = JwtAlgorithm::from_name(&header.alg)
             .filter(|a| self.algorithms.contains(a))
             .ok_or(Denial::TokenAlgorithmNotAllowed)?;
-        if header.crit.is_some() {
+        if header.crit {
             // RFC 7515 4.1.11: a recipient that does not implement every listed
             // extension must reject the token; this check implements none.
             return Err(Denial::TokenMalformed);
@@ -254,7 +326,7 @@ impl JwtCheck {
             .find(|s| bool::from(mac(algorithm, s.key.expose(), signing_input).as_slice().ct_eq(signature.as_slice())))
             .ok_or(Denial::TokenSignatureMismatch)?;
 
-        let claims: Claims = parse_object(&payload_json)?;
+        let claims = Claims::read(&payload_json)?;
         self.check_claims(&claims, now)?;
         Ok(&secret.id)
     }
@@ -273,27 +345,28 @@ impl JwtCheck {
         Ok(token)
     }
 
-    /// RFC 7519 4.1: dates are NumericDate (integer or fractional seconds). Compared as
-    /// f64, which is exact for every integer date before the year 285 million.
+    /// RFC 7519 4.1: dates are NumericDate (integer or fractional seconds), compared
+    /// exactly (see [`Date`]). i128 holds every sum of the u64 inputs, and dates are
+    /// clamped to ±10^30, far beyond those sums, so clamping changes no comparison.
     fn check_claims(&self, c: &Claims, now: u64) -> Result<(), Denial> {
-        let now = now as f64;
-        let leeway = self.leeway_seconds as f64;
+        let now = i128::from(now);
+        let leeway = i128::from(self.leeway_seconds);
         match c.exp {
             None if self.require_exp => return Err(Denial::TokenExpMissing),
-            Some(exp) if now > exp + leeway => return Err(Denial::TokenExpired),
+            Some(exp) if now - leeway > exp.floor => return Err(Denial::TokenExpired),
             _ => {}
         }
         if let Some(nbf) = c.nbf {
-            if now + leeway < nbf {
+            if now + leeway < nbf.ceil {
                 return Err(Denial::TokenNotYetValid);
             }
         }
         if let Some(max_age) = self.max_age_seconds {
             let iat = c.iat.ok_or(Denial::TokenIatMissing)?;
-            if now + leeway < iat {
+            if now + leeway < iat.ceil {
                 return Err(Denial::TokenNotYetValid);
             }
-            if now - iat > max_age as f64 + leeway {
+            if now - i128::from(max_age) - leeway > iat.floor {
                 return Err(Denial::TokenTooOld);
             }
         }
@@ -307,13 +380,17 @@ impl JwtCheck {
 
     /// RFC 7519 4.1.3: when `aud` is present the recipient must find itself in it, so a
     /// token that names an audience is refused by a check that names none.
-    fn check_audience(&self, aud: Option<&Value>) -> Result<(), Denial> {
+    fn check_audience(&self, aud: Option<&Json>) -> Result<(), Denial> {
         let presented: Vec<&str> = match aud {
             None => Vec::new(),
-            Some(Value::String(s)) => vec![s.as_str()],
-            Some(Value::Array(items)) => {
-                items.iter().map(|v| v.as_str().ok_or(Denial::TokenMalformed)).collect::<Result<_, _>>()?
-            }
+            Some(Json::String(s)) => vec![s.as_str()],
+            Some(Json::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Json::String(s) => Ok(s.as_str()),
+                    _ => Err(Denial::TokenMalformed),
+                })
+                .collect::<Result<_, _>>()?,
             Some(_) => return Err(Denial::TokenMalformed),
         };
         match (&self.audiences, aud) {
@@ -399,14 +476,12 @@ fn base64url_decode(segment: &[u8]) -> Result<Vec<u8>, Denial> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).map_err(|_| Denial::TokenMalformed)
 }
 
-/// A JSON object and nothing else. The first-byte check matters: a derived struct
-/// would otherwise also accept a JSON array, reading members by position.
-fn parse_object<T: DeserializeOwned>(json: &[u8]) -> Result<T, Denial> {
-    let first = json.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    if first != Some(&b'{') {
-        return Err(Denial::TokenMalformed);
+/// The members of a JSON object; anything else (an array, trailing bytes) is malformed.
+fn parse_object(json: &[u8]) -> Result<Vec<(String, Json)>, Denial> {
+    match json::parse(json) {
+        Ok(Json::Object(members)) => Ok(members),
+        _ => Err(Denial::TokenMalformed),
     }
-    serde_json::from_slice(json).map_err(|_| Denial::TokenMalformed)
 }
 
 fn is_ows(b: &u8) -> bool {
@@ -457,7 +532,7 @@ mod tests {
     }
 
     fn compile(json: &str) -> Result<JwtCheck, ConfigError> {
-        let c: JwtConfig = serde_json::from_str(json).unwrap();
+        let c: JwtConfig = crate::wire::from_str(json).unwrap();
         JwtCheck::compile(&c, "jwt", &env)
     }
 
@@ -627,6 +702,14 @@ mod tests {
         let t = bearer(&hs256(&format!(r#"{{"exp":{},"nbf":{nbf}}}"#, NOW + 1000)));
         assert_eq!(c.verify(&t, nbf - 60), Ok("current"));
         assert_eq!(c.verify(&t, nbf - 61), Err(Denial::TokenNotYetValid));
+        // A fractional nbf is not reached until the next whole second; any spelling of
+        // a number is a date.
+        let frac = bearer(&hs256(&format!(r#"{{"exp":{},"nbf":{}.25}}"#, NOW + 1000, nbf - 1)));
+        assert_eq!(c.verify(&frac, nbf - 60), Ok("current"));
+        assert_eq!(c.verify(&frac, nbf - 61), Err(Denial::TokenNotYetValid));
+        let exponent = bearer(&hs256(&format!(r#"{{"exp":{}e0,"nbf":{}E-1}}"#, NOW + 1000, nbf * 10)));
+        assert_eq!(c.verify(&exponent, nbf - 60), Ok("current"));
+        assert_eq!(c.verify(&exponent, nbf - 61), Err(Denial::TokenNotYetValid));
     }
 
     #[test]
@@ -639,6 +722,11 @@ mod tests {
         // Issued in the future beyond the leeway.
         assert_eq!(c.verify(&t, iat - 60), Ok("0"));
         assert_eq!(c.verify(&t, iat - 61), Err(Denial::TokenNotYetValid));
+        let frac = bearer(&hs256(&format!(r#"{{"iat":{iat}.999}}"#)));
+        assert_eq!(c.verify(&frac, iat + 300 + 60), Ok("0"));
+        assert_eq!(c.verify(&frac, iat + 300 + 61), Err(Denial::TokenTooOld));
+        assert_eq!(c.verify(&frac, iat - 59), Ok("0"));
+        assert_eq!(c.verify(&frac, iat - 60), Err(Denial::TokenNotYetValid));
         let no_iat = bearer(&hs256(&format!(r#"{{"exp":{}}}"#, NOW + 10)));
         assert_eq!(c.verify(&no_iat, NOW), Err(Denial::TokenIatMissing));
         // Without max_age, iat is informational.
@@ -977,6 +1065,6 @@ mod tests {
             assert!(got.starts_with(want), "{json}\n got {got:?}\nwant {want:?}");
         }
         assert!(compile(r#"{"secrets":[{"value":"k"}],"leeway_seconds":3600}"#).is_ok());
-        assert!(serde_json::from_str::<JwtConfig>(r#"{"secrets":[],"algorithm":"HS256"}"#).is_err());
+        assert!(crate::wire::from_str::<JwtConfig>(r#"{"secrets":[],"algorithm":"HS256"}"#).is_err());
     }
 }

@@ -11,17 +11,19 @@
 //! on a pointer's path is checked for a second member that any of those parsers could
 //! take for the one the pointer selects, and the whole document must be valid RFC 8259
 //! JSON. The scanner builds no tree: it keeps one frame per open container and copies
-//! only the strings the pointers select.
+//! only the strings the pointers select. Its tokens come from [`crate::json::Lexer`],
+//! so the body is held to the same JSON grammar as everything else the filter reads.
 
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{ConfigError, Env};
 use crate::denial::Denial;
+use crate::json::{Invalid, Json, Lexer};
 use crate::secret::{self, Secret, SecretBytes, SecretSpec};
 use crate::verify::encoding::hex_decode;
 use crate::verify::signature::{compute, Algorithm};
+use crate::wire::{FromJson, Obj};
 
 pub const DEFAULT_POINTER: &str = "/developerPayload";
 
@@ -31,8 +33,7 @@ pub const DEFAULT_POINTER: &str = "/developerPayload";
 pub const MAX_DEPTH: usize = 128;
 
 /// Wire form of `checks.developer_payload`.
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct PayloadConfig {
     /// RFC 6901 pointer to the payload string; default [`DEFAULT_POINTER`].
     pub pointer: Option<String>,
@@ -40,6 +41,13 @@ pub struct PayloadConfig {
     /// Pointer to a string the payload is bound to: the payload must then be
     /// hex(HMAC-SHA256(secret, that string)).
     pub bound_to: Option<String>,
+}
+
+impl FromJson for PayloadConfig {
+    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
+        let o = Obj::new(v, path, &["pointer", "secrets", "bound_to"])?;
+        Ok(PayloadConfig { pointer: o.opt("pointer")?, secrets: o.req("secrets")?, bound_to: o.opt("bound_to")? })
+    }
 }
 
 /// A compiled `checks.developer_payload`.
@@ -239,7 +247,7 @@ fn bit(t: usize) -> u32 {
 fn scan<const N: usize>(text: &str, pointers: [&Pointer; N]) -> Result<[Found; N], Denial> {
     const { assert!(N <= 32) };
     let mut found: [Found; N] = std::array::from_fn(|_| Found::Absent);
-    let mut s = Scanner { text, bytes: text.as_bytes(), pos: 0 };
+    let mut s = Lexer::new(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut name = String::new();
     // The root is on every pointer's path.
@@ -259,27 +267,27 @@ fn scan<const N: usize>(text: &str, pointers: [&Pointer; N]) -> Result<[Found; N
                 if depth >= MAX_DEPTH {
                     return Err(Denial::PayloadNotJson);
                 }
-                s.pos += 1;
+                s.advance();
                 stack.push(Frame { object: open == b'{', on_path: on_path & !ends_here, seen: 0, next_index: 0 });
                 s.skip_ws();
                 let close = if open == b'{' { b'}' } else { b']' };
                 if s.peek() == Some(close) {
-                    s.pos += 1;
+                    s.advance();
                     stack.pop();
                 } else {
                     let frame = stack.last_mut().ok_or(Denial::PayloadNotJson)?;
-                    on_path = s.member(frame, depth, &pointers, &mut name)?;
+                    on_path = member(&mut s, frame, depth, &pointers, &mut name)?;
                     continue;
                 }
             }
-            Some(b'"') if ends_here == 0 => s.string(None)?,
+            Some(b'"') if ends_here == 0 => s.string(None).map_err(not_json)?,
             Some(b'"') => {
                 let mut value = String::new();
-                s.string(Some(&mut value))?;
+                s.string(Some(&mut value)).map_err(not_json)?;
                 record(&mut found, ends_here, || Found::Text(value.clone()));
             }
             Some(b'-' | b'0'..=b'9') => {
-                s.number()?;
+                s.number().map_err(not_json)?;
                 record(&mut found, ends_here, || Found::NotText);
             }
             Some(c @ (b't' | b'f' | b'n')) => {
@@ -287,7 +295,8 @@ fn scan<const N: usize>(text: &str, pointers: [&Pointer; N]) -> Result<[Found; N
                     b't' => b"true",
                     b'f' => b"false",
                     _ => b"null",
-                })?;
+                })
+                .map_err(not_json)?;
                 record(&mut found, ends_here, || Found::NotText);
             }
             _ => return Err(Denial::PayloadNotJson),
@@ -297,11 +306,11 @@ fn scan<const N: usize>(text: &str, pointers: [&Pointer; N]) -> Result<[Found; N
             s.skip_ws();
             let depth = stack.len().saturating_sub(1);
             let Some(frame) = stack.last_mut() else {
-                return if s.pos == s.bytes.len() { Ok(found) } else { Err(Denial::PayloadNotJson) };
+                return if s.at_end() { Ok(found) } else { Err(Denial::PayloadNotJson) };
             };
             match (s.bump(), frame.object) {
                 (Some(b','), _) => {
-                    on_path = s.member(frame, depth, &pointers, &mut name)?;
+                    on_path = member(&mut s, frame, depth, &pointers, &mut name)?;
                     break;
                 }
                 (Some(b'}'), true) | (Some(b']'), false) => {
@@ -321,202 +330,56 @@ fn record<const N: usize>(found: &mut [Found; N], which: u32, make: impl Fn() ->
     }
 }
 
-struct Scanner<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Scanner<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn bump(&mut self) -> Option<u8> {
-        let c = self.peek()?;
-        self.pos += 1;
-        Some(c)
-    }
-
-    fn expect(&mut self, c: u8) -> Result<(), Denial> {
-        match self.bump() {
-            Some(got) if got == c => Ok(()),
-            _ => Err(Denial::PayloadNotJson),
-        }
-    }
-
-    fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.pos += 1;
-        }
-    }
-
-    /// Start the next member of `frame` (at `depth`): for an object read its name and
-    /// the ':'; return the paths the member's value is on.
-    fn member<const N: usize>(
-        &mut self,
-        frame: &mut Frame,
-        depth: usize,
-        pointers: &[&Pointer; N],
-        name: &mut String,
-    ) -> Result<u32, Denial> {
-        let mut child = 0;
-        if frame.object {
-            self.skip_ws();
-            if frame.on_path == 0 {
-                self.string(None)?;
-            } else {
-                name.clear();
-                self.string(Some(name))?;
-                for (t, p) in pointers.iter().enumerate() {
-                    let Some(token) = p.tokens.get(depth) else {
-                        continue;
-                    };
-                    if frame.on_path & bit(t) == 0 || !could_be_taken_for(name, &token.key) {
-                        continue;
-                    }
-                    if frame.seen & bit(t) != 0 {
-                        return Err(Denial::PayloadDuplicateKey);
-                    }
-                    frame.seen |= bit(t);
-                    if *name == token.key {
-                        child |= bit(t);
-                    }
-                }
-            }
-            self.skip_ws();
-            self.expect(b':')?;
+/// Start the next member of `frame` (at `depth`): for an object read its name and
+/// the ':'; return the paths the member's value is on.
+fn member<const N: usize>(
+    s: &mut Lexer<'_>,
+    frame: &mut Frame,
+    depth: usize,
+    pointers: &[&Pointer; N],
+    name: &mut String,
+) -> Result<u32, Denial> {
+    let mut child = 0;
+    if frame.object {
+        s.skip_ws();
+        if frame.on_path == 0 {
+            s.string(None).map_err(not_json)?;
         } else {
-            let index = frame.next_index;
-            frame.next_index += 1;
+            name.clear();
+            s.string(Some(name)).map_err(not_json)?;
             for (t, p) in pointers.iter().enumerate() {
-                let on = frame.on_path & bit(t) != 0;
-                if on && p.tokens.get(depth).and_then(|k| k.index) == Some(index) {
+                let Some(token) = p.tokens.get(depth) else {
+                    continue;
+                };
+                if frame.on_path & bit(t) == 0 || !could_be_taken_for(name, &token.key) {
+                    continue;
+                }
+                if frame.seen & bit(t) != 0 {
+                    return Err(Denial::PayloadDuplicateKey);
+                }
+                frame.seen |= bit(t);
+                if *name == token.key {
                     child |= bit(t);
                 }
             }
         }
-        Ok(child)
+        s.skip_ws();
+        s.expect(b':').map_err(not_json)?;
+    } else {
+        let index = frame.next_index;
+        frame.next_index += 1;
+        for (t, p) in pointers.iter().enumerate() {
+            let on = frame.on_path & bit(t) != 0;
+            if on && p.tokens.get(depth).and_then(|k| k.index) == Some(index) {
+                child |= bit(t);
+            }
+        }
     }
+    Ok(child)
+}
 
-    /// A string at the cursor, validated; decoded into `out` when given.
-    fn string(&mut self, mut out: Option<&mut String>) -> Result<(), Denial> {
-        self.expect(b'"')?;
-        loop {
-            let start = self.pos;
-            let run = self
-                .bytes
-                .get(start..)
-                .and_then(|rest| rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20))
-                .ok_or(Denial::PayloadNotJson)?;
-            self.pos = start + run;
-            if let Some(o) = out.as_mut() {
-                // Both ends sit on ASCII bytes of valid UTF-8: char boundaries.
-                o.push_str(self.text.get(start..self.pos).ok_or(Denial::PayloadNotJson)?);
-            }
-            match self.bump() {
-                Some(b'"') => return Ok(()),
-                Some(b'\\') => {
-                    let c = self.escape()?;
-                    if let Some(o) = out.as_mut() {
-                        o.push(c);
-                    }
-                }
-                // A raw control character.
-                _ => return Err(Denial::PayloadNotJson),
-            }
-        }
-    }
-
-    fn escape(&mut self) -> Result<char, Denial> {
-        let c = match self.bump() {
-            Some(b'"') => '"',
-            Some(b'\\') => '\\',
-            Some(b'/') => '/',
-            Some(b'b') => '\u{8}',
-            Some(b'f') => '\u{c}',
-            Some(b'n') => '\n',
-            Some(b'r') => '\r',
-            Some(b't') => '\t',
-            Some(b'u') => {
-                let first = self.hex4()?;
-                let code = match first {
-                    0xD800..=0xDBFF => {
-                        self.expect(b'\\')?;
-                        self.expect(b'u')?;
-                        let low = self.hex4()?;
-                        if !(0xDC00..=0xDFFF).contains(&low) {
-                            return Err(Denial::PayloadNotJson);
-                        }
-                        0x10000 + ((first - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    0xDC00..=0xDFFF => return Err(Denial::PayloadNotJson),
-                    _ => first,
-                };
-                char::from_u32(code).ok_or(Denial::PayloadNotJson)?
-            }
-            _ => return Err(Denial::PayloadNotJson),
-        };
-        Ok(c)
-    }
-
-    fn hex4(&mut self) -> Result<u32, Denial> {
-        let mut v = 0;
-        for _ in 0..4 {
-            let d = self.bump().and_then(|c| char::from(c).to_digit(16)).ok_or(Denial::PayloadNotJson)?;
-            v = v << 4 | d;
-        }
-        Ok(v)
-    }
-
-    fn digits(&mut self) -> usize {
-        let start = self.pos;
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
-            self.pos += 1;
-        }
-        self.pos - start
-    }
-
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`; what follows is the
-    /// caller's to judge (so `01` fails there, on the `1`).
-    fn number(&mut self) -> Result<(), Denial> {
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                self.digits();
-            }
-            _ => return Err(Denial::PayloadNotJson),
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            if self.digits() == 0 {
-                return Err(Denial::PayloadNotJson);
-            }
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.pos += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.pos += 1;
-            }
-            if self.digits() == 0 {
-                return Err(Denial::PayloadNotJson);
-            }
-        }
-        Ok(())
-    }
-
-    fn literal(&mut self, word: &[u8]) -> Result<(), Denial> {
-        let end = self.pos.saturating_add(word.len());
-        if self.bytes.get(self.pos..end) == Some(word) {
-            self.pos = end;
-            Ok(())
-        } else {
-            Err(Denial::PayloadNotJson)
-        }
-    }
+fn not_json(_: Invalid) -> Denial {
+    Denial::PayloadNotJson
 }
 
 #[cfg(test)]
@@ -533,12 +396,12 @@ mod tests {
     }
 
     fn check(json: &str) -> PayloadCheck {
-        let c: PayloadConfig = serde_json::from_str(json).unwrap();
+        let c: PayloadConfig = crate::wire::from_str(json).unwrap();
         PayloadCheck::compile(&c, "dp", &env).unwrap()
     }
 
     fn compile_err(json: &str) -> String {
-        let c: PayloadConfig = serde_json::from_str(json).unwrap();
+        let c: PayloadConfig = crate::wire::from_str(json).unwrap();
         PayloadCheck::compile(&c, "dp", &no_env).unwrap_err().to_string()
     }
 
@@ -841,7 +704,7 @@ mod tests {
         let deep = format!(r#"{{"pointer":"{}","secrets":[{{"value":"k"}}]}}"#, "/a".repeat(MAX_DEPTH + 1));
         assert!(compile_err(&deep).contains("deeper than 128 levels"));
         // Unknown fields are refused by the wire type.
-        assert!(serde_json::from_str::<PayloadConfig>(r#"{"secrets":[],"pointr":"/x"}"#).is_err());
+        assert!(crate::wire::from_str::<PayloadConfig>(r#"{"secrets":[],"pointr":"/x"}"#).is_err());
         // The default pointer.
         let c = check(r#"{"secrets":[{"value":"k"}]}"#);
         assert_eq!(c.pointer.text, DEFAULT_POINTER);
