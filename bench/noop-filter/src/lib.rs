@@ -1,0 +1,156 @@
+//! Reference filters for `make bench` (see Cargo.toml), and the probes of
+//! `bench/run.py --hostcalls`, which price one hostcall at a time.
+//!
+//! The root configuration is a comma-separated list of operations done for every request:
+//!
+//! - `noop`: nothing (the price of any proxy-wasm filter);
+//! - `buffer`: hold the headers until the whole body has arrived, as webhook-guard does;
+//! - `body`: with `buffer`, copy the complete body into the VM (`get_http_request_body`);
+//! - `headers`: read the whole request header map (`get_http_request_headers_bytes`);
+//! - `header1`, `header5`: read one / five single headers;
+//! - `property`: read `source.address`;
+//! - `time`: read the clock;
+//! - `metric`: increment a counter defined at configuration time;
+//! - `remove_header`, `set_header`: remove / set `x-webhook-guard`;
+//! - `log_warn`: one warn log line;
+//! - `deny`: answer 403 locally (`send_http_response`).
+
+use std::rc::Rc;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Warn);
+    proxy_wasm::set_root_context(|_| Box::new(Root { ops: Rc::new(Ops::default()) }));
+}}
+
+#[derive(Default)]
+struct Ops {
+    buffer: bool,
+    body: bool,
+    headers: bool,
+    header1: bool,
+    header5: bool,
+    property: bool,
+    time: bool,
+    metric: Option<u32>,
+    remove_header: bool,
+    set_header: bool,
+    log_warn: bool,
+    deny: bool,
+}
+
+struct Root {
+    ops: Rc<Ops>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let cfg = self.get_plugin_configuration().unwrap_or_default();
+        let cfg = String::from_utf8_lossy(&cfg);
+        let mut ops = Ops::default();
+        for op in cfg.split(',').map(str::trim) {
+            match op {
+                "noop" | "" => {}
+                "buffer" => ops.buffer = true,
+                "body" => {
+                    ops.buffer = true;
+                    ops.body = true;
+                }
+                "headers" => ops.headers = true,
+                "header1" => ops.header1 = true,
+                "header5" => ops.header5 = true,
+                "property" => ops.property = true,
+                "time" => ops.time = true,
+                "metric" => ops.metric = hostcalls::define_metric(MetricType::Counter, "bench_reference.requests").ok(),
+                "remove_header" => ops.remove_header = true,
+                "set_header" => ops.set_header = true,
+                "log_warn" => ops.log_warn = true,
+                "deny" => ops.deny = true,
+                other => {
+                    log::error!("bench reference filter: unknown operation {other:?}");
+                    return false;
+                }
+            }
+        }
+        self.ops = Rc::new(ops);
+        true
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Filter { ops: self.ops.clone(), size: 0 }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Filter {
+    ops: Rc<Ops>,
+    size: usize,
+}
+
+impl Context for Filter {}
+
+impl HttpContext for Filter {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let ops = self.ops.clone();
+        if ops.remove_header {
+            self.set_http_request_header("x-webhook-guard", None);
+        }
+        if ops.headers {
+            std::hint::black_box(self.get_http_request_headers_bytes());
+        }
+        if ops.header1 {
+            std::hint::black_box(self.get_http_request_header_bytes("x-hub-signature-256"));
+        }
+        if ops.header5 {
+            for name in [":path", ":method", ":authority", "content-length", "x-hub-signature-256"] {
+                std::hint::black_box(self.get_http_request_header_bytes(name));
+            }
+        }
+        if ops.property {
+            std::hint::black_box(self.get_property(vec!["source", "address"]));
+        }
+        if ops.time {
+            std::hint::black_box(self.get_current_time());
+        }
+        if let Some(id) = ops.metric {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+        if ops.log_warn {
+            log::warn!("bench reference filter: denied route=bench reason=ip_not_allowed client=127.0.0.1");
+        }
+        if ops.deny {
+            self.send_http_response(403, vec![("content-type", "application/json")], Some(b"{\"error\":\"forbidden\"}"));
+            return Action::Pause;
+        }
+        if ops.set_header {
+            self.set_http_request_header("x-webhook-guard", Some("route=bench"));
+        }
+        if ops.buffer && !end_of_stream {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.size = body_size;
+        if !self.ops.buffer {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        if self.ops.body {
+            std::hint::black_box(self.get_http_request_body(0, self.size));
+        }
+        Action::Continue
+    }
+}
