@@ -171,6 +171,13 @@ impl Policy {
 }
 
 impl Route {
+    /// Whether any check of this route needs the client address (read from the host
+    /// only then, or for a denial's log line).
+    pub fn needs_client(&self) -> bool {
+        self.checks.ip_allowlist.is_some()
+            || self.checks.rate_limit.as_ref().is_some_and(|rl| rl.by() == crate::rate_limit::By::ClientIp)
+    }
+
     /// Whether any check of this route reads the body (so it must be buffered).
     pub fn needs_body(&self) -> bool {
         self.checks.signature.is_some() || self.checks.payload.is_some()

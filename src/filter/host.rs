@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
+use crate::denial::Denial;
 use crate::policy::Policy;
 
 /// Counters are defined on first use and their ids cached: one `define_metric`
@@ -19,15 +20,95 @@ pub struct Metrics {
 
 pub const PREFIX: &str = "webhook_guard";
 
-impl Metrics {
-    /// Define every counter a route always has, so they read 0 before the first request.
-    pub fn declare(&self, policy: &Policy) {
-        for r in &policy.routes {
-            self.id(&format!("{PREFIX}.{}.allowed", r.name));
-            for id in r.secret_ids() {
-                self.id(&format!("{PREFIX}.{}.secret.{id}.matched", r.name));
-            }
+/// What the request path needs of a route besides its checks, prepared once when the
+/// configuration loads: no metric name is formatted or hashed on a forwarded request.
+pub struct RouteMeta {
+    /// The route's name in logs and metric names (`unmatched` for no route).
+    pub name: String,
+    /// `x-webhook-guard` value of a forwarded request.
+    pub verdict: String,
+    allowed: Option<u32>,
+    duplicate: Option<u32>,
+    /// `secret.<id>.matched`, by secret id.
+    secrets: Vec<(String, Option<u32>)>,
+    /// `denied.<reason>`, defined on first use (most reasons never happen).
+    denied: RefCell<Vec<(Denial, Option<u32>)>>,
+}
+
+impl RouteMeta {
+    fn new(metrics: &Metrics, name: &str, secret_ids: &[&str]) -> Self {
+        RouteMeta {
+            name: name.to_string(),
+            verdict: format!("route={name}"),
+            allowed: metrics.id(&format!("{PREFIX}.{name}.allowed")),
+            duplicate: None,
+            secrets: secret_ids
+                .iter()
+                .map(|id| (id.to_string(), metrics.id(&format!("{PREFIX}.{name}.secret.{id}.matched"))))
+                .collect(),
+            denied: RefCell::new(Vec::new()),
         }
+    }
+
+    pub fn allowed(&self) {
+        increment(self.allowed);
+    }
+
+    pub fn secret_matched(&self, id: &str) {
+        if let Some((_, metric)) = self.secrets.iter().find(|(s, _)| s == id) {
+            increment(*metric);
+        }
+    }
+
+    pub fn duplicate(&self) {
+        increment(self.duplicate);
+    }
+
+    pub fn denied(&self, metrics: &Metrics, d: Denial) {
+        let known = self.denied.borrow().iter().find(|(k, _)| *k == d).map(|(_, id)| *id);
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let id = metrics.id(&format!("{PREFIX}.{}.denied.{}", self.name, d.reason()));
+                self.denied.borrow_mut().push((d, id));
+                id
+            }
+        };
+        increment(id);
+    }
+}
+
+fn increment(id: Option<u32>) {
+    if let Some(id) = id {
+        let _ = hostcalls::increment_metric(id, 1);
+    }
+}
+
+impl Metrics {
+    /// Define every counter a route always has (so they read 0 before the first
+    /// request) and prepare each route's metadata, index for index; the last entry is
+    /// for requests that match no route.
+    pub fn prepare(&self, policy: &Policy) -> Vec<RouteMeta> {
+        let mut metas: Vec<RouteMeta> = policy
+            .routes
+            .iter()
+            .map(|r| {
+                let mut meta = RouteMeta::new(self, &r.name, &r.secret_ids());
+                if r.checks.dedupe.is_some() {
+                    meta.duplicate = self.id(&format!("{PREFIX}.{}.duplicate", r.name));
+                }
+                meta
+            })
+            .collect();
+        metas.push(RouteMeta {
+            name: "unmatched".to_string(),
+            verdict: String::new(),
+            allowed: None,
+            duplicate: None,
+            secrets: Vec::new(),
+            denied: RefCell::new(Vec::new()),
+        });
+        metas
     }
 
     pub fn inc(&self, name: &str) {

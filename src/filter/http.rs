@@ -3,13 +3,14 @@
 //! locally.
 
 use std::cell::Cell;
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use super::host::{self, HostStore, Metrics, PREFIX};
+use super::host::{self, HostStore, Metrics, RouteMeta};
 use crate::denial::{Denial, Reply};
 use crate::policy::{Findings, Host, Mode, Policy, Routing, Unmatched};
 use crate::remote_list::{ListState, Refresher};
@@ -57,9 +58,14 @@ enum Stage {
 pub struct Guard {
     policy: Rc<Policy>,
     metrics: Rc<Metrics>,
+    /// Per route, index for index, then one for requests that match no route.
+    metas: Rc<Vec<RouteMeta>>,
     lists: Rc<Vec<Refresher>>,
+    /// Index into `policy.routes` and `metas`; `metas.len() - 1` when no route matched.
     route: usize,
     head: Option<RequestHead>,
+    /// The client address, read from the host at most once and only when needed.
+    client: Cell<Option<Option<SocketAddr>>>,
     /// Denials found at the header stage in monitor mode (enforce stops at the first).
     head_findings: Findings,
     stage: Stage,
@@ -109,13 +115,16 @@ impl Host for HostView<'_> {
 }
 
 impl Guard {
-    pub fn new(policy: Rc<Policy>, metrics: Rc<Metrics>, lists: Rc<Vec<Refresher>>) -> Self {
+    pub fn new(policy: Rc<Policy>, metrics: Rc<Metrics>, metas: Rc<Vec<RouteMeta>>, lists: Rc<Vec<Refresher>>) -> Self {
+        let unmatched = metas.len().saturating_sub(1);
         Guard {
             policy,
             metrics,
+            metas,
             lists,
-            route: 0,
+            route: unmatched,
             head: None,
+            client: Cell::new(None),
             head_findings: Findings::default(),
             stage: Stage::Done,
             body_size: 0,
@@ -123,8 +132,25 @@ impl Guard {
         }
     }
 
-    fn route_name(&self) -> &str {
-        self.policy.routes.get(self.route).map_or("-", |r| r.name.as_str())
+    fn meta(&self) -> Option<&RouteMeta> {
+        self.metas.get(self.route)
+    }
+
+    fn unmatched(&self) -> bool {
+        self.route + 1 >= self.metas.len()
+    }
+
+    /// `source.address`, read once; an address Envoy took from X-Forwarded-For has port 0.
+    fn client_address(&self) -> Option<SocketAddr> {
+        if let Some(known) = self.client.get() {
+            return known;
+        }
+        let addr = host::client_address();
+        if addr.is_some_and(|a| a.port() == 0) {
+            notice_forwarded_address();
+        }
+        self.client.set(Some(addr));
+        addr
     }
 
     fn request_id(&self) -> String {
@@ -135,24 +161,18 @@ impl Guard {
             .unwrap_or_else(|| "-".into())
     }
 
-    fn client(&self) -> String {
-        match self.head.as_ref().and_then(|h| h.client) {
-            Some(a) => a.ip().to_string(),
-            None => "-".into(),
-        }
-    }
-
-    /// Log and count one denial. `metric_route` is the route name or `unmatched`.
-    fn record_denial(&self, metric_route: &str, d: Denial) {
+    /// Log and count one denial.
+    fn record_denial(&self, d: Denial) {
+        let Some(meta) = self.meta() else { return };
         let verb = if self.policy.mode == Mode::Monitor { "monitor: would deny" } else { "denied" };
+        let client = self.client_address().map_or_else(|| "-".to_string(), |a| a.ip().to_string());
         log::warn!(
-            "webhook-guard {verb} route={} reason={} client={} request_id={}",
-            metric_route,
+            "webhook-guard {verb} route={} reason={} client={client} request_id={}",
+            meta.name,
             d.reason(),
-            self.client(),
             self.request_id()
         );
-        self.metrics.inc(&format!("{PREFIX}.{metric_route}.denied.{}", d.reason()));
+        meta.denied(&self.metrics, d);
     }
 
     fn reply(&mut self, status: u32, body: &str, extra: Vec<(&str, &str)>) -> Action {
@@ -164,9 +184,9 @@ impl Guard {
     }
 
     /// Refuse (enforce) or record and forward (monitor) a request that failed.
-    fn deny(&mut self, metric_route: &str, f: &Findings, allow: Option<&str>) -> Action {
+    fn deny(&mut self, f: &Findings, allow: Option<&str>) -> Action {
         for d in &f.denials {
-            self.record_denial(metric_route, *d);
+            self.record_denial(*d);
         }
         let Some(first) = f.denials.first().copied() else {
             return Action::Continue;
@@ -184,26 +204,27 @@ impl Guard {
                 }
                 self.reply(status, body, extra)
             }
+            Mode::Monitor if self.unmatched() => self.pass_unchecked(),
             Mode::Monitor => {
-                if metric_route == "unmatched" {
-                    self.stage = Stage::Done;
-                    return Action::Continue;
-                }
-                self.forward(&format!("route={}; would_deny={}", metric_route, first.reason()))
+                let verdict =
+                    format!("{}; would_deny={}", self.meta().map_or("", |m| m.verdict.as_str()), first.reason());
+                self.forward(&verdict)
             }
         }
     }
 
     fn allow(&mut self, findings: &Findings) -> Action {
-        let name = self.route_name().to_string();
+        let metas = self.metas.clone();
+        let Some(meta) = metas.get(self.route) else { return Action::Continue };
         for s in &findings.secrets {
-            self.metrics.inc(&format!("{PREFIX}.{name}.secret.{}.matched", s.secret_id));
+            meta.secret_matched(&s.secret_id);
         }
-        self.metrics.inc(&format!("{PREFIX}.{name}.allowed"));
-        self.forward(&format!("route={name}"))
+        meta.allowed();
+        self.forward(&meta.verdict)
     }
 
-    /// Let the request go upstream: secret headers removed, the verdict added.
+    /// Let the request go upstream: secret headers removed, the verdict set (replacing
+    /// any value the client sent).
     fn forward(&mut self, verdict: &str) -> Action {
         self.stage = Stage::Done;
         let policy = self.policy.clone();
@@ -216,24 +237,33 @@ impl Guard {
         Action::Continue
     }
 
+    /// Forward a request no route covers: nobody but this filter may say a request was
+    /// verified, so a client's `x-webhook-guard` goes.
+    fn pass_unchecked(&mut self) -> Action {
+        self.stage = Stage::Done;
+        if self.head.as_ref().is_some_and(|h| h.headers.contains(VERDICT_HEADER)) {
+            self.set_http_request_header(VERDICT_HEADER, None);
+        }
+        Action::Continue
+    }
+
     /// Combine the header-stage findings with the body-stage ones and decide.
     fn decide(&mut self, mut findings: Findings) -> Action {
         let mut all = std::mem::take(&mut self.head_findings);
         all.denials.append(&mut findings.denials);
         all.secrets.append(&mut findings.secrets);
         all.retry_after = all.retry_after.or(findings.retry_after);
-        let name = self.route_name().to_string();
         if !all.denials.is_empty() {
-            return self.deny(&name, &all, None);
+            return self.deny(&all, None);
         }
-        if let Some(action) = self.replay(&name) {
+        if let Some(action) = self.replay() {
             return action;
         }
         self.allow(&all)
     }
 
     /// Replay protection: a message already delivered is answered here, not forwarded.
-    fn replay(&mut self, name: &str) -> Option<Action> {
+    fn replay(&mut self) -> Option<Action> {
         let policy = self.policy.clone();
         let route = policy.routes.get(self.route)?;
         let head = self.head.as_ref()?;
@@ -242,14 +272,17 @@ impl Guard {
             self.dedupe_pending = Some(id.to_vec());
             return None;
         }
-        self.metrics.inc(&format!("{PREFIX}.{name}.duplicate"));
+        let metas = self.metas.clone();
+        let meta = metas.get(self.route)?;
+        meta.duplicate();
         log::info!(
-            "webhook-guard duplicate route={name} client={} request_id={}: already delivered, answered locally",
-            self.client(),
+            "webhook-guard duplicate route={} client={} request_id={}: already delivered, answered locally",
+            meta.name,
+            self.client_address().map_or_else(|| "-".to_string(), |a| a.ip().to_string()),
             self.request_id()
         );
         if policy.mode == Mode::Monitor {
-            return Some(self.forward(&format!("route={name}; would_deny=duplicate")));
+            return Some(self.forward(&format!("{}; would_deny=duplicate", meta.verdict)));
         }
         Some(self.reply(200, DUPLICATE_BODY, vec![]))
     }
@@ -268,10 +301,9 @@ impl Guard {
     }
 
     fn too_large(&mut self) -> Action {
-        let name = self.route_name().to_string();
         self.head_findings = Findings::default();
         let f = Findings { denials: vec![Denial::PayloadTooLarge], ..Findings::default() };
-        self.deny(&name, &f, None)
+        self.deny(&f, None)
     }
 }
 
@@ -279,46 +311,43 @@ impl Context for Guard {}
 
 impl HttpContext for Guard {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        // Nobody but this filter may say a request was verified.
-        self.set_http_request_header(VERDICT_HEADER, None);
-
         let headers = Headers::new(self.get_http_request_headers_bytes());
-        let client = host::client_address();
-        if client.is_some_and(|a| a.port() == 0) {
-            notice_forwarded_address();
-        }
         let now_ms = host::now_unix_ms(self.get_current_time());
-        let mut head = RequestHead::from_headers(headers, client, now_ms / 1000);
+        let mut head = RequestHead::from_headers(headers, None, now_ms / 1000);
         head.now_ms = now_ms;
         let routing = self.policy.route(&head);
-        self.head = Some(head);
-
         let route_index = match routing {
             Routing::Route(i) => i,
             Routing::NotFound => {
+                self.head = Some(head);
                 return match self.policy.unmatched {
-                    Unmatched::Allow => Action::Continue,
+                    Unmatched::Allow => self.pass_unchecked(),
                     Unmatched::Deny => {
                         let f = Findings { denials: vec![Denial::RouteNotFound], ..Findings::default() };
-                        self.deny("unmatched", &f, None)
+                        self.deny(&f, None)
                     }
                 };
             }
             Routing::MethodNotAllowed { allow } => {
+                self.head = Some(head);
                 let f = Findings { denials: vec![Denial::MethodNotAllowed], ..Findings::default() };
-                return self.deny("unmatched", &f, Some(&allow));
+                return self.deny(&f, Some(&allow));
             }
         };
         self.route = route_index;
         let policy = self.policy.clone();
         let route = &policy.routes[route_index];
+        if route.needs_client() {
+            head.client = self.client_address();
+        }
+        self.head = Some(head);
         let Some(head) = self.head.as_ref() else { return Action::Continue };
 
         let view = HostView { lists: &self.lists, headers: &head.headers, now_ms };
         let findings = route.check_head(head, policy.mode, &view);
         if !findings.denials.is_empty() && policy.mode == Mode::Enforce {
             // Answered before a byte of the body is read.
-            return self.deny(&route.name, &findings, None);
+            return self.deny(&findings, None);
         }
         self.head_findings = findings;
 

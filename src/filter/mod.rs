@@ -14,7 +14,7 @@ use proxy_wasm::types::{ContextType, LogLevel};
 use crate::config;
 use crate::policy::Policy;
 use crate::remote_list::{Outcome, Refresher, MAX_BODY_BYTES};
-use host::{HostStore, Metrics, PREFIX};
+use host::{HostStore, Metrics, RouteMeta, PREFIX};
 
 pub fn start() {
     proxy_wasm::set_log_level(LogLevel::Trace);
@@ -29,6 +29,7 @@ pub fn start() {
             context_id,
             policy: None,
             metrics: Rc::new(Metrics::default()),
+            metas: Rc::new(Vec::new()),
             lists: Rc::new(Vec::new()),
             pending: HashMap::new(),
         })
@@ -43,6 +44,7 @@ struct Root {
     context_id: u32,
     policy: Option<Rc<Policy>>,
     metrics: Rc<Metrics>,
+    metas: Rc<Vec<RouteMeta>>,
     lists: Rc<Vec<Refresher>>,
     /// Callout token -> index of the list it fetches.
     pending: HashMap<u32, usize>,
@@ -105,7 +107,7 @@ impl RootContext for Root {
         let env = |name: &str| std::env::var(name).ok();
         match config::parse(&bytes, &env) {
             Ok(policy) => {
-                self.metrics.declare(&policy);
+                self.metas = Rc::new(self.metrics.prepare(&policy));
                 for route in &policy.routes {
                     if let Some(rl) = &route.checks.rate_limit {
                         rl.prepare(&HostStore);
@@ -161,7 +163,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let policy = self.policy.clone()?;
-        Some(Box::new(http::Guard::new(policy, self.metrics.clone(), self.lists.clone())))
+        Some(Box::new(http::Guard::new(policy, self.metrics.clone(), self.metas.clone(), self.lists.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

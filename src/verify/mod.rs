@@ -5,5 +5,6 @@ pub mod encoding;
 pub mod headers;
 pub mod ip;
 pub mod jwt;
+pub mod mac;
 pub mod payload;
 pub mod signature;

@@ -22,7 +22,7 @@ use crate::denial::Denial;
 use crate::json::{Invalid, Json, Lexer};
 use crate::secret::{self, Secret, SecretBytes, SecretSpec};
 use crate::verify::encoding::hex_decode;
-use crate::verify::signature::{compute, Algorithm};
+use crate::verify::mac::{Algorithm, KeyedMac};
 use crate::wire::{FromJson, Obj};
 
 pub const DEFAULT_POINTER: &str = "/developerPayload";
@@ -63,8 +63,9 @@ enum Mode {
     /// The payload is one of the secrets. SHA-256 of each secret, index for index:
     /// comparing digests keeps the comparison constant-time in the secret's length too.
     Equal { digests: Vec<SecretBytes> },
-    /// The payload is hex(HMAC-SHA256(secret, string at this pointer)).
-    Bound(Pointer),
+    /// The payload is hex(HMAC-SHA256(secret, string at this pointer)); one prepared MAC
+    /// per secret, index for index.
+    Bound(Pointer, Vec<KeyedMac>),
 }
 
 impl PayloadCheck {
@@ -90,7 +91,9 @@ impl PayloadCheck {
         };
         let secrets = secret::resolve_all(&c.secrets, &format!("{path}.secrets"), env)?;
         let mode = match bound_to {
-            Some(b) => Mode::Bound(b),
+            Some(b) => {
+                Mode::Bound(b, secrets.iter().map(|s| KeyedMac::new(Algorithm::Sha256, s.key.expose())).collect())
+            }
             None => Mode::Equal {
                 digests: secrets.iter().map(|s| SecretBytes::new(Sha256::digest(s.key.expose()).to_vec())).collect(),
             },
@@ -117,7 +120,7 @@ impl PayloadCheck {
                     .map(|(s, _)| s.id.as_str())
                     .ok_or(Denial::PayloadMismatch)
             }
-            Mode::Bound(bound_to) => {
+            Mode::Bound(bound_to, keys) => {
                 let [payload, bound] = scan(text, [&self.pointer, bound_to])?;
                 let payload = payload.into_text()?;
                 let bound = bound.into_text()?;
@@ -130,12 +133,10 @@ impl PayloadCheck {
                     hex_decode(payload.as_bytes()).filter(|m| m.len() == 32).ok_or(Denial::PayloadMismatch)?;
                 self.secrets
                     .iter()
-                    .filter(|s| s.is_live(now))
-                    .find(|s| {
-                        let mac = compute(Algorithm::Sha256, s.key.expose(), &[bound.as_bytes()]);
-                        bool::from(mac.as_slice().ct_eq(presented.as_slice()))
-                    })
-                    .map(|s| s.id.as_str())
+                    .zip(keys)
+                    .filter(|(s, _)| s.is_live(now))
+                    .find(|(_, key)| bool::from(key.tag(&[bound.as_bytes()]).matches(&presented)))
+                    .map(|(s, _)| s.id.as_str())
                     .ok_or(Denial::PayloadMismatch)
             }
         }
@@ -436,7 +437,7 @@ mod tests {
     const BOUND: &str = r#"{"secrets":[{"id":"k1","value":"binding-key"}],"bound_to":"/scannedDocument/scanId"}"#;
 
     fn bound_payload(key: &[u8], scan_id: &str) -> String {
-        hex_encode(&compute(Algorithm::Sha256, key, &[scan_id.as_bytes()]))
+        hex_encode(&crate::verify::mac::compute(Algorithm::Sha256, key, &[scan_id.as_bytes()]))
     }
 
     #[test]

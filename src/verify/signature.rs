@@ -7,17 +7,14 @@
 //! parts with each live secret and compare in constant time. The body is fed to the
 //! MAC in place: it is never copied to build the signed payload.
 
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
-use sha2::{Sha256, Sha512};
-use subtle::ConstantTimeEq;
-
 use crate::config::{ConfigError, Env};
 use crate::denial::Denial;
 use crate::json::Json;
 use crate::request::RequestHead;
 use crate::secret::{self, Secret, SecretBytes, SecretSpec};
 use crate::verify::encoding::{base64_decode, hex_decode};
+use crate::verify::mac::KeyedMac;
+pub use crate::verify::mac::{compute, Algorithm};
 use crate::wire::{FromJson, Obj};
 
 pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
@@ -76,13 +73,6 @@ impl FromJson for SignatureConfig {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    Sha1,
-    Sha256,
-    Sha512,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
     Hex,
     Base64,
@@ -125,6 +115,8 @@ enum Scheme {
 pub struct SignatureCheck {
     scheme: Scheme,
     secrets: Vec<Secret>,
+    /// One prepared MAC per secret, in the same order.
+    keys: Vec<KeyedMac>,
     tolerance_seconds: u64,
 }
 
@@ -189,7 +181,9 @@ impl SignatureCheck {
                 s.key = SecretBytes::new(key);
             }
         }
-        Ok(SignatureCheck { scheme, secrets, tolerance_seconds })
+        let algorithm = scheme.algorithm();
+        let keys = secrets.iter().map(|s| KeyedMac::new(algorithm, s.key.expose())).collect();
+        Ok(SignatureCheck { scheme, secrets, keys, tolerance_seconds })
     }
 
     pub fn secret_ids(&self) -> impl Iterator<Item = &str> {
@@ -206,15 +200,11 @@ impl SignatureCheck {
             }
         }
         let parts = self.parts(&presented, head, body);
-        let algorithm = self.scheme.algorithm();
-        for s in self.secrets.iter().filter(|s| s.is_live(head.now)) {
-            let mac = compute(algorithm, s.key.expose(), &parts);
+        for (s, key) in self.secrets.iter().zip(&self.keys).filter(|(s, _)| s.is_live(head.now)) {
+            let mac = key.tag(&parts);
             // Compare against every presented signature without an early exit on the
             // first byte that differs; lengths are public (they follow from the algorithm).
-            let hit = presented
-                .signatures
-                .iter()
-                .fold(subtle::Choice::from(0), |acc, sig| acc | mac.as_slice().ct_eq(sig.as_slice()));
+            let hit = presented.signatures.iter().fold(subtle::Choice::from(0), |acc, sig| acc | mac.matches(sig));
             if bool::from(hit) {
                 return Ok(&s.id);
             }
@@ -369,16 +359,6 @@ impl Scheme {
     }
 }
 
-impl Algorithm {
-    fn output_len(self) -> usize {
-        match self {
-            Algorithm::Sha1 => 20,
-            Algorithm::Sha256 => 32,
-            Algorithm::Sha512 => 64,
-        }
-    }
-}
-
 /// Decode a presented signature; anything that does not decode to the MAC's length is
 /// malformed (so a truncated signature can never "match" a prefix).
 fn decode_sized(s: &[u8], encoding: Encoding, len: usize) -> Result<Vec<u8>, Denial> {
@@ -395,25 +375,6 @@ fn parse_timestamp(v: &[u8]) -> Option<u64> {
         return None;
     }
     std::str::from_utf8(v).ok()?.parse().ok()
-}
-
-pub fn compute(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = match <M as hmac::digest::KeyInit>::new_from_slice(key) {
-            Ok(m) => m,
-            Err(_) => return Vec::new(),
-        };
-        for p in parts {
-            mac.update(p);
-        }
-        mac.finalize().into_bytes().to_vec()
-    }
-    match algorithm {
-        Algorithm::Sha1 => run::<Hmac<Sha1>>(key, parts),
-        Algorithm::Sha256 => run::<Hmac<Sha256>>(key, parts),
-        Algorithm::Sha512 => run::<Hmac<Sha512>>(key, parts),
-    }
 }
 
 fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Generic, ConfigError> {
