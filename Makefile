@@ -4,7 +4,13 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 VENV := .venv
-WASM := target/wasm32-wasip1/release/webhook_guard.wasm
+# cargo's output, and the plugin Envoy loads: the same code shrunk by binaryen's
+# wasm-opt (about 15% smaller, same speed). Only the features rustc's output uses are
+# enabled, so the result loads in Envoy's V8.
+RAW_WASM := target/wasm32-wasip1/release/webhook_guard.wasm
+WASM := target/webhook_guard.wasm
+WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+	--enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
 PYTEST_ARGS ?=
 
 .PHONY: setup build test unit e2e lint run clean
@@ -16,6 +22,7 @@ setup:
 ## build: the plugin, $(WASM)
 build: setup
 	$(CARGO) build --release --target wasm32-wasip1
+	wasm-opt $(WASM_OPT_FLAGS) $(RAW_WASM) -o $(WASM)
 
 ## test: build, native unit tests, then the end-to-end suite against a real Envoy
 test: build

@@ -69,7 +69,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("BENCH_WORK", REPO / ".work" / "bench"))
-WASM = Path(os.environ.get("WEBHOOK_GUARD_WASM", REPO / "target" / "wasm32-wasip1" / "release" / "webhook_guard.wasm"))
+WASM = Path(os.environ.get("WEBHOOK_GUARD_WASM", REPO / "target" / "webhook_guard.wasm"))
 ENVOY_BIN = Path(os.environ.get("WEBHOOK_GUARD_ENVOY", REPO / ".venv" / "bin" / "envoy"))
 
 KiB = 1024

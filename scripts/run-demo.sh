@@ -6,7 +6,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-wasm=target/wasm32-wasip1/release/webhook_guard.wasm
+wasm=target/webhook_guard.wasm
 if [ ! -f "$wasm" ]; then
     echo "run-demo: $wasm is missing; run 'make build' first" >&2
     exit 1

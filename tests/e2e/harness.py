@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO_ENVOY_YAML = REPO / "envoy" / "envoy.yaml"
 DEMO_UPSTREAM = REPO / "demo" / "upstream.py"
 # The plugin under test; WEBHOOK_GUARD_WASM points the suite at another build.
-WASM = Path(os.environ.get("WEBHOOK_GUARD_WASM", REPO / "target" / "wasm32-wasip1" / "release" / "webhook_guard.wasm"))
+WASM = Path(os.environ.get("WEBHOOK_GUARD_WASM", REPO / "target" / "webhook_guard.wasm"))
 ENVOY_BIN = Path(os.environ.get("WEBHOOK_GUARD_ENVOY", REPO / ".venv" / "bin" / "envoy"))
 # Where Envoy configs and logs of a run are kept (wiped at the start of each run),
 # so a failure can be read afterwards.

@@ -35,7 +35,7 @@ def test_demo_config_has_the_settings_the_filter_needs():
     plugin = harness.wasm_plugin_config(DEMO)
     assert plugin["allow_on_headers_stop_iteration"] is True
     assert plugin["fail_open"] is False
-    assert plugin["vm_config"]["code"]["local"]["filename"] == "target/wasm32-wasip1/release/webhook_guard.wasm"
+    assert plugin["vm_config"]["code"]["local"]["filename"] == "target/webhook_guard.wasm"
     listener = DEMO["static_resources"]["listeners"][0]
     assert listener["per_connection_buffer_limit_bytes"] > POLICY["max_body_bytes"]
     assert listener["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 10000}
