@@ -85,8 +85,22 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "c
 # The demo upstream (demo/upstream.py) as a recording server.
 
 
+class HeaderLookup:
+    """Header access by name (any case) for anything with `headers` as (name, value) pairs."""
+
+    headers: list[tuple[str, str]]
+
+    def header_values(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+    def header(self, name: str) -> str | None:
+        values = self.header_values(name)
+        return values[0] if values else None
+
+
 @dataclass
-class Recorded:
+class Recorded(HeaderLookup):
     """One request as the upstream application received it."""
 
     method: str
@@ -99,13 +113,6 @@ class Recorded:
         raw = base64.b64decode(d["body"]) if d.get("body_encoding") == "base64" else d["body"].encode("utf-8")
         return cls(d["method"], d["path"], [(k, v) for k, v in d["headers"]], raw)
 
-    def header_values(self, name: str) -> list[str]:
-        name = name.lower()
-        return [v for k, v in self.headers if k.lower() == name]
-
-    def header(self, name: str) -> str | None:
-        values = self.header_values(name)
-        return values[0] if values else None
 
 
 class Upstream:
@@ -514,19 +521,12 @@ class EnvoyFactory:
 
 
 @dataclass
-class Response:
+class Response(HeaderLookup):
     status: int
     headers: list[tuple[str, str]]
     body: bytes
     trailers: list[tuple[str, str]] = field(default_factory=list)
 
-    def header_values(self, name: str) -> list[str]:
-        name = name.lower()
-        return [v for k, v in self.headers if k.lower() == name]
-
-    def header(self, name: str) -> str | None:
-        values = self.header_values(name)
-        return values[0] if values else None
 
     def json(self):
         return json.loads(self.body)
