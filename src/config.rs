@@ -337,6 +337,21 @@ pub fn check_name(name: &str, path: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// A request header a check reads: a token name (no pseudo-headers), lower-cased. Headers
+/// that frame or route the request, and the verdict header this filter sets, cannot carry
+/// a credential: `what` says which one, for the message.
+pub fn request_header_name(name: &str, path: &str, what: &str) -> Result<String, ConfigError> {
+    let token = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !token {
+        return Err(ConfigError::new(path, format!("\"{name}\" is not a header name")));
+    }
+    let lower = name.to_ascii_lowercase();
+    if matches!(lower.as_str(), "host" | "content-length" | "transfer-encoding" | "x-webhook-guard") {
+        return Err(ConfigError::new(path, format!("\"{name}\" cannot carry {what}")));
+    }
+    Ok(lower)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

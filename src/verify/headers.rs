@@ -44,16 +44,7 @@ pub struct SecretHeader {
 
 impl SecretHeader {
     pub fn compile(c: &SecretHeaderConfig, path: &str, env: &Env) -> Result<Self, ConfigError> {
-        let valid = !c.name.is_empty()
-            && c.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            && !c.name.starts_with(':');
-        if !valid {
-            return Err(ConfigError::new(format!("{path}.name"), format!("\"{}\" is not a header name", c.name)));
-        }
-        let lower = c.name.to_ascii_lowercase();
-        if matches!(lower.as_str(), "host" | "content-length" | "transfer-encoding" | "x-webhook-guard") {
-            return Err(ConfigError::new(format!("{path}.name"), format!("\"{}\" cannot carry a secret", c.name)));
-        }
+        let lower = crate::config::request_header_name(&c.name, &format!("{path}.name"), "a secret")?;
         let secrets = secret::resolve_all(&c.secrets, &format!("{path}.secrets"), env)?;
         let expected = secrets
             .iter()

@@ -229,15 +229,7 @@ impl JwtCheck {
 
         let header_field = format!("{path}.header");
         let header = c.header.as_deref().unwrap_or(DEFAULT_HEADER);
-        let is_token_name =
-            !header.is_empty() && header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !is_token_name {
-            return Err(ConfigError::new(header_field, format!("\"{header}\" is not a header name")));
-        }
-        let header = header.to_ascii_lowercase();
-        if matches!(header.as_str(), "host" | "content-length" | "transfer-encoding" | "x-webhook-guard") {
-            return Err(ConfigError::new(header_field, format!("\"{header}\" cannot carry a token")));
-        }
+        let header = crate::config::request_header_name(header, &header_field, "a token")?;
         let bearer = if matches!(header.as_str(), "authorization" | "proxy-authorization") {
             BearerScheme::Required
         } else {
@@ -1056,7 +1048,7 @@ mod tests {
             (r#"{"secrets":[{"value":"k"}],"header":"bad header"}"#, "jwt.header: \"bad header\" is not a header name"),
             (r#"{"secrets":[{"value":"k"}],"header":""}"#, "jwt.header: \"\" is not a header name"),
             (r#"{"secrets":[{"value":"k"}],"header":":authority"}"#, "jwt.header: \":authority\" is not a header name"),
-            (r#"{"secrets":[{"value":"k"}],"header":"Host"}"#, "jwt.header: \"host\" cannot carry a token"),
+            (r#"{"secrets":[{"value":"k"}],"header":"Host"}"#, "jwt.header: \"Host\" cannot carry a token"),
             (r#"{"secrets":[{"value":"k"}],"issuer":""}"#, "jwt.issuer: must not be empty"),
             (r#"{"secrets":[{"value":"k"}],"audiences":[]}"#, "jwt.audiences: must list at least one audience"),
             (r#"{"secrets":[{"value":"k"}],"audiences":["a",""]}"#, "jwt.audiences[1]: must not be empty"),

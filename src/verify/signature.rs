@@ -378,14 +378,8 @@ fn parse_timestamp(v: &[u8]) -> Option<u64> {
 }
 
 fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Generic, ConfigError> {
-    let header_name = |v: &str, field: &str| -> Result<String, ConfigError> {
-        let ok = !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(v.to_ascii_lowercase())
-        } else {
-            Err(ConfigError::new(format!("{path}.{field}"), format!("\"{v}\" is not a header name")))
-        }
-    };
+    let header_name =
+        |v: &str, field: &str| crate::config::request_header_name(v, &format!("{path}.{field}"), "a signature");
     let header = header_name(c.header.as_deref().unwrap_or("X-Webhook-Signature"), "header")?;
     let algorithm = match c.algorithm.as_deref().unwrap_or("sha256") {
         "sha1" => Algorithm::Sha1,
@@ -695,6 +689,10 @@ mod tests {
             (
                 r#"{"scheme":"generic","secrets":[{"value":"k"}],"header":"bad header"}"#,
                 "sig.header: \"bad header\" is not a header name",
+            ),
+            (
+                r#"{"scheme":"generic","secrets":[{"value":"k"}],"header":"Content-Length"}"#,
+                "sig.header: \"Content-Length\" cannot carry a signature",
             ),
             (
                 r#"{"scheme":"generic","secrets":[{"value":"k"}],"signed_payload":"{timestamp}"}"#,
