@@ -66,7 +66,8 @@ pub struct Guard {
     head: Option<RequestHead>,
     /// The client address, read from the host at most once and only when needed.
     client: Cell<Option<Option<SocketAddr>>>,
-    /// Denials found at the header stage in monitor mode (enforce stops at the first).
+    /// What the header stage found: the secrets that matched there and, in monitor mode,
+    /// its denials (in enforce mode the first denial is answered at once).
     head_findings: Findings,
     stage: Stage,
     body_size: usize,
