@@ -935,22 +935,7 @@ def main_bench() -> int:
     if BENCH_TLS and not oha_bin():
         say("bench: WARNING: oha not found, the mTLS (Copyleaks) cases are SKIPPED")
         BENCH_TLS = False
-    make_cert(certs / "server", "bench-server")
-    make_cert(certs / "client", "bench-copyleaks-sender")
-    thumb = sha256_thumbprint(certs / "client.crt")
-    if BENCH_REFERENCE:
-        build_reference()
-
-    bodies = {"1k": json_body(KiB), "64k": json_body(64 * KiB), "1m": json_body(MiB),
-              "copyleaks": json_body(KiB, {"developerPayload": DEVELOPER_PAYLOAD,
-                                           "scannedDocument": {"scanId": "bench-scan-1"}})}
-    files = {}
-    for k, b in bodies.items():
-        files[k] = WORK / f"body-{k}.json"
-        files[k].write_bytes(b)
-    fx = {"sig": {k: hmac.new(GITHUB_SECRET.encode(), b, hashlib.sha256).hexdigest() for k, b in bodies.items()},
-          "jwt": make_jwt(JWT_SECRET)}
-    cases = build_cases(fx)
+    thumb, bodies, files, cases = prepare(certs)
     by_name = {c.name: c for c in cases}
 
     info = machine_info()
@@ -1205,14 +1190,10 @@ errors measures nothing. Knobs are listed at the top of `bench/run.py`.
 
 
 # --------------------------------------------------------------------------------------
-# Profiling one case under perf.
-
-
-def main_profile(case_name: str, seconds: float) -> int:
-    global DURATION
-    WORK.mkdir(parents=True, exist_ok=True)
-    certs = WORK / "certs"
-    certs.mkdir(exist_ok=True)
+def prepare(certs: Path):
+    """What every run needs before Envoy starts: the TLS certificates (and the client's
+    pin), the request bodies (in memory and on disk), their GitHub signatures and a JWT,
+    and the cases."""
     make_cert(certs / "server", "bench-server")
     make_cert(certs / "client", "bench-copyleaks-sender")
     thumb = sha256_thumbprint(certs / "client.crt")
@@ -1227,7 +1208,19 @@ def main_profile(case_name: str, seconds: float) -> int:
         files[k].write_bytes(b)
     fx = {"sig": {k: hmac.new(GITHUB_SECRET.encode(), b, hashlib.sha256).hexdigest() for k, b in bodies.items()},
           "jwt": make_jwt(JWT_SECRET)}
-    cases = {c.name: c for c in build_cases(fx)}
+    return thumb, bodies, files, build_cases(fx)
+
+
+# Profiling one case under perf.
+
+
+def main_profile(case_name: str, seconds: float) -> int:
+    global DURATION
+    WORK.mkdir(parents=True, exist_ok=True)
+    certs = WORK / "certs"
+    certs.mkdir(exist_ok=True)
+    thumb, _, files, case_list = prepare(certs)
+    cases = {c.name: c for c in case_list}
     if case_name not in cases:
         die(f"unknown case {case_name}; known: {sorted(cases)}")
     c = cases[case_name]
