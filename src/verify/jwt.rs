@@ -16,13 +16,14 @@
 //! other header the value is the token itself; a `Bearer ` prefix is tolerated there
 //! too, which is unambiguous because a token never contains a space.
 
+use serde::Deserialize;
+
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
 use crate::json::{self, Json};
 use crate::request::Headers;
 use crate::secret::{self, Secret, SecretSpec};
 use crate::verify::mac::{self, KeyedMac};
-use crate::wire::{FromJson, Obj};
 
 pub const DEFAULT_HEADER: &str = "authorization";
 /// Same default as the common JWT libraries: one minute absorbs ordinary clock skew.
@@ -35,7 +36,8 @@ pub const MAX_LEEWAY_SECONDS: u64 = 3600;
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// Wire form of `checks.jwt`.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JwtConfig {
     pub secrets: Vec<SecretSpec>,
     /// Default `[HS256]`.
@@ -49,35 +51,6 @@ pub struct JwtConfig {
     /// Default true.
     pub require_exp: Option<bool>,
     pub max_age_seconds: Option<u64>,
-}
-
-impl FromJson for JwtConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(
-            v,
-            path,
-            &[
-                "secrets",
-                "algorithms",
-                "header",
-                "issuer",
-                "audiences",
-                "leeway_seconds",
-                "require_exp",
-                "max_age_seconds",
-            ],
-        )?;
-        Ok(JwtConfig {
-            secrets: o.req("secrets")?,
-            algorithms: o.opt("algorithms")?,
-            header: o.opt("header")?,
-            issuer: o.opt("issuer")?,
-            audiences: o.opt("audiences")?,
-            leeway_seconds: o.opt("leeway_seconds")?,
-            require_exp: o.opt("require_exp")?,
-            max_age_seconds: o.opt("max_age_seconds")?,
-        })
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -525,7 +498,7 @@ mod tests {
     }
 
     fn compile(json: &str) -> Result<JwtCheck, ConfigError> {
-        let c: JwtConfig = crate::wire::from_str(json).unwrap();
+        let c: JwtConfig = crate::wire::read_str(json).unwrap();
         JwtCheck::compile(&c, "jwt", &env)
     }
 
@@ -1061,6 +1034,6 @@ mod tests {
             assert!(got.starts_with(want), "{json}\n got {got:?}\nwant {want:?}");
         }
         assert!(compile(r#"{"secrets":[{"value":"k"}],"leeway_seconds":3600}"#).is_ok());
-        assert!(crate::wire::from_str::<JwtConfig>(r#"{"secrets":[],"algorithm":"HS256"}"#).is_err());
+        assert!(crate::wire::read_str::<JwtConfig>(r#"{"secrets":[],"algorithm":"HS256"}"#).is_err());
     }
 }

@@ -17,13 +17,14 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use serde::Deserialize;
+
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
-use crate::json::{Invalid, Json, Lexer};
+use crate::json::{Invalid, Lexer};
 use crate::secret::{self, Secret, SecretBytes, SecretSpec};
 use crate::verify::encoding::hex_decode;
 use crate::verify::mac::{Algorithm, KeyedMac};
-use crate::wire::{FromJson, Obj};
 
 pub const DEFAULT_POINTER: &str = "/developerPayload";
 
@@ -33,7 +34,8 @@ pub const DEFAULT_POINTER: &str = "/developerPayload";
 pub const MAX_DEPTH: usize = 128;
 
 /// Wire form of `checks.developer_payload`.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PayloadConfig {
     /// RFC 6901 pointer to the payload string; default [`DEFAULT_POINTER`].
     pub pointer: Option<String>,
@@ -41,13 +43,6 @@ pub struct PayloadConfig {
     /// Pointer to a string the payload is bound to: the payload must then be
     /// hex(HMAC-SHA256(secret, that string)).
     pub bound_to: Option<String>,
-}
-
-impl FromJson for PayloadConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["pointer", "secrets", "bound_to"])?;
-        Ok(PayloadConfig { pointer: o.opt("pointer")?, secrets: o.req("secrets")?, bound_to: o.opt("bound_to")? })
-    }
 }
 
 /// A compiled `checks.developer_payload`.
@@ -397,12 +392,12 @@ mod tests {
     }
 
     fn check(json: &str) -> PayloadCheck {
-        let c: PayloadConfig = crate::wire::from_str(json).unwrap();
+        let c: PayloadConfig = crate::wire::read_str(json).unwrap();
         PayloadCheck::compile(&c, "dp", &env).unwrap()
     }
 
     fn compile_err(json: &str) -> String {
-        let c: PayloadConfig = crate::wire::from_str(json).unwrap();
+        let c: PayloadConfig = crate::wire::read_str(json).unwrap();
         PayloadCheck::compile(&c, "dp", &no_env).unwrap_err().to_string()
     }
 
@@ -705,7 +700,7 @@ mod tests {
         let deep = format!(r#"{{"pointer":"{}","secrets":[{{"value":"k"}}]}}"#, "/a".repeat(MAX_DEPTH + 1));
         assert!(compile_err(&deep).contains("deeper than 128 levels"));
         // Unknown fields are refused by the wire type.
-        assert!(crate::wire::from_str::<PayloadConfig>(r#"{"secrets":[],"pointr":"/x"}"#).is_err());
+        assert!(crate::wire::read_str::<PayloadConfig>(r#"{"secrets":[],"pointr":"/x"}"#).is_err());
         // The default pointer.
         let c = check(r#"{"secrets":[{"value":"k"}]}"#);
         assert_eq!(c.pointer.text, DEFAULT_POINTER);
