@@ -15,10 +15,12 @@
 use std::fmt;
 
 use serde::de::value::StrDeserializer;
-use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, Expected, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, Expected, MapAccess, SeqAccess, Unexpected, Visitor,
+};
 
 use crate::error::ConfigError;
-use crate::json::{self, Json};
+use crate::json::{self, Json, Number};
 
 /// Parse one JSON document and read a `T` from it. A syntax error has no path: it says
 /// where in the text it is.
@@ -187,11 +189,9 @@ impl<'de> Deserializer<'de> for Node<'_> {
         let result = match self.value {
             Json::Null => visitor.visit_unit(),
             Json::Bool(b) => visitor.visit_bool(*b),
-            Json::Number(n) => match (n.as_str().parse::<u64>(), n.as_str().parse::<i64>()) {
-                (Ok(u), _) => visitor.visit_u64(u),
-                (_, Ok(i)) => visitor.visit_i64(i),
-                _ => visitor.visit_f64(n.as_str().parse().unwrap_or(f64::NAN)),
-            },
+            Json::Number(Number::U64(n)) => visitor.visit_u64(*n),
+            Json::Number(Number::I64(n)) => visitor.visit_i64(*n),
+            Json::Number(Number::F64(n)) => visitor.visit_f64(*n),
             Json::String(s) => visitor.visit_str(s),
             Json::Array(items) => visitor.visit_seq(Items { items: items.iter(), path, index: 0 }),
             Json::Object(members) => visitor.visit_map(Members { members: members.iter(), path, value: None }),
@@ -205,10 +205,15 @@ impl<'de> Deserializer<'de> for Node<'_> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
+        // Never `visit_seq`: a struct is not read from an array (and the derived code
+        // that would read one is left out of the plugin).
         match self.value {
-            Json::Object(_) => self.deserialize_any(visitor),
-            other => Err(<Error as de::Error>::invalid_type(unexpected(other), &visitor).at(self.path)),
+            Json::Object(members) => {
+                visitor.visit_map(Members { members: members.iter(), path: self.path, value: None })
+            }
+            other => Err(de::Error::invalid_type(unexpected(other), &visitor)),
         }
+        .map_err(|e: Error| e.at(self.path))
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -232,9 +237,9 @@ fn unexpected(v: &Json) -> Unexpected<'static> {
     match v {
         Json::Null => Unexpected::Unit,
         Json::Bool(b) => Unexpected::Bool(*b),
-        Json::Number(n) if n.as_str().parse::<u64>().is_ok() => Unexpected::Unsigned(0),
-        Json::Number(n) if n.as_str().parse::<i64>().is_ok() => Unexpected::Signed(-1),
-        Json::Number(_) => Unexpected::Float(0.0),
+        Json::Number(Number::U64(n)) => Unexpected::Unsigned(*n),
+        Json::Number(Number::I64(n)) => Unexpected::Signed(*n),
+        Json::Number(Number::F64(n)) => Unexpected::Float(*n),
         Json::String(_) => Unexpected::Str(""),
         Json::Array(_) => Unexpected::Seq,
         Json::Object(_) => Unexpected::Map,
@@ -547,7 +552,10 @@ mod tests {
             (r#"{"name":"a","name":"b","list":[]}"#, "name: duplicate field `name`"),
             (r#"{"name":"a","list":[{"n":"300"}]}"#, "list[0].n: expected a non-negative integer, found \"300\""),
             (r#"{"name":"a","list":[{"n":-1}]}"#, "list[0].n: expected a non-negative integer, found -1"),
-            (r#"{"name":"a","list":[{"n":1.5}]}"#, "list[0].n: expected a non-negative integer, found 1.5"),
+            (
+                r#"{"name":"a","list":[{"n":1.5}]}"#,
+                "list[0].n: expected a non-negative integer, found a number with a fraction, an exponent or too many digits",
+            ),
             (r#"{"name":"a","list":[{"flag":"yes"}]}"#, "list[0].flag: expected true or false, found \"yes\""),
             (r#"{"name":1,"list":[]}"#, "name: expected a string, found 1"),
             (r#"{"name":null,"list":[]}"#, "name: expected a string, found null"),
@@ -720,11 +728,11 @@ mod serde_tests {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Holder {
-            #[allow(dead_code)]
             names: Vec<Names>,
         }
         let e = read::<Holder>(br#"{"names":[{"a":1,"b":2,"a":3}]}"#).err().unwrap();
         assert_eq!(e.to_string(), "names[0].a: written twice");
-        assert!(read::<Holder>(br#"{"names":[{"a":1,"b":2}]}"#).is_ok());
+        let names = read::<Holder>(br#"{"names":[{"a":1,"b":2}]}"#).ok().map(|h| h.names.into_iter().map(|n| n.0));
+        assert_eq!(names.map(|mut n| n.next()), Some(Some(vec!["a".to_string(), "b".to_string()])));
     }
 }

@@ -21,8 +21,8 @@ use serde::Deserialize;
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
 use crate::remote_list::{EntryKind, RemoteList, RemoteListConfig};
-use crate::wire::Raw;
 use crate::verify::encoding::{base64_decode, hex_decode, hex_encode};
+use crate::wire::Raw;
 
 /// Wire form of `checks.client_cert`.
 #[derive(Debug, Deserialize)]
