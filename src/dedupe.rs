@@ -17,7 +17,7 @@
 
 use subtle::ConstantTimeEq;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::json::Json;
 use crate::shared::record::{Reader, Writer};
 use crate::shared::slots::SlotTable;

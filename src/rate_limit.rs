@@ -13,7 +13,7 @@
 use std::cmp::Reverse;
 use std::net::IpAddr;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::json::Json;
 use crate::shared::record::{Reader, Writer};
 use crate::shared::slots::SlotTable;

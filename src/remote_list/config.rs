@@ -7,7 +7,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::record::FORMAT_VERSION;
-use crate::config::{ConfigError, Env};
+use crate::error::{ConfigError, Env};
 use crate::json::Json;
 use crate::secret::{self, SecretBytes, SecretSpec};
 use crate::wire::{self, FromJson, Obj};
