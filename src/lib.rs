@@ -8,6 +8,7 @@ pub mod config;
 pub mod dedupe;
 pub mod denial;
 pub mod json;
+pub mod path;
 pub mod policy;
 pub mod rate_limit;
 pub mod remote_list;
