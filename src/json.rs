@@ -99,23 +99,6 @@ impl Number {
 }
 
 impl Json {
-    /// What the value is, for "expected …, found …" messages. Strings are quoted only
-    /// when `quote_strings`: a string where an object or a list was expected may be a
-    /// secret written in the wrong place, and errors never print secrets.
-    pub fn describe(&self, quote_strings: bool) -> String {
-        match self {
-            Json::Null => "null".to_string(),
-            Json::Bool(b) => b.to_string(),
-            Json::Number(Number::U64(n)) => n.to_string(),
-            Json::Number(Number::I64(n)) => n.to_string(),
-            Json::Number(Number::F64(_)) => "a number with a fraction, an exponent or too many digits".to_string(),
-            Json::String(s) if quote_strings => format!("{s:?}"),
-            Json::String(_) => "a string".to_string(),
-            Json::Array(_) => "an array".to_string(),
-            Json::Object(_) => "an object".to_string(),
-        }
-    }
-
     /// Whether an object anywhere in this value has a member written twice.
     pub fn has_repeated_member(&self) -> bool {
         match self {
@@ -412,15 +395,5 @@ mod tests {
         assert_eq!(parse(b"[1] x").unwrap_err().to_string(), "trailing characters at line 1 column 5");
         assert_eq!(parse(b"").unwrap_err().to_string(), "EOF while parsing a value at line 1 column 0");
         assert_eq!(parse(b"[\"hunter2").unwrap_err().to_string(), "EOF while parsing a string at line 1 column 9");
-    }
-
-    #[test]
-    fn describes_values_without_quoting_strings_unless_asked() {
-        assert_eq!(Json::String("hunter2".into()).describe(false), "a string");
-        assert_eq!(Json::String("300".into()).describe(true), "\"300\"");
-        assert_eq!(num(Number::U64(3)).describe(true), "3");
-        assert_eq!(num(Number::F64(1e3)).describe(true), "a number with a fraction, an exponent or too many digits");
-        assert_eq!(Json::Null.describe(true), "null");
-        assert_eq!(Json::Array(vec![]).describe(true), "an array");
     }
 }

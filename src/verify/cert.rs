@@ -22,7 +22,6 @@ use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
 use crate::remote_list::{EntryKind, RemoteList, RemoteListConfig};
 use crate::verify::encoding::{base64_decode, hex_decode, hex_encode};
-use crate::wire::Raw;
 
 /// Wire form of `checks.client_cert`.
 #[derive(Debug, Deserialize)]
@@ -32,7 +31,7 @@ pub struct ClientCertConfig {
     /// and the separators ':', ' ' and '-' are ignored.
     pub thumbprints: Option<Vec<String>>,
     /// The remote thumbprint list.
-    pub remote_list: Option<Raw>,
+    pub remote_list: Option<RemoteListConfig>,
     /// Where the presented certificate is read: `connection` (default: the TLS
     /// connection Envoy terminated) or `xfcc` (the `x-forwarded-client-cert` header,
     /// only safe where Envoy is set to `SANITIZE_SET` it, so a client cannot write it).
@@ -252,8 +251,7 @@ impl ClientCertCheck {
             Some(rc) => {
                 let name = format!("{route}.client_cert");
                 let lp = format!("{path}.remote_list");
-                let config: RemoteListConfig = rc.read(&lp)?;
-                lists.push((RemoteList::compile(&config, &lp, env, &name)?, THUMBPRINTS));
+                lists.push((RemoteList::compile(rc, &lp, env, &name)?, THUMBPRINTS));
                 Some(name)
             }
             None => None,

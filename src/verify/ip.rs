@@ -9,7 +9,6 @@ use serde::Deserialize;
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
 use crate::remote_list::{EntryKind, RemoteList, RemoteListConfig};
-use crate::wire::Raw;
 
 /// Wire form of `checks.ip_allowlist`.
 #[derive(Debug, Deserialize)]
@@ -17,7 +16,7 @@ use crate::wire::Raw;
 pub struct IpAllowlistConfig {
     #[serde(default)]
     pub cidrs: Vec<String>,
-    pub remote_list: Option<Raw>,
+    pub remote_list: Option<RemoteListConfig>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -85,8 +84,7 @@ impl IpAllowlist {
             Some(rc) => {
                 let name = format!("{route}.ip_allowlist");
                 let lp = format!("{path}.remote_list");
-                let config: RemoteListConfig = rc.read(&lp)?;
-                lists.push((RemoteList::compile(&config, &lp, env, &name)?, CIDRS));
+                lists.push((RemoteList::compile(rc, &lp, env, &name)?, CIDRS));
                 Some(name)
             }
             None => None,
