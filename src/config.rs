@@ -5,8 +5,7 @@
 use serde::Deserialize;
 
 use crate::dedupe::Dedupe;
-use crate::error::check_name;
-use crate::error::{ConfigError, Env};
+use crate::error::{check_name, ConfigError, Env};
 use crate::policy::{Checks, Matcher, Mode, Policy, Route, Unmatched};
 use crate::rate_limit::{RateLimit, RateLimitConfig};
 use crate::remote_list::{EntryKind, RemoteList};

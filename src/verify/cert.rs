@@ -13,10 +13,9 @@
 //! refused, and the `Hash=` Envoy computed must agree with the certificate taken from
 //! `Cert=`.
 
+use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-
-use serde::Deserialize;
 
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};

@@ -1,10 +1,9 @@
 //! `headers`: a secret custom header (the kind a provider adds so a WAF lets its
 //! webhooks through). The value must equal one of the secrets.
 
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-
-use serde::Deserialize;
 
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};

@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-
 use serde::Deserialize;
 
 use crate::denial::Denial;
