@@ -105,9 +105,9 @@ pub fn parse(text: &[u8], body: Option<Vec<u8>>, scheme: &str) -> Result<Capture
 
 /// The body as the headers frame it: chunked decoded, or cut to Content-Length.
 fn framed_body(headers: &[(String, Vec<u8>)], rest: &[u8]) -> Result<Vec<u8>, String> {
-    let chunked = headers.iter().any(|(n, v)| {
-        n == "transfer-encoding" && String::from_utf8_lossy(v).to_ascii_lowercase().contains("chunked")
-    });
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && String::from_utf8_lossy(v).to_ascii_lowercase().contains("chunked"));
     if chunked {
         return dechunk(rest);
     }
@@ -167,8 +167,9 @@ mod tests {
 
     #[test]
     fn chunked_pseudo_headers_and_body_files() {
-        let c = parse(b"POST /a HTTP/1.1\nTransfer-Encoding: chunked\n\n3\nabc\n2;x=y\r\nde\r\n0\r\n\r\n", None, "http")
-            .unwrap();
+        let c =
+            parse(b"POST /a HTTP/1.1\nTransfer-Encoding: chunked\n\n3\nabc\n2;x=y\r\nde\r\n0\r\n\r\n", None, "http")
+                .unwrap();
         assert_eq!(c.body, b"abcde");
         let c = parse(b":method: POST\n:path: /b\n:authority: h\nx-a: 1\n", Some(b"{}".to_vec()), "http").unwrap();
         assert_eq!((c.header(":path"), c.body.as_slice()), (Some(&b"/b"[..]), &b"{}"[..]));

@@ -256,7 +256,8 @@ pub fn run(policy: &Policy, want_route: Option<&str>, req: Request, out: &mut dy
         body.len(),
         if body.len() == 1 { "" } else { "s" }
     )?;
-    let names: Vec<&str> = req.captured.headers.iter().map(|(n, _)| n.as_str()).filter(|n| !n.starts_with(':')).collect();
+    let names: Vec<&str> =
+        req.captured.headers.iter().map(|(n, _)| n.as_str()).filter(|n| !n.starts_with(':')).collect();
     writeln!(out, "headers  {}  (values not shown)", if names.is_empty() { "-".into() } else { names.join(", ") })?;
     if let Some(ip) = req.client {
         writeln!(out, "client   {ip}")?;
@@ -304,7 +305,11 @@ pub fn run(policy: &Policy, want_route: Option<&str>, req: Request, out: &mut dy
     };
     if let (Some(r), Some(want)) = (routed, route) {
         if r.name != want.name {
-            writeln!(out, "         (the request reaches route {}, not {}: the checks of {} follow)", r.name, want.name, want.name)?;
+            writeln!(
+                out,
+                "         (the request reaches route {}, not {}: the checks of {} follow)",
+                r.name, want.name, want.name
+            )?;
         }
     } else if let (None, Some(want)) = (routed, route) {
         writeln!(out, "         (the checks of route {} follow, as if the request had reached it)", want.name)?;
@@ -313,7 +318,8 @@ pub fn run(policy: &Policy, want_route: Option<&str>, req: Request, out: &mut dy
         return finish(out, policy, verdict_routing.unwrap_or_else(|| reply(Denial::RouteNotFound)));
     };
 
-    let offline = |cert: &Option<Vec<u8>>| Offline { store: Store::default(), cert: cert.clone(), headers: headers.clone() };
+    let offline =
+        |cert: &Option<Vec<u8>>| Offline { store: Store::default(), cert: cert.clone(), headers: headers.clone() };
     // Every check, for the explanation.
     let all_head = route.check_head(&head, Mode::Monitor, &offline(&cert));
     let too_large = route.needs_body() && body.len() as u64 > policy.max_body_bytes;
@@ -333,9 +339,15 @@ pub fn run(policy: &Policy, want_route: Option<&str>, req: Request, out: &mut dy
     }
     // Steps after the first failure did not run in enforce mode.
     let mut failed = false;
-    writeln!(out, "checks   ({}: {})", route.name, if policy.mode == Mode::Monitor { "monitor mode" } else { "in order, the first failure ends the request" })?;
+    writeln!(
+        out,
+        "checks   ({}: {})",
+        route.name,
+        if policy.mode == Mode::Monitor { "monitor mode" } else { "in order, the first failure ends the request" }
+    )?;
     for s in explained {
-        let outcome = if failed && policy.mode == Mode::Enforce { Outcome::NotReached(Box::new(s.outcome)) } else { s.outcome };
+        let outcome =
+            if failed && policy.mode == Mode::Enforce { Outcome::NotReached(Box::new(s.outcome)) } else { s.outcome };
         if matches!(outcome, Outcome::Fail(_)) {
             failed = true;
         }

@@ -177,7 +177,8 @@ fn explain_command(a: ExplainArgs) -> Result<ExitCode, String> {
     let opts = check::Options { env_file, now };
     let policy = explain::load(&a.config, &opts)?;
     let body = a.body.as_deref().map(read).transpose()?;
-    let captured = capture::parse(&read(&a.request)?, body, &a.scheme).map_err(|e| format!("{}: {e}", a.request.display()))?;
+    let captured =
+        capture::parse(&read(&a.request)?, body, &a.scheme).map_err(|e| format!("{}: {e}", a.request.display()))?;
     let cert_pem = a.client_cert.as_deref().map(read).transpose()?;
     let req = explain::Request { captured, client: a.client, cert_pem, now };
     let mut out = std::io::stdout().lock();

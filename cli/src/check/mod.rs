@@ -307,7 +307,12 @@ pub fn only_configuration(path: &Path, opts: &Options) -> Result<(Vec<u8>, HashM
     }
     if report.units.len() > 1 {
         let all: Vec<String> = report.units.iter().map(|u| u.location.clone()).collect();
-        return Err(format!("{}: holds {} configurations ({}): give a file with one", report.file, all.len(), all.join("; ")));
+        return Err(format!(
+            "{}: holds {} configurations ({}): give a file with one",
+            report.file,
+            all.len(),
+            all.join("; ")
+        ));
     }
     let unit = report.units.pop().ok_or_else(|| format!("{}: no configuration", report.file))?;
     Ok((unit.config, unit.vars.0))
