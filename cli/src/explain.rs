@@ -1,9 +1,10 @@
 //! `webhook-guard explain`: a captured request through a route's checks, the way the
 //! plugin runs them, each with pass or the precise reason the client is never told.
 //!
-//! The checks are the plugin's own (`Policy::route`, `Route::check_head`, `check_body`):
-//! once in the configuration's mode for the verdict, once in monitor mode so that every
-//! check has something to say, even after the one that refused the request.
+//! The checks and the verdict are the plugin's own (`Policy::route`, `Route::check_head`
+//! and `check_body`, then `verdict::Case` stage by stage, as the filter drives it); the
+//! checks run once more in monitor mode so that every check has something to say, even
+//! after the one that refused the request.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,11 +12,14 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
-use webhook_guard::denial::{Denial, Reply};
-use webhook_guard::policy::{Findings, Host, Mode, Policy, Route, Routing, Unmatched};
+use std::rc::Rc;
+
+use webhook_guard::denial::Denial;
+use webhook_guard::policy::{Findings, Lookups, Mode, Policy, Route, Routing, Unmatched};
 use webhook_guard::remote_list::ListState;
 use webhook_guard::request::{Headers, RequestHead};
 use webhook_guard::shared::{Conflict, SharedStore};
+use webhook_guard::verdict::{Case, Decision, HeaderEdit, Judge, Outcome as VerdictOutcome, Verdict};
 use webhook_guard::verify::cert::{pem_to_der, xfcc_cert, CertSource};
 
 use crate::capture::Captured;
@@ -55,7 +59,7 @@ struct Offline {
     headers: Headers,
 }
 
-impl Host for Offline {
+impl Lookups for Offline {
     fn store(&self) -> &dyn SharedStore {
         &self.store
     }
@@ -221,17 +225,7 @@ fn steps(route: &Route, head: &RequestHead, findings: &Findings, body_findings: 
     out
 }
 
-/// What the client gets, decided as the filter decides.
-enum Verdict {
-    Forward { route: Option<String>, would_deny: Option<Denial> },
-    Reply { reply: Reply, denial: Denial, allow: Option<String> },
-}
-
-fn reply(d: Denial) -> Verdict {
-    Verdict::Reply { reply: d.status(), denial: d, allow: None }
-}
-
-pub fn run(policy: &Policy, want_route: Option<&str>, req: Request, out: &mut dyn Write) -> std::io::Result<ExitCode> {
+pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn Write) -> std::io::Result<ExitCode> {
     let cert = match &req.cert_pem {
         Some(pem) => match pem_to_der(pem) {
             Some(der) => Some(der),
@@ -247,104 +241,103 @@ pub fn run(policy: &Policy, want_route: Option<&str>, req: Request, out: &mut dy
     let head = RequestHead::from_headers(headers.clone(), client, req.now);
     let body = &req.captured.body;
     let host = String::from_utf8_lossy(req.captured.header(":authority").unwrap_or_default()).into_owned();
+    let plural = if body.len() == 1 { "" } else { "s" };
+    let shown_host = if host.is_empty() { "-" } else { &host };
     writeln!(
         out,
-        "request  {} {} (host {}), {} byte{} of body",
+        "request  {} {} (host {shown_host}), {} byte{plural} of body",
         head.method,
         head.raw_path,
-        if host.is_empty() { "-" } else { &host },
-        body.len(),
-        if body.len() == 1 { "" } else { "s" }
+        body.len()
     )?;
     let names: Vec<&str> =
         req.captured.headers.iter().map(|(n, _)| n.as_str()).filter(|n| !n.starts_with(':')).collect();
-    writeln!(out, "headers  {}  (values not shown)", if names.is_empty() { "-".into() } else { names.join(", ") })?;
+    let names = if names.is_empty() { "-".to_string() } else { names.join(", ") };
+    writeln!(out, "headers  {names}  (values not shown)")?;
     if let Some(ip) = req.client {
         writeln!(out, "client   {ip}")?;
     }
     writeln!(out, "now      {}", req.now)?;
 
+    let judge = Judge::new(Rc::new(policy));
+    let policy = judge.policy();
     let routing = policy.route(&head);
     let routed = match &routing {
-        Routing::Route(i) => policy.routes.get(*i),
+        Routing::Route(i) => Some(*i),
         _ => None,
     };
-    let route = match want_route {
-        Some(name) => match policy.routes.iter().find(|r| r.name == name) {
-            Some(r) => Some(r),
+    let wanted = match want_route {
+        Some(name) => match policy.routes.iter().position(|r| r.name == name) {
+            Some(i) => Some(i),
             None => {
                 let all: Vec<&str> = policy.routes.iter().map(|r| r.name.as_str()).collect();
                 writeln!(out, "--route {name}: no such route (routes: {})", all.join(", "))?;
                 return Ok(ExitCode::from(1));
             }
         },
-        None => routed,
+        None => None,
     };
-    let routing_line = match (&routing, routed) {
-        (Routing::Route(_), Some(r)) => format!("route {}", r.name),
-        (Routing::MethodNotAllowed { allow }, _) => {
+    let name = |i: usize| policy.routes.get(i).map_or("", |r| r.name.as_str());
+    let routing_line = match &routing {
+        Routing::Route(i) => format!("route {}", name(*i)),
+        Routing::MethodNotAllowed { allow } => {
             format!("fail: method_not_allowed: {} (allowed: {allow})", describe("method_not_allowed"))
         }
-        (Routing::Ambiguous, _) => format!("fail: ambiguous_path: {}", describe("ambiguous_path")),
-        _ if policy.unmatched == Unmatched::Allow => "no route matches: forwarded unchecked (unmatched: allow)".into(),
-        _ => format!("fail: route_not_found: {}", describe("route_not_found")),
+        Routing::Ambiguous => format!("fail: ambiguous_path: {}", describe("ambiguous_path")),
+        Routing::NotFound if policy.unmatched == Unmatched::Allow => {
+            "no route matches: forwarded unchecked (unmatched: allow)".into()
+        }
+        Routing::NotFound => format!("fail: route_not_found: {}", describe("route_not_found")),
     };
     writeln!(out, "routing  {routing_line}")?;
-    let verdict_routing = match &routing {
-        Routing::Route(_) => None,
-        Routing::MethodNotAllowed { allow } => Some(Verdict::Reply {
-            reply: Denial::MethodNotAllowed.status(),
-            denial: Denial::MethodNotAllowed,
-            allow: Some(allow.clone()),
-        }),
-        Routing::Ambiguous => Some(reply(Denial::AmbiguousPath)),
-        Routing::NotFound if policy.unmatched == Unmatched::Allow => {
-            Some(Verdict::Forward { route: None, would_deny: None })
-        }
-        Routing::NotFound => Some(reply(Denial::RouteNotFound)),
-    };
-    if let (Some(r), Some(want)) = (routed, route) {
-        if r.name != want.name {
+    // With --route, that route's checks run as if the request had reached it.
+    let routing = match (wanted, routed) {
+        (Some(w), Some(r)) if w != r => {
             writeln!(
                 out,
                 "         (the request reaches route {}, not {}: the checks of {} follow)",
-                r.name, want.name, want.name
+                name(r),
+                name(w),
+                name(w)
             )?;
+            Routing::Route(w)
         }
-    } else if let (None, Some(want)) = (routed, route) {
-        writeln!(out, "         (the checks of route {} follow, as if the request had reached it)", want.name)?;
-    }
-    let Some(route) = route else {
-        return finish(out, policy, verdict_routing.unwrap_or_else(|| reply(Denial::RouteNotFound)));
+        (Some(w), None) => {
+            writeln!(out, "         (the checks of route {} follow, as if the request had reached it)", name(w))?;
+            Routing::Route(w)
+        }
+        _ => routing,
     };
+    let mut case = Case::default();
+    let store = Store::default();
+    let index = match case.on_routing(&judge, routing, &head) {
+        Ok(i) => i,
+        Err(verdict) => return finish(out, &verdict),
+    };
+    let Some(route) = policy.routes.get(index) else { return Ok(ExitCode::from(1)) };
+    let offline = || Offline { store: Store::default(), cert: cert.clone(), headers: headers.clone() };
 
-    let offline =
-        |cert: &Option<Vec<u8>>| Offline { store: Store::default(), cert: cert.clone(), headers: headers.clone() };
-    // Every check, for the explanation.
-    let all_head = route.check_head(&head, Mode::Monitor, &offline(&cert));
+    // Every check in monitor mode, for the explanation.
+    let all_head = route.check_head(&head, Mode::Monitor, &offline());
     let too_large = route.needs_body() && body.len() as u64 > policy.max_body_bytes;
     let all_body = (route.needs_body() && !too_large).then(|| route.check_body(&head, body, Mode::Monitor));
     let explained = steps(route, &head, &all_head, all_body.as_ref());
 
-    // The verdict, as the plugin reaches it.
-    let head_findings = route.check_head(&head, policy.mode, &offline(&cert));
-    let mut first = head_findings.denials.first().copied();
-    if first.is_none() || policy.mode == Mode::Monitor {
-        if too_large {
-            first = first.or(Some(Denial::PayloadTooLarge));
-        } else if route.needs_body() {
-            let body_findings = route.check_body(&head, body, policy.mode);
-            first = first.or(body_findings.denials.first().copied());
-        }
+    // The verdict, stage by stage as the filter reaches it.
+    let lookups = Offline { store, cert: cert.clone(), headers: headers.clone() };
+    let findings = route.check_head(&head, policy.mode, &lookups);
+    let mut verdict = case.on_head(&judge, &head, findings, &lookups.store);
+    if verdict.decision == Decision::KeepBuffering {
+        verdict = match case.on_body_data(&judge, &head, body.len()) {
+            Some(v) => v,
+            None => case.on_body(&judge, &head, body, &lookups.store),
+        };
     }
-    // Steps after the first failure did not run in enforce mode.
+
+    let mode =
+        if policy.mode == Mode::Monitor { "monitor mode" } else { "in order, the first failure ends the request" };
+    writeln!(out, "checks   ({}: {mode})", route.name)?;
     let mut failed = false;
-    writeln!(
-        out,
-        "checks   ({}: {})",
-        route.name,
-        if policy.mode == Mode::Monitor { "monitor mode" } else { "in order, the first failure ends the request" }
-    )?;
     for s in explained {
         let outcome =
             if failed && policy.mode == Mode::Enforce { Outcome::NotReached(Box::new(s.outcome)) } else { s.outcome };
@@ -353,18 +346,13 @@ pub fn run(policy: &Policy, want_route: Option<&str>, req: Request, out: &mut dy
         }
         writeln!(out, "  {:<22} {}", s.check, outcome_text(&outcome))?;
     }
-    if too_large {
+    if verdict.outcome.reason() == Some("payload_too_large") {
         writeln!(out, "  {:<22} fail: payload_too_large: {}", "body", describe("payload_too_large"))?;
     }
     if route.checks.dedupe.is_some() {
         writeln!(out, "  {:<22} not known here: whether Envoy already delivered this message", "dedupe")?;
     }
-    let verdict = match (verdict_routing, first, policy.mode) {
-        (Some(v), _, _) if want_route.is_none() => v,
-        (_, Some(d), Mode::Enforce) => reply(d),
-        (_, d, _) => Verdict::Forward { route: Some(route.name.clone()), would_deny: d },
-    };
-    finish(out, policy, verdict)
+    finish(out, &verdict)
 }
 
 fn outcome_text(o: &Outcome) -> String {
@@ -379,22 +367,55 @@ fn outcome_text(o: &Outcome) -> String {
     }
 }
 
-fn finish(out: &mut dyn Write, _policy: &Policy, verdict: Verdict) -> std::io::Result<ExitCode> {
-    match verdict {
-        Verdict::Forward { route, would_deny } => {
-            let header = route.map(|r| format!(" with x-webhook-guard: route={r}")).unwrap_or_default();
-            match would_deny {
-                Some(d) => writeln!(out, "verdict  forwarded (monitor mode){header}; would_deny={}", d.reason())?,
-                None => writeln!(out, "verdict  forwarded{header}")?,
+/// The plugin's decision, as the client and the upstream would see it.
+fn finish(out: &mut dyn Write, verdict: &Verdict) -> std::io::Result<ExitCode> {
+    let reason = verdict.outcome.reason().map(|r| format!("  (reason {r})")).unwrap_or_default();
+    match &verdict.decision {
+        Decision::Forward(edits) => {
+            let mut set = Vec::new();
+            let mut removed = Vec::new();
+            for e in edits {
+                match e {
+                    HeaderEdit::Set(n, v) => set.push(format!(" with {n}: {v}")),
+                    HeaderEdit::Remove(n) => removed.push(*n),
+                }
             }
+            let monitor =
+                if matches!(verdict.outcome, VerdictOutcome::WouldDeny(_) | VerdictOutcome::WouldDenyDuplicate) {
+                    " (monitor mode)"
+                } else if verdict.outcome == VerdictOutcome::Unchecked {
+                    " unchecked"
+                } else {
+                    ""
+                };
+            let stripped = if removed.is_empty() { String::new() } else { format!(", without {}", removed.join(", ")) };
+            writeln!(out, "verdict  forwarded{monitor}{}{stripped}", set.concat())?;
             Ok(ExitCode::SUCCESS)
         }
-        Verdict::Reply { reply, denial, allow } => {
-            let allow = allow.map(|a| format!(" Allow: {a}")).unwrap_or_default();
-            writeln!(out, "verdict  {} {}{allow}  (reason {})", reply.status, reply.body, denial.reason())?;
+        Decision::Reply { status, body, headers } => {
+            let extra: Vec<String> = headers
+                .iter()
+                .filter(|(n, _)| *n != "content-type")
+                .map(|(n, v)| format!(" {}: {v}", capitalised(n)))
+                .collect();
+            writeln!(out, "verdict  {status} {body}{}{reason}", extra.concat())?;
+            Ok(ExitCode::from(if (200..300).contains(status) { 0 } else { 1 }))
+        }
+        Decision::KeepBuffering => {
+            writeln!(out, "verdict  still waiting for the body")?;
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn capitalised(name: &str) -> String {
+    name.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Load the one configuration `--config` holds, with the environment its VM would have.

@@ -182,5 +182,5 @@ fn explain_command(a: ExplainArgs) -> Result<ExitCode, String> {
     let cert_pem = a.client_cert.as_deref().map(read).transpose()?;
     let req = explain::Request { captured, client: a.client, cert_pem, now };
     let mut out = std::io::stdout().lock();
-    explain::run(&policy, a.route.as_deref(), req, &mut out).map_err(|e| e.to_string())
+    explain::run(policy, a.route.as_deref(), req, &mut out).map_err(|e| e.to_string())
 }
