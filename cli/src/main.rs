@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "webhook-guard",
     version,
-    about = "Check webhook-guard deployments; certificate pins and test tokens for its checks"
+    about = "Check webhook-guard deployments, explain refusals; certificate pins and test tokens for its checks"
 )]
 struct Cli {
     #[command(subcommand)]
