@@ -179,17 +179,16 @@ fn compile_route(
         }
         Some(h) => {
             // Compared as `:authority` is: without port, brackets or trailing dot.
-            let has_port = h.rsplit_once(':').is_some_and(|(before, port)| {
-                !port.is_empty()
-                    && port.bytes().all(|c| c.is_ascii_digit())
-                    && (!before.contains(':') || before.ends_with(']'))
-            });
+            let has_port = if h.starts_with('[') { h.contains("]:") } else { h.contains(':') };
             let key = crate::path::host_key(h.as_bytes());
             if key.is_empty() {
                 return Err(ConfigError::new(format!("{mp}.host"), format!("\"{h}\" is not a host name")));
             }
             if has_port {
-                return Err(ConfigError::new(format!("{mp}.host"), format!("\"{h}\": give the host without a port")));
+                return Err(ConfigError::new(
+                    format!("{mp}.host"),
+                    format!("\"{h}\": give the host without a port (IPv6 in brackets)"),
+                ));
             }
             Some(key)
         }
@@ -257,7 +256,7 @@ fn compile_route(
         // A route with no check would forward anything while looking protected.
         return Err(ConfigError::new(&cp, "a route needs at least one check"));
     }
-    Ok(Route { name: r.name, matcher, host, methods, checks })
+    Ok(Route { name: r.name, matcher, authority: host, methods, checks })
 }
 
 #[cfg(test)]
@@ -310,7 +309,7 @@ mod tests {
         let p = parse(with_match(r#"{"path_exact":"/Hooks/Exact/","host":"Hooks.Example.COM."}"#).as_bytes(), &env)
             .unwrap();
         assert_eq!(p.routes[0].matcher.path(), "/hooks/exact");
-        assert_eq!(p.routes[0].host.as_deref(), Some("hooks.example.com"));
+        assert_eq!(p.routes[0].authority.as_deref(), Some("hooks.example.com"));
     }
 
     #[test]
