@@ -49,6 +49,7 @@ const HEADER_LEN: usize = 2;
 const DIGEST_LEN: usize = 16;
 /// digest (16), recorded at in unix seconds (u64).
 const ENTRY_LEN: usize = DIGEST_LEN + 8;
+#[cfg(test)]
 /// The largest value a slot key ever holds.
 pub const MAX_VALUE_BYTES: usize = HEADER_LEN + ENTRIES_PER_SLOT * ENTRY_LEN;
 
@@ -105,10 +106,12 @@ impl Dedupe {
         Ok(Dedupe { window_seconds, table: SlotTable::new(KEY_PREFIX, route_name, slots) })
     }
 
+    #[cfg(test)]
     pub fn window_seconds(&self) -> u64 {
         self.window_seconds
     }
 
+    #[cfg(test)]
     /// How many ids the route can hold at once (`capacity` rounded up to a multiple of 16).
     pub fn capacity(&self) -> usize {
         self.table.slots() * ENTRIES_PER_SLOT
@@ -173,6 +176,7 @@ impl Dedupe {
         }
     }
 
+    #[cfg(test)]
     /// The most bytes (keys plus values) this check can ever hold in shared data for its
     /// route: the number of keys is fixed and each value has a maximal size. Envoy adds
     /// its own per-key bookkeeping on top.

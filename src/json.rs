@@ -88,16 +88,6 @@ impl<'de> Visitor<'de> for TreeVisitor {
     }
 }
 
-impl Number {
-    /// The value, when it is an integer between 0 and `u64::MAX`.
-    pub fn as_u64(&self) -> Option<u64> {
-        match self {
-            Number::U64(n) => Some(*n),
-            _ => None,
-        }
-    }
-}
-
 impl Json {
     /// Whether an object anywhere in this value has a member written twice.
     pub fn has_repeated_member(&self) -> bool {

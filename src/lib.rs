@@ -5,21 +5,21 @@
 //! (and tools) can use it; `filter` is the only caller of hostcalls.
 
 pub mod config;
-pub mod dedupe;
+mod dedupe;
 pub mod denial;
 pub mod error;
-pub mod json;
+mod json;
 pub mod path;
 pub mod policy;
-pub mod rate_limit;
+mod rate_limit;
 pub mod remote_list;
 pub mod request;
-pub mod secret;
+mod secret;
 pub mod shared;
 pub mod time;
 pub mod verdict;
 pub mod verify;
-pub mod wire;
+mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod filter;

@@ -366,12 +366,9 @@ impl Matcher {
         Ok(Matcher { path, exact, case_sensitive })
     }
 
+    #[cfg(test)]
     pub fn path(&self) -> &str {
         &self.path
-    }
-
-    pub fn is_exact(&self) -> bool {
-        self.exact
     }
 
     /// `ascii`: whether `reading` is all ASCII (known to the caller once per reading).

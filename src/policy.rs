@@ -403,15 +403,6 @@ impl Route {
         let id = self.checks.signature.as_ref()?.message_id(head)?;
         Some((dedupe, id))
     }
-
-    /// Remote lists this route uses: (name, whether it holds CIDRs).
-    pub fn remote_list_names(&self) -> impl Iterator<Item = &str> {
-        let c = &self.checks;
-        c.ip_allowlist
-            .iter()
-            .filter_map(|ip| ip.remote_list())
-            .chain(c.client_cert.iter().filter_map(|cc| cc.remote_list()))
-    }
 }
 
 /// A static set missed while the remote list cannot be used. A check that has only the

@@ -43,6 +43,7 @@ const HEADER_LEN: usize = 10;
 /// client (9), tokens (u64), last refill in unix milliseconds (u64).
 const ENTRY_LEN: usize = CLIENT_LEN + 16;
 const CLIENT_LEN: usize = 9;
+#[cfg(test)]
 /// The largest value a slot key ever holds.
 pub const MAX_VALUE_BYTES: usize = HEADER_LEN + ENTRIES_PER_SLOT * ENTRY_LEN;
 
@@ -156,6 +157,7 @@ impl RateLimit {
         Err(Limited { retry_after_seconds: 1 })
     }
 
+    #[cfg(test)]
     /// The most bytes (keys plus values) this check can ever hold in shared data, for
     /// its route and mode: the number of keys is fixed and each value has a maximal size.
     /// Envoy adds its own per-key bookkeeping on top.

@@ -37,10 +37,6 @@ impl Headers {
     pub fn contains(&self, name: &str) -> bool {
         self.get_all(name).next().is_some()
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
-    }
 }
 
 /// What the checks may look at before the body: taken once per request.
@@ -70,17 +66,6 @@ impl RequestHead {
         let path = raw_path.split('?').next().unwrap_or_default().to_string();
         RequestHead { method, path, raw_path, headers, client, now, now_ms: now.saturating_mul(1000) }
     }
-
-    /// `:authority` (or `host`) without the port and trailing dot, lower-cased.
-    pub fn host(&self) -> String {
-        let v = self
-            .headers
-            .get_all(":authority")
-            .next()
-            .or_else(|| self.headers.get_all("host").next())
-            .unwrap_or_default();
-        crate::path::host_key(v)
-    }
 }
 
 #[cfg(test)]
@@ -101,15 +86,11 @@ mod tests {
     }
 
     #[test]
-    fn path_and_host() {
+    fn method_and_path() {
         let h =
             head(&[(":path", b"/hooks/github?x=1"), (":authority", b"Hooks.Example.com:8443"), (":method", b"POST")]);
         assert_eq!(h.path, "/hooks/github");
         assert_eq!(h.raw_path, "/hooks/github?x=1");
-        assert_eq!(h.host(), "hooks.example.com");
         assert_eq!(h.method, "POST");
-        assert_eq!(head(&[(":authority", b"[::1]:10000")]).host(), "::1");
-        assert_eq!(head(&[(":authority", b"example.com")]).host(), "example.com");
-        assert_eq!(head(&[(":authority", b"Example.COM.:443")]).host(), "example.com");
     }
 }

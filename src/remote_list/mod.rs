@@ -54,9 +54,6 @@ pub mod refresh;
 #[cfg(test)]
 mod testing;
 
-pub use config::{
-    HeaderSpecs, RemoteList, RemoteListConfig, Timing, Upstream, DEFAULT_MAX_STALE_SECONDS, DEFAULT_REFRESH_SECONDS,
-    DEFAULT_RETRY_SECONDS, DEFAULT_TIMEOUT_MS,
-};
-pub use parse::{parse_list, EntryKind, ParseError, MAX_BODY_BYTES, MAX_ENTRIES};
-pub use refresh::{FetchError, FetchRequest, ListState, Outcome, Refresher, RemoteEntries};
+pub use config::{RemoteList, RemoteListConfig};
+pub use parse::{parse_list, EntryKind, MAX_BODY_BYTES};
+pub use refresh::{ListState, Outcome, Refresher};

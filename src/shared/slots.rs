@@ -33,6 +33,7 @@ impl SlotTable {
         &self.key
     }
 
+    #[cfg(test)]
     pub fn slots(&self) -> usize {
         self.slots
     }
@@ -62,12 +63,14 @@ impl SlotTable {
         (0..self.slots).map(|s| self.slot_key(s))
     }
 
+    #[cfg(test)]
     /// The bytes of every slot key together (for the stated shared-memory bound).
     pub fn key_bytes(&self) -> usize {
         (0..self.slots).map(|s| self.key.len() + 1 + decimal_len(s)).sum()
     }
 }
 
+#[cfg(test)]
 fn decimal_len(mut n: usize) -> usize {
     let mut len = 1;
     while n >= 10 {

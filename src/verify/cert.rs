@@ -117,6 +117,7 @@ impl ThumbprintSet {
         }
     }
 
+    #[cfg(test)]
     pub fn contains(&self, t: &Thumbprint) -> bool {
         match t {
             Thumbprint::Sha1(b) => self.sha1.binary_search(b).is_ok(),
@@ -132,11 +133,13 @@ impl ThumbprintSet {
         self.len() == 0
     }
 
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = Thumbprint> + '_ {
         let sha1 = self.sha1.iter().copied().map(Thumbprint::Sha1);
         sha1.chain(self.sha256.iter().copied().map(Thumbprint::Sha256))
     }
 
+    #[cfg(test)]
     /// Whether the certificate with this DER encoding is pinned.
     pub fn matches(&self, der: &[u8]) -> bool {
         self.matches_digests(&mut CertDigests::new(der))
@@ -292,18 +295,6 @@ impl ClientCertCheck {
         } else {
             Err(Denial::CertNotPinned)
         }
-    }
-
-    /// [`verify_der`](Self::verify_der) for the PEM Envoy reports for the connection
-    /// (`connection.peer_certificate`): absent or empty is `CertMissing`, PEM that holds
-    /// no certificate is `CertMalformed`.
-    pub fn verify_pem(&self, pem: Option<&[u8]>, extra: Option<&ThumbprintSet>) -> Result<(), Denial> {
-        let pem = match pem {
-            Some(p) if !p.trim_ascii().is_empty() => p,
-            _ => return Err(Denial::CertMissing),
-        };
-        let der = pem_to_der(pem).ok_or(Denial::CertMalformed)?;
-        self.verify_der(Some(&der), extra)
     }
 }
 
@@ -792,13 +783,12 @@ RnZH+LGVawLF
     }
 
     #[test]
-    fn verify_pem_and_xfcc_end_to_end() {
+    fn pem_and_xfcc_end_to_end() {
         let c = check(&format!(r#"{{"thumbprints":["{}"]}}"#, CERT_SHA1.to_lowercase()));
-        assert_eq!(c.verify_pem(Some(CERT_PEM.as_bytes()), None), Ok(()));
-        assert_eq!(c.verify_pem(Some(OTHER_PEM.as_bytes()), None), Err(Denial::CertNotPinned));
-        assert_eq!(c.verify_pem(None, None), Err(Denial::CertMissing));
-        assert_eq!(c.verify_pem(Some(b" \n"), None), Err(Denial::CertMissing));
-        assert_eq!(c.verify_pem(Some(b"garbage"), None), Err(Denial::CertMalformed));
+        let pem = |p: &str| pem_to_der(p.as_bytes());
+        assert_eq!(c.verify_der(pem(CERT_PEM).as_deref(), None), Ok(()));
+        assert_eq!(c.verify_der(pem(OTHER_PEM).as_deref(), None), Err(Denial::CertNotPinned));
+        assert_eq!(pem("garbage"), None);
         let header = envoy_xfcc(CERT_PEM, "CN=webhook-guard test client");
         let der = xfcc_cert(header.as_bytes()).unwrap();
         assert_eq!(c.verify_der(der.as_deref(), None), Ok(()));

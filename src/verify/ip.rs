@@ -36,6 +36,7 @@ impl CidrSet {
         self.0.iter().any(|n| n.contains(&ip))
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.0.len()
     }

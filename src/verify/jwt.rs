@@ -305,11 +305,6 @@ impl JwtCheck {
         })
     }
 
-    /// The lower-case name of the header that carries the token.
-    pub fn header_name(&self) -> &str {
-        &self.header
-    }
-
     pub fn secret_ids(&self) -> impl Iterator<Item = &str> {
         self.secrets.iter().map(|s| s.id.as_str())
     }
@@ -642,7 +637,7 @@ mod tests {
         let c = default_check();
         let t = hs256(&format!(r#"{{"exp":{}}}"#, NOW + 300));
         assert_eq!(c.verify(&bearer(&t), NOW), Ok("current"));
-        assert_eq!(c.header_name(), "authorization");
+        assert_eq!(c.header, "authorization");
         assert_eq!(c.secret_ids().collect::<Vec<_>>(), ["current"]);
     }
 
@@ -831,7 +826,7 @@ mod tests {
     #[test]
     fn custom_header_takes_the_bare_token_or_bearer() {
         let c = check(r#"{"secrets":[{"env":"JWT_SECRET"}],"header":"X-Webhook-Token"}"#);
-        assert_eq!(c.header_name(), "x-webhook-token");
+        assert_eq!(c.header, "x-webhook-token");
         let t = hs256(&format!(r#"{{"exp":{}}}"#, NOW + 10));
         assert_eq!(c.verify(&headers(&[("X-Webhook-Token", t.as_bytes())]), NOW), Ok("0"));
         let with_scheme = format!("bearer {t}");

@@ -14,8 +14,8 @@ use crate::error::{ConfigError, Env};
 use crate::request::RequestHead;
 use crate::secret::{self, Secret, SecretBytes, SecretSpec};
 use crate::verify::encoding::{base64_decode, hex_decode};
+use crate::verify::mac::Algorithm;
 use crate::verify::mac::KeyedMac;
-pub use crate::verify::mac::{compute, Algorithm};
 
 pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 
@@ -431,6 +431,7 @@ mod tests {
     use super::*;
     use crate::request::Headers;
     use crate::verify::encoding::hex_encode;
+    use crate::verify::mac::compute;
     use base64::Engine;
 
     fn no_env(_: &str) -> Option<String> {
