@@ -36,10 +36,10 @@ cli:
 check-examples: cli
 	$(CLI) check --strict --env-file $(EXAMPLES_ENV) envoy/*.yaml
 
-## test: build, native unit tests (plugin core and command), every example through
+## test: lint, build, native unit tests (plugin core and command), every example through
 ##       `webhook-guard check`, then the end-to-end suite against a real Envoy
 ##       (with the compose suite when `docker info` answers; REQUIRE_DOCKER=1: it must)
-test: build cli
+test: lint build cli
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory check-examples
 	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
