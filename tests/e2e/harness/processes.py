@@ -151,10 +151,17 @@ class Envoy:
         self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         self.secrets = [s for s in secrets if s]
         self.port = 0
+        # Every listener with a socket address, by name.
+        self.ports: dict[str, int] = {}
         self.admin_port = 0
+        # A work directory may be used again (the benchmark's is): nothing of a previous
+        # run may pass for this one's.
+        self.admin_address_path.unlink(missing_ok=True)
+        self.log_path.unlink(missing_ok=True)
         # Envoy's own --log-path is flushed lazily (up to 10 s); stderr is written line by
-        # line, so the log is complete the moment a test reads it.
-        self._stdout = open(self.log_path, "wb")
+        # line, so the log is complete the moment a test reads it. Append mode, so the log
+        # can be cut short while Envoy writes it (a long benchmark does).
+        self._stdout = open(self.log_path, "ab")
         args = [
             str(ENVOY_BIN),
             "-c", str(self.config_path),
@@ -189,11 +196,16 @@ class Envoy:
         raise EnvoyFailedToStart(f"envoy {self.name} not ready after {timeout}s", self.log())
 
     def _listener_port(self) -> int:
+        """The port of the first listener; every listener's in `ports`."""
         status, body = _http("GET", self.admin + "/listeners?format=json")
         assert status == 200, body
         for ls in json.loads(body)["listener_statuses"]:
-            return int(ls["local_address"]["socket_address"]["port_value"])
-        raise RuntimeError("envoy reports no listener")
+            address = ls["local_address"].get("socket_address")
+            if address:
+                self.ports[ls["name"]] = int(address["port_value"])
+        if not self.ports:
+            raise RuntimeError("envoy reports no listener")
+        return next(iter(self.ports.values()))
 
     def wait_exit(self, timeout: float) -> int | None:
         try:
