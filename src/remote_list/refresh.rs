@@ -398,7 +398,7 @@ impl Refresher {
         // made by another VM) must be used at once, not up to a second later. That holds
         // for a list gone stale too: another worker may have refreshed it a moment ago
         // (with max_stale_seconds equal to refresh_seconds, just before it went stale).
-        let due = !local.cache.as_ref().is_some_and(|c| !self.is_stale(c, now_ms))
+        let due = local.cache.as_ref().is_none_or(|c| self.is_stale(c, now_ms))
             || match local.synced_at_ms {
                 None => true,
                 Some(t) => now_ms >= t.saturating_add(SYNC_INTERVAL_MS) || now_ms < t,
