@@ -897,7 +897,7 @@ mod tests {
         // shared list is not.
         let now = fresh(b.current(&store, T0 + 10_150));
         assert_ne!(now.generation(), first);
-        assert_eq!(now.fetched_at_ms(), T0 + 9_900);
+        assert_eq!(now.fetched_at_ms, T0 + 9_900);
     }
 
     #[test]
