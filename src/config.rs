@@ -207,6 +207,11 @@ fn compile_route(
             "\"unmatched\" is reserved for requests that match no route",
         ));
     }
+    if r.name == "list" {
+        // `webhook_guard.list.*` are the remote lists' metrics; a route of that name
+        // would make metric names (and their Prometheus labels) ambiguous.
+        return Err(ConfigError::new(format!("{path}.name"), "\"list\" is reserved for the remote lists' metrics"));
+    }
     let mp = format!("{path}.match");
     let m = r.matcher;
     let matcher = match (m.path_prefix, m.path_exact) {
@@ -376,6 +381,15 @@ mod tests {
         let p = parse(format!(r#"{{"api":"v1","mode":null,"routes":[{ROUTE}]}}"#).as_bytes(), &env).unwrap();
         assert_eq!(p.routes.len(), 1);
         assert_eq!(p.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn metric_namespaces_are_not_route_names() {
+        for (name, why) in [("unmatched", "for requests that match no route"), ("list", "for the remote lists' metrics")] {
+            let policy = ROUTE.replace(r#""name":"a""#, &format!(r#""name":"{name}""#));
+            let err = parse(format!(r#"{{"api":"v1","routes":[{policy}]}}"#).as_bytes(), &env).unwrap_err();
+            assert_eq!(err.to_string(), format!("routes[0].name: \"{name}\" is reserved {why}"));
+        }
     }
 
     #[test]

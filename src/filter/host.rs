@@ -97,6 +97,9 @@ impl Metrics {
                 if r.checks.dedupe.is_some() {
                     meta.duplicate = self.id(&format!("{PREFIX}.{}.duplicate", r.name));
                 }
+                for (id, not_after) in r.secret_expiries() {
+                    self.gauge(&format!("{PREFIX}.{}.secret.{id}.not_after_seconds", r.name), not_after);
+                }
                 meta
             })
             .collect();

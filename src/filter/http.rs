@@ -10,6 +10,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
+use super::access_log::{self, Outcome};
 use super::host::{self, HostStore, Metrics, RouteMeta};
 use crate::denial::{Denial, Reply};
 use crate::policy::{Findings, Host, Mode, Policy, Routing, Unmatched};
@@ -176,6 +177,13 @@ impl Guard {
         meta.denied(&self.metrics, d);
     }
 
+    /// Hand the verdict to Envoy's access log: the route, what happened, why, and the
+    /// ids of the secrets that matched.
+    fn publish<'a>(&self, outcome: Outcome, reasons: impl IntoIterator<Item = &'a str>, f: &'a Findings) {
+        let Some(meta) = self.meta() else { return };
+        access_log::publish(&meta.name, outcome, reasons, f.secrets.iter().map(|s| s.secret_id.as_str()));
+    }
+
     fn reply(&mut self, status: u32, body: &str, extra: Vec<(&str, &str)>) -> Action {
         self.stage = Stage::Done;
         let mut headers = vec![("content-type", "application/json")];
@@ -192,6 +200,8 @@ impl Guard {
         let Some(first) = f.denials.first().copied() else {
             return Action::Continue;
         };
+        let outcome = if self.policy.mode == Mode::Enforce { Outcome::Denied } else { Outcome::WouldDeny };
+        self.publish(outcome, f.denials.iter().map(|d| d.reason()), f);
         match self.policy.mode {
             Mode::Enforce => {
                 let Reply { status, body } = first.status();
@@ -221,6 +231,7 @@ impl Guard {
             meta.secret_matched(&s.secret_id);
         }
         meta.allowed();
+        self.publish(Outcome::Allowed, [], findings);
         self.forward(&meta.verdict)
     }
 
@@ -283,8 +294,10 @@ impl Guard {
             self.request_id()
         );
         if policy.mode == Mode::Monitor {
+            access_log::publish(&meta.name, Outcome::WouldDeny, ["duplicate"], []);
             return Some(self.forward(&format!("{}; would_deny=duplicate", meta.verdict)));
         }
+        access_log::publish(&meta.name, Outcome::Duplicate, [], []);
         Some(self.reply(200, DUPLICATE_BODY, vec![]))
     }
 
@@ -322,7 +335,10 @@ impl HttpContext for Guard {
             Routing::NotFound => {
                 self.head = Some(head);
                 return match self.policy.unmatched {
-                    Unmatched::Allow => self.pass_unchecked(),
+                    Unmatched::Allow => {
+                        self.publish(Outcome::Unchecked, [], &Findings::default());
+                        self.pass_unchecked()
+                    }
                     Unmatched::Deny => {
                         let f = Findings { denials: vec![Denial::RouteNotFound], ..Findings::default() };
                         self.deny(&f, None)

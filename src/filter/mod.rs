@@ -1,6 +1,7 @@
 //! The only code that touches proxy-wasm: the root context (configuration, remote-list
 //! refresh, metrics), the per-request HTTP context, and small host adapters.
 
+mod access_log;
 mod host;
 mod http;
 
