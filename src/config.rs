@@ -284,8 +284,18 @@ mod tests {
     }
 
     #[test]
+    fn secrets_with_a_not_after_are_listed_with_it() {
+        let checks = r#"{"headers":[{"name":"x-k","secrets":[{"id":"waf","env":"S","not_after":"2030-01-01T00:00:00Z"}]}],
+            "signature":{"scheme":"github","secrets":[{"id":"current","env":"S"},{"id":"previous","value":"old","not_after":"2027-01-31T00:00:00Z"}]}}"#;
+        let p = parse(with_checks(checks).as_bytes(), &env).unwrap();
+        assert_eq!(p.routes[0].secret_expiries(), [("waf", 1_893_456_000), ("previous", 1_801_353_600)]);
+    }
+
+    #[test]
     fn metric_namespaces_are_not_route_names() {
-        for (name, why) in [("unmatched", "for requests that match no route"), ("list", "for the remote lists' metrics")] {
+        for (name, why) in
+            [("unmatched", "for requests that match no route"), ("list", "for the remote lists' metrics")]
+        {
             let policy = ROUTE.replace(r#""name":"a""#, &format!(r#""name":"{name}""#));
             let err = parse(format!(r#"{{"api":"v1","routes":[{policy}]}}"#).as_bytes(), &env).unwrap_err();
             assert_eq!(err.to_string(), format!("routes[0].name: \"{name}\" is reserved {why}"));

@@ -114,6 +114,12 @@ impl Metrics {
         metas
     }
 
+    /// Define a counter without counting, so it reads 0 until its first event (a rate
+    /// in Prometheus then sees that first event).
+    pub fn declare(&self, name: &str) {
+        let _ = self.id(name);
+    }
+
     pub fn inc(&self, name: &str) {
         if let Some(id) = self.id(name) {
             let _ = hostcalls::increment_metric(id, 1);

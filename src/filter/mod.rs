@@ -125,6 +125,9 @@ impl RootContext for Root {
                 );
                 for list in self.lists.iter() {
                     list.prepare(&HostStore);
+                    for counter in ["fetch_ok", "fetch_failed"] {
+                        self.metrics.declare(&format!("{PREFIX}.list.{}.{counter}", list.name()));
+                    }
                 }
                 if !self.lists.is_empty() {
                     self.set_tick_period(TICK);
