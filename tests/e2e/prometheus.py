@@ -4,12 +4,15 @@ rules) use, and promtool from Debian's `prometheus` package."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 import harness
 
@@ -117,9 +120,10 @@ def promql_usage(expr: str) -> Usage:
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
+    local = harness.REPO / ".venv" / "bin" / "promtool"
+    path = str(local) if local.exists() else shutil.which("promtool")
     if not path:
-        raise FileNotFoundError("promtool not found (scripts/setup.sh installs Debian's prometheus package)")
+        raise FileNotFoundError("promtool not found (run `make setup`: it takes it from Debian's prometheus package)")
     return path
 
 
@@ -169,9 +173,5 @@ def target_labels() -> set[str]:
 
 
 def load(path: Path):
-    import json
-
-    import yaml
-
     text = path.read_text()
     return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
