@@ -67,7 +67,9 @@ class Scrape:
 def scrape(envoy: harness.Envoy) -> Scrape:
     with urllib.request.urlopen(envoy.admin + "/stats/prometheus", timeout=harness.REQUEST_TIMEOUT) as resp:
         text = resp.read().decode("utf-8")
-    (envoy.workdir / "scrape.prom").write_text(text)  # kept with the run, to read afterwards
+    workdir = getattr(envoy, "workdir", None)
+    if workdir is not None:
+        (workdir / "scrape.prom").write_text(text)  # kept with the run, to read afterwards
     return Scrape.parse(text)
 
 
