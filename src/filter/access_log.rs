@@ -7,64 +7,43 @@
 
 use proxy_wasm::hostcalls;
 
-/// What the filter did with a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Every check passed; forwarded.
-    Allowed,
-    /// Refused and answered locally.
-    Denied,
-    /// Monitor mode: a check failed (or the message was a duplicate), forwarded anyway.
-    WouldDeny,
-    /// A replayed message already delivered, answered locally (`dedupe`).
-    Duplicate,
-    /// No route matched and `unmatched: allow` forwarded it without checks.
-    Unchecked,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Allowed => "allowed",
-            Outcome::Denied => "denied",
-            Outcome::WouldDeny => "would_deny",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Unchecked => "unchecked",
-        }
-    }
-}
+use crate::verdict::{Outcome, Verdict};
 
 const ROUTE: &str = "webhook_guard.route";
 const OUTCOME: &str = "webhook_guard.outcome";
 const REASON: &str = "webhook_guard.reason";
 const SECRET: &str = "webhook_guard.secret";
 
-/// Publish the verdict. `reasons` and `secrets` are written only when there are any
-/// (several are joined with `,`), so an access log shows them as absent otherwise.
-pub fn publish<'a>(
-    route: &str,
-    outcome: Outcome,
-    reasons: impl IntoIterator<Item = &'a str>,
-    secrets: impl IntoIterator<Item = &'a str>,
-) {
-    // A failure here (no stream, e.g.) only costs the access log its fields; the
-    // request itself was already decided.
-    let _ = hostcalls::set_property(vec![ROUTE], Some(route.as_bytes()));
-    let _ = hostcalls::set_property(vec![OUTCOME], Some(outcome.as_str().as_bytes()));
-    for (key, values) in [(REASON, joined(reasons)), (SECRET, joined(secrets))] {
-        if !values.is_empty() {
-            let _ = hostcalls::set_property(vec![key], Some(values.as_bytes()));
-        }
-    }
+/// The outcome as the access log names it; `None` while the verdict is pending.
+fn outcome_name(outcome: Outcome) -> Option<&'static str> {
+    Some(match outcome {
+        Outcome::Allowed => "allowed",
+        Outcome::Denied(_) => "denied",
+        Outcome::WouldDeny(_) | Outcome::WouldDenyDuplicate => "would_deny",
+        Outcome::Duplicate => "duplicate",
+        Outcome::Unchecked => "unchecked",
+        Outcome::Pending => return None,
+    })
 }
 
-fn joined<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    let mut out = String::new();
-    for item in items {
-        if !out.is_empty() {
-            out.push(',');
-        }
-        out.push_str(item);
+/// Publish a final verdict: the route, the outcome, the reasons of every denial (in
+/// monitor mode all that failed; `duplicate` for a replay monitor mode forwarded) and
+/// the ids of the secrets that matched. Reasons and secrets are written only when there
+/// are any (several joined with `,`), so an access log shows them as absent otherwise.
+pub fn publish(route: &str, verdict: &Verdict<'_>) {
+    let Some(outcome) = outcome_name(verdict.outcome) else { return };
+    let mut reasons: Vec<&str> = verdict.denials.iter().map(|d| d.reason()).collect();
+    if verdict.outcome == Outcome::WouldDenyDuplicate {
+        reasons.push("duplicate");
     }
-    out
+    let secrets: Vec<&str> = verdict.secrets.iter().map(|s| s.secret_id.as_str()).collect();
+    // A failure here (no stream, e.g.) only costs the access log its fields; the
+    // request itself is already decided.
+    let _ = hostcalls::set_property(vec![ROUTE], Some(route.as_bytes()));
+    let _ = hostcalls::set_property(vec![OUTCOME], Some(outcome.as_bytes()));
+    for (key, values) in [(REASON, reasons), (SECRET, secrets)] {
+        if !values.is_empty() {
+            let _ = hostcalls::set_property(vec![key], Some(values.join(",").as_bytes()));
+        }
+    }
 }
