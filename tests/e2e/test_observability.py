@@ -20,7 +20,6 @@ ENV = harness.demo_env(DEMO)
 POLICY = harness.demo_policy(DEMO)
 GITHUB_SECRET = ENV["GITHUB_WEBHOOK_SECRET"]
 ISTIO_STATS = harness.REPO / "deploy" / "istio" / "webhook-guard-stats.yaml"
-COPYLEAKS_YAML = harness.REPO / "envoy" / "copyleaks.yaml"
 README = harness.REPO / "README.md"
 
 
@@ -73,17 +72,22 @@ def istio_custom_bootstrap() -> dict:
     return json.loads(cm["data"]["custom_bootstrap.json"])
 
 
+EXAMPLES = sorted((harness.REPO / "envoy").glob("*.yaml"))
+
+
 def test_every_example_ships_the_same_stats_tags():
     tags = stats_tags(DEMO)
     assert [t["tag_name"] for t in tags] == ["route", "reason", "secret", "list"]
-    assert stats_tags(yaml.safe_load(COPYLEAKS_YAML.read_text())) == tags
+    assert len(EXAMPLES) >= 3
+    for path in EXAMPLES:
+        assert stats_tags(yaml.safe_load(path.read_text())) == tags, path.name
     assert stats_tags(readme_block("stats_config")) == tags
     assert stats_tags(istio_custom_bootstrap()) == tags
 
 
 def test_every_example_ships_the_verdict_in_a_json_access_log():
     readme = readme_block("access_log", "http_filters")
-    for hcm in (harness.hcm(DEMO), harness.hcm(yaml.safe_load(COPYLEAKS_YAML.read_text())), readme):
+    for hcm in [harness.hcm(yaml.safe_load(p.read_text())) for p in EXAMPLES] + [readme]:
         [log] = hcm["access_log"]
         fmt = log["typed_config"]["log_format"]["json_format"]
         for key in ("route", "outcome", "reason", "secret"):
