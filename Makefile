@@ -58,3 +58,11 @@ clean:
 bench: build
 	@bench/setup.sh
 	$(VENV)/bin/python bench/run.py
+
+## fuzz: every fuzz target in fuzz/ for FUZZ_SECONDS each (default 60); not part of test.
+##       FUZZ_TARGETS="jwt config" to pick. Installs cargo-fuzz; runs it on the stable
+##       toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs nightly-only rustc flags).
+.PHONY: fuzz
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
