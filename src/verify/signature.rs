@@ -7,8 +7,8 @@
 //! parts with each live secret and compare in constant time. The body is fed to the
 //! MAC in place: it is never copied to build the signed payload.
 
-use crate::config::{ConfigError, Env};
 use crate::denial::Denial;
+use crate::error::{ConfigError, Env};
 use crate::json::Json;
 use crate::request::RequestHead;
 use crate::secret::{self, Secret, SecretBytes, SecretSpec};
@@ -379,7 +379,7 @@ fn parse_timestamp(v: &[u8]) -> Option<u64> {
 
 fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Generic, ConfigError> {
     let header_name =
-        |v: &str, field: &str| crate::config::request_header_name(v, &format!("{path}.{field}"), "a signature");
+        |v: &str, field: &str| crate::error::request_header_name(v, &format!("{path}.{field}"), "a signature");
     let header = header_name(c.header.as_deref().unwrap_or("X-Webhook-Signature"), "header")?;
     let algorithm = match c.algorithm.as_deref().unwrap_or("sha256") {
         "sha1" => Algorithm::Sha1,
