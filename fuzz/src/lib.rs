@@ -14,9 +14,8 @@ use webhook_guard::policy::{Host, Mode, Policy, Routing};
 use webhook_guard::remote_list::{EntryKind, ListState};
 use webhook_guard::request::{Headers, RequestHead};
 use webhook_guard::shared::{Conflict, SharedStore};
-use webhook_guard::verify::cert::CertSource;
-
-use webhook_guard::config::{CIDRS, THUMBPRINTS};
+use webhook_guard::verify::cert::{CertSource, THUMBPRINTS};
+use webhook_guard::verify::ip::CIDRS;
 
 /// The value every `{ env: NAME }` secret of a fuzzed configuration resolves to: base64,
 /// so standard-webhooks secrets compile too.
@@ -110,6 +109,66 @@ pub fn request(data: &[u8], now: u64) -> (RequestHead, &[u8]) {
         }
     }
     (RequestHead::from_headers(Headers::new(pairs), None, now), body)
+}
+
+/// Routes the path interpretation is fuzzed against: prefix, exact, case-sensitive,
+/// host-bound and other-method routes.
+const PATH_ROUTES: &str = r#"[
+  {"name":"github","match":{"path_prefix":"/hooks/github"},"checks":{"headers":[{"name":"x-t","secrets":[{"value":"t"}]}]}},
+  {"name":"exact","match":{"path_exact":"/hooks/exact","methods":["POST","PUT"]},"checks":{"headers":[{"name":"x-t","secrets":[{"value":"t"}]}]}},
+  {"name":"case","match":{"path_prefix":"/Case/Sensitive","case_sensitive":true},"checks":{"headers":[{"name":"x-t","secrets":[{"value":"t"}]}]}},
+  {"name":"hosted","match":{"path_prefix":"/hosted","host":"Hooks.Example.test."},"checks":{"headers":[{"name":"x-t","secrets":[{"value":"t"}]}]}},
+  {"name":"get_only","match":{"path_exact":"/get-only","methods":["GET"]},"checks":{"headers":[{"name":"x-t","secrets":[{"value":"t"}]}]}},
+  {"name":"root_files","match":{"path_prefix":"/static/"},"checks":{"headers":[{"name":"x-t","secrets":[{"value":"t"}]}]}}
+]"#;
+
+thread_local! {
+    static PATH_POLICY: Policy = {
+        let config = format!(r#"{{"api":"v1","unmatched":"allow","routes":{PATH_ROUTES}}}"#);
+        match webhook_guard::config::parse(config.as_bytes(), &env) {
+            Ok(p) => p,
+            Err(e) => panic!("path fuzz configuration refused: {e}"),
+        }
+    };
+}
+
+/// Path interpretation (SPEC 2.2a). Input: the `:path` bytes, optionally a newline and
+/// the `:authority`. Beyond not panicking: a plain path reads one way only, and every
+/// plain reading that reaches a route, sent as the path itself, means the request is
+/// checked by that route or refused as ambiguous, never routed elsewhere or let through.
+pub fn path(data: &[u8]) {
+    use webhook_guard::path::{is_plain, readings};
+    let (raw, authority) = match data.iter().position(|&c| c == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b"hooks.example.test"[..]),
+    };
+    let head = |p: &[u8]| {
+        let pairs = vec![
+            (":method".to_string(), b"POST".to_vec()),
+            (":path".to_string(), p.to_vec()),
+            (":authority".to_string(), authority.to_vec()),
+        ];
+        RequestHead::from_headers(Headers::new(pairs), None, 0)
+    };
+    let without_query = raw.split(|&b| b == b'?').next().unwrap_or_default();
+    let all = readings(without_query);
+    if is_plain(without_query) {
+        // Readings may repeat; a plain path has no other.
+        let one_way = all.as_ref().is_ok_and(|rs| rs.iter().all(|r| r == without_query));
+        assert!(one_way, "a plain path reads one way: {all:?}");
+    }
+    PATH_POLICY.with(|policy| {
+        let routing = policy.route(&head(raw));
+        for r in all.iter().flatten().filter(|r| is_plain(r)) {
+            if let Routing::Route(j) = policy.route(&head(r)) {
+                assert!(
+                    routing == Routing::Route(j) || routing == Routing::Ambiguous,
+                    "reading {:?} reaches route {j}, the path as sent: {routing:?}",
+                    String::from_utf8_lossy(r)
+                );
+            }
+        }
+    });
 }
 
 /// A PEM text as the client-certificate check reads it.
