@@ -66,3 +66,10 @@ bench: build
 FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+## soak: SOAK_REQUESTS (default 1000000) mixed requests through Envoy --concurrency 2:
+##       memory flat, no VM restart, counters = requests sent (bench/soak.py); not in test
+.PHONY: soak
+soak: build
+	@BENCH_TLS=0 bench/setup.sh
+	$(VENV)/bin/python bench/soak.py
