@@ -28,7 +28,9 @@ Checked at the end, and the run fails (exit 1) otherwise:
   * memory is flat: Envoy's RSS and its allocator's `allocated` (admin /memory) at the
     end are within SOAK_MEM_TOLERANCE_MB (default 16) of the sample after the first round.
 
-Results: a summary on stdout, raw samples in .work/soak/results.json.
+Results: a summary on stdout, raw samples in .work/soak/results.json, and (for a passing
+run of the default size, or with SOAK_WRITE=1) the "Soak" section of BENCHMARKS.md, kept in
+bench/SOAK.md so that `make bench`, which rewrites BENCHMARKS.md, carries it over.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ sys.modules["bench_run"] = bench
 _spec.loader.exec_module(bench)  # for parse_h2load and the upstream's buffer filter
 
 WORK = Path(os.environ.get("SOAK_WORK", REPO / ".work" / "soak"))
+SOAK_MD = REPO / "bench" / "SOAK.md"
+BENCHMARKS_MD = REPO / "BENCHMARKS.md"
 REQUESTS = int(os.environ.get("SOAK_REQUESTS", 1_000_000))
 ROUNDS = max(1, int(os.environ.get("SOAK_ROUNDS", 10)))
 MEM_TOLERANCE = int(os.environ.get("SOAK_MEM_TOLERANCE_MB", 16)) * 1024 * 1024
@@ -280,6 +284,65 @@ def split(total: int, parts: int) -> list[int]:
 
 
 # --------------------------------------------------------------------------------------
+# Report
+
+
+def report(r: dict) -> str:
+    mem = r["memory"]
+    rows = "\n".join(
+        f"| {name} | {mem[key]['rss'] / MiB:.1f} MiB | {mem[key]['allocated'] / MiB:.1f} MiB | "
+        f"{mem[key]['heap_size'] / MiB:.1f} MiB |"
+        for name, key in (("start", "start"), ("after round 1", "after_round_1"), ("middle", "middle"), ("end", "end")))
+    kinds = ", ".join(f"{k} {v}" for k, v in r["counts"].items())
+    denied = ", ".join(f"`{k.split('webhook_guard.')[1]}` {v}" for k, v in sorted(r["denied"].items()))
+    v8 = {k: v for k, v in r["wasm_after"].items() if "runtime" in k or "vm_reload" in k or "vm_count" in k}
+    checks = "\n".join(f"- {'pass' if ok else 'FAIL'}: {name}" for name, ok in r["checks"].items())
+    return f"""## Soak
+
+`make soak` (`bench/soak.py`): {r['requests']:,} mixed requests through one Envoy
+(`--concurrency 2`, the demo's HttpConnectionManager settings) running the plugin, to an
+upstream Envoy that reads each body. Latest run: {r['date']}, plugin at {r['commit']},
+{r['nproc']} CPUs, load average {r['loadavg_start']} at the start and {r['loadavg_end']} at the end
+(a shared machine). {r['duration_s']:.0f} s, {r['rps']:.0f} requests/s.
+
+Sent, by kind: {kinds} (chunked and trailers alternate valid and forged).
+
+| memory | Envoy RSS | allocated (admin `/memory`) | heap size |
+|---|---|---|---|
+{rows}
+
+{len(r['samples'])} samples in all (every round and every 5 s).
+
+Counters: `allowed` {r['allowed']:,} (valid requests sent: {r['sent_valid']:,}); denied
+{sum(r['denied'].values()):,}: {denied}; allowed + denied = {r['allowed'] + sum(r['denied'].values()):,} of
+{r['requests']:,} sent. The upstream received {r['upstream_2xx']:,} requests. Wasm stats at the end:
+{', '.join(f'`{k}` {v}' for k, v in sorted(v8.items()))} (the same as at the start).
+
+{checks}
+"""
+
+
+def write_report(r: dict) -> None:
+    text = report(r)
+    SOAK_MD.write_text(text)
+    if BENCHMARKS_MD.exists():
+        old = BENCHMARKS_MD.read_text()
+        start = old.find("\n## Soak\n")
+        if start >= 0:
+            end = old.find("\n## ", start + 1)
+            old = old[:start] + (old[end:] if end >= 0 else "\n")
+        BENCHMARKS_MD.write_text(old.rstrip("\n") + "\n\n" + text)
+    say(f"wrote {SOAK_MD} and the Soak section of {BENCHMARKS_MD}")
+
+
+def machine() -> dict:
+    commit = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h"], capture_output=True,
+                            text=True).stdout.strip() or "?"
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
+            "nproc": os.cpu_count(), "loadavg": " ".join(open("/proc/loadavg").read().split()[:3])}
+
+
+# --------------------------------------------------------------------------------------
 
 
 def wasm_stats(envoy: harness.Envoy) -> dict[str, int]:
@@ -317,7 +380,9 @@ def main() -> int:
             except Exception:
                 pass
 
-    result: dict = {"requests": REQUESTS, "counts": counts}
+    info = machine()
+    result: dict = {"requests": REQUESTS, "counts": counts, "date": info["date"], "commit": info["commit"],
+                    "nproc": info["nproc"], "loadavg_start": info["loadavg"]}
     ok = True
     try:
         wasm_before = wasm_stats(envoy)
@@ -398,6 +463,7 @@ def main() -> int:
                       memory={"start": start_mem, "after_round_1": base, "middle": mid, "end": end},
                       samples=samples)
         ok = all(checks.values())
+        result["loadavg_end"] = machine()["loadavg"]
         say(f"done: {REQUESTS} requests in {duration:.0f}s ({REQUESTS / duration:.0f} req/s)")
         say(f"allowed {allowed} (valid sent {sent_valid}); denied {sum(denied.values())}: "
             + ", ".join(f"{k.split('webhook_guard.')[1]}={v}" for k, v in sorted(denied.items())))
@@ -418,6 +484,8 @@ def main() -> int:
         envoy.stop()
         upstream.stop()
         (WORK / "results.json").write_text(json.dumps(result, indent=1, default=str))
+    if ok and (REQUESTS >= 1_000_000 or os.environ.get("SOAK_WRITE") == "1"):
+        write_report(result)
     return 0 if ok else 1
 
 
