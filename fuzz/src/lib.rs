@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use webhook_guard::denial::Denial;
-use webhook_guard::policy::{Host, Mode, Policy, Routing};
+use webhook_guard::policy::{Lookups, Mode, Policy, Routing};
 use webhook_guard::remote_list::{EntryKind, ListState};
 use webhook_guard::request::{Headers, RequestHead};
 use webhook_guard::shared::{Conflict, SharedStore};
@@ -77,7 +77,7 @@ impl Target {
     }
 }
 
-impl Host for Target {
+impl Lookups for Target {
     fn store(&self) -> &dyn SharedStore {
         &self.store
     }
