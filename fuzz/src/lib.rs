@@ -69,8 +69,8 @@ impl Target {
             let head_findings = route.check_head(head, mode, self);
             let body_findings = route.check_body(head, body, mode);
             for d in head_findings.denials.iter().chain(&body_findings.denials) {
-                // Every denial has a reason and a status; neither may panic.
-                let _ = (d.reason(), d.status());
+                // Every denial has a reason and a reply; neither may panic.
+                let _ = (d.reason(), d.reply());
             }
         }
         let _ = route.dedupe_id(head);
