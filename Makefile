@@ -89,6 +89,14 @@ compose-test: build
 compose-configs:
 	deploy/compose/render.py
 
+## image: the plugin as an OCI image in Istio's Wasm image format (FROM scratch, one layer
+##        holding plugin.wasm), tagged $(IMAGE); deploy/istio/ delivers it to sidecars
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+IMAGE ?= webhook-guard:$(VERSION)
+.PHONY: image
+image: build
+	images/plugin-image.sh $(IMAGE)
+
 ## fuzz: every fuzz target in fuzz/ for FUZZ_SECONDS each (default 60); not part of test.
 ##       FUZZ_TARGETS="jwt config" to pick. Installs cargo-fuzz; runs it on the stable
 ##       toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs nightly-only rustc flags).
