@@ -1,29 +1,22 @@
 //! `headers`: a secret custom header (the kind a provider adds so a WAF lets its
 //! webhooks through). The value must equal one of the secrets.
 
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
-use crate::json::Json;
 use crate::request::Headers;
 use crate::secret::{self, SecretSpec};
-use crate::wire::{FromJson, Obj};
 
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SecretHeaderConfig {
     pub name: String,
     pub secrets: Vec<SecretSpec>,
     /// Default true: the secret never reaches the upstream.
     pub strip: Option<bool>,
-}
-
-impl FromJson for SecretHeaderConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["name", "secrets", "strip"])?;
-        Ok(SecretHeaderConfig { name: o.req("name")?, secrets: o.req("secrets")?, strip: o.opt("strip")? })
-    }
 }
 
 #[derive(Debug)]
@@ -108,7 +101,7 @@ mod tests {
     }
 
     fn check(json: &str) -> Result<SecretHeader, ConfigError> {
-        let c: SecretHeaderConfig = crate::wire::from_str(json).unwrap();
+        let c: SecretHeaderConfig = crate::wire::read_str(json).unwrap();
         SecretHeader::compile(&c, "h", &env)
     }
 
