@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import harness
+import mock_api
 import mtls
 import prometheus
 import signing
@@ -39,7 +40,7 @@ POLICY = {"api": "v1", "max_body_bytes": 1024, "routes": [
 
 @pytest.fixture(scope="module")
 def api():
-    api = mtls.MockApi.start()
+    api = mock_api.MockApi.start()
     api.answer("/ips", list=["127.0.0.1/32"])
     api.answer("/broken", status=500)
     yield api
