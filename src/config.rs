@@ -113,6 +113,11 @@ fn compile_route(
             "\"unmatched\" is reserved for requests that match no route",
         ));
     }
+    if r.name == "list" {
+        // `webhook_guard.list.*` are the remote lists' metrics; a route of that name
+        // would make metric names (and their Prometheus labels) ambiguous.
+        return Err(ConfigError::new(format!("{path}.name"), "\"list\" is reserved for the remote lists' metrics"));
+    }
     let mp = format!("{path}.match");
     let m = r.matcher;
     let case_sensitive = m.case_sensitive.unwrap_or(false);
@@ -268,6 +273,25 @@ mod tests {
         let p = parse(format!(r#"{{"api":"v1","mode":null,"routes":[{ROUTE}]}}"#).as_bytes(), &env).unwrap();
         assert_eq!(p.routes.len(), 1);
         assert_eq!(p.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn secrets_with_a_not_after_are_listed_with_it() {
+        let checks = r#"{"headers":[{"name":"x-k","secrets":[{"id":"waf","env":"S","not_after":"2030-01-01T00:00:00Z"}]}],
+            "signature":{"scheme":"github","secrets":[{"id":"current","env":"S"},{"id":"previous","value":"old","not_after":"2027-01-31T00:00:00Z"}]}}"#;
+        let p = parse(with_checks(checks).as_bytes(), &env).unwrap();
+        assert_eq!(p.routes[0].secret_expiries(), [("waf", 1_893_456_000), ("previous", 1_801_353_600)]);
+    }
+
+    #[test]
+    fn metric_namespaces_are_not_route_names() {
+        for (name, why) in
+            [("unmatched", "for requests that match no route"), ("list", "for the remote lists' metrics")]
+        {
+            let policy = ROUTE.replace(r#""name":"a""#, &format!(r#""name":"{name}""#));
+            let err = parse(format!(r#"{{"api":"v1","routes":[{policy}]}}"#).as_bytes(), &env).unwrap_err();
+            assert_eq!(err.to_string(), format!("routes[0].name: \"{name}\" is reserved {why}"));
+        }
     }
 
     #[test]

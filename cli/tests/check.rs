@@ -15,8 +15,10 @@ fn examples() -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(repo().join(dir)) else { continue };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            // workload.yaml is the application, wasmplugin.yaml is checked below.
-            if name.ends_with(".yaml") && name != "workload.yaml" && name != "wasmplugin.yaml" {
+            // workload.yaml is the application, webhook-guard-stats.yaml the proxy's stats
+            // settings (no plugin configuration in either); wasmplugin.yaml is checked below.
+            let not_plugin = ["workload.yaml", "webhook-guard-stats.yaml", "wasmplugin.yaml"];
+            if name.ends_with(".yaml") && !not_plugin.contains(&name.as_str()) {
                 out.push(format!("{dir}/{name}"));
             }
         }

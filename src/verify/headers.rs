@@ -74,6 +74,11 @@ impl SecretHeader {
         self.expected.iter().map(|e| e.id.as_str())
     }
 
+    /// `(id, not_after)` of each secret that has a `not_after`.
+    pub fn secret_expiries(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.expected.iter().filter_map(|e| e.not_after.map(|t| (e.id.as_str(), t)))
+    }
+
     pub fn verify(&self, headers: &Headers, now: u64) -> Result<&str, Denial> {
         let value = headers.get_one(&self.name).map_err(|_| Denial::HeaderRepeated)?.ok_or(Denial::HeaderMissing)?;
         let presented: [u8; 32] = Sha256::digest(value).into();

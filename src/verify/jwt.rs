@@ -309,6 +309,11 @@ impl JwtCheck {
         self.secrets.iter().map(|s| s.id.as_str())
     }
 
+    /// `(id, not_after)` of each secret that has a `not_after`.
+    pub fn secret_expiries(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.secrets.iter().filter_map(|s| s.not_after.map(|t| (s.id.as_str(), t)))
+    }
+
     /// Verify the token. On success, the id of the secret whose HMAC matched.
     pub fn verify(&self, headers: &Headers, now: u64) -> Result<&str, Denial> {
         let token = self.token(headers)?;

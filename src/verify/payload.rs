@@ -101,6 +101,11 @@ impl PayloadCheck {
         self.secrets.iter().map(|s| s.id.as_str())
     }
 
+    /// `(id, not_after)` of each secret that has a `not_after`.
+    pub fn secret_expiries(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.secrets.iter().filter_map(|s| s.not_after.map(|t| (s.id.as_str(), t)))
+    }
+
     /// Verify the body. On success, the id of the secret that matched.
     pub fn verify(&self, body: &[u8], now: u64) -> Result<&str, Denial> {
         match &self.mode {

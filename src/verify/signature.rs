@@ -156,6 +156,11 @@ impl SignatureCheck {
         self.secrets.iter().map(|s| s.id.as_str())
     }
 
+    /// `(id, not_after)` of each secret that has a `not_after`.
+    pub fn secret_expiries(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.secrets.iter().filter_map(|s| s.not_after.map(|t| (s.id.as_str(), t)))
+    }
+
     /// Verify the request. On success, the id of the secret that matched.
     pub fn verify(&self, head: &RequestHead, body: &[u8]) -> Result<&str, Denial> {
         let presented = self.presented(head)?;
