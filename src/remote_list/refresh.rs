@@ -228,6 +228,10 @@ impl Refresher {
         &self.list.name
     }
 
+    pub fn list(&self) -> &RemoteList {
+        &self.list
+    }
+
     /// Entries loaded in this worker (gauge).
     pub fn entries(&self) -> usize {
         self.local().and_then(|l| l.cache.as_ref().map(|c| c.len())).unwrap_or(0)
