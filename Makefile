@@ -55,7 +55,7 @@ unit:
 	$(CARGO) test --workspace
 
 ## e2e: build, then the end-to-end suite only (PYTEST_ARGS="-k stripe -x" to narrow)
-e2e: build
+e2e: build cli
 	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
 
 ## lint: rustfmt and clippy (native and wasm), warnings are errors
