@@ -228,7 +228,8 @@ fn compile_route(
         Some(h) => Some(h.to_ascii_lowercase()),
         None => None,
     };
-    let methods = match m.methods {
+    let default_methods = m.methods.is_none();
+    let mut methods = match m.methods {
         None => vec!["POST".to_string()],
         Some(v) if v.is_empty() => {
             return Err(ConfigError::new(format!("{mp}.methods"), "must list at least one method"))
@@ -256,6 +257,10 @@ fn compile_route(
         Some(s) => Some(SignatureCheck::compile(s, &format!("{cp}.signature"), env)?),
         None => None,
     };
+    // A provider that shakes hands with a GET (X, Meta, Dropbox) gets GET by default.
+    if default_methods && signature.as_ref().is_some_and(SignatureCheck::handshake_is_get) {
+        methods.push("GET".to_string());
+    }
     let (mut ip_allowlist, mut ip_list) = (None, None);
     if let Some(ip) = &c.ip_allowlist {
         let ipp = format!("{cp}.ip_allowlist");

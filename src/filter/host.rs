@@ -29,6 +29,8 @@ pub struct RouteMeta {
     pub verdict: String,
     allowed: Option<u32>,
     duplicate: Option<u32>,
+    /// `handshake`: provider handshakes answered here (routes whose scheme has one).
+    handshake: Option<u32>,
     /// `secret.<id>.matched`, by secret id.
     secrets: Vec<(String, Option<u32>)>,
     /// `denied.<reason>`, defined on first use (most reasons never happen).
@@ -42,6 +44,7 @@ impl RouteMeta {
             verdict: format!("route={name}"),
             allowed: metrics.id(&format!("{PREFIX}.{name}.allowed")),
             duplicate: None,
+            handshake: None,
             secrets: secret_ids
                 .iter()
                 .map(|id| (id.to_string(), metrics.id(&format!("{PREFIX}.{name}.secret.{id}.matched"))))
@@ -62,6 +65,10 @@ impl RouteMeta {
 
     pub fn duplicate(&self) {
         increment(self.duplicate);
+    }
+
+    pub fn handshake(&self) {
+        increment(self.handshake);
     }
 
     pub fn denied(&self, metrics: &Metrics, d: Denial) {
@@ -97,6 +104,9 @@ impl Metrics {
                 if r.checks.dedupe.is_some() {
                     meta.duplicate = self.id(&format!("{PREFIX}.{}.duplicate", r.name));
                 }
+                if r.checks.signature.as_ref().is_some_and(|s| s.has_handshake()) {
+                    meta.handshake = self.id(&format!("{PREFIX}.{}.handshake", r.name));
+                }
                 meta
             })
             .collect();
@@ -105,6 +115,7 @@ impl Metrics {
             verdict: String::new(),
             allowed: None,
             duplicate: None,
+            handshake: None,
             secrets: Vec::new(),
             denied: RefCell::new(Vec::new()),
         });

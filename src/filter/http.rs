@@ -257,10 +257,37 @@ impl Guard {
         if !all.denials.is_empty() {
             return self.deny(&all, None);
         }
+        if let Some(reply) = all.handshake.take() {
+            return self.answer_handshake(reply, &all);
+        }
         if let Some(action) = self.replay() {
             return action;
         }
         self.allow(&all)
+    }
+
+    /// A verified provider handshake: answered here, counted, never forwarded (in
+    /// monitor mode too: the application has nothing to do with it).
+    fn answer_handshake(&mut self, reply: crate::verify::signature::handshake::Reply, f: &Findings) -> Action {
+        let metas = self.metas.clone();
+        if let Some(meta) = metas.get(self.route) {
+            for s in &f.secrets {
+                meta.secret_matched(&s.secret_id);
+            }
+            meta.handshake();
+            log::info!(
+                "webhook-guard handshake route={} request_id={}: answered locally",
+                meta.name,
+                self.request_id()
+            );
+        }
+        self.stage = Stage::Done;
+        self.send_http_response(
+            200,
+            vec![("content-type", reply.content_type), ("x-content-type-options", "nosniff")],
+            Some(reply.body.as_bytes()),
+        );
+        Action::Pause
     }
 
     /// Replay protection: a message already delivered is answered here, not forwarded.
