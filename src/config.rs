@@ -3,46 +3,21 @@
 //! path of the field.
 
 use crate::dedupe::Dedupe;
+use crate::error::check_name;
 use crate::json::Json;
 use crate::policy::{Checks, Matcher, Mode, Policy, Route, Unmatched};
 use crate::rate_limit::{RateLimit, RateLimitConfig};
-use crate::remote_list::{EntryKind, RemoteList, RemoteListConfig};
-use crate::verify::cert::{normalize_thumbprint, ClientCertCheck, ClientCertConfig};
+use crate::remote_list::{EntryKind, RemoteList};
+use crate::verify::cert::{ClientCertCheck, ClientCertConfig};
 use crate::verify::headers::{SecretHeader, SecretHeaderConfig};
-use crate::verify::ip::{looks_like_cidr, IpAllowlist, IpAllowlistConfig};
+use crate::verify::ip::{IpAllowlist, IpAllowlistConfig};
 use crate::verify::jwt::{JwtCheck, JwtConfig};
 use crate::verify::payload::{PayloadCheck, PayloadConfig};
 use crate::verify::signature::{SignatureCheck, SignatureConfig};
 use crate::wire::{self, FromJson, Obj};
 
-/// Looks up an environment variable of the VM (`vm_config.environment_variables`).
-pub type Env = dyn Fn(&str) -> Option<String>;
-
-/// An operator-facing configuration error: the path of the bad field and what is wrong.
-/// It never contains a secret value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub path: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { path: path.into(), message: message.into() }
-    }
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "(top level): {}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
+// The remote-list module reads these from here.
+pub use crate::error::{ConfigError, Env};
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 
@@ -170,29 +145,6 @@ pub fn compile(wire: PolicyConfig, env: &Env) -> Result<Policy, ConfigError> {
     Ok(Policy { mode, max_body_bytes, unmatched, routes, remote_lists })
 }
 
-/// Entries of a remote thumbprint list, compared in one canonical spelling.
-pub const THUMBPRINTS: EntryKind = EntryKind {
-    looks_like: |s| normalize_thumbprint(s).is_some(),
-    canonical: |s| normalize_thumbprint(s).map(|t| t.to_string()).unwrap_or_default(),
-};
-
-/// Entries of a remote IP list: CIDRs or addresses.
-pub const CIDRS: EntryKind = EntryKind { looks_like: looks_like_cidr, canonical: |s| s.trim().to_string() };
-
-fn compile_list(
-    c: &Option<RemoteListConfig>,
-    path: &str,
-    env: &Env,
-    name: String,
-    kind: EntryKind,
-    lists: &mut Vec<(RemoteList, EntryKind)>,
-) -> Result<Option<String>, ConfigError> {
-    let Some(c) = c else { return Ok(None) };
-    let list = RemoteList::compile(c, path, env, &name)?;
-    lists.push((list, kind));
-    Ok(Some(name))
-}
-
 fn compile_route(
     r: RouteConfig,
     path: &str,
@@ -261,36 +213,22 @@ fn compile_route(
     if default_methods && signature.as_ref().is_some_and(SignatureCheck::handshake_is_get) {
         methods.push("GET".to_string());
     }
-    let (mut ip_allowlist, mut ip_list) = (None, None);
-    if let Some(ip) = &c.ip_allowlist {
-        let ipp = format!("{cp}.ip_allowlist");
-        ip_allowlist = Some(IpAllowlist::compile(ip, &ipp)?);
-        let name = format!("{}.ip_allowlist", r.name);
-        ip_list = compile_list(&ip.remote_list, &format!("{ipp}.remote_list"), env, name, CIDRS, lists)?;
-    }
+    let ip_allowlist = match &c.ip_allowlist {
+        Some(ip) => Some(IpAllowlist::compile(ip, &format!("{cp}.ip_allowlist"), env, &r.name, lists)?),
+        None => None,
+    };
     let rate_limit = match &c.rate_limit {
         Some(rl) => Some(RateLimit::compile(rl, &format!("{cp}.rate_limit"), &r.name)?),
         None => None,
     };
-    let (mut client_cert, mut cert_list) = (None, None);
-    if let Some(cc) = &c.client_cert {
-        let ccp = format!("{cp}.client_cert");
-        client_cert = Some(ClientCertCheck::compile(cc, &ccp)?);
-        let name = format!("{}.client_cert", r.name);
-        cert_list = compile_list(&cc.remote_list, &format!("{ccp}.remote_list"), env, name, THUMBPRINTS, lists)?;
-    }
-    let mut headers = Vec::new();
-    for (i, h) in c.headers.iter().flatten().enumerate() {
-        let hp = format!("{cp}.headers[{i}]");
-        let header = SecretHeader::compile(h, &hp, env)?;
-        if headers.iter().any(|o: &SecretHeader| o.name == header.name) {
-            return Err(ConfigError::new(format!("{hp}.name"), format!("header \"{}\" is listed twice", header.name)));
-        }
-        headers.push(header);
-    }
-    if c.headers.as_ref().is_some_and(Vec::is_empty) {
-        return Err(ConfigError::new(format!("{cp}.headers"), "list at least one header, or leave `headers` out"));
-    }
+    let client_cert = match &c.client_cert {
+        Some(cc) => Some(ClientCertCheck::compile(cc, &format!("{cp}.client_cert"), env, &r.name, lists)?),
+        None => None,
+    };
+    let headers = match &c.headers {
+        Some(list) => SecretHeader::compile_all(list, &format!("{cp}.headers"), env)?,
+        None => Vec::new(),
+    };
     let jwt = match &c.jwt {
         Some(j) => Some(JwtCheck::compile(j, &format!("{cp}.jwt"), env)?),
         None => None,
@@ -303,19 +241,8 @@ fn compile_route(
         Some(p) => Some(PayloadCheck::compile(p, &format!("{cp}.developer_payload"), env)?),
         None => None,
     };
-    let checks = Checks {
-        ip_allowlist,
-        ip_list,
-        rate_limit,
-        client_cert,
-        cert_list,
-        headers,
-        jwt,
-        signature,
-        dedupe,
-        payload,
-        ..Checks::default()
-    };
+    let checks =
+        Checks { ip_allowlist, rate_limit, client_cert, headers, jwt, signature, dedupe, payload, ..Checks::default() };
     if checks.is_empty() {
         // A route with no check would forward anything while looking protected.
         return Err(ConfigError::new(&cp, "a route needs at least one check"));
@@ -328,33 +255,6 @@ fn check_path(p: &str, path: &str) -> Result<(), ConfigError> {
         return Err(ConfigError::new(path, format!("\"{p}\" must start with '/' and hold no query or fragment")));
     }
     Ok(())
-}
-
-/// Names used in logs and metric names: `[a-z0-9_-]+`, at most 64 characters.
-pub fn check_name(name: &str, path: &str) -> Result<(), ConfigError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::new(path, format!("\"{name}\" must match [a-z0-9_-]+ (at most 64 characters)")))
-    }
-}
-
-/// A request header a check reads: a token name (no pseudo-headers), lower-cased. Headers
-/// that frame or route the request, and the verdict header this filter sets, cannot carry
-/// a credential: `what` says which one, for the message.
-pub fn request_header_name(name: &str, path: &str, what: &str) -> Result<String, ConfigError> {
-    let token = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !token {
-        return Err(ConfigError::new(path, format!("\"{name}\" is not a header name")));
-    }
-    let lower = name.to_ascii_lowercase();
-    if matches!(lower.as_str(), "host" | "content-length" | "transfer-encoding" | "x-webhook-guard") {
-        return Err(ConfigError::new(path, format!("\"{name}\" cannot carry {what}")));
-    }
-    Ok(lower)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::json::Json;
 use crate::shared::SharedStore;
 use crate::wire::{FromJson, Obj};

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod dedupe;
 pub mod denial;
+pub mod error;
 pub mod json;
 pub mod policy;
 pub mod rate_limit;

@@ -62,12 +62,8 @@ pub struct Route {
 #[derive(Debug, Default)]
 pub struct Checks {
     pub ip_allowlist: Option<IpAllowlist>,
-    /// Name of the remote list that extends `ip_allowlist`.
-    pub ip_list: Option<String>,
     pub rate_limit: Option<RateLimit>,
     pub client_cert: Option<ClientCertCheck>,
-    /// Name of the remote list that extends `client_cert`.
-    pub cert_list: Option<String>,
     pub headers: Vec<SecretHeader>,
     pub jwt: Option<JwtCheck>,
     pub signature: Option<SignatureCheck>,
@@ -211,7 +207,7 @@ impl Route {
         let go_on = |f: &Findings| mode == Mode::Monitor || f.denials.is_empty();
         let c = &self.checks;
         if let Some(ip) = &c.ip_allowlist {
-            let remote = match &c.ip_list {
+            let remote = match ip.remote_list() {
                 Some(name) => {
                     Some(self.remote_set(host.list(name), &c.ip_cache, |e| Rc::new(CidrSet::from_entries(e))))
                 }
@@ -242,7 +238,7 @@ impl Route {
                 return f;
             }
             let result = host.client_cert(cc.source).and_then(|der| {
-                let remote = match &c.cert_list {
+                let remote = match cc.remote_list() {
                     Some(name) => Some(self.remote_set(host.list(name), &c.cert_cache, |e| {
                         Rc::new(e.filter_map(normalize_thumbprint).collect())
                     })),
@@ -340,7 +336,11 @@ impl Route {
 
     /// Remote lists this route uses: (name, whether it holds CIDRs).
     pub fn remote_list_names(&self) -> impl Iterator<Item = &str> {
-        self.checks.ip_list.iter().chain(self.checks.cert_list.iter()).map(String::as_str)
+        let c = &self.checks;
+        c.ip_allowlist
+            .iter()
+            .filter_map(|ip| ip.remote_list())
+            .chain(c.client_cert.iter().filter_map(|cc| cc.remote_list()))
     }
 }
 

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::json::Json;
 use crate::shared::SharedStore;
 use crate::wire::{FromJson, Obj};

@@ -77,6 +77,12 @@ const MAX_ENTRY_LEN: usize = 256;
 /// How long a lease outlives the callout timeout: Envoy answers every callout by its
 /// timeout, so the margin only covers tick granularity and a VM that died mid-flight.
 const LEASE_MARGIN_MS: u64 = 5_000;
+/// How far ahead of this worker's clock reading another worker's record may be without
+/// it meaning the clock went back. Workers run in parallel and a tick reads the clock
+/// once for all its lists, so a lease taken by another worker a moment later looks up
+/// to that moment longer than `lease_ms`; taking that for a clock jump voided live
+/// leases and fetched the list twice. A real jump back stalls for at most this longer.
+const CLOCK_SKEW_MS: u64 = 5_000;
 /// The request path re-reads the shared state at most this often.
 const SYNC_INTERVAL_MS: u64 = 1_000;
 /// Backoff never waits longer than this, even with a daily refresh: one call an hour is
@@ -1176,8 +1182,10 @@ impl Refresher {
             return true;
         };
         // A lease or a schedule further ahead than this configuration could have set it
-        // means the clock went back: ignore it rather than stall for that long.
-        let lease_live = s.lease != 0 && now_ms < s.lease_until_ms && s.lease_until_ms - now_ms <= self.list.lease_ms();
+        // (beyond the skew between workers' clock readings) means the clock went back:
+        // ignore it rather than stall for that long.
+        let plausible = |until: u64, span: u64| until - now_ms <= span.saturating_add(CLOCK_SKEW_MS);
+        let lease_live = s.lease != 0 && now_ms < s.lease_until_ms && plausible(s.lease_until_ms, self.list.lease_ms());
         if lease_live {
             return false;
         }
@@ -1185,9 +1193,10 @@ impl Refresher {
             // Another configuration of this source wrote last (changed credentials, or a
             // VM still draining): fetch without waiting out its schedule, but at most once
             // per retry interval, so two live configurations cannot alternate at tick rate.
-            return now_ms >= s.last_attempt_ms.saturating_add(self.list.retry_ms()) || now_ms < s.last_attempt_ms;
+            return now_ms >= s.last_attempt_ms.saturating_add(self.list.retry_ms())
+                || now_ms.saturating_add(CLOCK_SKEW_MS) < s.last_attempt_ms;
         }
-        now_ms >= s.next_ms || s.next_ms - now_ms > self.list.refresh_ms()
+        now_ms >= s.next_ms || !plausible(s.next_ms, self.list.refresh_ms())
     }
 
     /// Record the end of an attempt in the shared state: `generation` on success.
@@ -1765,6 +1774,27 @@ mod tests {
         let s = schedule(&a, &store);
         assert_ne!(s.lease, 0);
         assert_eq!(s.lease_until_ms, T0 + LEASE);
+    }
+
+    #[test]
+    fn a_worker_whose_clock_reading_is_a_little_older_still_sees_the_lease() {
+        // A tick reads the clock once for all its lists, and workers run in parallel: by
+        // the time this worker reads a list's record, another may have taken the lease
+        // with a later reading. That lease (and the schedule after its fetch) looks
+        // longer than this configuration could set, but it is not the clock going back.
+        for skew in [1, 45, 1_000, CLOCK_SKEW_MS] {
+            let store = MemoryStore::default();
+            let (a, b) = (worker(""), worker(""));
+            assert!(a.on_tick(&store, T0 + skew, 1).is_some());
+            a.on_dispatched(1);
+            assert!(b.on_tick(&store, T0, 2).is_none(), "a live lease, {skew} ms ahead");
+            assert_eq!(a.on_response(&store, 1, 200, &body(), T0 + skew), Outcome::Ok { entries: 2 });
+            // Whatever the jitter, the next refresh is not due for this worker either.
+            let mut s = schedule(&a, &store);
+            s.next_ms = T0 + skew + DAY_MS;
+            store.set(&a.state_key, &s.encode(), None).unwrap();
+            assert!(b.on_tick(&store, T0, 3).is_none(), "a schedule {skew} ms past a day");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Secrets: where they come from (`{env}` / `{value}`), their id, their expiry,
 //! and a key type that never prints its bytes.
 
-use crate::config::{ConfigError, Env};
+use crate::error::{ConfigError, Env};
 use crate::json::Json;
 use crate::time;
 use crate::wire::{FromJson, Obj};
@@ -114,7 +114,7 @@ fn resolve(spec: &SecretSpec, index: usize, path: &str, env: &Env) -> Result<Sec
     };
     let id = match &spec.id {
         Some(id) => {
-            crate::config::check_name(id, &format!("{path}.id"))?;
+            crate::error::check_name(id, &format!("{path}.id"))?;
             id.clone()
         }
         None => index.to_string(),

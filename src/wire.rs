@@ -6,7 +6,7 @@
 //! was found. Derived deserializers did the same at several times the code size: each
 //! struct's visitor was compiled for every reader and error-tracking wrapper.
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::json::{self, Json};
 
 /// A value that can be read from the configuration at `path`.

@@ -16,9 +16,10 @@
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::config::ConfigError;
 use crate::denial::Denial;
+use crate::error::{ConfigError, Env};
 use crate::json::Json;
+use crate::remote_list::{EntryKind, RemoteList, RemoteListConfig};
 use crate::verify::encoding::{base64_decode, hex_decode, hex_encode};
 use crate::wire::{FromJson, Obj};
 
@@ -28,8 +29,8 @@ pub struct ClientCertConfig {
     /// SHA-1 (40 hex digits) or SHA-256 (64 hex digits) of the certificate's DER; case
     /// and the separators ':', ' ' and '-' are ignored.
     pub thumbprints: Option<Vec<String>>,
-    /// The remote thumbprint list; compiled by the remote-list module, kept raw here.
-    pub remote_list: Option<crate::remote_list::RemoteListConfig>,
+    /// The remote thumbprint list.
+    pub remote_list: Option<RemoteListConfig>,
     /// Where the presented certificate is read: `connection` (default: the TLS
     /// connection Envoy terminated) or `xfcc` (the `x-forwarded-client-cert` header,
     /// only safe where Envoy is set to `SANITIZE_SET` it, so a client cannot write it).
@@ -203,16 +204,31 @@ impl<'a> CertDigests<'a> {
     }
 }
 
+/// Entries of a remote thumbprint list, compared in one canonical spelling.
+pub const THUMBPRINTS: EntryKind = EntryKind {
+    looks_like: |s| normalize_thumbprint(s).is_some(),
+    canonical: |s| normalize_thumbprint(s).map(|t| t.to_string()).unwrap_or_default(),
+};
+
 /// A compiled `checks.client_cert`.
 #[derive(Debug)]
 pub struct ClientCertCheck {
     pinned: ThumbprintSet,
-    has_remote_list: bool,
+    /// Name of the remote list that extends `pinned`.
+    list: Option<String>,
     pub source: CertSource,
 }
 
 impl ClientCertCheck {
-    pub fn compile(c: &ClientCertConfig, path: &str) -> Result<Self, ConfigError> {
+    /// Compile `checks.client_cert` of route `route`; its remote list, if any, is added
+    /// to `lists` under the name `<route>.client_cert`.
+    pub fn compile(
+        c: &ClientCertConfig,
+        path: &str,
+        env: &Env,
+        route: &str,
+        lists: &mut Vec<(RemoteList, EntryKind)>,
+    ) -> Result<Self, ConfigError> {
         let tp = format!("{path}.thumbprints");
         let listed = c.thumbprints.as_deref().unwrap_or_default();
         if listed.is_empty() && c.remote_list.is_none() {
@@ -241,7 +257,15 @@ impl ClientCertCheck {
                 ))
             }
         };
-        Ok(ClientCertCheck { pinned, has_remote_list: c.remote_list.is_some(), source })
+        let list = match &c.remote_list {
+            Some(rc) => {
+                let name = format!("{route}.client_cert");
+                lists.push((RemoteList::compile(rc, &format!("{path}.remote_list"), env, &name)?, THUMBPRINTS));
+                Some(name)
+            }
+            None => None,
+        };
+        Ok(ClientCertCheck { pinned, list, source })
     }
 
     /// The thumbprints from the configuration.
@@ -249,10 +273,10 @@ impl ClientCertCheck {
         &self.pinned
     }
 
-    /// Whether the configuration has a `remote_list` (whose set the caller passes to
-    /// `verify_der` as `extra`, and whose absence or staleness the caller judges).
-    pub fn has_remote_list(&self) -> bool {
-        self.has_remote_list
+    /// The name of the remote list (whose set the caller passes to `verify_der` as
+    /// `extra`, and whose absence or staleness the caller judges).
+    pub fn remote_list(&self) -> Option<&str> {
+        self.list.as_deref()
     }
 
     /// Check the presented leaf certificate (DER) against the pinned thumbprints and,
@@ -503,12 +527,12 @@ RnZH+LGVawLF
 
     fn check(json: &str) -> ClientCertCheck {
         let c: ClientCertConfig = crate::wire::from_str(json).unwrap();
-        ClientCertCheck::compile(&c, "cc").unwrap()
+        ClientCertCheck::compile(&c, "cc", &|_| None, "r", &mut Vec::new()).unwrap()
     }
 
     fn compile_err(json: &str) -> String {
         let c: ClientCertConfig = crate::wire::from_str(json).unwrap();
-        ClientCertCheck::compile(&c, "cc").unwrap_err().to_string()
+        ClientCertCheck::compile(&c, "cc", &|_| None, "r", &mut Vec::new()).unwrap_err().to_string()
     }
 
     /// The header Envoy writes under SANITIZE_SET: its percent-encoding of the PEM
@@ -763,7 +787,7 @@ RnZH+LGVawLF
         let remote_only = check(
             r#"{"remote_list":{"cluster":"copyleaks_api","authority":"api.copyleaks.com","path":"/v2/security/client-certificates"}}"#,
         );
-        assert!(remote_only.has_remote_list());
+        assert_eq!(remote_only.remote_list(), Some("r.client_cert"));
         assert!(remote_only.pinned().is_empty());
         assert_eq!(remote_only.verify_der(Some(&der), None), Err(Denial::CertNotPinned));
         let listed: ThumbprintSet = [tp(CERT_SHA1)].into_iter().collect();
@@ -810,6 +834,6 @@ RnZH+LGVawLF
         let c =
             check(&format!(r#"{{"thumbprints":["{CERT_SHA1}","{CERT_SHA256}","{}"]}}"#, CERT_SHA256.to_lowercase()));
         assert_eq!(c.pinned().len(), 2);
-        assert!(!c.has_remote_list());
+        assert_eq!(c.remote_list(), None);
     }
 }

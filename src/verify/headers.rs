@@ -4,8 +4,8 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{ConfigError, Env};
 use crate::denial::Denial;
+use crate::error::{ConfigError, Env};
 use crate::json::Json;
 use crate::request::Headers;
 use crate::secret::{self, SecretSpec};
@@ -44,7 +44,7 @@ pub struct SecretHeader {
 
 impl SecretHeader {
     pub fn compile(c: &SecretHeaderConfig, path: &str, env: &Env) -> Result<Self, ConfigError> {
-        let lower = crate::config::request_header_name(&c.name, &format!("{path}.name"), "a secret")?;
+        let lower = crate::error::request_header_name(&c.name, &format!("{path}.name"), "a secret")?;
         let secrets = secret::resolve_all(&c.secrets, &format!("{path}.secrets"), env)?;
         let expected = secrets
             .iter()
@@ -55,6 +55,26 @@ impl SecretHeader {
             })
             .collect();
         Ok(SecretHeader { name: lower, strip: c.strip.unwrap_or(true), expected })
+    }
+
+    /// Compile `checks.headers`: at least one, each header named once.
+    pub fn compile_all(list: &[SecretHeaderConfig], path: &str, env: &Env) -> Result<Vec<Self>, ConfigError> {
+        if list.is_empty() {
+            return Err(ConfigError::new(path, "list at least one header, or leave `headers` out"));
+        }
+        let mut headers: Vec<SecretHeader> = Vec::with_capacity(list.len());
+        for (i, h) in list.iter().enumerate() {
+            let hp = format!("{path}[{i}]");
+            let header = SecretHeader::compile(h, &hp, env)?;
+            if headers.iter().any(|o| o.name == header.name) {
+                return Err(ConfigError::new(
+                    format!("{hp}.name"),
+                    format!("header \"{}\" is listed twice", header.name),
+                ));
+            }
+            headers.push(header);
+        }
+        Ok(headers)
     }
 
     pub fn secret_ids(&self) -> impl Iterator<Item = &str> {

@@ -4,16 +4,17 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::config::ConfigError;
 use crate::denial::Denial;
+use crate::error::{ConfigError, Env};
 use crate::json::Json;
+use crate::remote_list::{EntryKind, RemoteList, RemoteListConfig};
 use crate::wire::{FromJson, Obj};
 
-/// Wire form of `checks.ip_allowlist`. `remote_list` is compiled by the caller.
+/// Wire form of `checks.ip_allowlist`.
 #[derive(Debug)]
 pub struct IpAllowlistConfig {
     pub cidrs: Vec<String>,
-    pub remote_list: Option<crate::remote_list::RemoteListConfig>,
+    pub remote_list: Option<RemoteListConfig>,
 }
 
 impl FromJson for IpAllowlistConfig {
@@ -50,18 +51,27 @@ impl CidrSet {
     }
 }
 
-/// Whether a remote-list entry is a CIDR or an address.
-pub fn looks_like_cidr(s: &str) -> bool {
-    CidrSet::parse_entry(s).is_some()
-}
+/// Entries of a remote IP list: CIDRs or addresses.
+pub const CIDRS: EntryKind =
+    EntryKind { looks_like: |s| CidrSet::parse_entry(s).is_some(), canonical: |s| s.trim().to_string() };
 
 #[derive(Debug)]
 pub struct IpAllowlist {
     cidrs: CidrSet,
+    /// Name of the remote list that extends `cidrs`.
+    list: Option<String>,
 }
 
 impl IpAllowlist {
-    pub fn compile(c: &IpAllowlistConfig, path: &str) -> Result<Self, ConfigError> {
+    /// Compile `checks.ip_allowlist` of route `route`; its remote list, if any, is added
+    /// to `lists` under the name `<route>.ip_allowlist`.
+    pub fn compile(
+        c: &IpAllowlistConfig,
+        path: &str,
+        env: &Env,
+        route: &str,
+        lists: &mut Vec<(RemoteList, EntryKind)>,
+    ) -> Result<Self, ConfigError> {
         if c.cidrs.is_empty() && c.remote_list.is_none() {
             return Err(ConfigError::new(format!("{path}.cidrs"), "list at least one CIDR, or set a remote_list"));
         }
@@ -75,7 +85,20 @@ impl IpAllowlist {
             })?;
             nets.push(net);
         }
-        Ok(IpAllowlist { cidrs: CidrSet(nets) })
+        let list = match &c.remote_list {
+            Some(rc) => {
+                let name = format!("{route}.ip_allowlist");
+                lists.push((RemoteList::compile(rc, &format!("{path}.remote_list"), env, &name)?, CIDRS));
+                Some(name)
+            }
+            None => None,
+        };
+        Ok(IpAllowlist { cidrs: CidrSet(nets), list })
+    }
+
+    /// The name of the remote list that extends the static CIDRs.
+    pub fn remote_list(&self) -> Option<&str> {
+        self.list.as_deref()
     }
 
     /// Whether only the remote list can allow anyone.
@@ -109,7 +132,7 @@ mod tests {
 
     fn allowlist(cidrs: &[&str]) -> Result<IpAllowlist, ConfigError> {
         let c = IpAllowlistConfig { cidrs: cidrs.iter().map(|s| s.to_string()).collect(), remote_list: None };
-        IpAllowlist::compile(&c, "ip")
+        IpAllowlist::compile(&c, "ip", &|_| None, "r", &mut Vec::new())
     }
 
     fn ip(s: &str) -> Option<IpAddr> {

@@ -16,8 +16,8 @@
 //! other header the value is the token itself; a `Bearer ` prefix is tolerated there
 //! too, which is unambiguous because a token never contains a space.
 
-use crate::config::{ConfigError, Env};
 use crate::denial::Denial;
+use crate::error::{ConfigError, Env};
 use crate::json::{self, Json};
 use crate::request::Headers;
 use crate::secret::{self, Secret, SecretSpec};
@@ -229,7 +229,7 @@ impl JwtCheck {
 
         let header_field = format!("{path}.header");
         let header = c.header.as_deref().unwrap_or(DEFAULT_HEADER);
-        let header = crate::config::request_header_name(header, &header_field, "a token")?;
+        let header = crate::error::request_header_name(header, &header_field, "a token")?;
         let bearer = if matches!(header.as_str(), "authorization" | "proxy-authorization") {
             BearerScheme::Required
         } else {

@@ -17,8 +17,8 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{ConfigError, Env};
 use crate::denial::Denial;
+use crate::error::{ConfigError, Env};
 use crate::json::{Invalid, Json, Lexer};
 use crate::secret::{self, Secret, SecretBytes, SecretSpec};
 use crate::verify::encoding::hex_decode;

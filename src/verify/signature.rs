@@ -19,8 +19,8 @@ use self::handshake::{Handshake, Reply, Request as HandshakeRequest};
 use self::model::{
     Algorithm as SigAlgorithm, Encoding, Field, Key, KeyFormat, Pointer, Scheme, SignatureAt, TimeFormat, Timestamp,
 };
-use crate::config::{ConfigError, Env};
 use crate::denial::Denial;
+use crate::error::{ConfigError, Env};
 use crate::json::Json;
 use crate::request::RequestHead;
 use crate::secret::{self, Secret, SecretSpec};
@@ -424,7 +424,7 @@ fn check_public_url(u: &str, path: &str) -> Result<String, ConfigError> {
 
 fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Scheme, ConfigError> {
     let field = |f: &str| format!("{path}.{f}");
-    let header_name = |v: &str, f: &str| crate::config::request_header_name(v, &field(f), "a signature");
+    let header_name = |v: &str, f: &str| crate::error::request_header_name(v, &field(f), "a signature");
     let pointer = |v: &str, f: &str| {
         Pointer::parse(v).ok_or_else(|| {
             ConfigError::new(field(f), format!("\"{v}\" is not a JSON pointer (RFC 6901), e.g. \"/signature\""))

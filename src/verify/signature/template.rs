@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::request::RequestHead;
 
 /// A piece of the signed bytes.
