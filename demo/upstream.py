@@ -126,7 +126,10 @@ class AppHandler(_Handler):
     """The main port: record, then echo."""
 
     def _handle(self) -> None:
-        head = {"method": self.command, "path": self.path, "headers": [[k, v] for k, v in self.headers.items()]}
+        # The target as on the request line: http.server rewrites a leading `//` in self.path.
+        parts = self.requestline.split(" ")
+        target = parts[1] if len(parts) == 3 else self.path
+        head = {"method": self.command, "path": target, "headers": [[k, v] for k, v in self.headers.items()]}
         self.recorder.saw_headers(head)
         raw = self._read_body()
         body, encoding = encode_body(raw)

@@ -65,16 +65,19 @@ pub struct MatchConfig {
     pub path_exact: Option<String>,
     pub host: Option<String>,
     pub methods: Option<Vec<String>>,
+    /// Default false: paths compare case-insensitively (SPEC 2.2a).
+    pub case_sensitive: Option<bool>,
 }
 
 impl FromJson for MatchConfig {
     fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["path_prefix", "path_exact", "host", "methods"])?;
+        let o = Obj::new(v, path, &["path_prefix", "path_exact", "host", "methods", "case_sensitive"])?;
         Ok(MatchConfig {
             path_prefix: o.opt("path_prefix")?,
             path_exact: o.opt("path_exact")?,
             host: o.opt("host")?,
             methods: o.opt("methods")?,
+            case_sensitive: o.opt("case_sensitive")?,
         })
     }
 }
@@ -161,23 +164,32 @@ fn compile_route(
     }
     let mp = format!("{path}.match");
     let m = r.matcher;
-    let matcher = match (m.path_prefix, m.path_exact) {
+    let case_sensitive = m.case_sensitive.unwrap_or(false);
+    let (p, exact, field) = match (m.path_prefix, m.path_exact) {
         (Some(_), Some(_)) => return Err(ConfigError::new(&mp, "set either path_prefix or path_exact, not both")),
         (None, None) => return Err(ConfigError::new(&mp, "one of path_prefix or path_exact is required")),
-        (Some(p), None) => {
-            check_path(&p, &format!("{mp}.path_prefix"))?;
-            Matcher::Prefix(p)
-        }
-        (None, Some(p)) => {
-            check_path(&p, &format!("{mp}.path_exact"))?;
-            Matcher::Exact(p)
-        }
+        (Some(p), None) => (p, false, "path_prefix"),
+        (None, Some(p)) => (p, true, "path_exact"),
     };
+    let matcher =
+        Matcher::compile(&p, exact, case_sensitive).map_err(|e| ConfigError::new(format!("{mp}.{field}"), e))?;
     let host = match m.host {
-        Some(h) if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) => {
-            return Err(ConfigError::new(format!("{mp}.host"), format!("\"{h}\" is not a host name")));
+        Some(h) if h.is_empty() || !h.bytes().all(|b| b.is_ascii_graphic() && !b"/?#@%\\".contains(&b)) => {
+            return Err(ConfigError::new(format!("{mp}.host"), format!("\"{}\" is not a host name", h.escape_debug())));
         }
-        Some(h) => Some(h.to_ascii_lowercase()),
+        Some(h) => {
+            // Compared as `:authority` is: without port, brackets or trailing dot.
+            let has_port = h.rsplit_once(':').is_some_and(|(before, port)| {
+                !port.is_empty()
+                    && port.bytes().all(|c| c.is_ascii_digit())
+                    && (!before.contains(':') || before.ends_with(']'))
+            });
+            let key = crate::path::host_key(h.as_bytes());
+            if has_port || key.is_empty() {
+                return Err(ConfigError::new(format!("{mp}.host"), format!("\"{h}\": give the host without a port")));
+            }
+            Some(key)
+        }
         None => None,
     };
     let default_methods = m.methods.is_none();
@@ -248,13 +260,6 @@ fn compile_route(
         return Err(ConfigError::new(&cp, "a route needs at least one check"));
     }
     Ok(Route { name: r.name, matcher, host, methods, checks })
-}
-
-fn check_path(p: &str, path: &str) -> Result<(), ConfigError> {
-    if !p.starts_with('/') || p.contains('?') || p.contains('#') {
-        return Err(ConfigError::new(path, format!("\"{p}\" must start with '/' and hold no query or fragment")));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

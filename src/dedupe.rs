@@ -15,12 +15,13 @@
 //! check and were accepted upstream are recorded, so only the sender itself can cause
 //! that flood, not an anonymous client. `capacity` lets an operator size it.
 
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ConfigError;
 use crate::json::Json;
-use crate::shared::SharedStore;
+use crate::shared::record::{Reader, Writer};
+use crate::shared::slots::SlotTable;
+use crate::shared::{SharedStore, CAS_ATTEMPTS};
 use crate::wire::{FromJson, Obj};
 
 pub const DEFAULT_WINDOW_SECONDS: u64 = 600;
@@ -39,12 +40,11 @@ pub const MAX_CAPACITY: u64 = 1_048_576;
 /// Entries per slot: enough that uniform hashing fills slots evenly, few enough that a
 /// lookup copies one small value (386 bytes) out of shared data.
 pub const ENTRIES_PER_SLOT: usize = 16;
-/// Read-compute-write rounds before a record is given up.
-pub const MAX_CAS_ATTEMPTS: usize = 8;
 
 const KEY_PREFIX: &str = "webhook_guard:dd:";
 /// Bumped when the encoding changes: a value in another format reads as empty.
-const FORMAT: u8 = 1;
+/// 2: the shared record codec (big-endian; 1 was little-endian).
+const FORMAT: u8 = 2;
 /// format (1), entry count (1).
 const HEADER_LEN: usize = 2;
 const DIGEST_LEN: usize = 16;
@@ -74,11 +74,9 @@ impl FromJson for DedupeConfig {
 #[derive(Debug)]
 pub struct Dedupe {
     window_seconds: u64,
-    slots: usize,
-    /// `webhook_guard:dd:<route>`; slot keys append `:<slot>`.
-    key: String,
-    /// Salts the digest with the route, so the same id on two routes is two entries.
-    salt: [u8; 32],
+    /// `webhook_guard:dd:<route>:<slot>`. Its salt makes the same id on two routes two
+    /// entries.
+    table: SlotTable,
 }
 
 type IdDigest = [u8; DIGEST_LEN];
@@ -111,11 +109,7 @@ impl Dedupe {
         // At most MAX_CAPACITY / 16 = 65536 slots: fits usize on every target.
         let slots = usize::try_from(capacity.div_ceil(ENTRIES_PER_SLOT as u64))
             .map_err(|_| ConfigError::new(format!("{path}.capacity"), "too large for this platform"))?;
-        let mut h = Sha256::new();
-        h.update(KEY_PREFIX.as_bytes());
-        h.update(route_name.len().to_le_bytes());
-        h.update(route_name.as_bytes());
-        Ok(Dedupe { window_seconds, slots, key: format!("{KEY_PREFIX}{route_name}"), salt: h.finalize().into() })
+        Ok(Dedupe { window_seconds, table: SlotTable::new(KEY_PREFIX, route_name, slots) })
     }
 
     pub fn window_seconds(&self) -> u64 {
@@ -124,7 +118,7 @@ impl Dedupe {
 
     /// How many ids the route can hold at once (`capacity` rounded up to a multiple of 16).
     pub fn capacity(&self) -> usize {
-        self.slots * ENTRIES_PER_SLOT
+        self.table.slots() * ENTRIES_PER_SLOT
     }
 
     /// Whether `message_id` was recorded within the window before `now` (unix seconds).
@@ -134,8 +128,8 @@ impl Dedupe {
         if message_id.is_empty() {
             return false;
         }
-        let digest = self.digest(message_id);
-        let (value, _) = store.get(&self.slot_key(&digest));
+        let (digest, key) = self.place(message_id);
+        let (value, _) = store.get(&key);
         decode(value.as_deref()).iter().any(|e| self.live(e, now) && bool::from(e.digest[..].ct_eq(&digest[..])))
     }
 
@@ -149,9 +143,8 @@ impl Dedupe {
         if message_id.is_empty() {
             return;
         }
-        let digest = self.digest(message_id);
-        let key = self.slot_key(&digest);
-        for _ in 0..MAX_CAS_ATTEMPTS {
+        let (digest, key) = self.place(message_id);
+        for _ in 0..CAS_ATTEMPTS {
             let (value, cas) = store.get(&key);
             let mut entries = decode(value.as_deref());
             entries.retain(|e| self.live(e, now));
@@ -191,7 +184,7 @@ impl Dedupe {
     /// route: the number of keys is fixed and each value has a maximal size. Envoy adds
     /// its own per-key bookkeeping on top.
     pub fn max_shared_bytes(&self) -> usize {
-        (0..self.slots).map(|s| self.key.len() + 1 + decimal_len(s) + MAX_VALUE_BYTES).sum()
+        self.table.key_bytes() + self.table.slots() * MAX_VALUE_BYTES
     }
 
     fn holds(&self, store: &dyn SharedStore, key: &str, digest: &IdDigest) -> bool {
@@ -207,35 +200,23 @@ impl Dedupe {
         }
     }
 
-    /// Only this digest is stored, never the id itself (which may be the signature).
-    fn digest(&self, message_id: &[u8]) -> IdDigest {
-        let mut h = Sha256::new();
-        h.update(self.salt);
-        h.update(message_id);
-        let full = h.finalize();
+    /// The id's digest and its slot key. Only this digest is stored, never the id
+    /// itself (which may be the signature).
+    fn place(&self, message_id: &[u8]) -> (IdDigest, String) {
+        let hash = self.table.hash(message_id);
         let mut d = [0u8; DIGEST_LEN];
-        d.copy_from_slice(&full[..DIGEST_LEN]);
-        d
-    }
-
-    fn slot_key(&self, digest: &IdDigest) -> String {
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        // `slots` is at most 65536 and the remainder is below it: both casts are lossless.
-        let slot = (u64::from_le_bytes(first) % self.slots as u64) as usize;
-        format!("{}:{slot}", self.key)
+        d.copy_from_slice(&hash[..DIGEST_LEN]);
+        (d, self.table.slot_key(self.table.slot_of(&hash)))
     }
 }
 
 fn encode(entries: &[Entry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + entries.len() * ENTRY_LEN);
-    out.push(FORMAT);
-    out.push(u8::try_from(entries.len()).unwrap_or(u8::MAX));
+    let mut w = Writer::with_capacity(HEADER_LEN + entries.len() * ENTRY_LEN);
+    w.u8(FORMAT).u8(u8::try_from(entries.len()).unwrap_or(u8::MAX));
     for e in entries {
-        out.extend_from_slice(&e.digest);
-        out.extend_from_slice(&e.recorded_at.to_le_bytes());
+        w.bytes(&e.digest).u64(e.recorded_at);
     }
-    out
+    w.finish()
 }
 
 /// The entries of a slot value. Anything malformed reads as an empty slot: forgetting
@@ -246,27 +227,14 @@ fn decode(value: Option<&[u8]>) -> Vec<Entry> {
 }
 
 fn try_decode(value: &[u8]) -> Option<Vec<Entry>> {
-    let (header, body) = value.split_at_checked(HEADER_LEN)?;
-    let (&format, count) = header.split_first()?;
-    let count = usize::from(*count.first()?);
-    if format != FORMAT || count > ENTRIES_PER_SLOT || body.len() != count * ENTRY_LEN {
+    let mut r = Reader::new(value);
+    let (format, count) = (r.u8()?, usize::from(r.u8()?));
+    if format != FORMAT || count > ENTRIES_PER_SLOT || r.remaining() != count * ENTRY_LEN {
         return None;
     }
-    body.chunks_exact(ENTRY_LEN)
-        .map(|chunk| {
-            let (digest, at) = chunk.split_at_checked(DIGEST_LEN)?;
-            Some(Entry { digest: digest.try_into().ok()?, recorded_at: u64::from_le_bytes(at.try_into().ok()?) })
-        })
-        .collect()
-}
-
-fn decimal_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 10 {
-        n /= 10;
-        len += 1;
-    }
-    len
+    let entries: Option<Vec<Entry>> =
+        (0..count).map(|_| Some(Entry { digest: r.array()?, recorded_at: r.u64()? })).collect();
+    r.end(entries?)
 }
 
 #[cfg(test)]
@@ -321,7 +289,7 @@ mod tests {
         d.record(&s, b"m", T0 + 10);
         assert!(d.seen(&s, b"m", T0 + 149));
         assert!(!d.seen(&s, b"m", T0 + 150));
-        assert_eq!(s.bytes(), d.slot_key(&d.digest(b"m")).len() + HEADER_LEN + ENTRY_LEN);
+        assert_eq!(s.bytes(), d.place(b"m").1.len() + HEADER_LEN + ENTRY_LEN);
     }
 
     #[test]
@@ -332,7 +300,7 @@ mod tests {
         a.record(&s, b"evt_1", T0);
         assert!(a.seen(&s, b"evt_1", T0));
         assert!(!b.seen(&s, b"evt_1", T0));
-        assert_ne!(a.digest(b"evt_1"), b.digest(b"evt_1"));
+        assert_ne!(a.place(b"evt_1").0, b.place(b"evt_1").0);
     }
 
     #[test]
@@ -349,7 +317,7 @@ mod tests {
         let s = MemoryStore::default();
         let signature = b"sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
         d.record(&s, signature, T0);
-        let key = d.slot_key(&d.digest(signature));
+        let key = d.place(signature).1;
         let value = s.get(&key).0.unwrap();
         assert_eq!(value.len(), HEADER_LEN + ENTRY_LEN);
         assert!(!value.windows(8).any(|w| signature.windows(8).any(|x| x == w)));
@@ -367,8 +335,8 @@ mod tests {
 
     /// `n` distinct ids that fall into one slot.
     fn ids_in_one_slot(d: &Dedupe, n: usize) -> Vec<Vec<u8>> {
-        let key = d.slot_key(&d.digest(&id(0)));
-        (0..).map(id).filter(|i| d.slot_key(&d.digest(i)) == key).take(n).collect()
+        let key = d.place(&id(0)).1;
+        (0..).map(id).filter(|i| d.place(i).1 == key).take(n).collect()
     }
 
     #[test]
@@ -416,10 +384,10 @@ mod tests {
             d.record(&s, &id(i), T0 + 100);
         }
         assert!((8..24).all(|i| d.seen(&s, &id(i), T0 + 100)));
-        assert_eq!(decode(s.get(&d.slot_key(&d.digest(&id(0)))).0.as_deref()).len(), 16);
+        assert_eq!(decode(s.get(&d.place(&id(0)).1).0.as_deref()).len(), 16);
         // Expired entries are gone from the value after the next write, not only unseen.
         d.record(&s, &id(99), T0 + 200);
-        assert_eq!(decode(s.get(&d.slot_key(&d.digest(&id(0)))).0.as_deref()).len(), 1);
+        assert_eq!(decode(s.get(&d.place(&id(0)).1).0.as_deref()).len(), 1);
     }
 
     #[test]
@@ -461,10 +429,6 @@ mod tests {
         assert_eq!(dd_on("{}", &long).max_shared_bytes(), 1_932_202);
         assert_eq!(dd_on(r#"{"capacity":1048576}"#, &long).max_shared_bytes(), 30_987_418);
         assert_eq!(dd(r#"{"capacity":100}"#).capacity(), 112);
-        assert_eq!(decimal_len(0), 1);
-        assert_eq!(decimal_len(9), 1);
-        assert_eq!(decimal_len(10), 2);
-        assert_eq!(decimal_len(65_535), 5);
     }
 
     #[test]
@@ -486,7 +450,7 @@ mod tests {
         // Every attempt conflicts: nothing recorded, nothing broken.
         let s = ContendedStore::new(Vec::new(), true);
         d.record(&s, b"mine", T0);
-        assert_eq!(s.sets.get(), MAX_CAS_ATTEMPTS);
+        assert_eq!(s.sets.get(), CAS_ATTEMPTS);
         assert!(!d.seen(&s, b"mine", T0));
     }
 
@@ -497,10 +461,10 @@ mod tests {
         let theirs = {
             let m = MemoryStore::default();
             d.record(&m, b"theirs", T0);
-            m.get(&d.slot_key(&d.digest(b"theirs"))).0.unwrap()
+            m.get(&d.place(b"theirs").1).0.unwrap()
         };
         let s = ContendedStore::new(Vec::new(), false);
-        let key = d.slot_key(&d.digest(b"mine"));
+        let key = d.place(b"mine").1;
         s.after_set.borrow_mut().push(Box::new(move |m: &MemoryStore| m.set(&key, &theirs, None).unwrap()));
         d.record(&s, b"mine", T0);
         assert_eq!(s.sets.get(), 2);
@@ -511,7 +475,7 @@ mod tests {
     #[test]
     fn hostile_or_foreign_values_read_as_empty_and_never_panic() {
         let d = dd(r#"{"capacity":16}"#);
-        let key = d.slot_key(&d.digest(b"m"));
+        let key = d.place(b"m").1;
         let good = {
             let m = MemoryStore::default();
             d.record(&m, b"m", T0);

@@ -7,6 +7,8 @@
 pub enum Denial {
     // routing
     RouteNotFound,
+    /// The path cannot be read one way, or its readings reach different routes.
+    AmbiguousPath,
     MethodNotAllowed,
     PayloadTooLarge,
     // signature
@@ -58,6 +60,7 @@ impl Denial {
         use Denial::*;
         match self {
             RouteNotFound => "route_not_found",
+            AmbiguousPath => "ambiguous_path",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
             SignatureMissing => "signature_missing",
@@ -104,6 +107,7 @@ impl Denial {
         use Denial::*;
         match self {
             RouteNotFound => Reply::NOT_FOUND,
+            AmbiguousPath => Reply::BAD_REQUEST,
             MethodNotAllowed => Reply::METHOD_NOT_ALLOWED,
             PayloadTooLarge => Reply::PAYLOAD_TOO_LARGE,
             RateLimited => Reply::RATE_LIMITED,
@@ -124,6 +128,7 @@ pub struct Reply {
 }
 
 impl Reply {
+    pub const BAD_REQUEST: Reply = Reply { status: 400, body: r#"{"error":"bad_request"}"# };
     pub const UNAUTHORIZED: Reply = Reply { status: 401, body: r#"{"error":"unauthorized"}"# };
     pub const FORBIDDEN: Reply = Reply { status: 403, body: r#"{"error":"forbidden"}"# };
     pub const NOT_FOUND: Reply = Reply { status: 404, body: r#"{"error":"not_found"}"# };
@@ -151,6 +156,8 @@ mod tests {
         assert_eq!(Denial::ListUnavailable.status().status, 503);
         assert_eq!(Denial::RouteNotFound.status().status, 404);
         assert_eq!(Denial::MethodNotAllowed.status().status, 405);
+        assert_eq!(Denial::AmbiguousPath.status(), Reply::BAD_REQUEST);
+        assert_eq!(Denial::AmbiguousPath.reason(), "ambiguous_path");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod dedupe;
 pub mod denial;
 pub mod error;
 pub mod json;
+pub mod path;
 pub mod policy;
 pub mod rate_limit;
 pub mod remote_list;

@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use crate::dedupe::Dedupe;
 use crate::denial::Denial;
+use crate::path::Hit;
 use crate::rate_limit::RateLimit;
 use crate::remote_list::{EntryKind, ListState, RemoteList};
 use crate::request::RequestHead;
@@ -42,17 +43,13 @@ pub struct Policy {
     pub remote_lists: Vec<(RemoteList, EntryKind)>,
 }
 
-#[derive(Debug)]
-pub enum Matcher {
-    Prefix(String),
-    Exact(String),
-}
+pub use crate::path::Matcher;
 
 #[derive(Debug)]
 pub struct Route {
     pub name: String,
     pub matcher: Matcher,
-    /// Lower-case host without port; `None` matches any host.
+    /// Lower-case host without port or trailing dot; `None` matches any host.
     pub host: Option<String>,
     /// Upper-case methods.
     pub methods: Vec<String>,
@@ -105,6 +102,8 @@ pub enum Routing {
         allow: String,
     },
     NotFound,
+    /// The path cannot be read, or its readings reach different routes (SPEC 2.2a).
+    Ambiguous,
 }
 
 /// A secret that verified a request: counted as `secret.<id>.matched`.
@@ -136,37 +135,109 @@ impl Findings {
 }
 
 impl Policy {
+    /// The route of a request under every reading of its path and host (SPEC 2.2a): a
+    /// route any reading reaches checks it; readings reaching different routes, or a path
+    /// that cannot be read, are `Ambiguous`.
     pub fn route(&self, head: &RequestHead) -> Routing {
-        let host = if self.routes.iter().any(|r| r.host.is_some()) { Some(head.host()) } else { None };
+        let raw = head.headers.get_all(":path").next().unwrap_or_default();
+        let raw = raw.split(|&b| b == b'?').next().unwrap_or_default();
+        // Empty (no allocation) when no route names a host.
+        let hosts = if self.routes.iter().any(|r| r.host.is_some()) { request_hosts(head) } else { Vec::new() };
+        let mut found: Option<usize> = None;
         let mut allow: Vec<&str> = Vec::new();
+        // A reading that reaches routes only with other methods.
+        let mut wrong_method = false;
+        let mut one = |reading: &[u8]| -> Result<(), ()> {
+            for k in 0..hosts.len().max(1) {
+                let host = hosts.get(k).map(String::as_str);
+                match self.route_one(reading, host, &head.method, &mut allow)? {
+                    Reached::Route(i) if found.is_some_and(|f| f != i) => return Err(()),
+                    Reached::Route(i) => found = Some(i),
+                    Reached::OtherMethods => wrong_method = true,
+                    Reached::Nothing => {}
+                }
+            }
+            Ok(())
+        };
+        let outcome = if crate::path::is_plain(raw) {
+            one(raw)
+        } else {
+            match crate::path::readings(raw) {
+                Ok(readings) => readings.iter().try_for_each(|r| one(r)),
+                Err(_) => Err(()),
+            }
+        };
+        if outcome.is_err() {
+            return Routing::Ambiguous;
+        }
+        match found {
+            // Another reading is the path of a different route (with another method).
+            Some(_) if wrong_method => Routing::Ambiguous,
+            Some(i) => Routing::Route(i),
+            None if allow.is_empty() => Routing::NotFound,
+            None => Routing::MethodNotAllowed { allow: allow.join(", ") },
+        }
+    }
+
+    /// The first route one reading reaches with this method; routes it reaches with
+    /// another method add theirs to `allow`. `Err`: a route is reached only by reading a
+    /// non-ASCII character as ASCII.
+    fn route_one<'a>(
+        &'a self,
+        reading: &[u8],
+        host: Option<&str>,
+        method: &str,
+        allow: &mut Vec<&'a str>,
+    ) -> Result<Reached, ()> {
+        let mut reached = Reached::Nothing;
         for (i, r) in self.routes.iter().enumerate() {
-            let path_ok = match &r.matcher {
-                Matcher::Prefix(p) => head.path.starts_with(p.as_str()),
-                Matcher::Exact(p) => head.path == *p,
-            };
-            let host_ok = match (&r.host, &host) {
+            let host_ok = match (&r.host, host) {
                 (Some(want), Some(got)) => want == got,
                 (Some(_), None) => false,
                 (None, _) => true,
             };
-            if !(path_ok && host_ok) {
+            if !host_ok {
                 continue;
             }
-            if r.methods.contains(&head.method) {
-                return Routing::Route(i);
+            match r.matcher.test(reading) {
+                Hit::No => continue,
+                Hit::Maybe => return Err(()),
+                Hit::Yes => {}
             }
+            if r.methods.iter().any(|m| m == method) {
+                return Ok(Reached::Route(i));
+            }
+            reached = Reached::OtherMethods;
             for m in &r.methods {
                 if !allow.contains(&m.as_str()) {
                     allow.push(m);
                 }
             }
         }
-        if allow.is_empty() {
-            Routing::NotFound
-        } else {
-            Routing::MethodNotAllowed { allow: allow.join(", ") }
+        Ok(reached)
+    }
+}
+
+/// What one reading of a request reaches.
+enum Reached {
+    Route(usize),
+    /// Only routes that allow other methods.
+    OtherMethods,
+    Nothing,
+}
+
+/// The hosts a request names, as routes compare them: `:authority`, and a `host` header
+/// that says something else (an HTTP/2 client may send both; an upstream may read
+/// either).
+fn request_hosts(head: &RequestHead) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::with_capacity(1);
+    for v in head.headers.get_all(":authority").chain(head.headers.get_all("host")) {
+        let h = crate::path::host_key(v);
+        if !hosts.contains(&h) {
+            hosts.push(h);
         }
     }
+    hosts
 }
 
 impl Route {

@@ -13,11 +13,11 @@
 use std::cmp::Reverse;
 use std::net::IpAddr;
 
-use sha2::{Digest, Sha256};
-
 use crate::error::ConfigError;
 use crate::json::Json;
-use crate::shared::SharedStore;
+use crate::shared::record::{Reader, Writer};
+use crate::shared::slots::SlotTable;
+use crate::shared::{SharedStore, CAS_ATTEMPTS};
 use crate::wire::{FromJson, Obj};
 
 pub const MAX_REQUESTS: u64 = 1_000_000;
@@ -30,15 +30,14 @@ pub const MAX_PER_SECONDS: u64 = 86_400;
 /// than 8 with probability ~1e-6).
 pub const SLOTS: usize = 1024;
 pub const ENTRIES_PER_SLOT: usize = 8;
-/// Read-compute-write rounds before giving up on a contended key.
-pub const MAX_CAS_ATTEMPTS: usize = 8;
 /// How far ahead of this worker's clock a bucket's last refill may be and still be taken
 /// as the other worker's clock reading a moment later (see [`RateLimit::refilled`]).
 const MAX_CLOCK_SKEW_MILLIS: u64 = 1000;
 
 const KEY_PREFIX: &str = "webhook_guard:rl:";
 /// Bumped when the encoding changes: a value in another format reads as empty.
-const FORMAT: u8 = 1;
+/// 2: the shared record codec (big-endian; 1 was little-endian).
+const FORMAT: u8 = 2;
 /// format (1), requests (u32), per_seconds (u32), entry count (1).
 const HEADER_LEN: usize = 10;
 /// client (9), tokens (u64), last refill in unix milliseconds (u64).
@@ -85,10 +84,10 @@ pub struct RateLimit {
     by: By,
     requests: u64,
     per_seconds: u64,
-    /// `webhook_guard:rl:<route>`: the `by: route` key, and the prefix of the others.
-    key: String,
-    /// Seeds the slot hash; see [`RateLimit::slot`] for what it does and does not buy.
-    salt: [u8; 32],
+    /// `webhook_guard:rl:<route>`: its stem is the `by: route` key, its slots hold the
+    /// `by: client_ip` buckets; see [`RateLimit::slot`] for what the salt does and does
+    /// not buy.
+    table: SlotTable,
 }
 
 /// The identity of a bucket inside a slot: a tag (4, 6, or 0 for the route and the
@@ -128,12 +127,7 @@ impl RateLimit {
                 ))
             }
         };
-        let key = format!("{KEY_PREFIX}{route_name}");
-        let mut h = Sha256::new();
-        h.update(KEY_PREFIX.as_bytes());
-        h.update(route_name.len().to_le_bytes());
-        h.update(route_name.as_bytes());
-        Ok(RateLimit { by, requests, per_seconds, key, salt: h.finalize().into() })
+        Ok(RateLimit { by, requests, per_seconds, table: SlotTable::new(KEY_PREFIX, route_name, SLOTS) })
     }
 
     pub fn by(&self) -> By {
@@ -148,7 +142,7 @@ impl RateLimit {
     /// all. `now_millis` is unix milliseconds.
     pub fn check(&self, store: &dyn SharedStore, client: Option<IpAddr>, now_millis: u64) -> Result<(), Limited> {
         let (key, client) = self.bucket(client);
-        for _ in 0..MAX_CAS_ATTEMPTS {
+        for _ in 0..CAS_ATTEMPTS {
             let (value, cas) = store.get(&key);
             let mut entries = self.decode(value.as_deref());
             // A refusal changes nothing worth writing (refill is computed from the stored
@@ -174,11 +168,8 @@ impl RateLimit {
     pub fn max_shared_bytes(&self) -> usize {
         let single = HEADER_LEN + ENTRY_LEN;
         match self.by {
-            By::Route => self.key.len() + single,
-            By::ClientIp => {
-                let slots: usize = (0..SLOTS).map(|s| self.slot_key(s).len() + MAX_VALUE_BYTES).sum();
-                slots + self.unknown_key().len() + single
-            }
+            By::Route => self.table.key().len() + single,
+            By::ClientIp => self.table.key_bytes() + SLOTS * MAX_VALUE_BYTES + self.unknown_key().len() + single,
         }
     }
 
@@ -190,36 +181,28 @@ impl RateLimit {
     /// place before traffic, every write on the request path is a CAS.
     pub fn prepare(&self, store: &dyn SharedStore) {
         let keys: Vec<String> = match self.by {
-            By::Route => vec![self.key.clone()],
-            By::ClientIp => (0..SLOTS).map(|slot| self.slot_key(slot)).chain([self.unknown_key()]).collect(),
+            By::Route => vec![self.table.key().to_string()],
+            By::ClientIp => self.table.keys().chain([self.unknown_key()]).collect(),
         };
         let empty = self.encode(&[]);
         for key in keys {
-            if store.get(&key).0.is_none() {
-                // A failure leaves the key absent; the request path still works, with
-                // the first write unconditional as before.
-                let _ = store.set(&key, &empty, None);
-            }
+            store.create_if_absent(&key, &empty);
         }
     }
 
     fn bucket(&self, client: Option<IpAddr>) -> (String, ClientId) {
         match (self.by, client) {
-            (By::Route, _) => (self.key.clone(), NO_CLIENT),
+            (By::Route, _) => (self.table.key().to_string(), NO_CLIENT),
             (By::ClientIp, None) => (self.unknown_key(), NO_CLIENT),
             (By::ClientIp, Some(ip)) => {
                 let id = client_id(ip);
-                (self.slot_key(self.slot(&id)), id)
+                (self.table.slot_key(self.slot(&id)), id)
             }
         }
     }
 
-    fn slot_key(&self, slot: usize) -> String {
-        format!("{}:{slot}", self.key)
-    }
-
     fn unknown_key(&self) -> String {
-        format!("{}:unknown", self.key)
+        format!("{}:unknown", self.table.key())
     }
 
     /// Which slot a client falls in. The hash is seeded by the route name, so routes
@@ -232,14 +215,7 @@ impl RateLimit {
     /// attacker holding `SLOTS * ENTRIES_PER_SLOT` addresses could do anyway: a per-client
     /// limit is about fairness between honest senders; `by: route` caps the total.
     fn slot(&self, client: &ClientId) -> usize {
-        let mut h = Sha256::new();
-        h.update(self.salt);
-        h.update(client);
-        let d = h.finalize();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&d[..8]);
-        // SLOTS fits in u64 and the remainder is below SLOTS, so both casts are lossless.
-        (u64::from_le_bytes(first) % SLOTS as u64) as usize
+        self.table.slot_of(&self.table.hash(client))
     }
 
     /// One token, in bucket units.
@@ -306,18 +282,16 @@ impl RateLimit {
     }
 
     fn encode(&self, entries: &[Entry]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_LEN + entries.len() * ENTRY_LEN);
-        out.push(FORMAT);
+        let mut w = Writer::with_capacity(HEADER_LEN + entries.len() * ENTRY_LEN);
         // Both are at most MAX_REQUESTS / MAX_PER_SECONDS, far below u32::MAX.
-        out.extend_from_slice(&u32::try_from(self.requests).unwrap_or(u32::MAX).to_le_bytes());
-        out.extend_from_slice(&u32::try_from(self.per_seconds).unwrap_or(u32::MAX).to_le_bytes());
-        out.push(u8::try_from(entries.len()).unwrap_or(u8::MAX));
+        w.u8(FORMAT)
+            .u32(u32::try_from(self.requests).unwrap_or(u32::MAX))
+            .u32(u32::try_from(self.per_seconds).unwrap_or(u32::MAX))
+            .u8(u8::try_from(entries.len()).unwrap_or(u8::MAX));
         for e in entries {
-            out.extend_from_slice(&e.client);
-            out.extend_from_slice(&e.tokens.to_le_bytes());
-            out.extend_from_slice(&e.last_millis.to_le_bytes());
+            w.bytes(&e.client).u64(e.tokens).u64(e.last_millis);
         }
-        out
+        w.finish()
     }
 
     /// The buckets in a slot value. Anything malformed reads as an empty slot (full
@@ -330,39 +304,29 @@ impl RateLimit {
     }
 
     fn try_decode(&self, value: &[u8]) -> Option<Vec<Entry>> {
-        let (header, body) = value.split_at_checked(HEADER_LEN)?;
-        let (&format, rest) = header.split_first()?;
-        let (requests, rest) = rest.split_at_checked(4)?;
-        let (per_seconds, count) = rest.split_at_checked(4)?;
-        let count = usize::from(*count.first()?);
-        if format != FORMAT || count > ENTRIES_PER_SLOT || body.len() != count * ENTRY_LEN {
+        let mut r = Reader::new(value);
+        let (format, requests, per_seconds) = (r.u8()?, r.u32()?, r.u32()?);
+        let count = usize::from(r.u8()?);
+        if format != FORMAT || count > ENTRIES_PER_SLOT || r.remaining() != count * ENTRY_LEN {
             return None;
         }
-        let stored_cap = u128::from(u32::from_le_bytes(requests.try_into().ok()?))
-            * u128::from(u32::from_le_bytes(per_seconds.try_into().ok()?))
-            * 1000;
+        let stored_cap = u128::from(requests) * u128::from(per_seconds) * 1000;
         if stored_cap == 0 {
             return None;
         }
         let cap = self.capacity_units();
         let mut entries = Vec::with_capacity(count);
-        for chunk in body.chunks_exact(ENTRY_LEN) {
-            let (client, rest) = chunk.split_at_checked(CLIENT_LEN)?;
-            let (tokens, last) = rest.split_at_checked(8)?;
-            let tokens = u64::from_le_bytes(tokens.try_into().ok()?);
+        for _ in 0..count {
+            let (client, tokens, last_millis) = (r.array()?, r.u64()?, r.u64()?);
             let tokens = if stored_cap == u128::from(cap) {
                 tokens.min(cap)
             } else {
                 let scaled = u128::from(tokens).min(stored_cap) * u128::from(cap) / stored_cap;
                 u64::try_from(scaled).unwrap_or(cap)
             };
-            entries.push(Entry {
-                client: client.try_into().ok()?,
-                tokens,
-                last_millis: u64::from_le_bytes(last.try_into().ok()?),
-            });
+            entries.push(Entry { client, tokens, last_millis });
         }
-        Some(entries)
+        r.end(entries)
     }
 }
 
@@ -645,14 +609,14 @@ mod tests {
         // More conflicts than attempts: fail closed.
         let s = ContendedStore::new(Vec::new(), true);
         assert_eq!(r.check(&s, c, T0), Err(Limited { retry_after_seconds: 1 }));
-        assert_eq!(s.sets.get(), MAX_CAS_ATTEMPTS);
-        // Exactly MAX_CAS_ATTEMPTS - 1 conflicts: still goes through.
+        assert_eq!(s.sets.get(), CAS_ATTEMPTS);
+        // Exactly CAS_ATTEMPTS - 1 conflicts: still goes through.
         let json = r#"{"requests":100,"per_seconds":60}"#;
-        let s = ContendedStore::new((0..MAX_CAS_ATTEMPTS - 1).map(|_| other_worker(json)).collect(), false);
+        let s = ContendedStore::new((0..CAS_ATTEMPTS - 1).map(|_| other_worker(json)).collect(), false);
         let r = rl(json);
         assert_eq!(r.check(&s.inner, c, T0), Ok(()));
         assert_eq!(r.check(&s, c, T0), Ok(()));
-        assert_eq!(s.sets.get(), MAX_CAS_ATTEMPTS);
+        assert_eq!(s.sets.get(), CAS_ATTEMPTS);
     }
 
     #[test]
@@ -818,7 +782,7 @@ mod tests {
         ];
         let bytes = r.encode(&entries);
         assert_eq!(bytes.len(), HEADER_LEN + 2 * ENTRY_LEN);
-        assert_eq!(&bytes[..HEADER_LEN], &[FORMAT, 7, 0, 0, 0, 30, 0, 0, 0, 2]);
+        assert_eq!(&bytes[..HEADER_LEN], &[FORMAT, 0, 0, 0, 7, 0, 0, 0, 30, 2], "big-endian, like every shared record");
         assert_eq!(r.decode(Some(&bytes)), entries);
     }
 

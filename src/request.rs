@@ -71,7 +71,7 @@ impl RequestHead {
         RequestHead { method, path, raw_path, headers, client, now, now_ms: now.saturating_mul(1000) }
     }
 
-    /// `:authority` (or `host`) without the port, lower-cased.
+    /// `:authority` (or `host`) without the port and trailing dot, lower-cased.
     pub fn host(&self) -> String {
         let v = self
             .headers
@@ -79,19 +79,7 @@ impl RequestHead {
             .next()
             .or_else(|| self.headers.get_all("host").next())
             .unwrap_or_default();
-        let s = String::from_utf8_lossy(v).to_ascii_lowercase();
-        strip_port(&s).to_string()
-    }
-}
-
-fn strip_port(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        // [v6]:port
-        return rest.split(']').next().unwrap_or_default();
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) if !h.contains(':') && port.bytes().all(|c| c.is_ascii_digit()) => h,
-        _ => host,
+        crate::path::host_key(v)
     }
 }
 
@@ -122,5 +110,6 @@ mod tests {
         assert_eq!(h.method, "POST");
         assert_eq!(head(&[(":authority", b"[::1]:10000")]).host(), "::1");
         assert_eq!(head(&[(":authority", b"example.com")]).host(), "example.com");
+        assert_eq!(head(&[(":authority", b"Example.COM.:443")]).host(), "example.com");
     }
 }

@@ -356,6 +356,12 @@ impl HttpContext for Guard {
                     }
                 };
             }
+            Routing::Ambiguous => {
+                // Refused whatever `unmatched` says: some upstream may read it as a route.
+                self.head = Some(head);
+                let f = Findings { denials: vec![Denial::AmbiguousPath], ..Findings::default() };
+                return self.deny(&f, None);
+            }
             Routing::MethodNotAllowed { allow } => {
                 self.head = Some(head);
                 let f = Findings { denials: vec![Denial::MethodNotAllowed], ..Findings::default() };

@@ -12,7 +12,7 @@ while the tests that need no waiting do their work:
   the answer, a list kept through failures, a list going stale, an IP list.
 
 Every list uses the smallest intervals the configuration accepts (refresh_seconds 10,
-see MIN_REFRESH_SECONDS in src/remote_list.rs; retry_seconds 1), so the whole module
+see MIN_REFRESH_SECONDS in src/remote_list/config.rs; retry_seconds 1), so the whole module
 runs in about half a minute; every wait is a bounded poll of Envoy's stats.
 """
 

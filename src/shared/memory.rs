@@ -1,27 +1,15 @@
-//! State shared by every worker VM of one Envoy (rate-limit buckets, the replay cache,
-//! remote lists): an abstraction over proxy-wasm shared data, so the logic that uses it
-//! stays pure and testable. Values are bytes; writes use compare-and-swap.
+//! Test doubles of Envoy's shared data: the same CAS semantics in memory, and a store
+//! under contention from other workers.
 
-/// The CAS token did not match: another worker wrote the key since it was read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Conflict;
-
-pub trait SharedStore {
-    /// The value and its CAS token (`None` when the key was never written).
-    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
-    /// Write `value` if the key's CAS token is still `cas` (`None`: unconditionally).
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Conflict>;
-}
+use super::{Conflict, SharedStore};
 
 /// An in-memory store with the same CAS semantics as Envoy's shared data, for tests.
-#[cfg(test)]
 #[derive(Default)]
 pub struct MemoryStore {
     map: std::cell::RefCell<std::collections::HashMap<String, (Vec<u8>, u32)>>,
     next_cas: std::cell::Cell<u32>,
 }
 
-#[cfg(test)]
 impl MemoryStore {
     /// Number of keys held: lets tests assert that memory stays bounded.
     pub fn len(&self) -> usize {
@@ -37,7 +25,6 @@ impl MemoryStore {
     }
 }
 
-#[cfg(test)]
 impl SharedStore for MemoryStore {
     fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
         match self.map.borrow().get(key) {
@@ -61,13 +48,11 @@ impl SharedStore for MemoryStore {
 }
 
 /// What another worker does to the store in between two steps of a test.
-#[cfg(test)]
 pub type OtherWorker = Box<dyn Fn(&MemoryStore)>;
 
 /// A MemoryStore under contention, for tests: runs what another worker does just
 /// before (or after) the next `set`s, so a CAS conflict is a real one; or refuses every
 /// write.
-#[cfg(test)]
 pub struct ContendedStore {
     pub inner: MemoryStore,
     pub before_set: std::cell::RefCell<Vec<OtherWorker>>,
@@ -76,7 +61,6 @@ pub struct ContendedStore {
     pub sets: std::cell::Cell<usize>,
 }
 
-#[cfg(test)]
 impl ContendedStore {
     pub fn new(before_set: Vec<OtherWorker>, always_conflict: bool) -> Self {
         ContendedStore {
@@ -89,7 +73,6 @@ impl ContendedStore {
     }
 }
 
-#[cfg(test)]
 impl SharedStore for ContendedStore {
     fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
         self.inner.get(key)

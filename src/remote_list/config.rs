@@ -1,0 +1,452 @@
+//! The `remote_list` block: its wire form and its validation into a [`RemoteList`]:
+//! where the list comes from, how often it is refreshed, where the entries are in the
+//! answer, and the digests that name its shared records.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::record::FORMAT_VERSION;
+use crate::error::{ConfigError, Env};
+use crate::json::Json;
+use crate::secret::{self, SecretBytes, SecretSpec};
+use crate::wire::{self, FromJson, Obj};
+
+pub const DEFAULT_REFRESH_SECONDS: u64 = 86_400;
+pub const DEFAULT_RETRY_SECONDS: u64 = 60;
+pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+pub const DEFAULT_MAX_STALE_SECONDS: u64 = 259_200;
+
+const MIN_REFRESH_SECONDS: u64 = 10;
+const MAX_REFRESH_SECONDS: u64 = 30 * 86_400;
+const MIN_TIMEOUT_MS: u64 = 100;
+pub(super) const MAX_TIMEOUT_MS: u64 = 60_000;
+const MAX_STALE_LIMIT_SECONDS: u64 = 365 * 86_400;
+
+/// Wire form of a `remote_list` block.
+#[derive(Debug)]
+pub struct RemoteListConfig {
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    pub headers: Option<HeaderSpecs>,
+    pub refresh_seconds: Option<u64>,
+    pub retry_seconds: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub max_stale_seconds: Option<u64>,
+    pub pointer: Option<String>,
+    pub field: Option<String>,
+}
+
+impl FromJson for RemoteListConfig {
+    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
+        let o = Obj::new(
+            v,
+            path,
+            &[
+                "cluster",
+                "authority",
+                "path",
+                "headers",
+                "refresh_seconds",
+                "retry_seconds",
+                "timeout_ms",
+                "max_stale_seconds",
+                "pointer",
+                "field",
+            ],
+        )?;
+        Ok(RemoteListConfig {
+            cluster: o.req("cluster")?,
+            authority: o.req("authority")?,
+            path: o.req("path")?,
+            headers: o.opt("headers")?,
+            refresh_seconds: o.opt("refresh_seconds")?,
+            retry_seconds: o.opt("retry_seconds")?,
+            timeout_ms: o.opt("timeout_ms")?,
+            max_stale_seconds: o.opt("max_stale_seconds")?,
+            pointer: o.opt("pointer")?,
+            field: o.opt("field")?,
+        })
+    }
+}
+
+/// `headers: { name: secret, ... }` in the order written, duplicates kept so that
+/// compile can refuse them (a map type would silently keep one of the two).
+#[derive(Debug, Default)]
+pub struct HeaderSpecs(pub Vec<(String, SecretSpec)>);
+
+impl FromJson for HeaderSpecs {
+    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
+        let members = wire::entries(v, path, "an object of header name to secret")?;
+        let specs = members
+            .iter()
+            .map(|(name, spec)| Ok((name.clone(), SecretSpec::from_json(spec, &format!("{path}.{name}"))?)))
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(HeaderSpecs(specs))
+    }
+}
+
+/// Where the list comes from. Header values are secrets (`Debug` prints `[redacted]`).
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    /// Lower-case names; values valid UTF-8 without control characters.
+    pub headers: Vec<(String, SecretBytes)>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub refresh_seconds: u64,
+    pub retry_seconds: u64,
+    pub max_stale_seconds: u64,
+}
+
+/// A compiled `remote_list` block.
+#[derive(Debug, Clone)]
+pub struct RemoteList {
+    /// Stable identifier (e.g. `github.client_cert`): shared-data keys and metrics.
+    pub name: String,
+    pub upstream: Upstream,
+    pub timing: Timing,
+    /// JSON pointer to the array; empty: discover it.
+    pub pointer: String,
+    /// Member of each object holding the entry; empty: discover it.
+    pub field: String,
+    /// Digest of what defines the list's content (not the credentials).
+    pub(super) source_digest: u64,
+    /// Digest of the whole request, credentials included, so that a fixed credential is
+    /// retried at once. A truncated SHA-256 in shared data, never the credential.
+    pub(super) request_digest: u64,
+}
+
+/// Set by the filter: a configured one would be ambiguous or break the callout.
+const RESERVED_HEADERS: &[&str] =
+    &["host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "upgrade"];
+
+impl RemoteList {
+    /// Validate a `remote_list` block found at `path`. `name` identifies the list in
+    /// shared data and metrics: `[a-z0-9_.-]+`, at most 128 characters.
+    pub fn compile(c: &RemoteListConfig, path: &str, env: &Env, name: &str) -> Result<Self, ConfigError> {
+        let name_ok = !name.is_empty()
+            && name.len() <= 128
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
+        if !name_ok {
+            return Err(ConfigError::new(path, format!("internal: \"{name}\" is not a usable list name")));
+        }
+        if c.cluster.is_empty() || c.cluster.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            return Err(ConfigError::new(format!("{path}.cluster"), "must name an Envoy cluster (no spaces)"));
+        }
+        if c.authority.is_empty()
+            || c.authority
+                .chars()
+                .any(|ch| ch.is_whitespace() || ch.is_control() || matches!(ch, '/' | '?' | '#' | '@'))
+        {
+            return Err(ConfigError::new(
+                format!("{path}.authority"),
+                format!("\"{}\" is not a host name (such as api.copyleaks.com)", c.authority.escape_debug()),
+            ));
+        }
+        if !c.path.starts_with('/')
+            || c.path.contains('#')
+            || c.path.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+        {
+            return Err(ConfigError::new(
+                format!("{path}.path"),
+                format!("\"{}\" must start with '/' and hold no spaces or fragment", c.path.escape_debug()),
+            ));
+        }
+        let headers = compile_headers(c.headers.as_ref(), path, env)?;
+        let timing = compile_timing(c, path)?;
+        let timeout_ms = c.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+        if !(MIN_TIMEOUT_MS..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+            return Err(ConfigError::new(
+                format!("{path}.timeout_ms"),
+                format!("must be between {MIN_TIMEOUT_MS} and {MAX_TIMEOUT_MS}"),
+            ));
+        }
+        let pointer = c.pointer.clone().unwrap_or_default();
+        if !pointer_is_valid(&pointer) {
+            return Err(ConfigError::new(
+                format!("{path}.pointer"),
+                format!(
+                    "\"{}\" is not a JSON pointer: empty, or '/'-separated tokens such as /data/certificates (~0 and ~1 are the only escapes)",
+                    pointer.escape_debug()
+                ),
+            ));
+        }
+        let field = c.field.clone().unwrap_or_default();
+        if field.chars().any(char::is_control) {
+            return Err(ConfigError::new(format!("{path}.field"), "must not hold control characters"));
+        }
+        let source_digest = digest64(&[
+            b"webhook-guard remote_list source",
+            &FORMAT_VERSION.to_be_bytes(),
+            c.cluster.as_bytes(),
+            c.authority.as_bytes(),
+            c.path.as_bytes(),
+            pointer.as_bytes(),
+            field.as_bytes(),
+        ]);
+        let source = source_digest.to_be_bytes();
+        let mut parts: Vec<&[u8]> = vec![b"webhook-guard remote_list request", &source];
+        for (n, v) in &headers {
+            parts.push(n.as_bytes());
+            parts.push(v.expose());
+        }
+        let request_digest = digest64(&parts);
+        Ok(RemoteList {
+            name: name.to_string(),
+            upstream: Upstream {
+                cluster: c.cluster.clone(),
+                authority: c.authority.clone(),
+                path: c.path.clone(),
+                headers,
+                timeout: Duration::from_millis(timeout_ms),
+            },
+            timing,
+            pointer,
+            field,
+            source_digest,
+            request_digest,
+        })
+    }
+}
+
+fn compile_timing(c: &RemoteListConfig, path: &str) -> Result<Timing, ConfigError> {
+    let refresh_seconds = c.refresh_seconds.unwrap_or(DEFAULT_REFRESH_SECONDS);
+    if !(MIN_REFRESH_SECONDS..=MAX_REFRESH_SECONDS).contains(&refresh_seconds) {
+        return Err(ConfigError::new(
+            format!("{path}.refresh_seconds"),
+            format!("must be between {MIN_REFRESH_SECONDS} and {MAX_REFRESH_SECONDS} (30 days)"),
+        ));
+    }
+    // Defaults follow a shorter refresh so that leaving them out is never an error.
+    let retry_seconds = c.retry_seconds.unwrap_or(DEFAULT_RETRY_SECONDS.min(refresh_seconds));
+    if !(1..=refresh_seconds).contains(&retry_seconds) {
+        return Err(ConfigError::new(
+            format!("{path}.retry_seconds"),
+            format!("must be between 1 and refresh_seconds ({refresh_seconds})"),
+        ));
+    }
+    let max_stale_seconds = c.max_stale_seconds.unwrap_or(DEFAULT_MAX_STALE_SECONDS.max(refresh_seconds));
+    if !(refresh_seconds..=MAX_STALE_LIMIT_SECONDS).contains(&max_stale_seconds) {
+        return Err(ConfigError::new(
+            format!("{path}.max_stale_seconds"),
+            format!(
+                "must be at least refresh_seconds ({refresh_seconds}) and at most {MAX_STALE_LIMIT_SECONDS} (365 days)"
+            ),
+        ));
+    }
+    Ok(Timing { refresh_seconds, retry_seconds, max_stale_seconds })
+}
+
+fn compile_headers(
+    specs: Option<&HeaderSpecs>,
+    path: &str,
+    env: &Env,
+) -> Result<Vec<(String, SecretBytes)>, ConfigError> {
+    let Some(specs) = specs else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<(String, SecretBytes)> = Vec::with_capacity(specs.0.len());
+    for (name, spec) in &specs.0 {
+        let is_token =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !is_token {
+            return Err(ConfigError::new(
+                format!("{path}.headers"),
+                format!("\"{}\" is not an HTTP header name", name.escape_debug()),
+            ));
+        }
+        let lower = name.to_ascii_lowercase();
+        let hp = format!("{path}.headers.{name}");
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(ConfigError::new(&hp, "is set by the filter (the host comes from `authority`)"));
+        }
+        if out.iter().any(|(n, _)| *n == lower) {
+            return Err(ConfigError::new(&hp, "duplicate header (names are case-insensitive)"));
+        }
+        if spec.id.is_some() {
+            return Err(ConfigError::new(format!("{hp}.id"), "a header value takes no id"));
+        }
+        if spec.not_after.is_some() {
+            return Err(ConfigError::new(
+                format!("{hp}.not_after"),
+                "a header value cannot expire here: rotate it in the environment",
+            ));
+        }
+        // resolve_all names list items `[0]`; this is a single value, so drop the index.
+        let indexed = format!("{hp}[0]");
+        let mut resolved = secret::resolve_all(std::slice::from_ref(spec), &hp, env).map_err(|e| {
+            let p = match e.path.strip_prefix(&indexed) {
+                Some(rest) => format!("{hp}{rest}"),
+                None => e.path,
+            };
+            ConfigError::new(p, e.message)
+        })?;
+        let value = match resolved.pop() {
+            Some(s) => s.key,
+            None => return Err(ConfigError::new(&hp, "a value is required")),
+        };
+        let printable =
+            std::str::from_utf8(value.expose()).is_ok_and(|v| !v.chars().any(|ch| ch.is_control() && ch != '\t'));
+        if !printable {
+            // The value is a secret: say what is wrong with it, never what it is.
+            return Err(ConfigError::new(&hp, "the value holds a control character (such as a newline)"));
+        }
+        out.push((lower, value));
+    }
+    Ok(out)
+}
+
+/// RFC 6901 syntax: empty (the whole document) or `/`-prefixed tokens, `~` only as `~0`/`~1`.
+fn pointer_is_valid(p: &str) -> bool {
+    if p.is_empty() {
+        return true;
+    }
+    if !p.starts_with('/') {
+        return false;
+    }
+    let b = p.as_bytes();
+    b.iter().enumerate().all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
+}
+
+/// First 8 bytes of SHA-256 over length-prefixed parts (so `ab`,`c` differs from `a`,`bc`).
+fn digest64(parts: &[&[u8]]) -> u64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    let mut first = [0u8; 8];
+    for (dst, src) in first.iter_mut().zip(h.finalize()) {
+        *dst = src;
+    }
+    u64::from_be_bytes(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote_list::testing::*;
+
+    #[test]
+    fn defaults() {
+        let l = list("");
+        assert_eq!(l.upstream.cluster, "copyleaks_api");
+        assert_eq!(l.upstream.authority, "api.copyleaks.com");
+        assert_eq!(l.upstream.path, "/v2/security/client-certificates");
+        assert!(l.upstream.headers.is_empty());
+        assert_eq!(l.upstream.timeout, Duration::from_millis(5000));
+        assert_eq!(l.timing, Timing { refresh_seconds: 86_400, retry_seconds: 60, max_stale_seconds: 259_200 });
+        assert_eq!((l.pointer.as_str(), l.field.as_str()), ("", ""));
+        // Defaults follow a short or long refresh instead of contradicting it.
+        assert_eq!(list(r#""refresh_seconds":30"#).timing.retry_seconds, 30);
+        assert_eq!(list(r#""refresh_seconds":30"#).timing.max_stale_seconds, 259_200);
+        assert_eq!(list(r#""refresh_seconds":604800"#).timing.max_stale_seconds, 604_800);
+        // Boundaries that are accepted.
+        let edge = list(
+            r#""refresh_seconds":10,"retry_seconds":10,"timeout_ms":100,"max_stale_seconds":10,"pointer":"/a~0b/~1c/0","field":"sha1""#,
+        );
+        assert_eq!(edge.timing, Timing { refresh_seconds: 10, retry_seconds: 10, max_stale_seconds: 10 });
+        assert_eq!(edge.upstream.timeout, Duration::from_millis(100));
+        assert_eq!(
+            list(r#""timeout_ms":60000,"refresh_seconds":2592000,"max_stale_seconds":31536000"#).timing.refresh_seconds,
+            2_592_000
+        );
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let p = "r.client_cert.remote_list";
+        let table: &[(&str, &str)] = &[
+            (r#""refresh_seconds":9"#, "r.client_cert.remote_list.refresh_seconds: must be between 10 and 2592000 (30 days)"),
+            (r#""refresh_seconds":2592001"#, "r.client_cert.remote_list.refresh_seconds: must be between 10"),
+            (r#""retry_seconds":0"#, "r.client_cert.remote_list.retry_seconds: must be between 1 and refresh_seconds (86400)"),
+            (r#""refresh_seconds":60,"retry_seconds":61"#, "r.client_cert.remote_list.retry_seconds: must be between 1 and refresh_seconds (60)"),
+            (r#""timeout_ms":99"#, "r.client_cert.remote_list.timeout_ms: must be between 100 and 60000"),
+            (r#""timeout_ms":60001"#, "r.client_cert.remote_list.timeout_ms: must be between 100 and 60000"),
+            (r#""max_stale_seconds":86399"#, "r.client_cert.remote_list.max_stale_seconds: must be at least refresh_seconds (86400)"),
+            (r#""max_stale_seconds":31536001"#, "r.client_cert.remote_list.max_stale_seconds: must be at least"),
+            (r#""pointer":"certificates""#, "r.client_cert.remote_list.pointer: \"certificates\" is not a JSON pointer"),
+            (r#""pointer":"/a~2""#, "r.client_cert.remote_list.pointer: \"/a~2\" is not a JSON pointer"),
+            (r#""pointer":"/a~""#, "r.client_cert.remote_list.pointer:"),
+            (r#""field":"a\nb""#, "r.client_cert.remote_list.field: must not hold control characters"),
+            (r#""headers":{"x y":{"value":"v"}}"#, "r.client_cert.remote_list.headers: \"x y\" is not an HTTP header name"),
+            (r#""headers":{":path":{"value":"v"}}"#, "r.client_cert.remote_list.headers: \":path\" is not an HTTP header name"),
+            (r#""headers":{"":{"value":"v"}}"#, "r.client_cert.remote_list.headers: \"\" is not an HTTP header name"),
+            (r#""headers":{"Host":{"value":"v"}}"#, "r.client_cert.remote_list.headers.Host: is set by the filter"),
+            (r#""headers":{"content-length":{"value":"1"}}"#, "r.client_cert.remote_list.headers.content-length: is set by the filter"),
+            (
+                r#""headers":{"Authorization":{"value":"a"},"authorization":{"value":"b"}}"#,
+                "r.client_cert.remote_list.headers.authorization: duplicate header (names are case-insensitive)",
+            ),
+            (
+                r#""headers":{"authorization":{"value":"a"},"authorization":{"value":"b"}}"#,
+                "r.client_cert.remote_list.headers.authorization: duplicate header",
+            ),
+            (
+                r#""headers":{"authorization":{"env":"UNSET_TOKEN"}}"#,
+                "r.client_cert.remote_list.headers.authorization.env: environment variable UNSET_TOKEN is unset or empty",
+            ),
+            (
+                r#""headers":{"authorization":{"env":"EMPTY"}}"#,
+                "r.client_cert.remote_list.headers.authorization.env: environment variable EMPTY is unset or empty",
+            ),
+            (r#""headers":{"authorization":{"value":""}}"#, "r.client_cert.remote_list.headers.authorization.value: a secret must not be empty"),
+            (r#""headers":{"authorization":{}}"#, "r.client_cert.remote_list.headers.authorization: one of `env` or `value` is required"),
+            (
+                r#""headers":{"authorization":{"env":"COPYLEAKS_TOKEN","value":"x"}}"#,
+                "r.client_cert.remote_list.headers.authorization: set either `env` or `value`, not both",
+            ),
+            (r#""headers":{"authorization":{"id":"a","value":"x"}}"#, "r.client_cert.remote_list.headers.authorization.id: a header value takes no id"),
+            (
+                r#""headers":{"authorization":{"value":"x","not_after":"2027-01-31T00:00:00Z"}}"#,
+                "r.client_cert.remote_list.headers.authorization.not_after: a header value cannot expire here",
+            ),
+            (
+                r#""headers":{"authorization":{"env":"CRLF"}}"#,
+                "r.client_cert.remote_list.headers.authorization: the value holds a control character",
+            ),
+        ];
+        for (extra, want) in table {
+            let err = RemoteList::compile(&wire(extra), p, &env, "r.client_cert").unwrap_err().to_string();
+            assert!(err.starts_with(want), "{extra}: got {err:?}, want prefix {want:?}");
+            assert!(!err.contains("s3cret") && !err.contains("injected"), "{err}");
+        }
+        let shaped: &[(&str, &str)] = &[
+            (r#"{"cluster":"","authority":"a","path":"/p"}"#, "x.cluster: must name an Envoy cluster"),
+            (r#"{"cluster":"my cluster","authority":"a","path":"/p"}"#, "x.cluster: must name an Envoy cluster"),
+            (r#"{"cluster":"c","authority":"","path":"/p"}"#, "x.authority: \"\" is not a host name"),
+            (r#"{"cluster":"c","authority":"a.com/x","path":"/p"}"#, "x.authority: \"a.com/x\" is not a host name"),
+            (r#"{"cluster":"c","authority":"a","path":"v2/list"}"#, "x.path: \"v2/list\" must start with '/'"),
+            (r#"{"cluster":"c","authority":"a","path":"/a b"}"#, "x.path: \"/a b\" must start with '/'"),
+            (r#"{"cluster":"c","authority":"a","path":"/a#f"}"#, "x.path:"),
+            (r#"{"cluster":"c","authority":"a","path":"/a\r\n"}"#, "x.path: \"/a\\r\\n\""),
+        ];
+        for (json, want) in shaped {
+            let c: RemoteListConfig = crate::wire::from_str(json).unwrap();
+            let err = RemoteList::compile(&c, "x", &env, "n").unwrap_err().to_string();
+            assert!(err.starts_with(want), "{json}: got {err:?}, want prefix {want:?}");
+        }
+        let err = RemoteList::compile(&wire(""), "x", &env, "Bad Name").unwrap_err();
+        assert_eq!(err.path, "x");
+    }
+
+    #[test]
+    fn unknown_and_missing_fields_are_refused_with_their_path() {
+        let parse = |json: &str| crate::wire::from_str::<RemoteListConfig>(json).unwrap_err().to_string();
+        assert!(parse(&format!("{{{BASE},\"refresh\":1}}")).starts_with("refresh: unknown field `refresh`"));
+        assert_eq!(parse(r#"{"cluster":"c","path":"/p"}"#), "authority: missing field `authority`");
+        let e = parse(&format!(r#"{{{BASE},"headers":{{"authorization":{{"env":"X","bogus":1}}}}}}"#));
+        assert!(e.starts_with("headers.authorization.bogus: unknown field `bogus`"), "{e}");
+        let e = parse(&format!(r#"{{{BASE},"headers":{{"authorization":"Bearer s3cr3t"}}}}"#));
+        assert_eq!(e, "headers.authorization: expected an object, found a string");
+        let e = parse(&format!(r#"{{{BASE},"headers":["authorization"]}}"#));
+        assert_eq!(e, "headers: expected an object of header name to secret, found an array");
+    }
+}

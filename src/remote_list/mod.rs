@@ -1,0 +1,62 @@
+//! Remote lists (SPEC 2.3): entries such as certificate thumbprints or CIDRs, fetched
+//! over HTTP from an Envoy cluster, refreshed periodically and shared by every worker VM.
+//!
+//! Four pure parts, one a file, driven by the filter:
+//! - [`config`]: the `remote_list` block, validated by [`RemoteList::compile`];
+//! - [`parse`]: [`parse_list`] reads the entries out of a JSON answer whose shape is not
+//!   published, tolerant about the shape and strict about the content;
+//! - [`refresh`]: [`Refresher`], the refresh state machine keyed by callout token, and
+//!   [`ListState`], what the request path sees;
+//! - [`record`]: the two shared records of a list, in the codec of [`crate::shared`].
+//!
+//! # What the filter does
+//!
+//! - When the configuration loads: one [`Refresher`] per list of the policy
+//!   (`Policy::remote_lists`), held by the root context and shared (an `Rc`) with the
+//!   HTTP contexts of the same VM; then `prepare(store)` on each.
+//! - Every second or so (root context tick), for each refresher: `on_tick(store, now_ms,
+//!   rand)`. When it returns a [`FetchRequest`], dispatch it (`dispatch_http_call` with its
+//!   cluster, headers, no body, its timeout), then `on_dispatched(token)` on success or
+//!   `on_dispatch_failed(store, now_ms)` on error (an unknown cluster, for instance).
+//! - On the callout response: `on_response(store, token, status, body, now_ms)` with the
+//!   `:status` as a number (Envoy 1.40 answers a timed-out callout with 504; 0 when
+//!   there is no status at all, as after a reset) and the body read up to
+//!   `MAX_BODY_BYTES + 1` bytes, so that a longer one is refused as too large rather
+//!   than copied whole. Count `fetch_ok` / `fetch_failed` from the [`Outcome`] (log its
+//!   reason); set the gauges from `entries()` and `age_seconds(now_ms)`.
+//! - `rand` need only differ between workers and ticks (the filter mixes the clock with
+//!   the root context id; it is no secret): it seeds the lease nonce and the jitter.
+//! - On the request path: `current(store, now_ms)`.
+//!
+//! Every method takes `&self`: the root context and the HTTP contexts of one VM share
+//! each refresher, and a VM is single-threaded.
+//!
+//! # Shared data
+//!
+//! Two keys per list and source, `webhook_guard:list:<name>:<source>:state` and
+//! `...:data`, where `<source>` is a digest of what defines the list (cluster,
+//! authority, path, pointer, field): a configuration that points the list elsewhere
+//! starts from nothing instead of serving the old source's entries, and a VM still
+//! draining with the old configuration cannot overwrite the new one's list.
+//!
+//! - `state` (60 bytes, written with CAS): the lease of the worker fetching now, the
+//!   failure count and the time of the next fetch (so backoff holds across workers),
+//!   and the generation of the published list.
+//! - `data` (up to about 700 KiB at [`MAX_ENTRIES`] SHA-256 thumbprints): the generation,
+//!   the fetch time and the canonical entries. Each worker decodes it once per
+//!   generation; the hot path reads only `state`, at most once per second.
+
+pub mod config;
+pub mod parse;
+mod record;
+pub mod refresh;
+
+#[cfg(test)]
+mod testing;
+
+pub use config::{
+    HeaderSpecs, RemoteList, RemoteListConfig, Timing, Upstream, DEFAULT_MAX_STALE_SECONDS, DEFAULT_REFRESH_SECONDS,
+    DEFAULT_RETRY_SECONDS, DEFAULT_TIMEOUT_MS,
+};
+pub use parse::{parse_list, EntryKind, ParseError, MAX_BODY_BYTES, MAX_ENTRIES};
+pub use refresh::{FetchError, FetchRequest, ListState, Outcome, Refresher, RemoteEntries};

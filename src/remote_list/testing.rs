@@ -1,0 +1,52 @@
+//! Fixtures for the tests of every part: thumbprint and IP entry kinds, an environment,
+//! and a `remote_list` block pointing at the Copyleaks API.
+
+use super::config::{RemoteList, RemoteListConfig};
+use super::parse::EntryKind;
+
+pub const SHA1: &str = "3F:2A:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:01:02";
+pub const SHA1_CANON: &str = "3f2a00112233445566778899aabbccddeeff0102";
+pub const SHA256: &str = "9c41e4f5b6a798011223344556677889aabbccddeeff00112233445566778899";
+
+pub fn hex_only(s: &str) -> String {
+    s.chars().filter(|c| *c != ':' && *c != ' ').collect()
+}
+
+/// What the client_cert check supplies: SHA-1 or SHA-256 hex, any case, ':' and ' ' ignored.
+pub fn looks_like_thumbprint(s: &str) -> bool {
+    let h = hex_only(s);
+    (h.len() == 40 || h.len() == 64) && h.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+pub fn canonical_thumbprint(s: &str) -> String {
+    hex_only(s).to_ascii_lowercase()
+}
+
+pub const THUMBPRINTS: EntryKind = EntryKind { looks_like: looks_like_thumbprint, canonical: canonical_thumbprint };
+
+pub fn looks_like_ip(s: &str) -> bool {
+    let (addr, len) = s.split_once('/').unwrap_or((s, "0"));
+    addr.parse::<std::net::IpAddr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 128)
+}
+
+pub fn env(name: &str) -> Option<String> {
+    match name {
+        "COPYLEAKS_TOKEN" => Some("Bearer t0p-s3cret".into()),
+        "OTHER_TOKEN" => Some("Bearer 0ther".into()),
+        "CRLF" => Some("Bearer a\r\nx-injected: 1".into()),
+        "EMPTY" => Some(String::new()),
+        _ => None,
+    }
+}
+
+pub const BASE: &str =
+    r#""cluster":"copyleaks_api","authority":"api.copyleaks.com","path":"/v2/security/client-certificates""#;
+
+pub fn wire(extra: &str) -> RemoteListConfig {
+    let json = if extra.is_empty() { format!("{{{BASE}}}") } else { format!("{{{BASE},{extra}}}") };
+    crate::wire::from_str(&json).unwrap()
+}
+
+pub fn list(extra: &str) -> RemoteList {
+    RemoteList::compile(&wire(extra), "r.client_cert.remote_list", &env, "r.client_cert").unwrap()
+}
