@@ -782,7 +782,7 @@ mod tests {
     #[test]
     fn config_errors_name_the_field() {
         let table = [
-            (r#"{"scheme":"gitlab","secrets":[{"value":"k"}]}"#, "sig.scheme: unknown scheme \"gitlab\""),
+            (r#"{"scheme":"gitlub","secrets":[{"value":"k"}]}"#, "sig.scheme: unknown scheme \"gitlub\""),
             (r#"{"scheme":"github","secrets":[]}"#, "sig.secrets: at least one secret is required"),
             (
                 r#"{"scheme":"github","secrets":[{"env":"NOPE"}]}"#,

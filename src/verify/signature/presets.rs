@@ -87,6 +87,14 @@ fn row(name: &'static str, doc: &'static str, scheme: Scheme) -> Preset {
 }
 
 impl Preset {
+    fn tolerance(mut self, seconds: u64) -> Self {
+        self.tolerance_seconds = seconds;
+        self
+    }
+    fn handshake(mut self, h: Handshake) -> Self {
+        self.handshake = Some(h);
+        self
+    }
     fn delivery(mut self, header: &'static str) -> Self {
         self.delivery_id = Some(header);
         self
@@ -120,17 +128,87 @@ fn standard_row(name: &'static str, doc: &'static str) -> Preset {
 }
 
 /// Every preset name, in the order of the README table.
-pub const NAMES: &[&str] = &["github", "stripe", "slack", "shopify", "standard"];
+pub const NAMES: &[&str] = &[
+    "github",
+    "stripe",
+    "slack",
+    "shopify",
+    "standard",
+    "svix",
+    "clerk",
+    "resend",
+    "gitlab",
+    "bitbucket",
+    "twilio",
+    "square",
+    "zoom",
+    "paddle",
+    "linear",
+    "intercom",
+    "hubspot",
+    "typeform",
+    "calendly",
+    "pagerduty",
+    "twitch",
+    "meta",
+    "facebook",
+    "instagram",
+    "whatsapp",
+    "sentry",
+    "vercel",
+    "lemonsqueezy",
+    "razorpay",
+    "mux",
+    "segment",
+    "circleci",
+    "docusign",
+    "dropbox",
+    "box",
+    "coinbase",
+    "jira",
+    "webex",
+    "microsoft_teams",
+    "twitter",
+    "xero",
+    "mailgun",
+    "discord",
+    "sendgrid",
+    "workos",
+    "zendesk",
+    "trello",
+    "mandrill",
+    "gitea",
+    "terraform",
+    "heroku",
+    "buildkite",
+    "frameio",
+    "helpscout",
+    "launchdarkly",
+    "calcom",
+];
+
+/// The characters HubSpot's v3 signature decodes in the URI.
+const HUBSPOT_DECODED: &[u8] = b":/?@!$'()*,;";
 
 /// The preset called `name`.
 pub fn preset(name: &str) -> Option<Preset> {
     use Encoding::*;
     use TimeFormat::*;
+    let body_hex = |h: &str, prefix: &str, a: Algorithm| header(h, prefix, a, Hex, "{body}");
+    let body_b64 = |h: &str, prefix: &str, a: Algorithm| header(h, prefix, a, Base64, "{body}");
+    let meta = |n: &'static str| {
+        row(
+            n,
+            "https://developers.facebook.com/docs/graph-api/webhooks/getting-started",
+            body_hex("x-hub-signature-256", "sha256=", SHA256),
+        )
+        .handshake(Handshake::MetaVerifyToken)
+    };
     let p = match name {
         "github" => row(
             "github",
             "https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries",
-            header("x-hub-signature-256", "sha256=", SHA256, Hex, "{body}"),
+            body_hex("x-hub-signature-256", "sha256=", SHA256),
         )
         .delivery("x-github-delivery"),
         "stripe" => row(
@@ -147,17 +225,293 @@ pub fn preset(name: &str) -> Option<Preset> {
         "shopify" => row(
             "shopify",
             "https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook",
-            header("x-shopify-hmac-sha256", "", SHA256, Base64, "{body}"),
+            body_b64("x-shopify-hmac-sha256", "", SHA256),
         )
         .delivery("x-shopify-webhook-id"),
         "standard" => standard_row(
             "standard",
             "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md",
         ),
+        "svix" => standard_row("svix", "https://docs.svix.com/receiving/verifying-payloads/how-manual"),
+        "clerk" => standard_row("clerk", "https://clerk.com/docs/webhooks/verifying"),
+        "resend" => standard_row("resend", "https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests"),
+        "gitlab" => row(
+            "gitlab",
+            "https://docs.gitlab.com/user/project/integrations/webhooks/#create-a-webhook",
+            header("x-gitlab-token", "", Algorithm::Token, Raw, "{body}"),
+        )
+        .delivery("x-gitlab-event-uuid"),
+        "bitbucket" => row(
+            "bitbucket",
+            "https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/",
+            body_hex("x-hub-signature", "sha256=", SHA256),
+        )
+        .delivery("x-request-uuid"),
+        "twilio" => {
+            let mut s = header("x-twilio-signature", "", SHA1, Base64, "{url}{form}");
+            s.body_sha256_query = Some("bodySHA256".into());
+            row("twilio", "https://www.twilio.com/docs/usage/webhooks/webhooks-security", s)
+        }
+        "square" => row(
+            "square",
+            "https://developer.squareup.com/docs/webhooks/step3validate",
+            header("x-square-hmacsha256-signature", "", SHA256, Base64, "{url}{body}"),
+        ),
+        "zoom" => row(
+            "zoom",
+            "https://developers.zoom.us/docs/api/webhooks/#verify-webhook-events",
+            header("x-zm-signature", "v0=", SHA256, Hex, "v0:{timestamp}:{body}")
+                .ts_header("x-zm-request-timestamp", Seconds),
+        )
+        .handshake(Handshake::ZoomUrlValidation),
+        "paddle" => row(
+            "paddle",
+            "https://developer.paddle.com/webhooks/signature-verification",
+            list("paddle-signature", b';', b'=', &[("h1", SHA256)], Hex, "{timestamp}:{body}").ts_member("ts", Seconds),
+        )
+        .tolerance(5),
+        "linear" => {
+            let mut s = body_hex("linear-signature", "", SHA256);
+            s.timestamp = Some(Timestamp { at: Field::Body(body_pointer("/webhookTimestamp")), format: Milliseconds });
+            row("linear", "https://linear.app/developers/webhooks#securing-webhooks", s)
+                .tolerance(60)
+                .delivery("linear-delivery")
+        }
+        "intercom" => row(
+            "intercom",
+            "https://developers.intercom.com/docs/webhooks/webhook-notifications#signed-notifications",
+            body_hex("x-hub-signature", "sha1=", SHA1),
+        ),
+        "hubspot" => {
+            let mut s = header("x-hubspot-signature-v3", "", SHA256, Base64, "{method}{url}{body}{timestamp}")
+                .ts_header("x-hubspot-request-timestamp", Milliseconds);
+            s.url_decode = HUBSPOT_DECODED.to_vec();
+            row("hubspot", "https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests", s)
+        }
+        "typeform" => row(
+            "typeform",
+            "https://www.typeform.com/developers/webhooks/secure-your-webhooks/",
+            body_b64("typeform-signature", "sha256=", SHA256),
+        ),
+        "calendly" => row(
+            "calendly",
+            "https://developer.calendly.com/api-docs/4c305798a61d3-webhook-signatures",
+            list("calendly-webhook-signature", b',', b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}")
+                .ts_member("t", Seconds),
+        )
+        .tolerance(180),
+        "pagerduty" => row(
+            "pagerduty",
+            "https://developer.pagerduty.com/docs/verifying-webhook-signatures",
+            list("x-pagerduty-signature", b',', b'=', &[("v1", SHA256)], Hex, "{body}"),
+        )
+        .delivery("x-webhook-id"),
+        "twitch" => row(
+            "twitch",
+            "https://dev.twitch.tv/docs/eventsub/handling-webhook-events/#verifying-the-event-message",
+            header("twitch-eventsub-message-signature", "sha256=", SHA256, Hex, "{id}{timestamp}{body}")
+                .ts_header("twitch-eventsub-message-timestamp", Rfc3339)
+                .id_header("twitch-eventsub-message-id"),
+        )
+        .tolerance(600)
+        .handshake(Handshake::TwitchChallenge),
+        "meta" => meta("meta"),
+        "facebook" => meta("facebook"),
+        "instagram" => meta("instagram"),
+        "whatsapp" => meta("whatsapp"),
+        "sentry" => row(
+            "sentry",
+            "https://docs.sentry.io/organization/integrations/integration-platform/webhooks/#verifying-the-signature",
+            body_hex("sentry-hook-signature", "", SHA256),
+        ),
+        "vercel" => row(
+            "vercel",
+            "https://vercel.com/docs/webhooks/webhooks-api#securing-webhooks",
+            body_hex("x-vercel-signature", "", SHA1),
+        ),
+        "lemonsqueezy" => row(
+            "lemonsqueezy",
+            "https://docs.lemonsqueezy.com/help/webhooks/signing-requests",
+            body_hex("x-signature", "", SHA256),
+        ),
+        "razorpay" => row(
+            "razorpay",
+            "https://razorpay.com/docs/webhooks/validate-test/",
+            body_hex("x-razorpay-signature", "", SHA256),
+        )
+        .delivery("x-razorpay-event-id"),
+        "mux" => row(
+            "mux",
+            "https://www.mux.com/docs/core/verify-webhook-signatures",
+            list("mux-signature", b',', b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}").ts_member("t", Seconds),
+        ),
+        "segment" => row(
+            "segment",
+            "https://segment.com/docs/connections/destinations/catalog/actions-webhook/",
+            body_hex("x-signature", "", SHA1),
+        ),
+        "circleci" => row(
+            "circleci",
+            "https://circleci.com/docs/guides/integration/outbound-webhooks/",
+            list("circleci-signature", b',', b'=', &[("v1", SHA256)], Hex, "{body}"),
+        ),
+        "docusign" => row(
+            "docusign",
+            "https://developers.docusign.com/platform/webhooks/connect/hmac/",
+            headers(
+                &[
+                    "x-docusign-signature-1",
+                    "x-docusign-signature-2",
+                    "x-docusign-signature-3",
+                    "x-docusign-signature-4",
+                    "x-docusign-signature-5",
+                ],
+                "",
+                SHA256,
+                Base64,
+                "{body}",
+            ),
+        ),
+        "dropbox" => row(
+            "dropbox",
+            "https://www.dropbox.com/developers/reference/webhooks",
+            body_hex("x-dropbox-signature", "", SHA256),
+        )
+        .handshake(Handshake::DropboxChallenge),
+        "box" => row(
+            "box",
+            "https://developer.box.com/guides/webhooks/v2/signatures-v2/",
+            headers(&["box-signature-primary", "box-signature-secondary"], "", SHA256, Base64, "{body}{timestamp}")
+                .ts_header("box-delivery-timestamp", Rfc3339),
+        )
+        .tolerance(600)
+        .delivery("box-delivery-id"),
+        "coinbase" => row(
+            "coinbase",
+            "https://docs.cdp.coinbase.com/commerce/docs/webhooks-security",
+            body_hex("x-cc-webhook-signature", "", SHA256),
+        ),
+        "jira" => row(
+            "jira",
+            "https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks",
+            body_hex("x-hub-signature", "sha256=", SHA256),
+        ),
+        "webex" => row(
+            "webex",
+            "https://developer.webex.com/messaging/docs/api/guides/webhooks#auth",
+            body_hex("x-spark-signature", "", SHA1),
+        ),
+        "microsoft_teams" => row(
+            "microsoft_teams",
+            "https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-outgoing-webhook",
+            body_b64("authorization", "HMAC ", SHA256).keys(KeyFormat::new("", Base64)),
+        ),
+        "twitter" => row(
+            "twitter",
+            "https://docs.x.com/x-api/webhooks/introduction",
+            body_b64("x-twitter-webhooks-signature", "sha256=", SHA256),
+        )
+        .handshake(Handshake::TwitterCrc),
+        "xero" => row(
+            "xero",
+            "https://developer.xero.com/documentation/guides/webhooks/configuring-your-server/",
+            body_b64("x-xero-signature", "", SHA256),
+        ),
+        "mailgun" => {
+            let mut s = header("", "", SHA256, Hex, "{timestamp}{id}");
+            s.signature = SignatureAt::Body(body_pointer("/signature/signature"));
+            s.timestamp = Some(Timestamp { at: Field::Body(body_pointer("/signature/timestamp")), format: Seconds });
+            s.id = Some(Field::Body(body_pointer("/signature/token")));
+            row("mailgun", "https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks", s)
+        }
+        "discord" => row(
+            "discord",
+            "https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-validating-security-request-headers",
+            header("x-signature-ed25519", "", Algorithm::Ed25519, Hex, "{timestamp}{body}")
+                .ts_header("x-signature-timestamp", Seconds)
+                .public_keys(KeyFormat::new("", Hex)),
+        ),
+        "sendgrid" => row(
+            "sendgrid",
+            "https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features",
+            header("x-twilio-email-event-webhook-signature", "", Algorithm::EcdsaP256, Base64, "{timestamp}{body}")
+                .ts_header("x-twilio-email-event-webhook-timestamp", Seconds)
+                .public_keys(KeyFormat::new("", Base64)),
+        ),
+        "workos" => row(
+            "workos",
+            "https://workos.com/docs/events/data-syncing/webhooks/3-process-the-events/b-validate-the-requests-manually",
+            list("workos-signature", b',', b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}").ts_member("t", Milliseconds),
+        )
+        .tolerance(180),
+        "zendesk" => row(
+            "zendesk",
+            "https://developer.zendesk.com/documentation/webhooks/verifying/",
+            header("x-zendesk-webhook-signature", "", SHA256, Base64, "{timestamp}{body}")
+                .ts_header("x-zendesk-webhook-signature-timestamp", Rfc3339),
+        )
+        .delivery("x-zendesk-webhook-invocation-id"),
+        "trello" => row(
+            "trello",
+            "https://developer.atlassian.com/cloud/trello/guides/rest-api/webhooks/#webhook-signatures",
+            header("x-trello-webhook", "", SHA1, Base64, "{body}{url}"),
+        ),
+        "mandrill" => row(
+            "mandrill",
+            "https://mailchimp.com/developer/transactional/guides/track-respond-activity-webhooks/#authenticating-webhook-requests",
+            header("x-mandrill-signature", "", SHA1, Base64, "{url}{form}"),
+        ),
+        "gitea" => row(
+            "gitea",
+            "https://docs.gitea.com/usage/webhooks",
+            body_hex("x-gitea-signature", "", SHA256),
+        )
+        .delivery("x-gitea-delivery"),
+        "terraform" => row(
+            "terraform",
+            "https://developer.hashicorp.com/terraform/cloud-docs/api-docs/notification-configurations#notification-authenticity",
+            body_hex("x-tfe-notification-signature", "", SHA512),
+        ),
+        "heroku" => row(
+            "heroku",
+            "https://devcenter.heroku.com/articles/app-webhooks#securing-webhook-requests",
+            body_b64("heroku-webhook-hmac-sha256", "", SHA256),
+        )
+        .delivery("heroku-webhook-id"),
+        "buildkite" => row(
+            "buildkite",
+            "https://buildkite.com/docs/apis/webhooks#webhook-signature",
+            list("x-buildkite-signature", b',', b'=', &[("signature", SHA256)], Hex, "{timestamp}.{body}")
+                .ts_member("timestamp", Seconds),
+        ),
+        "frameio" => row(
+            "frameio",
+            "https://developer.frame.io/docs/automations-webhooks/webhooks-overview#security",
+            header("x-frameio-signature", "v0=", SHA256, Hex, "v0:{timestamp}:{body}")
+                .ts_header("x-frameio-request-timestamp", Seconds),
+        ),
+        "helpscout" => row(
+            "helpscout",
+            "https://developer.helpscout.com/webhooks/#verifying",
+            body_b64("x-helpscout-signature", "", SHA1),
+        ),
+        "launchdarkly" => row(
+            "launchdarkly",
+            "https://launchdarkly.com/docs/home/infra/webhooks#sign-webhooks",
+            body_hex("x-ld-signature", "", SHA256),
+        ),
+        "calcom" => row(
+            "calcom",
+            "https://cal.com/docs/developing/guides/automation/webhooks#verifying-the-authenticity-of-the-received-payload",
+            body_hex("x-cal-signature-256", "", SHA256),
+        ),
         _ => return None,
     };
-    let _ = (SHA1, SHA512, Milliseconds, Rfc3339, Base64Url, Raw);
     Some(p)
+}
+
+fn body_pointer(text: &str) -> super::model::Pointer {
+    super::model::Pointer::parse(text).unwrap_or(super::model::Pointer(Vec::new()))
 }
 
 #[cfg(test)]
