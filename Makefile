@@ -25,6 +25,7 @@ build: setup
 	wasm-opt $(WASM_OPT_FLAGS) $(RAW_WASM) -o $(WASM)
 
 ## test: build, native unit tests, then the end-to-end suite against a real Envoy
+##       (with the compose suite when `docker info` answers; REQUIRE_DOCKER=1: it must)
 test: build
 	$(CARGO) test
 	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
@@ -58,3 +59,15 @@ clean:
 bench: build
 	@bench/setup.sh
 	$(VENV)/bin/python bench/run.py
+
+## compose-test: build, bring docker-compose.yml up on free ports (official images where a
+##               registry answers, else images built here by images/local.sh), run
+##               tests/e2e/test_compose.py against it, tear it down (also on failure)
+.PHONY: compose-test compose-configs
+compose-test: build
+	@rc=0; REQUIRE_DOCKER=1 $(VENV)/bin/pytest -q tests/e2e/test_compose.py $(PYTEST_ARGS) || rc=$$?; \
+	$(VENV)/bin/python tests/e2e/compose_stack.py down; exit $$rc
+
+## compose-configs: rewrite deploy/compose/*.yaml from envoy/*.yaml (after editing those)
+compose-configs:
+	deploy/compose/render.py

@@ -185,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="main port (default 8080; 0: any free port)")
     parser.add_argument("--control-port", type=int, default=None, help="control port for tests (default: none)")
+    parser.add_argument("--control-host", default=None,
+                        help="address of the control port (default: --host); in a container whose main port only "
+                             "its sidecar may reach, the control port can still be published")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     return parser
 
@@ -195,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     recorder = Recorder()
     servers = [make_server(args.host, args.port, AppHandler, recorder, args.quiet)]
     if args.control_port is not None:
-        servers.append(make_server(args.host, args.control_port, ControlHandler, recorder, True))
+        control_host = args.host if args.control_host is None else args.control_host
+        servers.append(make_server(control_host, args.control_port, ControlHandler, recorder, True))
 
     # SIGTERM (docker stop, tests) ends the process cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
