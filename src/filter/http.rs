@@ -254,6 +254,7 @@ impl Guard {
         all.denials.append(&mut findings.denials);
         all.secrets.append(&mut findings.secrets);
         all.retry_after = all.retry_after.or(findings.retry_after);
+        all.handshake = all.handshake.take().or(findings.handshake);
         if !all.denials.is_empty() {
             return self.deny(&all, None);
         }

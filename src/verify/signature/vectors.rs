@@ -405,3 +405,11 @@ fn gitlab_token_is_compared_whole() {
         assert!(c.verify(&h(bad), b"{}").is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn the_readme_lists_every_preset() {
+    let readme = include_str!("../../../README.md");
+    for name in presets::NAMES {
+        assert!(readme.contains(&format!("| `{name}` |")), "README has no row for {name}");
+    }
+}
