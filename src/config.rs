@@ -259,7 +259,7 @@ fn compile_route(
         // A route with no check would forward anything while looking protected.
         return Err(ConfigError::new(&cp, "a route needs at least one check"));
     }
-    Ok(Route { name: r.name, matcher, host, methods, checks })
+    Ok(Route { name: r.name, matcher, authority: host, methods, checks })
 }
 
 #[cfg(test)]

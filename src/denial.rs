@@ -2,7 +2,7 @@
 
 /// Every reason a request can be refused. The snake_case name (`reason()`) is what
 /// the warn line and the `denied.<reason>` counter carry; the client only ever sees
-/// the status and the generic body of `status()`.
+/// the status and the generic body of `reply()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Denial {
     // routing
@@ -103,7 +103,7 @@ impl Denial {
 
     /// The status and body the client gets. Deliberately coarse: the client is never
     /// told which check failed.
-    pub fn status(self) -> Reply {
+    pub fn reply(self) -> Reply {
         use Denial::*;
         match self {
             RouteNotFound => Reply::NOT_FOUND,
@@ -144,19 +144,19 @@ mod tests {
 
     #[test]
     fn status_mapping_matches_the_contract() {
-        assert_eq!(Denial::SignatureMismatch.status().status, 401);
-        assert_eq!(Denial::TokenExpired.status().status, 401);
-        assert_eq!(Denial::HeaderMismatch.status().status, 401);
-        assert_eq!(Denial::PayloadMismatch.status().status, 401);
-        assert_eq!(Denial::IpNotAllowed.status().status, 403);
-        assert_eq!(Denial::CertNotPinned.status().status, 403);
-        assert_eq!(Denial::CertMissing.status().status, 403);
-        assert_eq!(Denial::PayloadTooLarge.status().status, 413);
-        assert_eq!(Denial::RateLimited.status().status, 429);
-        assert_eq!(Denial::ListUnavailable.status().status, 503);
-        assert_eq!(Denial::RouteNotFound.status().status, 404);
-        assert_eq!(Denial::MethodNotAllowed.status().status, 405);
-        assert_eq!(Denial::AmbiguousPath.status(), Reply::BAD_REQUEST);
+        assert_eq!(Denial::SignatureMismatch.reply().status, 401);
+        assert_eq!(Denial::TokenExpired.reply().status, 401);
+        assert_eq!(Denial::HeaderMismatch.reply().status, 401);
+        assert_eq!(Denial::PayloadMismatch.reply().status, 401);
+        assert_eq!(Denial::IpNotAllowed.reply().status, 403);
+        assert_eq!(Denial::CertNotPinned.reply().status, 403);
+        assert_eq!(Denial::CertMissing.reply().status, 403);
+        assert_eq!(Denial::PayloadTooLarge.reply().status, 413);
+        assert_eq!(Denial::RateLimited.reply().status, 429);
+        assert_eq!(Denial::ListUnavailable.reply().status, 503);
+        assert_eq!(Denial::RouteNotFound.reply().status, 404);
+        assert_eq!(Denial::MethodNotAllowed.reply().status, 405);
+        assert_eq!(Denial::AmbiguousPath.reply(), Reply::BAD_REQUEST);
         assert_eq!(Denial::AmbiguousPath.reason(), "ambiguous_path");
     }
 

@@ -17,6 +17,7 @@ pub mod request;
 pub mod secret;
 pub mod shared;
 pub mod time;
+pub mod verdict;
 pub mod verify;
 pub mod wire;
 

@@ -49,8 +49,9 @@ pub use crate::path::Matcher;
 pub struct Route {
     pub name: String,
     pub matcher: Matcher,
-    /// Lower-case host without port or trailing dot; `None` matches any host.
-    pub host: Option<String>,
+    /// `match.host`: the authority the route answers for, lower-case, without port or
+    /// trailing dot; `None` matches any.
+    pub authority: Option<String>,
     /// Upper-case methods.
     pub methods: Vec<String>,
     pub checks: Checks,
@@ -83,9 +84,10 @@ impl Checks {
     }
 }
 
-/// What the header stage reads from the host besides the request head. The glue
+/// What the header checks look up besides the request head: shared data, remote lists,
+/// the client certificate. The filter reads them from Envoy;
 /// implements it; tests use plain data.
-pub trait Host {
+pub trait Lookups {
     fn store(&self) -> &dyn SharedStore;
     /// The state of a remote list, by name.
     fn list(&self, name: &str) -> ListState;
@@ -141,16 +143,17 @@ impl Policy {
     pub fn route(&self, head: &RequestHead) -> Routing {
         let raw = head.headers.get_all(":path").next().unwrap_or_default();
         let raw = raw.split(|&b| b == b'?').next().unwrap_or_default();
-        // Empty (no allocation) when no route names a host.
-        let hosts = if self.routes.iter().any(|r| r.host.is_some()) { request_hosts(head) } else { Vec::new() };
+        // Empty (no allocation) when no route names an authority.
+        let authorities =
+            if self.routes.iter().any(|r| r.authority.is_some()) { request_authorities(head) } else { Vec::new() };
         let mut found: Option<usize> = None;
         let mut allow: Vec<&str> = Vec::new();
         // A reading that reaches routes only with other methods.
         let mut wrong_method = false;
         let mut one = |reading: &[u8]| -> Result<(), ()> {
-            for k in 0..hosts.len().max(1) {
-                let host = hosts.get(k).map(String::as_str);
-                match self.route_one(reading, host, &head.method, &mut allow)? {
+            for k in 0..authorities.len().max(1) {
+                let authority = authorities.get(k).map(String::as_str);
+                match self.route_one(reading, authority, &head.method, &mut allow)? {
                     Reached::Route(i) if found.is_some_and(|f| f != i) => return Err(()),
                     Reached::Route(i) => found = Some(i),
                     Reached::OtherMethods => wrong_method = true,
@@ -185,18 +188,18 @@ impl Policy {
     fn route_one<'a>(
         &'a self,
         reading: &[u8],
-        host: Option<&str>,
+        authority: Option<&str>,
         method: &str,
         allow: &mut Vec<&'a str>,
     ) -> Result<Reached, ()> {
         let mut reached = Reached::Nothing;
         for (i, r) in self.routes.iter().enumerate() {
-            let host_ok = match (&r.host, host) {
+            let authority_ok = match (&r.authority, authority) {
                 (Some(want), Some(got)) => want == got,
                 (Some(_), None) => false,
                 (None, _) => true,
             };
-            if !host_ok {
+            if !authority_ok {
                 continue;
             }
             match r.matcher.test(reading) {
@@ -226,18 +229,18 @@ enum Reached {
     Nothing,
 }
 
-/// The hosts a request names, as routes compare them: `:authority`, and a `host` header
+/// The authorities a request names, as routes compare them: `:authority`, and a `host` header
 /// that says something else (an HTTP/2 client may send both; an upstream may read
 /// either).
-fn request_hosts(head: &RequestHead) -> Vec<String> {
-    let mut hosts: Vec<String> = Vec::with_capacity(1);
+fn request_authorities(head: &RequestHead) -> Vec<String> {
+    let mut found: Vec<String> = Vec::with_capacity(1);
     for v in head.headers.get_all(":authority").chain(head.headers.get_all("host")) {
-        let h = crate::path::host_key(v);
-        if !hosts.contains(&h) {
-            hosts.push(h);
+        let a = crate::path::host_key(v);
+        if !found.contains(&a) {
+            found.push(a);
         }
     }
-    hosts
+    found
 }
 
 impl Route {
@@ -273,14 +276,14 @@ impl Route {
 
     /// The checks that need only the headers, cheapest first (SPEC 2.2). In enforce
     /// mode the first denial ends the evaluation.
-    pub fn check_head(&self, head: &RequestHead, mode: Mode, host: &dyn Host) -> Findings {
+    pub fn check_head(&self, head: &RequestHead, mode: Mode, lookups: &dyn Lookups) -> Findings {
         let mut f = Findings::default();
         let go_on = |f: &Findings| mode == Mode::Monitor || f.denials.is_empty();
         let c = &self.checks;
         if let Some(ip) = &c.ip_allowlist {
             let remote = match ip.remote_list() {
                 Some(name) => {
-                    Some(self.remote_set(host.list(name), &c.ip_cache, |e| Rc::new(CidrSet::from_entries(e))))
+                    Some(self.remote_set(lookups.list(name), &c.ip_cache, |e| Rc::new(CidrSet::from_entries(e))))
                 }
                 None => None,
             };
@@ -299,7 +302,7 @@ impl Route {
             if !go_on(&f) {
                 return f;
             }
-            if let Err(limited) = rl.check(host.store(), head.client.map(|a| a.ip()), head.now_ms) {
+            if let Err(limited) = rl.check(lookups.store(), head.client.map(|a| a.ip()), head.now_ms) {
                 f.denials.push(Denial::RateLimited);
                 f.retry_after = Some(limited.retry_after_seconds);
             }
@@ -308,9 +311,9 @@ impl Route {
             if !go_on(&f) {
                 return f;
             }
-            let result = host.client_cert(cc.source).and_then(|der| {
+            let result = lookups.client_cert(cc.source).and_then(|der| {
                 let remote = match cc.remote_list() {
-                    Some(name) => Some(self.remote_set(host.list(name), &c.cert_cache, |e| {
+                    Some(name) => Some(self.remote_set(lookups.list(name), &c.cert_cache, |e| {
                         Rc::new(e.filter_map(normalize_thumbprint).collect())
                     })),
                     None => None,

@@ -1,8 +1,9 @@
 //! The only code that touches proxy-wasm: the root context (configuration, remote-list
-//! refresh, metrics), the per-request HTTP context, and small host adapters.
+//! refresh, metrics), the per-request HTTP context, what is read from Envoy, and stats.
 
-mod host;
+mod envoy;
 mod http;
+mod metrics;
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -12,9 +13,10 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 
 use crate::config;
-use crate::policy::Policy;
 use crate::remote_list::{Outcome, Refresher, MAX_BODY_BYTES};
-use host::{HostStore, Metrics, RouteMeta, PREFIX};
+use crate::verdict::Judge;
+use envoy::SharedData;
+use metrics::{Metrics, RouteMetrics, PREFIX};
 
 pub fn start() {
     proxy_wasm::set_log_level(LogLevel::Trace);
@@ -27,9 +29,9 @@ pub fn start() {
     proxy_wasm::set_root_context(|context_id| {
         Box::new(Root {
             context_id,
-            policy: None,
+            judge: None,
             metrics: Rc::new(Metrics::default()),
-            metas: Rc::new(Vec::new()),
+            routes: Rc::new(RouteMetrics::default()),
             lists: Rc::new(Vec::new()),
             pending: HashMap::new(),
         })
@@ -42,9 +44,9 @@ const TICK: Duration = Duration::from_secs(1);
 
 struct Root {
     context_id: u32,
-    policy: Option<Rc<Policy>>,
+    judge: Option<Rc<Judge>>,
     metrics: Rc<Metrics>,
-    metas: Rc<Vec<RouteMeta>>,
+    routes: Rc<RouteMetrics>,
     lists: Rc<Vec<Refresher>>,
     /// Callout token -> index of the list it fetches.
     pending: HashMap<u32, usize>,
@@ -52,7 +54,7 @@ struct Root {
 
 impl Root {
     fn now_ms(&self) -> u64 {
-        host::now_unix_ms(self.get_current_time())
+        envoy::now_unix_ms(self.get_current_time())
     }
 
     fn report(&self, list: &Refresher, outcome: Outcome, now_ms: u64) {
@@ -96,7 +98,7 @@ impl Context for Root {
         // without copying all of it.
         let body = self.get_http_call_response_body(0, body_size.min(MAX_BODY_BYTES + 1)).unwrap_or_default();
         let now_ms = self.now_ms();
-        let outcome = list.on_response(&HostStore, token, status, &body, now_ms);
+        let outcome = list.on_response(&SharedData, token, status, &body, now_ms);
         self.report(list, outcome, now_ms);
     }
 }
@@ -107,10 +109,10 @@ impl RootContext for Root {
         let env = |name: &str| std::env::var(name).ok();
         match config::parse(&bytes, &env) {
             Ok(policy) => {
-                self.metas = Rc::new(self.metrics.prepare(&policy));
+                self.routes = Rc::new(self.metrics.prepare(&policy));
                 for route in &policy.routes {
                     if let Some(rl) = &route.checks.rate_limit {
-                        rl.prepare(&HostStore);
+                        rl.prepare(&SharedData);
                     }
                 }
                 log::info!(
@@ -123,12 +125,12 @@ impl RootContext for Root {
                     policy.remote_lists.iter().map(|(list, kind)| Refresher::new(list.clone(), *kind)).collect(),
                 );
                 for list in self.lists.iter() {
-                    list.prepare(&HostStore);
+                    list.prepare(&SharedData);
                 }
                 if !self.lists.is_empty() {
                     self.set_tick_period(TICK);
                 }
-                self.policy = Some(Rc::new(policy));
+                self.judge = Some(Rc::new(Judge::new(Rc::new(policy))));
                 true
             }
             Err(e) => {
@@ -145,14 +147,14 @@ impl RootContext for Root {
         let rand = now_ms.rotate_left(17) ^ u64::from(self.context_id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let lists = self.lists.clone();
         for (index, list) in lists.iter().enumerate() {
-            if let Some(req) = list.on_tick(&HostStore, now_ms, rand ^ index as u64) {
+            if let Some(req) = list.on_tick(&SharedData, now_ms, rand ^ index as u64) {
                 match self.dispatch_http_call(req.cluster, req.headers, None, vec![], req.timeout) {
                     Ok(token) => {
                         list.on_dispatched(token);
                         self.pending.insert(token, index);
                     }
                     Err(_) => {
-                        let outcome = list.on_dispatch_failed(&HostStore, now_ms);
+                        let outcome = list.on_dispatch_failed(&SharedData, now_ms);
                         self.report(list, outcome, now_ms);
                     }
                 }
@@ -162,8 +164,8 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let policy = self.policy.clone()?;
-        Some(Box::new(http::Guard::new(policy, self.metrics.clone(), self.metas.clone(), self.lists.clone())))
+        let judge = self.judge.clone()?;
+        Some(Box::new(http::Guard::new(judge, self.metrics.clone(), self.routes.clone(), self.lists.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -204,6 +204,13 @@ impl<'a> CertDigests<'a> {
     }
 }
 
+/// The SHA-1 and SHA-256 thumbprints of a certificate's DER: the values a pin is
+/// compared with.
+pub fn thumbprints(der: &[u8]) -> [Thumbprint; 2] {
+    let mut d = CertDigests::new(der);
+    [Thumbprint::Sha1(d.sha1()), Thumbprint::Sha256(d.sha256())]
+}
+
 /// Entries of a remote thumbprint list, compared in one canonical spelling.
 pub const THUMBPRINTS: EntryKind = EntryKind {
     looks_like: |s| normalize_thumbprint(s).is_some(),

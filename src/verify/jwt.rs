@@ -107,7 +107,7 @@ impl JwtAlgorithm {
         }
     }
 
-    fn from_name(name: &str) -> Option<Self> {
+    pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.name() == name)
     }
 
@@ -507,9 +507,15 @@ fn split_scheme(v: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((scheme, trim_ows(rest)))
 }
 
-#[cfg(test)]
-fn mac(algorithm: JwtAlgorithm, key: &[u8], signing_input: &[u8]) -> Vec<u8> {
-    mac::compute(algorithm.mac_algorithm(), key, &[signing_input])
+/// A token signed with `key` under `alg`: `header` and `claims` are the JSON texts of
+/// the JOSE header and the claims, encoded as given (so tests can also mint tokens a
+/// careful signer never would). The MAC is the one `verify` checks.
+pub fn mint(alg: JwtAlgorithm, header: &str, claims: &str, key: &[u8]) -> String {
+    use base64::Engine;
+    let b64u = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let input = format!("{}.{}", b64u(header.as_bytes()), b64u(claims.as_bytes()));
+    let sig = mac::compute(alg.mac_algorithm(), key, &[input.as_bytes()]);
+    format!("{input}.{}", b64u(&sig))
 }
 
 #[cfg(test)]
@@ -544,9 +550,7 @@ mod tests {
 
     /// A token with the given JOSE header and claims, signed with `key` under `alg`.
     fn sign(alg: JwtAlgorithm, header: &str, claims: &str, key: &[u8]) -> String {
-        let input = format!("{}.{}", b64u(header.as_bytes()), b64u(claims.as_bytes()));
-        let sig = mac(alg, key, input.as_bytes());
-        format!("{input}.{}", b64u(&sig))
+        mint(alg, header, claims, key)
     }
 
     fn hs256(claims: &str) -> String {
@@ -577,7 +581,18 @@ mod tests {
         let key = base64url_decode(RFC7515_A1_KEY.as_bytes()).unwrap();
         let input = format!("{RFC7515_A1_HEADER}.{RFC7515_A1_PAYLOAD}");
         let expected = base64url_decode(RFC7515_A1_SIGNATURE.as_bytes()).unwrap();
-        assert_eq!(mac(JwtAlgorithm::Hs256, &key, input.as_bytes()), expected);
+        assert_eq!(mac::compute(JwtAlgorithm::Hs256.mac_algorithm(), &key, &[input.as_bytes()]), expected);
+    }
+
+    #[test]
+    fn mint_reproduces_rfc7515_a1() {
+        let key = base64url_decode(RFC7515_A1_KEY.as_bytes()).unwrap();
+        let header = String::from_utf8(base64url_decode(RFC7515_A1_HEADER.as_bytes()).unwrap()).unwrap();
+        let claims = String::from_utf8(base64url_decode(RFC7515_A1_PAYLOAD.as_bytes()).unwrap()).unwrap();
+        assert_eq!(
+            mint(JwtAlgorithm::Hs256, &header, &claims, &key),
+            format!("{RFC7515_A1_HEADER}.{RFC7515_A1_PAYLOAD}.{RFC7515_A1_SIGNATURE}")
+        );
     }
 
     #[test]

@@ -1,9 +1,8 @@
-//! Host adapters: metrics by name, the clock, the client address.
+//! Envoy stats: counters and gauges defined once per name, and per route the ids a
+//! request needs, prepared when the configuration loads.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
@@ -22,11 +21,10 @@ pub const PREFIX: &str = "webhook_guard";
 
 /// What the request path needs of a route besides its checks, prepared once when the
 /// configuration loads: no metric name is formatted or hashed on a forwarded request.
+#[derive(Default)]
 pub struct RouteMeta {
     /// The route's name in logs and metric names (`unmatched` for no route).
     pub name: String,
-    /// `x-webhook-guard` value of a forwarded request.
-    pub verdict: String,
     allowed: Option<u32>,
     duplicate: Option<u32>,
     /// `handshake`: provider handshakes answered here (routes whose scheme has one).
@@ -41,7 +39,6 @@ impl RouteMeta {
     fn new(metrics: &Metrics, name: &str, secret_ids: &[&str]) -> Self {
         RouteMeta {
             name: name.to_string(),
-            verdict: format!("route={name}"),
             allowed: metrics.id(&format!("{PREFIX}.{name}.allowed")),
             duplicate: None,
             handshake: None,
@@ -85,6 +82,19 @@ impl RouteMeta {
     }
 }
 
+/// Per route, index for index, and for requests that match no route.
+#[derive(Default)]
+pub struct RouteMetrics {
+    routes: Vec<RouteMeta>,
+    unmatched: RouteMeta,
+}
+
+impl RouteMetrics {
+    pub fn get(&self, route: Option<usize>) -> &RouteMeta {
+        route.and_then(|i| self.routes.get(i)).unwrap_or(&self.unmatched)
+    }
+}
+
 fn increment(id: Option<u32>) {
     if let Some(id) = id {
         let _ = hostcalls::increment_metric(id, 1);
@@ -93,10 +103,9 @@ fn increment(id: Option<u32>) {
 
 impl Metrics {
     /// Define every counter a route always has (so they read 0 before the first
-    /// request) and prepare each route's metadata, index for index; the last entry is
-    /// for requests that match no route.
-    pub fn prepare(&self, policy: &Policy) -> Vec<RouteMeta> {
-        let mut metas: Vec<RouteMeta> = policy
+    /// request) and prepare each route's ids.
+    pub fn prepare(&self, policy: &Policy) -> RouteMetrics {
+        let routes = policy
             .routes
             .iter()
             .map(|r| {
@@ -110,16 +119,15 @@ impl Metrics {
                 meta
             })
             .collect();
-        metas.push(RouteMeta {
+        let unmatched = RouteMeta {
             name: "unmatched".to_string(),
-            verdict: String::new(),
             allowed: None,
             duplicate: None,
             handshake: None,
             secrets: Vec::new(),
             denied: RefCell::new(Vec::new()),
-        });
-        metas
+        };
+        RouteMetrics { routes, unmatched }
     }
 
     pub fn inc(&self, name: &str) {
@@ -145,28 +153,5 @@ impl Metrics {
         let id = hostcalls::define_metric(kind, name).ok()?;
         self.ids.borrow_mut().insert(name.to_string(), id);
         Some(id)
-    }
-}
-
-pub fn now_unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
-}
-
-/// `source.address` as a socket address (`1.2.3.4:5678` or `[::1]:5678`).
-pub fn client_address() -> Option<SocketAddr> {
-    let raw = hostcalls::get_property(vec!["source", "address"]).ok()??;
-    std::str::from_utf8(&raw).ok()?.parse().ok()
-}
-
-/// Envoy's shared data, seen by every worker VM of this plugin's `vm_id`.
-pub struct HostStore;
-
-impl crate::shared::SharedStore for HostStore {
-    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        hostcalls::get_shared_data(key).unwrap_or((None, None))
-    }
-
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), crate::shared::Conflict> {
-        hostcalls::set_shared_data(key, Some(value), cas).map_err(|_| crate::shared::Conflict)
     }
 }

@@ -1,0 +1,204 @@
+//! Deployment warnings: settings the plugin accepts but that weaken what it guards.
+//! They read the plugin configuration only after the plugin's own code accepted it, so
+//! its shape is known.
+
+use serde_json::Value;
+
+use super::envoy::Around;
+use super::Finding;
+use crate::plugin;
+
+/// `(path, route)` for each route of a valid configuration.
+fn routes(policy: &Value) -> impl Iterator<Item = (String, &Value)> {
+    policy
+        .get("routes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, r)| (format!("routes[{i}]"), r))
+}
+
+fn route_name(r: &Value) -> &str {
+    r.get("name").and_then(Value::as_str).unwrap_or_default()
+}
+
+fn is_true(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_bool) == Some(true)
+}
+
+/// Warnings any plugin configuration can raise on its own.
+pub fn plugin(policy: &Value, now: u64, out: &mut Vec<Finding>) {
+    if policy.get("mode").and_then(Value::as_str) == Some("monitor") {
+        out.push(Finding::warning(
+            "mode_monitor",
+            "mode",
+            "mode is monitor: every check runs and is logged, but no request is refused",
+        ));
+    }
+    expired_secrets(policy, "", now, out);
+}
+
+/// Every `secrets[i].not_after` in the past, wherever a check keeps its secrets.
+fn expired_secrets(v: &Value, path: &str, now: u64, out: &mut Vec<Finding>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                if k == "secrets" {
+                    for (i, s) in child.as_array().into_iter().flatten().enumerate() {
+                        let Some(t) = s.get("not_after").and_then(Value::as_str) else { continue };
+                        let Some(when) = plugin::rfc3339(t) else { continue };
+                        if when < now {
+                            let id = s.get("id").and_then(Value::as_str).map_or(i.to_string(), str::to_string);
+                            out.push(Finding::warning(
+                                "secret_expired",
+                                format!("{p}[{i}].not_after"),
+                                format!("secret \"{id}\" expired at {t}: it verifies nothing any more; remove it"),
+                            ));
+                        }
+                    }
+                } else {
+                    expired_secrets(child, &p, now, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                expired_secrets(child, &format!("{path}[{i}]"), now, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Settings of the Wasm filter itself (Envoy's `PluginConfig`).
+pub fn wasm_filter(config: Option<&Value>, out: &mut Vec<Finding>) {
+    let get = |k: &str| config.and_then(|c| c.get(k));
+    if !is_true(get("allow_on_headers_stop_iteration")) {
+        out.push(Finding::warning(
+            "allow_on_headers_stop_iteration",
+            "config.allow_on_headers_stop_iteration",
+            "allow_on_headers_stop_iteration is not true: Envoy forwards the request headers upstream before \
+             the body is verified (needs Envoy 1.35 or newer)",
+        ));
+    }
+    if is_true(get("fail_open")) {
+        out.push(Finding::warning(
+            "fail_open",
+            "config.fail_open",
+            "fail_open is true: if the plugin fails, requests pass unchecked",
+        ));
+    }
+    if get("failure_policy").and_then(Value::as_str) == Some("FAIL_OPEN") {
+        out.push(Finding::warning(
+            "fail_open",
+            "config.failure_policy",
+            "failure_policy is FAIL_OPEN: if the plugin fails, requests pass unchecked",
+        ));
+    }
+}
+
+/// What an Istio `WasmPlugin` cannot say, or says dangerously.
+pub fn istio_wasm_plugin(spec: &Value, out: &mut Vec<Finding>) {
+    out.push(Finding::warning(
+        "allow_on_headers_stop_iteration",
+        "spec",
+        "a WasmPlugin cannot set allow_on_headers_stop_iteration, so the sidecar forwards the request headers \
+         before the body is verified: deliver the plugin with the EnvoyFilter pair (EXTENSION_CONFIG + HTTP_FILTER)",
+    ));
+    if spec.get("failStrategy").and_then(Value::as_str) == Some("FAIL_OPEN") {
+        out.push(Finding::warning(
+            "fail_open",
+            "spec.failStrategy",
+            "failStrategy is FAIL_OPEN: if the plugin fails, requests pass unchecked",
+        ));
+    }
+}
+
+/// What the listener and HttpConnectionManager around the filter mean for this policy.
+pub fn envoy(policy: &Value, around: &Around, out: &mut Vec<Finding>) {
+    if let Some(hcm) = around.hcm {
+        let ip_routes: Vec<&str> = routes(policy)
+            .filter(|(_, r)| {
+                let c = r.get("checks");
+                let ip = c.and_then(|c| c.get("ip_allowlist")).is_some();
+                let by = c.and_then(|c| c.pointer("/rate_limit/by")).and_then(Value::as_str);
+                let per_client = c.and_then(|c| c.get("rate_limit")).is_some() && by.is_none_or(|b| b == "client_ip");
+                ip || per_client
+            })
+            .map(|(_, r)| route_name(r))
+            .collect();
+        if !ip_routes.is_empty() && !is_true(hcm.get("use_remote_address")) {
+            out.push(Finding::warning(
+                "use_remote_address",
+                "http_connection_manager.use_remote_address",
+                format!(
+                    "use_remote_address is not true, but route(s) {} check the client address: Envoy then takes \
+                     it from X-Forwarded-For, which a client can forge",
+                    ip_routes.join(", ")
+                ),
+            ));
+        }
+        if policy.get("unmatched").and_then(Value::as_str) == Some("allow") {
+            let missing: Vec<&str> =
+                ["normalize_path", "merge_slashes"].into_iter().filter(|k| !is_true(hcm.get(*k))).collect();
+            if !missing.is_empty() {
+                out.push(Finding::warning(
+                    "unmatched_allow",
+                    format!("http_connection_manager.{}", missing[0]),
+                    format!(
+                        "unmatched is allow and {} not set: Envoy routes paths the application may read as a \
+                         guarded one (//hooks, /./hooks) while nothing is checked for requests no route matches",
+                        missing.join(" and ")
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(chain) = around.chain {
+        let requires = chain
+            .pointer("/transport_socket/typed_config/require_client_certificate")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        for (p, r) in routes(policy) {
+            let Some(cc) = r.pointer("/checks/client_cert") else { continue };
+            if cc.get("source").and_then(Value::as_str) == Some("xfcc") {
+                continue;
+            }
+            if !requires {
+                out.push(Finding::warning(
+                    "require_client_certificate",
+                    format!("{p}.checks.client_cert"),
+                    format!(
+                        "route {} pins client certificates, but its listener does not set \
+                         require_client_certificate: true, so clients are not asked for one",
+                        route_name(r)
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(clusters) = around.clusters {
+        for (p, r) in routes(policy) {
+            for check in ["ip_allowlist", "client_cert"] {
+                let Some(list) = r.pointer(&format!("/checks/{check}/remote_list")) else { continue };
+                let lp = format!("{p}.checks.{check}.remote_list");
+                let mut named = vec![(format!("{lp}.cluster"), list.get("cluster"))];
+                if let Some(login) = list.get("login") {
+                    named.push((format!("{lp}.login.cluster"), login.get("cluster")));
+                }
+                for (fp, c) in named {
+                    let Some(c) = c.and_then(Value::as_str) else { continue };
+                    if !clusters.contains(c) {
+                        out.push(Finding::warning(
+                            "unknown_cluster",
+                            fp,
+                            format!("cluster \"{c}\" is not defined in static_resources.clusters: every fetch fails"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! `webhook-guard`: check a deployment before it ships, mint test tokens and certificate
+//! pins, on the same core as the plugin.
+
+mod check;
+mod jwt;
+mod plugin;
+mod secret;
+mod thumbprint;
+mod yaml;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "webhook-guard",
+    version,
+    about = "Check webhook-guard deployments; certificate pins and test tokens for its checks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check plugin configurations, Envoy configs and Istio manifests: the errors the
+    /// plugin would log in Envoy, then deployment warnings.
+    ///
+    /// Exit status: 0 clean (warnings allowed), 1 errors, 2 warnings only with --strict.
+    Check {
+        /// Plugin configurations (JSON or YAML), Envoy configs, Istio manifests.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// KEY=VALUE lines: variables Envoy would have in its environment
+        /// (host_env_keys, Istio valueFrom HOST). They win over this process's environment.
+        #[arg(long, value_name = "FILE")]
+        env_file: Option<PathBuf>,
+        /// Exit 2 when there are warnings but no errors.
+        #[arg(long)]
+        strict: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: check::Format,
+        /// Unix seconds to judge `not_after` times by (default: now).
+        #[arg(long, hide = true)]
+        now: Option<u64>,
+    },
+    /// SHA-1 and SHA-256 thumbprints of a certificate (PEM or DER), as client_cert pins
+    /// accept them.
+    Thumbprint {
+        /// The certificate; of a PEM chain, the first (the leaf).
+        cert: PathBuf,
+    },
+    /// Mint a JWT (HS256, HS384, HS512) for testing a `jwt` check.
+    Jwt {
+        #[command(flatten)]
+        secret: secret::SecretArg,
+        #[arg(long, default_value = "HS256")]
+        alg: String,
+        /// A claim: `k=v` for a string, `k:=JSON` for a number, boolean, array or object.
+        #[arg(long = "claim", value_name = "K=V")]
+        claims: Vec<String>,
+        /// Seconds until `exp` (0: no `exp`). `iat` is set to now unless given as a claim.
+        #[arg(long, default_value_t = 300)]
+        ttl: u64,
+        /// A `kid` for the JOSE header.
+        #[arg(long)]
+        kid: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { files, env_file, strict, format, now } => check_command(&files, env_file, strict, format, now),
+        Command::Thumbprint { cert } => thumbprint::run(&cert),
+        Command::Jwt { secret, alg, claims, ttl, kid } => jwt::run(&secret, &alg, &claims, ttl, kid.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("webhook-guard: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn check_command(
+    files: &[PathBuf],
+    env_file: Option<PathBuf>,
+    strict: bool,
+    format: check::Format,
+    now: Option<u64>,
+) -> Result<ExitCode, String> {
+    let env_file = match env_file {
+        Some(p) => secret::read_env_file(&p)?,
+        None => Default::default(),
+    };
+    let opts = check::Options { env_file, now: now.unwrap_or_else(secret::unix_now) };
+    let reports: Vec<check::FileReport> = files.iter().map(|f| check::check_file(f, &opts)).collect();
+    let mut out = std::io::stdout().lock();
+    check::print(&reports, format, &mut out).map_err(|e| e.to_string())?;
+    let errors: usize = reports.iter().map(check::FileReport::errors).sum();
+    let warnings: usize = reports.iter().map(check::FileReport::warnings).sum();
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else if strict && warnings > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,187 @@
+//! Each deployment warning of `check`, on the example with the one change that should
+//! raise it (the unchanged examples raise none: see check.rs).
+
+mod common;
+
+use common::{repo, run, scratch, write};
+use serde_json::Value;
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(repo().join("envoy").join(name)).expect("example")
+}
+
+/// Replace `from` (which must occur) by `to`, once.
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} not in the example");
+    text.replacen(from, to, 1)
+}
+
+/// The warning codes `check` reports for this config, and its exit code under --strict.
+fn warnings(name: &str, text: &str) -> (Vec<String>, i32) {
+    let dir = scratch("warn");
+    let f = write(&dir, name, text);
+    let r = run(&["check", "--strict", "--format", "json", "--env-file", "cli/tests/examples.env", &f], &[]);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", r.stdout, r.stderr));
+    assert_eq!(doc["errors"], 0, "{}", r.stdout);
+    let codes = doc["files"][0]["configurations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["warnings"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap().to_string()))
+        .collect();
+    (codes, r.code)
+}
+
+const FIRST_CHECKS: &str = "\"checks\": {\n";
+
+#[test]
+fn each_warning_fires_on_the_demo_changed_to_raise_it() {
+    let demo = example("envoy.yaml");
+    // Inside the YAML block scalar: indented like the JSON around it.
+    let with_check = |check: &str| edit(&demo, FIRST_CHECKS, &format!("{FIRST_CHECKS}{:40}{check},\n", ""));
+    let ip = r#""ip_allowlist": { "cidrs": ["10.0.0.0/8"] }"#;
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "allow_on_headers_stop_iteration",
+            edit(&demo, "allow_on_headers_stop_iteration: true", "allow_on_headers_stop_iteration: false"),
+        ),
+        ("allow_on_headers_stop_iteration", edit(&demo, "allow_on_headers_stop_iteration: true", "")),
+        ("fail_open", edit(&demo, "fail_open: false", "fail_open: true")),
+        ("use_remote_address", edit(&with_check(ip), "use_remote_address: true", "use_remote_address: false")),
+        (
+            "use_remote_address",
+            edit(&with_check(r#""rate_limit": { "requests": 10, "per_seconds": 60 }"#), "use_remote_address: true", ""),
+        ),
+        (
+            "unmatched_allow",
+            edit(&edit(&demo, r#""unmatched": "deny""#, r#""unmatched": "allow""#), "merge_slashes: true", ""),
+        ),
+        (
+            "require_client_certificate",
+            with_check(&format!(r#""client_cert": {{ "thumbprints": ["{}"] }}"#, "ab".repeat(32))),
+        ),
+        (
+            "unknown_cluster",
+            with_check(
+                r#""ip_allowlist": { "remote_list": { "cluster": "no_such_cluster", "authority": "a", "path": "/l" } }"#,
+            ),
+        ),
+        (
+            "secret_expired",
+            edit(
+                &demo,
+                r#"{ "id": "current", "env": "GITHUB_WEBHOOK_SECRET" }"#,
+                r#"{ "id": "current", "env": "GITHUB_WEBHOOK_SECRET" }, { "id": "old", "value": "x", "not_after": "2024-01-31T00:00:00Z" }"#,
+            ),
+        ),
+        ("mode_monitor", edit(&demo, r#""mode": "enforce""#, r#""mode": "monitor""#)),
+    ];
+    for (want, text) in cases {
+        let (codes, code) = warnings("envoy.yaml", &text);
+        assert_eq!(codes, vec![want.to_string()], "{want}");
+        assert_eq!(code, 2, "{want}: --strict exits 2 on warnings");
+    }
+    // The same settings that are fine without the check that needs them.
+    assert_eq!(
+        warnings("envoy.yaml", &edit(&demo, "use_remote_address: true", "use_remote_address: false")).0,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        warnings("envoy.yaml", &with_check(r#""rate_limit": { "requests": 10, "per_seconds": 60, "by": "route" }"#)).0,
+        Vec::<String>::new()
+    );
+    // A secret that expires later is no warning.
+    let later = edit(
+        &demo,
+        r#"{ "id": "current", "env": "GITHUB_WEBHOOK_SECRET" }"#,
+        r#"{ "id": "current", "env": "GITHUB_WEBHOOK_SECRET" }, { "id": "old", "value": "x", "not_after": "2999-01-31T00:00:00Z" }"#,
+    );
+    assert_eq!(warnings("envoy.yaml", &later).0, Vec::<String>::new());
+}
+
+#[test]
+fn copyleaks_listener_and_cluster_warnings() {
+    let cl = example("copyleaks.yaml");
+    let (codes, _) =
+        warnings("c.yaml", &edit(&cl, "require_client_certificate: true", "require_client_certificate: false"));
+    assert_eq!(codes, ["require_client_certificate"]);
+    let (codes, _) = warnings("c.yaml", &edit(&cl, "- name: copyleaks_api", "- name: copyleaks_api_renamed"));
+    assert_eq!(codes, ["unknown_cluster"]);
+    // With clusters from CDS, a cluster the file does not define proves nothing.
+    let cds = edit(&cl, "static_resources:", "dynamic_resources:\n  cds_config: { ads: {} }\nstatic_resources:");
+    let (codes, _) = warnings("c.yaml", &edit(&cds, "- name: copyleaks_api", "- name: copyleaks_api_renamed"));
+    assert_eq!(codes, Vec::<String>::new());
+}
+
+const POLICY_YAML: &str = r#"
+      api: v1
+      routes:
+        - name: github
+          match: { path_prefix: /hooks/github }
+          checks:
+            signature:
+              scheme: github
+              secrets: [{ id: current, env: GITHUB_WEBHOOK_SECRET }]
+"#;
+
+#[test]
+fn istio_wasm_plugin_and_envoy_filter() {
+    let plugin = format!(
+        "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {{ name: webhook-guard, namespace: hooks }}\nspec:\n  url: oci://registry.example/webhook-guard:0.1.0\n  phase: AUTHN\n  failStrategy: FAIL_OPEN\n  vmConfig:\n    env:\n      - {{ name: GITHUB_WEBHOOK_SECRET, valueFrom: HOST }}\n  pluginConfig:{POLICY_YAML}"
+    );
+    let dir = scratch("istio");
+    let f = write(
+        &dir,
+        "wasmplugin.yaml",
+        &format!("apiVersion: v1\nkind: Service\nmetadata: {{name: app}}\n---\n{plugin}"),
+    );
+    let r = run(&["check", "--format", "json", &f], &[("GITHUB_WEBHOOK_SECRET", "gh-7a6b")]);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let c = &doc["files"][0]["configurations"][0];
+    assert_eq!(c["location"], "document 2: WasmPlugin hooks/webhook-guard");
+    assert_eq!(c["routes"], serde_json::json!(["github"]));
+    let codes: Vec<&str> = c["warnings"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["allow_on_headers_stop_iteration", "fail_open"]);
+    assert!(!r.stdout.contains("gh-7a6b"));
+    // Not taken from the host: the plugin would refuse the configuration.
+    let r = run(&["check", &f], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("environment variable GITHUB_WEBHOOK_SECRET is unset"), "{}", r.stdout);
+    assert!(r.stdout.contains("valueFrom: HOST"), "{}", r.stdout);
+
+    let policy_json = serde_json::json!({"api": "v1", "routes": [{"name": "github", "match": {"path_prefix": "/hooks/github"},
+        "checks": {"signature": {"scheme": "github", "secrets": [{"id": "current", "env": "GITHUB_WEBHOOK_SECRET"}]}}}]})
+    .to_string();
+    let filter = format!(
+        r#"apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {{ name: webhook-guard-config, namespace: hooks }}
+spec:
+  configPatches:
+    - applyTo: EXTENSION_CONFIG
+      patch:
+        operation: ADD
+        value:
+          name: hooks.webhook-guard
+          typed_config:
+            "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+            config:
+              root_id: webhook_guard
+              allow_on_headers_stop_iteration: true
+              vm_config:
+                runtime: envoy.wasm.runtime.v8
+                code: {{ remote: {{ http_uri: {{ uri: "oci://registry.example/webhook-guard:0.1.0" }} }} }}
+                environment_variables: {{ host_env_keys: [GITHUB_WEBHOOK_SECRET] }}
+              configuration:
+                "@type": type.googleapis.com/google.protobuf.StringValue
+                value: '{}'
+"#,
+        policy_json.replace('\'', "''")
+    );
+    let f = write(&dir, "envoyfilter.yaml", &filter);
+    let r = run(&["check", "--strict", &f], &[("GITHUB_WEBHOOK_SECRET", "gh-7a6b")]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("EnvoyFilter hooks/webhook-guard-config, spec.configPatches[0].patch.value.typed_config: ok, 1 route (github)"), "{}", r.stdout);
+    let r = run(&["check", "--strict", &f], &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+}
