@@ -221,9 +221,10 @@ fn compile_route(
         Some(s) => Some(SignatureCheck::compile(s, &format!("{cp}.signature"), env)?),
         None => None,
     };
-    // A provider that shakes hands with a GET (X, Meta, Dropbox) gets GET by default.
-    if default_methods && signature.as_ref().is_some_and(SignatureCheck::handshake_is_get) {
-        methods.push("GET".to_string());
+    // A provider that shakes hands with a GET (X, Meta, Dropbox) or a HEAD (Trello) gets
+    // that method by default.
+    if let Some(m) = signature.as_ref().and_then(SignatureCheck::handshake_method).filter(|_| default_methods) {
+        methods.push(m.to_string());
     }
     let ip_allowlist = match &c.ip_allowlist {
         Some(ip) => Some(IpAllowlist::compile(ip, &format!("{cp}.ip_allowlist"), env, &r.name, lists)?),

@@ -299,9 +299,9 @@ impl SignatureCheck {
         self.handshake.is_some()
     }
 
-    /// Whether the scheme's handshake arrives as a GET.
-    pub fn handshake_is_get(&self) -> bool {
-        self.handshake.is_some_and(Handshake::is_get)
+    /// The method the scheme's handshake arrives with besides POST (GET, HEAD).
+    pub fn handshake_method(&self) -> Option<&'static str> {
+        self.handshake.and_then(Handshake::method)
     }
 
     /// The spelling of the scheme this request uses: the one whose signature header is

@@ -282,10 +282,6 @@ def buildkite(secret, body, ctx):
     return [("X-Buildkite-Signature", f"timestamp={ctx.ts},signature=" + _hex(secret, f"{ctx.ts}.".encode() + body))], body
 
 
-def frameio(secret, body, ctx):
-    return [("X-Frameio-Request-Timestamp", ctx.ts),
-            ("X-Frameio-Signature", "v0=" + _hex(secret, f"v0:{ctx.ts}:".encode() + body))], body
-
 
 # name -> (signer, how it was made)
 SIGNERS = {
@@ -339,10 +335,6 @@ SIGNERS = {
     "mandrill": (mandrill, "recipe"),
     "gitea": (body_header("X-Gitea-Signature"), "recipe"),
     "terraform": (body_header("X-TFE-Notification-Signature", algo="sha512"), "recipe"),
-    "heroku": (body_header("Heroku-Webhook-Hmac-SHA256", enc="b64"), "recipe"),
     "buildkite": (buildkite, "recipe"),
-    "frameio": (frameio, "recipe"),
-    "helpscout": (body_header("X-HelpScout-Signature", algo="sha1", enc="b64"), "recipe"),
-    "launchdarkly": (body_header("X-LD-Signature"), "recipe"),
     "calcom": (body_header("X-Cal-Signature-256"), "recipe"),
 }

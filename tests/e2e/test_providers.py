@@ -300,6 +300,15 @@ def test_dropbox_challenge_is_echoed(envoy, upstream):
     assert get(envoy, "/p/dropbox?challenge=%3Cb%3E").status == 401
 
 
+def test_trello_head_is_answered(envoy, upstream):
+    """Trello checks a callback URL with a HEAD before it creates the webhook."""
+    resp = harness.http1(envoy.port, "HEAD", "/p/trello", [])
+    assert resp.status == 200
+    upstream.assert_nothing_reached()
+    # Any other GET/HEAD-less method on the route is still refused.
+    assert get(envoy, "/p/trello").status == 405
+
+
 def test_handshake_counter_exists_only_where_a_scheme_has_one(envoy):
     stats = envoy.stats()
     assert "webhook_guard.p_zoom.handshake" in stats

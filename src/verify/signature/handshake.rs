@@ -22,6 +22,8 @@ pub enum Handshake {
     TwitchChallenge,
     /// Dropbox: `GET ?challenge=..`, echoed as text.
     DropboxChallenge,
+    /// Trello: a `HEAD` to the callback URL when the webhook is created, answered 200.
+    TrelloHead,
 }
 
 /// What a handshake request carries, once recognised.
@@ -67,9 +69,13 @@ fn pointer(text: &str) -> Pointer {
 }
 
 impl Handshake {
-    /// Whether it arrives as a GET (the route must allow GET).
-    pub fn is_get(self) -> bool {
-        matches!(self, Handshake::TwitterCrc | Handshake::MetaVerifyToken | Handshake::DropboxChallenge)
+    /// The method it arrives with besides POST, which its route must allow.
+    pub fn method(self) -> Option<&'static str> {
+        match self {
+            Handshake::TwitterCrc | Handshake::MetaVerifyToken | Handshake::DropboxChallenge => Some("GET"),
+            Handshake::TrelloHead => Some("HEAD"),
+            Handshake::ZoomUrlValidation | Handshake::TwitchChallenge => None,
+        }
     }
 
     /// `None` when the request is not this handshake (it is then checked as a webhook);
@@ -139,6 +145,7 @@ impl Handshake {
                     Ok(Request::TokenEcho { token: token.into_bytes(), challenge })
                 })())
             }
+            Handshake::TrelloHead => (head.method == "HEAD").then(|| Ok(Request::Echo { challenge: String::new() })),
             Handshake::DropboxChallenge => {
                 if !get {
                     return None;
@@ -222,6 +229,17 @@ mod tests {
         assert_eq!(Handshake::MetaVerifyToken.recognise(&no_token, b""), Some(Err(Denial::SignatureMissing)));
         let twice = head("GET", "/m?hub.mode=subscribe&hub.challenge=1&hub.challenge=2&hub.verify_token=t", &[]);
         assert_eq!(Handshake::MetaVerifyToken.recognise(&twice, b""), Some(Err(Denial::SignatureMalformed)));
+    }
+
+    #[test]
+    fn trello_head_only() {
+        assert_eq!(
+            Handshake::TrelloHead.recognise(&head("HEAD", "/t", &[]), b""),
+            Some(Ok(Request::Echo { challenge: String::new() }))
+        );
+        assert_eq!(Handshake::TrelloHead.recognise(&head("POST", "/t", &[]), b""), None);
+        assert_eq!(Handshake::TrelloHead.method(), Some("HEAD"));
+        assert_eq!(Handshake::ZoomUrlValidation.method(), None);
     }
 
     #[test]

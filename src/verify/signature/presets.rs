@@ -179,11 +179,7 @@ pub const NAMES: &[&str] = &[
     "mandrill",
     "gitea",
     "terraform",
-    "heroku",
     "buildkite",
-    "frameio",
-    "helpscout",
-    "launchdarkly",
     "calcom",
 ];
 
@@ -295,7 +291,7 @@ pub fn preset(name: &str) -> Option<Preset> {
         ),
         "calendly" => row(
             "calendly",
-            "https://developer.calendly.com/api-docs/4c305798a61d3-webhook-signatures",
+            "https://developer.calendly.com/api-docs/overview/webhooks/webhook-signatures",
             list("calendly-webhook-signature", b',', b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}")
                 .ts_member("t", Seconds),
         )
@@ -321,7 +317,7 @@ pub fn preset(name: &str) -> Option<Preset> {
         "whatsapp" => meta("whatsapp"),
         "sentry" => row(
             "sentry",
-            "https://docs.sentry.io/organization/integrations/integration-platform/webhooks/#verifying-the-signature",
+            "https://docs.sentry.io/integrations/integration-platform/webhooks/",
             body_hex("sentry-hook-signature", "", SHA256),
         ),
         "vercel" => row(
@@ -347,7 +343,7 @@ pub fn preset(name: &str) -> Option<Preset> {
         ),
         "segment" => row(
             "segment",
-            "https://segment.com/docs/connections/destinations/catalog/actions-webhook/",
+            "https://www.twilio.com/docs/segment/connections/destinations/catalog/actions-webhook",
             body_hex("x-signature", "", SHA1),
         ),
         "circleci" => row(
@@ -355,23 +351,16 @@ pub fn preset(name: &str) -> Option<Preset> {
             "https://circleci.com/docs/guides/integration/outbound-webhooks/",
             list("circleci-signature", b',', b'=', &[("v1", SHA256)], Hex, "{body}"),
         ),
-        "docusign" => row(
-            "docusign",
-            "https://developers.docusign.com/platform/webhooks/connect/hmac/",
-            headers(
-                &[
-                    "x-docusign-signature-1",
-                    "x-docusign-signature-2",
-                    "x-docusign-signature-3",
-                    "x-docusign-signature-4",
-                    "x-docusign-signature-5",
-                ],
-                "",
-                SHA256,
-                Base64,
-                "{body}",
-            ),
-        ),
+        "docusign" => {
+            // One header per Connect key, X-DocuSign-Signature-1 up to -100.
+            let names: Vec<String> = (1..=100).map(|i| format!("x-docusign-signature-{i}")).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            row(
+                "docusign",
+                "https://developers.docusign.com/platform/webhooks/connect/validate/",
+                headers(&names, "", SHA256, Base64, "{body}"),
+            )
+        }
         "dropbox" => row(
             "dropbox",
             "https://www.dropbox.com/developers/reference/webhooks",
@@ -388,7 +377,7 @@ pub fn preset(name: &str) -> Option<Preset> {
         .delivery("box-delivery-id"),
         "coinbase" => row(
             "coinbase",
-            "https://docs.cdp.coinbase.com/commerce/docs/webhooks-security",
+            "https://docs.cdp.coinbase.com/commerce/api-arcitecture/webhooks-security",
             body_hex("x-cc-webhook-signature", "", SHA256),
         ),
         "jira" => row(
@@ -398,7 +387,7 @@ pub fn preset(name: &str) -> Option<Preset> {
         ),
         "webex" => row(
             "webex",
-            "https://developer.webex.com/messaging/docs/api/guides/webhooks#auth",
+            "https://developer.webex.com/docs/receive-and-verify-webhooks",
             body_hex("x-spark-signature", "", SHA1),
         ),
         "microsoft_teams" => row(
@@ -408,7 +397,7 @@ pub fn preset(name: &str) -> Option<Preset> {
         ),
         "twitter" => row(
             "twitter",
-            "https://docs.x.com/x-api/webhooks/introduction",
+            "https://developer.x.com/en/docs/x-api/enterprise/account-activity-api/guides/securing-webhooks",
             body_b64("x-twitter-webhooks-signature", "sha256=", SHA256),
         )
         .handshake(Handshake::TwitterCrc),
@@ -455,7 +444,8 @@ pub fn preset(name: &str) -> Option<Preset> {
             "trello",
             "https://developer.atlassian.com/cloud/trello/guides/rest-api/webhooks/#webhook-signatures",
             header("x-trello-webhook", "", SHA1, Base64, "{body}{url}"),
-        ),
+        )
+        .handshake(Handshake::TrelloHead),
         "mandrill" => row(
             "mandrill",
             "https://mailchimp.com/developer/transactional/guides/track-respond-activity-webhooks/#authenticating-webhook-requests",
@@ -469,36 +459,14 @@ pub fn preset(name: &str) -> Option<Preset> {
         .delivery("x-gitea-delivery"),
         "terraform" => row(
             "terraform",
-            "https://developer.hashicorp.com/terraform/cloud-docs/api-docs/notification-configurations#notification-authenticity",
+            "https://developer.hashicorp.com/terraform/cloud-docs/workspaces/settings/notifications",
             body_hex("x-tfe-notification-signature", "", SHA512),
         ),
-        "heroku" => row(
-            "heroku",
-            "https://devcenter.heroku.com/articles/app-webhooks#securing-webhook-requests",
-            body_b64("heroku-webhook-hmac-sha256", "", SHA256),
-        )
-        .delivery("heroku-webhook-id"),
         "buildkite" => row(
             "buildkite",
             "https://buildkite.com/docs/apis/webhooks#webhook-signature",
             list("x-buildkite-signature", b',', b'=', &[("signature", SHA256)], Hex, "{timestamp}.{body}")
                 .ts_member("timestamp", Seconds),
-        ),
-        "frameio" => row(
-            "frameio",
-            "https://developer.frame.io/docs/automations-webhooks/webhooks-overview#security",
-            header("x-frameio-signature", "v0=", SHA256, Hex, "v0:{timestamp}:{body}")
-                .ts_header("x-frameio-request-timestamp", Seconds),
-        ),
-        "helpscout" => row(
-            "helpscout",
-            "https://developer.helpscout.com/webhooks/#verifying",
-            body_b64("x-helpscout-signature", "", SHA1),
-        ),
-        "launchdarkly" => row(
-            "launchdarkly",
-            "https://launchdarkly.com/docs/home/infra/webhooks#sign-webhooks",
-            body_hex("x-ld-signature", "", SHA256),
         ),
         "calcom" => row(
             "calcom",
