@@ -85,3 +85,11 @@ compose-test: build
 ## compose-configs: rewrite deploy/compose/*.yaml from envoy/*.yaml (after editing those)
 compose-configs:
 	deploy/compose/render.py
+
+## image: the plugin as an OCI image in Istio's Wasm image format (FROM scratch, one layer
+##        holding plugin.wasm), tagged $(IMAGE); deploy/istio/ delivers it to sidecars
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+IMAGE ?= webhook-guard:$(VERSION)
+.PHONY: image
+image: build
+	images/plugin-image.sh $(IMAGE)

@@ -33,7 +33,8 @@ if ldd "$envoy_bin" | grep -q 'not found'; then
     say "the Envoy binary needs a library this machine lacks: $(ldd "$envoy_bin" | grep 'not found')"
     exit 1
 fi
-envoy_hash="$(sha256sum "$envoy_bin" "${libs[@]}" | sha256sum | cut -c1-12)"
+# Content only (not the paths, which differ between checkouts).
+envoy_hash="$(sha256sum "$envoy_bin" "${libs[@]}" | cut -d" " -f1 | sha256sum | cut -c1-12)"
 envoy_image="webhook-guard-local/envoy:${envoy_version}-${envoy_hash}"
 if ! have_image "$envoy_image"; then
     say "building $envoy_image (FROM scratch: Envoy $envoy_version and the glibc it links)"

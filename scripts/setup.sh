@@ -57,6 +57,17 @@ if ! command -v wasm-opt >/dev/null 2>&1; then
     apt_install binaryen
 fi
 
+# Where a Docker Engine runs, the compose and Istio tests also need debootstrap (the local
+# Python image of images/local.sh) and Debian's docker-registry (the image test).
+if command -v docker >/dev/null 2>&1; then
+    for tool in debootstrap docker-registry; do
+        if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+            say "installing $tool"
+            apt_install "$tool"
+        fi
+    done
+fi
+
 # Python virtualenv with Envoy and the test tools.
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
