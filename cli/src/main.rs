@@ -1,7 +1,9 @@
 //! `webhook-guard`: check a deployment before it ships, mint test tokens and certificate
 //! pins, on the same core as the plugin.
 
+mod capture;
 mod check;
+mod explain;
 mod jwt;
 mod plugin;
 mod secret;
@@ -17,7 +19,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "webhook-guard",
     version,
-    about = "Check webhook-guard deployments; certificate pins and test tokens for its checks"
+    about = "Check webhook-guard deployments, explain refusals; certificate pins and test tokens for its checks"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,6 +49,40 @@ enum Command {
         #[arg(long, hide = true)]
         now: Option<u64>,
     },
+    /// Run a captured request through a route's checks, the way the plugin would, and
+    /// say for each check pass or the precise reason (secrets are never printed).
+    ///
+    /// Exit status: 0 when the request would be forwarded, 1 when it would be refused.
+    Explain {
+        /// A file `check` accepts, holding one webhook-guard configuration.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The route whose checks to run (default: the route the request matches).
+        #[arg(long, value_name = "NAME")]
+        route: Option<String>,
+        /// The request: HTTP/1.1 text (request line, headers, blank line, body), or header
+        /// lines with --body.
+        #[arg(long, value_name = "FILE")]
+        request: PathBuf,
+        /// The body, when the request file holds only the headers.
+        #[arg(long, value_name = "FILE")]
+        body: Option<PathBuf>,
+        /// The client address Envoy would report (for ip_allowlist and rate_limit).
+        #[arg(long, value_name = "ADDR")]
+        client: Option<std::net::IpAddr>,
+        /// The certificate the client presented on the TLS connection (PEM).
+        #[arg(long, value_name = "PEM")]
+        client_cert: Option<PathBuf>,
+        /// Unix seconds to check timestamps and tokens at (default: now).
+        #[arg(long)]
+        now: Option<u64>,
+        /// `:scheme` of the request, for schemes that sign the URL.
+        #[arg(long, default_value = "https")]
+        scheme: String,
+        /// Variables Envoy would have in its environment, as for `check`.
+        #[arg(long, value_name = "FILE")]
+        env_file: Option<PathBuf>,
+    },
     /// SHA-1 and SHA-256 thumbprints of a certificate (PEM or DER), as client_cert pins
     /// accept them.
     Thumbprint {
@@ -75,6 +111,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { files, env_file, strict, format, now } => check_command(&files, env_file, strict, format, now),
+        Command::Explain { config, route, request, body, client, client_cert, now, scheme, env_file } => {
+            explain_command(ExplainArgs { config, route, request, body, client, client_cert, now, scheme, env_file })
+        }
         Command::Thumbprint { cert } => thumbprint::run(&cert),
         Command::Jwt { secret, alg, claims, ttl, kid } => jwt::run(&secret, &alg, &claims, ttl, kid.as_deref()),
     };
@@ -111,4 +150,37 @@ fn check_command(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+struct ExplainArgs {
+    config: PathBuf,
+    route: Option<String>,
+    request: PathBuf,
+    body: Option<PathBuf>,
+    client: Option<std::net::IpAddr>,
+    client_cert: Option<PathBuf>,
+    now: Option<u64>,
+    scheme: String,
+    env_file: Option<PathBuf>,
+}
+
+fn read(p: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn explain_command(a: ExplainArgs) -> Result<ExitCode, String> {
+    let env_file = match &a.env_file {
+        Some(p) => secret::read_env_file(p)?,
+        None => Default::default(),
+    };
+    let now = a.now.unwrap_or_else(secret::unix_now);
+    let opts = check::Options { env_file, now };
+    let policy = explain::load(&a.config, &opts)?;
+    let body = a.body.as_deref().map(read).transpose()?;
+    let captured =
+        capture::parse(&read(&a.request)?, body, &a.scheme).map_err(|e| format!("{}: {e}", a.request.display()))?;
+    let cert_pem = a.client_cert.as_deref().map(read).transpose()?;
+    let req = explain::Request { captured, client: a.client, cert_pem, now };
+    let mut out = std::io::stdout().lock();
+    explain::run(policy, a.route.as_deref(), req, &mut out).map_err(|e| e.to_string())
 }

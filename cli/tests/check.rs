@@ -8,18 +8,30 @@ use common::{repo, run, scratch, write};
 
 const EXAMPLES_ENV: &str = "cli/tests/examples.env";
 
+/// Every Envoy config and Istio manifest the project ships with a webhook-guard filter.
 fn examples() -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(repo().join("envoy"))
-        .expect("envoy/")
-        .filter_map(|e| {
-            let p = e.ok()?.path();
-            let name = p.file_name()?.to_string_lossy().into_owned();
-            (p.extension()? == "yaml").then(|| format!("envoy/{name}"))
-        })
-        .collect();
+    let mut out = Vec::new();
+    for dir in ["envoy", "deploy/compose", "deploy/istio"] {
+        let Ok(entries) = std::fs::read_dir(repo().join(dir)) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // workload.yaml is the application, wasmplugin.yaml is checked below.
+            if name.ends_with(".yaml") && name != "workload.yaml" && name != "wasmplugin.yaml" {
+                out.push(format!("{dir}/{name}"));
+            }
+        }
+    }
     out.sort();
-    assert!(!out.is_empty());
+    assert!(out.len() >= 2, "{out:?}");
     out
+}
+
+#[test]
+fn the_istio_wasm_plugin_raises_its_one_warning() {
+    let r = run(&["check", "--strict", "--env-file", EXAMPLES_ENV, "deploy/istio/wasmplugin.yaml"], &[]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(r.stdout.matches(": warning [").count(), 1, "{}", r.stdout);
+    assert!(r.stdout.contains("warning [allow_on_headers_stop_iteration]"), "{}", r.stdout);
 }
 
 #[test]

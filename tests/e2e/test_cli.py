@@ -111,3 +111,48 @@ def test_jwt_minted_by_the_command_is_accepted_and_a_changed_byte_refused(envoy_
     assert resp.status == 401
     upstream.assert_nothing_reached()
     assert re.search(r"reason=token_signature_mismatch", envoy.wait_log("reason=token_"))
+
+
+EXPLAIN_SECRET = "cli-e2e-explain-gh-7c6b5a"
+WAF = "cli-e2e-explain-waf-4e3d"
+EXPLAIN_POLICY = {"api": "v1", "routes": [
+    {"name": "github", "match": {"path_prefix": "/hooks/github"},
+     "checks": {"headers": [{"name": "x-waf-token", "secrets": [{"id": "waf", "env": "WAF"}]}],
+                "signature": {"scheme": "github", "secrets": [{"id": "current", "env": "GH"}]}}},
+]}
+EXPLAIN_ENV = {"GH": EXPLAIN_SECRET, "WAF": WAF}
+
+
+def test_explain_names_the_reason_envoy_logs(envoy_factory, upstream, tmp_path):
+    import signing
+
+    envoy = envoy_factory.start(EXPLAIN_POLICY, EXPLAIN_ENV, name="explain", hcm_options={"preserve_external_request_id": True})
+    config = write_config(tmp_path, harness.build_config(EXPLAIN_POLICY, upstream.port, EXPLAIN_ENV))
+    body = b'{"action":"opened","n":1}'
+    good = signing.github(EXPLAIN_SECRET, body)
+    cases = [
+        ("missing-header", good, body, "header_missing", 401),
+        ("wrong-header", [("x-waf-token", "guess"), *good], body, "header_mismatch", 401),
+        ("tampered-body", [("x-waf-token", WAF), *good], body.replace(b"1", b"2"), "signature_mismatch", 401),
+        ("no-signature", [("x-waf-token", WAF)], body, "signature_missing", 401),
+        ("good", [("x-waf-token", WAF), *good], body, None, 200),
+    ]
+    for name, headers, sent, reason, status in cases:
+        request_id = f"explain-{name}"
+        headers = [*headers, ("x-request-id", request_id)]
+        resp = harness.http1(envoy.port, "POST", "/hooks/github", headers, sent)
+        assert resp.status == status, name
+        capture = tmp_path / f"{name}.http"
+        lines = ["POST /hooks/github HTTP/1.1", "Host: example.test", *(f"{k}: {v}" for k, v in headers),
+                 f"Content-Length: {len(sent)}"]
+        capture.write_bytes(("\r\n".join(lines) + "\r\n\r\n").encode() + sent)
+        r = cli("explain", "--config", str(config), "--request", str(capture))
+        verdict = [line for line in r.stdout.splitlines() if line.startswith("verdict")]
+        if reason is None:
+            assert r.returncode == 0 and verdict == ["verdict  forwarded with x-webhook-guard: route=github, without x-waf-token"], r.stdout
+            continue
+        logged = envoy.wait_log(rf"request_id={request_id}\b")
+        assert f"reason={reason} " in logged
+        assert r.returncode == 1 and verdict[0].startswith(f"verdict  {status} ") and verdict[0].endswith(f"(reason {reason})"), r.stdout
+        for secret in EXPLAIN_ENV.values():
+            assert secret not in r.stdout

@@ -191,7 +191,7 @@ fn filter_unit(filter: &Value, around: &Around, opts: &Options, location: &str) 
         return None;
     }
     let config = filter.get("config");
-    let mut unit = Unit { location: location.to_string(), routes: None, mode: None, findings: Vec::new() };
+    let mut unit = Unit::new(location);
     match configuration_bytes(config) {
         Ok(bytes) => {
             compile(&bytes, &envoy_env(config, opts), &mut unit);
@@ -223,8 +223,7 @@ fn wasm_plugin(doc: &Value, opts: &Options, prefix: &str) -> Option<Unit> {
     if !mentions_us(url) && !mentions_us(&name) {
         return None;
     }
-    let mut unit =
-        Unit { location: format!("{prefix}WasmPlugin {name}"), routes: None, mode: None, findings: Vec::new() };
+    let mut unit = Unit::new(format!("{prefix}WasmPlugin {name}"));
     let config = spec.get("pluginConfig").map(as_struct_json);
     let bytes = config.as_ref().map(|c| c.to_string().into_bytes()).unwrap_or_default();
     let mut values = HashMap::new();

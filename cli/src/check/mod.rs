@@ -69,9 +69,35 @@ pub struct Unit {
     pub routes: Option<Vec<String>>,
     pub mode: Option<String>,
     pub findings: Vec<Finding>,
+    /// The bytes the plugin is handed, and the variables its VM sees.
+    pub config: Vec<u8>,
+    pub vars: Vars,
+}
+
+/// Variables of a VM: secret values, so `Debug` prints only the names.
+#[derive(Default, Clone)]
+pub struct Vars(pub HashMap<String, String>);
+
+impl std::fmt::Debug for Vars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.0.keys().collect();
+        names.sort();
+        f.debug_struct("Vars").field("names", &names).finish()
+    }
 }
 
 impl Unit {
+    pub fn new(location: impl Into<String>) -> Self {
+        Unit {
+            location: location.into(),
+            routes: None,
+            mode: None,
+            findings: Vec::new(),
+            config: Vec::new(),
+            vars: Vars::default(),
+        }
+    }
+
     pub fn errors(&self) -> usize {
         self.findings.iter().filter(|f| f.severity == Severity::Error).count()
     }
@@ -159,7 +185,7 @@ pub fn check_file(path: &Path, opts: &Options) -> FileReport {
             // Not JSON at all: a `.json` file is a plugin configuration Envoy would hand
             // over as it is, so the plugin's own parser says what is wrong with it.
             Err(_) if is_json_name => {
-                let mut unit = Unit { location: String::new(), routes: None, mode: None, findings: Vec::new() };
+                let mut unit = Unit::new("");
                 compile(&bytes, &VmEnv::Process(opts), &mut unit);
                 return FileReport { file, error: None, units: vec![unit] };
             }
@@ -181,12 +207,7 @@ pub fn check_file(path: &Path, opts: &Options) -> FileReport {
         // broken: the plugin says what is wrong with it.
         let lone_json = single && (is_json_name || looks_json) && is_bare(doc) && !holds_wasm_filter(doc);
         if is_plugin_config(doc) || lone_json {
-            let mut unit = Unit {
-                location: if single { String::new() } else { format!("document {}", i + 1) },
-                routes: None,
-                mode: None,
-                findings: Vec::new(),
-            };
+            let mut unit = Unit::new(if single { String::new() } else { format!("document {}", i + 1) });
             // A JSON file goes to the plugin byte for byte; YAML as the JSON Istio or a
             // template would make of it, in the order written.
             let json =
@@ -244,6 +265,8 @@ fn compile(json: &[u8], env: &VmEnv, unit: &mut Unit) {
     // Valid for every secret kind, including base64 keys (standard webhooks).
     const STAND_IN: &str = "d2ViaG9vay1ndWFyZCBjaGVjaw==";
     let mut vars = env.snapshot();
+    unit.config = json.to_vec();
+    unit.vars = Vars(vars.clone());
     let mut missing: Vec<String> = Vec::new();
     loop {
         match plugin::parse(json, vars.clone()) {
@@ -273,4 +296,24 @@ fn compile(json: &[u8], env: &VmEnv, unit: &mut Unit) {
             }
         }
     }
+}
+
+/// The one webhook-guard configuration a file holds, as the plugin would be handed it:
+/// its bytes and the variables its VM sees.
+pub fn only_configuration(path: &Path, opts: &Options) -> Result<(Vec<u8>, HashMap<String, String>), String> {
+    let mut report = check_file(path, opts);
+    if let Some(e) = report.error {
+        return Err(format!("{}: {e}", report.file));
+    }
+    if report.units.len() > 1 {
+        let all: Vec<String> = report.units.iter().map(|u| u.location.clone()).collect();
+        return Err(format!(
+            "{}: holds {} configurations ({}): give a file with one",
+            report.file,
+            all.len(),
+            all.join("; ")
+        ));
+    }
+    let unit = report.units.pop().ok_or_else(|| format!("{}: no configuration", report.file))?;
+    Ok((unit.config, unit.vars.0))
 }

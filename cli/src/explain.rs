@@ -1,0 +1,425 @@
+//! `webhook-guard explain`: a captured request through a route's checks, the way the
+//! plugin runs them, each with pass or the precise reason the client is never told.
+//!
+//! The checks and the verdict are the plugin's own (`Policy::route`, `Route::check_head`
+//! and `check_body`, then `verdict::Case` stage by stage, as the filter drives it); the
+//! checks run once more in monitor mode so that every check has something to say, even
+//! after the one that refused the request.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+use std::rc::Rc;
+
+use webhook_guard::denial::Denial;
+use webhook_guard::policy::{Findings, Lookups, Mode, Policy, Route, Routing, Unmatched};
+use webhook_guard::remote_list::ListState;
+use webhook_guard::request::{Headers, RequestHead};
+use webhook_guard::shared::{Conflict, SharedStore};
+use webhook_guard::verdict::{Case, Decision, HeaderEdit, Judge, Outcome as VerdictOutcome, Verdict};
+use webhook_guard::verify::cert::{pem_to_der, xfcc_cert, CertSource};
+
+use crate::capture::Captured;
+use crate::plugin;
+
+/// A fresh shared-data store, as a just-started Envoy has: rate limits start full.
+#[derive(Default)]
+struct Store {
+    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
+}
+
+impl SharedStore for Store {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        match self.map.borrow().get(key) {
+            Some((v, cas)) => (Some(v.clone()), Some(*cas)),
+            None => (None, None),
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Conflict> {
+        let mut map = self.map.borrow_mut();
+        let next = match (cas, map.get(key)) {
+            (Some(want), Some((_, have))) if want != *have => return Err(Conflict),
+            (_, Some((_, have))) => have.wrapping_add(1).max(1),
+            (_, None) => 1,
+        };
+        map.insert(key.to_string(), (value.to_vec(), next));
+        Ok(())
+    }
+}
+
+/// What Envoy would know about the request besides its headers.
+struct Offline {
+    store: Store,
+    /// DER of the certificate the client presented on the connection (`--client-cert`).
+    cert: Option<Vec<u8>>,
+    headers: Headers,
+}
+
+impl Lookups for Offline {
+    fn store(&self) -> &dyn SharedStore {
+        &self.store
+    }
+
+    fn list(&self, _name: &str) -> ListState {
+        // The list is what Envoy fetched: not known here.
+        ListState::Unavailable { retry_after_seconds: 60 }
+    }
+
+    fn client_cert(&self, source: CertSource) -> Result<Option<Vec<u8>>, Denial> {
+        match source {
+            CertSource::Connection => Ok(self.cert.clone()),
+            CertSource::Xfcc => match self.headers.get_one("x-forwarded-client-cert") {
+                Err(_) => Err(Denial::CertMalformed),
+                Ok(None) => Ok(None),
+                Ok(Some(v)) => xfcc_cert(v),
+            },
+        }
+    }
+}
+
+pub struct Request {
+    pub captured: Captured,
+    pub client: Option<IpAddr>,
+    pub cert_pem: Option<Vec<u8>>,
+    pub now: u64,
+}
+
+/// What the client is never told: a sentence per reason.
+fn describe(reason: &str) -> &'static str {
+    match reason {
+        "route_not_found" => "no route matches this path (and unmatched is deny)",
+        "method_not_allowed" => "a route has this path, but not this method",
+        "ambiguous_path" => "the path cannot be read one way, or its readings lead to different routes",
+        "payload_too_large" => "the body is larger than max_body_bytes",
+        "signature_missing" => "the signature header (or signature) is missing",
+        "signature_repeated" => "a header the signature check reads is sent more than once",
+        "signature_malformed" => "the signature is not in the scheme's format (prefix, encoding or length)",
+        "signature_mismatch" => {
+            "no configured secret gives the signature sent: wrong or expired secret, or the body, timestamp or \
+             id differ from what was signed"
+        }
+        "timestamp_missing" => "the scheme's timestamp is missing",
+        "timestamp_malformed" => "the timestamp is not a number of the scheme's format",
+        "timestamp_out_of_tolerance" => {
+            "the timestamp is further from now than tolerance_seconds (a captured request is old: try --now)"
+        }
+        "message_id_missing" => "the scheme's message id is missing",
+        "header_missing" => "the secret header is missing",
+        "header_repeated" => "the secret header is sent more than once",
+        "header_mismatch" => "the secret header's value is none of the configured secrets",
+        "token_missing" => "no bearer token",
+        "token_repeated" => "the token header is sent more than once",
+        "token_malformed" => "the token is not a well-formed JWT",
+        "token_algorithm_not_allowed" => "the token's alg is not in algorithms",
+        "token_signature_mismatch" => "no configured secret gives the token's signature",
+        "token_expired" => "exp is past (beyond leeway_seconds)",
+        "token_exp_missing" => "the token has no exp and require_exp is true",
+        "token_not_yet_valid" => "nbf or iat is in the future (beyond leeway_seconds)",
+        "token_too_old" => "iat is older than max_age_seconds",
+        "token_iat_missing" => "max_age_seconds needs iat, and the token has none",
+        "token_issuer_mismatch" => "iss is not the configured issuer",
+        "token_audience_mismatch" => "aud holds none of the configured audiences",
+        "client_address_unknown" => "the client address is not known (pass --client ADDR)",
+        "ip_not_allowed" => "the client address is in no allowed CIDR",
+        "rate_limited" => "the rate limit is spent",
+        "payload_not_json" => "the body is not the JSON the check reads",
+        "payload_duplicate_key" => "a member on the way to the value is written twice",
+        "payload_missing" => "the body has no value at the pointer",
+        "payload_mismatch" => "the value at the pointer matches no configured secret",
+        "cert_missing" => "no client certificate (pass --client-cert PEM, or send x-forwarded-client-cert)",
+        "cert_malformed" => "the client certificate cannot be read",
+        "cert_not_pinned" => "the client certificate's SHA-1 and SHA-256 are not pinned",
+        "list_unavailable" => "the check needs its remote list, which Envoy fetches: not known here",
+        "list_stale" => "the remote list is older than max_stale_seconds",
+        _ => "",
+    }
+}
+
+/// One line of the explanation.
+struct Step {
+    check: String,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Pass(Option<String>),
+    Fail(Denial),
+    /// In enforce mode the plugin stops at the first failure; this one was not run. What
+    /// it would have said, had it run, follows.
+    NotReached(Box<Outcome>),
+}
+
+fn denial_of(f: &Findings, i: &mut usize, family: impl Fn(&str) -> bool) -> Option<Denial> {
+    let d = *f.denials.get(*i)?;
+    if family(d.reason()) {
+        *i += 1;
+        Some(d)
+    } else {
+        None
+    }
+}
+
+fn secret_of(f: &Findings, check: &str, nth: usize) -> Option<String> {
+    f.secrets.iter().filter(|s| s.check == check).nth(nth).map(|s| s.secret_id.clone())
+}
+
+/// Every check of the route in the plugin's order, from findings made in monitor mode
+/// (every check ran, each recorded a denial or, for checks with secrets, the secret that
+/// matched, in order).
+fn steps(route: &Route, head: &RequestHead, findings: &Findings, body_findings: Option<&Findings>) -> Vec<Step> {
+    let c = &route.checks;
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut push = |check: &str, outcome: Outcome| out.push(Step { check: check.to_string(), outcome });
+    let list = |r: &str| r == "list_unavailable" || r == "list_stale";
+    if c.ip_allowlist.is_some() {
+        let d = denial_of(findings, &mut i, |r| r == "client_address_unknown" || r == "ip_not_allowed" || list(r));
+        push("ip_allowlist", d.map_or(Outcome::Pass(None), Outcome::Fail));
+    }
+    if c.rate_limit.is_some() {
+        let d = denial_of(findings, &mut i, |r| r == "rate_limited");
+        push("rate_limit", d.map_or(Outcome::Pass(None), Outcome::Fail));
+    }
+    if c.client_cert.is_some() {
+        let d = denial_of(findings, &mut i, |r| r.starts_with("cert_") || list(r));
+        push("client_cert", d.map_or(Outcome::Pass(None), Outcome::Fail));
+    }
+    for h in &c.headers {
+        // The plugin's own verifier, header by header: a route may list several.
+        let outcome = match h.verify(&head.headers, head.now) {
+            Ok(id) => Outcome::Pass(Some(id.to_string())),
+            Err(d) => Outcome::Fail(d),
+        };
+        let _ = denial_of(findings, &mut i, |r| r.starts_with("header_"));
+        push(&format!("headers {}", h.name), outcome);
+    }
+    if c.jwt.is_some() {
+        let outcome = match secret_of(findings, "jwt", 0) {
+            Some(id) => Outcome::Pass(Some(id)),
+            None => denial_of(findings, &mut i, |r| r.starts_with("token_")).map_or(Outcome::Pass(None), Outcome::Fail),
+        };
+        push("jwt", outcome);
+    }
+    let Some(body) = body_findings else { return out };
+    let mut j = 0;
+    for (check, present) in [("signature", c.signature.is_some()), ("developer_payload", c.payload.is_some())] {
+        if !present {
+            continue;
+        }
+        let outcome = match secret_of(body, check, 0) {
+            Some(id) => Outcome::Pass(Some(id)),
+            None => match body.denials.get(j) {
+                Some(d) => {
+                    j += 1;
+                    Outcome::Fail(*d)
+                }
+                None => Outcome::Pass(None),
+            },
+        };
+        push(check, outcome);
+    }
+    out
+}
+
+pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn Write) -> std::io::Result<ExitCode> {
+    let cert = match &req.cert_pem {
+        Some(pem) => match pem_to_der(pem) {
+            Some(der) => Some(der),
+            None => {
+                writeln!(out, "--client-cert: no certificate in the file")?;
+                return Ok(ExitCode::from(1));
+            }
+        },
+        None => None,
+    };
+    let headers = Headers::new(req.captured.headers.clone());
+    let client = req.client.map(|ip| SocketAddr::new(ip, 50_000));
+    let head = RequestHead::from_headers(headers.clone(), client, req.now);
+    let body = &req.captured.body;
+    let host = String::from_utf8_lossy(req.captured.header(":authority").unwrap_or_default()).into_owned();
+    let plural = if body.len() == 1 { "" } else { "s" };
+    let shown_host = if host.is_empty() { "-" } else { &host };
+    writeln!(
+        out,
+        "request  {} {} (host {shown_host}), {} byte{plural} of body",
+        head.method,
+        head.raw_path,
+        body.len()
+    )?;
+    let names: Vec<&str> =
+        req.captured.headers.iter().map(|(n, _)| n.as_str()).filter(|n| !n.starts_with(':')).collect();
+    let names = if names.is_empty() { "-".to_string() } else { names.join(", ") };
+    writeln!(out, "headers  {names}  (values not shown)")?;
+    if let Some(ip) = req.client {
+        writeln!(out, "client   {ip}")?;
+    }
+    writeln!(out, "now      {}", req.now)?;
+
+    let judge = Judge::new(Rc::new(policy));
+    let policy = judge.policy();
+    let routing = policy.route(&head);
+    let routed = match &routing {
+        Routing::Route(i) => Some(*i),
+        _ => None,
+    };
+    let wanted = match want_route {
+        Some(name) => match policy.routes.iter().position(|r| r.name == name) {
+            Some(i) => Some(i),
+            None => {
+                let all: Vec<&str> = policy.routes.iter().map(|r| r.name.as_str()).collect();
+                writeln!(out, "--route {name}: no such route (routes: {})", all.join(", "))?;
+                return Ok(ExitCode::from(1));
+            }
+        },
+        None => None,
+    };
+    let name = |i: usize| policy.routes.get(i).map_or("", |r| r.name.as_str());
+    let routing_line = match &routing {
+        Routing::Route(i) => format!("route {}", name(*i)),
+        Routing::MethodNotAllowed { allow } => {
+            format!("fail: method_not_allowed: {} (allowed: {allow})", describe("method_not_allowed"))
+        }
+        Routing::Ambiguous => format!("fail: ambiguous_path: {}", describe("ambiguous_path")),
+        Routing::NotFound if policy.unmatched == Unmatched::Allow => {
+            "no route matches: forwarded unchecked (unmatched: allow)".into()
+        }
+        Routing::NotFound => format!("fail: route_not_found: {}", describe("route_not_found")),
+    };
+    writeln!(out, "routing  {routing_line}")?;
+    // With --route, that route's checks run as if the request had reached it.
+    let routing = match (wanted, routed) {
+        (Some(w), Some(r)) if w != r => {
+            writeln!(
+                out,
+                "         (the request reaches route {}, not {}: the checks of {} follow)",
+                name(r),
+                name(w),
+                name(w)
+            )?;
+            Routing::Route(w)
+        }
+        (Some(w), None) => {
+            writeln!(out, "         (the checks of route {} follow, as if the request had reached it)", name(w))?;
+            Routing::Route(w)
+        }
+        _ => routing,
+    };
+    let mut case = Case::default();
+    let store = Store::default();
+    let index = match case.on_routing(&judge, routing, &head) {
+        Ok(i) => i,
+        Err(verdict) => return finish(out, &verdict),
+    };
+    let Some(route) = policy.routes.get(index) else { return Ok(ExitCode::from(1)) };
+    let offline = || Offline { store: Store::default(), cert: cert.clone(), headers: headers.clone() };
+
+    // Every check in monitor mode, for the explanation.
+    let all_head = route.check_head(&head, Mode::Monitor, &offline());
+    let too_large = route.needs_body() && body.len() as u64 > policy.max_body_bytes;
+    let all_body = (route.needs_body() && !too_large).then(|| route.check_body(&head, body, Mode::Monitor));
+    let explained = steps(route, &head, &all_head, all_body.as_ref());
+
+    // The verdict, stage by stage as the filter reaches it.
+    let lookups = Offline { store, cert: cert.clone(), headers: headers.clone() };
+    let findings = route.check_head(&head, policy.mode, &lookups);
+    let mut verdict = case.on_head(&judge, &head, findings, &lookups.store);
+    if verdict.decision == Decision::KeepBuffering {
+        verdict = match case.on_body_data(&judge, &head, body.len()) {
+            Some(v) => v,
+            None => case.on_body(&judge, &head, body, &lookups.store),
+        };
+    }
+
+    let mode =
+        if policy.mode == Mode::Monitor { "monitor mode" } else { "in order, the first failure ends the request" };
+    writeln!(out, "checks   ({}: {mode})", route.name)?;
+    let mut failed = false;
+    for s in explained {
+        let outcome =
+            if failed && policy.mode == Mode::Enforce { Outcome::NotReached(Box::new(s.outcome)) } else { s.outcome };
+        if matches!(outcome, Outcome::Fail(_)) {
+            failed = true;
+        }
+        writeln!(out, "  {:<22} {}", s.check, outcome_text(&outcome))?;
+    }
+    if verdict.outcome.reason() == Some("payload_too_large") {
+        writeln!(out, "  {:<22} fail: payload_too_large: {}", "body", describe("payload_too_large"))?;
+    }
+    if route.checks.dedupe.is_some() {
+        writeln!(out, "  {:<22} not known here: whether Envoy already delivered this message", "dedupe")?;
+    }
+    finish(out, &verdict)
+}
+
+fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Pass(Some(id)) => format!("pass (secret \"{id}\")"),
+        Outcome::Pass(None) => "pass".into(),
+        Outcome::Fail(d) => match describe(d.reason()) {
+            "" => format!("fail: {}", d.reason()),
+            why => format!("fail: {}: {why}", d.reason()),
+        },
+        Outcome::NotReached(inner) => format!("not reached (would be: {})", outcome_text(inner)),
+    }
+}
+
+/// The plugin's decision, as the client and the upstream would see it.
+fn finish(out: &mut dyn Write, verdict: &Verdict) -> std::io::Result<ExitCode> {
+    let reason = verdict.outcome.reason().map(|r| format!("  (reason {r})")).unwrap_or_default();
+    match &verdict.decision {
+        Decision::Forward(edits) => {
+            let mut set = Vec::new();
+            let mut removed = Vec::new();
+            for e in edits {
+                match e {
+                    HeaderEdit::Set(n, v) => set.push(format!(" with {n}: {v}")),
+                    HeaderEdit::Remove(n) => removed.push(*n),
+                }
+            }
+            let monitor =
+                if matches!(verdict.outcome, VerdictOutcome::WouldDeny(_) | VerdictOutcome::WouldDenyDuplicate) {
+                    " (monitor mode)"
+                } else if verdict.outcome == VerdictOutcome::Unchecked {
+                    " unchecked"
+                } else {
+                    ""
+                };
+            let stripped = if removed.is_empty() { String::new() } else { format!(", without {}", removed.join(", ")) };
+            writeln!(out, "verdict  forwarded{monitor}{}{stripped}", set.concat())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Decision::Reply { status, body, headers } => {
+            let extra: Vec<String> = headers
+                .iter()
+                .filter(|(n, _)| *n != "content-type")
+                .map(|(n, v)| format!(" {}: {v}", capitalised(n)))
+                .collect();
+            writeln!(out, "verdict  {status} {body}{}{reason}", extra.concat())?;
+            Ok(ExitCode::from(if (200..300).contains(status) { 0 } else { 1 }))
+        }
+        Decision::KeepBuffering => {
+            writeln!(out, "verdict  still waiting for the body")?;
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn capitalised(name: &str) -> String {
+    name.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Load the one configuration `--config` holds, with the environment its VM would have.
+pub fn load(config: &std::path::Path, opts: &crate::check::Options) -> Result<Policy, String> {
+    let (bytes, env) = crate::check::only_configuration(config, opts)?;
+    plugin::parse(&bytes, env).map_err(|e| format!("{}: the plugin refuses this configuration: {e}", config.display()))
+}

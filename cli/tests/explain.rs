@@ -1,0 +1,369 @@
+//! `webhook-guard explain` on the real binary: for each reason a request can be refused,
+//! the check that refuses it is named with that reason, and the verdict is the plugin's.
+
+mod common;
+
+use common::{run, scratch, write};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const NOW: u64 = 1_800_000_000;
+const GH: &str = "gh-explain-secret-41";
+const SLACK: &str = "slack-explain-secret-42";
+const TOKEN: &str = "hdr-explain-secret-43";
+const JWT: &str = "jwt-explain-secret-44";
+const PAYLOAD: &str = "payload-explain-secret-45";
+// Standard Webhooks: the key is the base64 after whsec_ ("explain standard key 46").
+const STANDARD: &str = "whsec_ZXhwbGFpbiBzdGFuZGFyZCBrZXkgNDY=";
+
+fn hmac_hex(key: &[u8], msg: &[u8]) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    m.update(msg);
+    m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hmac_b64(key: &[u8], msg: &[u8]) -> String {
+    use base64::Engine;
+    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    m.update(msg);
+    base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
+}
+
+fn policy() -> String {
+    let route = |name: &str, path: &str, checks: serde_json::Value| serde_json::json!({"name": name, "match": {"path_exact": path}, "checks": checks});
+    serde_json::json!({
+        "api": "v1",
+        "max_body_bytes": 256,
+        "routes": [
+            route("ip", "/ip", serde_json::json!({"ip_allowlist": {"cidrs": ["10.0.0.0/8"]}})),
+            route("list", "/list", serde_json::json!({"ip_allowlist": {"remote_list": {"cluster": "c", "authority": "a", "path": "/l"}}})),
+            route("hdr", "/hdr", serde_json::json!({"headers": [{"name": "x-token", "secrets": [{"id": "tok", "value": TOKEN}]}]})),
+            route("jwt", "/jwt", serde_json::json!({"jwt": {"secrets": [{"id": "j", "value": JWT}], "issuer": "iss1"}})),
+            route("gh", "/gh", serde_json::json!({"signature": {"scheme": "github", "secrets": [{"id": "current", "value": GH}]}})),
+            route("slack", "/slack", serde_json::json!({"signature": {"scheme": "slack", "secrets": [{"value": SLACK}]}})),
+            route("std", "/std", serde_json::json!({"signature": {"scheme": "standard", "secrets": [{"value": STANDARD}]}})),
+            route("payload", "/payload", serde_json::json!({"developer_payload": {"secrets": [{"id": "p", "value": PAYLOAD}]}})),
+            route("cert", "/cert", serde_json::json!({"client_cert": {"thumbprints": ["ab".repeat(32)], "source": "xfcc"}})),
+            route("all", "/all", serde_json::json!({
+                "ip_allowlist": {"cidrs": ["10.0.0.0/8"]},
+                "headers": [{"name": "x-token", "secrets": [{"id": "tok", "value": TOKEN}]}],
+                "signature": {"scheme": "github", "secrets": [{"id": "current", "value": GH}]}})),
+            {"name": "put", "match": {"path_exact": "/put", "methods": ["PUT"]},
+             "checks": {"headers": [{"name": "x-token", "secrets": [{"value": TOKEN}]}]}},
+        ]
+    })
+    .to_string()
+}
+
+struct Explained {
+    code: i32,
+    out: String,
+}
+
+fn explain(config: &str, path: &str, headers: &[(&str, String)], body: &str, extra: &[&str]) -> Explained {
+    let dir = scratch("explain");
+    let mut text = format!("POST {path} HTTP/1.1\r\nHost: hooks.example\r\n");
+    for (k, v) in headers {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    let req = write(&dir, "req.http", &text);
+    let now = NOW.to_string();
+    let mut args = vec!["explain", "--config", config, "--request", &req, "--now", &now];
+    args.extend_from_slice(extra);
+    let r = run(&args, &[]);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    for secret in [GH, SLACK, TOKEN, JWT, PAYLOAD, STANDARD] {
+        assert!(!r.stdout.contains(secret), "a secret in the output:\n{}", r.stdout);
+    }
+    Explained { code: r.code, out: r.stdout }
+}
+
+fn jwt(claims: &[&str], secret: &str) -> String {
+    let mut args = vec!["jwt", "--secret", secret, "--ttl", "0"];
+    for c in claims {
+        args.extend_from_slice(&["--claim", c]);
+    }
+    run(&args, &[]).stdout.trim().to_string()
+}
+
+/// The check's line says `fail: <reason>` and the verdict names the same reason.
+fn assert_refused(e: &Explained, check: &str, reason: &str, status: u32) {
+    assert_eq!(e.code, 1, "{}", e.out);
+    let line = e
+        .out
+        .lines()
+        .find(|l| l.trim_start().starts_with(check))
+        .unwrap_or_else(|| panic!("no {check} line:\n{}", e.out));
+    assert!(line.contains(&format!("fail: {reason}")), "{check} should fail with {reason}:\n{}", e.out);
+    let verdict = e.out.lines().find(|l| l.starts_with("verdict")).expect("verdict");
+    assert!(verdict.starts_with(&format!("verdict  {status} ")), "{}", e.out);
+    assert!(verdict.ends_with(&format!("(reason {reason})")), "{}", e.out);
+}
+
+/// (path, headers, body, extra args, check, reason, status)
+type Refused<'a> = (&'a str, Vec<(&'a str, String)>, &'a str, Vec<&'a str>, &'a str, &'a str, u32);
+/// (path, headers, body, extra args, what the check's line says)
+type Passed<'a> = (&'a str, Vec<(&'a str, String)>, &'a str, Vec<&'a str>, &'a str);
+
+#[test]
+fn each_denial_reason_is_named_with_its_check() {
+    let dir = scratch("explain-config");
+    let config = write(&dir, "policy.json", &policy());
+    let c = config.as_str();
+    let gh_body = r#"{"action":"opened"}"#;
+    let gh_sig = format!("sha256={}", hmac_hex(GH.as_bytes(), gh_body.as_bytes()));
+    let ts = NOW.to_string();
+    let slack_sig = |t: &str| format!("v0={}", hmac_hex(SLACK.as_bytes(), format!("v0:{t}:{gh_body}").as_bytes()));
+    let std_key = b"explain standard key 46";
+    let std_sig = format!("v1,{}", hmac_b64(std_key, format!("msg_1.{ts}.{gh_body}").as_bytes()));
+    let iat = format!("iat:={NOW}");
+    let cases: Vec<Refused> = vec![
+        ("/ip", vec![], "{}", vec!["--client", "192.0.2.1"], "ip_allowlist", "ip_not_allowed", 403),
+        ("/ip", vec![], "{}", vec![], "ip_allowlist", "client_address_unknown", 403),
+        ("/list", vec![], "{}", vec!["--client", "10.0.0.1"], "ip_allowlist", "list_unavailable", 503),
+        ("/hdr", vec![], "{}", vec![], "headers x-token", "header_missing", 401),
+        ("/hdr", vec![("X-Token", "nope".into())], "{}", vec![], "headers x-token", "header_mismatch", 401),
+        (
+            "/hdr",
+            vec![("X-Token", TOKEN.into()), ("x-token", TOKEN.into())],
+            "{}",
+            vec![],
+            "headers x-token",
+            "header_repeated",
+            401,
+        ),
+        ("/jwt", vec![], "{}", vec![], "jwt", "token_missing", 401),
+        ("/jwt", vec![("Authorization", "Bearer abc".into())], "{}", vec![], "jwt", "token_malformed", 401),
+        (
+            "/jwt",
+            vec![("Authorization", format!("Bearer {}", jwt(&["iss=iss1", &iat], "other")))],
+            "{}",
+            vec![],
+            "jwt",
+            "token_signature_mismatch",
+            401,
+        ),
+        (
+            "/jwt",
+            vec![("Authorization", format!("Bearer {}", jwt(&["iss=iss1", &iat], JWT)))],
+            "{}",
+            vec![],
+            "jwt",
+            "token_exp_missing",
+            401,
+        ),
+        (
+            "/jwt",
+            vec![("Authorization", format!("Bearer {}", jwt(&["iss=iss1", "exp:=1000"], JWT)))],
+            "{}",
+            vec![],
+            "jwt",
+            "token_expired",
+            401,
+        ),
+        (
+            "/jwt",
+            vec![("Authorization", format!("Bearer {}", jwt(&["iss=x", &format!("exp:={}", NOW + 60)], JWT)))],
+            "{}",
+            vec![],
+            "jwt",
+            "token_issuer_mismatch",
+            401,
+        ),
+        ("/gh", vec![], gh_body, vec![], "signature", "signature_missing", 401),
+        (
+            "/gh",
+            vec![("X-Hub-Signature-256", "sha256=zz".into())],
+            gh_body,
+            vec![],
+            "signature",
+            "signature_malformed",
+            401,
+        ),
+        (
+            "/gh",
+            vec![("X-Hub-Signature-256", gh_sig.clone())],
+            r#"{"action":"closed"}"#,
+            vec![],
+            "signature",
+            "signature_mismatch",
+            401,
+        ),
+        (
+            "/gh",
+            vec![("X-Hub-Signature-256", gh_sig.clone()), ("X-Hub-Signature-256", gh_sig.clone())],
+            gh_body,
+            vec![],
+            "signature",
+            "signature_repeated",
+            401,
+        ),
+        ("/slack", vec![("X-Slack-Signature", slack_sig(&ts))], gh_body, vec![], "signature", "timestamp_missing", 401),
+        (
+            "/slack",
+            vec![("X-Slack-Signature", slack_sig("soon")), ("X-Slack-Request-Timestamp", "soon".into())],
+            gh_body,
+            vec![],
+            "signature",
+            "timestamp_malformed",
+            401,
+        ),
+        (
+            "/slack",
+            vec![("X-Slack-Signature", slack_sig("1000")), ("X-Slack-Request-Timestamp", "1000".into())],
+            gh_body,
+            vec![],
+            "signature",
+            "timestamp_out_of_tolerance",
+            401,
+        ),
+        (
+            "/std",
+            vec![("webhook-timestamp", ts.clone()), ("webhook-signature", std_sig.clone())],
+            gh_body,
+            vec![],
+            "signature",
+            "message_id_missing",
+            401,
+        ),
+        ("/payload", vec![], "not json", vec![], "developer_payload", "payload_not_json", 401),
+        ("/payload", vec![], r#"{"other":1}"#, vec![], "developer_payload", "payload_missing", 401),
+        ("/payload", vec![], r#"{"developerPayload":"guess"}"#, vec![], "developer_payload", "payload_mismatch", 401),
+        (
+            "/payload",
+            vec![],
+            r#"{"developerPayload":"a","developerPayload":"b"}"#,
+            vec![],
+            "developer_payload",
+            "payload_duplicate_key",
+            401,
+        ),
+        ("/cert", vec![], "{}", vec![], "client_cert", "cert_missing", 403),
+        (
+            "/cert",
+            vec![("x-forwarded-client-cert", "Cert=\"garbage\"".into())],
+            "{}",
+            vec![],
+            "client_cert",
+            "cert_malformed",
+            403,
+        ),
+    ];
+    for (path, headers, body, extra, check, reason, status) in &cases {
+        let e = explain(c, path, headers, body, extra);
+        assert_refused(&e, check, reason, *status);
+    }
+    // And each of these, set right, passes, naming the secret that matched.
+    let payload_body = format!(r#"{{"developerPayload":"{PAYLOAD}"}}"#);
+    let passes: Vec<Passed> = vec![
+        ("/ip", vec![], "{}", vec!["--client", "10.1.2.3"], "pass"),
+        ("/hdr", vec![("X-Token", TOKEN.into())], "{}", vec![], "pass (secret \"tok\")"),
+        (
+            "/jwt",
+            vec![("Authorization", format!("Bearer {}", jwt(&["iss=iss1", &format!("exp:={}", NOW + 60)], JWT)))],
+            "{}",
+            vec![],
+            "pass (secret \"j\")",
+        ),
+        ("/gh", vec![("X-Hub-Signature-256", gh_sig.clone())], gh_body, vec![], "pass (secret \"current\")"),
+        (
+            "/slack",
+            vec![("X-Slack-Signature", slack_sig(&ts)), ("X-Slack-Request-Timestamp", ts.clone())],
+            gh_body,
+            vec![],
+            "pass (secret \"0\")",
+        ),
+        (
+            "/std",
+            vec![
+                ("webhook-id", "msg_1".into()),
+                ("webhook-timestamp", ts.clone()),
+                ("webhook-signature", std_sig.clone()),
+            ],
+            gh_body,
+            vec![],
+            "pass",
+        ),
+        ("/payload", vec![], &payload_body, vec![], "pass (secret \"p\")"),
+    ];
+    for (path, headers, body, extra, want) in &passes {
+        let e = explain(c, path, headers, body, extra);
+        assert_eq!(e.code, 0, "{path}:\n{}", e.out);
+        assert!(e.out.contains(want), "{path}: {want}\n{}", e.out);
+        assert!(e.out.contains(&format!("verdict  forwarded with x-webhook-guard: route={}", &path[1..])), "{}", e.out);
+    }
+}
+
+#[test]
+fn routing_refusals_and_the_order_of_checks() {
+    let dir = scratch("explain-routing");
+    let config = write(&dir, "policy.json", &policy());
+    let c = config.as_str();
+    let e = explain(c, "/nowhere", &[], "{}", &[]);
+    assert!(e.out.contains("routing  fail: route_not_found"), "{}", e.out);
+    assert!(e.out.ends_with("verdict  404 {\"error\":\"not_found\"}  (reason route_not_found)\n"), "{}", e.out);
+    let e = explain(c, "/put", &[], "{}", &[]);
+    assert!(e.out.contains("routing  fail: method_not_allowed"), "{}", e.out);
+    assert!(e.out.contains("verdict  405 {\"error\":\"method_not_allowed\"} Allow: PUT"), "{}", e.out);
+    let e = explain(c, "/gh%zz", &[], "{}", &[]);
+    assert!(e.out.contains("routing  fail: ambiguous_path"), "{}", e.out);
+    assert!(e.out.contains("verdict  400 "), "{}", e.out);
+    // Over max_body_bytes (256).
+    let big = "x".repeat(300);
+    let e = explain(c, "/gh", &[("X-Hub-Signature-256", "sha256=00".into())], &big, &[]);
+    assert_refused(&e, "body", "payload_too_large", 413);
+    // Enforce mode stops at the first failure; what the later checks would say is shown.
+    let body = r#"{"a":1}"#;
+    let sig = format!("sha256={}", hmac_hex(GH.as_bytes(), body.as_bytes()));
+    let e = explain(c, "/all", &[("X-Hub-Signature-256", sig)], body, &["--client", "10.0.0.7"]);
+    assert_refused(&e, "headers x-token", "header_missing", 401);
+    let lines: Vec<&str> = e.out.lines().filter(|l| l.starts_with("  ")).collect();
+    assert!(lines[0].trim_start().starts_with("ip_allowlist") && lines[0].ends_with(" pass"), "{}", e.out);
+    assert!(lines[1].contains("fail: header_missing"), "{}", e.out);
+    assert!(
+        lines[2].contains("signature") && lines[2].contains("not reached (would be: pass (secret \"current\"))"),
+        "{}",
+        e.out
+    );
+    // --route runs a named route's checks even when the path leads elsewhere.
+    let e = explain(c, "/gh", &[], "{}", &["--route", "hdr"]);
+    assert!(e.out.contains("the request reaches route gh, not hdr"), "{}", e.out);
+    assert_refused(&e, "headers x-token", "header_missing", 401);
+    let r = run(&["explain", "--config", c, "--request", "/dev/null", "--route", "nope"], &[]);
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn monitor_mode_forwards_and_says_what_it_would_refuse() {
+    let dir = scratch("explain-monitor");
+    let config = write(&dir, "policy.json", &policy().replacen(r#""api":"v1""#, r#""api":"v1","mode":"monitor""#, 1));
+    let e = explain(&config, "/hdr", &[], "{}", &[]);
+    assert_eq!(e.code, 0, "{}", e.out);
+    assert!(
+        e.out.contains("verdict  forwarded (monitor mode) with x-webhook-guard: route=hdr; would_deny=header_missing"),
+        "{}",
+        e.out
+    );
+}
+
+#[test]
+fn headers_and_body_from_separate_files_and_envoy_configs() {
+    let dir = scratch("explain-files");
+    let body = r#"{"action":"opened"}"#;
+    let sig = format!("sha256={}", hmac_hex(b"demo-github-secret", body.as_bytes()));
+    let head =
+        write(&dir, "head.txt", &format!(":method: POST\n:path: /webhooks/github\nx-hub-signature-256: {sig}\n"));
+    let body_file = write(&dir, "body.json", body);
+    let r = run(&["explain", "--config", "envoy/envoy.yaml", "--request", &head, "--body", &body_file], &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("signature              pass (secret \"current\")"), "{}", r.stdout);
+    // A configuration the plugin refuses cannot explain anything.
+    let r = run(&["explain", "--config", "envoy/copyleaks.yaml", "--request", &head], &[]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("the plugin refuses this configuration") && r.stderr.contains("COPYLEAKS"),
+        "{}",
+        r.stderr
+    );
+}
