@@ -671,4 +671,35 @@ mod tests {
         assert_eq!(v.decision, Decision::Forward(vec![set_verdict("route=github; would_deny=duplicate")]));
         assert_eq!(v.outcome, Outcome::WouldDenyDuplicate);
     }
+
+    #[test]
+    fn a_verified_handshake_is_answered_here_and_never_recorded_for_replay() {
+        const META: &str = r#"{"name":"meta","match":{"path_prefix":"/meta"},
+            "checks":{"signature":{"scheme":"meta","secrets":[{"env":"S"}],"verify_token":{"value":"vt-1"},"dedupe":{}}}}"#;
+        for top in ["", r#""mode":"monitor""#] {
+            let j = judge(top, &[META]);
+            let env = Plain(MemoryStore::default());
+            let h = head("GET", "/meta?hub.mode=subscribe&hub.challenge=42&hub.verify_token=vt-1", &[]);
+            let mut case = Case::default();
+            assert_eq!(headers_stage(&j, &mut case, &h, &env).decision, Decision::KeepBuffering);
+            let v = case.on_body(&j, &h, b"", &env.0);
+            assert_eq!(v.outcome, Outcome::Handshake, "{top}");
+            match &v.decision {
+                Decision::Handshake(reply) => {
+                    assert_eq!((reply.content_type, reply.body.as_str()), ("text/plain", "42"))
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(!case.awaits_delivery(), "a handshake is not a delivery");
+        }
+        // A wrong token is refused like a forged signature.
+        let j = judge("", &[META]);
+        let env = Plain(MemoryStore::default());
+        let h = head("GET", "/meta?hub.mode=subscribe&hub.challenge=42&hub.verify_token=guess", &[]);
+        let mut case = Case::default();
+        headers_stage(&j, &mut case, &h, &env);
+        let v = case.on_body(&j, &h, b"", &env.0);
+        assert_eq!(v.outcome, Outcome::Denied(SignatureMismatch));
+        assert_eq!(v.decision, json_reply(401, r#"{"error":"unauthorized"}"#, &[]));
+    }
 }
