@@ -38,10 +38,10 @@ check-examples: cli
 	$(CLI) check --strict --env-file $(EXAMPLES_ENV) envoy/*.yaml deploy/compose/*.yaml deploy/istio/envoyfilter.yaml
 	$(CLI) check --env-file $(EXAMPLES_ENV) deploy/istio/wasmplugin.yaml | grep -q 'warning \[allow_on_headers_stop_iteration\]'
 
-## test: build, native unit tests (plugin core and command), every example through
+## test: lint, build, native unit tests (plugin core and command), every example through
 ##       `webhook-guard check`, then the end-to-end suite against a real Envoy
 ##       (with the compose suite when `docker info` answers; REQUIRE_DOCKER=1: it must)
-test: build cli
+test: lint build cli
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory check-examples
 	@$(VENV)/bin/python tests/e2e/compose_stack.py announce
