@@ -60,6 +60,9 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 --lib -- -D warnings
+	# The fuzz crate (its own workspace): formatted, and still compiling against the core.
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
+	$(CARGO) clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 
 ## run: the demo: upstream on :8080, Envoy on :10000 (admin :9901), see envoy/envoy.yaml
 run: build
@@ -96,3 +99,18 @@ IMAGE ?= webhook-guard:$(VERSION)
 .PHONY: image
 image: build
 	images/plugin-image.sh $(IMAGE)
+
+## fuzz: every fuzz target in fuzz/ for FUZZ_SECONDS each (default 60); not part of test.
+##       FUZZ_TARGETS="jwt config" to pick. Installs cargo-fuzz; runs it on the stable
+##       toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs nightly-only rustc flags).
+.PHONY: fuzz
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+## soak: SOAK_REQUESTS (default 1000000) mixed requests through Envoy --concurrency 2:
+##       memory flat, no VM restart, counters = requests sent (bench/soak.py); not in test
+.PHONY: soak
+soak: build
+	@BENCH_TLS=0 bench/setup.sh
+	$(VENV)/bin/python bench/soak.py

@@ -1028,6 +1028,11 @@ def md_table(head: list[str], rows: list[list[str]]) -> str:
 
 def write_markdown(path: Path, report: dict, info: dict) -> None:
     recipe = (REPO / "bench" / "PROFILING.md")
+
+    def soak_section() -> str:
+        # The latest `make soak` results (bench/soak.py writes them), carried over.
+        soak = REPO / "bench" / "SOAK.md"
+        return "\n" + soak.read_text() if soak.exists() else ""
     settings = (f"ROUNDS={ROUNDS} DURATION={DURATION}s WARMUP={WARMUP}s CONNECTIONS={CONNECTIONS} "
                 f"STREAMS={STREAMS} ENVOY_CONCURRENCY={ENVOY_CONCURRENCY} LAT_RPS={LAT_RPS} "
                 f"MEM_REQUESTS={MEM_REQUESTS}")
@@ -1126,7 +1131,7 @@ wasm32-wasip1`) and runs `bench/run.py`. A wrong answer (a 401 where a 200 was e
 a refused request that reached the upstream) stops the run with an error: a benchmark of
 errors measures nothing. Knobs are listed at the top of `bench/run.py`.
 
-{recipe.read_text() if recipe.exists() else ''}"""
+{recipe.read_text() if recipe.exists() else ''}{soak_section()}"""
     path.write_text(text)
 
 

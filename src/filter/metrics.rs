@@ -116,6 +116,9 @@ impl Metrics {
                 if r.checks.signature.as_ref().is_some_and(|s| s.has_handshake()) {
                     meta.handshake = self.id(&format!("{PREFIX}.{}.handshake", r.name));
                 }
+                for (id, not_after) in r.secret_expiries() {
+                    self.gauge(&format!("{PREFIX}.{}.secret.{id}.not_after_seconds", r.name), not_after);
+                }
                 meta
             })
             .collect();
@@ -128,6 +131,12 @@ impl Metrics {
             denied: RefCell::new(Vec::new()),
         };
         RouteMetrics { routes, unmatched }
+    }
+
+    /// Define a counter without counting, so it reads 0 until its first event (a rate
+    /// in Prometheus then sees that first event).
+    pub fn declare(&self, name: &str) {
+        let _ = self.id(name);
     }
 
     pub fn inc(&self, name: &str) {

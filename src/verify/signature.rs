@@ -19,20 +19,21 @@ use self::handshake::{Handshake, Reply, Request as HandshakeRequest};
 use self::model::{
     Algorithm as SigAlgorithm, Encoding, Field, Key, KeyFormat, Pointer, Scheme, SignatureAt, TimeFormat, Timestamp,
 };
+use serde::Deserialize;
+
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
-use crate::json::Json;
 use crate::request::RequestHead;
 use crate::secret::{self, Secret, SecretSpec};
 pub use crate::verify::mac::{compute, Algorithm};
-use crate::wire::{FromJson, Obj};
 
 use crate::verify::mac::Algorithm as Mac;
 
 pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 
 /// Wire form of `checks.signature`.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignatureConfig {
     pub scheme: String,
     /// Shared secrets (MAC schemes, tokens).
@@ -64,80 +65,14 @@ pub struct SignatureConfig {
     pub key_prefix: Option<String>,
 }
 
-impl FromJson for SignatureConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(
-            v,
-            path,
-            &[
-                "scheme",
-                "secrets",
-                "public_keys",
-                "tolerance_seconds",
-                "dedupe",
-                "public_url",
-                "verify_token",
-                "header",
-                "algorithm",
-                "encoding",
-                "prefix",
-                "list",
-                "signature_field",
-                "timestamp_header",
-                "timestamp_field",
-                "timestamp_unit",
-                "id_header",
-                "id_field",
-                "signed_payload",
-                "key_encoding",
-                "key_prefix",
-            ],
-        )?;
-        Ok(SignatureConfig {
-            scheme: o.req("scheme")?,
-            secrets: o.opt("secrets")?,
-            public_keys: o.opt("public_keys")?,
-            tolerance_seconds: o.opt("tolerance_seconds")?,
-            dedupe: o.opt("dedupe")?,
-            public_url: o.opt("public_url")?,
-            verify_token: o.opt("verify_token")?,
-            header: o.opt("header")?,
-            algorithm: o.opt("algorithm")?,
-            encoding: o.opt("encoding")?,
-            prefix: o.opt("prefix")?,
-            list: o.opt("list")?,
-            signature_field: o.opt("signature_field")?,
-            timestamp_header: o.opt("timestamp_header")?,
-            timestamp_field: o.opt("timestamp_field")?,
-            timestamp_unit: o.opt("timestamp_unit")?,
-            id_header: o.opt("id_header")?,
-            id_field: o.opt("id_field")?,
-            signed_payload: o.opt("signed_payload")?,
-            key_encoding: o.opt("key_encoding")?,
-            key_prefix: o.opt("key_prefix")?,
-        })
-    }
-}
-
 /// `generic`'s `list`: the signature header is a list of `key<pair>value` items.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListConfig {
     pub separator: Option<String>,
     pub pair: Option<String>,
     pub signature_key: Option<String>,
     pub timestamp_key: Option<String>,
-}
-
-impl FromJson for ListConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["separator", "pair", "signature_key", "timestamp_key"])?;
-        Ok(ListConfig {
-            separator: o.opt("separator")?,
-            pair: o.opt("pair")?,
-            signature_key: o.opt("signature_key")?,
-            timestamp_key: o.opt("timestamp_key")?,
-        })
-    }
 }
 
 /// A configured key, compiled.
@@ -314,6 +249,11 @@ impl SignatureCheck {
             (Some(s), None, _) | (None, _, Some(s)) => Ok(s),
             (None, _, None) => Err(Denial::SignatureMissing),
         }
+    }
+
+    /// `(id, not_after)` of each key that has a `not_after`.
+    pub fn secret_expiries(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.keys.iter().filter_map(|k| k.not_after.map(|t| (k.id.as_str(), t)))
     }
 
     /// Verify the request. On success, the id of the key that matched.
@@ -587,12 +527,12 @@ mod tests {
     }
 
     fn check(json: &str) -> SignatureCheck {
-        let c: SignatureConfig = crate::wire::from_str(json).unwrap();
+        let c: SignatureConfig = crate::wire::read_str(json).unwrap();
         SignatureCheck::compile(&c, "sig", &no_env).unwrap()
     }
 
     fn compile_err(json: &str) -> String {
-        let c: SignatureConfig = crate::wire::from_str(json).unwrap();
+        let c: SignatureConfig = crate::wire::read_str(json).unwrap();
         SignatureCheck::compile(&c, "sig", &no_env).unwrap_err().to_string()
     }
 

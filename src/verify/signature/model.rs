@@ -450,7 +450,9 @@ pub fn body_text(doc: &Json, p: &Pointer) -> Result<Option<String>, Denial> {
     }
     Ok(match node {
         Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.as_str().to_string()),
+        // Integers as written; a fraction or an exponent is no timestamp or id.
+        Json::Number(crate::json::Number::U64(n)) => Some(n.to_string()),
+        Json::Number(crate::json::Number::I64(n)) => Some(n.to_string()),
         _ => None,
     })
 }

@@ -14,12 +14,12 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 pub(super) fn check(json: &str) -> SignatureCheck {
-    let c: SignatureConfig = crate::wire::from_str(json).unwrap_or_else(|e| panic!("{e}"));
+    let c: SignatureConfig = crate::wire::read_str(json).unwrap_or_else(|e| panic!("{e}"));
     SignatureCheck::compile(&c, "sig", &no_env).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn compile_err(json: &str) -> String {
-    let c: SignatureConfig = crate::wire::from_str(json).unwrap();
+    let c: SignatureConfig = crate::wire::read_str(json).unwrap();
     SignatureCheck::compile(&c, "sig", &no_env).unwrap_err().to_string()
 }
 

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import yaml
 
@@ -140,7 +140,7 @@ class Envoy:
     """One Envoy process. Use EnvoyFactory (conftest's `envoy_factory`) to get one."""
 
     def __init__(self, name: str, cfg: dict, workdir: Path, *, concurrency: int = 2, log_level: str = "info",
-                 wasm_log_level: str = "debug", secrets: Iterable[str] = ()):
+                 wasm_log_level: str = "debug", secrets: Iterable[str] = (), extra_args: Sequence[str] = ()):
         self.name = name
         self.cfg = cfg
         self.workdir = workdir
@@ -171,6 +171,7 @@ class Envoy:
             "-l", log_level,
             "--component-log-level", f"wasm:{wasm_log_level}",
             "--admin-address-path", str(self.admin_address_path),
+            *extra_args,
         ]
         self.proc = subprocess.Popen(args, stdout=self._stdout, stderr=subprocess.STDOUT, cwd=workdir,
                                      preexec_fn=_die_with_parent)
@@ -182,18 +183,24 @@ class Envoy:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise EnvoyFailedToStart(f"envoy {self.name} exited with {self.proc.returncode}", self.log())
-            if self.admin_address_path.exists() and self.admin_address_path.read_text().strip():
-                self.admin_port = int(self.admin_address_path.read_text().strip().rsplit(":", 1)[1])
-                try:
-                    status, body = _http("GET", self.admin + "/ready", timeout=1)
-                except OSError:
-                    status, body = 0, b""
-                if status == 200 and body.strip() == b"LIVE":
-                    self.port = self._listener_port()
-                    return self
+            if self.is_live():
+                self.port = self._listener_port()
+                return self
             time.sleep(0.05)
         self.stop()
         raise EnvoyFailedToStart(f"envoy {self.name} not ready after {timeout}s", self.log())
+
+    def is_live(self) -> bool:
+        """Whether the admin port answers /ready with LIVE (the admin address is read
+        from the file Envoy writes once it listens)."""
+        if not (self.admin_address_path.exists() and self.admin_address_path.read_text().strip()):
+            return False
+        self.admin_port = int(self.admin_address_path.read_text().strip().rsplit(":", 1)[1])
+        try:
+            status, body = _http("GET", self.admin + "/ready", timeout=1)
+        except OSError:
+            return False
+        return status == 200 and body.strip() == b"LIVE"
 
     def _listener_port(self) -> int:
         """The port of the first listener; every listener's in `ports`."""
@@ -339,10 +346,12 @@ class EnvoyFactory:
                                  wasm_log_level=wasm_log_level, secrets=collect_secrets(policy, env))
 
     def start_config(self, cfg: dict, *, name: str = "envoy", concurrency: int = 2, log_level: str = "info",
-                     wasm_log_level: str = "debug", secrets: Iterable[str] = ()) -> Envoy:
-        """Start Envoy with a complete config (e.g. envoy/envoy.yaml passed through for_test)."""
+                     wasm_log_level: str = "debug", secrets: Iterable[str] = (),
+                     extra_args: Sequence[str] = ()) -> Envoy:
+        """Start Envoy with a complete config (e.g. envoy/envoy.yaml passed through for_test);
+        extra_args go to Envoy's command line (e.g. --config-yaml)."""
         envoy = Envoy(name, cfg, self._next_dir(name), concurrency=concurrency, log_level=log_level,
-                      wasm_log_level=wasm_log_level, secrets=secrets)
+                      wasm_log_level=wasm_log_level, secrets=secrets, extra_args=extra_args)
         self.started.append(envoy)
         return envoy.wait_ready()
 
@@ -360,16 +369,10 @@ class EnvoyFactory:
             if rc is not None:
                 envoy.stop()
                 return StartFailure(rc, envoy.log())
-            if envoy.admin_address_path.exists() and envoy.admin_address_path.read_text().strip():
-                envoy.admin_port = int(envoy.admin_address_path.read_text().strip().rsplit(":", 1)[1])
-                try:
-                    status, body = _http("GET", envoy.admin + "/ready", timeout=1)
-                except OSError:
-                    status, body = 0, b""
-                if status == 200 and body.strip() == b"LIVE":
-                    log = envoy.log()
-                    envoy.stop()
-                    raise AssertionError(f"envoy started with a configuration it should refuse\n{log[-4000:]}")
+            if envoy.is_live():
+                log = envoy.log()
+                envoy.stop()
+                raise AssertionError(f"envoy started with a configuration it should refuse\n{log[-4000:]}")
             time.sleep(0.05)
         envoy.stop()
         raise AssertionError(f"envoy neither exited nor became ready in {timeout}s\n{envoy.log()[-4000:]}")
