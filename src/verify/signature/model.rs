@@ -250,7 +250,10 @@ impl Scheme {
                 };
                 for item in v.split(|c| c == separator) {
                     let item = item.trim_ascii();
-                    if item.is_empty() {
+                    // Runs of spaces separate a space-separated list (Standard Webhooks);
+                    // an empty item anywhere else (`t=1,,v1=..`, a trailing `,`) is not
+                    // what the sender wrote.
+                    if item.is_empty() && *separator == b' ' {
                         continue;
                     }
                     let i = item.iter().position(|c| c == pair).ok_or(Denial::SignatureMalformed)?;
