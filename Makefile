@@ -44,6 +44,7 @@ check-examples: cli
 test: build cli
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory check-examples
+	@$(VENV)/bin/python tests/e2e/compose_stack.py announce
 	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
 
 ## unit: native unit tests only

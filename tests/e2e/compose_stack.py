@@ -4,6 +4,7 @@ brought up on free host ports and torn down, and the running containers seen thr
 harness' Envoy and Upstream interfaces (admin port, stats, log; what reached the app).
 
     python3 tests/e2e/compose_stack.py down     # remove this checkout's test stacks
+    python3 tests/e2e/compose_stack.py announce # one line if the compose suite will be skipped
 
 Every project is named after this checkout (wg<hash>-<role>), so stacks of two checkouts
 on one Docker Engine never meet, and a rerun first removes what a killed run left.
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import functools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -45,6 +48,29 @@ def _run(args: list[str], *, timeout: float = 120, env: Mapping[str, str] | None
     return out
 
 
+NO_DOCKER = ("docker info does not answer: the compose and image tests are skipped "
+             "(REQUIRE_DOCKER=1 makes this an error)")
+
+
+def require_docker() -> None:
+    """Skip the calling test where no Docker Engine answers, with one reason for the whole
+    run (so pytest's summary says it in one line); fail instead under REQUIRE_DOCKER=1."""
+    import pytest
+
+    if not docker_answers():
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail("REQUIRE_DOCKER=1 but `docker info` does not answer", pytrace=False)
+        pytest.skip(NO_DOCKER)
+    # A run stopped with SIGTERM still runs its fixtures' teardown: the stacks come down.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@functools.cache
 def docker_answers() -> bool:
     """Whether a Docker Engine answers `docker info`."""
     if not shutil.which("docker"):
@@ -55,6 +81,7 @@ def docker_answers() -> bool:
         return False
 
 
+@functools.cache
 def compose_command() -> list[str] | None:
     """`docker compose` (the plugin) or `docker-compose`, whichever this machine has."""
     try:
@@ -220,6 +247,10 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["down"]:
         if docker_answers() and compose_command():
             down_all()
+        sys.exit(0)
+    if sys.argv[1:] == ["announce"]:
+        if not docker_answers() and os.environ.get("REQUIRE_DOCKER") != "1":
+            print(f"e2e: {NO_DOCKER}", file=sys.stderr)
         sys.exit(0)
     print(__doc__, file=sys.stderr)
     sys.exit(2)

@@ -14,8 +14,8 @@ the suite's checks run against it from the host, as a sender would reach it:
 
 Where no registry answers, the images are built here (images/local.sh) and passed in
 through ENVOY_IMAGE and APP_IMAGE; the run says which. Without a Docker Engine the stack
-tests are skipped with one line, unless REQUIRE_DOCKER=1 (CI) makes that an error. The
-static checks of the compose file run everywhere.
+tests are skipped (`make test` says so in one line), unless REQUIRE_DOCKER=1 (CI) makes
+that an error. The static checks of the compose file run everywhere.
 """
 
 from __future__ import annotations
@@ -42,8 +42,6 @@ DEMO = harness.load_demo_config()
 DEMO_ENV = harness.demo_env(DEMO)
 DEMO_POLICY = harness.demo_policy(DEMO)
 
-DOCKER = compose_stack.docker_answers()
-NO_DOCKER = "docker info does not answer: the compose suite (tests/e2e/test_compose.py) is skipped; REQUIRE_DOCKER=1 makes this an error"
 
 # --------------------------------------------------------------------------------------
 # The compose file itself (no Docker needed).
@@ -108,10 +106,7 @@ WAF_HEADER = "x-copyleaks-waf-token"
 
 @pytest.fixture(scope="session")
 def images(request):
-    if not DOCKER:
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail("REQUIRE_DOCKER=1 but `docker info` does not answer", pytrace=False)
-        pytest.skip(NO_DOCKER)
+    compose_stack.require_docker()
     if compose_stack.compose_command() is None:
         pytest.fail("Docker answers but neither `docker compose` nor `docker-compose` is installed", pytrace=False)
     harness.require_wasm()

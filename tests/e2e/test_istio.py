@@ -125,13 +125,6 @@ def test_secrets_come_from_the_sidecars_environment_set_by_the_workload():
 # The image, through a registry.
 
 
-def require_docker() -> None:
-    if not compose_stack.docker_answers():
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail("REQUIRE_DOCKER=1 but `docker info` does not answer", pytrace=False)
-        pytest.skip("docker info does not answer: the image tests of test_istio.py are skipped")
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -141,7 +134,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def registry():
     """Debian's docker-registry (the reference registry) on a loopback port."""
-    require_docker()
+    compose_stack.require_docker()
     binary = shutil.which("docker-registry")
     if binary is None:
         pytest.fail("docker-registry is not installed (make setup installs it where Docker runs)", pytrace=False)
