@@ -179,14 +179,16 @@ fn compile_route(
         }
         Some(h) => {
             // Compared as `:authority` is: without port, brackets or trailing dot.
-            let has_port = h.rsplit_once(':').is_some_and(|(before, port)| {
-                !port.is_empty()
-                    && port.bytes().all(|c| c.is_ascii_digit())
-                    && (!before.contains(':') || before.ends_with(']'))
-            });
+            let has_port = if h.starts_with('[') { h.contains("]:") } else { h.contains(':') };
             let key = crate::path::host_key(h.as_bytes());
-            if has_port || key.is_empty() {
-                return Err(ConfigError::new(format!("{mp}.host"), format!("\"{h}\": give the host without a port")));
+            if key.is_empty() {
+                return Err(ConfigError::new(format!("{mp}.host"), format!("\"{h}\" is not a host name")));
+            }
+            if has_port {
+                return Err(ConfigError::new(
+                    format!("{mp}.host"),
+                    format!("\"{h}\": give the host without a port (IPv6 in brackets)"),
+                ));
             }
             Some(key)
         }
@@ -274,6 +276,40 @@ mod tests {
 
     fn error(json: &str) -> String {
         parse(json.as_bytes(), &env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn route_match_errors_name_the_field() {
+        let with_match = |m: &str| {
+            format!(
+                r#"{{"api":"v1","routes":[{{"name":"a","match":{m},"checks":{{"signature":{{"scheme":"github","secrets":[{{"env":"S"}}]}}}}}}]}}"#
+            )
+        };
+        let table: &[(&str, &str)] = &[
+            (r#"{"path_prefix":"/hooks%2Fgithub"}"#, "routes[0].match.path_prefix: \"/hooks%2Fgithub\" holds '%'"),
+            (
+                r#"{"path_exact":"/hooks/../admin"}"#,
+                "routes[0].match.path_exact: \"/hooks/../admin\" holds `//` or a `.`/`..` segment",
+            ),
+            (
+                r#"{"path_prefix":"/a","case_sensitive":"yes"}"#,
+                "routes[0].match.case_sensitive: expected true or false",
+            ),
+            (
+                r#"{"path_prefix":"/a","host":"hooks.example.com:443"}"#,
+                "routes[0].match.host: \"hooks.example.com:443\": give the host without a port",
+            ),
+            (r#"{"path_prefix":"/a","host":"a/b"}"#, "routes[0].match.host: \"a/b\" is not a host name"),
+            (r#"{"path_prefix":"/a","host":"..."}"#, "routes[0].match.host: \"...\" is not a host name"),
+        ];
+        for (m, want) in table {
+            let got = error(&with_match(m));
+            assert!(got.starts_with(want), "{m}\n got {got:?}\nwant {want:?}");
+        }
+        let p = parse(with_match(r#"{"path_exact":"/Hooks/Exact/","host":"Hooks.Example.COM."}"#).as_bytes(), &env)
+            .unwrap();
+        assert_eq!(p.routes[0].matcher.path(), "/hooks/exact");
+        assert_eq!(p.routes[0].authority.as_deref(), Some("hooks.example.com"));
     }
 
     #[test]

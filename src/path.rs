@@ -12,14 +12,16 @@
 //!
 //! - The path as sent must be readable: every `%` starts a `%XX` escape, and there is no
 //!   control byte, space or `#`. Decoded, it must still be free of control bytes
-//!   (`%00`, `%0A`, ...) and be UTF-8 (overlong forms of `/` and `.` are refused).
+//!   (`%00`, `%0A`, ...) and be UTF-8 (overlong forms of `/` and `.` are refused), without
+//!   U+FFFD (what bytes that are not UTF-8 become in the request head).
 //! - Bases: the path as sent, decoded once, and decoded twice when the first decoding
 //!   still holds `%XX` (an upstream behind another decoding proxy). Still encoded after
 //!   two decodings is refused. A decoded `?` or `#` adds the base cut there (an upstream
 //!   that decodes before it splits off the query).
 //! - Each base is read with every subset of: `\` as `/`, `;...` cut from each segment,
 //!   runs of `/` merged, dot segments resolved (`%2e` counts as `.`), in that order.
-//! - A `..` that climbs above the root under any reading is refused.
+//! - A `..` that climbs above the root under any reading is refused, and so is a path
+//!   over [`MAX_READ_LEN`] bytes that needs reading.
 //! - Case: routes compare ASCII letters case-insensitively unless `case_sensitive`. There,
 //!   a non-ASCII character may stand for up to three of any characters (Unicode case
 //!   folding turns `ı` into `i`, `ſ` into `s`, `K` into `k`, `ß` into `ss`, `ﬃ` into
@@ -44,35 +46,56 @@ pub enum Unreadable {
     EncodedThrice,
     /// `..` above the root.
     AboveRoot,
+    /// Longer than [`MAX_READ_LEN`] and in need of reading.
+    TooLong,
 }
 
-/// Whether `path` reads one way only: no `%`, `\`, `;`, `#`, control, space or non-ASCII
-/// byte, no `//`, no `.` or `..` segment. Upper-case letters are fine: routes compare
-/// case-insensitively without copying.
+/// The longest path that is read every way (longer plain paths are fine). Reading costs
+/// up to a few dozen passes over the path; servers commonly refuse request lines over
+/// 8 KiB anyway.
+pub const MAX_READ_LEN: usize = 8192;
+
+/// Whether `path` reads one way only: it starts with `/` and has no `%`, `\`, `;`, `#`,
+/// control, space or non-ASCII byte, no `//`, and no segment that starts with `.`.
+/// Upper-case letters are fine: routes compare case-insensitively without copying.
 pub fn is_plain(path: &[u8]) -> bool {
-    let mut seg_start = 0;
-    for (i, &b) in path.iter().enumerate() {
-        match b {
-            b'%' | b'\\' | b';' | b'#' | 0..=0x20 | 0x7f..=0xff => return false,
-            b'/' => {
-                if (i > 0 && path[i - 1] == b'/') || is_dots(&path[seg_start..i]) {
-                    return false;
-                }
-                seg_start = i + 1;
-            }
-            _ => {}
-        }
+    if path.first() != Some(&b'/') {
+        return false;
     }
-    !is_dots(&path[seg_start..])
+    let mut prev = 0;
+    for &b in path {
+        // One pass, no look-ahead: any segment that starts with `.` (not only `.` and
+        // `..`) takes the slow path, and so does `//`.
+        if SPECIAL[b as usize] || (prev == b'/' && (b == b'/' || b == b'.')) {
+            return false;
+        }
+        prev = b;
+    }
+    true
 }
 
-fn is_dots(seg: &[u8]) -> bool {
-    seg == b"." || seg == b".."
-}
+/// Bytes that make a path need reading: `%`, `\`, `;`, `#`, controls, space, non-ASCII.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = b <= 0x20
+            || b >= 0x7f
+            || b == b'%' as usize
+            || b == b'\\' as usize
+            || b == b';' as usize
+            || b == b'#' as usize;
+        b += 1;
+    }
+    t
+};
 
 /// Every reading of `path` (query string already cut off), the path as sent first.
 /// Readings may repeat; the caller only asks which routes they reach.
 pub fn readings(path: &[u8]) -> Result<Vec<Vec<u8>>, Unreadable> {
+    if path.len() > MAX_READ_LEN {
+        return Err(Unreadable::TooLong);
+    }
     check_as_sent(path)?;
     let mut bases: Vec<Vec<u8>> = vec![path.to_vec()];
     let mut level = path.to_vec();
@@ -87,7 +110,7 @@ pub fn readings(path: &[u8]) -> Result<Vec<Vec<u8>>, Unreadable> {
         if level.iter().any(|&b| b < 0x20 || b == 0x7f) {
             return Err(Unreadable::ControlByte);
         }
-        if std::str::from_utf8(&level).is_err() {
+        if !is_utf8(&level) {
             return Err(Unreadable::NotUtf8);
         }
         if let Some(cut) = level.iter().position(|&b| b == b'?' || b == b'#') {
@@ -96,14 +119,24 @@ pub fn readings(path: &[u8]) -> Result<Vec<Vec<u8>>, Unreadable> {
         bases.push(level.clone());
     }
     let mut out = Vec::new();
-    for base in &bases {
-        let relevant = relevant_steps(base);
-        for mask in 0..16u8 {
-            if mask & !relevant != 0 {
+    for base in bases {
+        // Each step doubles the readings of the one before (with and without it); steps
+        // that cannot change this base are skipped.
+        let relevant = relevant_steps(&base);
+        let mut layer = vec![base];
+        for step in [BACKSLASH, PARAMS, MERGE, DOTS] {
+            if relevant & step == 0 {
                 continue;
             }
-            out.push(apply(base, mask)?);
+            let mut next = Vec::with_capacity(layer.len() * 2);
+            for r in layer {
+                let changed = apply(&r, step)?;
+                next.push(r);
+                next.push(changed);
+            }
+            layer = next;
         }
+        out.append(&mut layer);
     }
     Ok(out)
 }
@@ -133,25 +166,17 @@ fn relevant_steps(base: &[u8]) -> u8 {
     steps
 }
 
-fn apply(base: &[u8], mask: u8) -> Result<Vec<u8>, Unreadable> {
-    let mut s = base.to_vec();
-    if mask & BACKSLASH != 0 {
-        for b in &mut s {
-            if *b == b'\\' {
-                *b = b'/';
-            }
+fn apply(s: &[u8], step: u8) -> Result<Vec<u8>, Unreadable> {
+    Ok(match step {
+        BACKSLASH => s.iter().map(|&b| if b == b'\\' { b'/' } else { b }).collect(),
+        PARAMS => cut_params(s),
+        MERGE => {
+            let mut v = s.to_vec();
+            v.dedup_by(|a, b| *a == b'/' && *b == b'/');
+            v
         }
-    }
-    if mask & PARAMS != 0 {
-        s = cut_params(&s);
-    }
-    if mask & MERGE != 0 {
-        s.dedup_by(|a, b| *a == b'/' && *b == b'/');
-    }
-    if mask & DOTS != 0 {
-        s = resolve_dots(&s)?;
-    }
-    Ok(s)
+        _ => resolve_dots(s)?,
+    })
 }
 
 fn check_as_sent(path: &[u8]) -> Result<(), Unreadable> {
@@ -170,10 +195,16 @@ fn check_as_sent(path: &[u8]) -> Result<(), Unreadable> {
         }
         i += 1;
     }
-    if std::str::from_utf8(path).is_err() {
+    if !is_utf8(path) {
         return Err(Unreadable::NotUtf8);
     }
     Ok(())
+}
+
+/// UTF-8 without U+FFFD: the request head turns bytes that are not UTF-8 into it, so
+/// it may stand for an overlong `/` (and no application names a path with it).
+fn is_utf8(s: &[u8]) -> bool {
+    std::str::from_utf8(s).is_ok_and(|t| !t.contains('\u{fffd}'))
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -250,35 +281,37 @@ fn dot_segment(seg: &[u8]) -> Option<usize> {
 /// RFC 3986 remove_dot_segments, except that `..` above the root is an error (an
 /// upstream may clamp it, refuse it, or serve a file outside its root).
 fn resolve_dots(s: &[u8]) -> Result<Vec<u8>, Unreadable> {
-    let segs: Vec<&[u8]> = s.split(|&b| b == b'/').collect();
-    let mut out: Vec<&[u8]> = Vec::with_capacity(segs.len());
-    let last = segs.len().saturating_sub(1);
-    for (i, seg) in segs.iter().enumerate() {
-        if i == 0 {
-            // Before the first `/`: empty for an absolute path.
-            out.push(seg);
-            continue;
-        }
+    let mut out = Vec::with_capacity(s.len());
+    let mut segs = s.split(|&b| b == b'/').peekable();
+    // Before the first `/`: empty for an absolute path.
+    out.extend_from_slice(segs.next().unwrap_or_default());
+    let root = out.len();
+    let mut depth = 0usize;
+    while let Some(seg) = segs.next() {
+        let last = segs.peek().is_none();
         match dot_segment(seg) {
             Some(dots) => {
                 if dots == 2 {
-                    if out.len() <= 1 {
+                    if depth == 0 {
                         return Err(Unreadable::AboveRoot);
                     }
-                    out.pop();
+                    let cut = out[root..].iter().rposition(|&b| b == b'/').map_or(root, |p| root + p);
+                    out.truncate(cut);
+                    depth -= 1;
                 }
-                if i == last {
+                if last {
                     // `/a/.` is `/a/`.
-                    out.push(b"");
+                    out.push(b'/');
                 }
             }
-            None => out.push(seg),
+            None => {
+                out.push(b'/');
+                out.extend_from_slice(seg);
+                depth += 1;
+            }
         }
     }
-    if out.len() == 1 && s.first() == Some(&b'/') {
-        return Ok(b"/".to_vec());
-    }
-    Ok(out.join(&b'/'))
+    Ok(out)
 }
 
 /// How a route compares its path with a reading.
@@ -341,7 +374,8 @@ impl Matcher {
         self.exact
     }
 
-    pub fn test(&self, reading: &[u8]) -> Hit {
+    /// `ascii`: whether `reading` is all ASCII (known to the caller once per reading).
+    pub fn test(&self, reading: &[u8], ascii: bool) -> Hit {
         let pat = self.path.as_bytes();
         let fold = !self.case_sensitive;
         let trimmed = trim_slashes(reading);
@@ -354,7 +388,7 @@ impl Matcher {
         if plain {
             return Hit::Yes;
         }
-        if !fold || reading.is_ascii() {
+        if !fold || ascii {
             return Hit::No;
         }
         let maybe = if self.exact {
@@ -371,12 +405,9 @@ impl Matcher {
     }
 }
 
+/// `b` is lower case when `fold`: a path already in lower case compares as one memcmp.
 fn eq(a: &[u8], b: &[u8], fold: bool) -> bool {
-    if fold {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a == b
-    }
+    a.len() == b.len() && (a == b || (fold && a.iter().zip(b).all(|(x, y)| x.to_ascii_lowercase() == *y)))
 }
 
 /// Trailing `/` removed, but a path of slashes is `/`.
@@ -435,15 +466,12 @@ fn wild_match(pat: &[u8], s: &[u8], whole: bool) -> bool {
 }
 
 /// A host as routes compare it: lower case, without port, brackets or trailing dots.
+/// Everything from a `:` on is the port, digits or not (an upstream may cut it there).
 pub fn host_key(raw: &[u8]) -> String {
     let s = String::from_utf8_lossy(raw).to_ascii_lowercase();
-    let host = if let Some(rest) = s.strip_prefix('[') {
-        rest.split(']').next().unwrap_or_default()
-    } else {
-        match s.rsplit_once(':') {
-            Some((h, port)) if !h.contains(':') && port.bytes().all(|c| c.is_ascii_digit()) => h,
-            _ => s.as_str(),
-        }
+    let host = match s.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => s.split(':').next().unwrap_or_default(),
     };
     host.trim_end_matches('.').to_string()
 }

@@ -138,8 +138,9 @@ impl Policy {
     /// route any reading reaches checks it; readings reaching different routes, or a path
     /// that cannot be read, are `Ambiguous`.
     pub fn route(&self, head: &RequestHead) -> Routing {
-        let raw = head.headers.get_all(":path").next().unwrap_or_default();
-        let raw = raw.split(|&b| b == b'?').next().unwrap_or_default();
+        // `:path` before the query; bytes that were not UTF-8 are U+FFFD here, which
+        // reading refuses.
+        let raw = head.path.as_bytes();
         // Empty (no allocation) when no route names an authority.
         let authorities =
             if self.routes.iter().any(|r| r.authority.is_some()) { request_authorities(head) } else { Vec::new() };
@@ -147,10 +148,10 @@ impl Policy {
         let mut allow: Vec<&str> = Vec::new();
         // A reading that reaches routes only with other methods.
         let mut wrong_method = false;
-        let mut one = |reading: &[u8]| -> Result<(), ()> {
+        let mut one = |reading: &[u8], ascii: bool| -> Result<(), ()> {
             for k in 0..authorities.len().max(1) {
                 let authority = authorities.get(k).map(String::as_str);
-                match self.route_one(reading, authority, &head.method, &mut allow)? {
+                match self.route_one(reading, ascii, authority, &head.method, &mut allow)? {
                     Reached::Route(i) if found.is_some_and(|f| f != i) => return Err(()),
                     Reached::Route(i) => found = Some(i),
                     Reached::OtherMethods => wrong_method = true,
@@ -160,10 +161,11 @@ impl Policy {
             Ok(())
         };
         let outcome = if crate::path::is_plain(raw) {
-            one(raw)
+            // Plain paths are ASCII.
+            one(raw, true)
         } else {
             match crate::path::readings(raw) {
-                Ok(readings) => readings.iter().try_for_each(|r| one(r)),
+                Ok(readings) => readings.iter().try_for_each(|r| one(r, r.is_ascii())),
                 Err(_) => Err(()),
             }
         };
@@ -185,6 +187,7 @@ impl Policy {
     fn route_one<'a>(
         &'a self,
         reading: &[u8],
+        ascii: bool,
         authority: Option<&str>,
         method: &str,
         allow: &mut Vec<&'a str>,
@@ -199,7 +202,7 @@ impl Policy {
             if !authority_ok {
                 continue;
             }
-            match r.matcher.test(reading) {
+            match r.matcher.test(reading, ascii) {
                 Hit::No => continue,
                 Hit::Maybe => return Err(()),
                 Hit::Yes => {}
@@ -226,15 +229,22 @@ enum Reached {
     Nothing,
 }
 
-/// The authorities a request names, as routes compare them: `:authority`, and a `host` header
-/// that says something else (an HTTP/2 client may send both; an upstream may read
-/// either).
+/// The authorities a request names, as routes compare them: `:authority`, a `host`
+/// header that says something else (an HTTP/2 client may send both), each name of a list
+/// (Envoy joins repeated `Host` headers with `,`), and what follows a `user@`. An upstream
+/// may read any of them.
 fn request_authorities(head: &RequestHead) -> Vec<String> {
     let mut found: Vec<String> = Vec::with_capacity(1);
     for v in head.headers.get_all(":authority").chain(head.headers.get_all("host")) {
-        let a = crate::path::host_key(v);
-        if !found.contains(&a) {
-            found.push(a);
+        for part in v.split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            let after_user = part.iter().rposition(|&b| b == b'@').map(|at| &part[at + 1..]);
+            for name in std::iter::once(part).chain(after_user) {
+                let a = crate::path::host_key(name);
+                if !found.contains(&a) {
+                    found.push(a);
+                }
+            }
         }
     }
     found

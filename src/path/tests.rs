@@ -9,11 +9,14 @@ fn strs(path: &str) -> Result<Vec<String>, Unreadable> {
 
 #[test]
 fn plain_paths_take_the_fast_path() {
-    for p in ["/", "/hooks/github", "/Hooks/GitHub", "/a/b.json", "/a/.well-known/x", "/a/...", "/a-b_c~d/e=f,g+h", "*"]
-    {
+    for p in ["/", "/hooks/github", "/Hooks/GitHub", "/a/b.json", "/a/b./c..", "/a-b_c~d/e=f,g+h:@!$&'()*"] {
         assert!(is_plain(p.as_bytes()), "{p}");
     }
     for p in [
+        "*",
+        "",
+        "hooks",
+        "/a/.well-known",
         "//hooks",
         "/hooks//github",
         "/hooks/./github",
@@ -96,6 +99,8 @@ fn unreadable_paths_are_refused() {
         (b"/hooks%C0%AFgithub", Unreadable::NotUtf8),
         (b"/hooks/github%ff", Unreadable::NotUtf8),
         (b"/hooks/git\xffhub", Unreadable::NotUtf8),
+        (b"/hooks/git\xef\xbf\xbdhub", Unreadable::NotUtf8),
+        (b"/hooks/git%EF%BF%BDhub", Unreadable::NotUtf8),
         (b"/hooks%25252Fgithub", Unreadable::EncodedThrice),
         (b"/../hooks/github", Unreadable::AboveRoot),
         (b"/hooks/../../github", Unreadable::AboveRoot),
@@ -108,6 +113,9 @@ fn unreadable_paths_are_refused() {
     for (path, want) in table {
         assert_eq!(readings(path), Err(*want), "{}", String::from_utf8_lossy(path));
     }
+    let long = format!("/hooks/github/{}%41", "a".repeat(MAX_READ_LEN));
+    assert_eq!(readings(long.as_bytes()), Err(Unreadable::TooLong));
+    assert!(readings(&long.as_bytes()[..MAX_READ_LEN]).is_ok());
 }
 
 #[test]
@@ -150,7 +158,7 @@ fn matcher_table() {
     ];
     for (pat, exact, cs, reading, want) in table {
         let m = Matcher::compile(pat, *exact, *cs).unwrap();
-        assert_eq!(m.test(reading.as_bytes()), *want, "{pat} exact={exact} cs={cs} vs {reading:?}");
+        assert_eq!(m.test(reading.as_bytes(), reading.is_ascii()), *want, "{pat} exact={exact} cs={cs} vs {reading:?}");
     }
 }
 
@@ -190,6 +198,7 @@ fn hosts_compare_without_port_case_or_trailing_dot() {
         ("[::1]:10000", "::1"),
         ("[::1]", "::1"),
         ("127.0.0.1:80", "127.0.0.1"),
+        ("hooks.example.test:abc", "hooks.example.test"),
     ] {
         assert_eq!(host_key(raw.as_bytes()), want, "{raw}");
     }
@@ -279,6 +288,7 @@ fn every_spelling_of_a_route_reaches_it() {
         ("POST", "/hooks/github%zz", "400"),
         ("POST", "/../hooks/github", "400"),
         ("POST", "/hooks%C0%AFgithub", "400"),
+        ("POST", "/hooks\u{fffd}github", "400"),
         ("POST", "/hooks/g\u{131}thub", "400"),
         ("POST", "/hooks/g%C4%B1thub", "400"),
         // Decoded, `get_only`'s path (with another method); as sent, `github`'s.
@@ -292,6 +302,10 @@ fn every_spelling_of_a_route_reaches_it() {
         let got = routed(&p, &request(method, path.as_bytes(), "example.test"));
         assert_eq!(got, *want, "{method} {path}");
     }
+    // Long plain paths are read as they are; long paths that need reading are refused.
+    let long = format!("/hooks/github/{}", "a".repeat(3 * MAX_READ_LEN));
+    assert_eq!(routed(&p, &request("POST", long.as_bytes(), "h")), "github");
+    assert_eq!(routed(&p, &request("POST", format!("{long}%41").as_bytes(), "h")), "400");
 }
 
 #[test]
@@ -312,6 +326,21 @@ fn hosts_match_without_port_case_or_trailing_dot() {
         ("host".into(), b"hooks.example.test".to_vec()),
     ]);
     assert_eq!(routed(&p, &RequestHead::from_headers(h, None, 0)), "hosted");
+    // Repeated `Host` headers (Envoy joins them with `,`) and userinfo.
+    for host in ["other.example.test,hooks.example.test", "hooks.example.test, other", "user@Hooks.Example.Test:80"] {
+        assert_eq!(routed(&p, &request("POST", b"/hosted", host)), "hosted", "{host}");
+    }
+    // Names that reach different routes.
+    let p = policy_of(&[
+        (r#"{"path_prefix":"/x","host":"a.test"}"#, "a"),
+        (r#"{"path_prefix":"/x","host":"b.test"}"#, "b"),
+        (r#"{"path_prefix":"/y"}"#, "y"),
+    ]);
+    assert_eq!(routed(&p, &request("POST", b"/x", "a.test")), "a");
+    assert_eq!(routed(&p, &request("POST", b"/x", "B.test.")), "b");
+    assert_eq!(routed(&p, &request("POST", b"/x", "a.test,b.test")), "400");
+    assert_eq!(routed(&p, &request("POST", b"/x", "a.test,c.test")), "a");
+    assert_eq!(routed(&p, &request("POST", b"/y", "a.test,b.test")), "y");
 }
 
 #[test]

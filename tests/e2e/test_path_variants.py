@@ -231,3 +231,53 @@ def test_paths_of_no_route_follow_unmatched(envoy, upstream, sent):
 
 def test_no_secret_in_the_logs(envoy):
     envoy.assert_no_secret_in_log()
+
+
+def test_each_of_repeated_host_headers_is_read(envoy, upstream):
+    """Envoy joins repeated `Host` headers with `,`; an application may take either."""
+    two_hosts = [("Host", "other.example.test"), ("Host", "hooks.example.test")]
+    resp = harness.http1(envoy.port, "POST", "/hosted", [*two_hosts, *unsigned()], BODY, host=None)
+    assert resp.status == 401, resp.status
+    upstream.assert_nothing_reached()
+    resp = harness.http1(envoy.port, "POST", "/hosted", [*two_hosts, *signed()], BODY, host=None)
+    assert resp.status == 200
+    [rec] = upstream.requests()
+    assert rec.header_values("x-webhook-guard") == ["route=hosted"]
+
+
+@pytest.mark.parametrize("host", ["hooks.example.test:abc", "user@hooks.example.test"])
+def test_odd_authorities_naming_the_host_are_the_route(envoy, upstream, host):
+    resp = harness.http1(envoy.port, "POST", "/hosted", unsigned(), BODY, host=host)
+    assert resp.status in (400, 401), (host, resp.status)
+    upstream.assert_nothing_reached()
+
+
+def test_http2_host_header_beside_authority_never_reaches_the_app_unchecked(envoy, upstream):
+    resp = harness.http2(envoy.port, "POST", "/hosted", [("host", "hooks.example.test"), *unsigned()], BODY,
+                         authority="other.example.test", validate=False)
+    if resp.status in (401, 404):
+        # Checked as the route, or (Envoy having dropped the `host` header) not a route.
+        upstream.assert_nothing_reached()
+        return
+    # Envoy drops a `host` header beside `:authority`: the app sees only the other host.
+    assert envoy.unmatched == "allow" and resp.status == 200, resp.status
+    [rec] = upstream.requests()
+    assert rec.header_values("host") == ["other.example.test"]
+    assert rec.header_values("x-webhook-guard") == []
+
+
+@pytest.mark.parametrize("sent", ["/hooks/g\xc4\xb1thub", "/hooks/github%2500", "/HOOKS%2F..%2F..%2Fx"])
+def test_http2_paths_that_cannot_be_read_one_way_reach_nothing(envoy, upstream, sent):
+    resp = harness.http2(envoy.port, "POST", sent.encode("latin-1"), signed(), BODY)
+    assert resp.status == 400, (sent, resp.status)
+    assert resp.json() == {"error": "bad_request"}
+    upstream.assert_nothing_reached()
+
+
+@pytest.mark.parametrize("field,value", [("path_prefix", "/hooks%2Fgithub"), ("path_exact", "/hooks/./github"),
+                                          ("path_prefix", "/hooks;x")])
+def test_a_route_path_that_is_not_plain_stops_envoy(envoy_factory, field, value):
+    bad = {"api": "v1", "routes": [{"name": "github", "match": {field: value}, "checks": SIG}]}
+    failure = envoy_factory.start_failing(bad, ENV)
+    assert failure.returncode != 0
+    assert f"routes[0].match.{field}" in failure.log
