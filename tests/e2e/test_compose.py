@@ -214,9 +214,11 @@ def test_the_app_cannot_be_reached_around_its_sidecar(demo, envoy):
 
 def test_metrics_on_the_admin_port(envoy):
     body = b"{}"
+    missing = envoy.counter("webhook_guard.github.denied.signature_missing")
     harness.http1(envoy.port, "POST", "/webhooks/stripe", signing.stripe(DEMO_ENV["STRIPE_WEBHOOK_SECRET"], body), body)
+    harness.http1(envoy.port, "POST", "/webhooks/github", [], body)
     assert envoy.wait_counter("webhook_guard.stripe.allowed", 1) >= 1
-    assert envoy.counter("webhook_guard.github.denied.signature_missing") >= 1
+    assert envoy.wait_counter("webhook_guard.github.denied.signature_missing", missing + 1) == missing + 1
     status, text = harness._http("GET", envoy.admin + "/stats/prometheus")
     assert status == 200
     lines = text.decode().splitlines()
@@ -282,7 +284,7 @@ def test_the_thumbprint_list_is_fetched_from_the_api_over_verified_tls_with_the_
     hits = [h for h in json.loads(body) if h["path"] == mtls.COPYLEAKS_PATH]
     assert hits, body
     assert all(h["host"] == "api.copyleaks.com" and h["authorized"] for h in hits), hits
-    assert hits[0]["sni"] in ("api.copyleaks.com", None)
+    assert hits[0]["sni"] == "api.copyleaks.com"  # the cluster verifies that name
     published = json.loads((tls_dir / "client-certificates.json").read_text())
     assert mtls.gauge(copyleaks, LIST + ".entries") == len(published)
     assert copyleaks.counter(LIST + ".fetch_failed") == 0
@@ -320,7 +322,8 @@ def test_each_copyleaks_failure_is_refused_and_the_app_sees_nothing(copyleaks, c
     assert copyleaks.wait_counter(metric, before + 1) == before + 1
 
 
-def test_copyleaks_log_names_reasons_and_holds_no_secret(copyleaks):
+def test_copyleaks_log_names_reasons_and_holds_no_secret(copyleaks, copyleaks_app, certs):
+    assert copyleaks_webhook(copyleaks, certs, cert="stranger")[0].status == 403
     copyleaks.wait_log(r"denied route=copyleaks reason=cert_not_pinned", timeout=10)
     copyleaks.assert_no_secret_in_log()
 
