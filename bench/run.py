@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """webhook-guard benchmark: the plugin side by side with native Envoy doing the same work.
 
-`make bench` runs this with the project's .venv Python (it needs PyYAML only for the
-rendered config copy; everything else is the standard library). What it does:
+`make bench` runs this with the project's .venv Python: it runs Envoy, and makes its
+certificates and JWT, with the end-to-end harness (tests/e2e: harness, mtls, denials).
+What it does:
 
 * ONE Envoy process (`.venv/bin/envoy`) with one listener per case, all on 127.0.0.1 with
   kernel-chosen ports, all routing to the same upstream: a listener of the same Envoy on
@@ -47,7 +48,6 @@ instead and prints the hottest symbols (see BENCHMARKS.md, Profiling).
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import hmac
 import http.client
@@ -56,7 +56,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import ssl
 import statistics
@@ -68,6 +67,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The end-to-end harness runs Envoy, makes certificates and JWTs: the benchmark uses the
+# same code.
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+import denials  # noqa: E402
+import harness  # noqa: E402
+import mtls  # noqa: E402
+
 WORK = Path(os.environ.get("BENCH_WORK", REPO / ".work" / "bench"))
 WASM = Path(os.environ.get("WEBHOOK_GUARD_WASM", REPO / "target" / "webhook_guard.wasm"))
 ENVOY_BIN = Path(os.environ.get("WEBHOOK_GUARD_ENVOY", REPO / ".venv" / "bin" / "envoy"))
@@ -139,10 +145,6 @@ def say(msg: str) -> None:
 # Fixtures: bodies, signatures, a JWT, TLS keys.
 
 
-def b64url(b: bytes) -> str:
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-
 def json_body(size: int, extra: dict | None = None) -> bytes:
     """A JSON object of exactly `size` bytes (a webhook-like payload padded with a filler)."""
     doc = {"action": "opened", "number": 1, "repository": {"full_name": "bench/webhook-guard"}}
@@ -158,26 +160,12 @@ def json_body(size: int, extra: dict | None = None) -> bytes:
 
 
 def make_jwt(secret: str) -> str:
-    header = {"alg": "HS256", "typ": "JWT", "kid": "bench"}
-    now = int(time.time())
-    claims = {"iss": "bench", "sub": "bench-sender", "iat": now, "exp": 4102444800}  # 2100-01-01
-    signing_input = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
-    sig = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
-    return signing_input + "." + b64url(sig)
+    claims = {"iss": "bench", "sub": "bench-sender", "iat": int(time.time()), "exp": 4102444800}  # 2100-01-01
+    return denials.jwt(claims, secret, header={"alg": "HS256", "typ": "JWT", "kid": "bench"})
 
 
-def make_cert(stem: Path, cn: str) -> None:
-    if stem.with_suffix(".crt").exists() and stem.with_suffix(".key").exists():
-        return
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-days", "3650", "-subj", f"/CN={cn}", "-addext", f"subjectAltName=DNS:{cn}",
-                    "-keyout", str(stem.with_suffix(".key")), "-out", str(stem.with_suffix(".crt"))],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-
-
-def sha256_thumbprint(crt: Path) -> str:
-    der = ssl.PEM_cert_to_DER_cert(crt.read_text())
-    return hashlib.sha256(der).hexdigest()
+def make_cert(certs: Path, name: str, cn: str) -> mtls.Cert:
+    return mtls.self_signed(certs, name, cn, san_dns=[cn])
 
 
 # --------------------------------------------------------------------------------------
@@ -338,7 +326,7 @@ def buffer_filter() -> dict:
 
 
 def jwt_authn_filter() -> dict:
-    jwks = {"keys": [{"kty": "oct", "alg": "HS256", "kid": "bench", "k": b64url(JWT_SECRET.encode())}]}
+    jwks = {"keys": [{"kty": "oct", "alg": "HS256", "kid": "bench", "k": denials.b64url(JWT_SECRET.encode())}]}
     return {"name": "envoy.filters.http.jwt_authn", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
         "providers": {"bench": {
@@ -434,61 +422,32 @@ def envoy_config(admin_path: Path, upstream_sock: Path, certs: Path, thumbprint:
 # The Envoy process.
 
 
-class Envoy:
+class Envoy(harness.Envoy):
+    """The benchmark's Envoy: the harness's, plus what a measurement reads (every counter
+    at once, on-CPU time, RSS) and a log kept bounded between runs."""
+
     def __init__(self, cfg: dict, workdir: Path):
-        self.workdir = workdir
-        self.config_path = workdir / "envoy.json"
-        self.config_path.write_text(json.dumps(cfg, indent=1))
-        try:  # a readable copy for people
-            import yaml
-            (workdir / "envoy.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-        except ImportError:
-            pass
-        self.admin_path = workdir / "admin-address"
-        self.admin_path.unlink(missing_ok=True)
-        self.log_path = workdir / "envoy.log"
-        self.log_path.unlink(missing_ok=True)
-        # Append mode, so the log can be cut short between runs (see trim_log).
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [str(ENVOY_BIN), "-c", str(self.config_path), "--disable-hot-restart",
-             "--concurrency", str(ENVOY_CONCURRENCY), "-l", ENVOY_LOG_LEVEL,
-             "--admin-address-path", str(self.admin_path)],
-            stdout=self._log, stderr=subprocess.STDOUT, cwd=workdir, preexec_fn=_die_with_parent)
-        self.admin = ""
-        self.ports: dict[str, int] = {}
+        super().__init__("bench", cfg, workdir, concurrency=ENVOY_CONCURRENCY, log_level=ENVOY_LOG_LEVEL,
+                         wasm_log_level=ENVOY_LOG_LEVEL)
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
-    def wait_ready(self) -> "Envoy":
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                die(f"envoy exited with {self.proc.returncode}; log:\n{self.log_tail()}")
-            if self.admin_path.exists() and self.admin_path.read_text().strip():
-                self.admin = "http://" + self.admin_path.read_text().strip()
-                try:
-                    body = self.get("/ready", timeout=1)
-                except OSError:
-                    body = ""
-                if body.strip() == "LIVE":
-                    for ls in json.loads(self.get("/listeners?format=json"))["listener_statuses"]:
-                        sa = ls["local_address"].get("socket_address")
-                        if sa:
-                            self.ports[ls["name"]] = int(sa["port_value"])
-                    return self
-            time.sleep(0.1)
-        self.stop()
-        die(f"envoy not ready after {START_TIMEOUT}s; log:\n{self.log_tail()}")
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> "Envoy":
+        try:
+            super().wait_ready(timeout)
+        except harness.EnvoyFailedToStart as e:
+            die(str(e))
+        return self
 
     def get(self, path: str, timeout: float = 5) -> str:
         with urllib.request.urlopen(self.admin + path, timeout=timeout) as r:
             return r.read().decode()
 
-    def stats(self) -> dict[str, int]:
-        """Every counter and gauge (one admin call, made outside a measured window)."""
+    def counters(self) -> dict[str, int]:
+        """Every counter and gauge by its raw name (one admin call, made outside a
+        measured window)."""
         out: dict[str, int] = {}
         for s in json.loads(self.get("/stats?format=json"))["stats"]:
             if "name" in s and isinstance(s.get("value"), int):
@@ -549,24 +508,6 @@ class Envoy:
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
             die(f"envoy died (exit {self.proc.returncode}); log:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-
-
-def _die_with_parent() -> None:
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 # --------------------------------------------------------------------------------------
@@ -734,7 +675,7 @@ def negative_probes(cases: dict[str, Case], envoy: Envoy, bodies: dict, certs: P
             expect(c, 401, "tampered token", headers=swap(c.headers, "authorization", token[:-2] + "AA"))
     if "copyleaks" in cases:
         c = cases["copyleaks"]
-        make_cert(certs / "other", "bench-unpinned-sender")
+        make_cert(certs, "other", "bench-unpinned-sender")
         expect(c, 403, "unpinned client certificate", client="other")
         expect(c, 401, "wrong developerPayload",
                body=bodies[c.body].replace(DEVELOPER_PAYLOAD.encode(), b"x" * len(DEVELOPER_PAYLOAD)))
@@ -802,7 +743,7 @@ def verify_run(c: Case, res: LoadResult, before: dict, after: dict, envoy: Envoy
 
 def measure(c: Case, envoy: Envoy, files: dict, certs: Path, rnd: int) -> Sample:
     port = envoy.ports[c.name]
-    before = envoy.stats()
+    before = envoy.counters()
     cpu0 = envoy.cpu_ns()
     if c.tls:
         res = run_oha(c, port, files[c.body], certs, duration=DURATION, conns=CONNECTIONS, streams=STREAMS)
@@ -811,7 +752,7 @@ def measure(c: Case, envoy: Envoy, files: dict, certs: Path, rnd: int) -> Sample
                          streams=STREAMS)
     envoy.settle(c.name)
     cpu1 = envoy.cpu_ns()
-    after = envoy.stats()
+    after = envoy.counters()
     n = verify_run(c, res, before, after, envoy, CONNECTIONS * STREAMS)
     envoy.trim_log()
     return Sample(c.name, rnd, (cpu1 - cpu0) / 1000 / n, res.rps, n)
@@ -829,11 +770,11 @@ def percentile(xs: list[float], p: float) -> float:
 
 def latency(c: Case, envoy: Envoy, files: dict, certs: Path) -> tuple[float, float]:
     port = envoy.ports[c.name]
-    before = envoy.stats()
+    before = envoy.counters()
     if c.tls:
         res = run_oha(c, port, files[c.body], certs, duration=LAT_DURATION, conns=1, streams=1, rps=LAT_RPS)
         envoy.settle(c.name)
-        verify_run(c, res, before, envoy.stats(), envoy, 1)
+        verify_run(c, res, before, envoy.counters(), envoy, 1)
         p = res.pcts  # type: ignore[attr-defined]
         return p.get("p50", float("nan")), p.get("p99", float("nan"))
     log = WORK / f"latency-{c.name}.log"
@@ -841,7 +782,7 @@ def latency(c: Case, envoy: Envoy, files: dict, certs: Path) -> tuple[float, flo
     res = run_h2load(c, port, files[c.body], duration=LAT_DURATION, warmup=0, conns=1, streams=1, rps=LAT_RPS,
                      log_file=log)
     envoy.settle(c.name)
-    verify_run(c, res, before, envoy.stats(), envoy, 1)
+    verify_run(c, res, before, envoy.counters(), envoy, 1)
     return percentile(res.latencies_us, 50), percentile(res.latencies_us, 99)
 
 
@@ -850,9 +791,9 @@ def memory_check(envoy: Envoy, cases: dict, files: dict) -> dict:
     port = envoy.ports[c.name]
 
     def batch(n: int) -> None:
-        before = envoy.stats()
+        before = envoy.counters()
         res = run_h2load(c, port, files[c.body], duration=0, warmup=0, conns=CONNECTIONS, streams=STREAMS, count=n)
-        verify_run(c, res, before, envoy.stats(), envoy)
+        verify_run(c, res, before, envoy.counters(), envoy)
 
     def snap() -> tuple[int, int]:
         envoy.settle(c.name)
@@ -1199,9 +1140,8 @@ def prepare(certs: Path):
     """What every run needs before Envoy starts: the TLS certificates (and the client's
     pin), the request bodies (in memory and on disk), their GitHub signatures and a JWT,
     and the cases."""
-    make_cert(certs / "server", "bench-server")
-    make_cert(certs / "client", "bench-copyleaks-sender")
-    thumb = sha256_thumbprint(certs / "client.crt")
+    make_cert(certs, "server", "bench-server")
+    thumb = make_cert(certs, "client", "bench-copyleaks-sender").sha256
     if BENCH_REFERENCE:
         build_reference()
     bodies = {"1k": json_body(KiB), "64k": json_body(64 * KiB), "1m": json_body(MiB),

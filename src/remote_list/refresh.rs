@@ -394,9 +394,11 @@ impl Refresher {
         let Some(mut local) = self.local() else {
             return ListState::Unavailable { retry_after_seconds: 1 };
         };
-        // Until this worker has a list, look at every request: the first good fetch (often
-        // made by another VM) must be used at once, not up to a second later.
-        let due = local.cache.is_none()
+        // Until this worker has a usable list, look at every request: a good fetch (often
+        // made by another VM) must be used at once, not up to a second later. That holds
+        // for a list gone stale too: another worker may have refreshed it a moment ago
+        // (with max_stale_seconds equal to refresh_seconds, just before it went stale).
+        let due = local.cache.as_ref().is_none_or(|c| self.is_stale(c, now_ms))
             || match local.synced_at_ms {
                 None => true,
                 Some(t) => now_ms >= t.saturating_add(SYNC_INTERVAL_MS) || now_ms < t,
@@ -406,16 +408,16 @@ impl Refresher {
             self.sync(&mut local, store, schedule, now_ms);
         }
         match &local.cache {
-            Some(c) => {
-                let age_ms = now_ms.saturating_sub(c.fetched_at_ms);
-                if age_ms > self.list.timing.max_stale_seconds.saturating_mul(1000) {
-                    ListState::Stale { age_seconds: age_ms / 1000 }
-                } else {
-                    ListState::Fresh(Rc::clone(c))
-                }
+            Some(c) if self.is_stale(c, now_ms) => {
+                ListState::Stale { age_seconds: now_ms.saturating_sub(c.fetched_at_ms) / 1000 }
             }
+            Some(c) => ListState::Fresh(Rc::clone(c)),
             None => ListState::Unavailable { retry_after_seconds: self.retry_after(local.seen.as_ref(), now_ms) },
         }
+    }
+
+    fn is_stale(&self, entries: &RemoteEntries, now_ms: u64) -> bool {
+        now_ms.saturating_sub(entries.fetched_at_ms) > self.list.timing.max_stale_seconds.saturating_mul(1000)
     }
 
     /// The state machine is single-threaded and never re-entered; should that ever
@@ -909,6 +911,25 @@ mod tests {
         // A good fetch makes it usable again.
         assert_eq!(fetch(&a, &store, fetched + 130_000, 2, 200, &body()), Outcome::Ok { entries: 2 });
         assert_eq!(a.current(&store, fetched + 130_200).denial(), None);
+    }
+
+    #[test]
+    fn a_worker_looks_for_a_refresh_before_calling_its_copy_stale() {
+        // max_stale_seconds equal to refresh_seconds: the refresh lands just before the
+        // list would go stale, and another worker read shared data less than a second ago.
+        let store = MemoryStore::default();
+        let extra = r#""refresh_seconds":10,"max_stale_seconds":10"#;
+        let (a, b) = (worker(extra), worker(extra));
+        assert_eq!(fetch(&a, &store, T0, 1, 200, &body()), Outcome::Ok { entries: 2 });
+        let first = fresh(b.current(&store, T0 + 9_500)).generation();
+        a.on_tick(&store, T0 + 9_800, 2).expect("the refresh is due");
+        a.on_dispatched(2);
+        assert_eq!(a.on_response(&store, 2, 200, &body(), T0 + 9_900), Outcome::Ok { entries: 2 });
+        // 10.15 s after the first fetch, 0.65 s after b's last read: b's copy is stale, the
+        // shared list is not.
+        let now = fresh(b.current(&store, T0 + 10_150));
+        assert_ne!(now.generation(), first);
+        assert_eq!(now.fetched_at_ms(), T0 + 9_900);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-"""Fixtures for the end-to-end suite. See harness.py for the pieces.
+"""Fixtures for the end-to-end suite. See harness/ for the pieces.
 
 - `upstream`: the demo upstream (demo/upstream.py), one per session, reset before each test.
 - `envoy_factory`: starts Envoys for the current module (stopped at the module's end):

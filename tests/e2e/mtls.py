@@ -1,9 +1,9 @@
-"""Pieces for the Copyleaks end-to-end tests: certificates made with `openssl`, their
-thumbprints, an HTTPS client that presents a client certificate, a mock of the Copyleaks
-API (`GET /v2/security/client-certificates`) whose answer a test can switch, and the
-Envoy config fragments (a TLS listener, a cluster to the mock).
+"""Pieces for the mTLS and Copyleaks end-to-end tests: certificates made with `openssl`,
+their thumbprints, an HTTPS client that presents a client certificate, the Envoy config
+fragments (a TLS listener, a cluster to the mock API of mock_api.py), and
+Copyleaks-shaped webhook bodies.
 
-Everything listens on 127.0.0.1 on kernel-chosen ports, like harness.py.
+Everything listens on 127.0.0.1 on kernel-chosen ports, like the harness.
 """
 
 from __future__ import annotations
@@ -14,17 +14,12 @@ import json
 import socket
 import ssl
 import subprocess
-import threading
-import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import harness
-
-COPYLEAKS_PATH = "/v2/security/client-certificates"
-COPYLEAKS_AUTHORITY = "api.copyleaks.com"
+from mock_api import COPYLEAKS_AUTHORITY, COPYLEAKS_PATH  # noqa: F401  (tests name them through mtls)
 
 
 # --------------------------------------------------------------------------------------
@@ -140,130 +135,6 @@ def https(port: int, method: str, path: str, headers: Sequence[tuple[str, str]] 
     finally:
         conn.close()
 
-
-# --------------------------------------------------------------------------------------
-# A mock of the Copyleaks API.
-
-
-@dataclass
-class Hit:
-    path: str
-    headers: dict[str, str]
-    at: float
-    sni: str | None = None
-
-
-@dataclass
-class Answer:
-    mode: str = "list"          # list | garbage | status | slow
-    document: object = None     # the JSON answered in mode list (and, late, in mode slow)
-    status: int = 500
-    delay: float = 3.0
-
-
-@dataclass
-class MockApi:
-    """A small HTTP(S) server answering each path as a test says, counting its hits.
-
-        api = MockApi.start()                    # plain HTTP
-        api = MockApi.start(server_cert=cert)    # TLS with this certificate (and key)
-        api.answer(path, list=[...])  /  api.answer(path, garbage=True)
-        api.answer(path, status=500)  /  api.answer(path, slow=3.0)
-    """
-
-    server: ThreadingHTTPServer
-    thread: threading.Thread
-    answers: dict[str, Answer] = field(default_factory=dict)
-    hits: list[Hit] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    tls: bool = False
-
-    @classmethod
-    def start(cls, server_cert: Cert | None = None) -> "MockApi":
-        holder: dict = {}
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, fmt, *args):  # quiet
-                pass
-
-            def do_GET(self):
-                api: MockApi = holder["api"]
-                path = self.path.split("?", 1)[0]
-                sni = getattr(self.server, "last_sni", None) if api.tls else None
-                with api.lock:
-                    api.hits.append(Hit(path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic(), sni))
-                    ans = api.answers.get(path)
-                if ans is None:
-                    return self._send(404, b'{"error":"no such path in the mock"}')
-                if ans.mode == "status":
-                    return self._send(ans.status, b'{"error":"mock failure"}')
-                if ans.mode == "garbage":
-                    return self._send(200, b"<html>502 Bad Gateway, but answered 200</html>", "text/html")
-                if ans.mode == "slow":
-                    time.sleep(ans.delay)
-                try:
-                    self._send(200, json.dumps(ans.document).encode())
-                except OSError:
-                    pass  # the caller gave up (slow answer)
-
-            def _send(self, status: int, body: bytes, ctype: str = "application/json"):
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            last_sni: str | None = None
-
-            def handle_error(self, request, client_address):
-                pass  # broken pipes of slow answers, handshakes gone wrong
-
-        server = Server(("127.0.0.1", 0), Handler)
-        tls = server_cert is not None
-        if tls:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(str(server_cert.chain or server_cert.cert), str(server_cert.key))
-
-            def remember_sni(sock, name, _ctx):
-                server.last_sni = name
-                return None
-
-            ctx.sni_callback = remember_sni
-            server.socket = ctx.wrap_socket(server.socket, server_side=True)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        api = cls(server, thread, tls=tls)
-        holder["api"] = api
-        thread.start()
-        return api
-
-    @property
-    def port(self) -> int:
-        return self.server.server_address[1]
-
-    def answer(self, path: str = COPYLEAKS_PATH, *, list: object = None, garbage: bool = False,
-               status: int | None = None, slow: float | None = None) -> None:
-        with self.lock:
-            if garbage:
-                a = Answer("garbage")
-            elif status is not None:
-                a = Answer("status", status=status)
-            elif slow is not None:
-                a = Answer("slow", document=list, delay=slow)
-            else:
-                a = Answer("list", document=list)
-            self.answers[path] = a
-
-    def hits_of(self, path: str = COPYLEAKS_PATH) -> list[Hit]:
-        with self.lock:
-            return [h for h in self.hits if h.path == path]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # --------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 import harness
+import mock_api
 import mtls
 
 COPYLEAKS_YAML = harness.REPO / "envoy" / "copyleaks.yaml"
@@ -126,7 +127,7 @@ def environment(values: dict[str, str]):
                 os.environ[k] = v
 
 
-def config_for_test(upstream_port: int, pki: dict, api: mtls.MockApi) -> dict:
+def config_for_test(upstream_port: int, pki: dict, api: mock_api.MockApi) -> dict:
     cfg = harness.for_test(FILE, upstream_port)  # ports, plugin path, every cluster -> the upstream
     tls = downstream_tls(cfg)
     [pair] = tls["common_tls_context"]["tls_certificates"]
@@ -159,7 +160,7 @@ def published(pki) -> list:
 
 @pytest.fixture(scope="module")
 def api(pki):
-    api = mtls.MockApi.start(server_cert=pki["api"])
+    api = mock_api.MockApi.start(server_cert=pki["api"])
     api.answer(list=published(pki))
     yield api
     api.stop()
@@ -261,7 +262,7 @@ def test_log_names_the_reason_but_holds_no_secret(copyleaks):
 
 @pytest.fixture(scope="module")
 def impostor_api(pki):
-    api = mtls.MockApi.start(server_cert=pki["impostor_api"])
+    api = mock_api.MockApi.start(server_cert=pki["impostor_api"])
     api.answer(list=[pki["stranger"].sha1.upper()])
     yield api
     api.stop()

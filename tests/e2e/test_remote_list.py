@@ -25,6 +25,7 @@ import time
 import pytest
 
 import harness
+import mock_api
 import mtls
 from mtls import list_metric
 
@@ -54,7 +55,7 @@ class Lab:
         self.certs = {n: mtls.self_signed(tmp, n, f"sender-{n}") for n in ("a", "b", "c", "e", "stranger")}
         self.server = mtls.self_signed(tmp, "server", "webhooks.example.test")
         a, b, c, e = (self.certs[n] for n in "abce")
-        self.api = mtls.MockApi.start()
+        self.api = mock_api.MockApi.start()
         api = self.api
         # rotating: starts with A (SHA-1, upper case) and B (SHA-256 with colons).
         api.answer("/rotating", list=[a.sha1.upper(), mtls.colon_mixed(b.sha256)])
