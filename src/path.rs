@@ -26,6 +26,9 @@
 //!   a non-ASCII character may stand for up to three of any characters (Unicode case
 //!   folding turns `ı` into `i`, `ſ` into `s`, `K` into `k`, `ß` into `ss`, `ﬃ` into
 //!   `ffi`): a path that reaches a route only that way is refused rather than guessed at.
+//! - The last reading is the normal form (decoded as far as it goes, every step). With
+//!   `unmatched: deny` a request some reading puts on a route must be on it in its normal
+//!   form too (the policy checks that).
 //! - Trailing `/` is not significant: `path_exact: /a` matches `/a/`, and
 //!   `path_prefix: /a/` matches `/a`. Otherwise a prefix is a plain prefix of the path
 //!   (`/hooks/github` covers `/hooks/githubx`).
@@ -90,8 +93,9 @@ static SPECIAL: [bool; 256] = {
     t
 };
 
-/// Every reading of `path` (query string already cut off), the path as sent first.
-/// Readings may repeat; the caller only asks which routes they reach.
+/// Every reading of `path` (query string already cut off), the path as sent first and
+/// its normal form last: decoded as far as it goes and read with every step. Readings
+/// may repeat; the caller only asks which routes they reach.
 pub fn readings(path: &[u8]) -> Result<Vec<Vec<u8>>, Unreadable> {
     if path.len() > MAX_READ_LEN {
         return Err(Unreadable::TooLong);

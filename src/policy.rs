@@ -148,10 +148,15 @@ impl Policy {
         let mut allow: Vec<&str> = Vec::new();
         // A reading that reaches routes only with other methods.
         let mut wrong_method = false;
+        // Whether the last reading looked at reached no route.
+        let mut last_nothing = false;
         let mut one = |reading: &[u8], ascii: bool| -> Result<(), ()> {
+            last_nothing = true;
             for k in 0..authorities.len().max(1) {
                 let authority = authorities.get(k).map(String::as_str);
-                match self.route_one(reading, ascii, authority, &head.method, &mut allow)? {
+                let reached = self.route_one(reading, ascii, authority, &head.method, &mut allow)?;
+                last_nothing &= matches!(reached, Reached::Nothing);
+                match reached {
                     Reached::Route(i) if found.is_some_and(|f| f != i) => return Err(()),
                     Reached::Route(i) => found = Some(i),
                     Reached::OtherMethods => wrong_method = true,
@@ -169,6 +174,13 @@ impl Policy {
                 Err(_) => Err(()),
             }
         };
+        // With `unmatched: deny` only routes' paths may reach the application: a request
+        // that some reading puts on a route must be on it in its normal form too (the last
+        // reading), or `/hooks/github%2F..%2F..%2Fadmin` would bring a replayed webhook
+        // to `/admin` of an application that decodes.
+        if self.unmatched == Unmatched::Deny && found.is_some() && last_nothing {
+            return Routing::Ambiguous;
+        }
         if outcome.is_err() {
             return Routing::Ambiguous;
         }

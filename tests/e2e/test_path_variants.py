@@ -102,8 +102,23 @@ def test_every_spelling_of_a_route_is_checked(envoy, upstream, sent, normalised)
     assert rec.body == BODY
 
 
-EXACT_SPELLINGS = ["/hooks/exact", "/HOOKS/EXACT/", "/hooks/exact;v=1", "/hooks//exact", "/hooks/exact%3Fx",
-                   "/hooks/ex%61ct?x=1"]
+EXACT_SPELLINGS = ["/hooks/exact", "/HOOKS/EXACT/", "/hooks/exact;v=1", "/hooks//exact", "/hooks/ex%61ct?x=1"]
+
+
+def test_a_path_whose_normal_form_is_no_route_is_refused_with_unmatched_deny(envoy, upstream):
+    """`/hooks/exact%3Fx` is `exact` cut at the decoded `?`, and no route decoded only.
+    With `unmatched: allow` it is checked as `exact`; with `deny` no path but a route's
+    may reach the application, so it is refused. The same for a `..` out of a route."""
+    for sent in ("/hooks/exact%3Fx", "/hooks/github/..%2F..%2Fadmin"):
+        resp = harness.http1(envoy.port, "POST", sent, signed(), BODY)
+        if envoy.unmatched == "deny":
+            assert resp.status == 400, (sent, resp.status)
+            upstream.assert_nothing_reached()
+        else:
+            assert resp.status == 200, (sent, resp.status)
+            [rec] = upstream.requests()
+            assert rec.path == sent
+            upstream.reset()
 
 
 @pytest.mark.parametrize("sent", EXACT_SPELLINGS)
