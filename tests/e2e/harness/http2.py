@@ -15,13 +15,14 @@ from .settings import REQUEST_TIMEOUT, Headers
 
 def http2(port: int, method: str, path: str, headers: Headers = (), body: bytes = b"", *,
           trailers: Headers = (), chunk_size: int = 16384, authority: str = "example.test",
-          hold_open: bool = False, timeout: float = REQUEST_TIMEOUT) -> Response:
+          hold_open: bool = False, validate: bool = True, timeout: float = REQUEST_TIMEOUT) -> Response:
     """One HTTP/2 request over h2c. With `trailers`, the body is followed by a trailing
     HEADERS frame carrying END_STREAM (so the filter never sees end of stream in a body
     callback). Honours flow control for bodies larger than the initial window.
     hold_open: send the headers and `body` but never end the stream (a client still
-    uploading); the answer has to come without the rest."""
-    config = h2.config.H2Configuration(client_side=True, header_encoding=None)
+    uploading); the answer has to come without the rest. validate=False sends headers
+    the h2 library would refuse (a `host` that differs from `:authority`)."""
+    config = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_outbound_headers=validate)
     conn = h2.connection.H2Connection(config=config)
     with _connect(port, timeout) as sock:
         conn.initiate_connection()
