@@ -182,18 +182,24 @@ class Envoy:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise EnvoyFailedToStart(f"envoy {self.name} exited with {self.proc.returncode}", self.log())
-            if self.admin_address_path.exists() and self.admin_address_path.read_text().strip():
-                self.admin_port = int(self.admin_address_path.read_text().strip().rsplit(":", 1)[1])
-                try:
-                    status, body = _http("GET", self.admin + "/ready", timeout=1)
-                except OSError:
-                    status, body = 0, b""
-                if status == 200 and body.strip() == b"LIVE":
-                    self.port = self._listener_port()
-                    return self
+            if self.is_live():
+                self.port = self._listener_port()
+                return self
             time.sleep(0.05)
         self.stop()
         raise EnvoyFailedToStart(f"envoy {self.name} not ready after {timeout}s", self.log())
+
+    def is_live(self) -> bool:
+        """Whether the admin port answers /ready with LIVE (the admin address is read
+        from the file Envoy writes once it listens)."""
+        if not (self.admin_address_path.exists() and self.admin_address_path.read_text().strip()):
+            return False
+        self.admin_port = int(self.admin_address_path.read_text().strip().rsplit(":", 1)[1])
+        try:
+            status, body = _http("GET", self.admin + "/ready", timeout=1)
+        except OSError:
+            return False
+        return status == 200 and body.strip() == b"LIVE"
 
     def _listener_port(self) -> int:
         """The port of the first listener; every listener's in `ports`."""
@@ -360,16 +366,10 @@ class EnvoyFactory:
             if rc is not None:
                 envoy.stop()
                 return StartFailure(rc, envoy.log())
-            if envoy.admin_address_path.exists() and envoy.admin_address_path.read_text().strip():
-                envoy.admin_port = int(envoy.admin_address_path.read_text().strip().rsplit(":", 1)[1])
-                try:
-                    status, body = _http("GET", envoy.admin + "/ready", timeout=1)
-                except OSError:
-                    status, body = 0, b""
-                if status == 200 and body.strip() == b"LIVE":
-                    log = envoy.log()
-                    envoy.stop()
-                    raise AssertionError(f"envoy started with a configuration it should refuse\n{log[-4000:]}")
+            if envoy.is_live():
+                log = envoy.log()
+                envoy.stop()
+                raise AssertionError(f"envoy started with a configuration it should refuse\n{log[-4000:]}")
             time.sleep(0.05)
         envoy.stop()
         raise AssertionError(f"envoy neither exited nor became ready in {timeout}s\n{envoy.log()[-4000:]}")
