@@ -33,10 +33,13 @@ cli:
 	$(CARGO) build --release -p webhook-guard-cli
 
 ## check-examples: `webhook-guard check --strict` on every Envoy config and Istio
-##       manifest shipped (the WasmPlugin, kept for later, must raise its one warning)
+##       manifest shipped (the WasmPlugin and EnvoyExtensionPolicy, kept for later, must
+##       raise their one warning)
 check-examples: cli
 	$(CLI) check --strict --env-file $(EXAMPLES_ENV) envoy/*.yaml deploy/compose/*.yaml deploy/istio/envoyfilter.yaml
-	$(CLI) check --env-file $(EXAMPLES_ENV) deploy/istio/wasmplugin.yaml | grep -q 'warning \[allow_on_headers_stop_iteration\]'
+	for f in deploy/istio/wasmplugin.yaml deploy/envoy-gateway/envoyextensionpolicy.yaml; do \
+		$(CLI) check --env-file $(EXAMPLES_ENV) $$f | grep -q 'warning \[allow_on_headers_stop_iteration\]' || exit 1; \
+	done
 
 ## test: lint, build, native unit tests (plugin core and command), every example through
 ##       `webhook-guard check`, then the end-to-end suite against a real Envoy
@@ -52,7 +55,7 @@ unit:
 	$(CARGO) test --workspace
 
 ## e2e: build, then the end-to-end suite only (PYTEST_ARGS="-k stripe -x" to narrow)
-e2e: build
+e2e: build cli
 	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
 
 ## lint: rustfmt and clippy (native and wasm), warnings are errors

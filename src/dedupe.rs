@@ -15,14 +15,13 @@
 //! check and were accepted upstream are recorded, so only the sender itself can cause
 //! that flood, not an anonymous client. `capacity` lets an operator size it.
 
+use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::error::ConfigError;
-use crate::json::Json;
 use crate::shared::record::{Reader, Writer};
 use crate::shared::slots::SlotTable;
 use crate::shared::{SharedStore, CAS_ATTEMPTS};
-use crate::wire::{FromJson, Obj};
 
 pub const DEFAULT_WINDOW_SECONDS: u64 = 600;
 /// A week: long enough for the longest common retry schedules (Stripe retries for three
@@ -54,20 +53,14 @@ const ENTRY_LEN: usize = DIGEST_LEN + 8;
 pub const MAX_VALUE_BYTES: usize = HEADER_LEN + ENTRIES_PER_SLOT * ENTRY_LEN;
 
 /// Wire form of `checks.signature.dedupe`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DedupeConfig {
     /// How long a delivered id is remembered; default 600.
     pub window_seconds: Option<u64>,
     /// How many ids the route can remember at once; default 65536, rounded up to a
     /// multiple of 16. Memory is about 30 bytes per id.
     pub capacity: Option<u64>,
-}
-
-impl FromJson for DedupeConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["window_seconds", "capacity"])?;
-        Ok(DedupeConfig { window_seconds: o.opt("window_seconds")?, capacity: o.opt("capacity")? })
-    }
 }
 
 /// A compiled `dedupe`.
@@ -247,7 +240,7 @@ mod tests {
     }
 
     fn dd_on(json: &str, route: &str) -> Dedupe {
-        let c: DedupeConfig = crate::wire::from_str(json).unwrap();
+        let c: DedupeConfig = crate::wire::read_str(json).unwrap();
         Dedupe::compile(&c, "dd", route).unwrap()
     }
 
@@ -521,12 +514,12 @@ mod tests {
             (r#"{"capacity":1048577}"#, "dd.capacity: must be between 16 and 1048576"),
         ];
         for (json, want) in table {
-            let c: DedupeConfig = crate::wire::from_str(json).unwrap();
+            let c: DedupeConfig = crate::wire::read_str(json).unwrap();
             let got = Dedupe::compile(&c, "dd", "github").unwrap_err().to_string();
             assert_eq!(got, want, "{json}");
         }
         for json in [r#"{"window":600}"#, r#"{"window_seconds":-1}"#, r#"{"capacity":"big"}"#] {
-            assert!(crate::wire::from_str::<DedupeConfig>(json).is_err(), "{json}");
+            assert!(crate::wire::read_str::<DedupeConfig>(json).is_err(), "{json}");
         }
         // The bounds themselves are accepted.
         for json in [r#"{"window_seconds":1,"capacity":16}"#, r#"{"window_seconds":604800,"capacity":1048576}"#] {

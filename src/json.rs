@@ -1,23 +1,16 @@
-//! JSON: one strict RFC 8259 lexer, and a document tree built with it.
-//!
-//! The tree keeps what `serde_json::Value` drops: the members of an object in the order
-//! written, and a member written twice. Readers decide what a repeated member means (the
-//! configuration refuses it, so do a remote list answer and a JWT); a map type would have
-//! silently kept one of the two. Numbers keep their text, so that an error can quote
-//! what the operator wrote and a reader can take exactly the precision it needs.
-//!
-//! The lexer is also what `developer_payload` scans request bodies with, so the filter
-//! has one definition of "valid JSON": no byte order mark, no unpaired surrogate
-//! escape, no raw control character in a string, nothing after the document.
+//! JSON documents as serde_json reads them, kept as a tree that holds what
+//! `serde_json::Value` drops: the members of an object in the order written, and a
+//! member written twice. Readers decide what a repeated member means (the configuration
+//! refuses it, so do a remote list answer and a JWT); a map type would have silently kept
+//! one of the two. serde_json is the one definition of valid JSON: no byte order mark,
+//! no unpaired surrogate escape, no raw control character in a string, no number beyond
+//! an f64, no nesting past 127 levels, nothing after the document.
 
 use std::fmt;
 
-/// Containers nested this deep are refused, as serde_json (which this parser replaced)
-/// refused them: readers recurse over the tree, and a hostile document must not be able
-/// to exhaust the stack.
-pub const MAX_NESTING: usize = 127;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Json {
     Null,
     Bool(bool),
@@ -28,210 +21,84 @@ pub enum Json {
     Object(Vec<(String, Json)>),
 }
 
-/// A number as written: RFC 8259 syntax, below the magnitude where an f64 overflows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Number(String);
-
-/// Why bytes are not one JSON document, and where (never what the document says).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError {
-    reason: &'static str,
-    line: usize,
-    column: usize,
+/// A number as serde_json read it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    U64(u64),
+    /// Negative integers.
+    I64(i64),
+    /// Numbers with a fraction or an exponent, and integers beyond 64 bits.
+    F64(f64),
 }
 
-impl fmt::Display for SyntaxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at line {} column {}", self.reason, self.line, self.column)
+/// Parse exactly one JSON document, white space around it allowed. The error says
+/// where and why, never what the document says.
+pub fn parse(bytes: &[u8]) -> Result<Json, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TreeVisitor)
     }
 }
 
-impl SyntaxError {
-    fn at(bytes: &[u8], pos: usize, reason: &'static str) -> Self {
-        let before = bytes.get(..pos).unwrap_or(bytes);
-        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
-        let column = 1 + before.iter().rev().take_while(|&&b| b != b'\n').count();
-        SyntaxError { reason, line, column }
-    }
-}
+struct TreeVisitor;
 
-/// Parse exactly one JSON document, white space around it allowed.
-pub fn parse(bytes: &[u8]) -> Result<Json, SyntaxError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| SyntaxError::at(bytes, e.valid_up_to(), "invalid UTF-8"))?;
-    let mut lx = Lexer::new(text);
-    let doc = value(&mut lx, 0).map_err(|Invalid(why)| SyntaxError::at(bytes, lx.pos(), why))?;
-    lx.skip_ws();
-    if !lx.at_end() {
-        return Err(SyntaxError::at(bytes, lx.pos(), "trailing characters"));
-    }
-    Ok(doc)
-}
+impl<'de> Visitor<'de> for TreeVisitor {
+    type Value = Json;
 
-/// One value at `depth` containers deep.
-fn value(lx: &mut Lexer<'_>, depth: usize) -> Result<Json, Invalid> {
-    lx.skip_ws();
-    let open = lx.peek();
-    if matches!(open, Some(b'{' | b'[')) {
-        if depth >= MAX_NESTING {
-            return Err(Invalid("nested too deeply"));
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Bool(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::Number(Number::U64(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::Number(Number::I64(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
+        Ok(Json::Number(Number::F64(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::String(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Json, E> {
+        Ok(Json::String(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
         }
-        lx.advance();
-        lx.skip_ws();
-        let object = open == Some(b'{');
-        let close = if object { b'}' } else { b']' };
-        let (mut members, mut items) = (Vec::new(), Vec::new());
-        if lx.peek() == Some(close) {
-            lx.advance();
-        } else {
-            loop {
-                if object {
-                    lx.skip_ws();
-                    if lx.peek() != Some(b'"') {
-                        return Err(Invalid("expected a member name"));
-                    }
-                    let mut name = String::new();
-                    lx.string(Some(&mut name))?;
-                    lx.skip_ws();
-                    lx.expect(b':')?;
-                    members.push((name, value(lx, depth + 1)?));
-                } else {
-                    items.push(value(lx, depth + 1)?);
-                }
-                lx.skip_ws();
-                match lx.peek() {
-                    Some(b',') => lx.advance(),
-                    Some(c) if c == close => {
-                        lx.advance();
-                        break;
-                    }
-                    None => return Err(Invalid("unexpected end")),
-                    _ if object => return Err(Invalid("expected `,` or `}`")),
-                    _ => return Err(Invalid("expected `,` or `]`")),
-                }
-            }
+        Ok(Json::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut members = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            members.push((key, map.next_value()?));
         }
-        return Ok(if object { Json::Object(members) } else { Json::Array(items) });
+        Ok(Json::Object(members))
     }
-    match open {
-        Some(b'"') => {
-            let mut s = String::new();
-            lx.string(Some(&mut s))?;
-            Ok(Json::String(s))
-        }
-        Some(b'-' | b'0'..=b'9') => {
-            let text = lx.number()?;
-            if magnitude_overflows(text) {
-                return Err(Invalid("number out of range"));
-            }
-            Ok(Json::Number(Number(text.to_string())))
-        }
-        Some(b't') => lx.literal(b"true").map(|()| Json::Bool(true)),
-        Some(b'f') => lx.literal(b"false").map(|()| Json::Bool(false)),
-        Some(b'n') => lx.literal(b"null").map(|()| Json::Null),
-        None => Err(Invalid("unexpected end")),
-        Some(_) => Err(Invalid("expected a value")),
-    }
-}
-
-/// The parts of a number's text: sign, significant digits without leading zeros, and
-/// how many of them stand before the decimal point (negative: zeros after it first).
-fn decompose(text: &str) -> (bool, Vec<u8>, i64) {
-    let negative = text.starts_with('-');
-    let unsigned = text.trim_start_matches('-');
-    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(i) => (unsigned.get(..i).unwrap_or(""), unsigned.get(i + 1..).unwrap_or("")),
-        None => (unsigned, ""),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let exp_negative = exponent.starts_with('-');
-    let exp = exponent
-        .trim_start_matches(['+', '-'])
-        .bytes()
-        .fold(0i64, |e, d| e.saturating_mul(10).saturating_add(i64::from(d.wrapping_sub(b'0'))));
-    let exp = if exp_negative { -exp } else { exp };
-    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).map(|d| d.wrapping_sub(b'0')).collect();
-    let mut point = (int.len() as i64).saturating_add(exp);
-    let zeros = digits.iter().take_while(|&&d| d == 0).count();
-    digits.drain(..zeros);
-    point = point.saturating_sub(zeros as i64);
-    (negative, digits, point)
-}
-
-/// Whether the number is at least 1.7976931348623158e308, where an f64 (what JSON
-/// readers commonly map numbers to) becomes infinite.
-fn magnitude_overflows(text: &str) -> bool {
-    const F64_LIMIT: [u8; 17] = [1, 7, 9, 7, 6, 9, 3, 1, 3, 4, 8, 6, 2, 3, 1, 5, 8];
-    // Most numbers are short and have no exponent: below 1e308, without allocating.
-    if text.len() < 309 && !text.contains(['e', 'E']) {
-        return false;
-    }
-    let (_, digits, point) = decompose(text);
-    if digits.is_empty() || point < 309 {
-        return false;
-    }
-    if point > 309 {
-        return true;
-    }
-    let mut leading = [0u8; 17];
-    for (dst, src) in leading.iter_mut().zip(&digits) {
-        *dst = *src;
-    }
-    leading >= F64_LIMIT
 }
 
 impl Number {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The value, when it is written as an integer between 0 and `u64::MAX`.
+    /// The value, when it is an integer between 0 and `u64::MAX`.
     pub fn as_u64(&self) -> Option<u64> {
-        self.0.parse().ok()
-    }
-
-    /// The integers at or below and at or above the value, clamped to ±10^30: exact
-    /// comparisons of a possibly fractional number with integers, without floating point.
-    pub fn integer_bounds(&self) -> (i128, i128) {
-        const LIMIT: i128 = 1_000_000_000_000_000_000_000_000_000_000;
-        let (negative, digits, point) = decompose(&self.0);
-        if digits.is_empty() {
-            return (0, 0);
-        }
-        let (whole, fraction) = if point > 30 {
-            (LIMIT, false)
-        } else {
-            let whole_digits = usize::try_from(point).unwrap_or(0);
-            let mut whole: i128 = 0;
-            for i in 0..whole_digits {
-                whole = whole * 10 + i128::from(digits.get(i).copied().unwrap_or(0));
-            }
-            (whole, digits.iter().skip(whole_digits).any(|&d| d != 0))
-        };
-        let up = whole + i128::from(fraction);
-        if negative {
-            (-up, -whole)
-        } else {
-            (whole, up)
+        match self {
+            Number::U64(n) => Some(*n),
+            _ => None,
         }
     }
 }
 
 impl Json {
-    /// What the value is, for "expected …, found …" messages. Strings are quoted only
-    /// when `quote_strings`: a string where an object or a list was expected may be a
-    /// secret written in the wrong place, and errors never print secrets.
-    pub fn describe(&self, quote_strings: bool) -> String {
-        match self {
-            Json::Null => "null".to_string(),
-            Json::Bool(b) => b.to_string(),
-            Json::Number(n) => n.as_str().to_string(),
-            Json::String(s) if quote_strings => format!("{s:?}"),
-            Json::String(_) => "a string".to_string(),
-            Json::Array(_) => "an array".to_string(),
-            Json::Object(_) => "an object".to_string(),
-        }
-    }
-
     /// Whether an object anywhere in this value has a member written twice.
     pub fn has_repeated_member(&self) -> bool {
         match self {
@@ -247,193 +114,12 @@ impl Json {
     }
 }
 
-/// The lexer's verdict on invalid input: what it expected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Invalid(pub &'static str);
-
-/// A cursor over JSON text that reads one token at a time, strictly.
-pub struct Lexer<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Lexer<'a> {
-    /// `text` is a `str` so that the lexer can slice it between ASCII delimiters.
-    pub fn new(text: &'a str) -> Self {
-        Lexer { text, bytes: text.as_bytes(), pos: 0 }
-    }
-
-    pub fn pos(&self) -> usize {
-        self.pos
-    }
-
-    pub fn at_end(&self) -> bool {
-        self.pos >= self.bytes.len()
-    }
-
-    pub fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    /// Step over the byte `peek` returned.
-    pub fn advance(&mut self) {
-        self.pos += 1;
-    }
-
-    pub fn bump(&mut self) -> Option<u8> {
-        let c = self.peek()?;
-        self.pos += 1;
-        Some(c)
-    }
-
-    pub fn expect(&mut self, c: u8) -> Result<(), Invalid> {
-        match self.bump() {
-            Some(got) if got == c => Ok(()),
-            _ => Err(Invalid(match c {
-                b':' => "expected `:`",
-                b'"' => "expected `\"`",
-                _ => "unexpected character",
-            })),
-        }
-    }
-
-    pub fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.pos += 1;
-        }
-    }
-
-    /// A string at the cursor, validated; decoded into `out` when given.
-    pub fn string(&mut self, mut out: Option<&mut String>) -> Result<(), Invalid> {
-        self.expect(b'"')?;
-        loop {
-            let start = self.pos;
-            let run = self
-                .bytes
-                .get(start..)
-                .and_then(|rest| rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20))
-                .ok_or(Invalid("unterminated string"))?;
-            self.pos = start + run;
-            if let Some(o) = out.as_mut() {
-                // Both ends sit on ASCII bytes of valid UTF-8: char boundaries.
-                o.push_str(self.text.get(start..self.pos).ok_or(Invalid("invalid UTF-8"))?);
-            }
-            match self.bump() {
-                Some(b'"') => return Ok(()),
-                Some(b'\\') => {
-                    let c = self.escape()?;
-                    if let Some(o) = out.as_mut() {
-                        o.push(c);
-                    }
-                }
-                _ => return Err(Invalid("control character in a string")),
-            }
-        }
-    }
-
-    fn escape(&mut self) -> Result<char, Invalid> {
-        const BAD: Invalid = Invalid("invalid escape");
-        let c = match self.bump() {
-            Some(b'"') => '"',
-            Some(b'\\') => '\\',
-            Some(b'/') => '/',
-            Some(b'b') => '\u{8}',
-            Some(b'f') => '\u{c}',
-            Some(b'n') => '\n',
-            Some(b'r') => '\r',
-            Some(b't') => '\t',
-            Some(b'u') => {
-                let first = self.hex4()?;
-                // Parsers disagree on unpaired surrogates (some replace them, which can
-                // make two different names equal): refused.
-                let code = match first {
-                    0xD800..=0xDBFF => {
-                        self.expect(b'\\').map_err(|_| BAD)?;
-                        self.expect(b'u').map_err(|_| BAD)?;
-                        let low = self.hex4()?;
-                        if !(0xDC00..=0xDFFF).contains(&low) {
-                            return Err(BAD);
-                        }
-                        0x10000 + ((first - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    0xDC00..=0xDFFF => return Err(BAD),
-                    _ => first,
-                };
-                char::from_u32(code).ok_or(BAD)?
-            }
-            _ => return Err(BAD),
-        };
-        Ok(c)
-    }
-
-    fn hex4(&mut self) -> Result<u32, Invalid> {
-        let mut v = 0;
-        for _ in 0..4 {
-            let d = self.bump().and_then(|c| char::from(c).to_digit(16)).ok_or(Invalid("invalid escape"))?;
-            v = v << 4 | d;
-        }
-        Ok(v)
-    }
-
-    fn digits(&mut self) -> usize {
-        let start = self.pos;
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
-            self.pos += 1;
-        }
-        self.pos - start
-    }
-
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, returned as written;
-    /// what follows is the caller's to judge (so `01` fails there, on the `1`).
-    pub fn number(&mut self) -> Result<&'a str, Invalid> {
-        const BAD: Invalid = Invalid("invalid number");
-        let start = self.pos;
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                self.digits();
-            }
-            _ => return Err(BAD),
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            if self.digits() == 0 {
-                return Err(BAD);
-            }
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.pos += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.pos += 1;
-            }
-            if self.digits() == 0 {
-                return Err(BAD);
-            }
-        }
-        self.text.get(start..self.pos).ok_or(BAD)
-    }
-
-    pub fn literal(&mut self, word: &[u8]) -> Result<(), Invalid> {
-        let end = self.pos.saturating_add(word.len());
-        if self.bytes.get(self.pos..end) == Some(word) {
-            self.pos = end;
-            Ok(())
-        } else {
-            Err(Invalid("expected a value"))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn num(text: &str) -> Json {
-        Json::Number(Number(text.to_string()))
+    fn num(n: Number) -> Json {
+        Json::Number(n)
     }
 
     #[test]
@@ -447,8 +133,8 @@ mod tests {
             Some(&Json::Array(vec![
                 Json::Bool(true),
                 Json::Null,
-                num("-2"),
-                num("1.5e3"),
+                num(Number::I64(-2)),
+                num(Number::F64(1500.0)),
                 Json::String("x\u{e9}\u{1f600}".into()),
             ]))
         );
@@ -501,7 +187,6 @@ mod tests {
         }
         // Written out in full, without an exponent.
         assert!(parse(format!("2{}", "0".repeat(308)).as_bytes()).is_err());
-        assert!(parse(format!("-17976931348623157{}.5", "0".repeat(292)).as_bytes()).is_ok());
         assert!(parse(format!("9{}", "0".repeat(307)).as_bytes()).is_ok());
         for good in
             [&b"1e-400"[..], b"0e999999999999", b"1.7976931348623157e308", b"-0", b"123456789012345678901234567890"]
@@ -513,11 +198,11 @@ mod tests {
     #[test]
     fn nesting_is_bounded() {
         let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        assert!(parse(nested(MAX_NESTING).as_bytes()).is_ok());
-        assert!(parse(nested(MAX_NESTING + 1).as_bytes()).is_err());
+        assert!(parse(nested(127).as_bytes()).is_ok());
+        assert!(parse(nested(128).as_bytes()).is_err());
         let objects = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
-        assert!(parse(objects(MAX_NESTING).as_bytes()).is_ok());
-        assert!(parse(objects(MAX_NESTING + 1).as_bytes()).is_err());
+        assert!(parse(objects(127).as_bytes()).is_ok());
+        assert!(parse(objects(128).as_bytes()).is_err());
         // Far deeper than the limit: refused, not a stack overflow.
         assert!(parse(nested(100_000).as_bytes()).is_err());
     }
@@ -525,51 +210,9 @@ mod tests {
     #[test]
     fn syntax_errors_say_where_and_why() {
         let e = parse(b"{\"a\": 1,\n  \"b\": [1,]}").unwrap_err().to_string();
-        assert_eq!(e, "expected a value at line 2 column 11");
+        assert_eq!(e, "trailing comma at line 2 column 11");
         assert_eq!(parse(b"[1] x").unwrap_err().to_string(), "trailing characters at line 1 column 5");
-        assert_eq!(parse(b"").unwrap_err().to_string(), "unexpected end at line 1 column 1");
-        assert_eq!(parse(b"[1").unwrap_err().to_string(), "unexpected end at line 1 column 3");
-    }
-
-    #[test]
-    fn numbers_convert_exactly() {
-        let n = |t: &str| Number(t.to_string());
-        assert_eq!(n("300").as_u64(), Some(300));
-        assert_eq!(n("18446744073709551615").as_u64(), Some(u64::MAX));
-        for not_u64 in ["18446744073709551616", "-1", "-0", "1.0", "1e3", "0.5"] {
-            assert_eq!(n(not_u64).as_u64(), None, "{not_u64}");
-        }
-        let table: &[(&str, (i128, i128))] = &[
-            ("0", (0, 0)),
-            ("-0", (0, 0)),
-            ("0.0e5", (0, 0)),
-            ("1700000000", (1_700_000_000, 1_700_000_000)),
-            ("1700000000.5", (1_700_000_000, 1_700_000_001)),
-            ("1.7e9", (1_700_000_000, 1_700_000_000)),
-            ("17e-1", (1, 2)),
-            ("0.001", (0, 1)),
-            ("1e-400", (0, 1)),
-            ("-1", (-1, -1)),
-            ("-1.5", (-2, -1)),
-            ("-0.25", (-1, 0)),
-            ("123.000", (123, 123)),
-            ("1E+2", (100, 100)),
-            ("9007199254740993", (9_007_199_254_740_993, 9_007_199_254_740_993)),
-            ("1e30", (10i128.pow(30), 10i128.pow(30))),
-            ("1e300", (10i128.pow(30), 10i128.pow(30))),
-            ("-1e300", (-(10i128.pow(30)), -(10i128.pow(30)))),
-        ];
-        for (text, want) in table {
-            assert_eq!(n(text).integer_bounds(), *want, "{text}");
-        }
-    }
-
-    #[test]
-    fn describes_values_without_quoting_strings_unless_asked() {
-        assert_eq!(Json::String("hunter2".into()).describe(false), "a string");
-        assert_eq!(Json::String("300".into()).describe(true), "\"300\"");
-        assert_eq!(num("1e3").describe(true), "1e3");
-        assert_eq!(Json::Null.describe(true), "null");
-        assert_eq!(Json::Array(vec![]).describe(true), "an array");
+        assert_eq!(parse(b"").unwrap_err().to_string(), "EOF while parsing a value at line 1 column 0");
+        assert_eq!(parse(b"[\"hunter2").unwrap_err().to_string(), "EOF while parsing a string at line 1 column 9");
     }
 }

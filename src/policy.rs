@@ -293,6 +293,17 @@ impl Route {
         ids
     }
 
+    /// `(id, not_after)` of every secret of this route's checks that has a `not_after`
+    /// (published as a gauge, so an alert can see a secret in use close to its end).
+    pub fn secret_expiries(&self) -> Vec<(&str, u64)> {
+        let c = &self.checks;
+        let mut out: Vec<(&str, u64)> = c.headers.iter().flat_map(|h| h.secret_expiries()).collect();
+        out.extend(c.jwt.iter().flat_map(|j| j.secret_expiries()));
+        out.extend(c.signature.iter().flat_map(|s| s.secret_expiries()));
+        out.extend(c.payload.iter().flat_map(|p| p.secret_expiries()));
+        out
+    }
+
     /// The checks that need only the headers, cheapest first (SPEC 2.2). In enforce
     /// mode the first denial ends the evaluation.
     pub fn check_head(&self, head: &RequestHead, mode: Mode, lookups: &dyn Lookups) -> Findings {

@@ -13,12 +13,12 @@
 use std::cmp::Reverse;
 use std::net::IpAddr;
 
+use serde::Deserialize;
+
 use crate::error::ConfigError;
-use crate::json::Json;
 use crate::shared::record::{Reader, Writer};
 use crate::shared::slots::SlotTable;
 use crate::shared::{SharedStore, CAS_ATTEMPTS};
-use crate::wire::{FromJson, Obj};
 
 pub const MAX_REQUESTS: u64 = 1_000_000;
 /// One day: "N per day" is the longest period webhook senders are usually held to.
@@ -47,19 +47,13 @@ const CLIENT_LEN: usize = 9;
 pub const MAX_VALUE_BYTES: usize = HEADER_LEN + ENTRIES_PER_SLOT * ENTRY_LEN;
 
 /// Wire form of `checks.rate_limit`.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     pub requests: u64,
     pub per_seconds: u64,
     /// `client_ip` (default) or `route`.
     pub by: Option<String>,
-}
-
-impl FromJson for RateLimitConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["requests", "per_seconds", "by"])?;
-        Ok(RateLimitConfig { requests: o.req("requests")?, per_seconds: o.req("per_seconds")?, by: o.opt("by")? })
-    }
 }
 
 /// What a bucket belongs to.
@@ -360,7 +354,7 @@ mod tests {
     }
 
     fn rl_on(json: &str, route: &str) -> RateLimit {
-        let c: RateLimitConfig = crate::wire::from_str(json).unwrap();
+        let c: RateLimitConfig = crate::wire::read_str(json).unwrap();
         RateLimit::compile(&c, "rl", route).unwrap()
     }
 
@@ -796,14 +790,14 @@ mod tests {
             (r#"{"requests":1,"per_seconds":1,"by":"header"}"#, "rl.by: \"header\" is not one of client_ip, route"),
         ];
         for (json, want) in table {
-            let c: RateLimitConfig = crate::wire::from_str(json).unwrap();
+            let c: RateLimitConfig = crate::wire::read_str(json).unwrap();
             let got = RateLimit::compile(&c, "rl", "github").unwrap_err().to_string();
             assert_eq!(got, want, "{json}");
         }
         for json in
             [r#"{"requests":1}"#, r#"{"requests":1,"per_seconds":1,"burst":2}"#, r#"{"requests":-1,"per_seconds":1}"#]
         {
-            assert!(crate::wire::from_str::<RateLimitConfig>(json).is_err(), "{json}");
+            assert!(crate::wire::read_str::<RateLimitConfig>(json).is_err(), "{json}");
         }
         // The bounds themselves are accepted.
         for json in [

@@ -1,10 +1,10 @@
 //! Secrets: where they come from (`{env}` / `{value}`), their id, their expiry,
 //! and a key type that never prints its bytes.
 
+use serde::Deserialize;
+
 use crate::error::{ConfigError, Env};
-use crate::json::Json;
 use crate::time;
-use crate::wire::{FromJson, Obj};
 
 /// Key material. `Debug` prints `[redacted]` so a secret cannot reach a log line
 /// through `{:?}` on any struct that holds one.
@@ -27,19 +27,13 @@ impl std::fmt::Debug for SecretBytes {
 }
 
 /// Wire form of a secret, as written in the plugin configuration.
-#[derive(Clone)]
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SecretSpec {
     pub id: Option<String>,
     pub env: Option<String>,
     pub value: Option<String>,
     pub not_after: Option<String>,
-}
-
-impl FromJson for SecretSpec {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["id", "env", "value", "not_after"])?;
-        Ok(SecretSpec { id: o.opt("id")?, env: o.opt("env")?, value: o.opt("value")?, not_after: o.opt("not_after")? })
-    }
 }
 
 // Hand-written so that printing a wire config never prints an inline `value`.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use webhook_guard::config;
-pub use webhook_guard::config::ConfigError;
+pub use webhook_guard::error::ConfigError;
 pub use webhook_guard::policy::Policy;
 
 /// Parse and compile a plugin configuration exactly as the plugin does in

@@ -36,7 +36,7 @@ fn policy() -> String {
         "max_body_bytes": 256,
         "routes": [
             route("ip", "/ip", serde_json::json!({"ip_allowlist": {"cidrs": ["10.0.0.0/8"]}})),
-            route("list", "/list", serde_json::json!({"ip_allowlist": {"remote_list": {"cluster": "c", "authority": "a", "path": "/l"}}})),
+            route("remote", "/remote", serde_json::json!({"ip_allowlist": {"remote_list": {"cluster": "c", "authority": "a", "path": "/l"}}})),
             route("hdr", "/hdr", serde_json::json!({"headers": [{"name": "x-token", "secrets": [{"id": "tok", "value": TOKEN}]}]})),
             route("jwt", "/jwt", serde_json::json!({"jwt": {"secrets": [{"id": "j", "value": JWT}], "issuer": "iss1"}})),
             route("gh", "/gh", serde_json::json!({"signature": {"scheme": "github", "secrets": [{"id": "current", "value": GH}]}})),
@@ -121,7 +121,7 @@ fn each_denial_reason_is_named_with_its_check() {
     let cases: Vec<Refused> = vec![
         ("/ip", vec![], "{}", vec!["--client", "192.0.2.1"], "ip_allowlist", "ip_not_allowed", 403),
         ("/ip", vec![], "{}", vec![], "ip_allowlist", "client_address_unknown", 403),
-        ("/list", vec![], "{}", vec!["--client", "10.0.0.1"], "ip_allowlist", "list_unavailable", 503),
+        ("/remote", vec![], "{}", vec!["--client", "10.0.0.1"], "ip_allowlist", "list_unavailable", 503),
         ("/hdr", vec![], "{}", vec![], "headers x-token", "header_missing", 401),
         ("/hdr", vec![("X-Token", "nope".into())], "{}", vec![], "headers x-token", "header_mismatch", 401),
         (

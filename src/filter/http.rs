@@ -9,6 +9,7 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
+use super::access_log;
 use super::envoy::{self, EnvoyLookups, SharedData};
 use super::metrics::{Metrics, RouteMetrics};
 use crate::remote_list::Refresher;
@@ -95,6 +96,7 @@ impl Guard {
             }
             Outcome::Denied(_) | Outcome::WouldDeny(_) | Outcome::Unchecked | Outcome::Pending => {}
         }
+        access_log::publish(&meta.name, &verdict);
         match verdict.decision {
             Decision::Forward(edits) => {
                 for edit in edits {

@@ -106,6 +106,9 @@ impl Metrics {
                 if r.checks.dedupe.is_some() {
                     meta.duplicate = self.id(&format!("{PREFIX}.{}.duplicate", r.name));
                 }
+                for (id, not_after) in r.secret_expiries() {
+                    self.gauge(&format!("{PREFIX}.{}.secret.{id}.not_after_seconds", r.name), not_after);
+                }
                 meta
             })
             .collect();
@@ -117,6 +120,12 @@ impl Metrics {
             denied: RefCell::new(Vec::new()),
         };
         RouteMetrics { routes, unmatched }
+    }
+
+    /// Define a counter without counting, so it reads 0 until its first event (a rate
+    /// in Prometheus then sees that first event).
+    pub fn declare(&self, name: &str) {
+        let _ = self.id(name);
     }
 
     pub fn inc(&self, name: &str) {

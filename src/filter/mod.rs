@@ -1,6 +1,7 @@
 //! The only code that touches proxy-wasm: the root context (configuration, remote-list
 //! refresh, metrics), the per-request HTTP context, what is read from Envoy, and stats.
 
+mod access_log;
 mod envoy;
 mod http;
 mod metrics;
@@ -126,6 +127,14 @@ impl RootContext for Root {
                 );
                 for list in self.lists.iter() {
                     list.prepare(&SharedData);
+                    let name = list.name();
+                    for counter in ["fetch_ok", "fetch_failed"] {
+                        self.metrics.declare(&format!("{PREFIX}.list.{name}.{counter}"));
+                    }
+                    // The list's timing, so an alert can compare the age with them.
+                    let timing = list.list().timing;
+                    self.metrics.gauge(&format!("{PREFIX}.list.{name}.refresh_seconds"), timing.refresh_seconds);
+                    self.metrics.gauge(&format!("{PREFIX}.list.{name}.max_stale_seconds"), timing.max_stale_seconds);
                 }
                 if !self.lists.is_empty() {
                     self.set_tick_period(TICK);

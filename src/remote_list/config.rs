@@ -2,15 +2,16 @@
 //! where the list comes from, how often it is refreshed, where the entries are in the
 //! answer, and the digests that name its shared records.
 
+use std::fmt;
 use std::time::Duration;
 
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::record::FORMAT_VERSION;
 use crate::error::{ConfigError, Env};
-use crate::json::Json;
 use crate::secret::{self, SecretBytes, SecretSpec};
-use crate::wire::{self, FromJson, Obj};
 
 pub const DEFAULT_REFRESH_SECONDS: u64 = 86_400;
 pub const DEFAULT_RETRY_SECONDS: u64 = 60;
@@ -24,7 +25,8 @@ pub(super) const MAX_TIMEOUT_MS: u64 = 60_000;
 const MAX_STALE_LIMIT_SECONDS: u64 = 365 * 86_400;
 
 /// Wire form of a `remote_list` block.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RemoteListConfig {
     pub cluster: String,
     pub authority: String,
@@ -38,52 +40,28 @@ pub struct RemoteListConfig {
     pub field: Option<String>,
 }
 
-impl FromJson for RemoteListConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(
-            v,
-            path,
-            &[
-                "cluster",
-                "authority",
-                "path",
-                "headers",
-                "refresh_seconds",
-                "retry_seconds",
-                "timeout_ms",
-                "max_stale_seconds",
-                "pointer",
-                "field",
-            ],
-        )?;
-        Ok(RemoteListConfig {
-            cluster: o.req("cluster")?,
-            authority: o.req("authority")?,
-            path: o.req("path")?,
-            headers: o.opt("headers")?,
-            refresh_seconds: o.opt("refresh_seconds")?,
-            retry_seconds: o.opt("retry_seconds")?,
-            timeout_ms: o.opt("timeout_ms")?,
-            max_stale_seconds: o.opt("max_stale_seconds")?,
-            pointer: o.opt("pointer")?,
-            field: o.opt("field")?,
-        })
-    }
-}
-
 /// `headers: { name: secret, ... }` in the order written, duplicates kept so that
 /// compile can refuse them (a map type would silently keep one of the two).
 #[derive(Debug, Default)]
 pub struct HeaderSpecs(pub Vec<(String, SecretSpec)>);
 
-impl FromJson for HeaderSpecs {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let members = wire::entries(v, path, "an object of header name to secret")?;
-        let specs = members
-            .iter()
-            .map(|(name, spec)| Ok((name.clone(), SecretSpec::from_json(spec, &format!("{path}.{name}"))?)))
-            .collect::<Result<_, ConfigError>>()?;
-        Ok(HeaderSpecs(specs))
+impl<'de> Deserialize<'de> for HeaderSpecs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = HeaderSpecs;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of header name to secret")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HeaderSpecs, A::Error> {
+                let mut specs = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    specs.push((name, map.next_value()?));
+                }
+                Ok(HeaderSpecs(specs))
+            }
+        }
+        d.deserialize_map(Members)
     }
 }
 
@@ -429,7 +407,7 @@ mod tests {
             (r#"{"cluster":"c","authority":"a","path":"/a\r\n"}"#, "x.path: \"/a\\r\\n\""),
         ];
         for (json, want) in shaped {
-            let c: RemoteListConfig = crate::wire::from_str(json).unwrap();
+            let c: RemoteListConfig = crate::wire::read_str(json).unwrap();
             let err = RemoteList::compile(&c, "x", &env, "n").unwrap_err().to_string();
             assert!(err.starts_with(want), "{json}: got {err:?}, want prefix {want:?}");
         }
@@ -439,7 +417,7 @@ mod tests {
 
     #[test]
     fn unknown_and_missing_fields_are_refused_with_their_path() {
-        let parse = |json: &str| crate::wire::from_str::<RemoteListConfig>(json).unwrap_err().to_string();
+        let parse = |json: &str| crate::wire::read_str::<RemoteListConfig>(json).unwrap_err().to_string();
         assert!(parse(&format!("{{{BASE},\"refresh\":1}}")).starts_with("refresh: unknown field `refresh`"));
         assert_eq!(parse(r#"{"cluster":"c","path":"/p"}"#), "authority: missing field `authority`");
         let e = parse(&format!(r#"{{{BASE},"headers":{{"authorization":{{"env":"X","bogus":1}}}}}}"#));

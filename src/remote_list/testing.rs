@@ -44,7 +44,7 @@ pub const BASE: &str =
 
 pub fn wire(extra: &str) -> RemoteListConfig {
     let json = if extra.is_empty() { format!("{{{BASE}}}") } else { format!("{{{BASE},{extra}}}") };
-    crate::wire::from_str(&json).unwrap()
+    crate::wire::read_str(&json).unwrap()
 }
 
 pub fn list(extra: &str) -> RemoteList {

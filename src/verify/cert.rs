@@ -13,18 +13,18 @@
 //! refused, and the `Hash=` Envoy computed must agree with the certificate taken from
 //! `Cert=`.
 
+use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
-use crate::json::Json;
 use crate::remote_list::{EntryKind, RemoteList, RemoteListConfig};
 use crate::verify::encoding::{base64_decode, hex_decode, hex_encode};
-use crate::wire::{FromJson, Obj};
 
 /// Wire form of `checks.client_cert`.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClientCertConfig {
     /// SHA-1 (40 hex digits) or SHA-256 (64 hex digits) of the certificate's DER; case
     /// and the separators ':', ' ' and '-' are ignored.
@@ -35,17 +35,6 @@ pub struct ClientCertConfig {
     /// connection Envoy terminated) or `xfcc` (the `x-forwarded-client-cert` header,
     /// only safe where Envoy is set to `SANITIZE_SET` it, so a client cannot write it).
     pub source: Option<String>,
-}
-
-impl FromJson for ClientCertConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["thumbprints", "remote_list", "source"])?;
-        Ok(ClientCertConfig {
-            thumbprints: o.opt("thumbprints")?,
-            remote_list: o.opt("remote_list")?,
-            source: o.opt("source")?,
-        })
-    }
 }
 
 /// Where the client certificate comes from.
@@ -267,7 +256,8 @@ impl ClientCertCheck {
         let list = match &c.remote_list {
             Some(rc) => {
                 let name = format!("{route}.client_cert");
-                lists.push((RemoteList::compile(rc, &format!("{path}.remote_list"), env, &name)?, THUMBPRINTS));
+                let lp = format!("{path}.remote_list");
+                lists.push((RemoteList::compile(rc, &lp, env, &name)?, THUMBPRINTS));
                 Some(name)
             }
             None => None,
@@ -533,12 +523,12 @@ RnZH+LGVawLF
     }
 
     fn check(json: &str) -> ClientCertCheck {
-        let c: ClientCertConfig = crate::wire::from_str(json).unwrap();
+        let c: ClientCertConfig = crate::wire::read_str(json).unwrap();
         ClientCertCheck::compile(&c, "cc", &|_| None, "r", &mut Vec::new()).unwrap()
     }
 
     fn compile_err(json: &str) -> String {
-        let c: ClientCertConfig = crate::wire::from_str(json).unwrap();
+        let c: ClientCertConfig = crate::wire::read_str(json).unwrap();
         ClientCertCheck::compile(&c, "cc", &|_| None, "r", &mut Vec::new()).unwrap_err().to_string()
     }
 
@@ -837,7 +827,7 @@ RnZH+LGVawLF
             let got = compile_err(json);
             assert!(got.starts_with(want), "{json}\n got {got:?}\nwant {want:?}");
         }
-        assert!(crate::wire::from_str::<ClientCertConfig>(r#"{"thumbprint":["x"]}"#).is_err());
+        assert!(crate::wire::read_str::<ClientCertConfig>(r#"{"thumbprint":["x"]}"#).is_err());
         let c =
             check(&format!(r#"{{"thumbprints":["{CERT_SHA1}","{CERT_SHA256}","{}"]}}"#, CERT_SHA256.to_lowercase()));
         assert_eq!(c.pinned().len(), 2);

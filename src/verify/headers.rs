@@ -1,29 +1,22 @@
 //! `headers`: a secret custom header (the kind a provider adds so a WAF lets its
 //! webhooks through). The value must equal one of the secrets.
 
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
-use crate::json::Json;
 use crate::request::Headers;
 use crate::secret::{self, SecretSpec};
-use crate::wire::{FromJson, Obj};
 
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SecretHeaderConfig {
     pub name: String,
     pub secrets: Vec<SecretSpec>,
     /// Default true: the secret never reaches the upstream.
     pub strip: Option<bool>,
-}
-
-impl FromJson for SecretHeaderConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["name", "secrets", "strip"])?;
-        Ok(SecretHeaderConfig { name: o.req("name")?, secrets: o.req("secrets")?, strip: o.opt("strip")? })
-    }
 }
 
 #[derive(Debug)]
@@ -81,6 +74,11 @@ impl SecretHeader {
         self.expected.iter().map(|e| e.id.as_str())
     }
 
+    /// `(id, not_after)` of each secret that has a `not_after`.
+    pub fn secret_expiries(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.expected.iter().filter_map(|e| e.not_after.map(|t| (e.id.as_str(), t)))
+    }
+
     pub fn verify(&self, headers: &Headers, now: u64) -> Result<&str, Denial> {
         let value = headers.get_one(&self.name).map_err(|_| Denial::HeaderRepeated)?.ok_or(Denial::HeaderMissing)?;
         let presented: [u8; 32] = Sha256::digest(value).into();
@@ -103,7 +101,7 @@ mod tests {
     }
 
     fn check(json: &str) -> Result<SecretHeader, ConfigError> {
-        let c: SecretHeaderConfig = crate::wire::from_str(json).unwrap();
+        let c: SecretHeaderConfig = crate::wire::read_str(json).unwrap();
         SecretHeader::compile(&c, "h", &env)
     }
 

@@ -3,25 +3,19 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use serde::Deserialize;
 
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
-use crate::json::Json;
 use crate::remote_list::{EntryKind, RemoteList, RemoteListConfig};
-use crate::wire::{FromJson, Obj};
 
 /// Wire form of `checks.ip_allowlist`.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IpAllowlistConfig {
+    #[serde(default)]
     pub cidrs: Vec<String>,
     pub remote_list: Option<RemoteListConfig>,
-}
-
-impl FromJson for IpAllowlistConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["cidrs", "remote_list"])?;
-        Ok(IpAllowlistConfig { cidrs: o.or_default("cidrs")?, remote_list: o.opt("remote_list")? })
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -88,7 +82,8 @@ impl IpAllowlist {
         let list = match &c.remote_list {
             Some(rc) => {
                 let name = format!("{route}.ip_allowlist");
-                lists.push((RemoteList::compile(rc, &format!("{path}.remote_list"), env, &name)?, CIDRS));
+                let lp = format!("{path}.remote_list");
+                lists.push((RemoteList::compile(rc, &lp, env, &name)?, CIDRS));
                 Some(name)
             }
             None => None,

@@ -16,13 +16,17 @@
 //! other header the value is the token itself; a `Bearer ` prefix is tolerated there
 //! too, which is unambiguous because a token never contains a space.
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
-use crate::json::{self, Json};
 use crate::request::Headers;
 use crate::secret::{self, Secret, SecretSpec};
 use crate::verify::mac::{self, KeyedMac};
-use crate::wire::{FromJson, Obj};
 
 pub const DEFAULT_HEADER: &str = "authorization";
 /// Same default as the common JWT libraries: one minute absorbs ordinary clock skew.
@@ -35,7 +39,8 @@ pub const MAX_LEEWAY_SECONDS: u64 = 3600;
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// Wire form of `checks.jwt`.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JwtConfig {
     pub secrets: Vec<SecretSpec>,
     /// Default `[HS256]`.
@@ -49,35 +54,6 @@ pub struct JwtConfig {
     /// Default true.
     pub require_exp: Option<bool>,
     pub max_age_seconds: Option<u64>,
-}
-
-impl FromJson for JwtConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(
-            v,
-            path,
-            &[
-                "secrets",
-                "algorithms",
-                "header",
-                "issuer",
-                "audiences",
-                "leeway_seconds",
-                "require_exp",
-                "max_age_seconds",
-            ],
-        )?;
-        Ok(JwtConfig {
-            secrets: o.req("secrets")?,
-            algorithms: o.opt("algorithms")?,
-            header: o.opt("header")?,
-            issuer: o.opt("issuer")?,
-            audiences: o.opt("audiences")?,
-            leeway_seconds: o.opt("leeway_seconds")?,
-            require_exp: o.opt("require_exp")?,
-            max_age_seconds: o.opt("max_age_seconds")?,
-        })
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,82 +120,137 @@ pub struct JwtCheck {
     max_age_seconds: Option<u64>,
 }
 
-/// The JOSE header members this check acts on; any other member is ignored.
+/// The JOSE header members this check acts on; any other member is ignored, and may
+/// repeat. A member it acts on is refused when written twice (serde's derived visitor
+/// refuses a repeated field), so `{"alg":"HS256","alg":"none"}` cannot be read two ways.
+#[derive(Deserialize)]
 struct JoseHeader {
     alg: String,
+    #[serde(default, deserialize_with = "some")]
     typ: Option<String>,
     /// Present at all, even as `null`.
+    #[serde(default, deserialize_with = "present")]
     crit: bool,
-}
-
-impl JoseHeader {
-    fn read(json: &[u8]) -> Result<Self, Denial> {
-        let members = parse_object(json)?;
-        let alg = match member(&members, "alg")? {
-            Some(Json::String(s)) => s.clone(),
-            _ => return Err(Denial::TokenMalformed),
-        };
-        Ok(JoseHeader { alg, typ: string_member(&members, "typ")?, crit: member(&members, "crit")?.is_some() })
-    }
 }
 
 /// The registered claims this check acts on. A present claim of the wrong type
 /// (e.g. `"exp": "123"` or `"exp": null`) is malformed, not "missing".
+#[derive(Deserialize)]
 struct Claims {
+    #[serde(default, deserialize_with = "some")]
     exp: Option<Date>,
+    #[serde(default, deserialize_with = "some")]
     nbf: Option<Date>,
+    #[serde(default, deserialize_with = "some")]
     iat: Option<Date>,
+    #[serde(default, deserialize_with = "some")]
     iss: Option<String>,
-    aud: Option<Json>,
+    #[serde(default, deserialize_with = "some")]
+    aud: Option<Audience>,
+}
+
+/// Read a JOSE header or the claims: one JSON object, as serde_json reads it. An array
+/// is refused before serde sees it (a derived struct would read an array by position).
+fn read_object<'de, T: Deserialize<'de>>(json: &'de [u8]) -> Result<T, Denial> {
+    let first = json.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err(Denial::TokenMalformed);
+    }
+    serde_json::from_slice(json).map_err(|_| Denial::TokenMalformed)
+}
+
+/// A member that, when present, must hold a `T`: `null` is not "absent".
+fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// Whether the member is present, whatever it holds.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// `aud`: one string or an array of strings (RFC 7519 4.1.3).
+struct Audience(Vec<String>);
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Audience;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience(vec![v.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+                let mut all = Vec::new();
+                while let Some(a) = seq.next_element::<String>()? {
+                    all.push(a);
+                }
+                Ok(Audience(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A NumericDate (RFC 7519 2: integer or fractional seconds) as the integers at or
 /// below and at or above it. Every rule compares a date with integer seconds, and for
 /// an integer `t`, `t > date` exactly when `t > floor` and `t < date` exactly when
 /// `t < ceil`: exact for every date, with no floating point.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Date {
     floor: i128,
     ceil: i128,
 }
 
-impl Claims {
-    fn read(json: &[u8]) -> Result<Self, Denial> {
-        let members = parse_object(json)?;
-        let date = |name| match member(&members, name)? {
-            None => Ok(None),
-            Some(Json::Number(n)) => {
-                let (floor, ceil) = n.integer_bounds();
-                Ok(Some(Date { floor, ceil }))
+impl<'de> Deserialize<'de> for Date {
+    /// Taken from the number as written (serde_json would round it to an f64 first).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&RawValue>::deserialize(d)?;
+        Date::from_number(raw.get()).ok_or_else(|| de::Error::custom("not a NumericDate"))
+    }
+}
+
+impl Date {
+    /// The bounds of a JSON number (`None` for another value, or for a number beyond an
+    /// f64, which serde_json refuses when it reads one), clamped to ±10^30.
+    fn from_number(text: &str) -> Option<Date> {
+        const LIMIT: i128 = 1_000_000_000_000_000_000_000_000_000_000;
+        if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) || text.parse::<f64>().ok()?.is_infinite() {
+            return None;
+        }
+        let negative = text.starts_with('-');
+        let unsigned = text.trim_start_matches('-');
+        let (mantissa, exponent) = unsigned.split_once(['e', 'E']).unwrap_or((unsigned, ""));
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let exp_negative = exponent.starts_with('-');
+        let exp = exponent
+            .trim_start_matches(['+', '-'])
+            .bytes()
+            .fold(0i64, |e, d| e.saturating_mul(10).saturating_add(i64::from(d.wrapping_sub(b'0'))));
+        let exp = if exp_negative { -exp } else { exp };
+        // Significant digits without leading zeros, and how many stand before the point.
+        let digits: Vec<u8> =
+            int.bytes().chain(frac.bytes()).map(|d| d.wrapping_sub(b'0')).skip_while(|&d| d == 0).collect();
+        let zeros = int.len() + frac.len() - digits.len();
+        let point = (int.len() as i64).saturating_add(exp).saturating_sub(zeros as i64);
+        if digits.is_empty() {
+            return Some(Date { floor: 0, ceil: 0 });
+        }
+        let (whole, fraction) = if point > 30 {
+            (LIMIT, false)
+        } else {
+            let whole_digits = usize::try_from(point).unwrap_or(0);
+            let mut whole: i128 = 0;
+            for i in 0..whole_digits {
+                whole = whole * 10 + i128::from(digits.get(i).copied().unwrap_or(0));
             }
-            Some(_) => Err(Denial::TokenMalformed),
+            (whole, digits.iter().skip(whole_digits).any(|&d| d != 0))
         };
-        Ok(Claims {
-            exp: date("exp")?,
-            nbf: date("nbf")?,
-            iat: date("iat")?,
-            iss: string_member(&members, "iss")?,
-            aud: member(&members, "aud")?.cloned(),
-        })
-    }
-}
-
-/// A member the check acts on. Written twice it is refused, so that
-/// `{"alg":"HS256","alg":"none"}` cannot be read two ways; other members may repeat.
-fn member<'a>(members: &'a [(String, Json)], name: &str) -> Result<Option<&'a Json>, Denial> {
-    let mut found = members.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
-    match (found.next(), found.next()) {
-        (Some(_), Some(_)) => Err(Denial::TokenMalformed),
-        (first, _) => Ok(first),
-    }
-}
-
-/// An optional string member; `null` or another type is malformed.
-fn string_member(members: &[(String, Json)], name: &str) -> Result<Option<String>, Denial> {
-    match member(members, name)? {
-        None => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(Denial::TokenMalformed),
+        let up = whole + i128::from(fraction);
+        Some(if negative { Date { floor: -up, ceil: -whole } } else { Date { floor: whole, ceil: up } })
     }
 }
 
@@ -283,6 +314,11 @@ impl JwtCheck {
         self.secrets.iter().map(|s| s.id.as_str())
     }
 
+    /// `(id, not_after)` of each secret that has a `not_after`.
+    pub fn secret_expiries(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.secrets.iter().filter_map(|s| s.not_after.map(|t| (s.id.as_str(), t)))
+    }
+
     /// Verify the token. On success, the id of the secret whose HMAC matched.
     pub fn verify(&self, headers: &Headers, now: u64) -> Result<&str, Denial> {
         let token = self.token(headers)?;
@@ -293,7 +329,7 @@ impl JwtCheck {
             return Err(Denial::TokenMalformed);
         };
 
-        let header = JoseHeader::read(&base64url_decode(header_b64)?)?;
+        let header: JoseHeader = read_object(&base64url_decode(header_b64)?)?;
         let algorithm = JwtAlgorithm::from_name(&header.alg)
             .filter(|a| self.algorithms.contains(a))
             .ok_or(Denial::TokenAlgorithmNotAllowed)?;
@@ -332,7 +368,7 @@ impl JwtCheck {
             .find(|(_, key)| bool::from(key.tag(&[signing_input]).matches(&signature)))
             .ok_or(Denial::TokenSignatureMismatch)?;
 
-        let claims = Claims::read(&payload_json)?;
+        let claims: Claims = read_object(&payload_json)?;
         self.check_claims(&claims, now)?;
         Ok(&secret.id)
     }
@@ -386,24 +422,13 @@ impl JwtCheck {
 
     /// RFC 7519 4.1.3: when `aud` is present the recipient must find itself in it, so a
     /// token that names an audience is refused by a check that names none.
-    fn check_audience(&self, aud: Option<&Json>) -> Result<(), Denial> {
-        let presented: Vec<&str> = match aud {
-            None => Vec::new(),
-            Some(Json::String(s)) => vec![s.as_str()],
-            Some(Json::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Json::String(s) => Ok(s.as_str()),
-                    _ => Err(Denial::TokenMalformed),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(Denial::TokenMalformed),
-        };
+    fn check_audience(&self, aud: Option<&Audience>) -> Result<(), Denial> {
+        let presented: &[String] = aud.map(|a| a.0.as_slice()).unwrap_or_default();
         match (&self.audiences, aud) {
             (None, None) => Ok(()),
             (None, Some(_)) => Err(Denial::TokenAudienceMismatch),
             (Some(accepted), _) => {
-                if presented.iter().any(|p| accepted.iter().any(|a| a == p)) {
+                if presented.iter().any(|p| accepted.contains(p)) {
                     Ok(())
                 } else {
                     Err(Denial::TokenAudienceMismatch)
@@ -482,14 +507,6 @@ fn base64url_decode(segment: &[u8]) -> Result<Vec<u8>, Denial> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).map_err(|_| Denial::TokenMalformed)
 }
 
-/// The members of a JSON object; anything else (an array, trailing bytes) is malformed.
-fn parse_object(json: &[u8]) -> Result<Vec<(String, Json)>, Denial> {
-    match json::parse(json) {
-        Ok(Json::Object(members)) => Ok(members),
-        _ => Err(Denial::TokenMalformed),
-    }
-}
-
 fn is_ows(b: &u8) -> bool {
     matches!(b, b' ' | b'\t')
 }
@@ -531,7 +548,7 @@ mod tests {
     }
 
     fn compile(json: &str) -> Result<JwtCheck, ConfigError> {
-        let c: JwtConfig = crate::wire::from_str(json).unwrap();
+        let c: JwtConfig = crate::wire::read_str(json).unwrap();
         JwtCheck::compile(&c, "jwt", &env)
     }
 
@@ -936,6 +953,47 @@ mod tests {
     }
 
     #[test]
+    fn numeric_dates_are_read_exactly() {
+        let d = |t: &str| Date::from_number(t).map(|d| (d.floor, d.ceil));
+        let e30 = 10i128.pow(30);
+        let table: &[(&str, (i128, i128))] = &[
+            ("0", (0, 0)),
+            ("-0", (0, 0)),
+            ("0.0e5", (0, 0)),
+            ("1700000000", (1_700_000_000, 1_700_000_000)),
+            ("1700000000.5", (1_700_000_000, 1_700_000_001)),
+            // An f64 holds no such number: it would round to 1700000000.
+            ("1700000000.0000000001", (1_700_000_000, 1_700_000_001)),
+            ("1.7e9", (1_700_000_000, 1_700_000_000)),
+            ("17e-1", (1, 2)),
+            ("0.001", (0, 1)),
+            ("1e-400", (0, 1)),
+            ("-1", (-1, -1)),
+            ("-1.5", (-2, -1)),
+            ("-0.25", (-1, 0)),
+            ("123.000", (123, 123)),
+            ("1E+2", (100, 100)),
+            ("9007199254740993", (9_007_199_254_740_993, 9_007_199_254_740_993)),
+            ("1e30", (e30, e30)),
+            ("1e300", (e30, e30)),
+            ("-1e300", (-e30, -e30)),
+        ];
+        for (text, want) in table {
+            assert_eq!(d(text), Some(*want), "{text}");
+        }
+        for not_a_date in ["1e400", "-1e400", "\"1\"", "null", "true", "[]", "{}"] {
+            assert_eq!(d(not_a_date), None, "{not_a_date}");
+        }
+        // Through the token: `nbf` a hair after the end of the leeway is not yet valid.
+        let c = default_check();
+        let nbf = NOW + DEFAULT_LEEWAY_SECONDS;
+        let t = bearer(&hs256(&format!(r#"{{"exp":{},"nbf":{nbf}.0000000001}}"#, NOW + 600)));
+        assert_eq!(c.verify(&t, NOW), Err(Denial::TokenNotYetValid));
+        let t = bearer(&hs256(&format!(r#"{{"exp":{},"nbf":{nbf}}}"#, NOW + 600)));
+        assert_eq!(c.verify(&t, NOW), Ok("current"));
+    }
+
+    #[test]
     fn every_token_denial_is_reachable() {
         let c = check(
             r#"{"secrets":[{"env":"JWT_SECRET"}],"issuer":"flatfile","audiences":["webhooks"],"max_age_seconds":300}"#,
@@ -1076,6 +1134,6 @@ mod tests {
             assert!(got.starts_with(want), "{json}\n got {got:?}\nwant {want:?}");
         }
         assert!(compile(r#"{"secrets":[{"value":"k"}],"leeway_seconds":3600}"#).is_ok());
-        assert!(crate::wire::from_str::<JwtConfig>(r#"{"secrets":[],"algorithm":"HS256"}"#).is_err());
+        assert!(crate::wire::read_str::<JwtConfig>(r#"{"secrets":[],"algorithm":"HS256"}"#).is_err());
     }
 }

@@ -3,37 +3,40 @@
 //! configured secrets or, with `bound_to`, required to be the HMAC-SHA256 of another
 //! field of the same body, so that a payload seen once is useless for another message.
 //!
-//! The body is read by a small strict JSON scanner rather than `serde_json::Value`:
-//! a `Value` keeps the last of two equal keys silently, while other parsers keep the
-//! first, or match keys case-insensitively (Go's `encoding/json`, .NET binders). If the
-//! filter and the application could read different values, a body holding both a valid
-//! payload and a forged field would pass here and be believed there. So every object
-//! on a pointer's path is checked for a second member that any of those parsers could
-//! take for the one the pointer selects, and the whole document must be valid RFC 8259
-//! JSON. The scanner builds no tree: it keeps one frame per open container and copies
-//! only the strings the pointers select. Its tokens come from [`crate::json::Lexer`],
-//! so the body is held to the same JSON grammar as everything else the filter reads.
+//! The body is read by serde_json, but not into a `serde_json::Value`: a `Value` keeps
+//! the last of two equal keys silently, while other parsers keep the first, or match keys
+//! case-insensitively (Go's `encoding/json`, .NET binders). If the filter and the
+//! application could read different values, a body holding both a valid payload and a
+//! forged field would pass here and be believed there. So every object on a pointer's
+//! path is checked for a second member that any of those parsers could take for the one
+//! the pointer selects, and the whole document must be what serde_json accepts as a
+//! `Value` (every value is read with `deserialize_any`, so numbers, strings and nesting
+//! are held to the same rules). The walk builds no tree: it follows the pointers as
+//! serde_json reads the document and copies only the strings they select.
 
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
-use crate::json::{Invalid, Json, Lexer};
 use crate::secret::{self, Secret, SecretBytes, SecretSpec};
 use crate::verify::encoding::hex_decode;
 use crate::verify::mac::{Algorithm, KeyedMac};
-use crate::wire::{FromJson, Obj};
 
 pub const DEFAULT_POINTER: &str = "/developerPayload";
 
-/// Containers nested deeper than this are refused as not JSON. It bounds the scanner's
-/// memory; applications cannot rely on deeper documents anyway (serde_json, and so many
-/// of them, refuses the 128th level).
-pub const MAX_DEPTH: usize = 128;
+/// Containers nested deeper than this are refused as not JSON: serde_json refuses the
+/// 128th level, and so do many applications.
+pub const MAX_DEPTH: usize = 127;
 
 /// Wire form of `checks.developer_payload`.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PayloadConfig {
     /// RFC 6901 pointer to the payload string; default [`DEFAULT_POINTER`].
     pub pointer: Option<String>,
@@ -41,13 +44,6 @@ pub struct PayloadConfig {
     /// Pointer to a string the payload is bound to: the payload must then be
     /// hex(HMAC-SHA256(secret, that string)).
     pub bound_to: Option<String>,
-}
-
-impl FromJson for PayloadConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(v, path, &["pointer", "secrets", "bound_to"])?;
-        Ok(PayloadConfig { pointer: o.opt("pointer")?, secrets: o.req("secrets")?, bound_to: o.opt("bound_to")? })
-    }
 }
 
 /// A compiled `checks.developer_payload`.
@@ -105,13 +101,16 @@ impl PayloadCheck {
         self.secrets.iter().map(|s| s.id.as_str())
     }
 
+    /// `(id, not_after)` of each secret that has a `not_after`.
+    pub fn secret_expiries(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.secrets.iter().filter_map(|s| s.not_after.map(|t| (s.id.as_str(), t)))
+    }
+
     /// Verify the body. On success, the id of the secret that matched.
     pub fn verify(&self, body: &[u8], now: u64) -> Result<&str, Denial> {
-        // RFC 8259 JSON is UTF-8; checking it once here lets the scanner slice freely.
-        let text = std::str::from_utf8(body).map_err(|_| Denial::PayloadNotJson)?;
         match &self.mode {
             Mode::Equal { digests } => {
-                let [payload] = scan(text, [&self.pointer])?;
+                let [payload] = scan(body, [&self.pointer])?;
                 let presented = Sha256::digest(payload.into_text()?.as_bytes());
                 self.secrets
                     .iter()
@@ -121,7 +120,7 @@ impl PayloadCheck {
                     .ok_or(Denial::PayloadMismatch)
             }
             Mode::Bound(bound_to, keys) => {
-                let [payload, bound] = scan(text, [&self.pointer, bound_to])?;
+                let [payload, bound] = scan(body, [&self.pointer, bound_to])?;
                 let payload = payload.into_text()?;
                 let bound = bound.into_text()?;
                 // An empty id binds the payload to nothing.
@@ -225,162 +224,209 @@ fn could_be_taken_for(a: &str, b: &str) -> bool {
     a == b || folded(a).eq(folded(b))
 }
 
-/// An open container.
-struct Frame {
-    object: bool,
-    /// Bit t: this container lies on pointer t's path and the pointer goes deeper.
-    on_path: u32,
-    /// Bit t: a member that could be taken for pointer t's next token was seen.
-    seen: u32,
-    next_index: usize,
-}
-
 fn bit(t: usize) -> u32 {
     1 << t
 }
 
-/// Scan the whole document strictly and return what each pointer selects.
-/// Refuses (`PayloadNotJson`) anything RFC 8259 does not allow, trailing bytes, a byte
-/// order mark, unpaired surrogate escapes (parsers disagree on them: some replace them,
-/// which can make two different names equal) and nesting beyond [`MAX_DEPTH`];
-/// refuses (`PayloadDuplicateKey`) a second member that could be taken for a token in
-/// an object on a pointer's path. Duplicates elsewhere are not the payload's business.
-fn scan<const N: usize>(text: &str, pointers: [&Pointer; N]) -> Result<[Found; N], Denial> {
+/// Read the whole document with serde_json and return what each pointer selects.
+/// Refuses (`PayloadNotJson`) what serde_json refuses as a `Value`: anything RFC 8259
+/// does not allow, trailing bytes, a byte order mark, unpaired surrogate escapes (parsers
+/// disagree on them: some replace them, which can make two different names equal), a
+/// number beyond an f64, nesting beyond [`MAX_DEPTH`]; refuses (`PayloadDuplicateKey`) a
+/// second member that could be taken for a token in an object on a pointer's path.
+/// Duplicates elsewhere are not the payload's business.
+fn scan<const N: usize>(body: &[u8], pointers: [&Pointer; N]) -> Result<[Found; N], Denial> {
     const { assert!(N <= 32) };
     let mut found: [Found; N] = std::array::from_fn(|_| Found::Absent);
-    let mut s = Lexer::new(text);
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut name = String::new();
+    let duplicate = Cell::new(false);
+    let mut json = serde_json::Deserializer::from_slice(body);
     // The root is on every pointer's path.
-    let mut on_path: u32 = (0..N).fold(0, |m, t| m | bit(t));
-    loop {
-        // One value, at depth stack.len(), on the paths in `on_path`.
-        s.skip_ws();
-        let depth = stack.len();
-        let ends_here = pointers
-            .iter()
-            .enumerate()
-            .filter(|(t, p)| on_path & bit(*t) != 0 && p.tokens.len() == depth)
-            .fold(0, |m, (t, _)| m | bit(t));
-        match s.peek() {
-            Some(open @ (b'{' | b'[')) => {
-                record(&mut found, ends_here, || Found::NotText);
-                if depth >= MAX_DEPTH {
-                    return Err(Denial::PayloadNotJson);
-                }
-                s.advance();
-                stack.push(Frame { object: open == b'{', on_path: on_path & !ends_here, seen: 0, next_index: 0 });
-                s.skip_ws();
-                let close = if open == b'{' { b'}' } else { b']' };
-                if s.peek() == Some(close) {
-                    s.advance();
-                    stack.pop();
-                } else {
-                    let frame = stack.last_mut().ok_or(Denial::PayloadNotJson)?;
-                    on_path = member(&mut s, frame, depth, &pointers, &mut name)?;
-                    continue;
-                }
-            }
-            Some(b'"') if ends_here == 0 => s.string(None).map_err(not_json)?,
-            Some(b'"') => {
-                let mut value = String::new();
-                s.string(Some(&mut value)).map_err(not_json)?;
-                record(&mut found, ends_here, || Found::Text(value.clone()));
-            }
-            Some(b'-' | b'0'..=b'9') => {
-                s.number().map_err(not_json)?;
-                record(&mut found, ends_here, || Found::NotText);
-            }
-            Some(c @ (b't' | b'f' | b'n')) => {
-                s.literal(match c {
-                    b't' => b"true",
-                    b'f' => b"false",
-                    _ => b"null",
-                })
-                .map_err(not_json)?;
-                record(&mut found, ends_here, || Found::NotText);
-            }
-            _ => return Err(Denial::PayloadNotJson),
-        }
-        // The value is complete: close containers until a next member or the end.
-        loop {
-            s.skip_ws();
-            let depth = stack.len().saturating_sub(1);
-            let Some(frame) = stack.last_mut() else {
-                return if s.at_end() { Ok(found) } else { Err(Denial::PayloadNotJson) };
-            };
-            match (s.bump(), frame.object) {
-                (Some(b','), _) => {
-                    on_path = member(&mut s, frame, depth, &pointers, &mut name)?;
-                    break;
-                }
-                (Some(b'}'), true) | (Some(b']'), false) => {
-                    stack.pop();
-                }
-                _ => return Err(Denial::PayloadNotJson),
-            }
-        }
+    let on_path = (0..N).fold(0, |m, t| m | bit(t));
+    let walk = Walk { pointers: &pointers, depth: 0, on_path, found: &mut found, duplicate: &duplicate };
+    match walk.deserialize(&mut json).and_then(|()| json.end()) {
+        Ok(()) => Ok(found),
+        Err(_) if duplicate.get() => Err(Denial::PayloadDuplicateKey),
+        Err(_) => Err(Denial::PayloadNotJson),
     }
 }
 
-fn record<const N: usize>(found: &mut [Found; N], which: u32, make: impl Fn() -> Found) {
-    for (t, f) in found.iter_mut().enumerate() {
-        if which & bit(t) != 0 {
-            *f = make();
-        }
-    }
-}
-
-/// Start the next member of `frame` (at `depth`): for an object read its name and
-/// the ':'; return the paths the member's value is on.
-fn member<const N: usize>(
-    s: &mut Lexer<'_>,
-    frame: &mut Frame,
+/// One value, `depth` containers deep, on the paths of the pointers in `on_path`.
+struct Walk<'a, const N: usize> {
+    pointers: &'a [&'a Pointer; N],
     depth: usize,
-    pointers: &[&Pointer; N],
-    name: &mut String,
-) -> Result<u32, Denial> {
-    let mut child = 0;
-    if frame.object {
-        s.skip_ws();
-        if frame.on_path == 0 {
-            s.string(None).map_err(not_json)?;
-        } else {
-            name.clear();
-            s.string(Some(name)).map_err(not_json)?;
-            for (t, p) in pointers.iter().enumerate() {
-                let Some(token) = p.tokens.get(depth) else {
-                    continue;
-                };
-                if frame.on_path & bit(t) == 0 || !could_be_taken_for(name, &token.key) {
-                    continue;
-                }
-                if frame.seen & bit(t) != 0 {
-                    return Err(Denial::PayloadDuplicateKey);
-                }
-                frame.seen |= bit(t);
-                if *name == token.key {
-                    child |= bit(t);
-                }
+    on_path: u32,
+    found: &'a mut [Found; N],
+    /// Set when the walk stops at a duplicate (serde_json's error says only "stopped").
+    duplicate: &'a Cell<bool>,
+}
+
+impl<const N: usize> Walk<'_, N> {
+    /// The pointers that select this value.
+    fn ends_here(&self) -> u32 {
+        (0..N)
+            .filter(|&t| {
+                self.on_path & bit(t) != 0 && self.pointers.get(t).is_some_and(|p| p.tokens.len() == self.depth)
+            })
+            .fold(0, |m, t| m | bit(t))
+    }
+
+    fn record(self, make: impl Fn() -> Found) {
+        let ends = self.ends_here();
+        for (t, f) in self.found.iter_mut().enumerate() {
+            if ends & bit(t) != 0 {
+                *f = make();
             }
         }
-        s.skip_ws();
-        s.expect(b':').map_err(not_json)?;
-    } else {
-        let index = frame.next_index;
-        frame.next_index += 1;
-        for (t, p) in pointers.iter().enumerate() {
-            let on = frame.on_path & bit(t) != 0;
-            if on && p.tokens.get(depth).and_then(|k| k.index) == Some(index) {
+    }
+
+    fn child(&mut self, on_path: u32) -> Walk<'_, N> {
+        Walk {
+            pointers: self.pointers,
+            depth: self.depth + 1,
+            on_path,
+            found: &mut *self.found,
+            duplicate: self.duplicate,
+        }
+    }
+}
+
+impl<'de, const N: usize> DeserializeSeed<'de> for Walk<'_, N> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, const N: usize> Visitor<'de> for Walk<'_, N> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        if self.ends_here() != 0 {
+            let text = v.to_string();
+            self.record(|| Found::Text(text.clone()));
+        }
+        Ok(())
+    }
+
+    // Numbers and literals are never a payload.
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.record(|| Found::NotText);
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.record(|| Found::NotText);
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.record(|| Found::NotText);
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.record(|| Found::NotText);
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.record(|| Found::NotText);
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        let ends = self.ends_here();
+        for (t, f) in self.found.iter_mut().enumerate() {
+            if ends & bit(t) != 0 {
+                *f = Found::NotText;
+            }
+        }
+        // The paths that go deeper than this array.
+        let deeper = self.on_path & !ends;
+        let mut index = 0;
+        loop {
+            let child = (0..N)
+                .filter(|&t| deeper & bit(t) != 0)
+                .filter(|&t| {
+                    self.pointers.get(t).and_then(|p| p.tokens.get(self.depth)).and_then(|k| k.index) == Some(index)
+                })
+                .fold(0, |m, t| m | bit(t));
+            if seq.next_element_seed(self.child(child))?.is_none() {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        let ends = self.ends_here();
+        for (t, f) in self.found.iter_mut().enumerate() {
+            if ends & bit(t) != 0 {
+                *f = Found::NotText;
+            }
+        }
+        let deeper = self.on_path & !ends;
+        // Bit t: a member that could be taken for pointer t's next token was seen.
+        let mut seen = 0;
+        while let Some(child) = map.next_key_seed(Name {
+            pointers: self.pointers,
+            depth: self.depth,
+            on_path: deeper,
+            seen: &mut seen,
+            duplicate: self.duplicate,
+        })? {
+            map.next_value_seed(self.child(child))?;
+        }
+        Ok(())
+    }
+}
+
+/// A member name in an object at `depth` on the paths in `on_path`: the paths its value
+/// is on.
+struct Name<'a, const N: usize> {
+    pointers: &'a [&'a Pointer; N],
+    depth: usize,
+    on_path: u32,
+    seen: &'a mut u32,
+    duplicate: &'a Cell<bool>,
+}
+
+impl<'de, const N: usize> DeserializeSeed<'de> for Name<'_, N> {
+    type Value = u32;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u32, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, const N: usize> Visitor<'de> for Name<'_, N> {
+    type Value = u32;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<u32, E> {
+        let mut child = 0;
+        for (t, p) in self.pointers.iter().enumerate() {
+            let Some(token) = p.tokens.get(self.depth) else {
+                continue;
+            };
+            if self.on_path & bit(t) == 0 || !could_be_taken_for(name, &token.key) {
+                continue;
+            }
+            if *self.seen & bit(t) != 0 {
+                self.duplicate.set(true);
+                return Err(E::custom("duplicate member on the pointer's path"));
+            }
+            *self.seen |= bit(t);
+            if name == token.key {
                 child |= bit(t);
             }
         }
+        Ok(child)
     }
-    Ok(child)
-}
-
-fn not_json(_: Invalid) -> Denial {
-    Denial::PayloadNotJson
 }
 
 #[cfg(test)]
@@ -397,12 +443,12 @@ mod tests {
     }
 
     fn check(json: &str) -> PayloadCheck {
-        let c: PayloadConfig = crate::wire::from_str(json).unwrap();
+        let c: PayloadConfig = crate::wire::read_str(json).unwrap();
         PayloadCheck::compile(&c, "dp", &env).unwrap()
     }
 
     fn compile_err(json: &str) -> String {
-        let c: PayloadConfig = crate::wire::from_str(json).unwrap();
+        let c: PayloadConfig = crate::wire::read_str(json).unwrap();
         PayloadCheck::compile(&c, "dp", &no_env).unwrap_err().to_string()
     }
 
@@ -703,9 +749,9 @@ mod tests {
             assert!(got.starts_with(want), "{json}\n got {got:?}\nwant {want:?}");
         }
         let deep = format!(r#"{{"pointer":"{}","secrets":[{{"value":"k"}}]}}"#, "/a".repeat(MAX_DEPTH + 1));
-        assert!(compile_err(&deep).contains("deeper than 128 levels"));
+        assert!(compile_err(&deep).contains("deeper than 127 levels"));
         // Unknown fields are refused by the wire type.
-        assert!(crate::wire::from_str::<PayloadConfig>(r#"{"secrets":[],"pointr":"/x"}"#).is_err());
+        assert!(crate::wire::read_str::<PayloadConfig>(r#"{"secrets":[],"pointr":"/x"}"#).is_err());
         // The default pointer.
         let c = check(r#"{"secrets":[{"value":"k"}]}"#);
         assert_eq!(c.pointer.text, DEFAULT_POINTER);
@@ -732,12 +778,13 @@ mod tests {
 
     #[test]
     fn nesting_depth_is_bounded() {
-        // The payload at depth 127 inside 127 objects: the string is the 128th level,
-        // which holds no container.
-        let pointer = "/a".repeat(MAX_DEPTH - 1);
+        // The payload inside 127 objects: the string is the 128th level, which holds no
+        // container.
+        let pointer = "/a".repeat(MAX_DEPTH);
         let c = check(&format!(r#"{{"pointer":"{pointer}","secrets":[{{"value":"v"}}]}}"#));
-        assert_eq!(c.verify(nested(MAX_DEPTH - 1, r#""v""#).as_bytes(), 0), Ok("0"));
-        // 128 containers are fine, the 129th is refused, wherever it is.
+        assert_eq!(c.verify(nested(MAX_DEPTH, r#""v""#).as_bytes(), 0), Ok("0"));
+        assert_eq!(c.verify(nested(MAX_DEPTH + 1, r#""v""#).as_bytes(), 0), Err(Denial::PayloadNotJson));
+        // 127 containers are fine, the 128th is refused, wherever it is.
         let top = check(r#"{"pointer":"/p","secrets":[{"value":"v"}]}"#);
         let ok = format!(r#"{{"p":"v","x":{}}}"#, nested(MAX_DEPTH - 2, "[]"));
         assert_eq!(top.verify(ok.as_bytes(), 0), Ok("0"));
@@ -898,5 +945,90 @@ mod tests {
             assert!(bound.verify(body, 0).is_err());
         }
         assert_eq!(plain.verify(valid, 0), Ok("0"));
+    }
+
+    /// Whether the walk takes `body` for JSON: anything but `PayloadNotJson` (the
+    /// pointer selects nothing the mutations below can spell, so no duplicate either).
+    fn walk_accepts(c: &PayloadCheck, body: &[u8]) -> bool {
+        c.verify(body, 0) != Err(Denial::PayloadNotJson)
+    }
+
+    fn serde_json_accepts(body: &[u8]) -> bool {
+        serde_json::from_slice::<serde_json::Value>(body).is_ok()
+    }
+
+    /// One definition of JSON: the walk accepts exactly the documents serde_json reads
+    /// as a `Value`, on tricky documents and on many random mutations of them.
+    #[test]
+    fn accepts_exactly_what_serde_json_accepts() {
+        let c = check(r#"{"pointer":"/zz/0","secrets":[{"value":"v"}]}"#);
+        let deep = |open: &str, close: &str, n: usize| format!("{}{}", open.repeat(n), close.repeat(n));
+        let mut docs: Vec<Vec<u8>> = [
+            r#"{"a":[1,-0,0.5,-1e10,2E+3,3e-2,1e-400,123456789012345678901234567890,18446744073709551616]}"#,
+            r#"{"s":"\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00\u0000","e":{},"a":[],"l":[true,false,null]}"#,
+            "{\"raw\":\"é😀\u{7f}\"}",
+            " \t\r\n{ \"a\" :\t[ ] }\n ",
+            r#"[1e308,-1.7976931348623157e308,1e309,-1e400,1.8e308]"#,
+            r#"["\uD800","\uDC00","\uD800\uDC00","\uDBFF\uDFFF","\uD800\u0041","\ud83d\ude00"]"#,
+            r#"["\u12","\u12G4","\x41","\'"]"#,
+            "\u{feff}{}",
+            "{}\u{0}",
+            "{} {}",
+            "{}\u{a0}",
+            "[01, 1., .5, +1, -, 1e, 0x10, NaN, Infinity]",
+            r#"{"a":1,}"#,
+            r#"{"a":1,"a":2}"#,
+            r#""top-level string""#,
+            "123",
+            "null",
+            "",
+            "\"a\tb\"",
+            "\"a\u{1f}b\"",
+            "[\"\u{10ffff}\"]",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        for n in [126, 127, 128, 129] {
+            docs.push(deep("[", "]", n).into_bytes());
+            docs.push(nested(n, "1").into_bytes());
+        }
+        docs.push(b"[\"\xc3\x28\"]".to_vec());
+        docs.push(b"[\"\xed\xa0\x80\"]".to_vec());
+        docs.push(b"[\"\xf4\x90\x80\x80\"]".to_vec());
+        docs.push(b"{\"\xff\":1}".to_vec());
+        for doc in &docs {
+            assert_eq!(walk_accepts(&c, doc), serde_json_accepts(doc), "{}", String::from_utf8_lossy(doc));
+        }
+        // Mutations: insert, delete or replace bytes that matter to a JSON reader.
+        const BYTES: &[u8] = b"{}[]\",:\\/u0123456789abcdefABCDEF.eE+-truefalsn \t\r\n\x00\x1f\x7f\xc3\xa9\xed\xa0\xff";
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut agreed = [0usize; 2];
+        for round in 0..20_000 {
+            let mut doc = docs[round % docs.len()].clone();
+            for _ in 0..1 + next() % 3 {
+                let at = if doc.is_empty() { 0 } else { (next() as usize) % (doc.len() + 1) };
+                let byte = BYTES[(next() as usize) % BYTES.len()];
+                match next() % 3 {
+                    0 => doc.insert(at, byte),
+                    1 if at < doc.len() => {
+                        doc.remove(at);
+                    }
+                    _ if at < doc.len() => doc[at] = byte,
+                    _ => doc.push(byte),
+                }
+            }
+            let want = serde_json_accepts(&doc);
+            assert_eq!(walk_accepts(&c, &doc), want, "{:?}", String::from_utf8_lossy(&doc));
+            agreed[usize::from(want)] += 1;
+        }
+        // Both verdicts were exercised.
+        assert!(agreed[0] > 1000 && agreed[1] > 1000, "{agreed:?}");
     }
 }

@@ -7,20 +7,21 @@
 //! parts with each live secret and compare in constant time. The body is fed to the
 //! MAC in place: it is never copied to build the signed payload.
 
+use serde::Deserialize;
+
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
-use crate::json::Json;
 use crate::request::RequestHead;
 use crate::secret::{self, Secret, SecretBytes, SecretSpec};
 use crate::verify::encoding::{base64_decode, hex_decode};
 use crate::verify::mac::KeyedMac;
 pub use crate::verify::mac::{compute, Algorithm};
-use crate::wire::{FromJson, Obj};
 
 pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 
 /// Wire form of `checks.signature`.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignatureConfig {
     pub scheme: String,
     pub secrets: Vec<SecretSpec>,
@@ -35,41 +36,6 @@ pub struct SignatureConfig {
     pub timestamp_header: Option<String>,
     pub id_header: Option<String>,
     pub signed_payload: Option<String>,
-}
-
-impl FromJson for SignatureConfig {
-    fn from_json(v: &Json, path: &str) -> Result<Self, ConfigError> {
-        let o = Obj::new(
-            v,
-            path,
-            &[
-                "scheme",
-                "secrets",
-                "tolerance_seconds",
-                "dedupe",
-                "header",
-                "algorithm",
-                "encoding",
-                "prefix",
-                "timestamp_header",
-                "id_header",
-                "signed_payload",
-            ],
-        )?;
-        Ok(SignatureConfig {
-            scheme: o.req("scheme")?,
-            secrets: o.req("secrets")?,
-            tolerance_seconds: o.opt("tolerance_seconds")?,
-            dedupe: o.opt("dedupe")?,
-            header: o.opt("header")?,
-            algorithm: o.opt("algorithm")?,
-            encoding: o.opt("encoding")?,
-            prefix: o.opt("prefix")?,
-            timestamp_header: o.opt("timestamp_header")?,
-            id_header: o.opt("id_header")?,
-            signed_payload: o.opt("signed_payload")?,
-        })
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +154,11 @@ impl SignatureCheck {
 
     pub fn secret_ids(&self) -> impl Iterator<Item = &str> {
         self.secrets.iter().map(|s| s.id.as_str())
+    }
+
+    /// `(id, not_after)` of each secret that has a `not_after`.
+    pub fn secret_expiries(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.secrets.iter().filter_map(|s| s.not_after.map(|t| (s.id.as_str(), t)))
     }
 
     /// Verify the request. On success, the id of the secret that matched.
@@ -472,12 +443,12 @@ mod tests {
     }
 
     fn check(json: &str) -> SignatureCheck {
-        let c: SignatureConfig = crate::wire::from_str(json).unwrap();
+        let c: SignatureConfig = crate::wire::read_str(json).unwrap();
         SignatureCheck::compile(&c, "sig", &no_env).unwrap()
     }
 
     fn compile_err(json: &str) -> String {
-        let c: SignatureConfig = crate::wire::from_str(json).unwrap();
+        let c: SignatureConfig = crate::wire::read_str(json).unwrap();
         SignatureCheck::compile(&c, "sig", &no_env).unwrap_err().to_string()
     }
 

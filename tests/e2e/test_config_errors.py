@@ -56,6 +56,13 @@ CASES = [
     ("duplicate-route-name", mutate(lambda p: p["routes"][1].update(name="github")), ENV, ["routes[1].name"]),
     ("bad-route-name", mutate(lambda p: p["routes"][0].update(name="GitHub Hooks")), ENV, ["routes[0].name"]),
     ("wrong-type", mutate(lambda p: p.update(max_body_bytes="big")), ENV, ["max_body_bytes"]),
+    # A secret written where another kind of value belongs is named by its kind only.
+    ("secret-in-a-number-field", mutate(lambda p: sig(p).update(tolerance_seconds=SECRET_VALUE)), ENV,
+     ["routes[0].checks.signature.tolerance_seconds: expected a non-negative integer, found a string"]),
+    ("secret-instead-of-a-list", mutate(lambda p: sig(p, 1).update(secrets=SECRET_VALUE)), ENV,
+     ["routes[1].checks.signature.secrets: expected an array, found a string"]),
+    ("secret-instead-of-an-object", mutate(lambda p: sig(p, 1).update(secrets=[SECRET_VALUE])), ENV,
+     ["routes[1].checks.signature.secrets[0]: expected an object, found a string"]),
     ("standard-secret-not-base64", mutate(lambda p: sig(p, 1).update(
         scheme="standard", secrets=[{"id": "current", "value": "whsec_%%%not-base64%%%"}])), ENV,
      ["routes[1].checks.signature.secrets[0]"]),

@@ -21,6 +21,7 @@ import yaml
 import harness
 import mock_api
 import mtls
+import prometheus
 
 COPYLEAKS_YAML = harness.REPO / "envoy" / "copyleaks.yaml"
 FILE = yaml.safe_load(COPYLEAKS_YAML.read_text())
@@ -197,6 +198,11 @@ def test_the_list_is_fetched_over_verified_tls_with_the_token(copyleaks, api):
     assert first.headers["authorization"] == TOKEN
     assert copyleaks.counter(LIST + ".fetch_failed") == 0
     assert mtls.gauge(copyleaks, LIST + ".entries") == 2
+    # The same, as Prometheus sees it with the file's stats tags.
+    scrape = prometheus.scrape(copyleaks)
+    assert scrape.value("webhook_guard_list_entries", list="copyleaks.client_cert") == 2
+    assert scrape.value("webhook_guard_list_fetch_failed", list="copyleaks.client_cert") == 0
+    assert scrape.value("webhook_guard_list_fetch_ok", list="copyleaks.client_cert") >= 1
 
 
 def test_genuine_copyleaks_webhook_reaches_the_app_without_the_waf_header(copyleaks, upstream, pki):
@@ -257,6 +263,13 @@ def test_each_single_failure_is_refused_and_the_app_sees_nothing(copyleaks, upst
 def test_log_names_the_reason_but_holds_no_secret(copyleaks):
     line = copyleaks.wait_log(r"denied route=copyleaks reason=header_mismatch")
     assert "client=127.0.0.1" in line
+    # Envoy's JSON access log line of that request says the same.
+    request_id = line.split("request_id=")[1].split()[0]
+    entry = harness.wait_until(
+        lambda: next((e for e in map(json.loads, filter(lambda l: l.startswith("{"), copyleaks.log().splitlines()))
+                      if e["request_id"] == request_id), None), 10, what="the access log line")
+    assert (entry["route"], entry["outcome"], entry["reason"], entry["status"]) == (
+        "copyleaks", "denied", "header_mismatch", 401)
     copyleaks.assert_no_secret_in_log(extra=[TOKEN.split()[1]])
 
 

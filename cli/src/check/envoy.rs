@@ -46,6 +46,7 @@ pub fn units(doc: &Value, opts: &Options, prefix: &str) -> Vec<Unit> {
                 out.extend(filter_unit(filter, &around, opts, &format!("{prefix}EnvoyFilter {name}, {path}")));
             }
         }
+        Some("EnvoyExtensionPolicy") => out.extend(extension_policy(doc, opts, prefix)),
         // Other Kubernetes resources (Deployments, Services, ...) hold no filter config.
         Some(_) => {}
         None => {
@@ -244,6 +245,36 @@ fn wasm_plugin(doc: &Value, opts: &Options, prefix: &str) -> Option<Unit> {
     }
     warnings::istio_wasm_plugin(spec, &mut unit.findings);
     Some(unit)
+}
+
+/// An Envoy Gateway `EnvoyExtensionPolicy`: each `spec.wasm[]` entry that loads
+/// webhook-guard, its `config` handed to the plugin as JSON, `env.hostKeys` from the host.
+fn extension_policy(doc: &Value, opts: &Options, prefix: &str) -> Vec<Unit> {
+    let name = resource_name(doc);
+    let mut out = Vec::new();
+    for (i, w) in doc.pointer("/spec/wasm").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let wasm_name = w.get("name").and_then(Value::as_str).unwrap_or_default();
+        let url = w.pointer("/code/image/url").or_else(|| w.pointer("/code/http/url")).and_then(Value::as_str);
+        if !mentions_us(wasm_name) && !url.is_some_and(mentions_us) {
+            continue;
+        }
+        let mut unit = Unit::new(format!("{prefix}EnvoyExtensionPolicy {name}, spec.wasm[{i}]"));
+        let bytes = w.get("config").map(|c| c.to_string().into_bytes()).unwrap_or_default();
+        let host_keys = w
+            .pointer("/env/hostKeys")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        compile(&bytes, &VmEnv::Listed { values: HashMap::new(), host_keys, opts, istio: false }, &mut unit);
+        if unit.routes.is_some() {
+            if let Some(c) = w.get("config") {
+                warnings::plugin(c, opts.now, &mut unit.findings);
+            }
+        }
+        warnings::gateway_wasm(w, &mut unit.findings);
+        out.push(unit);
+    }
+    out
 }
 
 /// A value as it comes out of a protobuf Struct in JSON: members sorted by name, every

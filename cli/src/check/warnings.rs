@@ -116,6 +116,25 @@ pub fn istio_wasm_plugin(spec: &Value, out: &mut Vec<Finding>) {
     }
 }
 
+/// What an Envoy Gateway Wasm entry cannot say, or says dangerously.
+pub fn gateway_wasm(w: &Value, out: &mut Vec<Finding>) {
+    if !is_true(w.get("allowOnHeadersStopIteration")) {
+        out.push(Finding::warning(
+            "allow_on_headers_stop_iteration",
+            "spec.wasm",
+            "this EnvoyExtensionPolicy does not set allowOnHeadersStopIteration, so Envoy forwards the request \
+             headers before the body is verified: run webhook-guard as a sidecar or a plain Envoy instead",
+        ));
+    }
+    if is_true(w.get("failOpen")) {
+        out.push(Finding::warning(
+            "fail_open",
+            "spec.wasm.failOpen",
+            "failOpen is true: if the plugin fails, requests pass unchecked",
+        ));
+    }
+}
+
 /// What the listener and HttpConnectionManager around the filter mean for this policy.
 pub fn envoy(policy: &Value, around: &Around, out: &mut Vec<Finding>) {
     if let Some(hcm) = around.hcm {

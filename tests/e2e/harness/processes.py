@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import yaml
 
@@ -140,7 +140,7 @@ class Envoy:
     """One Envoy process. Use EnvoyFactory (conftest's `envoy_factory`) to get one."""
 
     def __init__(self, name: str, cfg: dict, workdir: Path, *, concurrency: int = 2, log_level: str = "info",
-                 wasm_log_level: str = "debug", secrets: Iterable[str] = ()):
+                 wasm_log_level: str = "debug", secrets: Iterable[str] = (), extra_args: Sequence[str] = ()):
         self.name = name
         self.cfg = cfg
         self.workdir = workdir
@@ -171,6 +171,7 @@ class Envoy:
             "-l", log_level,
             "--component-log-level", f"wasm:{wasm_log_level}",
             "--admin-address-path", str(self.admin_address_path),
+            *extra_args,
         ]
         self.proc = subprocess.Popen(args, stdout=self._stdout, stderr=subprocess.STDOUT, cwd=workdir,
                                      preexec_fn=_die_with_parent)
@@ -345,10 +346,12 @@ class EnvoyFactory:
                                  wasm_log_level=wasm_log_level, secrets=collect_secrets(policy, env))
 
     def start_config(self, cfg: dict, *, name: str = "envoy", concurrency: int = 2, log_level: str = "info",
-                     wasm_log_level: str = "debug", secrets: Iterable[str] = ()) -> Envoy:
-        """Start Envoy with a complete config (e.g. envoy/envoy.yaml passed through for_test)."""
+                     wasm_log_level: str = "debug", secrets: Iterable[str] = (),
+                     extra_args: Sequence[str] = ()) -> Envoy:
+        """Start Envoy with a complete config (e.g. envoy/envoy.yaml passed through for_test);
+        extra_args go to Envoy's command line (e.g. --config-yaml)."""
         envoy = Envoy(name, cfg, self._next_dir(name), concurrency=concurrency, log_level=log_level,
-                      wasm_log_level=wasm_log_level, secrets=secrets)
+                      wasm_log_level=wasm_log_level, secrets=secrets, extra_args=extra_args)
         self.started.append(envoy)
         return envoy.wait_ready()
 
