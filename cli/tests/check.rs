@@ -18,7 +18,8 @@ fn examples() -> Vec<String> {
             // workload.yaml is the application, webhook-guard-stats.yaml the proxy's stats
             // settings (no plugin configuration in either); the two kept for later are
             // checked below.
-            let not_plugin = ["workload.yaml", "webhook-guard-stats.yaml", "wasmplugin.yaml", "envoyextensionpolicy.yaml"];
+            let not_plugin =
+                ["workload.yaml", "webhook-guard-stats.yaml", "wasmplugin.yaml", "envoyextensionpolicy.yaml"];
             if name.ends_with(".yaml") && !not_plugin.contains(&name.as_str()) {
                 out.push(format!("{dir}/{name}"));
             }
