@@ -294,8 +294,8 @@ def report(r: dict) -> str:
         f"| {name} | {mem[key]['rss'] / MiB:.1f} MiB | {mem[key]['allocated'] / MiB:.1f} MiB | "
         f"{mem[key]['heap_size'] / MiB:.1f} MiB |"
         for name, key in (("start", "start"), ("after round 1", "after_round_1"), ("middle", "middle"), ("end", "end")))
-    kinds = ", ".join(f"{k} {v}" for k, v in r["counts"].items())
-    denied = ", ".join(f"`{k.split('webhook_guard.')[1]}` {v}" for k, v in sorted(r["denied"].items()))
+    kinds = ", ".join(f"{k} {v:,}" for k, v in r["counts"].items())
+    denied = ", ".join(f"`{k.split('webhook_guard.')[1]}` {v:,}" for k, v in sorted(r["denied"].items()))
     v8 = {k: v for k, v in r["wasm_after"].items() if "runtime" in k or "vm_reload" in k or "vm_count" in k}
     checks = "\n".join(f"- {'pass' if ok else 'FAIL'}: {name}" for name, ok in r["checks"].items())
     return f"""## Soak
@@ -312,7 +312,11 @@ Sent, by kind: {kinds} (chunked and trailers alternate valid and forged).
 |---|---|---|---|
 {rows}
 
-{len(r['samples'])} samples in all (every round and every 5 s).
+From the sample after round 1 to the end ({r['requests'] - r['requests'] // ROUNDS:,} requests): RSS
+{(mem['end']['rss'] - mem['after_round_1']['rss']) / MiB:+.1f} MiB, allocated
+{(mem['end']['allocated'] - mem['after_round_1']['allocated']) / MiB:+.1f} MiB (the check allows
+{MEM_TOLERANCE / MiB:.0f} MiB); {len(r['samples'])} samples in all (every round and every 5 s), in
+`.work/soak/results.json`.
 
 Counters: `allowed` {r['allowed']:,} (valid requests sent: {r['sent_valid']:,}); denied
 {sum(r['denied'].values()):,}: {denied}; allowed + denied = {r['allowed'] + sum(r['denied'].values()):,} of

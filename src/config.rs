@@ -150,7 +150,8 @@ fn compile_route(
         }
         None => None,
     };
-    let methods = match m.methods {
+    let default_methods = m.methods.is_none();
+    let mut methods = match m.methods {
         None => vec!["POST".to_string()],
         Some(v) if v.is_empty() => {
             return Err(ConfigError::new(format!("{mp}.methods"), "must list at least one method"))
@@ -178,6 +179,11 @@ fn compile_route(
         Some(s) => Some(SignatureCheck::compile(s, &format!("{cp}.signature"), env)?),
         None => None,
     };
+    // A provider that shakes hands with a GET (X, Meta, Dropbox) or a HEAD (Trello) gets
+    // that method by default.
+    if let Some(m) = signature.as_ref().and_then(SignatureCheck::handshake_method).filter(|_| default_methods) {
+        methods.push(m.to_string());
+    }
     let ip_allowlist = match &c.ip_allowlist {
         Some(ip) => Some(IpAllowlist::compile(ip, &format!("{cp}.ip_allowlist"), env, &r.name, lists)?),
         None => None,

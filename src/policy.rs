@@ -16,6 +16,7 @@ use crate::verify::ip::CidrSet;
 use crate::verify::ip::IpAllowlist;
 use crate::verify::jwt::JwtCheck;
 use crate::verify::payload::PayloadCheck;
+use crate::verify::signature::handshake::Reply;
 use crate::verify::signature::SignatureCheck;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +123,8 @@ pub struct Findings {
     pub secrets: Vec<SecretUse>,
     /// For 429 and 503: when to try again.
     pub retry_after: Option<u64>,
+    /// A provider handshake, verified: answered locally, never forwarded.
+    pub handshake: Option<Reply>,
 }
 
 impl Findings {
@@ -410,7 +413,18 @@ impl Route {
     pub fn check_body(&self, head: &RequestHead, body: &[u8], mode: Mode) -> Findings {
         let mut f = Findings::default();
         if let Some(sig) = &self.checks.signature {
-            f.record("signature", sig.verify(head, body));
+            match sig.handshake(head, body) {
+                Some(Ok((reply, key))) => {
+                    if let Some(id) = key {
+                        f.secrets.push(SecretUse { check: "signature", secret_id: id.to_string() });
+                    }
+                    // The handshake is answered here; nothing else runs on it.
+                    f.handshake = Some(reply);
+                    return f;
+                }
+                Some(Err(d)) => f.denials.push(d),
+                None => f.record("signature", sig.verify(head, body)),
+            }
         }
         if let Some(payload) = &self.checks.payload {
             if mode == Mode::Monitor || f.denials.is_empty() {

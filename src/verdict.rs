@@ -14,6 +14,7 @@ use crate::denial::{Denial, Reply};
 use crate::policy::{Findings, Mode, Policy, Route, Routing, SecretUse, Unmatched};
 use crate::request::RequestHead;
 use crate::shared::SharedStore;
+use crate::verify::signature::handshake::Reply as Handshake;
 
 /// Set on every request the filter forwards from a route (`route=<name>`, and in
 /// monitor mode `; would_deny=<reason>`); removed when a client sends it elsewhere.
@@ -32,6 +33,8 @@ pub enum Decision<'j> {
     Reply { status: u32, body: &'static str, headers: Vec<(&'static str, String)> },
     /// Hold the headers: the body checks need the whole body first.
     KeepBuffering,
+    /// A provider handshake, verified: answered here with 200 and this body.
+    Handshake(Handshake),
 }
 
 /// One change to the request headers before the request goes upstream.
@@ -57,6 +60,9 @@ pub enum Outcome {
     WouldDenyDuplicate,
     /// No route takes it and `unmatched: allow`: forwarded unchecked.
     Unchecked,
+    /// A provider handshake answered here (`handshake`), in monitor mode too: the
+    /// application has nothing to do with it.
+    Handshake,
     /// Waiting for the body.
     Pending,
 }
@@ -75,7 +81,7 @@ impl Outcome {
         match self {
             Outcome::Denied(d) | Outcome::WouldDeny(d) => Some(d.reason()),
             Outcome::Duplicate | Outcome::WouldDenyDuplicate => Some("duplicate"),
-            Outcome::Allowed | Outcome::Unchecked | Outcome::Pending => None,
+            Outcome::Allowed | Outcome::Unchecked | Outcome::Pending | Outcome::Handshake => None,
         }
     }
 }
@@ -344,6 +350,15 @@ impl Case {
         };
         if !all.denials.is_empty() {
             return judge.deny(Some(index), head, all, None);
+        }
+        if let Some(reply) = body.handshake.take() {
+            // Never forwarded, never recorded for replay protection.
+            return Verdict {
+                decision: Decision::Handshake(reply),
+                outcome: Outcome::Handshake,
+                denials: Vec::new(),
+                secrets: all.secrets,
+            };
         }
         let (decision, outcome) = match Replay::of(route, head, store) {
             Replay::Seen if judge.monitor() => (judge.forward(index, Some("duplicate")), Outcome::WouldDenyDuplicate),
@@ -655,5 +670,36 @@ mod tests {
         let v = case.on_body(&m, &h, body, &env.0);
         assert_eq!(v.decision, Decision::Forward(vec![set_verdict("route=github; would_deny=duplicate")]));
         assert_eq!(v.outcome, Outcome::WouldDenyDuplicate);
+    }
+
+    #[test]
+    fn a_verified_handshake_is_answered_here_and_never_recorded_for_replay() {
+        const META: &str = r#"{"name":"meta","match":{"path_prefix":"/meta"},
+            "checks":{"signature":{"scheme":"meta","secrets":[{"env":"S"}],"verify_token":{"value":"vt-1"},"dedupe":{}}}}"#;
+        for top in ["", r#""mode":"monitor""#] {
+            let j = judge(top, &[META]);
+            let env = Plain(MemoryStore::default());
+            let h = head("GET", "/meta?hub.mode=subscribe&hub.challenge=42&hub.verify_token=vt-1", &[]);
+            let mut case = Case::default();
+            assert_eq!(headers_stage(&j, &mut case, &h, &env).decision, Decision::KeepBuffering);
+            let v = case.on_body(&j, &h, b"", &env.0);
+            assert_eq!(v.outcome, Outcome::Handshake, "{top}");
+            match &v.decision {
+                Decision::Handshake(reply) => {
+                    assert_eq!((reply.content_type, reply.body.as_str()), ("text/plain", "42"))
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(!case.awaits_delivery(), "a handshake is not a delivery");
+        }
+        // A wrong token is refused like a forged signature.
+        let j = judge("", &[META]);
+        let env = Plain(MemoryStore::default());
+        let h = head("GET", "/meta?hub.mode=subscribe&hub.challenge=42&hub.verify_token=guess", &[]);
+        let mut case = Case::default();
+        headers_stage(&j, &mut case, &h, &env);
+        let v = case.on_body(&j, &h, b"", &env.0);
+        assert_eq!(v.outcome, Outcome::Denied(SignatureMismatch));
+        assert_eq!(v.decision, json_reply(401, r#"{"error":"unauthorized"}"#, &[]));
     }
 }

@@ -405,6 +405,10 @@ fn finish(out: &mut dyn Write, verdict: &Verdict) -> std::io::Result<ExitCode> {
             writeln!(out, "verdict  still waiting for the body")?;
             Ok(ExitCode::from(1))
         }
+        Decision::Handshake(reply) => {
+            writeln!(out, "verdict  200 {} (a provider handshake, answered by the filter)", reply.body)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

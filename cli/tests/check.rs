@@ -106,7 +106,7 @@ fn broken_configurations_fail_with_the_plugins_message() {
         ),
         (r#"{"routes":[]}"#.into(), "api: missing field `api`"),
         (r#"{"api":"v1","api":"v1","routes":[]}"#.into(), "api: duplicate field `api`"),
-        (policy(sig).replace("github", "gitlab"), "routes[0].checks.signature.scheme: unknown scheme \"gitlab\" (expected one of github, stripe, slack, shopify, standard, generic)"),
+        (policy(sig).replace("github", "gitlub"), "routes[0].checks.signature.scheme: unknown scheme \"gitlub\" (expected one of github, stripe, slack, shopify, standard, svix,"),
         (policy(r#"{"rate_limit":{"requests":10}}"#), "routes[0].checks.rate_limit.per_seconds: missing field `per_seconds`"),
         (policy(r#"{"magic":{}}"#), "routes[0].checks.magic: unknown field `magic`"),
         (policy("{}"), "routes[0].checks: a route needs at least one check"),

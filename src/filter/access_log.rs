@@ -22,6 +22,7 @@ fn outcome_name(outcome: Outcome) -> Option<&'static str> {
         Outcome::WouldDeny(_) | Outcome::WouldDenyDuplicate => "would_deny",
         Outcome::Duplicate => "duplicate",
         Outcome::Unchecked => "unchecked",
+        Outcome::Handshake => "handshake",
         Outcome::Pending => return None,
     })
 }

@@ -94,6 +94,17 @@ impl Guard {
                     self.request_id()
                 );
             }
+            Outcome::Handshake => {
+                for s in &verdict.secrets {
+                    meta.secret_matched(&s.secret_id);
+                }
+                meta.handshake();
+                log::info!(
+                    "webhook-guard handshake route={} request_id={}: answered locally",
+                    meta.name,
+                    self.request_id()
+                );
+            }
             Outcome::Denied(_) | Outcome::WouldDeny(_) | Outcome::Unchecked | Outcome::Pending => {}
         }
         access_log::publish(&meta.name, &verdict);
@@ -113,6 +124,11 @@ impl Guard {
                 Action::Pause
             }
             Decision::KeepBuffering => Action::Pause,
+            Decision::Handshake(reply) => {
+                let headers = vec![("content-type", reply.content_type), ("x-content-type-options", "nosniff")];
+                self.send_http_response(200, headers, Some(reply.body.as_bytes()));
+                Action::Pause
+            }
         }
     }
 

@@ -27,6 +27,8 @@ pub struct RouteMeta {
     pub name: String,
     allowed: Option<u32>,
     duplicate: Option<u32>,
+    /// `handshake`: provider handshakes answered here (routes whose scheme has one).
+    handshake: Option<u32>,
     /// `secret.<id>.matched`, by secret id.
     secrets: Vec<(String, Option<u32>)>,
     /// `denied.<reason>`, defined on first use (most reasons never happen).
@@ -39,6 +41,7 @@ impl RouteMeta {
             name: name.to_string(),
             allowed: metrics.id(&format!("{PREFIX}.{name}.allowed")),
             duplicate: None,
+            handshake: None,
             secrets: secret_ids
                 .iter()
                 .map(|id| (id.to_string(), metrics.id(&format!("{PREFIX}.{name}.secret.{id}.matched"))))
@@ -59,6 +62,10 @@ impl RouteMeta {
 
     pub fn duplicate(&self) {
         increment(self.duplicate);
+    }
+
+    pub fn handshake(&self) {
+        increment(self.handshake);
     }
 
     pub fn denied(&self, metrics: &Metrics, d: Denial) {
@@ -106,6 +113,9 @@ impl Metrics {
                 if r.checks.dedupe.is_some() {
                     meta.duplicate = self.id(&format!("{PREFIX}.{}.duplicate", r.name));
                 }
+                if r.checks.signature.as_ref().is_some_and(|s| s.has_handshake()) {
+                    meta.handshake = self.id(&format!("{PREFIX}.{}.handshake", r.name));
+                }
                 for (id, not_after) in r.secret_expiries() {
                     self.gauge(&format!("{PREFIX}.{}.secret.{id}.not_after_seconds", r.name), not_after);
                 }
@@ -116,6 +126,7 @@ impl Metrics {
             name: "unmatched".to_string(),
             allowed: None,
             duplicate: None,
+            handshake: None,
             secrets: Vec::new(),
             denied: RefCell::new(Vec::new()),
         };

@@ -7,4 +7,4 @@ pub mod ip;
 pub mod jwt;
 mod mac;
 pub(crate) mod payload;
-pub(crate) mod signature;
+pub mod signature;

@@ -1,21 +1,33 @@
-//! HMAC signatures over the raw body, for the common provider schemes and a
-//! configurable generic one.
+//! Signatures over the request: HMAC, Ed25519 or ECDSA, for every provider preset and
+//! a configurable generic scheme, all described by one model (`model`).
 //!
-//! Every scheme reduces to the same steps: take the signature (and, where the scheme
-//! has them, the timestamp and message id) from the headers, refuse anything ambiguous,
-//! check the timestamp against the tolerance, then compute the MAC over the signed
-//! parts with each live secret and compare in constant time. The body is fed to the
-//! MAC in place: it is never copied to build the signed payload.
+//! Every scheme reduces to the same steps: take the signatures (and, where the scheme
+//! has them, the timestamp and message id) from where the scheme puts them, refuse
+//! anything ambiguous, check the timestamp against the tolerance, then verify the
+//! signed parts with each live key. The body is fed to the MAC in place: it is never
+//! copied to build the signed payload.
 
+mod asymmetric;
+pub mod handshake;
+pub mod model;
+pub mod presets;
+pub mod template;
+#[cfg(test)]
+mod vectors;
+
+use self::handshake::{Handshake, Reply, Request as HandshakeRequest};
+use self::model::{
+    Algorithm as SigAlgorithm, Encoding, Field, Key, KeyFormat, Pointer, Scheme, SignatureAt, TimeFormat, Timestamp,
+};
 use serde::Deserialize;
 
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
 use crate::request::RequestHead;
-use crate::secret::{self, Secret, SecretBytes, SecretSpec};
-use crate::verify::encoding::{base64_decode, hex_decode};
-use crate::verify::mac::Algorithm;
-use crate::verify::mac::KeyedMac;
+use crate::secret::{self, Secret, SecretSpec};
+pub use crate::verify::mac::{compute, Algorithm};
+
+use crate::verify::mac::Algorithm as Mac;
 
 pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 
@@ -24,73 +36,70 @@ pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 #[serde(deny_unknown_fields)]
 pub struct SignatureConfig {
     pub scheme: String,
-    pub secrets: Vec<SecretSpec>,
+    /// Shared secrets (MAC schemes, tokens).
+    pub secrets: Option<Vec<SecretSpec>>,
+    /// Public keys (Ed25519 and ECDSA schemes).
+    pub public_keys: Option<Vec<SecretSpec>>,
     pub tolerance_seconds: Option<u64>,
     /// Replay protection; compiled by the route (it needs the route's name).
     pub dedupe: Option<crate::dedupe::DedupeConfig>,
+    /// The URL the provider calls, for schemes that sign it, when proxies in front
+    /// rewrite the host or the path.
+    pub public_url: Option<String>,
+    /// The token Meta's `hub.challenge` handshake must present.
+    pub verify_token: Option<SecretSpec>,
     // `generic` only:
     pub header: Option<String>,
     pub algorithm: Option<String>,
     pub encoding: Option<String>,
     pub prefix: Option<String>,
+    pub list: Option<ListConfig>,
+    pub signature_field: Option<String>,
     pub timestamp_header: Option<String>,
+    pub timestamp_field: Option<String>,
+    pub timestamp_unit: Option<String>,
     pub id_header: Option<String>,
+    pub id_field: Option<String>,
     pub signed_payload: Option<String>,
+    pub key_encoding: Option<String>,
+    pub key_prefix: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    Hex,
-    Base64,
+/// `generic`'s `list`: the signature header is a list of `key<pair>value` items.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListConfig {
+    pub separator: Option<String>,
+    pub pair: Option<String>,
+    pub signature_key: Option<String>,
+    pub timestamp_key: Option<String>,
 }
 
-/// A piece of the signed payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Literal(Vec<u8>),
-    Body,
-    Timestamp,
-    Id,
-    Method,
-    Path,
-}
-
+/// A configured key, compiled.
 #[derive(Debug)]
-struct Generic {
-    header: String,
-    algorithm: Algorithm,
-    encoding: Encoding,
-    prefix: String,
-    timestamp_header: Option<String>,
-    id_header: Option<String>,
-    template: Vec<Part>,
+struct KeyEntry {
+    id: String,
+    not_after: Option<u64>,
+    key: Key,
 }
 
-#[derive(Debug)]
-enum Scheme {
-    Github,
-    Stripe,
-    Slack,
-    Shopify,
-    Standard,
-    Generic(Generic),
+impl KeyEntry {
+    fn is_live(&self, now: u64) -> bool {
+        self.not_after.is_none_or(|t| now <= t)
+    }
 }
 
 /// A compiled `checks.signature`.
 #[derive(Debug)]
 pub struct SignatureCheck {
-    scheme: Scheme,
-    secrets: Vec<Secret>,
-    /// One prepared MAC per secret, in the same order.
-    keys: Vec<KeyedMac>,
+    /// Spellings of the scheme; the one whose signature header is present applies.
+    schemes: Vec<Scheme>,
+    keys: Vec<KeyEntry>,
     tolerance_seconds: u64,
-}
-
-/// What the headers carry, before the MAC is computed.
-struct Presented<'a> {
-    signatures: Vec<Vec<u8>>,
-    timestamp: Option<&'a [u8]>,
-    id: Option<&'a [u8]>,
+    handshake: Option<Handshake>,
+    verify_token: Option<Secret>,
+    delivery_id: Option<String>,
+    public_url: Option<String>,
 }
 
 impl SignatureCheck {
@@ -100,335 +109,410 @@ impl SignatureCheck {
             ("algorithm", c.algorithm.is_some()),
             ("encoding", c.encoding.is_some()),
             ("prefix", c.prefix.is_some()),
+            ("list", c.list.is_some()),
+            ("signature_field", c.signature_field.is_some()),
             ("timestamp_header", c.timestamp_header.is_some()),
+            ("timestamp_field", c.timestamp_field.is_some()),
+            ("timestamp_unit", c.timestamp_unit.is_some()),
             ("id_header", c.id_header.is_some()),
+            ("id_field", c.id_field.is_some()),
             ("signed_payload", c.signed_payload.is_some()),
+            ("key_encoding", c.key_encoding.is_some()),
+            ("key_prefix", c.key_prefix.is_some()),
         ];
-        let scheme = match c.scheme.as_str() {
-            "github" => Scheme::Github,
-            "stripe" => Scheme::Stripe,
-            "slack" => Scheme::Slack,
-            "shopify" => Scheme::Shopify,
-            "standard" => Scheme::Standard,
-            "generic" => Scheme::Generic(compile_generic(c, path)?),
-            other => {
+        let (schemes, tolerance, handshake, delivery_id) = if c.scheme == "generic" {
+            (vec![compile_generic(c, path)?], DEFAULT_TOLERANCE_SECONDS, None, None)
+        } else {
+            let Some(p) = presets::preset(&c.scheme) else {
                 return Err(ConfigError::new(
                     format!("{path}.scheme"),
-                    format!(
-                    "unknown scheme \"{other}\" (expected one of github, stripe, slack, shopify, standard, generic)"
-                ),
-                ))
-            }
-        };
-        if !matches!(scheme, Scheme::Generic(_)) {
+                    format!("unknown scheme \"{}\" (expected one of {}, generic)", c.scheme, presets::NAMES.join(", ")),
+                ));
+            };
             if let Some((field, _)) = generic_fields.iter().find(|(_, set)| *set) {
                 return Err(ConfigError::new(
                     format!("{path}.{field}"),
                     format!("only the generic scheme takes `{field}`; scheme \"{}\" defines its own", c.scheme),
                 ));
             }
-        }
+            (p.schemes, p.tolerance_seconds, p.handshake, p.delivery_id.map(str::to_string))
+        };
         // `tolerance_seconds` on a scheme without a timestamp (github, shopify) has
         // nothing to apply to; it is accepted so one policy template fits every scheme.
-        let tolerance_seconds = c.tolerance_seconds.unwrap_or(DEFAULT_TOLERANCE_SECONDS);
-        let sp = format!("{path}.secrets");
-        let mut secrets = secret::resolve_all(&c.secrets, &sp, env)?;
-        if let Scheme::Standard = scheme {
-            // Standard Webhooks: the key is the base64 after the `whsec_` prefix.
-            for (i, s) in secrets.iter_mut().enumerate() {
-                let raw = s.key.expose();
-                let b64 = raw.strip_prefix(b"whsec_").unwrap_or(raw);
-                let key = base64_decode(b64).filter(|k| !k.is_empty()).ok_or_else(|| {
-                    ConfigError::new(
-                        format!("{sp}[{i}]"),
-                        "a standard-webhooks secret must be base64 (optionally after a `whsec_` prefix)",
-                    )
-                })?;
-                s.key = SecretBytes::new(key);
+        let tolerance_seconds = c.tolerance_seconds.unwrap_or(tolerance);
+        let first = schemes.first().ok_or_else(|| ConfigError::new(path, "a scheme needs a signature"))?;
+        let algorithms = first.algorithms();
+        let macs: Vec<SigAlgorithm> = algorithms.iter().copied().filter(|a| !a.is_public_key()).collect();
+        let publics: Vec<SigAlgorithm> = algorithms.iter().copied().filter(|a| a.is_public_key()).collect();
+        let label = if c.scheme == "standard" { "standard-webhooks" } else { c.scheme.as_str() };
+        let mut keys = Vec::new();
+        match (&c.secrets, macs.first()) {
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    format!("{path}.secrets"),
+                    format!("scheme \"{}\" verifies with public keys: list them in `public_keys`", c.scheme),
+                ))
             }
+            (None, Some(_)) if c.public_keys.is_none() || publics.is_empty() => {
+                return Err(ConfigError::new(format!("{path}.secrets"), "missing field `secrets`"))
+            }
+            (Some(specs), Some(algorithm)) => {
+                let sp = format!("{path}.secrets");
+                for (i, s) in secret::resolve_all(specs, &sp, env)?.into_iter().enumerate() {
+                    let bytes = first
+                        .secret_format
+                        .apply(s.key.expose())
+                        .ok_or_else(|| key_error(&format!("{sp}[{i}]"), label, "secret", &first.secret_format))?;
+                    let key = match algorithm {
+                        SigAlgorithm::Hmac(m) => model::mac_key(*m, &bytes),
+                        _ => model::token_key(&bytes),
+                    };
+                    keys.push(KeyEntry { id: s.id, not_after: s.not_after, key });
+                }
+            }
+            (None, _) => {}
         }
-        let algorithm = scheme.algorithm();
-        let keys = secrets.iter().map(|s| KeyedMac::new(algorithm, s.key.expose())).collect();
-        Ok(SignatureCheck { scheme, secrets, keys, tolerance_seconds })
+        match (&c.public_keys, publics.first()) {
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    format!("{path}.public_keys"),
+                    format!("scheme \"{}\" verifies with shared secrets: list them in `secrets`", c.scheme),
+                ))
+            }
+            (None, Some(_)) if macs.is_empty() => {
+                return Err(ConfigError::new(format!("{path}.public_keys"), "missing field `public_keys`"))
+            }
+            (Some(specs), Some(algorithm)) => {
+                let kp = format!("{path}.public_keys");
+                for (i, s) in secret::resolve_all(specs, &kp, env)?.into_iter().enumerate() {
+                    let p = format!("{kp}[{i}]");
+                    let bytes = first
+                        .public_key_format
+                        .apply(s.key.expose())
+                        .ok_or_else(|| key_error(&p, label, "public key", &first.public_key_format))?;
+                    let parsed = match algorithm {
+                        SigAlgorithm::Ed25519 => asymmetric::PublicKey::ed25519(&bytes),
+                        _ => asymmetric::PublicKey::p256(&bytes),
+                    };
+                    let key = parsed.map_err(|why| ConfigError::new(&p, why))?;
+                    if keys.iter().any(|k| k.id == s.id) {
+                        return Err(ConfigError::new(format!("{p}.id"), format!("duplicate key id \"{}\"", s.id)));
+                    }
+                    keys.push(KeyEntry { id: s.id, not_after: s.not_after, key: Key::Public(key) });
+                }
+            }
+            (None, _) => {}
+        }
+        let verify_token = match &c.verify_token {
+            Some(_) if handshake != Some(Handshake::MetaVerifyToken) => {
+                return Err(ConfigError::new(
+                    format!("{path}.verify_token"),
+                    format!("scheme \"{}\" has no hub.challenge handshake", c.scheme),
+                ))
+            }
+            Some(spec) => {
+                let vp = format!("{path}.verify_token");
+                secret::resolve_all(std::slice::from_ref(spec), &vp, env)
+                    .map_err(|e| ConfigError::new(e.path.replacen(&format!("{vp}[0]"), &vp, 1), e.message))?
+                    .pop()
+            }
+            None => None,
+        };
+        let public_url = match &c.public_url {
+            Some(u) => Some(check_public_url(u, &format!("{path}.public_url"))?),
+            None => None,
+        };
+        Ok(SignatureCheck { schemes, keys, tolerance_seconds, handshake, verify_token, delivery_id, public_url })
     }
 
+    /// The ids of the keys (secrets and public keys), for the `secret.<id>.matched` counters.
     pub fn secret_ids(&self) -> impl Iterator<Item = &str> {
-        self.secrets.iter().map(|s| s.id.as_str())
+        self.keys.iter().map(|k| k.id.as_str())
     }
 
-    /// `(id, not_after)` of each secret that has a `not_after`.
+    pub fn has_handshake(&self) -> bool {
+        self.handshake.is_some()
+    }
+
+    /// The method the scheme's handshake arrives with besides POST (GET, HEAD).
+    pub fn handshake_method(&self) -> Option<&'static str> {
+        self.handshake.and_then(Handshake::method)
+    }
+
+    /// The spelling of the scheme this request uses: the one whose signature header is
+    /// present (two at once is ambiguous), else the first.
+    fn scheme_for(&self, head: &RequestHead) -> Result<&Scheme, Denial> {
+        let mut present =
+            self.schemes.iter().filter(|s| s.signature_headers().iter().any(|h| head.headers.contains(h)));
+        match (present.next(), present.next(), self.schemes.first()) {
+            (Some(_), Some(_), _) => Err(Denial::SignatureRepeated),
+            (Some(s), None, _) | (None, _, Some(s)) => Ok(s),
+            (None, _, None) => Err(Denial::SignatureMissing),
+        }
+    }
+
+    /// `(id, not_after)` of each key that has a `not_after`.
     pub fn secret_expiries(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.secrets.iter().filter_map(|s| s.not_after.map(|t| (s.id.as_str(), t)))
+        self.keys.iter().filter_map(|k| k.not_after.map(|t| (k.id.as_str(), t)))
     }
 
-    /// Verify the request. On success, the id of the secret that matched.
+    /// Verify the request. On success, the id of the key that matched.
     pub fn verify(&self, head: &RequestHead, body: &[u8]) -> Result<&str, Denial> {
-        let presented = self.presented(head)?;
-        if let Some(ts) = presented.timestamp {
-            let ts = parse_timestamp(ts).ok_or(Denial::TimestampMalformed)?;
-            if head.now.abs_diff(ts) > self.tolerance_seconds {
+        let scheme = self.scheme_for(head)?;
+        let r = model::Request { head, body, public_url: self.public_url.as_deref() };
+        let active: Vec<SigAlgorithm> =
+            scheme.algorithms().into_iter().filter(|a| self.keys.iter().any(|k| k.key.fits(*a))).collect();
+        let presented = scheme.presented(&r, &active)?;
+        if let Some(ts) = presented.timestamp.as_deref() {
+            let ms = scheme.timestamp_ms(ts)?;
+            if head.now_ms.abs_diff(ms) > self.tolerance_seconds.saturating_mul(1000) {
                 return Err(Denial::TimestampOutOfTolerance);
             }
         }
-        let parts = self.parts(&presented, head, body);
-        for (s, key) in self.secrets.iter().zip(&self.keys).filter(|(s, _)| s.is_live(head.now)) {
-            let mac = key.tag(&parts);
-            // Compare against every presented signature without an early exit on the
-            // first byte that differs; lengths are public (they follow from the algorithm).
-            let hit = presented.signatures.iter().fold(subtle::Choice::from(0), |acc, sig| acc | mac.matches(sig));
-            if bool::from(hit) {
-                return Ok(&s.id);
-            }
-        }
-        Err(Denial::SignatureMismatch)
+        let parts = scheme.signed_parts(&presented, &r)?;
+        let slices: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
+        self.keys
+            .iter()
+            .filter(|k| k.is_live(head.now))
+            .find(|k| model::verifies(&k.key, &presented.signatures, &slices))
+            .map(|k| k.id.as_str())
+            .ok_or(Denial::SignatureMismatch)
     }
 
-    /// The message id for replay protection: the scheme's id header where it has one,
-    /// else the signature header itself.
+    /// A provider handshake (SPEC 2.1), answered here: `None` when the request is not
+    /// one; else the reply and the key that verified it, or why it is refused.
+    pub fn handshake(&self, head: &RequestHead, body: &[u8]) -> Option<Result<(Reply, Option<&str>), Denial>> {
+        let h = self.handshake?;
+        let req = match h.recognise(head, body)? {
+            Ok(r) => r,
+            Err(d) => return Some(Err(d)),
+        };
+        let mac_of = |id: &str, token: &str| -> Option<Vec<u8>> {
+            match self.keys.iter().find(|k| k.id == id).map(|k| &k.key) {
+                Some(Key::Mac(m)) => Some(m.tag(&[token.as_bytes()]).as_slice().to_vec()),
+                _ => None,
+            }
+        };
+        Some(match &req {
+            HandshakeRequest::SignedMacOf { token } => self.verify(head, body).and_then(|id| {
+                let mac = mac_of(id, token).ok_or(Denial::SignatureMismatch)?;
+                Ok((h.reply(&req, Some(&mac)), Some(id)))
+            }),
+            HandshakeRequest::SignedEcho { .. } => self.verify(head, body).map(|id| (h.reply(&req, None), Some(id))),
+            HandshakeRequest::MacOf { token } => {
+                match self.keys.iter().find(|k| k.is_live(head.now) && matches!(k.key, Key::Mac(_))) {
+                    Some(k) => match mac_of(&k.id, token) {
+                        Some(mac) => Ok((h.reply(&req, Some(&mac)), Some(k.id.as_str()))),
+                        None => Err(Denial::SignatureMismatch),
+                    },
+                    None => Err(Denial::SignatureMismatch),
+                }
+            }
+            HandshakeRequest::TokenEcho { token, .. } => match &self.verify_token {
+                Some(v) if v.is_live(head.now) && same_secret(token, v.key.expose()) => {
+                    Ok((h.reply(&req, None), Some(v.id.as_str())))
+                }
+                _ => Err(Denial::SignatureMismatch),
+            },
+            HandshakeRequest::Echo { .. } => Ok((h.reply(&req, None), None)),
+        })
+    }
+
+    /// The message id for replay protection: the scheme's signed id where it is a
+    /// header, else the provider's delivery header, else the signature header itself.
     pub fn message_id<'a>(&self, head: &'a RequestHead) -> Option<&'a [u8]> {
-        let (id_header, sig_header): (Option<&str>, &str) = match &self.scheme {
-            Scheme::Github => (Some("x-github-delivery"), "x-hub-signature-256"),
-            Scheme::Stripe => (None, "stripe-signature"),
-            Scheme::Slack => (None, "x-slack-signature"),
-            Scheme::Shopify => (Some("x-shopify-webhook-id"), "x-shopify-hmac-sha256"),
-            Scheme::Standard => {
-                let family = if head.headers.contains("svix-signature") { "svix" } else { "webhook" };
-                return head.headers.get_one(&format!("{family}-id")).ok().flatten();
-            }
-            Scheme::Generic(g) => (g.id_header.as_deref(), g.header.as_str()),
-        };
-        id_header
-            .and_then(|h| head.headers.get_one(h).ok().flatten())
-            .or_else(|| head.headers.get_one(sig_header).ok().flatten())
-    }
-
-    fn presented<'a>(&self, head: &'a RequestHead) -> Result<Presented<'a>, Denial> {
-        let h = &head.headers;
-        let one = |name: &str| h.get_one(name).map_err(|_| Denial::SignatureRepeated);
-        let required = |name: &str| one(name)?.ok_or(Denial::SignatureMissing);
-        let timestamp = |name: &str| match h.get_one(name) {
-            Err(_) => Err(Denial::SignatureRepeated),
-            Ok(None) => Err(Denial::TimestampMissing),
-            Ok(Some(v)) => Ok(v),
-        };
-        let id = |name: &str| match h.get_one(name) {
-            Err(_) => Err(Denial::SignatureRepeated),
-            Ok(None) => Err(Denial::MessageIdMissing),
-            Ok(Some([])) => Err(Denial::MessageIdMissing),
-            Ok(Some(v)) => Ok(v),
-        };
-        match &self.scheme {
-            Scheme::Github => {
-                let v = required("x-hub-signature-256")?;
-                let hex = v.strip_prefix(b"sha256=").ok_or(Denial::SignatureMalformed)?;
-                Ok(Presented { signatures: vec![decode_sized(hex, Encoding::Hex, 32)?], timestamp: None, id: None })
-            }
-            Scheme::Shopify => {
-                let v = required("x-shopify-hmac-sha256")?;
-                Ok(Presented { signatures: vec![decode_sized(v, Encoding::Base64, 32)?], timestamp: None, id: None })
-            }
-            Scheme::Slack => {
-                let v = required("x-slack-signature")?;
-                let ts = timestamp("x-slack-request-timestamp")?;
-                let hex = v.strip_prefix(b"v0=").ok_or(Denial::SignatureMalformed)?;
-                Ok(Presented { signatures: vec![decode_sized(hex, Encoding::Hex, 32)?], timestamp: Some(ts), id: None })
-            }
-            Scheme::Stripe => {
-                let v = required("stripe-signature")?;
-                let mut ts = None;
-                let mut signatures = Vec::new();
-                for item in v.split(|&c| c == b',') {
-                    let item = item.trim_ascii();
-                    let (key, value) = match item.iter().position(|&c| c == b'=') {
-                        Some(i) => (&item[..i], &item[i + 1..]),
-                        None => return Err(Denial::SignatureMalformed),
-                    };
-                    match key {
-                        // Two timestamps: which one did the sender sign? Refuse.
-                        b"t" if ts.is_some() => return Err(Denial::SignatureMalformed),
-                        b"t" => ts = Some(value),
-                        b"v1" => signatures.push(decode_sized(value, Encoding::Hex, 32)?),
-                        // v0 (test-mode scheme) and future schemes are not ours to judge.
-                        _ => {}
-                    }
-                }
-                let ts = ts.ok_or(Denial::TimestampMissing)?;
-                if signatures.is_empty() {
-                    return Err(Denial::SignatureMissing);
-                }
-                Ok(Presented { signatures, timestamp: Some(ts), id: None })
-            }
-            Scheme::Standard => {
-                let family = match (h.contains("webhook-signature"), h.contains("svix-signature")) {
-                    (true, true) => return Err(Denial::SignatureRepeated),
-                    (false, true) => "svix",
-                    _ => "webhook",
-                };
-                let v = required(&format!("{family}-signature"))?;
-                let ts = timestamp(&format!("{family}-timestamp"))?;
-                let id = id(&format!("{family}-id"))?;
-                let mut signatures = Vec::new();
-                for item in v.split(|&c| c == b' ').filter(|s| !s.is_empty()) {
-                    // `v1a,` (asymmetric) and later versions are skipped, not failed.
-                    if let Some(b64) = item.strip_prefix(b"v1,") {
-                        signatures.push(decode_sized(b64, Encoding::Base64, 32)?);
-                    }
-                }
-                if signatures.is_empty() {
-                    return Err(Denial::SignatureMissing);
-                }
-                Ok(Presented { signatures, timestamp: Some(ts), id: Some(id) })
-            }
-            Scheme::Generic(g) => {
-                let v = required(&g.header)?;
-                let encoded = v.strip_prefix(g.prefix.as_bytes()).ok_or(Denial::SignatureMalformed)?;
-                let signature = decode_sized(encoded.trim_ascii(), g.encoding, g.algorithm.output_len())?;
-                let ts = match &g.timestamp_header {
-                    Some(name) => Some(timestamp(name)?),
-                    None => None,
-                };
-                let id = match &g.id_header {
-                    Some(name) => Some(id(name)?),
-                    None => None,
-                };
-                Ok(Presented { signatures: vec![signature], timestamp: ts, id })
-            }
+        let scheme = self.scheme_for(head).ok()?;
+        let one = |name: &str| head.headers.get_one(name).ok().flatten();
+        if let Some(Field::Header(name)) = &scheme.id {
+            return one(name);
         }
-    }
-
-    /// The signed bytes, as a list of slices fed to the MAC in order.
-    fn parts<'a>(&'a self, p: &Presented<'a>, head: &'a RequestHead, body: &'a [u8]) -> Vec<&'a [u8]> {
-        let ts = p.timestamp.unwrap_or_default();
-        let id = p.id.unwrap_or_default();
-        match &self.scheme {
-            Scheme::Github | Scheme::Shopify => vec![body],
-            Scheme::Stripe => vec![ts, b".", body],
-            Scheme::Slack => vec![b"v0:", ts, b":", body],
-            Scheme::Standard => vec![id, b".", ts, b".", body],
-            Scheme::Generic(g) => g
-                .template
-                .iter()
-                .map(|part| match part {
-                    Part::Literal(l) => l.as_slice(),
-                    Part::Body => body,
-                    Part::Timestamp => ts,
-                    Part::Id => id,
-                    Part::Method => head.method.as_bytes(),
-                    Part::Path => head.raw_path.as_bytes(),
-                })
-                .collect(),
+        if let Some(v) = self.delivery_id.as_deref().and_then(one) {
+            return Some(v);
         }
+        scheme.signature_headers().into_iter().find_map(one)
     }
 }
 
-impl Scheme {
-    fn algorithm(&self) -> Algorithm {
-        match self {
-            Scheme::Generic(g) => g.algorithm,
-            _ => Algorithm::Sha256,
-        }
-    }
+/// Constant-time equality of two secrets of any length (compared as SHA-256 digests).
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    bool::from(Sha256::digest(a).ct_eq(&Sha256::digest(b)))
 }
 
-/// Decode a presented signature; anything that does not decode to the MAC's length is
-/// malformed (so a truncated signature can never "match" a prefix).
-fn decode_sized(s: &[u8], encoding: Encoding, len: usize) -> Result<Vec<u8>, Denial> {
-    let bytes = match encoding {
-        Encoding::Hex => hex_decode(s),
-        Encoding::Base64 => base64_decode(s),
+fn key_error(path: &str, scheme: &str, what: &str, f: &KeyFormat) -> ConfigError {
+    let decode = match f.decode {
+        Encoding::Hex => "hex",
+        Encoding::Base64 => "base64",
+        Encoding::Base64Url => "base64url",
+        Encoding::Raw => "set",
     };
-    bytes.filter(|b| b.len() == len).ok_or(Denial::SignatureMalformed)
+    let after =
+        if f.prefix.is_empty() { String::new() } else { format!(" (optionally after a `{}` prefix)", f.prefix) };
+    ConfigError::new(path, format!("a {scheme} {what} must be {decode}{after}"))
 }
 
-/// Unix seconds, digits only (no sign, no fraction), at most 12 digits.
-fn parse_timestamp(v: &[u8]) -> Option<u64> {
-    if v.is_empty() || v.len() > 12 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
+fn check_public_url(u: &str, path: &str) -> Result<String, ConfigError> {
+    let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !u.bytes().any(|c| c <= b' ' || c == 0x7f) => {
+            Ok(u.to_string())
+        }
+        _ => Err(ConfigError::new(path, format!("\"{u}\" is not an http:// or https:// URL"))),
     }
-    std::str::from_utf8(v).ok()?.parse().ok()
 }
 
-fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Generic, ConfigError> {
-    let header_name =
-        |v: &str, field: &str| crate::error::request_header_name(v, &format!("{path}.{field}"), "a signature");
-    let header = header_name(c.header.as_deref().unwrap_or("X-Webhook-Signature"), "header")?;
+fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Scheme, ConfigError> {
+    let field = |f: &str| format!("{path}.{f}");
+    let header_name = |v: &str, f: &str| crate::error::request_header_name(v, &field(f), "a signature");
+    let pointer = |v: &str, f: &str| {
+        Pointer::parse(v).ok_or_else(|| {
+            ConfigError::new(field(f), format!("\"{v}\" is not a JSON pointer (RFC 6901), e.g. \"/signature\""))
+        })
+    };
     let algorithm = match c.algorithm.as_deref().unwrap_or("sha256") {
-        "sha1" => Algorithm::Sha1,
-        "sha256" => Algorithm::Sha256,
-        "sha512" => Algorithm::Sha512,
+        "sha1" => SigAlgorithm::Hmac(Mac::Sha1),
+        "sha256" => SigAlgorithm::Hmac(Mac::Sha256),
+        "sha384" => SigAlgorithm::Hmac(Mac::Sha384),
+        "sha512" => SigAlgorithm::Hmac(Mac::Sha512),
+        "ed25519" => SigAlgorithm::Ed25519,
+        "ecdsa_p256" => SigAlgorithm::EcdsaP256,
         other => {
             return Err(ConfigError::new(
-                format!("{path}.algorithm"),
-                format!("\"{other}\" is not one of sha1, sha256, sha512"),
+                field("algorithm"),
+                format!("\"{other}\" is not one of sha1, sha256, sha384, sha512, ed25519, ecdsa_p256"),
             ))
         }
     };
     let encoding = match c.encoding.as_deref().unwrap_or("hex") {
         "hex" => Encoding::Hex,
         "base64" => Encoding::Base64,
+        "base64url" => Encoding::Base64Url,
         other => {
-            return Err(ConfigError::new(format!("{path}.encoding"), format!("\"{other}\" is not one of hex, base64")))
+            return Err(ConfigError::new(
+                field("encoding"),
+                format!("\"{other}\" is not one of hex, base64, base64url"),
+            ))
         }
     };
-    let timestamp_header = c.timestamp_header.as_deref().map(|h| header_name(h, "timestamp_header")).transpose()?;
-    let id_header = c.id_header.as_deref().map(|h| header_name(h, "id_header")).transpose()?;
-    let tp = format!("{path}.signed_payload");
-    let template = parse_template(c.signed_payload.as_deref().unwrap_or("{body}"), &tp)?;
-    if template.iter().filter(|p| **p == Part::Body).count() != 1 {
+    let one_byte = |v: &Option<String>, default: u8, f: &str| -> Result<u8, ConfigError> {
+        match v.as_deref() {
+            None => Ok(default),
+            Some(s) if s.len() == 1 && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => Ok(s.as_bytes()[0]),
+            Some(s) => Err(ConfigError::new(field(f), format!("\"{s}\" must be one printable character"))),
+        }
+    };
+    let (signature, member_ts) = match (&c.list, &c.signature_field) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(field("list"), "set either `list` or `signature_field`, not both"))
+        }
+        (Some(_), _) | (_, Some(_)) if c.prefix.is_some() => {
+            return Err(ConfigError::new(field("prefix"), "`prefix` applies to a signature alone in its header"))
+        }
+        (_, Some(_)) if c.header.is_some() => {
+            return Err(ConfigError::new(field("header"), "set either `header` or `signature_field`, not both"))
+        }
+        (None, Some(p)) => (SignatureAt::Body(pointer(p, "signature_field")?), None),
+        (Some(l), None) => {
+            let name = header_name(c.header.as_deref().unwrap_or("X-Webhook-Signature"), "header")?;
+            let separator = one_byte(&l.separator, b',', "list.separator")?;
+            let pair = one_byte(&l.pair, b'=', "list.pair")?;
+            if separator == pair {
+                return Err(ConfigError::new(field("list.pair"), "must differ from `separator`"));
+            }
+            let key = l.signature_key.clone().unwrap_or_else(|| "v1".to_string());
+            if key.is_empty() || Some(&key) == l.timestamp_key.as_ref() {
+                return Err(ConfigError::new(
+                    field("list.signature_key"),
+                    "must be set and differ from `timestamp_key`",
+                ));
+            }
+            (SignatureAt::List { name, separator, pair, labels: vec![(key, algorithm)] }, l.timestamp_key.clone())
+        }
+        (None, None) => {
+            let name = header_name(c.header.as_deref().unwrap_or("X-Webhook-Signature"), "header")?;
+            (SignatureAt::Headers { names: vec![name], prefix: c.prefix.clone().unwrap_or_default() }, None)
+        }
+    };
+    let format = match c.timestamp_unit.as_deref().unwrap_or("seconds") {
+        "seconds" => TimeFormat::Seconds,
+        "milliseconds" => TimeFormat::Milliseconds,
+        "rfc3339" => TimeFormat::Rfc3339,
+        other => {
+            return Err(ConfigError::new(
+                field("timestamp_unit"),
+                format!("\"{other}\" is not one of seconds, milliseconds, rfc3339"),
+            ))
+        }
+    };
+    let ts_at = match (&c.timestamp_header, &c.timestamp_field, member_ts) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                field("timestamp_header"),
+                "the timestamp is in one place: `timestamp_header`, `timestamp_field` or `list.timestamp_key`",
+            ))
+        }
+        (Some(h), None, None) => Some(Field::Header(header_name(h, "timestamp_header")?)),
+        (None, Some(p), None) => Some(Field::Body(pointer(p, "timestamp_field")?)),
+        (None, None, Some(k)) => Some(Field::Member(k)),
+        (None, None, None) => None,
+    };
+    if ts_at.is_none() && c.timestamp_unit.is_some() {
+        return Err(ConfigError::new(field("timestamp_unit"), "there is no timestamp to read"));
+    }
+    let id = match (&c.id_header, &c.id_field) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(field("id_header"), "set either `id_header` or `id_field`, not both"))
+        }
+        (Some(h), None) => Some(Field::Header(header_name(h, "id_header")?)),
+        (None, Some(p)) => Some(Field::Body(pointer(p, "id_field")?)),
+        (None, None) => None,
+    };
+    let tp = field("signed_payload");
+    let template = template::parse(c.signed_payload.as_deref().unwrap_or("{body}"), &tp)?;
+    let covers_body = template.iter().filter(|p| matches!(p, template::Part::Body | template::Part::Form)).count();
+    if matches!(signature, SignatureAt::Body(_)) {
+        // The body holds the signature, so it cannot be signed: the sender signs other
+        // fields (Mailgun signs a timestamp and a token), and the rest is not covered.
+        if covers_body != 0 {
+            return Err(ConfigError::new(
+                &tp,
+                "with `signature_field` the body holds the signature and cannot be signed",
+            ));
+        }
+    } else if covers_body != 1 {
         return Err(ConfigError::new(&tp, "the template must contain {body} exactly once"));
     }
-    if template.contains(&Part::Timestamp) && timestamp_header.is_none() {
+    if template.contains(&template::Part::Timestamp) && ts_at.is_none() {
         return Err(ConfigError::new(&tp, "{timestamp} needs `timestamp_header`"));
     }
-    if template.contains(&Part::Id) && id_header.is_none() {
+    if template.contains(&template::Part::Id) && id.is_none() {
         return Err(ConfigError::new(&tp, "{id} needs `id_header`"));
     }
-    Ok(Generic {
-        header,
+    let decode = match c.key_encoding.as_deref() {
+        None => None,
+        Some("raw") => Some(Encoding::Raw),
+        Some("base64") => Some(Encoding::Base64),
+        Some("hex") => Some(Encoding::Hex),
+        Some(other) => {
+            return Err(ConfigError::new(field("key_encoding"), format!("\"{other}\" is not one of raw, base64, hex")))
+        }
+    };
+    // Public keys are bytes; a raw string cannot be one, so they default to hex.
+    let key_format =
+        |default: Encoding| KeyFormat::new(c.key_prefix.as_deref().unwrap_or(""), decode.unwrap_or(default));
+    Ok(Scheme {
+        signature,
         algorithm,
         encoding,
-        prefix: c.prefix.clone().unwrap_or_default(),
-        timestamp_header,
-        id_header,
+        timestamp: ts_at.map(|at| Timestamp { at, format }),
+        id,
         template,
+        secret_format: key_format(Encoding::Raw),
+        public_key_format: key_format(Encoding::Hex),
+        body_sha256_query: None,
+        url_decode: Vec::new(),
     })
-}
-
-fn parse_template(t: &str, path: &str) -> Result<Vec<Part>, ConfigError> {
-    let mut parts = Vec::new();
-    let mut literal = Vec::new();
-    let mut rest = t;
-    while let Some(open) = rest.find(['{', '}']) {
-        if rest.as_bytes()[open] == b'}' {
-            return Err(ConfigError::new(path, "unbalanced '}' in template"));
-        }
-        literal.extend_from_slice(&rest.as_bytes()[..open]);
-        let after = &rest[open + 1..];
-        let close = after.find('}').ok_or_else(|| ConfigError::new(path, "unclosed '{' in template"))?;
-        let part = match &after[..close] {
-            "body" => Part::Body,
-            "timestamp" => Part::Timestamp,
-            "id" => Part::Id,
-            "method" => Part::Method,
-            "path" => Part::Path,
-            other => {
-                return Err(ConfigError::new(
-                    path,
-                    format!("unknown placeholder {{{other}}} (expected body, timestamp, id, method, path)"),
-                ))
-            }
-        };
-        if !literal.is_empty() {
-            parts.push(Part::Literal(std::mem::take(&mut literal)));
-        }
-        parts.push(part);
-        rest = &after[close + 1..];
-    }
-    literal.extend_from_slice(rest.as_bytes());
-    if !literal.is_empty() {
-        parts.push(Part::Literal(literal));
-    }
-    Ok(parts)
 }
 
 #[cfg(test)]
@@ -639,7 +723,7 @@ mod tests {
     #[test]
     fn config_errors_name_the_field() {
         let table = [
-            (r#"{"scheme":"gitlab","secrets":[{"value":"k"}]}"#, "sig.scheme: unknown scheme \"gitlab\""),
+            (r#"{"scheme":"gitlub","secrets":[{"value":"k"}]}"#, "sig.scheme: unknown scheme \"gitlub\""),
             (r#"{"scheme":"github","secrets":[]}"#, "sig.secrets: at least one secret is required"),
             (
                 r#"{"scheme":"github","secrets":[{"env":"NOPE"}]}"#,
