@@ -554,6 +554,84 @@ mod tests {
     }
 
     #[test]
+    fn login_compiles_its_body_once_and_never_prints_it() {
+        let l = list(LOGIN);
+        let login = l.login.as_ref().unwrap();
+        assert_eq!((login.cluster.as_str(), login.authority.as_str()), ("copyleaks_id", "id.copyleaks.com"));
+        assert_eq!(login.path, "/v3/account/login/api");
+        assert_eq!(login.timeout, Duration::from_millis(5000));
+        assert_eq!(login.body.expose(), br#"{"email":"ops@example.com","key":"7e1d0c52-k3y-s3cret"}"#);
+        let printed = format!("{l:?}");
+        assert!(!printed.contains("s3cret") && !printed.contains("ops@example.com"), "{printed}");
+        // Members in the order written; what JSON must escape is escaped.
+        let l = list(
+            r#""login":{"cluster":"c","authority":"a","path":"/p","timeout_ms":250,"body":{"k\"ey":{"env":"QUOTED"},"a":{"value":"x"}}}"#,
+        );
+        let login = l.login.unwrap();
+        assert_eq!(login.body.expose(), br#"{"k\"ey":"a\"b\\c\td","a":"x"}"#);
+        assert!(crate::json::parse(login.body.expose()).is_ok());
+        assert_eq!(login.timeout, Duration::from_millis(250));
+        // Other credentials: another request (retried at once), the same login record.
+        let other = list(&LOGIN.replace("COPYLEAKS_API_KEY", "OTHER_KEY"));
+        let (a, b) = (list(LOGIN), other);
+        assert_ne!(a.request_digest, b.request_digest);
+        let (la, lb) = (a.login.unwrap(), b.login.unwrap());
+        assert_eq!(la.target_digest, lb.target_digest);
+        assert_ne!(la.credentials_digest, lb.credentials_digest);
+    }
+
+    #[test]
+    fn login_config_errors_name_the_field() {
+        let p = "r.client_cert.remote_list";
+        let login = |inner: &str| format!(r#""login":{{{inner}}}"#);
+        let target = r#""cluster":"copyleaks_id","authority":"id.copyleaks.com","path":"/v3/account/login/api""#;
+        let body = r#""body":{"email":{"env":"COPYLEAKS_EMAIL"},"key":{"env":"COPYLEAKS_API_KEY"}}"#;
+        let table: Vec<(String, &str)> = vec![
+            (
+                format!(r#"{LOGIN},"headers":{{"Authorization":{{"env":"COPYLEAKS_TOKEN"}}}}"#),
+                "r.client_cert.remote_list.login: cannot be used with r.client_cert.remote_list.headers.Authorization: login obtains the token",
+            ),
+            // Exclusivity is said even when the header's own secret is unset.
+            (
+                format!(r#"{LOGIN},"headers":{{"authorization":{{"env":"UNSET_TOKEN"}}}}"#),
+                "r.client_cert.remote_list.login: cannot be used with r.client_cert.remote_list.headers.authorization",
+            ),
+            (login(&format!(r#""cluster":"","authority":"a","path":"/p",{body}"#)), "r.client_cert.remote_list.login.cluster: must name an Envoy cluster"),
+            (login(&format!(r#""cluster":"c","authority":"a/b","path":"/p",{body}"#)), "r.client_cert.remote_list.login.authority: \"a/b\" is not a host name"),
+            (login(&format!(r#""cluster":"c","authority":"a","path":"p",{body}"#)), "r.client_cert.remote_list.login.path: \"p\" must start with '/'"),
+            (login(&format!(r#"{target},{body},"timeout_ms":99"#)), "r.client_cert.remote_list.login.timeout_ms: must be between 100 and 60000"),
+            (login(&format!(r#"{target},"body":{{}}"#)), "r.client_cert.remote_list.login.body: at least one member is required"),
+            (
+                login(&format!(r#"{target},"body":{{"key":{{"env":"UNSET_KEY"}}}}"#)),
+                "r.client_cert.remote_list.login.body.key.env: environment variable UNSET_KEY is unset or empty",
+            ),
+            (login(&format!(r#"{target},"body":{{"key":{{"value":""}}}}"#)), "r.client_cert.remote_list.login.body.key.value: a secret must not be empty"),
+            (
+                login(&format!(r#"{target},"body":{{"key":{{"value":"a"}},"key":{{"value":"b"}}}}"#)),
+                "r.client_cert.remote_list.login.body.key: duplicate member",
+            ),
+            (login(&format!(r#"{target},"body":{{"":{{"value":"a"}}}}"#)), "r.client_cert.remote_list.login.body: \"\" is not a usable member name"),
+            (
+                login(&format!(r#"{target},"body":{{"key":{{"env":"CRLF"}}}}"#)),
+                "r.client_cert.remote_list.login.body.key: the value holds a control character",
+            ),
+            (login(&format!(r#"{target},"body":{{"key":{{"id":"a","value":"x"}}}}"#)), "r.client_cert.remote_list.login.body.key.id: a value here takes no id"),
+        ];
+        for (extra, want) in &table {
+            let err = RemoteList::compile(&wire(extra), p, &env, "r.client_cert").unwrap_err().to_string();
+            assert!(err.starts_with(want), "{extra}: got {err:?}, want prefix {want:?}");
+            assert!(!err.contains("s3cret") && !err.contains("injected") && !err.contains("ops@"), "{err}");
+        }
+        let parse = |json: &str| crate::wire::read_str::<RemoteListConfig>(json).unwrap_err().to_string();
+        let e = parse(&format!(r#"{{{BASE},{}}}"#, login(&format!(r#"{target},{body},"password":1"#))));
+        assert!(e.starts_with("login.password: unknown field `password`"), "{e}");
+        let e = parse(&format!(r#"{{{BASE},{}}}"#, login(target)));
+        assert_eq!(e, "login.body: missing field `body`");
+        let e = parse(&format!(r#"{{{BASE},{}}}"#, login(&format!(r#"{target},"body":{{"key":"s3cret"}}"#))));
+        assert_eq!(e, "login.body.key: expected an object, found a string");
+    }
+
+    #[test]
     fn unknown_and_missing_fields_are_refused_with_their_path() {
         let parse = |json: &str| crate::wire::read_str::<RemoteListConfig>(json).unwrap_err().to_string();
         assert!(parse(&format!("{{{BASE},\"refresh\":1}}")).starts_with("refresh: unknown field `refresh`"));
