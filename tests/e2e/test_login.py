@@ -195,3 +195,15 @@ def test_neither_the_key_nor_a_token_is_logged(lab):
     assert tokens
     for envoy in (lab.good, lab.wrong):
         envoy.assert_no_secret_in_log(extra=[KEY, WRONG_KEY, EMAIL, *tokens])
+
+
+def test_login_with_an_authorization_header_is_refused_naming_both_fields(envoy_factory):
+    bad = policy("both")
+    bad["routes"][0]["checks"]["client_cert"]["remote_list"]["headers"] = {"authorization": {"env": "COPYLEAKS_TOKEN"}}
+    env = {"COPYLEAKS_EMAIL": EMAIL, "COPYLEAKS_API_KEY": KEY, "COPYLEAKS_TOKEN": "Bearer e2e-static-t0ken-9d"}
+    failure = envoy_factory.start_failing(bad, env)
+    assert failure.returncode != 0
+    assert ("invalid configuration: routes[0].checks.client_cert.remote_list.login: cannot be used with "
+            "routes[0].checks.client_cert.remote_list.headers.authorization") in failure.log
+    for secret in env.values():
+        assert secret not in failure.log
