@@ -123,8 +123,12 @@ fn standard(family: &str) -> Scheme {
     .public_keys(KeyFormat::new("whpk_", Encoding::Base64))
 }
 
-fn standard_row(name: &'static str, doc: &'static str) -> Preset {
-    row(name, doc, standard("webhook")).or(standard("svix"))
+/// Standard Webhooks in both header families; the first is the one the provider sends
+/// (a signer writes it): `webhook-*` for the standard itself, `svix-*` for Svix and
+/// the providers built on it.
+fn standard_row(name: &'static str, doc: &'static str, first: &str) -> Preset {
+    let second = if first == "svix" { "webhook" } else { "svix" };
+    row(name, doc, standard(first)).or(standard(second))
 }
 
 /// Every preset name, in the order of the README table.
@@ -227,10 +231,11 @@ pub fn preset(name: &str) -> Option<Preset> {
         "standard" => standard_row(
             "standard",
             "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md",
+            "webhook",
         ),
-        "svix" => standard_row("svix", "https://docs.svix.com/receiving/verifying-payloads/how-manual"),
-        "clerk" => standard_row("clerk", "https://clerk.com/docs/webhooks/verifying"),
-        "resend" => standard_row("resend", "https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests"),
+        "svix" => standard_row("svix", "https://docs.svix.com/receiving/verifying-payloads/how-manual", "svix"),
+        "clerk" => standard_row("clerk", "https://clerk.com/docs/webhooks/verifying", "svix"),
+        "resend" => standard_row("resend", "https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests", "svix"),
         "gitlab" => row(
             "gitlab",
             "https://docs.gitlab.com/user/project/integrations/webhooks/#create-a-webhook",
