@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use super::asymmetric::PublicKey;
 use super::model::{self, Algorithm, Encoding, Field, Key, Presented, Request, Scheme, SignatureAt, TimeFormat};
 use super::template::Part;
-use super::{key_error, presets, SignatureCheck};
+use super::{key_error, presets, SignatureCheck, SignatureConfig};
+use crate::error::{ConfigError, Env};
 use crate::json::{self, Json, Number};
 use crate::request::{Headers, RequestHead};
 use crate::verify::encoding::hex_encode;
@@ -86,7 +87,7 @@ fn fail<T>(message: impl Into<String>) -> Result<T, SignError> {
 #[derive(Debug, Clone)]
 pub struct Signer {
     name: String,
-    /// The spelling the provider sends (a preset's first).
+    /// The spelling the provider sends.
     scheme: Scheme,
     /// The route's `public_url`: the verifier signs it in place of the request URL.
     public_url: Option<String>,
@@ -103,6 +104,16 @@ impl SignatureCheck {
     }
 }
 
+impl SignatureConfig {
+    /// The first shared secret live at `now`, as written (before the scheme decodes it),
+    /// resolved as the plugin resolves it; `path` is this config's path, for errors.
+    pub fn live_secret(&self, path: &str, env: &Env, now: u64) -> Result<Option<Vec<u8>>, ConfigError> {
+        let Some(specs) = &self.secrets else { return Ok(None) };
+        let all = crate::secret::resolve_all(specs, &format!("{path}.secrets"), env)?;
+        Ok(all.into_iter().find(|s| s.is_live(now)).map(|s| s.key.expose().to_vec()))
+    }
+}
+
 /// The key a prepared signer uses.
 enum Prepared<'a> {
     Mac(KeyedMac),
@@ -114,7 +125,7 @@ impl Signer {
     /// The signer of preset `name`.
     pub fn preset(name: &str) -> Option<Signer> {
         let p = presets::preset(name)?;
-        let scheme = p.schemes.into_iter().next()?;
+        let scheme = p.schemes.into_iter().nth(presets::sent_spelling(name))?;
         Some(Signer { name: name.to_string(), scheme, public_url: None })
     }
 
@@ -126,6 +137,11 @@ impl Signer {
     /// Whether only a private key signs for this scheme.
     pub fn needs_private_key(&self) -> bool {
         self.algorithms().iter().all(|a| a.is_public_key())
+    }
+
+    /// Whether the signed bytes hold the URL (or its path or query).
+    pub fn signs_url(&self) -> bool {
+        self.scheme.template.iter().any(|p| matches!(p, Part::Url | Part::Path | Part::Query))
     }
 
     /// The public key of `key` written the way `public_keys` takes it for this scheme.
