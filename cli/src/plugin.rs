@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use webhook_guard::config::{self, PolicyConfig};
-use webhook_guard::verify::signature::sign::Signer;
 pub use webhook_guard::error::ConfigError;
 pub use webhook_guard::policy::Policy;
+use webhook_guard::verify::signature::sign::Signer;
 
 /// Parse and compile a plugin configuration exactly as the plugin does in
 /// `on_configure`: the same bytes, the same first error. `env` is every variable the
@@ -55,7 +55,6 @@ pub fn route_signer(
         .ok_or_else(no_signature)?;
     let signer = check.signer(&sig.scheme).ok_or_else(no_signature)?;
     let lookup = move |name: &str| env.get(name).cloned();
-    let secret =
-        sig.live_secret(&format!("routes[{i}].checks.signature"), &lookup, now).map_err(|e| e.to_string())?;
+    let secret = sig.live_secret(&format!("routes[{i}].checks.signature"), &lookup, now).map_err(|e| e.to_string())?;
     Ok((signer, secret))
 }
