@@ -208,3 +208,31 @@ def test_list_names_every_preset():
     assert r.returncode == 0
     listed = [line.split()[0] for line in r.stdout.splitlines()]
     assert listed == NAMES + ["generic"]
+
+
+@pytest.fixture(scope="module")
+def demo_envoy(envoy_factory):
+    demo = harness.load_demo_config()
+    cfg = harness.for_test(demo, envoy_factory.upstream.port)
+    secrets = harness.collect_secrets(harness.demo_policy(demo), harness.demo_env(demo))
+    return envoy_factory.start_config(cfg, name="demo", secrets=secrets)
+
+
+@pytest.mark.parametrize("route", [r["name"] for r in harness.demo_policy()["routes"]])
+def test_the_demo_config_signs_its_own_routes(demo_envoy, upstream, tmp_path, route):
+    """What the README shows: `sign --config envoy/envoy.yaml --route NAME --curl`, run
+    against the demo Envoy (`make run`), is forwarded; one changed byte is refused."""
+    body = tmp_path / "body.json"
+    body.write_bytes(b'{"action":"opened","number":7}')
+    url = f"http://127.0.0.1:{demo_envoy.port}/webhooks/{route}"
+    r = cli("sign", "--config", str(harness.DEMO_ENVOY_YAML), "--route", route, "--body", str(body), "--curl", url)
+    assert r.returncode == 0, r.stderr
+    run = lambda: subprocess.run(["sh", "-c", r.stdout.strip() + " -o /dev/null -w '%{http_code}'"],
+                                 capture_output=True, text=True, timeout=30).stdout
+    assert run() == "200"
+    [rec] = upstream.requests()
+    assert rec.body == body.read_bytes() and rec.header_values("x-webhook-guard") == [f"route={route}"]
+    upstream.reset()
+    body.write_bytes(b'{"action":"opened","number":8}')
+    assert run() == "401"
+    upstream.assert_nothing_reached()
