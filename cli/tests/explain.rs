@@ -429,7 +429,9 @@ fn the_token_and_certificate_reasons_are_named_too() {
         use sha2::Digest;
         Sha256::digest(&der.stdout).iter().map(|b| format!("{b:02x}")).collect()
     };
-    let cases: Vec<(Vec<(&str, String)>, &str, &str, &str, u32)> = vec![
+    // (headers, path, check, reason, status)
+    type Case<'a> = (Vec<(&'a str, String)>, &'a str, &'a str, &'a str, u32);
+    let cases: Vec<Case> = vec![
         (bearer(minted("HS384", &["aud=aud1", &iat, &exp])), "/jwt", "jwt", "token_algorithm_not_allowed", 401),
         (bearer(minted("HS256", &["aud=other", &iat, &exp])), "/jwt", "jwt", "token_audience_mismatch", 401),
         (

@@ -116,7 +116,7 @@ impl SignatureConfig {
 
 /// The key a prepared signer uses.
 enum Prepared<'a> {
-    Mac(KeyedMac),
+    Mac(Box<KeyedMac>),
     Token(Vec<u8>),
     Private(&'a dyn PrivateKey),
 }
@@ -261,7 +261,11 @@ impl Signer {
                     _ => None,
                 };
                 let text = match (m.id, &in_body) {
-                    (Some(given), _) if given.is_empty() => return fail("the message id is empty"),
+                    (Some(""), _) => return fail("the message id is empty"),
+                    // It goes into a header line: no line break can ride along.
+                    (Some(given), _) if given.bytes().any(|c| c < b' ' || c == 0x7f) => {
+                        return fail("the message id holds a control character")
+                    }
                     (Some(given), _) => given.to_string(),
                     (None, Some(v)) if !v.is_empty() => v.clone(),
                     (None, _) => made_up_id(m.now, m.body),
@@ -371,7 +375,7 @@ impl Signer {
         let parts = s.signed_parts(&presented, &r).map_err(|d| fault(d.reason()))?;
         let slices: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
         let key = match key {
-            Prepared::Mac(k) => Key::Mac(k.clone()),
+            Prepared::Mac(k) => Key::Mac((**k).clone()),
             Prepared::Token(t) => model::token_key(t),
             Prepared::Private(k) => {
                 let parsed = match k.algorithm() {
@@ -404,7 +408,7 @@ impl Signer {
                 let f = &self.scheme.secret_format;
                 let bytes = f.apply(raw).ok_or_else(|| SignError(key_error("", label, "secret", f).message))?;
                 Ok(match a {
-                    Algorithm::Hmac(mac) => (a, Prepared::Mac(KeyedMac::new(mac, &bytes))),
+                    Algorithm::Hmac(mac) => (a, Prepared::Mac(Box::new(KeyedMac::new(mac, &bytes)))),
                     _ => (a, Prepared::Token(bytes)),
                 })
             }
@@ -639,14 +643,11 @@ mod tests {
     /// The request as the verifier sees it when `s` is sent.
     fn head_of(s: &Signed, now: u64) -> RequestHead {
         let (scheme, authority, path) = split_url(&s.url).unwrap();
-        let mut pairs = vec![(":scheme", scheme), (":authority", authority)];
-        pairs.extend(s.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        let mut h = req(now, "POST", &path, &[]);
+        let pseudo = [(":method", "POST"), (":path", path.as_str()), (":scheme", scheme), (":authority", authority)];
         let mut all: Vec<(String, Vec<u8>)> =
-            vec![(":method".into(), b"POST".to_vec()), (":path".into(), path.as_bytes().to_vec())];
-        all.extend(pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())));
-        h.headers = Headers::new(all);
-        h
+            pseudo.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect();
+        all.extend(s.headers.iter().map(|(n, v)| (n.clone(), v.as_bytes().to_vec())));
+        RequestHead::from_headers(Headers::new(all), None, now)
     }
 
     const BODY: &str = r#"{"id":"evt_1","amount":4200,"note":"h\u00e9llo"}"#;
@@ -873,6 +874,8 @@ mod tests {
             err("mailgun", SigningKey::Secret(b"k"), &not_json),
             "scheme \"mailgun\" reads fields from a JSON object body: the body is not one"
         );
+        let injected = Message { id: Some("msg_1\r\nx-evil: 1"), ..message("https://h.example.com/", b"{}") };
+        assert_eq!(err("standard", SigningKey::Private(&ed), &injected), "the message id holds a control character");
         assert_eq!(
             err("github", SigningKey::Secret(b"k"), &message("ftp://h/", b"")),
             "\"ftp://h/\" is not an http:// or https:// URL"
