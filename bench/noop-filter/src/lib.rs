@@ -13,6 +13,8 @@
 //! - `metric`: increment a counter defined at configuration time;
 //! - `remove_header`, `set_header`: remove / set `x-webhook-guard`;
 //! - `log_warn`: one warn log line;
+//! - `filter_state`: set the filter state an allowed request gets for the access log
+//!   (`webhook_guard.route`, `.outcome`, `.secret`: three `set_property` calls);
 //! - `deny`: answer 403 locally (`send_http_response`).
 
 use std::rc::Rc;
@@ -39,6 +41,7 @@ struct Ops {
     remove_header: bool,
     set_header: bool,
     log_warn: bool,
+    filter_state: bool,
     deny: bool,
 }
 
@@ -70,6 +73,7 @@ impl RootContext for Root {
                 "remove_header" => ops.remove_header = true,
                 "set_header" => ops.set_header = true,
                 "log_warn" => ops.log_warn = true,
+                "filter_state" => ops.filter_state = true,
                 "deny" => ops.deny = true,
                 other => {
                     log::error!("bench reference filter: unknown operation {other:?}");
@@ -126,8 +130,21 @@ impl HttpContext for Filter {
         if ops.log_warn {
             log::warn!("bench reference filter: denied route=bench reason=ip_not_allowed client=127.0.0.1");
         }
+        if ops.filter_state {
+            for (key, value) in [
+                ("webhook_guard.route", "github"),
+                ("webhook_guard.outcome", "allowed"),
+                ("webhook_guard.secret", "current"),
+            ] {
+                let _ = hostcalls::set_property(vec![key], Some(value.as_bytes()));
+            }
+        }
         if ops.deny {
-            self.send_http_response(403, vec![("content-type", "application/json")], Some(b"{\"error\":\"forbidden\"}"));
+            self.send_http_response(
+                403,
+                vec![("content-type", "application/json")],
+                Some(b"{\"error\":\"forbidden\"}"),
+            );
             return Action::Pause;
         }
         if ops.set_header {
