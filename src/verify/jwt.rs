@@ -218,7 +218,7 @@ impl Date {
     /// f64, which serde_json refuses when it reads one), clamped to ±10^30.
     fn from_number(text: &str) -> Option<Date> {
         const LIMIT: i128 = 1_000_000_000_000_000_000_000_000_000_000;
-        if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) || text.parse::<f64>().ok()?.is_infinite() {
+        if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
             return None;
         }
         let negative = text.starts_with('-');
@@ -239,6 +239,9 @@ impl Date {
         if digits.is_empty() {
             return Some(Date { floor: 0, ceil: 0 });
         }
+        if beyond_f64(&digits, point) {
+            return None;
+        }
         let (whole, fraction) = if point > 30 {
             (LIMIT, false)
         } else {
@@ -251,6 +254,29 @@ impl Date {
         };
         let up = whole + i128::from(fraction);
         Some(if negative { Date { floor: -up, ceil: -whole } } else { Date { floor: whole, ceil: up } })
+    }
+}
+
+/// Whether the number `0.d₁d₂d₃…` × 10^`point` (`digits`: its significant digits, the
+/// first not zero) rounds to infinity as an f64, as `str::parse::<f64>` reads it: at or
+/// above 2^1024 - 2^970, halfway between `f64::MAX` and 2^1024 (the tie rounds to the
+/// even 2^1024). Decided on the digits, so the plugin carries no float parser.
+fn beyond_f64(digits: &[u8], point: i64) -> bool {
+    const HALFWAY: &[u8; 309] =
+        b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
+    match point.cmp(&309) {
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => {
+            for (i, &h) in HALFWAY.iter().enumerate() {
+                let d = digits.get(i).copied().unwrap_or(0);
+                let h = h - b'0';
+                if d != h {
+                    return d > h;
+                }
+            }
+            true
+        }
     }
 }
 
@@ -945,6 +971,54 @@ mod tests {
         // Negative and huge dates are numbers: they fail the rules, not the parser.
         assert_eq!(c.verify(&bearer(&hs256(r#"{"exp":-1,"iat":1700000000}"#)), NOW), Err(Denial::TokenExpired));
         assert_eq!(c.verify(&bearer(&hs256(r#"{"exp":1e300,"iat":1e300}"#)), NOW), Err(Denial::TokenNotYetValid));
+    }
+
+    /// A number the filter takes for a date is exactly one `str::parse::<f64>` reads as
+    /// finite.
+    #[test]
+    fn dates_beyond_an_f64_are_refused_as_the_float_parser_would() {
+        let halfway = "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
+        let below = halfway.replace("7792", "7791");
+        let mut texts: Vec<String> = [
+            "1.7976931348623157e308",
+            "1.7976931348623158e308",
+            "1.7976931348623158079e308",
+            "1.797693134862315807937289714053034150799341327100378269361737789804449682927647509466490179775872070963302864166928879109465555478519404026306574886715058206819089020007083836762738548458177115317644757302700698555713669596228429148198608349364752927190741684443655107043427115596995080930428801779041744977920000e308",
+            "1.79769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497791999e308",
+            "1.7976931348623159e308",
+            "1e308",
+            "9.99e308",
+            "1e309",
+            "0.1e309",
+            "0.1e310",
+            "0.0001797693134862315808e312",
+            "17976931348623158079e289",
+            "-1.7976931348623158079e308",
+            "-1e309",
+            "1e99999999999999999999",
+            "1e-99999999999999999999",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        texts.extend([
+            halfway.to_string(),
+            below.clone(),
+            format!("{below}.99999"),
+            format!("{halfway}.0"),
+            format!("-{halfway}"),
+        ]);
+        for e in 300..=312 {
+            for m in
+                ["1", "1.7976931348623158", "1.7976931348623158079372897140530341507993", "17.9", "0.17976931348623159"]
+            {
+                texts.push(format!("{m}e{e}"));
+            }
+        }
+        for t in &texts {
+            let infinite = t.parse::<f64>().unwrap().is_infinite();
+            assert_eq!(Date::from_number(t).is_none(), infinite, "{t}");
+        }
     }
 
     #[test]
