@@ -16,14 +16,11 @@
 //! other header the value is the token itself; a `Bearer ` prefix is tolerated there
 //! too, which is unambiguous because a token never contains a space.
 
-use std::fmt;
-
-use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
+use crate::json::{self, Json};
 use crate::request::Headers;
 use crate::secret::{self, Secret, SecretSpec};
 use crate::verify::mac::{self, KeyedMac};
@@ -121,77 +118,139 @@ pub struct JwtCheck {
 }
 
 /// The JOSE header members this check acts on; any other member is ignored, and may
-/// repeat. A member it acts on is refused when written twice (serde's derived visitor
-/// refuses a repeated field), so `{"alg":"HS256","alg":"none"}` cannot be read two ways.
-#[derive(Deserialize)]
+/// repeat. A member it acts on is refused when written twice, so
+/// `{"alg":"HS256","alg":"none"}` cannot be read two ways.
 struct JoseHeader {
     alg: String,
-    #[serde(default, deserialize_with = "some")]
     typ: Option<String>,
     /// Present at all, even as `null`.
-    #[serde(default, deserialize_with = "present")]
     crit: bool,
 }
 
-/// The registered claims this check acts on. A present claim of the wrong type
-/// (e.g. `"exp": "123"` or `"exp": null`) is malformed, not "missing".
-#[derive(Deserialize)]
+impl JoseHeader {
+    fn read(json: &[u8]) -> Result<Self, Denial> {
+        let (mut alg, mut typ, mut crit) = (None, None, None);
+        for (name, value, _) in read_object(json)? {
+            match name.as_str() {
+                "alg" => once(&mut alg, string(value)?)?,
+                "typ" => once(&mut typ, string(value)?)?,
+                "crit" => once(&mut crit, ())?,
+                _ => {}
+            }
+        }
+        Ok(JoseHeader { alg: alg.ok_or(Denial::TokenMalformed)?, typ, crit: crit.is_some() })
+    }
+}
+
+/// The registered claims this check acts on, each refused when written twice. A present
+/// claim of the wrong type (e.g. `"exp": "123"` or `"exp": null`) is malformed, not
+/// "missing".
 struct Claims {
-    #[serde(default, deserialize_with = "some")]
     exp: Option<Date>,
-    #[serde(default, deserialize_with = "some")]
     nbf: Option<Date>,
-    #[serde(default, deserialize_with = "some")]
     iat: Option<Date>,
-    #[serde(default, deserialize_with = "some")]
     iss: Option<String>,
-    #[serde(default, deserialize_with = "some")]
     aud: Option<Audience>,
 }
 
-/// Read a JOSE header or the claims: one JSON object, as serde_json reads it. An array
-/// is refused before serde sees it (a derived struct would read an array by position).
-fn read_object<'de, T: Deserialize<'de>>(json: &'de [u8]) -> Result<T, Denial> {
-    let first = json.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    if first != Some(&b'{') {
+impl Claims {
+    fn read(json: &[u8]) -> Result<Self, Denial> {
+        let mut c = Claims { exp: None, nbf: None, iat: None, iss: None, aud: None };
+        for (name, value, text) in read_object(json)? {
+            match name.as_str() {
+                "exp" => once(&mut c.exp, Date::read(&value, text)?)?,
+                "nbf" => once(&mut c.nbf, Date::read(&value, text)?)?,
+                "iat" => once(&mut c.iat, Date::read(&value, text)?)?,
+                "iss" => once(&mut c.iss, string(value)?)?,
+                "aud" => once(&mut c.aud, Audience::read(value)?)?,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Read a JOSE header or the claims: one JSON object, as serde_json reads it. Each
+/// member comes in the order written, repeated names kept, with its value and the text
+/// of that value (a date is read from the number as written).
+fn read_object(json: &[u8]) -> Result<Vec<(String, Json, &[u8])>, Denial> {
+    let Ok(Json::Object(members)) = json::parse(json) else {
+        return Err(Denial::TokenMalformed);
+    };
+    let texts = member_texts(json);
+    if texts.len() != members.len() {
         return Err(Denial::TokenMalformed);
     }
-    serde_json::from_slice(json).map_err(|_| Denial::TokenMalformed)
+    Ok(members.into_iter().zip(texts).map(|((name, value), text)| (name, value, text)).collect())
 }
 
-/// A member that, when present, must hold a `T`: `null` is not "absent".
-fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
+/// The text of each member's value in `json`, an object serde_json has read (so valid
+/// JSON), in document order.
+fn member_texts(json: &[u8]) -> Vec<&[u8]> {
+    let mut texts = Vec::new();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    // Where the value being read at depth 1 starts, and whether a `:` awaits one.
+    let (mut start, mut awaiting) = (None, false);
+    for (i, &b) in json.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if awaiting && !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            start = Some(i);
+            awaiting = false;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b':' if depth == 1 => awaiting = true,
+            // A value at depth 1 ends at the next `,` there, or at the object's `}`.
+            b',' | b'}' | b']' => {
+                if b != b',' {
+                    depth = depth.saturating_sub(1);
+                }
+                if (b == b',' && depth == 1) || depth == 0 {
+                    if let Some(s) = start.take() {
+                        texts.push(json.get(s..i).unwrap_or_default().trim_ascii_end());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    texts
 }
 
-/// Whether the member is present, whatever it holds.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    IgnoredAny::deserialize(d).map(|_| true)
+fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), Denial> {
+    match slot.replace(value) {
+        Some(_) => Err(Denial::TokenMalformed),
+        None => Ok(()),
+    }
+}
+
+/// A member that must hold a string (`null` is not "absent").
+fn string(value: Json) -> Result<String, Denial> {
+    match value {
+        Json::String(s) => Ok(s),
+        _ => Err(Denial::TokenMalformed),
+    }
 }
 
 /// `aud`: one string or an array of strings (RFC 7519 4.1.3).
 struct Audience(Vec<String>);
 
-impl<'de> Deserialize<'de> for Audience {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Audience;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or an array of strings")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
-                Ok(Audience(vec![v.to_string()]))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
-                let mut all = Vec::new();
-                while let Some(a) = seq.next_element::<String>()? {
-                    all.push(a);
-                }
-                Ok(Audience(all))
-            }
+impl Audience {
+    fn read(value: Json) -> Result<Self, Denial> {
+        match value {
+            Json::String(s) => Ok(Audience(vec![s])),
+            Json::Array(items) => items.into_iter().map(string).collect::<Result<_, _>>().map(Audience),
+            _ => Err(Denial::TokenMalformed),
         }
-        d.deserialize_any(V)
     }
 }
 
@@ -205,15 +264,15 @@ struct Date {
     ceil: i128,
 }
 
-impl<'de> Deserialize<'de> for Date {
-    /// Taken from the number as written (serde_json would round it to an f64 first).
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = <&RawValue>::deserialize(d)?;
-        Date::from_number(raw.get()).ok_or_else(|| de::Error::custom("not a NumericDate"))
-    }
-}
-
 impl Date {
+    /// Taken from the number as written (serde_json rounds it to an f64).
+    fn read(value: &Json, text: &[u8]) -> Result<Self, Denial> {
+        match value {
+            Json::Number(_) => std::str::from_utf8(text).ok().and_then(Date::from_number).ok_or(Denial::TokenMalformed),
+            _ => Err(Denial::TokenMalformed),
+        }
+    }
+
     /// The bounds of a JSON number (`None` for another value, or for a number beyond an
     /// f64, which serde_json refuses when it reads one), clamped to ±10^30.
     fn from_number(text: &str) -> Option<Date> {
@@ -350,7 +409,7 @@ impl JwtCheck {
             return Err(Denial::TokenMalformed);
         };
 
-        let header: JoseHeader = read_object(&base64url_decode(header_b64)?)?;
+        let header = JoseHeader::read(&base64url_decode(header_b64)?)?;
         let algorithm = JwtAlgorithm::from_name(&header.alg)
             .filter(|a| self.algorithms.contains(a))
             .ok_or(Denial::TokenAlgorithmNotAllowed)?;
@@ -389,7 +448,7 @@ impl JwtCheck {
             .find(|(_, key)| bool::from(key.tag(&[signing_input]).matches(&signature)))
             .ok_or(Denial::TokenSignatureMismatch)?;
 
-        let claims: Claims = read_object(&payload_json)?;
+        let claims = Claims::read(&payload_json)?;
         self.check_claims(&claims, now)?;
         Ok(&secret.id)
     }
@@ -971,6 +1030,23 @@ mod tests {
         // Negative and huge dates are numbers: they fail the rules, not the parser.
         assert_eq!(c.verify(&bearer(&hs256(r#"{"exp":-1,"iat":1700000000}"#)), NOW), Err(Denial::TokenExpired));
         assert_eq!(c.verify(&bearer(&hs256(r#"{"exp":1e300,"iat":1e300}"#)), NOW), Err(Denial::TokenNotYetValid));
+    }
+
+    #[test]
+    fn member_texts_are_the_values_as_written() {
+        let texts = |json: &str| -> Vec<String> {
+            member_texts(json.as_bytes()).iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect()
+        };
+        assert_eq!(texts("{}"), Vec::<String>::new());
+        assert_eq!(texts(" { } "), Vec::<String>::new());
+        assert_eq!(texts(r#"{"exp":1.5e3}"#), ["1.5e3"]);
+        assert_eq!(
+            texts(
+                r#" { "a" : { "b" : [1, {"c":"}"}], "d":"x,y" } , "exp" : 17e-1 , "s":"q\"}:,[" ,"n":null,"e":[] } "#
+            ),
+            [r#"{ "b" : [1, {"c":"}"}], "d":"x,y" }"#, "17e-1", r#""q\"}:,[""#, "null", "[]"]
+        );
+        assert_eq!(texts("{\"a\\\\\":1,\"b\":\"\\\\\",\"c\":-0}"), ["1", r#""\\""#, "-0"]);
     }
 
     /// A number the filter takes for a date is exactly one `str::parse::<f64>` reads as
