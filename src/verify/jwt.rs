@@ -170,10 +170,13 @@ impl Claims {
     }
 }
 
+/// A member's name, its value, and the text of the value.
+type Member<'a> = (String, Json, &'a [u8]);
+
 /// Read a JOSE header or the claims: one JSON object, as serde_json reads it. Each
 /// member comes in the order written, repeated names kept, with its value and the text
 /// of that value (a date is read from the number as written).
-fn read_object(json: &[u8]) -> Result<Vec<(String, Json, &[u8])>, Denial> {
+fn read_object(json: &[u8]) -> Result<Vec<Member<'_>>, Denial> {
     let Ok(Json::Object(members)) = json::parse(json) else {
         return Err(Denial::TokenMalformed);
     };
