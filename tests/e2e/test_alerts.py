@@ -5,6 +5,7 @@ appear in a scrape of a real Envoy running the plugin with the shipped stats tag
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -13,6 +14,7 @@ import yaml
 
 import harness
 import mock_api
+import provider_signing as ps
 import mtls
 import prometheus
 import signing
@@ -35,6 +37,12 @@ POLICY = {"api": "v1", "max_body_bytes": 1024, "routes": [
         "rate_limit": {"requests": 1, "per_seconds": 60, "by": "route"}}},
     {"name": "vendor", "match": {"path_prefix": "/vendor"}, "checks": {
         "ip_allowlist": {"remote_list": mtls.remote_list("/broken", **TIMING)}}},
+    # Route names and secret ids that read like the lists' metrics still get their own labels.
+    {"name": "list", "match": {"path_prefix": "/list"}, "checks": {
+        "ip_allowlist": {"remote_list": mtls.remote_list("/ips", **TIMING)},
+        "signature": {"scheme": "github", "secrets": [{"id": "ip_allowlist", "env": "GH"}]}}},
+    {"name": "zoom", "match": {"path_prefix": "/zoom"}, "checks": {
+        "signature": {"scheme": "zoom", "secrets": [{"id": "current", "env": "GH"}]}}},
 ]}
 
 
@@ -57,6 +65,7 @@ def observed(envoy_factory, api) -> tuple[harness.Envoy, prometheus.Scrape]:
     envoy = envoy_factory.start_config(cfg, name="observed", secrets=harness.collect_secrets(POLICY, env))
     mtls.wait_for(lambda: envoy.counter("webhook_guard.list.partner.ip_allowlist.fetch_ok") >= 1, 5, "the ip list")
     mtls.wait_for(lambda: envoy.counter("webhook_guard.list.vendor.ip_allowlist.fetch_failed") >= 1, 5, "a failed fetch")
+    mtls.wait_for(lambda: envoy.counter("webhook_guard.list.list.ip_allowlist.fetch_ok") >= 1, 5, "the list route's list")
     time.sleep(1.2)  # every worker has read the list from shared data
 
     def post(path, headers=(), body=b"{}"):
@@ -72,6 +81,12 @@ def observed(envoy_factory, api) -> tuple[harness.Envoy, prometheus.Scrape]:
     assert post("/partner") == 429
     assert post("/vendor") == 503
     assert post("/nowhere") == 404
+    c = b'{"delivery":"c"}'
+    assert post("/list", signing.github(GITHUB_SECRET, c), c) == 200
+    challenge = json.dumps({"payload": {"plainToken": "tok-4d1e"}, "event": "endpoint.url_validation"}).encode()
+    headers, challenge = ps.zoom(GITHUB_SECRET, challenge, ps.Ctx(path="/zoom", url=""))
+    assert post("/zoom", headers, challenge) == 200
+    envoy.wait_counter("webhook_guard.zoom.handshake", 1)
     envoy.wait_counter("webhook_guard.unmatched.denied.route_not_found", 1)
     return envoy, prometheus.scrape(envoy)
 
@@ -101,6 +116,17 @@ def test_one_scrape_holds_every_measure_with_its_labels(observed):
     assert s.value("webhook_guard_list_fetch_failed", list=bad) >= 1
     assert s.value("webhook_guard_list_entries", list=bad) == 0
     assert s.value("webhook_guard_list_age_seconds", list=bad) is None  # never loaded
+    assert s.value("webhook_guard_allowed", route="list") == 1
+    assert s.value("webhook_guard_secret_matched", route="list", secret="ip_allowlist") == 1
+    assert s.value("webhook_guard_list_entries", list="list.ip_allowlist") == 1
+    assert s.value("webhook_guard_handshake", route="zoom") == 1
+    assert s.value("webhook_guard_allowed", route="zoom") == 0
+    # Every series carries its labels: no route, secret id or list name is left in a name.
+    assert {n for n in s.names() if n.startswith("webhook_guard")} == {
+        "webhook_guard_allowed", "webhook_guard_denied", "webhook_guard_duplicate", "webhook_guard_handshake",
+        "webhook_guard_secret_matched", "webhook_guard_secret_not_after_seconds",
+        *(f"webhook_guard_list_{m}" for m in ("fetch_ok", "fetch_failed", "entries", "age_seconds",
+                                              "refresh_seconds", "max_stale_seconds"))}
     for name in ("webhook_guard_allowed", "webhook_guard_denied", "webhook_guard_list_fetch_failed"):
         assert s.types[name] == "counter"
     for name in ("webhook_guard_list_age_seconds", "webhook_guard_secret_not_after_seconds"):
