@@ -125,6 +125,9 @@ pub struct Findings {
     pub retry_after: Option<u64>,
     /// A provider handshake, verified: answered locally, never forwarded.
     pub handshake: Option<Reply>,
+    /// The message id for replay protection when the signature carries it in the body
+    /// (set only once the signature verified, on routes with `dedupe`).
+    pub body_message_id: Option<Vec<u8>>,
 }
 
 impl Findings {
@@ -423,7 +426,13 @@ impl Route {
                     return f;
                 }
                 Some(Err(d)) => f.denials.push(d),
-                None => f.record("signature", sig.verify(head, body)),
+                None => {
+                    let verified = sig.verify(head, body);
+                    if verified.is_ok() && self.checks.dedupe.is_some() {
+                        f.body_message_id = sig.body_message_id(head, body);
+                    }
+                    f.record("signature", verified);
+                }
             }
         }
         if let Some(payload) = &self.checks.payload {
@@ -434,10 +443,14 @@ impl Route {
         f
     }
 
-    /// The message id that replay protection keys on, when the route has `dedupe`.
-    pub fn dedupe_id<'a>(&'a self, head: &'a RequestHead) -> Option<(&'a Dedupe, &'a [u8])> {
+    /// The message id that replay protection keys on, when the route has `dedupe`: the
+    /// one the body stage read from a verified body, else the one in the headers.
+    pub fn dedupe_id<'a>(&'a self, head: &'a RequestHead, body_id: Option<&'a [u8]>) -> Option<(&'a Dedupe, &'a [u8])> {
         let dedupe = self.checks.dedupe.as_ref()?;
-        let id = self.checks.signature.as_ref()?.message_id(head)?;
+        let id = match body_id {
+            Some(id) => id,
+            None => self.checks.signature.as_ref()?.message_id(head)?,
+        };
         Some((dedupe, id))
     }
 }

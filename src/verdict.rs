@@ -191,8 +191,8 @@ pub enum Replay {
 impl Replay {
     /// Ask the route's replay cache. Only once every check passed: otherwise anyone
     /// replaying a message id would get a 200 without proving anything.
-    pub fn of(route: &Route, head: &RequestHead, store: &dyn SharedStore) -> Replay {
-        match route.dedupe_id(head) {
+    pub fn of(route: &Route, head: &RequestHead, body_id: Option<&[u8]>, store: &dyn SharedStore) -> Replay {
+        match route.dedupe_id(head, body_id) {
             None => Replay::NotKeyed,
             Some((dedupe, id)) if dedupe.seen(store, id, head.now) => Replay::Seen,
             Some((_, id)) => Replay::New(id.to_vec()),
@@ -360,7 +360,7 @@ impl Case {
                 secrets: all.secrets,
             };
         }
-        let (decision, outcome) = match Replay::of(route, head, store) {
+        let (decision, outcome) = match Replay::of(route, head, body.body_message_id.as_deref(), store) {
             Replay::Seen if judge.monitor() => (judge.forward(index, Some("duplicate")), Outcome::WouldDenyDuplicate),
             Replay::Seen => {
                 let headers = vec![(CONTENT_TYPE.0, CONTENT_TYPE.1.to_string())];
@@ -670,6 +670,38 @@ mod tests {
         let v = case.on_body(&m, &h, body, &env.0);
         assert_eq!(v.decision, Decision::Forward(vec![set_verdict("route=github; would_deny=duplicate")]));
         assert_eq!(v.outcome, Outcome::WouldDenyDuplicate);
+    }
+
+    #[test]
+    fn a_message_id_in_the_signed_body_keys_replay_protection() {
+        // Mailgun signs `<timestamp><token>` and sends all three in the JSON body.
+        const MAILGUN: &str = r#"{"name":"mailgun","match":{"path_prefix":"/mailgun"},
+            "checks":{"signature":{"scheme":"mailgun","secrets":[{"env":"S"}],"dedupe":{}}}}"#;
+        let j = judge("", &[MAILGUN]);
+        let env = Plain(MemoryStore::default());
+        let h = head("POST", "/mailgun", &[("content-type", "application/json")]);
+        let body = |token: &str, key: &str| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+            mac.update(format!("1700000000{token}").as_bytes());
+            let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+            format!(
+                r#"{{"signature":{{"timestamp":"1700000000","token":"{token}","signature":"{sig}"}},"event-data":{{}}}}"#
+            )
+        };
+        let deliver = |body: &str| {
+            let mut case = Case::default();
+            headers_stage(&j, &mut case, &h, &env);
+            let v = case.on_body(&j, &h, body.as_bytes(), &env.0);
+            if v.outcome == Outcome::Allowed {
+                case.on_response(&j, &h, 200, &env.0);
+            }
+            v.outcome
+        };
+        assert_eq!(deliver(&body("tok-1", SECRET)), Outcome::Allowed);
+        assert_eq!(deliver(&body("tok-1", SECRET)), Outcome::Duplicate);
+        assert_eq!(deliver(&body("tok-2", SECRET)), Outcome::Allowed);
+        // A forged message reusing a delivered token is refused, not answered as a replay.
+        assert_eq!(deliver(&body("tok-1", "not-the-key")), Outcome::Denied(SignatureMismatch));
     }
 
     #[test]

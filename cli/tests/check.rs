@@ -58,7 +58,8 @@ fn example_secrets_come_from_the_environment_and_are_never_printed() {
     let r = run(&["check", "envoy/copyleaks.yaml"], &[]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     for (var, field) in [
-        ("COPYLEAKS_TOKEN", "routes[0].checks.client_cert.remote_list.headers.authorization.env"),
+        ("COPYLEAKS_EMAIL", "routes[0].checks.client_cert.remote_list.login.body.email.env"),
+        ("COPYLEAKS_API_KEY", "routes[0].checks.client_cert.remote_list.login.body.key.env"),
         ("COPYLEAKS_WAF_TOKEN", "routes[0].checks.headers[0].secrets[0].env"),
         ("COPYLEAKS_DEVELOPER_PAYLOAD", "routes[0].checks.developer_payload.secrets[0].env"),
     ] {
@@ -68,7 +69,8 @@ fn example_secrets_come_from_the_environment_and_are_never_printed() {
     assert!(r.stdout.contains("host_env_keys"), "{}", r.stdout);
     // The process environment serves as Envoy's; values never appear.
     let env = [
-        ("COPYLEAKS_TOKEN", "Bearer tok-3b1f0c"),
+        ("COPYLEAKS_EMAIL", "ops-3b1f0c@example.com"),
+        ("COPYLEAKS_API_KEY", "key-5e2a9d71"),
         ("COPYLEAKS_WAF_TOKEN", "waf-9d8e7f"),
         ("COPYLEAKS_DEVELOPER_PAYLOAD", "payload-6a5b4c"),
     ];

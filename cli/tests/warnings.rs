@@ -107,6 +107,9 @@ fn copyleaks_listener_and_cluster_warnings() {
     assert_eq!(codes, ["require_client_certificate"]);
     let (codes, _) = warnings("c.yaml", &edit(&cl, "- name: copyleaks_api", "- name: copyleaks_api_renamed"));
     assert_eq!(codes, ["unknown_cluster"]);
+    // The login's cluster too.
+    let (codes, _) = warnings("c.yaml", &edit(&cl, "- name: copyleaks_id", "- name: copyleaks_id_renamed"));
+    assert_eq!(codes, ["unknown_cluster"]);
     // With clusters from CDS, a cluster the file does not define proves nothing.
     let cds = edit(&cl, "static_resources:", "dynamic_resources:\n  cds_config: { ads: {} }\nstatic_resources:");
     let (codes, _) = warnings("c.yaml", &edit(&cds, "- name: copyleaks_api", "- name: copyleaks_api_renamed"));

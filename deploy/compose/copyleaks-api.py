@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
-"""A stand-in for the Copyleaks API in the compose stack: HTTPS on --port, answering
-`GET /v2/security/client-certificates` with the JSON document in --list (read on every
-request, so it can be changed while the stack runs) when the Authorization header equals
-$COPYLEAKS_TOKEN, and 401 otherwise, as the real API does with a bad token.
+"""A stand-in for the Copyleaks API and its identity service in the compose stack, HTTPS on
+--port (the network aliases api.copyleaks.com and id.copyleaks.com both lead here):
+
+- `POST /v3/account/login/api` with the JSON {"email": $COPYLEAKS_EMAIL, "key":
+  $COPYLEAKS_API_KEY} answers a new access token and its `.expires` (--token-seconds
+  from now), as Copyleaks' login does; anything else posted gets 401;
+- `GET /v2/security/client-certificates` answers the JSON document in --list (read on
+  every request, so it can be changed while the stack runs) when the Authorization header
+  is `Bearer <a token issued here that has not expired>`, and 401 otherwise, as the real
+  API does with a bad token.
 
 A second port (--control-port, plain HTTP) is for tests: `GET /hits` lists the requests
-the API port received (path, Host, SNI, whether the token matched).
+the API port received (method, path, Host, SNI, whether the token or the login matched).
 
 Standard library only, so it runs in the same Python image as demo/upstream.py.
 """
@@ -13,16 +19,20 @@ Standard library only, so it runs in the same Python image as demo/upstream.py.
 from __future__ import annotations
 
 import argparse
+import datetime
 import hmac
 import json
 import os
+import secrets
 import signal
 import ssl
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LIST_PATH = "/v2/security/client-certificates"
+LOGIN_PATH = "/v3/account/login/api"
 
 
 def main() -> int:
@@ -32,12 +42,14 @@ def main() -> int:
     parser.add_argument("--cert", required=True, help="server certificate chain (PEM), for api.copyleaks.com")
     parser.add_argument("--key", required=True)
     parser.add_argument("--list", required=True, help="the JSON document to answer")
+    parser.add_argument("--token-seconds", type=float, default=48 * 3600, help="lifetime of the tokens issued")
     args = parser.parse_args()
 
-    token = os.environ.get("COPYLEAKS_TOKEN", "")
-    if not token:
-        print("copyleaks-api: COPYLEAKS_TOKEN is not set", file=sys.stderr)
+    credentials = {"email": os.environ.get("COPYLEAKS_EMAIL", ""), "key": os.environ.get("COPYLEAKS_API_KEY", "")}
+    if not all(credentials.values()):
+        print("copyleaks-api: COPYLEAKS_EMAIL and COPYLEAKS_API_KEY must be set", file=sys.stderr)
         return 2
+    issued: dict[str, float] = {}  # token -> expiry (time.time())
     hits: list[dict] = []
     lock = threading.Lock()
     sni: dict[int, str | None] = {}
@@ -48,12 +60,44 @@ def main() -> int:
         def log_message(self, fmt, *a):
             sys.stderr.write("copyleaks-api: %s\n" % (fmt % a))
 
+        def record(self, method: str, path: str, authorized: bool) -> None:
+            with lock:
+                hits.append({"method": method, "path": path, "host": self.headers.get("Host"),
+                             "authorized": authorized, "sni": sni.get(id(self.request))})
+
+        def do_POST(self):
+            path = self.path.split("?", 1)[0]
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                sent = json.loads(body)
+            except ValueError:
+                sent = None
+            ok = isinstance(sent, dict) and set(sent) == set(credentials) and all(
+                isinstance(sent[k], str) and hmac.compare_digest(sent[k].encode(), v.encode())
+                for k, v in credentials.items())
+            self.record("POST", path, ok)
+            if path != LOGIN_PATH:
+                return self.send(404, b'{"error":"not found"}')
+            if not ok:
+                return self.send(401, b'{"error":"invalid email or key"}')
+            now = time.time()
+            token = secrets.token_urlsafe(24)
+            with lock:
+                issued[token] = now + args.token_seconds
+
+            def when(t: float) -> str:
+                return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat()
+
+            self.send(200, json.dumps({"access_token": token, ".issued": when(now),
+                                       ".expires": when(now + args.token_seconds)}).encode())
+
         def do_GET(self):
             path = self.path.split("?", 1)[0]
-            authorized = hmac.compare_digest(self.headers.get("Authorization", "").encode(), token.encode())
+            given = self.headers.get("Authorization", "")
             with lock:
-                hits.append({"path": path, "host": self.headers.get("Host"), "authorized": authorized,
-                             "sni": sni.get(id(self.request))})
+                expiry = issued.get(given[len("Bearer "):]) if given.startswith("Bearer ") else None
+            authorized = expiry is not None and time.time() < expiry
+            self.record("GET", path, authorized)
             if path != LIST_PATH:
                 return self.send(404, b'{"error":"not found"}')
             if not authorized:

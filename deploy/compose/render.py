@@ -48,8 +48,9 @@ RENDERS = [
      "the admin port on 0.0.0.0 (published on the host's 127.0.0.1 only),\n"
      "# and ip_allowlist, which lists the private ranges Docker gives compose networks instead\n"
      "# of the documentation ranges: clients reach the listener through Docker's port\n"
-     "# publishing, from the network's gateway. api.copyleaks.com is the mock API service\n"
-     "# (a network alias), trusted through the demo CA mounted as the system bundle",
+     "# publishing, from the network's gateway. api.copyleaks.com and id.copyleaks.com are the\n"
+     "# mock API service (network aliases), trusted through the demo CA mounted as the system\n"
+     "# bundle",
      [("socket_address: { address: 127.0.0.1, port_value: 9901 }",
        "socket_address: { address: 0.0.0.0, port_value: 9901 }", 1),
       ('"cidrs": ["192.0.2.0/24", "198.51.100.0/24", "2001:db8::/32"]',

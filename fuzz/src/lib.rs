@@ -70,7 +70,7 @@ impl Target {
                 let _ = (d.reason(), d.reply());
             }
         }
-        let _ = route.dedupe_id(head);
+        let _ = route.dedupe_id(head, None);
     }
 }
 

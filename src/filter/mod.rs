@@ -73,6 +73,14 @@ impl Root {
                 };
                 log::warn!("webhook-guard: remote list {name} fetch failed: {reason}; {kept}");
             }
+            Outcome::LoginOk { expires_in_seconds } => {
+                self.metrics.inc(&format!("{PREFIX}.list.{name}.login_ok"));
+                log::info!("webhook-guard: remote list {name} logged in, token valid for {expires_in_seconds}s");
+            }
+            Outcome::LoginFailed { reason } => {
+                self.metrics.inc(&format!("{PREFIX}.list.{name}.login_failed"));
+                log::warn!("webhook-guard: remote list {name} login failed: {reason}; retried with backoff");
+            }
             Outcome::Ignored => {}
         }
         self.gauges(list, now_ms);
@@ -83,6 +91,28 @@ impl Root {
         self.metrics.gauge(&format!("{PREFIX}.list.{name}.entries"), list.entries() as u64);
         if let Some(age) = list.age_seconds(now_ms) {
             self.metrics.gauge(&format!("{PREFIX}.list.{name}.age_seconds"), age);
+        }
+        if let Some(left) = list.token_remaining_seconds(now_ms) {
+            self.metrics.gauge(&format!("{PREFIX}.list.{name}.token_remaining_seconds"), left);
+        }
+    }
+
+    /// Dispatch what the list wants now (a fetch or a login), if anything.
+    fn tick_list(&mut self, index: usize, list: &Refresher, now_ms: u64) {
+        // Jitter and lease nonces need only differ between workers and ticks.
+        let rand = now_ms.rotate_left(17) ^ u64::from(self.context_id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        if let Some(req) = list.on_tick(&SharedData, now_ms, rand ^ index as u64) {
+            let body = req.body;
+            match self.dispatch_http_call(req.cluster, req.all_headers(), body, vec![], req.timeout) {
+                Ok(token) => {
+                    list.on_dispatched(token);
+                    self.pending.push((token, index));
+                }
+                Err(_) => {
+                    let outcome = list.on_dispatch_failed(&SharedData, now_ms);
+                    self.report(list, outcome, now_ms);
+                }
+            }
         }
     }
 }
@@ -101,7 +131,12 @@ impl Context for Root {
         let body = self.get_http_call_response_body(0, body_size.min(MAX_BODY_BYTES + 1)).unwrap_or_default();
         let now_ms = self.now_ms();
         let outcome = list.on_response(&SharedData, token, status, &body, now_ms);
+        let logged_in = matches!(outcome, Outcome::LoginOk { .. });
         self.report(list, outcome, now_ms);
+        if logged_in {
+            // The fetch that needed the token goes out now, not a tick later.
+            self.tick_list(index, list, now_ms);
+        }
     }
 }
 
@@ -132,6 +167,11 @@ impl RootContext for Root {
                     for counter in ["fetch_ok", "fetch_failed"] {
                         self.metrics.declare(&format!("{PREFIX}.list.{name}.{counter}"));
                     }
+                    if list.list().login.is_some() {
+                        for counter in ["login_ok", "login_failed"] {
+                            self.metrics.declare(&format!("{PREFIX}.list.{name}.{counter}"));
+                        }
+                    }
                     // The list's timing, so an alert can compare the age with them.
                     let timing = list.list().timing;
                     self.metrics.gauge(&format!("{PREFIX}.list.{name}.refresh_seconds"), timing.refresh_seconds);
@@ -153,22 +193,9 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         let now_ms = self.now_ms();
-        // Jitter and lease nonces need only differ between workers and ticks.
-        let rand = now_ms.rotate_left(17) ^ u64::from(self.context_id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let lists = self.lists.clone();
         for (index, list) in lists.iter().enumerate() {
-            if let Some(req) = list.on_tick(&SharedData, now_ms, rand ^ index as u64) {
-                match self.dispatch_http_call(req.cluster, req.headers, None, vec![], req.timeout) {
-                    Ok(token) => {
-                        list.on_dispatched(token);
-                        self.pending.push((token, index));
-                    }
-                    Err(_) => {
-                        let outcome = list.on_dispatch_failed(&SharedData, now_ms);
-                        self.report(list, outcome, now_ms);
-                    }
-                }
-            }
+            self.tick_list(index, list, now_ms);
             self.gauges(list, now_ms);
         }
     }

@@ -38,10 +38,24 @@ pub struct RemoteListConfig {
     pub max_stale_seconds: Option<u64>,
     pub pointer: Option<String>,
     pub field: Option<String>,
+    pub login: Option<LoginConfig>,
 }
 
-/// `headers: { name: secret, ... }` in the order written, duplicates kept so that
-/// compile can refuse them (a map type would silently keep one of the two).
+/// Wire form of `remote_list.login`: where to obtain the bearer token the list API wants.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginConfig {
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    /// Members of the JSON body posted; every value is a secret.
+    pub body: HeaderSpecs,
+    pub timeout_ms: Option<u64>,
+}
+
+/// `{ name: secret, ... }` (request headers, login body members) in the order written,
+/// duplicates kept so that compile can refuse them (a map type would silently keep one
+/// of the two).
 #[derive(Debug, Default)]
 pub struct HeaderSpecs(pub Vec<(String, SecretSpec)>);
 
@@ -51,7 +65,7 @@ impl<'de> Deserialize<'de> for HeaderSpecs {
         impl<'de> Visitor<'de> for Members {
             type Value = HeaderSpecs;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object of header name to secret")
+                f.write_str("an object of name to secret")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HeaderSpecs, A::Error> {
                 let mut specs = Vec::new();
@@ -76,6 +90,24 @@ pub struct Upstream {
     pub timeout: Duration,
 }
 
+/// Where and how the token is obtained. The body holds the credentials (`Debug`
+/// prints `[redacted]`).
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    /// The JSON object posted, secrets included.
+    pub body: SecretBytes,
+    pub timeout: Duration,
+    /// Names the shared login record: the endpoint, not the credentials, so that every
+    /// list logging in there shares one token and one rate window.
+    pub(super) target_digest: u64,
+    /// Digest of the whole login request, credentials included: a token obtained with
+    /// other credentials is not used. A truncated SHA-256, never the credentials.
+    pub(super) credentials_digest: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     pub refresh_seconds: u64,
@@ -94,6 +126,8 @@ pub struct RemoteList {
     pub pointer: String,
     /// Member of each object holding the entry; empty: discover it.
     pub field: String,
+    /// `login`: the token comes from this endpoint rather than from `headers`.
+    pub login: Option<Login>,
     /// Digest of what defines the list's content (not the credentials).
     pub(super) source_digest: u64,
     /// Digest of the whole request, credentials included, so that a fixed credential is
@@ -115,37 +149,26 @@ impl RemoteList {
         if !name_ok {
             return Err(ConfigError::new(path, format!("internal: \"{name}\" is not a usable list name")));
         }
-        if c.cluster.is_empty() || c.cluster.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
-            return Err(ConfigError::new(format!("{path}.cluster"), "must name an Envoy cluster (no spaces)"));
-        }
-        if c.authority.is_empty()
-            || c.authority
-                .chars()
-                .any(|ch| ch.is_whitespace() || ch.is_control() || matches!(ch, '/' | '?' | '#' | '@'))
-        {
-            return Err(ConfigError::new(
-                format!("{path}.authority"),
-                format!("\"{}\" is not a host name (such as api.copyleaks.com)", c.authority.escape_debug()),
-            ));
-        }
-        if !c.path.starts_with('/')
-            || c.path.contains('#')
-            || c.path.chars().any(|ch| ch.is_whitespace() || ch.is_control())
-        {
-            return Err(ConfigError::new(
-                format!("{path}.path"),
-                format!("\"{}\" must start with '/' and hold no spaces or fragment", c.path.escape_debug()),
-            ));
-        }
+        check_target(&c.cluster, &c.authority, &c.path, path)?;
+        let login = match &c.login {
+            None => None,
+            Some(l) => {
+                if let Some((name, _)) =
+                    c.headers.iter().flat_map(|h| &h.0).find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+                {
+                    return Err(ConfigError::new(
+                        format!("{path}.login"),
+                        format!(
+                            "cannot be used with {path}.headers.{name}: login obtains the token sent as authorization"
+                        ),
+                    ));
+                }
+                Some(compile_login(l, &format!("{path}.login"), env)?)
+            }
+        };
         let headers = compile_headers(c.headers.as_ref(), path, env)?;
         let timing = compile_timing(c, path)?;
-        let timeout_ms = c.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-        if !(MIN_TIMEOUT_MS..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
-            return Err(ConfigError::new(
-                format!("{path}.timeout_ms"),
-                format!("must be between {MIN_TIMEOUT_MS} and {MAX_TIMEOUT_MS}"),
-            ));
-        }
+        let timeout = compile_timeout(c.timeout_ms, path)?;
         let pointer = c.pointer.clone().unwrap_or_default();
         if !pointer_is_valid(&pointer) {
             return Err(ConfigError::new(
@@ -175,6 +198,10 @@ impl RemoteList {
             parts.push(n.as_bytes());
             parts.push(v.expose());
         }
+        let login_digest = login.as_ref().map(|l| l.credentials_digest.to_be_bytes());
+        if let Some(d) = &login_digest {
+            parts.push(d);
+        }
         let request_digest = digest64(&parts);
         Ok(RemoteList {
             name: name.to_string(),
@@ -183,15 +210,119 @@ impl RemoteList {
                 authority: c.authority.clone(),
                 path: c.path.clone(),
                 headers,
-                timeout: Duration::from_millis(timeout_ms),
+                timeout,
             },
             timing,
             pointer,
             field,
+            login,
             source_digest,
             request_digest,
         })
     }
+}
+
+/// The cluster, `:authority` and `:path` of a callout (the list's or the login's).
+fn check_target(cluster: &str, authority: &str, req_path: &str, path: &str) -> Result<(), ConfigError> {
+    if cluster.is_empty() || cluster.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+        return Err(ConfigError::new(format!("{path}.cluster"), "must name an Envoy cluster (no spaces)"));
+    }
+    if authority.is_empty()
+        || authority.chars().any(|ch| ch.is_whitespace() || ch.is_control() || matches!(ch, '/' | '?' | '#' | '@'))
+    {
+        return Err(ConfigError::new(
+            format!("{path}.authority"),
+            format!("\"{}\" is not a host name (such as api.copyleaks.com)", authority.escape_debug()),
+        ));
+    }
+    if !req_path.starts_with('/')
+        || req_path.contains('#')
+        || req_path.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+    {
+        return Err(ConfigError::new(
+            format!("{path}.path"),
+            format!("\"{}\" must start with '/' and hold no spaces or fragment", req_path.escape_debug()),
+        ));
+    }
+    Ok(())
+}
+
+fn compile_timeout(timeout_ms: Option<u64>, path: &str) -> Result<Duration, ConfigError> {
+    let timeout_ms = timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    if !(MIN_TIMEOUT_MS..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+        return Err(ConfigError::new(
+            format!("{path}.timeout_ms"),
+            format!("must be between {MIN_TIMEOUT_MS} and {MAX_TIMEOUT_MS}"),
+        ));
+    }
+    Ok(Duration::from_millis(timeout_ms))
+}
+
+/// `login`: the body is built here, once, as a JSON object of the resolved secrets.
+fn compile_login(l: &LoginConfig, path: &str, env: &Env) -> Result<Login, ConfigError> {
+    check_target(&l.cluster, &l.authority, &l.path, path)?;
+    let timeout = compile_timeout(l.timeout_ms, path)?;
+    let bp = format!("{path}.body");
+    if l.body.0.is_empty() {
+        return Err(ConfigError::new(
+            &bp,
+            "at least one member is required, such as { email: {env: ...}, key: {env: ...} }",
+        ));
+    }
+    let mut body = String::from("{");
+    let mut names: Vec<&str> = Vec::new();
+    for (name, spec) in &l.body.0 {
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(ConfigError::new(&bp, format!("\"{}\" is not a usable member name", name.escape_debug())));
+        }
+        let mp = format!("{bp}.{name}");
+        if names.contains(&name.as_str()) {
+            return Err(ConfigError::new(&mp, "duplicate member"));
+        }
+        names.push(name);
+        let value = resolve_value(spec, &mp, env)?;
+        if names.len() > 1 {
+            body.push(',');
+        }
+        json_string(&mut body, name);
+        body.push(':');
+        // Checked printable by resolve_value.
+        json_string(&mut body, std::str::from_utf8(value.expose()).unwrap_or_default());
+    }
+    body.push('}');
+    let target_digest = digest64(&[
+        b"webhook-guard login target",
+        &FORMAT_VERSION.to_be_bytes(),
+        l.cluster.as_bytes(),
+        l.authority.as_bytes(),
+        l.path.as_bytes(),
+    ]);
+    let credentials_digest = digest64(&[b"webhook-guard login request", &target_digest.to_be_bytes(), body.as_bytes()]);
+    Ok(Login {
+        cluster: l.cluster.clone(),
+        authority: l.authority.clone(),
+        path: l.path.clone(),
+        body: SecretBytes::new(body.into_bytes()),
+        timeout,
+        target_digest,
+        credentials_digest,
+    })
+}
+
+/// `"…"` with the escapes JSON needs (a tab is the one control character that gets here).
+fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            '\t' => out.push_str("\\t"),
+            _ => out.push(ch),
+        }
+    }
+    out.push('"');
 }
 
 fn compile_timing(c: &RemoteListConfig, path: &str) -> Result<Timing, ConfigError> {
@@ -248,37 +379,44 @@ fn compile_headers(
         if out.iter().any(|(n, _)| *n == lower) {
             return Err(ConfigError::new(&hp, "duplicate header (names are case-insensitive)"));
         }
-        if spec.id.is_some() {
-            return Err(ConfigError::new(format!("{hp}.id"), "a header value takes no id"));
-        }
-        if spec.not_after.is_some() {
-            return Err(ConfigError::new(
-                format!("{hp}.not_after"),
-                "a header value cannot expire here: rotate it in the environment",
-            ));
-        }
-        // resolve_all names list items `[0]`; this is a single value, so drop the index.
-        let indexed = format!("{hp}[0]");
-        let mut resolved = secret::resolve_all(std::slice::from_ref(spec), &hp, env).map_err(|e| {
-            let p = match e.path.strip_prefix(&indexed) {
-                Some(rest) => format!("{hp}{rest}"),
-                None => e.path,
-            };
-            ConfigError::new(p, e.message)
-        })?;
-        let value = match resolved.pop() {
-            Some(s) => s.key,
-            None => return Err(ConfigError::new(&hp, "a value is required")),
-        };
-        let printable =
-            std::str::from_utf8(value.expose()).is_ok_and(|v| !v.chars().any(|ch| ch.is_control() && ch != '\t'));
-        if !printable {
-            // The value is a secret: say what is wrong with it, never what it is.
-            return Err(ConfigError::new(&hp, "the value holds a control character (such as a newline)"));
-        }
+        let value = resolve_value(spec, &hp, env)?;
         out.push((lower, value));
     }
     Ok(out)
+}
+
+/// One secret value (a header's, a login body member's) at `hp`: no id, no expiry,
+/// printable UTF-8.
+fn resolve_value(spec: &SecretSpec, hp: &str, env: &Env) -> Result<SecretBytes, ConfigError> {
+    if spec.id.is_some() {
+        return Err(ConfigError::new(format!("{hp}.id"), "a value here takes no id"));
+    }
+    if spec.not_after.is_some() {
+        return Err(ConfigError::new(
+            format!("{hp}.not_after"),
+            "a value here cannot expire: rotate it in the environment",
+        ));
+    }
+    // resolve_all names list items `[0]`; this is a single value, so drop the index.
+    let indexed = format!("{hp}[0]");
+    let mut resolved = secret::resolve_all(std::slice::from_ref(spec), hp, env).map_err(|e| {
+        let p = match e.path.strip_prefix(&indexed) {
+            Some(rest) => format!("{hp}{rest}"),
+            None => e.path,
+        };
+        ConfigError::new(p, e.message)
+    })?;
+    let value = match resolved.pop() {
+        Some(s) => s.key,
+        None => return Err(ConfigError::new(hp, "a value is required")),
+    };
+    let printable =
+        std::str::from_utf8(value.expose()).is_ok_and(|v| !v.chars().any(|ch| ch.is_control() && ch != '\t'));
+    if !printable {
+        // The value is a secret: say what is wrong with it, never what it is.
+        return Err(ConfigError::new(hp, "the value holds a control character (such as a newline)"));
+    }
+    Ok(value)
 }
 
 /// RFC 6901 syntax: empty (the whole document) or `/`-prefixed tokens, `~` only as `~0`/`~1`.
@@ -381,10 +519,10 @@ mod tests {
                 r#""headers":{"authorization":{"env":"COPYLEAKS_TOKEN","value":"x"}}"#,
                 "r.client_cert.remote_list.headers.authorization: set either `env` or `value`, not both",
             ),
-            (r#""headers":{"authorization":{"id":"a","value":"x"}}"#, "r.client_cert.remote_list.headers.authorization.id: a header value takes no id"),
+            (r#""headers":{"authorization":{"id":"a","value":"x"}}"#, "r.client_cert.remote_list.headers.authorization.id: a value here takes no id"),
             (
                 r#""headers":{"authorization":{"value":"x","not_after":"2027-01-31T00:00:00Z"}}"#,
-                "r.client_cert.remote_list.headers.authorization.not_after: a header value cannot expire here",
+                "r.client_cert.remote_list.headers.authorization.not_after: a value here cannot expire",
             ),
             (
                 r#""headers":{"authorization":{"env":"CRLF"}}"#,
@@ -416,6 +554,84 @@ mod tests {
     }
 
     #[test]
+    fn login_compiles_its_body_once_and_never_prints_it() {
+        let l = list(LOGIN);
+        let login = l.login.as_ref().unwrap();
+        assert_eq!((login.cluster.as_str(), login.authority.as_str()), ("copyleaks_id", "id.copyleaks.com"));
+        assert_eq!(login.path, "/v3/account/login/api");
+        assert_eq!(login.timeout, Duration::from_millis(5000));
+        assert_eq!(login.body.expose(), br#"{"email":"ops@example.com","key":"7e1d0c52-k3y-s3cret"}"#);
+        let printed = format!("{l:?}");
+        assert!(!printed.contains("s3cret") && !printed.contains("ops@example.com"), "{printed}");
+        // Members in the order written; what JSON must escape is escaped.
+        let l = list(
+            r#""login":{"cluster":"c","authority":"a","path":"/p","timeout_ms":250,"body":{"k\"ey":{"env":"QUOTED"},"a":{"value":"x"}}}"#,
+        );
+        let login = l.login.unwrap();
+        assert_eq!(login.body.expose(), br#"{"k\"ey":"a\"b\\c\td","a":"x"}"#);
+        assert!(crate::json::parse(login.body.expose()).is_ok());
+        assert_eq!(login.timeout, Duration::from_millis(250));
+        // Other credentials: another request (retried at once), the same login record.
+        let other = list(&LOGIN.replace("COPYLEAKS_API_KEY", "OTHER_KEY"));
+        let (a, b) = (list(LOGIN), other);
+        assert_ne!(a.request_digest, b.request_digest);
+        let (la, lb) = (a.login.unwrap(), b.login.unwrap());
+        assert_eq!(la.target_digest, lb.target_digest);
+        assert_ne!(la.credentials_digest, lb.credentials_digest);
+    }
+
+    #[test]
+    fn login_config_errors_name_the_field() {
+        let p = "r.client_cert.remote_list";
+        let login = |inner: &str| format!(r#""login":{{{inner}}}"#);
+        let target = r#""cluster":"copyleaks_id","authority":"id.copyleaks.com","path":"/v3/account/login/api""#;
+        let body = r#""body":{"email":{"env":"COPYLEAKS_EMAIL"},"key":{"env":"COPYLEAKS_API_KEY"}}"#;
+        let table: Vec<(String, &str)> = vec![
+            (
+                format!(r#"{LOGIN},"headers":{{"Authorization":{{"env":"COPYLEAKS_TOKEN"}}}}"#),
+                "r.client_cert.remote_list.login: cannot be used with r.client_cert.remote_list.headers.Authorization: login obtains the token",
+            ),
+            // Exclusivity is said even when the header's own secret is unset.
+            (
+                format!(r#"{LOGIN},"headers":{{"authorization":{{"env":"UNSET_TOKEN"}}}}"#),
+                "r.client_cert.remote_list.login: cannot be used with r.client_cert.remote_list.headers.authorization",
+            ),
+            (login(&format!(r#""cluster":"","authority":"a","path":"/p",{body}"#)), "r.client_cert.remote_list.login.cluster: must name an Envoy cluster"),
+            (login(&format!(r#""cluster":"c","authority":"a/b","path":"/p",{body}"#)), "r.client_cert.remote_list.login.authority: \"a/b\" is not a host name"),
+            (login(&format!(r#""cluster":"c","authority":"a","path":"p",{body}"#)), "r.client_cert.remote_list.login.path: \"p\" must start with '/'"),
+            (login(&format!(r#"{target},{body},"timeout_ms":99"#)), "r.client_cert.remote_list.login.timeout_ms: must be between 100 and 60000"),
+            (login(&format!(r#"{target},"body":{{}}"#)), "r.client_cert.remote_list.login.body: at least one member is required"),
+            (
+                login(&format!(r#"{target},"body":{{"key":{{"env":"UNSET_KEY"}}}}"#)),
+                "r.client_cert.remote_list.login.body.key.env: environment variable UNSET_KEY is unset or empty",
+            ),
+            (login(&format!(r#"{target},"body":{{"key":{{"value":""}}}}"#)), "r.client_cert.remote_list.login.body.key.value: a secret must not be empty"),
+            (
+                login(&format!(r#"{target},"body":{{"key":{{"value":"a"}},"key":{{"value":"b"}}}}"#)),
+                "r.client_cert.remote_list.login.body.key: duplicate member",
+            ),
+            (login(&format!(r#"{target},"body":{{"":{{"value":"a"}}}}"#)), "r.client_cert.remote_list.login.body: \"\" is not a usable member name"),
+            (
+                login(&format!(r#"{target},"body":{{"key":{{"env":"CRLF"}}}}"#)),
+                "r.client_cert.remote_list.login.body.key: the value holds a control character",
+            ),
+            (login(&format!(r#"{target},"body":{{"key":{{"id":"a","value":"x"}}}}"#)), "r.client_cert.remote_list.login.body.key.id: a value here takes no id"),
+        ];
+        for (extra, want) in &table {
+            let err = RemoteList::compile(&wire(extra), p, &env, "r.client_cert").unwrap_err().to_string();
+            assert!(err.starts_with(want), "{extra}: got {err:?}, want prefix {want:?}");
+            assert!(!err.contains("s3cret") && !err.contains("injected") && !err.contains("ops@"), "{err}");
+        }
+        let parse = |json: &str| crate::wire::read_str::<RemoteListConfig>(json).unwrap_err().to_string();
+        let e = parse(&format!(r#"{{{BASE},{}}}"#, login(&format!(r#"{target},{body},"password":1"#))));
+        assert!(e.starts_with("login.password: unknown field `password`"), "{e}");
+        let e = parse(&format!(r#"{{{BASE},{}}}"#, login(target)));
+        assert_eq!(e, "login.body: missing field `body`");
+        let e = parse(&format!(r#"{{{BASE},{}}}"#, login(&format!(r#"{target},"body":{{"key":"s3cret"}}"#))));
+        assert_eq!(e, "login.body.key: expected an object, found a string");
+    }
+
+    #[test]
     fn unknown_and_missing_fields_are_refused_with_their_path() {
         let parse = |json: &str| crate::wire::read_str::<RemoteListConfig>(json).unwrap_err().to_string();
         assert!(parse(&format!("{{{BASE},\"refresh\":1}}")).starts_with("refresh: unknown field `refresh`"));
@@ -425,6 +641,6 @@ mod tests {
         let e = parse(&format!(r#"{{{BASE},"headers":{{"authorization":"Bearer s3cr3t"}}}}"#));
         assert_eq!(e, "headers.authorization: expected an object, found a string");
         let e = parse(&format!(r#"{{{BASE},"headers":["authorization"]}}"#));
-        assert_eq!(e, "headers: expected an object of header name to secret, found an array");
+        assert_eq!(e, "headers: expected an object of name to secret, found an array");
     }
 }

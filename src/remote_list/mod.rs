@@ -15,15 +15,18 @@
 //!   (`Policy::remote_lists`), held by the root context and shared (an `Rc`) with the
 //!   HTTP contexts of the same VM; then `prepare(store)` on each.
 //! - Every second or so (root context tick), for each refresher: `on_tick(store, now_ms,
-//!   rand)`. When it returns a [`FetchRequest`], dispatch it (`dispatch_http_call` with its
-//!   cluster, headers, no body, its timeout), then `on_dispatched(token)` on success or
-//!   `on_dispatch_failed(store, now_ms)` on error (an unknown cluster, for instance).
+//!   rand)`. When it returns a [`FetchRequest`] (a list fetch, or with `login` a login),
+//!   dispatch it (`dispatch_http_call` with its cluster, `all_headers()`, its body, its
+//!   timeout), then `on_dispatched(token)` on success or `on_dispatch_failed(store,
+//!   now_ms)` on error (an unknown cluster, for instance).
 //! - On the callout response: `on_response(store, token, status, body, now_ms)` with the
 //!   `:status` as a number (Envoy 1.40 answers a timed-out callout with 504; 0 when
 //!   there is no status at all, as after a reset) and the body read up to
 //!   `MAX_BODY_BYTES + 1` bytes, so that a longer one is refused as too large rather
-//!   than copied whole. Count `fetch_ok` / `fetch_failed` from the [`Outcome`] (log its
-//!   reason); set the gauges from `entries()` and `age_seconds(now_ms)`.
+//!   than copied whole. Count `fetch_ok` / `fetch_failed` / `login_ok` / `login_failed`
+//!   from the [`Outcome`] (log its reason); set the gauges from `entries()`,
+//!   `age_seconds(now_ms)` and `token_remaining_seconds(now_ms)`. After `LoginOk`, tick
+//!   the list again at once: the fetch that needed the token goes out without waiting.
 //! - `rand` need only differ between workers and ticks (the filter mixes the clock with
 //!   the root context id; it is no secret): it seeds the lease nonce and the jitter.
 //! - On the request path: `current(store, now_ms)`.
@@ -45,6 +48,13 @@
 //! - `data` (up to about 700 KiB at [`MAX_ENTRIES`] SHA-256 thumbprints): the generation,
 //!   the fetch time and the canonical entries. Each worker decodes it once per
 //!   generation; the hot path reads only `state`, at most once per second.
+//!
+//! With `login`, one more key per login endpoint (cluster, authority, path; not the
+//! credentials), `webhook_guard:login:<digest>`, written with CAS and read by the ticks
+//! only: the token, its expiry and renewal time, a digest of the credentials that
+//! obtained it, the login backoff, and the start times of the logins of the last 15
+//! minutes (at most 12, Copyleaks' limit, whatever the number of workers). A login takes
+//! the list's lease like a fetch, and its slot in that window before it is dispatched.
 
 pub mod config;
 pub mod parse;

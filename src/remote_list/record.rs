@@ -35,6 +35,73 @@ pub(super) struct DataRecord {
     pub entries: Vec<String>,
 }
 
+/// The shared login record of a login endpoint: the token and its expiry, the login
+/// backoff, and when the recent logins started (the rate window). Written with CAS.
+/// `Debug` never prints the token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(super) struct LoginRecord {
+    pub v: u32,
+    /// Digest of the login request (credentials included) that wrote last: a token or a
+    /// backoff of other credentials is not this configuration's.
+    pub credentials: u64,
+    /// Nonce of the login that obtained the token; 0: no token.
+    pub token_id: u64,
+    pub expires_ms: u64,
+    /// Log in again from this time on, before the expiry.
+    pub renew_ms: u64,
+    pub failures: u32,
+    /// No login before this (backoff after a failed login).
+    pub next_ms: u64,
+    /// Start times of the logins inside the rate window, oldest first.
+    pub logins: Vec<u64>,
+    pub token: Vec<u8>,
+}
+
+impl std::fmt::Debug for LoginRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRecord")
+            .field("token_id", &self.token_id)
+            .field("expires_ms", &self.expires_ms)
+            .field("failures", &self.failures)
+            .field("next_ms", &self.next_ms)
+            .field("logins", &self.logins)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoginRecord {
+    pub fn encode(&self) -> Option<Vec<u8>> {
+        let mut w = Writer::with_capacity(64 + 8 * self.logins.len() + self.token.len());
+        w.u32(self.v).u64(self.credentials).u64(self.token_id).u64(self.expires_ms).u64(self.renew_ms);
+        w.u32(self.failures).u64(self.next_ms).u8(u8::try_from(self.logins.len()).ok()?);
+        for t in &self.logins {
+            w.u64(*t);
+        }
+        w.u16(u16::try_from(self.token.len()).ok()?).bytes(&self.token);
+        Some(w.finish())
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(bytes);
+        let mut l = LoginRecord {
+            v: r.u32()?,
+            credentials: r.u64()?,
+            token_id: r.u64()?,
+            expires_ms: r.u64()?,
+            renew_ms: r.u64()?,
+            failures: r.u32()?,
+            next_ms: r.u64()?,
+            ..LoginRecord::default()
+        };
+        for _ in 0..r.u8()? {
+            l.logins.push(r.u64()?);
+        }
+        let len = usize::from(r.u16()?);
+        l.token = r.take(len)?.to_vec();
+        r.end(l)
+    }
+}
+
 impl Schedule {
     pub const LEN: usize = 4 + 3 * 8 + 4 + 3 * 8;
 
@@ -128,5 +195,24 @@ mod tests {
         assert!(DataRecord::decode(&not_utf8).is_none());
         let long = DataRecord { entries: vec!["x".repeat(70_000)], ..r };
         assert!(long.encode().is_none());
+
+        let l = LoginRecord {
+            v: FORMAT_VERSION,
+            credentials: 1,
+            token_id: 2,
+            expires_ms: 3,
+            renew_ms: 4,
+            failures: 5,
+            next_ms: 6,
+            logins: vec![7, 8],
+            token: b"t0ken-s3cret".to_vec(),
+        };
+        let bytes = l.encode().unwrap();
+        assert_eq!(LoginRecord::decode(&bytes), Some(l.clone()));
+        for cut in 0..bytes.len() {
+            assert!(LoginRecord::decode(&bytes[..cut]).is_none(), "{cut}");
+        }
+        assert!(LoginRecord::decode(&[bytes.as_slice(), b"x"].concat()).is_none());
+        assert!(!format!("{l:?}").contains("s3cret"));
     }
 }

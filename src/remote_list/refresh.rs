@@ -6,9 +6,10 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::config::{RemoteList, MAX_TIMEOUT_MS};
+use super::config::{Login, RemoteList, MAX_TIMEOUT_MS};
 use super::parse::{parse_list, EntryKind, ParseError, MAX_ENTRIES};
-use super::record::{DataRecord, Schedule, FORMAT_VERSION};
+use super::record::{DataRecord, LoginRecord, Schedule, FORMAT_VERSION};
+use crate::json::{self, Json, Number};
 use crate::shared::{SharedStore, CAS_ATTEMPTS};
 
 /// How long a lease outlives the callout timeout: Envoy answers every callout by its
@@ -28,6 +29,14 @@ const MAX_BACKOFF_MS: u64 = 3_600_000;
 /// Retry-After is advice to the sender; a sender told to wait hours may give up.
 const MAX_RETRY_AFTER_SECONDS: u64 = 600;
 const KEY_PREFIX: &str = "webhook_guard:list:";
+/// Copyleaks allows 12 logins per 15 minutes; every worker of this Envoy counts against
+/// one window, kept in the shared login record.
+pub const LOGIN_WINDOW_MS: u64 = 900_000;
+pub const LOGINS_PER_WINDOW: usize = 12;
+/// A token is renewed when a quarter of its lifetime is left, at most this early.
+const MAX_RENEW_MARGIN_MS: u64 = 3_600_000;
+/// A token longer than this is no token a header should carry.
+const MAX_TOKEN_LEN: usize = 8_192;
 
 impl RemoteList {
     fn timeout_ms(&self) -> u64 {
@@ -42,8 +51,10 @@ impl RemoteList {
         self.timing.retry_seconds.saturating_mul(1000)
     }
 
+    /// Long enough for the longer of the two callouts (the list's, the login's).
     fn lease_ms(&self) -> u64 {
-        self.timeout_ms().saturating_add(LEASE_MARGIN_MS)
+        let login = self.login.as_ref().map_or(0, |l| u64::try_from(l.timeout.as_millis()).unwrap_or(MAX_TIMEOUT_MS));
+        self.timeout_ms().max(login).saturating_add(LEASE_MARGIN_MS)
     }
 
     /// Failure `failures` (1-based): `retry * 2^(failures-1)`, capped at the refresh
@@ -71,6 +82,60 @@ fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+/// A time further ahead than `span` could have set it (beyond the skew between workers'
+/// clock readings) means the clock went back: it is ignored rather than waited for.
+fn plausible(until: u64, now_ms: u64, span: u64) -> bool {
+    until.saturating_sub(now_ms) <= span.saturating_add(CLOCK_SKEW_MS)
+}
+
+fn in_window(t: u64, now_ms: u64) -> bool {
+    t.saturating_add(LOGIN_WINDOW_MS) > now_ms && t <= now_ms.saturating_add(CLOCK_SKEW_MS)
+}
+
+/// Whether a login may start now: past the backoff of these credentials, and fewer than
+/// [`LOGINS_PER_WINDOW`] logins started in the last [`LOGIN_WINDOW_MS`].
+fn login_allowed(record: Option<&LoginRecord>, login: &Login, now_ms: u64) -> bool {
+    let Some(r) = record else { return true };
+    let backing_off =
+        r.credentials == login.credentials_digest && now_ms < r.next_ms && plausible(r.next_ms, now_ms, MAX_BACKOFF_MS);
+    !backing_off && r.logins.iter().filter(|&&t| in_window(t, now_ms)).count() < LOGINS_PER_WINDOW
+}
+
+/// The token and its expiry (unix ms) from a login answer: `access_token`, and
+/// `.expires` (RFC 3339, Copyleaks) or `expires_in` (seconds).
+fn read_login_answer(status: u32, body: &[u8], now_ms: u64) -> Result<(Vec<u8>, u64), LoginError> {
+    if status == 0 {
+        return Err(LoginError::NoResponse);
+    }
+    if !(200..300).contains(&status) {
+        return Err(LoginError::HttpStatus(status));
+    }
+    let doc = json::parse(body).ok().filter(|d| !d.has_repeated_member());
+    let Some(Json::Object(members)) = doc else {
+        return Err(LoginError::Malformed("not one JSON object"));
+    };
+    let member = |name: &str| members.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let token = match member("access_token") {
+        Some(Json::String(t)) if !t.is_empty() => t.as_bytes(),
+        _ => return Err(LoginError::Malformed("no access_token")),
+    };
+    // Sent as a header value: visible ASCII only, so it cannot split the header.
+    if token.len() > MAX_TOKEN_LEN || !token.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(LoginError::Malformed("access_token is not a usable header value"));
+    }
+    let expires_ms = match (member(".expires"), member("expires_in")) {
+        (Some(Json::String(t)), _) => crate::time::parse_rfc3339(t)
+            .map(|s| s.saturating_mul(1000))
+            .ok_or(LoginError::Malformed(".expires is not an RFC 3339 time"))?,
+        (None, Some(Json::Number(Number::U64(n)))) => now_ms.saturating_add(n.saturating_mul(1000)),
+        _ => return Err(LoginError::Malformed("no .expires or expires_in")),
+    };
+    if expires_ms <= now_ms {
+        return Err(LoginError::Malformed("the token's expiry is in the past"));
+    }
+    Ok((token.to_vec(), expires_ms))
 }
 
 /// A list as loaded: canonical entries, sorted and without duplicates.
@@ -123,20 +188,37 @@ pub enum ListState {
     Stale { age_seconds: u64 },
 }
 
-/// A callout to dispatch. `Debug` names the headers but never prints their values.
+/// A callout to dispatch: a list fetch, or a login. `Debug` names the headers but never
+/// prints their values, the token or the body.
 pub struct FetchRequest<'a> {
     pub cluster: &'a str,
     /// `:method`, `:path`, `:authority`, `accept` (unless configured), then the configured headers.
     pub headers: Vec<(&'a str, &'a str)>,
+    /// `Bearer <token>` from the login, sent as `authorization`.
+    pub authorization: Option<String>,
+    /// The login's JSON body (credentials).
+    pub body: Option<&'a [u8]>,
     pub timeout: Duration,
+}
+
+impl FetchRequest<'_> {
+    /// Every header to send, the authorization included.
+    pub fn all_headers(&self) -> Vec<(&str, &str)> {
+        let mut all = self.headers.clone();
+        if let Some(a) = &self.authorization {
+            all.push(("authorization", a));
+        }
+        all
+    }
 }
 
 impl fmt::Debug for FetchRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.headers.iter().map(|(n, _)| *n).collect();
+        let names: Vec<&str> = self.all_headers().iter().map(|(n, _)| *n).collect();
         f.debug_struct("FetchRequest")
             .field("cluster", &self.cluster)
             .field("headers", &names)
+            .field("body_bytes", &self.body.map(<[u8]>::len))
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -150,9 +232,40 @@ pub enum FetchError {
     /// No `:status`: the callout timed out or the connection failed.
     NoResponse,
     HttpStatus(u32),
+    /// 401 to a token the login obtained: it is dropped, and the next attempt logs in.
+    TokenRefused,
     Malformed(ParseError),
     /// The list could not be written to shared data.
     StoreWrite,
+}
+
+/// Why a login failed. Never holds the answer's body or the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginError {
+    DispatchFailed,
+    NoResponse,
+    HttpStatus(u32),
+    /// What is wrong with the answer (a missing member, an expiry in the past).
+    Malformed(&'static str),
+    StoreWrite,
+}
+
+impl fmt::Display for LoginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoginError::DispatchFailed => f.write_str("could not dispatch the callout (is the login cluster defined?)"),
+            LoginError::NoResponse => f.write_str("no response (timeout or connection failure)"),
+            LoginError::HttpStatus(s @ (400 | 401 | 403)) => {
+                write!(f, "HTTP {s}: the login endpoint refused the credentials (check remote_list.login.body)")
+            }
+            LoginError::HttpStatus(429) => {
+                f.write_str("HTTP 429: the login endpoint is rate limiting (Copyleaks allows 12 logins per 15 minutes)")
+            }
+            LoginError::HttpStatus(s) => write!(f, "HTTP {s}"),
+            LoginError::Malformed(why) => write!(f, "malformed answer: {why}"),
+            LoginError::StoreWrite => f.write_str("could not write the token to shared data"),
+        }
+    }
 }
 
 impl fmt::Display for FetchError {
@@ -164,6 +277,9 @@ impl fmt::Display for FetchError {
                 write!(f, "HTTP {s}: the API refused the credentials (check remote_list.headers)")
             }
             FetchError::HttpStatus(s) => write!(f, "HTTP {s}"),
+            FetchError::TokenRefused => {
+                f.write_str("HTTP 401: the API refused the access token; it is dropped and the next attempt logs in")
+            }
             FetchError::Malformed(e) => write!(f, "malformed answer: {e}"),
             FetchError::StoreWrite => f.write_str("could not write the list to shared data"),
         }
@@ -179,6 +295,13 @@ pub enum Outcome {
     Failed {
         reason: FetchError,
     },
+    /// Logged in: a token valid for this long is in shared data.
+    LoginOk {
+        expires_in_seconds: u64,
+    },
+    LoginFailed {
+        reason: LoginError,
+    },
     /// Not this refresher's callout (or a late one): nothing changed.
     Ignored,
 }
@@ -189,6 +312,9 @@ struct Attempt {
     token: Option<u32>,
     /// Past this, the host will not answer any more (it answers by the timeout).
     deadline_ms: u64,
+    login: bool,
+    /// The token a fetch sent (its login's nonce), so a 401 drops that one only.
+    token_id: u64,
 }
 
 #[derive(Debug, Default)]
@@ -199,6 +325,8 @@ struct Local {
     seen: Option<Schedule>,
     synced_at_ms: Option<u64>,
     draws: u64,
+    /// The token's expiry as last read (gauge).
+    token_expires_ms: Option<u64>,
 }
 
 /// The refresh state machine of one list in one worker VM. Workers coordinate through
@@ -209,6 +337,8 @@ pub struct Refresher {
     kind: EntryKind,
     state_key: String,
     data_key: String,
+    /// Shared by every list that logs in at the same endpoint.
+    login_key: String,
     local: RefCell<Local>,
 }
 
@@ -218,6 +348,11 @@ impl Refresher {
         Refresher {
             state_key: format!("{base}:state"),
             data_key: format!("{base}:data"),
+            login_key: list
+                .login
+                .as_ref()
+                .map(|l| format!("webhook_guard:login:{:016x}", l.target_digest))
+                .unwrap_or_default(),
             list,
             kind,
             local: RefCell::new(Local::default()),
@@ -243,6 +378,13 @@ impl Refresher {
         Some(now_ms.saturating_sub(fetched) / 1000)
     }
 
+    /// Seconds the token is still valid (gauge): 0 without one; `None` without `login`.
+    pub fn token_remaining_seconds(&self, now_ms: u64) -> Option<u64> {
+        self.list.login.as_ref()?;
+        let expires = self.local()?.token_expires_ms.unwrap_or(0);
+        Some(expires.saturating_sub(now_ms) / 1000)
+    }
+
     /// Create the shared state record, where absent, when the configuration loads.
     /// Envoy's shared data has no create-if-absent, so the first lease of a new record
     /// could not be a compare-and-swap, and two VMs ticking together could both fetch.
@@ -251,10 +393,21 @@ impl Refresher {
         let initial = Schedule { v: FORMAT_VERSION, request: self.list.request_digest, ..Schedule::default() };
         // A failure leaves the record absent: the first tick then creates it as before.
         store.create_if_absent(&self.state_key, &initial.encode());
+        if self.list.login.is_some() {
+            let initial = LoginRecord { v: FORMAT_VERSION, ..LoginRecord::default() };
+            if let Some(bytes) = initial.encode() {
+                store.create_if_absent(&self.login_key, &bytes);
+            }
+        }
     }
 
-    /// Whether this worker should fetch now; if so it holds the lease and must dispatch
-    /// the request. `rand` is any random number (lease nonce and jitter).
+    /// Whether this worker should fetch (or log in) now; if so it holds the lease and
+    /// must dispatch the request. `rand` is any random number (lease nonce and jitter).
+    ///
+    /// With `login`: a fetch needs a token in shared data that has not expired. A token
+    /// past its renewal time (or none, when a fetch is due) means logging in first,
+    /// when the login backoff and the rate window allow it; until then a fetch still
+    /// uses a token that has not expired.
     pub fn on_tick(&self, store: &dyn SharedStore, now_ms: u64, rand: u64) -> Option<FetchRequest<'_>> {
         let mut local = self.local()?;
         let (schedule, cas) = self.read_state(store);
@@ -267,12 +420,67 @@ impl Refresher {
             // failure so that backoff applies, and let the lease go.
             local.attempt = None;
             drop(local);
-            self.finish(store, a.nonce, now_ms, None);
+            if a.login {
+                self.login_failed(store, a.nonce, now_ms);
+            } else {
+                self.finish(store, a.nonce, now_ms, None, false);
+            }
             return None;
         }
-        if !self.due(schedule.as_ref(), now_ms) {
+        let fetch_due = self.due(schedule.as_ref(), now_ms);
+        let mut token = None;
+        if let Some(login) = &self.list.login {
+            let (record, login_cas) = self.read_login(store);
+            let ours = record.as_ref().filter(|r| r.token_id != 0 && r.credentials == login.credentials_digest);
+            local.token_expires_ms = ours.map(|r| r.expires_ms);
+            let renew = ours.is_none_or(|r| now_ms >= r.renew_ms);
+            if renew
+                && (fetch_due || ours.is_some())
+                && !self.lease_live(schedule.as_ref(), now_ms)
+                && login_allowed(record.as_ref(), login, now_ms)
+            {
+                let nonce = self.take_lease(&mut local, store, schedule, cas, now_ms, rand)?;
+                // The rate window counts a login when it starts, so no two workers can
+                // both take its last slot.
+                let mut next = record.unwrap_or_default();
+                next.v = FORMAT_VERSION;
+                next.logins.retain(|&t| in_window(t, now_ms));
+                next.logins.push(now_ms);
+                let reserved = next.encode().is_some_and(|b| store.set(&self.login_key, &b, login_cas).is_ok());
+                if !reserved {
+                    drop(local);
+                    self.release(store, nonce);
+                    return None;
+                }
+                let deadline_ms = now_ms.saturating_add(self.list.lease_ms());
+                local.attempt = Some(Attempt { nonce, token: None, deadline_ms, login: true, token_id: 0 });
+                return Some(self.login_request(login));
+            }
+            token = Some(ours.filter(|r| now_ms < r.expires_ms).map(|r| (r.token_id, r.token.clone()))?);
+        }
+        if !fetch_due {
             return None;
         }
+        let nonce = self.take_lease(&mut local, store, schedule, cas, now_ms, rand)?;
+        let deadline_ms = now_ms.saturating_add(self.list.lease_ms());
+        let token_id = token.as_ref().map_or(0, |t| t.0);
+        local.attempt = Some(Attempt { nonce, token: None, deadline_ms, login: false, token_id });
+        let mut req = self.request();
+        // The token was checked to be visible ASCII when it was read.
+        req.authorization = token.and_then(|(_, t)| Some(format!("Bearer {}", std::str::from_utf8(&t).ok()?)));
+        Some(req)
+    }
+
+    /// Take the lease in the shared state (CAS against `cas`); the nonce on success.
+    fn take_lease(
+        &self,
+        local: &mut Local,
+        store: &dyn SharedStore,
+        schedule: Option<Schedule>,
+        cas: Option<u32>,
+        now_ms: u64,
+        rand: u64,
+    ) -> Option<u64> {
         local.draws = local.draws.wrapping_add(1);
         let nonce = mix(rand ^ now_ms.rotate_left(32) ^ mix(local.draws)).max(1);
         let until = now_ms.saturating_add(self.list.lease_ms());
@@ -295,9 +503,8 @@ impl Refresher {
                 return None;
             }
         }
-        local.attempt = Some(Attempt { nonce, token: None, deadline_ms: until });
         local.seen = Some(next);
-        Some(self.request())
+        Some(nonce)
     }
 
     /// The glue dispatched the request of the last `on_tick`; `token` identifies its answer.
@@ -316,7 +523,11 @@ impl Refresher {
         let Some(a) = self.local().and_then(|mut l| l.attempt.take()) else {
             return Outcome::Ignored;
         };
-        self.finish(store, a.nonce, now_ms, None);
+        if a.login {
+            self.login_failed(store, a.nonce, now_ms);
+            return Outcome::LoginFailed { reason: LoginError::DispatchFailed };
+        }
+        self.finish(store, a.nonce, now_ms, None, false);
         Outcome::Failed { reason: FetchError::DispatchFailed }
     }
 
@@ -334,22 +545,31 @@ impl Refresher {
                 _ => return Outcome::Ignored,
             }
         };
+        if attempt.login {
+            return self.on_login_response(store, attempt.nonce, status, body, now_ms);
+        }
+        if status == 401 && self.list.login.is_some() {
+            self.drop_token(store, attempt.token_id);
+            // Log in once more at once; a second refusal backs off like any failure.
+            self.finish(store, attempt.nonce, now_ms, None, true);
+            return Outcome::Failed { reason: FetchError::TokenRefused };
+        }
         let entries = match self.accept(status, body) {
             Ok(entries) => entries,
             Err(reason) => {
-                self.finish(store, attempt.nonce, now_ms, None);
+                self.finish(store, attempt.nonce, now_ms, None, false);
                 return Outcome::Failed { reason };
             }
         };
         let record = DataRecord { v: FORMAT_VERSION, generation: attempt.nonce, fetched_at_ms: now_ms, entries };
         let written = record.encode().is_some_and(|b| store.set(&self.data_key, &b, None).is_ok());
         if !written {
-            self.finish(store, attempt.nonce, now_ms, None);
+            self.finish(store, attempt.nonce, now_ms, None, false);
             return Outcome::Failed { reason: FetchError::StoreWrite };
         }
         // The data is written before the state announces its generation, so a worker
         // that sees the new generation finds the new data.
-        self.finish(store, attempt.nonce, now_ms, Some(attempt.nonce));
+        self.finish(store, attempt.nonce, now_ms, Some(attempt.nonce), false);
         let n = record.entries.len();
         if let Some(mut local) = self.local() {
             local.cache = Some(Rc::new(RemoteEntries {
@@ -409,7 +629,127 @@ impl Refresher {
         // Values were checked to be UTF-8 at compile time.
         headers
             .extend(up.headers.iter().filter_map(|(n, v)| Some((n.as_str(), std::str::from_utf8(v.expose()).ok()?))));
-        FetchRequest { cluster: &up.cluster, headers, timeout: up.timeout }
+        FetchRequest { cluster: &up.cluster, headers, authorization: None, body: None, timeout: up.timeout }
+    }
+
+    fn login_request<'a>(&self, login: &'a Login) -> FetchRequest<'a> {
+        let headers = vec![
+            (":method", "POST"),
+            (":path", login.path.as_str()),
+            (":authority", login.authority.as_str()),
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+        ];
+        FetchRequest {
+            cluster: &login.cluster,
+            headers,
+            authorization: None,
+            body: Some(login.body.expose()),
+            timeout: login.timeout,
+        }
+    }
+
+    fn read_login(&self, store: &dyn SharedStore) -> (Option<LoginRecord>, Option<u32>) {
+        let (bytes, cas) = store.get(&self.login_key);
+        let record = bytes.and_then(|b| LoginRecord::decode(&b)).filter(|r| r.v == FORMAT_VERSION);
+        (record, cas)
+    }
+
+    /// Change the shared login record with CAS; `false` if it could not be written.
+    fn update_login(&self, store: &dyn SharedStore, change: &dyn Fn(&mut LoginRecord) -> bool) -> bool {
+        for _ in 0..CAS_ATTEMPTS {
+            let (current, cas) = self.read_login(store);
+            let mut r = current.unwrap_or_default();
+            r.v = FORMAT_VERSION;
+            if !change(&mut r) {
+                return true;
+            }
+            if r.encode().is_some_and(|b| store.set(&self.login_key, &b, cas).is_ok()) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn on_login_response(&self, store: &dyn SharedStore, nonce: u64, status: u32, body: &[u8], now_ms: u64) -> Outcome {
+        let Some(login) = &self.list.login else {
+            return Outcome::Ignored;
+        };
+        let (token, expires_ms) = match read_login_answer(status, body, now_ms) {
+            Ok(answer) => answer,
+            Err(reason) => {
+                self.login_failed(store, nonce, now_ms);
+                return Outcome::LoginFailed { reason };
+            }
+        };
+        let renew_ms = expires_ms - ((expires_ms - now_ms) / 4).min(MAX_RENEW_MARGIN_MS);
+        let written = self.update_login(store, &|r| {
+            r.credentials = login.credentials_digest;
+            r.token_id = nonce;
+            r.token = token.clone();
+            r.expires_ms = expires_ms;
+            r.renew_ms = renew_ms;
+            r.failures = 0;
+            r.next_ms = 0;
+            true
+        });
+        self.release(store, nonce);
+        if !written {
+            return Outcome::LoginFailed { reason: LoginError::StoreWrite };
+        }
+        if let Some(mut local) = self.local() {
+            local.token_expires_ms = Some(expires_ms);
+        }
+        Outcome::LoginOk { expires_in_seconds: (expires_ms - now_ms) / 1000 }
+    }
+
+    /// A failed login: back off (shared, so no worker retries sooner) and let the lease go.
+    fn login_failed(&self, store: &dyn SharedStore, nonce: u64, now_ms: u64) {
+        let Some(login) = &self.list.login else { return };
+        self.update_login(store, &|r| {
+            if r.credentials != login.credentials_digest {
+                // Another configuration's token and failures are not ours.
+                *r = LoginRecord { v: FORMAT_VERSION, logins: std::mem::take(&mut r.logins), ..LoginRecord::default() };
+                r.credentials = login.credentials_digest;
+            }
+            r.failures = r.failures.saturating_add(1);
+            r.next_ms = now_ms.saturating_add(self.list.backoff_ms(r.failures, nonce));
+            true
+        });
+        self.release(store, nonce);
+    }
+
+    /// The API refused the token `token_id`: drop it, unless a newer one replaced it.
+    fn drop_token(&self, store: &dyn SharedStore, token_id: u64) {
+        self.update_login(store, &|r| {
+            if r.token_id != token_id || token_id == 0 {
+                return false;
+            }
+            r.token_id = 0;
+            r.token.clear();
+            r.expires_ms = 0;
+            r.renew_ms = 0;
+            true
+        });
+        if let Some(mut local) = self.local() {
+            local.token_expires_ms = None;
+        }
+    }
+
+    /// Let the lease go without recording an outcome (a login's end).
+    fn release(&self, store: &dyn SharedStore, nonce: u64) {
+        for _ in 0..CAS_ATTEMPTS {
+            let (current, cas) = self.read_state(store);
+            let Some(mut s) = current.filter(|s| s.lease == nonce) else { return };
+            s.lease = 0;
+            s.lease_until_ms = 0;
+            if store.set(&self.state_key, &s.encode(), cas).is_ok() {
+                if let Some(mut local) = self.local() {
+                    local.seen = Some(s);
+                }
+                return;
+            }
+        }
     }
 
     fn accept(&self, status: u32, body: &[u8]) -> Result<Vec<String>, FetchError> {
@@ -431,12 +771,7 @@ impl Refresher {
         let Some(s) = s else {
             return true;
         };
-        // A lease or a schedule further ahead than this configuration could have set it
-        // (beyond the skew between workers' clock readings) means the clock went back:
-        // ignore it rather than stall for that long.
-        let plausible = |until: u64, span: u64| until - now_ms <= span.saturating_add(CLOCK_SKEW_MS);
-        let lease_live = s.lease != 0 && now_ms < s.lease_until_ms && plausible(s.lease_until_ms, self.list.lease_ms());
-        if lease_live {
+        if self.lease_live(Some(s), now_ms) {
             return false;
         }
         if s.request != self.list.request_digest {
@@ -446,11 +781,18 @@ impl Refresher {
             return now_ms >= s.last_attempt_ms.saturating_add(self.list.retry_ms())
                 || now_ms.saturating_add(CLOCK_SKEW_MS) < s.last_attempt_ms;
         }
-        now_ms >= s.next_ms || !plausible(s.next_ms, self.list.refresh_ms())
+        now_ms >= s.next_ms || !plausible(s.next_ms, now_ms, self.list.refresh_ms())
+    }
+
+    fn lease_live(&self, s: Option<&Schedule>, now_ms: u64) -> bool {
+        s.is_some_and(|s| {
+            s.lease != 0 && now_ms < s.lease_until_ms && plausible(s.lease_until_ms, now_ms, self.list.lease_ms())
+        })
     }
 
     /// Record the end of an attempt in the shared state: `generation` on success.
-    fn finish(&self, store: &dyn SharedStore, nonce: u64, now_ms: u64, generation: Option<u64>) {
+    /// `retry_once`: a failure that is retried at once when it is the first in a row.
+    fn finish(&self, store: &dyn SharedStore, nonce: u64, now_ms: u64, generation: Option<u64>, retry_once: bool) {
         for _ in 0..CAS_ATTEMPTS {
             let (current, cas) = self.read_state(store);
             let mut s = current.unwrap_or_default();
@@ -471,7 +813,11 @@ impl Refresher {
                 }
                 None => {
                     s.failures = if same_config { s.failures.saturating_add(1) } else { 1 };
-                    s.next_ms = now_ms.saturating_add(self.list.backoff_ms(s.failures, nonce));
+                    s.next_ms = if retry_once && s.failures == 1 {
+                        now_ms
+                    } else {
+                        now_ms.saturating_add(self.list.backoff_ms(s.failures, nonce))
+                    };
                 }
             }
             if store.set(&self.state_key, &s.encode(), cas).is_ok() {
@@ -1142,5 +1488,352 @@ mod tests {
         assert_eq!(fetch(&w, &s2, T0, 1, 200, &doc), Outcome::Ok { entries: MAX_ENTRIES });
         assert_eq!(s2.len(), 2, "one state and one data key per list");
         assert!(s2.bytes() < 720 * 1024, "{}", s2.bytes());
+    }
+
+    // ---- login ---------------------------------------------------------------------
+
+    const HOUR_MS: u64 = 3_600_000;
+
+    fn login_worker(extra: &str) -> Refresher {
+        let all = if extra.is_empty() { LOGIN.to_string() } else { format!("{LOGIN},{extra}") };
+        Refresher::new(list(&all), THUMBPRINTS)
+    }
+
+    fn answer(token: &str, expires_in_seconds: u64) -> Vec<u8> {
+        format!(r#"{{"access_token":"{token}","expires_in":{expires_in_seconds}}}"#).into_bytes()
+    }
+
+    fn authorization(req: &FetchRequest<'_>) -> Option<String> {
+        req.all_headers().iter().find(|(n, _)| *n == "authorization").map(|(_, v)| v.to_string())
+    }
+
+    fn is_login(req: &FetchRequest<'_>) -> bool {
+        req.cluster == "copyleaks_id"
+    }
+
+    /// Tick; expect a login; answer it with `status`/`body` 100 ms later.
+    fn login(w: &Refresher, store: &MemoryStore, now: u64, token: u32, status: u32, body: &[u8]) -> Outcome {
+        let req = w.on_tick(store, now, u64::from(token)).unwrap_or_else(|| panic!("expected a login at {now}"));
+        assert!(is_login(&req), "{req:?}");
+        w.on_dispatched(token);
+        w.on_response(store, token, status, body, now + 100)
+    }
+
+    fn login_record(w: &Refresher, store: &MemoryStore) -> LoginRecord {
+        w.read_login(store).0.unwrap()
+    }
+
+    #[test]
+    fn without_a_token_the_filter_logs_in_first_then_fetches_with_it() {
+        let store = MemoryStore::default();
+        let (a, b) = (login_worker(""), login_worker(""));
+        a.prepare(&store);
+        b.prepare(&store);
+        assert_eq!(a.token_remaining_seconds(T0), Some(0));
+        assert_eq!(worker("").token_remaining_seconds(T0), None, "no gauge without login");
+        let req = a.on_tick(&store, T0, 1).expect("a login");
+        assert_eq!(req.cluster, "copyleaks_id");
+        assert_eq!(
+            req.all_headers(),
+            vec![
+                (":method", "POST"),
+                (":path", "/v3/account/login/api"),
+                (":authority", "id.copyleaks.com"),
+                ("content-type", "application/json"),
+                ("accept", "application/json"),
+            ]
+        );
+        assert_eq!(req.body, Some(&br#"{"email":"ops@example.com","key":"7e1d0c52-k3y-s3cret"}"#[..]));
+        let printed = format!("{req:?} {a:?}");
+        assert!(!printed.contains("s3cret") && !printed.contains("ops@example.com"), "{printed}");
+        // One worker logs in at a time: the other neither logs in nor fetches meanwhile.
+        assert!(b.on_tick(&store, T0 + 50, 2).is_none());
+        a.on_dispatched(1);
+        let copyleaks = br#"{"access_token":"ACLNSK-t0ken-1","issued":"x",".issued":"2023-11-14T22:13:20Z",".expires":"2023-11-17T00:13:20.2431255+02:00"}"#;
+        assert_eq!(
+            a.on_response(&store, 1, 200, copyleaks, T0 + 100),
+            Outcome::LoginOk { expires_in_seconds: 172_799 }
+        );
+        assert_eq!(a.token_remaining_seconds(T0 + 100), Some(172_799));
+        // The fetch that was due goes out with the token (the filter ticks at once).
+        let req = a.on_tick(&store, T0 + 100, 3).expect("the fetch");
+        assert_eq!(req.cluster, "copyleaks_api");
+        assert_eq!(authorization(&req).as_deref(), Some("Bearer ACLNSK-t0ken-1"));
+        assert!(!format!("{req:?}").contains("t0ken"), "{req:?}");
+        assert!(b.on_tick(&store, T0 + 150, 4).is_none(), "the fetch holds the lease");
+        a.on_dispatched(3);
+        assert_eq!(a.on_response(&store, 3, 200, &body(), T0 + 200), Outcome::Ok { entries: 2 });
+        assert_eq!(fresh(b.current(&store, T0 + 300)).len(), 2);
+        assert_eq!(login_record(&a, &store).logins, vec![T0]);
+    }
+
+    #[test]
+    fn a_fresh_token_is_used_by_every_worker_without_logging_in() {
+        let store = MemoryStore::default();
+        let (a, b) = (login_worker(""), login_worker(""));
+        assert_eq!(
+            login(&a, &store, T0, 1, 200, &answer("t0ken-1", 48 * 3600)),
+            Outcome::LoginOk { expires_in_seconds: 172_800 }
+        );
+        assert_eq!(fetch(&a, &store, T0 + 100, 2, 200, &body()), Outcome::Ok { entries: 2 });
+        // A day later the other worker refreshes with the same token: no login.
+        let next = schedule(&a, &store).next_ms;
+        let req = b.on_tick(&store, next, 3).expect("the refresh");
+        assert!(!is_login(&req));
+        assert_eq!(authorization(&req).as_deref(), Some("Bearer t0ken-1"));
+        assert_eq!(b.token_remaining_seconds(next), Some((T0 + 100 + 48 * HOUR_MS - next) / 1000));
+        b.on_dispatched(3);
+        assert_eq!(b.on_response(&store, 3, 200, &body(), next + 100), Outcome::Ok { entries: 2 });
+        assert_eq!(login_record(&a, &store).logins.len(), 1);
+        // Nothing more to do until the next refresh or the token's renewal.
+        assert!(a.on_tick(&store, next + 1_000, 4).is_none());
+    }
+
+    #[test]
+    fn a_token_near_its_expiry_is_renewed_before_it_expires() {
+        let store = MemoryStore::default();
+        let a = login_worker(r#""refresh_seconds":604800"#);
+        assert!(matches!(login(&a, &store, T0, 1, 200, &answer("t0ken-1", 48 * 3600)), Outcome::LoginOk { .. }));
+        assert_eq!(fetch(&a, &store, T0 + 100, 2, 200, &body()), Outcome::Ok { entries: 2 });
+        let logged_in = T0 + 100;
+        let expires = logged_in + 48 * HOUR_MS;
+        // Renewal starts an hour (at most a quarter of the lifetime) before the expiry,
+        // even though no fetch is due for days.
+        assert_eq!(login_record(&a, &store).renew_ms, expires - HOUR_MS);
+        assert!(a.on_tick(&store, expires - HOUR_MS - 1, 3).is_none());
+        assert!(matches!(
+            login(&a, &store, expires - HOUR_MS, 4, 200, &answer("t0ken-2", 48 * 3600)),
+            Outcome::LoginOk { .. }
+        ));
+        assert!(a.on_tick(&store, expires - HOUR_MS + 200, 5).is_none(), "no fetch is due");
+        let r = login_record(&a, &store);
+        assert_eq!(r.token, b"t0ken-2");
+        assert_eq!(r.expires_ms, expires - HOUR_MS + 100 + 48 * HOUR_MS);
+        // A short-lived token is renewed with a quarter of its life left.
+        let s2 = MemoryStore::default();
+        let short = login_worker(r#""refresh_seconds":10"#);
+        assert!(matches!(
+            login(&short, &s2, T0, 1, 200, &answer("t", 20)),
+            Outcome::LoginOk { expires_in_seconds: 20 }
+        ));
+        assert_eq!(login_record(&short, &s2).renew_ms, T0 + 100 + 15_000);
+        // While a renewal cannot happen (backoff), a token that has not expired is still used.
+        let mut r = login_record(&short, &s2);
+        r.failures = 3;
+        r.next_ms = T0 + 60_000;
+        r.credentials = short.list.login.as_ref().unwrap().credentials_digest;
+        s2.set(&short.login_key, &r.encode().unwrap(), None).unwrap();
+        let req = short.on_tick(&s2, T0 + 16_000, 2).expect("a fetch with the old token");
+        assert_eq!(authorization(&req).as_deref(), Some("Bearer t"));
+    }
+
+    #[test]
+    fn a_401_drops_the_token_logs_in_once_more_then_backs_off() {
+        let store = MemoryStore::default();
+        let (a, b) = (login_worker(r#""refresh_seconds":60"#), login_worker(r#""refresh_seconds":60"#));
+        assert!(matches!(login(&a, &store, T0, 1, 200, &answer("t0ken-1", 48 * 3600)), Outcome::LoginOk { .. }));
+        assert_eq!(fetch(&a, &store, T0 + 100, 2, 200, &body()), Outcome::Ok { entries: 2 });
+        let good = fresh(b.current(&store, T0 + 1_000));
+        // The API revokes the token long before its expiry.
+        let t1 = schedule(&a, &store).next_ms;
+        assert_eq!(fetch(&b, &store, t1, 3, 401, b""), Outcome::Failed { reason: FetchError::TokenRefused });
+        assert!(FetchError::TokenRefused.to_string().starts_with("HTTP 401"));
+        assert_eq!(login_record(&a, &store).token_id, 0, "the token is dropped");
+        assert_eq!(b.token_remaining_seconds(t1 + 100), Some(0));
+        // Logged in again at once, then fetched with the new token.
+        assert!(matches!(login(&a, &store, t1 + 100, 4, 200, &answer("t0ken-2", 48 * 3600)), Outcome::LoginOk { .. }));
+        let req = a.on_tick(&store, t1 + 200, 5).expect("the fetch again");
+        assert_eq!(authorization(&req).as_deref(), Some("Bearer t0ken-2"));
+        a.on_dispatched(5);
+        // Refused again: now it backs off like any failure, and the list is kept.
+        assert_eq!(a.on_response(&store, 5, 401, b"", t1 + 300), Outcome::Failed { reason: FetchError::TokenRefused });
+        let s = schedule(&a, &store);
+        assert_eq!(s.failures, 2);
+        // retry_seconds doubled, capped at refresh_seconds (60 s), minus jitter.
+        assert!(s.next_ms >= t1 + 300 + 45_000, "{}", s.next_ms - t1);
+        for t in [t1 + 1_000, s.next_ms - 1] {
+            assert!(a.on_tick(&store, t, 6).is_none(), "no login storm at {t}");
+            assert!(b.on_tick(&store, t, 7).is_none());
+        }
+        assert!(Rc::ptr_eq(&fresh(b.current(&store, t1 + 2_000)), &good));
+        // After the backoff: log in, then fetch.
+        assert!(matches!(login(&b, &store, s.next_ms, 8, 200, &answer("t0ken-3", 48 * 3600)), Outcome::LoginOk { .. }));
+        assert_eq!(fetch(&b, &store, s.next_ms + 100, 9, 200, &body()), Outcome::Ok { entries: 2 });
+        assert_eq!(login_record(&a, &store).logins.len(), 3);
+    }
+
+    #[test]
+    fn a_401_to_an_old_token_does_not_drop_a_newer_one() {
+        let store = MemoryStore::default();
+        let (a, b) = (login_worker(""), login_worker(""));
+        assert!(matches!(login(&a, &store, T0, 1, 200, &answer("t0ken-1", 48 * 3600)), Outcome::LoginOk { .. }));
+        let old = login_record(&a, &store).token_id;
+        let mut r = login_record(&a, &store);
+        r.token_id = old + 1;
+        r.token = b"t0ken-2".to_vec();
+        store.set(&a.login_key, &r.encode().unwrap(), None).unwrap();
+        b.drop_token(&store, old);
+        assert_eq!(login_record(&a, &store).token, b"t0ken-2");
+    }
+
+    #[test]
+    fn failed_logins_are_reported_without_the_answer_and_back_off() {
+        let store = MemoryStore::default();
+        let a = login_worker("");
+        let cases: Vec<(u32, Vec<u8>, LoginError)> = vec![
+            (401, br#"{"error":"s3cret-echo"}"#.to_vec(), LoginError::HttpStatus(401)),
+            (429, Vec::new(), LoginError::HttpStatus(429)),
+            (503, Vec::new(), LoginError::HttpStatus(503)),
+            (0, Vec::new(), LoginError::NoResponse),
+            (200, b"<html>s3cret</html>".to_vec(), LoginError::Malformed("not one JSON object")),
+            (200, br#"{"expires_in":3600}"#.to_vec(), LoginError::Malformed("no access_token")),
+            (200, br#"{"access_token":"","expires_in":3600}"#.to_vec(), LoginError::Malformed("no access_token")),
+            (
+                200,
+                br#"{"access_token":"a b","expires_in":3600}"#.to_vec(),
+                LoginError::Malformed("access_token is not a usable header value"),
+            ),
+            (
+                200,
+                br#"{"access_token":"t","access_token":"u","expires_in":3600}"#.to_vec(),
+                LoginError::Malformed("not one JSON object"),
+            ),
+            (200, br#"{"access_token":"t"}"#.to_vec(), LoginError::Malformed("no .expires or expires_in")),
+            (
+                200,
+                br#"{"access_token":"t",".expires":"soon"}"#.to_vec(),
+                LoginError::Malformed(".expires is not an RFC 3339 time"),
+            ),
+            (
+                200,
+                br#"{"access_token":"t",".expires":"2020-01-01T00:00:00Z"}"#.to_vec(),
+                LoginError::Malformed("the token's expiry is in the past"),
+            ),
+            (
+                200,
+                br#"{"access_token":"t","expires_in":0}"#.to_vec(),
+                LoginError::Malformed("the token's expiry is in the past"),
+            ),
+        ];
+        let mut now = T0;
+        for (i, (status, answer, want)) in cases.into_iter().enumerate() {
+            let outcome = login(&a, &store, now, 10 + i as u32, status, &answer);
+            assert_eq!(outcome, Outcome::LoginFailed { reason: want.clone() }, "{status}");
+            let text = want.to_string();
+            assert!(!text.contains("s3cret") && !text.contains("t0ken"), "{text}");
+            let r = login_record(&a, &store);
+            assert_eq!((r.token_id, r.failures), (0, i as u32 + 1));
+            assert_eq!(schedule(&a, &store).lease, 0, "the lease is released");
+            assert!(a.on_tick(&store, now + 200, 99).is_none(), "backing off");
+            // Jump past both the backoff and the rate window: the next case logs in.
+            now = r.next_ms.max(now + LOGIN_WINDOW_MS);
+        }
+        assert!(LoginError::HttpStatus(401).to_string().contains("remote_list.login.body"));
+        assert!(LoginError::HttpStatus(429).to_string().contains("12 logins per 15 minutes"));
+        // Nothing was ever fetched.
+        assert!(matches!(a.current(&store, now), ListState::Unavailable { .. }));
+        // A login that could not be dispatched counts as a failure too.
+        let req = a.on_tick(&store, now, 1).unwrap();
+        assert!(is_login(&req));
+        assert_eq!(a.on_dispatch_failed(&store, now), Outcome::LoginFailed { reason: LoginError::DispatchFailed });
+        // A login that is never answered too.
+        let failures = login_record(&a, &store).failures;
+        let now = login_record(&a, &store).next_ms.max(now + LOGIN_WINDOW_MS);
+        assert!(a.on_tick(&store, now, 2).is_some());
+        a.on_dispatched(2);
+        assert!(a.on_tick(&store, now + LEASE, 3).is_none());
+        assert_eq!(login_record(&a, &store).failures, failures + 1);
+    }
+
+    #[test]
+    fn failing_logins_never_exceed_the_rate_window_whatever_the_worker_count() {
+        // Four workers tick every second for three hours; every login is refused. The
+        // backoff starts at retry_seconds (1 s) and is capped by refresh_seconds (10 s),
+        // so the shared rate window is what holds logins to 12 per 15 minutes.
+        for (status, body) in [(401, &b""[..]), (200, &b"{}"[..])] {
+            let store = MemoryStore::default();
+            let extra = r#""refresh_seconds":10,"retry_seconds":1,"timeout_ms":500"#;
+            let workers: Vec<Refresher> = (0..4).map(|_| login_worker(extra)).collect();
+            for w in &workers {
+                w.prepare(&store);
+            }
+            let mut logins: Vec<u64> = Vec::new();
+            let mut token = 0u32;
+            let end = T0 + 3 * HOUR_MS;
+            let mut now = T0;
+            while now < end {
+                for (i, w) in workers.iter().enumerate() {
+                    let t = now + i as u64 * 7;
+                    if let Some(req) = w.on_tick(&store, t, u64::from(token) ^ (i as u64) << 40) {
+                        assert!(is_login(&req), "the list is never fetched without a token");
+                        token += 1;
+                        w.on_dispatched(token);
+                        logins.push(t);
+                        let outcome = w.on_response(&store, token, status, body, t + 50);
+                        assert!(matches!(outcome, Outcome::LoginFailed { .. }), "{outcome:?}");
+                    }
+                }
+                now += 1_000;
+            }
+            for (i, &start) in logins.iter().enumerate() {
+                let inside = logins[i..].iter().take_while(|&&t| t < start + LOGIN_WINDOW_MS).count();
+                assert!(inside <= LOGINS_PER_WINDOW, "{inside} logins in 15 minutes from {}", start - T0);
+            }
+            // The window is used (12 per 15 minutes, 144 in three hours), not starved.
+            assert!((130..=144).contains(&logins.len()), "{}", logins.len());
+            // The first logins back off with growing gaps (1 s, 2 s, 4 s, 8 s, then the cap).
+            let gaps: Vec<u64> = logins.windows(2).take(4).map(|w| w[1] - w[0]).collect();
+            assert!(gaps.windows(2).all(|g| g[1] >= g[0]), "{gaps:?}");
+            assert!(gaps[0] >= 1_000, "{gaps:?}");
+        }
+    }
+
+    #[test]
+    fn the_rate_window_counts_successful_logins_too() {
+        // Tokens that live 10 s are renewed every 7.5 s or so; after 12 logins in 15
+        // minutes the next waits for the window, and fetches use the token while it lasts.
+        let store = MemoryStore::default();
+        let a = login_worker(r#""refresh_seconds":10,"retry_seconds":1"#);
+        let mut logins = Vec::new();
+        let mut now = T0;
+        let mut token = 0;
+        while now < T0 + LOGIN_WINDOW_MS {
+            if let Some(req) = a.on_tick(&store, now, now) {
+                token += 1;
+                a.on_dispatched(token);
+                if is_login(&req) {
+                    logins.push(now);
+                    a.on_response(&store, token, 200, &answer("t", 10), now + 50);
+                } else {
+                    a.on_response(&store, token, 200, &body(), now + 50);
+                }
+            }
+            now += 1_000;
+        }
+        assert_eq!(logins.len(), LOGINS_PER_WINDOW, "{logins:?}");
+    }
+
+    #[test]
+    fn other_credentials_do_not_use_the_token_or_wait_out_the_backoff() {
+        let store = MemoryStore::default();
+        let old = login_worker("");
+        assert!(matches!(login(&old, &store, T0, 1, 200, &answer("t0ken-old", 48 * 3600)), Outcome::LoginOk { .. }));
+        let fixed = Refresher::new(list(&LOGIN.replace("COPYLEAKS_API_KEY", "OTHER_KEY")), THUMBPRINTS);
+        assert_eq!(fixed.login_key, old.login_key, "one login record per endpoint");
+        // Another configuration of the list wrote last: it may try once per retry_seconds.
+        assert!(fixed.on_tick(&store, T0 + 59_000, 2).is_none());
+        let t = T0 + 60_000;
+        let req = fixed.on_tick(&store, t, 2).expect("its own login, not the old token");
+        assert!(is_login(&req));
+        fixed.on_dispatched(2);
+        assert_eq!(
+            fixed.on_response(&store, 2, 401, b"", t + 100),
+            Outcome::LoginFailed { reason: LoginError::HttpStatus(401) }
+        );
+        // Its failure is its own: the old token is gone, and the old configuration logs
+        // in again without waiting out the other one's login backoff.
+        let r = login_record(&old, &store);
+        assert_eq!((r.token_id, r.failures), (0, 1));
+        assert!(old.on_tick(&store, t + 60_000, 3).is_some_and(|r| is_login(&r)));
     }
 }

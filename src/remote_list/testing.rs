@@ -35,12 +35,19 @@ pub fn env(name: &str) -> Option<String> {
         "OTHER_TOKEN" => Some("Bearer 0ther".into()),
         "CRLF" => Some("Bearer a\r\nx-injected: 1".into()),
         "EMPTY" => Some(String::new()),
+        "COPYLEAKS_EMAIL" => Some("ops@example.com".into()),
+        "COPYLEAKS_API_KEY" => Some("7e1d0c52-k3y-s3cret".into()),
+        "OTHER_KEY" => Some("0ther-k3y-s3cret".into()),
+        "QUOTED" => Some("a\"b\\c\td".into()),
         _ => None,
     }
 }
 
 pub const BASE: &str =
     r#""cluster":"copyleaks_api","authority":"api.copyleaks.com","path":"/v2/security/client-certificates""#;
+
+/// A `login` block for the Copyleaks identity service (append to a list's fields).
+pub const LOGIN: &str = r#""login":{"cluster":"copyleaks_id","authority":"id.copyleaks.com","path":"/v3/account/login/api","body":{"email":{"env":"COPYLEAKS_EMAIL"},"key":{"env":"COPYLEAKS_API_KEY"}}}"#;
 
 pub fn wire(extra: &str) -> RemoteListConfig {
     let json = if extra.is_empty() { format!("{{{BASE}}}") } else { format!("{{{BASE},{extra}}}") };

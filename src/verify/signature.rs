@@ -331,6 +331,16 @@ impl SignatureCheck {
         }
         scheme.signature_headers().into_iter().find_map(one)
     }
+
+    /// The message id of a scheme that signs an id carried in the JSON body (Mailgun's
+    /// `signature.token`), read from the verified body; `None` for every other scheme,
+    /// whose id `message_id` reads from the headers.
+    pub fn body_message_id(&self, head: &RequestHead, body: &[u8]) -> Option<Vec<u8>> {
+        let scheme = self.scheme_for(head).ok()?;
+        let Some(Field::Body(pointer)) = &scheme.id else { return None };
+        let doc = model::parse_body(body).ok()?;
+        model::body_text(&doc, pointer).ok().flatten().filter(|id| !id.is_empty()).map(String::into_bytes)
+    }
 }
 
 /// Constant-time equality of two secrets of any length (compared as SHA-256 digests).

@@ -201,14 +201,17 @@ def free_loopback(addr: str) -> bool:
 
 def start_tls_envoy(factory: harness.EnvoyFactory, policy: dict, env: dict[str, str] | None, server: Cert, *,
                     name: str, api: "MockApi | None" = None, concurrency: int = 2,
-                    require_client_certificate: bool = True) -> harness.Envoy:
+                    require_client_certificate: bool = True, identity: "MockApi | None" = None) -> harness.Envoy:
     """Envoy with the demo's filter settings and `policy` behind a TLS listener that asks
-    for a client certificate; with `api`, a `copyleaks_api` cluster pointing at the mock."""
+    for a client certificate; with `api`, a `copyleaks_api` cluster pointing at the mock;
+    with `identity`, a `copyleaks_id` cluster pointing at that one."""
     harness.require_wasm()
     ts = tls_transport_socket(server, require_client_certificate=require_client_certificate)
     cfg = harness.build_config(policy, factory.upstream.port, env, filter_chain={"transport_socket": ts})
     if api is not None:
         cfg["static_resources"]["clusters"].append(api_cluster(api.port))
+    if identity is not None:
+        cfg["static_resources"]["clusters"].append(api_cluster(identity.port, "copyleaks_id"))
     return factory.start_config(cfg, name=name, concurrency=concurrency,
                                 secrets=harness.collect_secrets(policy, env))
 

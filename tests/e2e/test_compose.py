@@ -99,7 +99,8 @@ def test_envoy_mounts_the_plugin_where_the_config_expects_it():
 # --------------------------------------------------------------------------------------
 # Running stacks.
 
-TOKEN = "Bearer compose-e2e-copyleaks-token-5a1f"
+EMAIL = "compose-e2e@example.com"
+API_KEY = "compose-e2e-copyleaks-api-key-5a1f"
 DEVELOPER_PAYLOAD = "compose-e2e-developer-payload-77c3"
 WAF_TOKEN = "compose-e2e-waf-token-19be"
 WAF_HEADER = "x-copyleaks-waf-token"
@@ -158,7 +159,8 @@ def fresh_app(stack: compose_stack.Stack) -> compose_stack.StackUpstream:
 @pytest.fixture(scope="module")
 def demo(images, tls_dir):
     """The stack of `docker compose --profile copyleaks up`, on free ports."""
-    env = {**base_env(images), "COPYLEAKS_TLS": str(tls_dir), "COPYLEAKS_TOKEN": TOKEN,
+    env = {**base_env(images), "COPYLEAKS_TLS": str(tls_dir), "COPYLEAKS_EMAIL": EMAIL,
+           "COPYLEAKS_API_KEY": API_KEY,
            "COPYLEAKS_DEVELOPER_PAYLOAD": DEVELOPER_PAYLOAD, "COPYLEAKS_WAF_TOKEN": WAF_TOKEN}
     yield from running(compose_stack.Stack("demo", env, profiles=["copyleaks"]))
 
@@ -269,7 +271,7 @@ PATH = f"/webhooks/copyleaks/completed/{SCAN}"
 @pytest.fixture(scope="module")
 def copyleaks(demo):
     envoy = compose_stack.StackEnvoy(demo, "copyleaks-envoy", "copyleaks-app", 8443,
-                                     secrets=[TOKEN, TOKEN.split()[1], DEVELOPER_PAYLOAD, WAF_TOKEN]).wait_ready()
+                                     secrets=[EMAIL, API_KEY, DEVELOPER_PAYLOAD, WAF_TOKEN]).wait_ready()
     mtls.wait_for(lambda: envoy.counter(LIST + ".fetch_ok") >= 1, timeout=30, what="the thumbprint list")
     # Workers that did not fetch pick the list up from shared data on their next request.
     return envoy
@@ -297,6 +299,11 @@ def copyleaks_webhook(envoy, certs, *, cert="sender", payload=DEVELOPER_PAYLOAD,
 
 def test_the_thumbprint_list_is_fetched_from_the_api_over_verified_tls_with_the_token(copyleaks, demo, tls_dir):
     status, body = harness._http("GET", f"http://127.0.0.1:{demo.port('copyleaks-api', 8082)}/hits")
+    # The filter logged in first (over TLS verified for id.copyleaks.com), with the key.
+    logins = [h for h in json.loads(body) if h["path"] == "/v3/account/login/api"]
+    assert logins and all(h["method"] == "POST" and h["authorized"] for h in logins), body
+    assert logins[0]["host"] == "id.copyleaks.com" and logins[0]["sni"] == "id.copyleaks.com"
+    assert copyleaks.counter(LIST + ".login_ok") >= 1 and copyleaks.counter(LIST + ".login_failed") == 0
     hits = [h for h in json.loads(body) if h["path"] == mtls.COPYLEAKS_PATH]
     assert hits, body
     assert all(h["host"] == "api.copyleaks.com" and h["authorized"] for h in hits), hits

@@ -1,9 +1,11 @@
 """envoy/copyleaks.yaml, loaded from the file and rewritten only where a test must:
 ports, the plugin path, the TLS server certificate, the allowlist (127.0.0.1 instead of
-the documentation placeholders), the app cluster (the recording upstream) and the
-copyleaks_api cluster's endpoint and CA (a mock of the Copyleaks API over TLS, with a
-certificate for api.copyleaks.com issued by a test CA). The secrets reach Envoy the way
-the file says: through Envoy's own environment (host_env_keys).
+the documentation placeholders), the app cluster (the recording upstream), and the
+endpoints and CA of the copyleaks_api and copyleaks_id clusters (mocks of the Copyleaks
+API and of its identity service over TLS, with certificates for api.copyleaks.com and
+id.copyleaks.com issued by a test CA; the API accepts only the tokens the identity
+service issued). The secrets reach Envoy the way the file says: through Envoy's own
+environment (host_env_keys).
 
 Everything else (the listener's TLS settings, the filter settings, the policy, the
 cluster's SNI and SAN check) is the file as shipped."""
@@ -27,10 +29,12 @@ PLUGIN = harness.wasm_plugin_config(FILE)
 POLICY = json.loads(PLUGIN["configuration"]["value"])
 ROUTE = POLICY["routes"][0]
 
-TOKEN = "Bearer e2e-copyleaks-api-token-1b9c77e0d4"
+EMAIL = "e2e-copyleaks@example.com"
+API_KEY = "e2e-copyleaks-api-key-1b9c77e0d4"
 DEVELOPER_PAYLOAD = "e2e-developer-payload-88a3f5c2e1"
 WAF_TOKEN = "e2e-waf-token-3d0e6b1a7f"
-ENV = {"COPYLEAKS_TOKEN": TOKEN, "COPYLEAKS_DEVELOPER_PAYLOAD": DEVELOPER_PAYLOAD, "COPYLEAKS_WAF_TOKEN": WAF_TOKEN}
+ENV = {"COPYLEAKS_EMAIL": EMAIL, "COPYLEAKS_API_KEY": API_KEY, "COPYLEAKS_DEVELOPER_PAYLOAD": DEVELOPER_PAYLOAD,
+       "COPYLEAKS_WAF_TOKEN": WAF_TOKEN}
 WAF_HEADER = ROUTE["checks"]["headers"][0]["name"]
 LIST = "webhook_guard.list.copyleaks.client_cert"
 
@@ -72,7 +76,11 @@ def test_the_file_has_the_settings_the_copyleaks_measures_need():
     rl = checks["client_cert"]["remote_list"]
     assert (rl["cluster"], rl["authority"], rl["path"]) == ("copyleaks_api", "api.copyleaks.com",
                                                             "/v2/security/client-certificates")
-    assert rl["headers"] == {"authorization": {"env": "COPYLEAKS_TOKEN"}}
+    # No token from the operator: the filter logs in with the email and API key.
+    assert "headers" not in rl
+    assert rl["login"] == {"cluster": "copyleaks_id", "authority": "id.copyleaks.com", "path": "/v3/account/login/api",
+                           "body": {"email": {"env": "COPYLEAKS_EMAIL"}, "key": {"env": "COPYLEAKS_API_KEY"}},
+                           "timeout_ms": 5000}
     assert rl["refresh_seconds"] == 86400
     assert checks["developer_payload"]["secrets"] == [{"id": "payload_current", "env": "COPYLEAKS_DEVELOPER_PAYLOAD"}]
     assert checks["headers"][0]["secrets"] == [{"id": "waf_current", "env": "COPYLEAKS_WAF_TOKEN"}]
@@ -90,6 +98,16 @@ def test_the_file_has_the_settings_the_copyleaks_measures_need():
     vc = up_tls["common_tls_context"]["validation_context"]
     assert vc["trusted_ca"]["filename"] == "/etc/ssl/certs/ca-certificates.crt"
     assert vc["match_typed_subject_alt_names"] == [{"san_type": "DNS", "matcher": {"exact": "api.copyleaks.com"}}]
+    # The identity service cluster: the same, for id.copyleaks.com.
+    ident = clusters(FILE)["copyleaks_id"]
+    assert ident["type"] == "LOGICAL_DNS"
+    [ep] = ident["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert ep["endpoint"]["address"]["socket_address"] == {"address": "id.copyleaks.com", "port_value": 443}
+    id_tls = ident["transport_socket"]["typed_config"]
+    assert id_tls["@type"].endswith("UpstreamTlsContext") and id_tls["sni"] == "id.copyleaks.com"
+    vc = id_tls["common_tls_context"]["validation_context"]
+    assert vc["trusted_ca"]["filename"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert vc["match_typed_subject_alt_names"] == [{"san_type": "DNS", "matcher": {"exact": "id.copyleaks.com"}}]
 
 
 # --------------------------------------------------------------------------------------
@@ -106,12 +124,13 @@ def pki(tmp_path_factory):
         "stranger": mtls.self_signed(d, "stranger", "Copyleaks Webhooks"),
         "api_ca": api_ca,
         "api": mtls.signed_by(api_ca, d, "api", "api.copyleaks.com", san_dns=["api.copyleaks.com"]),
+        "id": mtls.signed_by(api_ca, d, "id", "id.copyleaks.com", san_dns=["id.copyleaks.com"]),
         "impostor_api": mtls.signed_by(api_ca, d, "impostor-api", "api.copyleaks.com.evil.test",
                                        san_dns=["api.copyleaks.com.evil.test"]),
     }
 
 
-def config_for_test(upstream_port: int, pki: dict, api: mock_api.MockApi) -> dict:
+def config_for_test(upstream_port: int, pki: dict, api: mock_api.MockApi, identity: mock_api.MockApi) -> dict:
     cfg = harness.for_test(FILE, upstream_port)  # ports, plugin path, every cluster -> the upstream
     tls = downstream_tls(cfg)
     [pair] = tls["common_tls_context"]["tls_certificates"]
@@ -120,17 +139,18 @@ def config_for_test(upstream_port: int, pki: dict, api: mock_api.MockApi) -> dic
     policy = json.loads(harness.wasm_plugin_config(cfg)["configuration"]["value"])
     policy["routes"][0]["checks"]["ip_allowlist"]["cidrs"] = ["127.0.0.1/32"]
     harness.wasm_plugin_config(cfg)["configuration"]["value"] = json.dumps(policy)
-    api_cluster = clusters(cfg)["copyleaks_api"]
-    sa = api_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
-    sa.update(address="127.0.0.1", port_value=api.port)
-    vc = api_cluster["transport_socket"]["typed_config"]["common_tls_context"]["validation_context"]
-    vc["trusted_ca"]["filename"] = str(pki["api_ca"].cert)
+    for name, mock in (("copyleaks_api", api), ("copyleaks_id", identity)):
+        cluster = clusters(cfg)[name]
+        sa = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+        sa.update(address="127.0.0.1", port_value=mock.port)
+        vc = cluster["transport_socket"]["typed_config"]["common_tls_context"]["validation_context"]
+        vc["trusted_ca"]["filename"] = str(pki["api_ca"].cert)
     return cfg
 
 
-def start(envoy_factory, pki, api, name: str) -> harness.Envoy:
+def start(envoy_factory, pki, api, identity, name: str) -> harness.Envoy:
     harness.require_wasm()
-    cfg = config_for_test(envoy_factory.upstream.port, pki, api)
+    cfg = config_for_test(envoy_factory.upstream.port, pki, api, identity)
     with harness.environment(ENV):
         return envoy_factory.start_config(cfg, name=name, secrets=list(ENV.values()))
 
@@ -143,16 +163,24 @@ def published(pki) -> list:
 
 
 @pytest.fixture(scope="module")
-def api(pki):
+def identity(pki):
+    ident = mock_api.MockApi.start(server_cert=pki["id"]).identity({"email": EMAIL, "key": API_KEY}, 48 * 3600)
+    yield ident
+    ident.stop()
+
+
+@pytest.fixture(scope="module")
+def api(pki, identity):
     api = mock_api.MockApi.start(server_cert=pki["api"])
+    api.token_source = identity
     api.answer(list=published(pki))
     yield api
     api.stop()
 
 
 @pytest.fixture(scope="module")
-def copyleaks(envoy_factory, pki, api):
-    envoy = start(envoy_factory, pki, api, "copyleaks")
+def copyleaks(envoy_factory, pki, api, identity):
+    envoy = start(envoy_factory, pki, api, identity, "copyleaks")
     mtls.wait_for(lambda: envoy.counter(LIST + ".fetch_ok") >= 1, timeout=5, what="the thumbprint list")
     # The worker that fetched has the list at once; the others re-read shared data at
     # most once a second (until then they answer 503 + Retry-After).
@@ -174,12 +202,19 @@ def webhook(envoy, pki, *, cert="copyleaks", payload=DEVELOPER_PAYLOAD, waf: lis
     return resp, body
 
 
-def test_the_list_is_fetched_over_verified_tls_with_the_token(copyleaks, api):
+def test_the_list_is_fetched_over_verified_tls_with_the_token(copyleaks, api, identity):
+    # The filter logged in first, over TLS verified for id.copyleaks.com, with the key.
+    [login] = [h for h in identity.hits if h.method == "POST"]
+    assert login.sni == "id.copyleaks.com" and login.headers["host"] == "id.copyleaks.com"
+    assert json.loads(login.body) == {"email": EMAIL, "key": API_KEY}
+    [token] = identity.tokens()
     [first, *_] = api.hits_of()
     assert first.sni == "api.copyleaks.com"
     assert first.headers["host"] == "api.copyleaks.com"
-    assert first.headers["authorization"] == TOKEN
+    assert first.headers["authorization"] == f"Bearer {token.token}" and first.authorized
     assert copyleaks.counter(LIST + ".fetch_failed") == 0
+    assert copyleaks.counter(LIST + ".login_ok") == 1 and copyleaks.counter(LIST + ".login_failed") == 0
+    assert 48 * 3600 - 60 <= mtls.gauge(copyleaks, LIST + ".token_remaining_seconds") <= 48 * 3600
     assert mtls.gauge(copyleaks, LIST + ".entries") == 2
     # The same, as Prometheus sees it with the file's stats tags.
     scrape = prometheus.scrape(copyleaks)
@@ -243,7 +278,7 @@ def test_each_single_failure_is_refused_and_the_app_sees_nothing(copyleaks, upst
     assert copyleaks.wait_counter(metric, before + 1) == before + 1
 
 
-def test_log_names_the_reason_but_holds_no_secret(copyleaks):
+def test_log_names_the_reason_but_holds_no_secret(copyleaks, identity):
     line = copyleaks.wait_log(r"denied route=copyleaks reason=header_mismatch")
     assert "client=127.0.0.1" in line
     # Envoy's JSON access log line of that request says the same.
@@ -253,7 +288,7 @@ def test_log_names_the_reason_but_holds_no_secret(copyleaks):
                       if e["request_id"] == request_id), None), 10, what="the access log line")
     assert (entry["route"], entry["outcome"], entry["reason"], entry["status"]) == (
         "copyleaks", "denied", "header_mismatch", 401)
-    copyleaks.assert_no_secret_in_log(extra=[TOKEN.split()[1]])
+    copyleaks.assert_no_secret_in_log(extra=[t.token for t in identity.tokens()])
 
 
 @pytest.fixture(scope="module")
@@ -265,11 +300,11 @@ def impostor_api(pki):
 
 
 def test_an_api_server_without_an_api_copyleaks_com_certificate_is_not_believed(envoy_factory, upstream, pki,
-                                                                             impostor_api):
+                                                                             impostor_api, identity):
     """The cluster checks the server's name: a server with a certificate from a trusted
     CA but for another name cannot hand out thumbprints. Nothing is loaded, the list
     stays unavailable: webhooks get 503, and the token was never sent."""
-    envoy = start(envoy_factory, pki, impostor_api, "impostor")
+    envoy = start(envoy_factory, pki, impostor_api, identity, "impostor")
     mtls.wait_for(lambda: envoy.counter(LIST + ".fetch_failed") >= 1, timeout=5, what="a failed fetch")
     assert envoy.counter(LIST + ".fetch_ok") == 0
     assert impostor_api.hits_of() == [], "no HTTP request may reach a server that failed verification"
@@ -278,14 +313,14 @@ def test_an_api_server_without_an_api_copyleaks_com_certificate_is_not_believed(
     assert resp.header("retry-after")
     upstream.assert_nothing_reached()
     envoy.wait_log(r"remote list copyleaks\.client_cert fetch failed")
-    envoy.assert_no_secret_in_log(extra=[TOKEN.split()[1]])
+    envoy.assert_no_secret_in_log(extra=[t.token for t in identity.tokens()])
 
 
 # SPEC 2.3: 503 only before the first good fetch. The VM that fetches (often the main
 # thread's, which serves no request) publishes the list in shared data; a worker with no
 # list yet must pick it up on its next request, not a second later.
-def test_a_webhook_right_after_the_first_good_fetch_is_accepted(envoy_factory, upstream, pki, api):
-    envoy = start(envoy_factory, pki, api, "first-fetch")
+def test_a_webhook_right_after_the_first_good_fetch_is_accepted(envoy_factory, upstream, pki, api, identity):
+    envoy = start(envoy_factory, pki, api, identity, "first-fetch")
     harness.wait_until(lambda: envoy.counter(LIST + ".fetch_ok") >= 1, 5, interval=0.02, what="the first fetch")
     statuses = [webhook(envoy, pki)[0].status for _ in range(5)]
     assert statuses == [200] * 5, statuses

@@ -8,7 +8,10 @@ workers: what one worker recorded, the others must see."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import time
 import uuid
 
 import pytest
@@ -19,7 +22,8 @@ import signing
 
 STANDARD = "whsec_" + base64.b64encode(b"dedupe e2e standard key 0123456789ab").decode()
 GH = "dedupe-e2e-github-secret-77c1"
-ENV = {"STANDARD_SECRET": STANDARD, "GH_SECRET": GH}
+MAILGUN = "dedupe-e2e-mailgun-key-41b9"
+ENV = {"STANDARD_SECRET": STANDARD, "GH_SECRET": GH, "MAILGUN_KEY": MAILGUN}
 
 POLICY = {"api": "v1", "routes": [
     {"name": "standard", "match": {"path_prefix": "/hooks/standard"},
@@ -27,6 +31,9 @@ POLICY = {"api": "v1", "routes": [
                               "dedupe": {"window_seconds": 600}}}},
     {"name": "github", "match": {"path_prefix": "/hooks/github"},
      "checks": {"signature": {"scheme": "github", "secrets": [{"id": "current", "env": "GH_SECRET"}],
+                              "dedupe": {"window_seconds": 600}}}},
+    {"name": "mailgun", "match": {"path_prefix": "/hooks/mailgun"},
+     "checks": {"signature": {"scheme": "mailgun", "secrets": [{"id": "current", "env": "MAILGUN_KEY"}],
                               "dedupe": {"window_seconds": 600}}}},
     # Same scheme and secret, no dedupe: the control.
     {"name": "plain", "match": {"path_prefix": "/hooks/plain"},
@@ -213,6 +220,34 @@ def test_github_retry_after_failure_goes_through(envoy, upstream):
     assert deliver_github(envoy, delivery, body).status == 200
     assert_duplicate(deliver_github(envoy, delivery, body))
     assert ids_received(upstream, "x-github-delivery") == [delivery, delivery]
+
+
+# ---- Mailgun: the signed token, in the body --------------------------------------------------
+
+
+def mailgun_event(token: str, key: str = MAILGUN, event: str = "delivered") -> bytes:
+    ts = str(int(time.time()))
+    sig = hmac.new(key.encode(), (ts + token).encode(), hashlib.sha256).hexdigest()
+    return json.dumps({"signature": {"timestamp": ts, "token": token, "signature": sig},
+                       "event-data": {"event": event}}).encode()
+
+
+def deliver_mailgun(envoy, body: bytes):
+    return harness.http1(envoy.port, "POST", "/hooks/mailgun", [("Content-Type", "application/json")], body)
+
+
+def test_mailgun_redelivery_is_keyed_on_the_signed_token(envoy, upstream):
+    token = uuid.uuid4().hex + uuid.uuid4().hex[:18]
+    assert deliver_mailgun(envoy, mailgun_event(token)).status == 200
+    # Mailgun's retry signs the same token again (a new timestamp would do too).
+    assert_duplicate(deliver_mailgun(envoy, mailgun_event(token, event="delivered")))
+    assert deliver_mailgun(envoy, mailgun_event(uuid.uuid4().hex)).status == 200
+    tokens = [json.loads(r.body)["signature"]["token"] for r in upstream.requests()]
+    assert tokens[0] == token and len(tokens) == 2
+    # A forged event reusing a delivered token learns nothing: refused, not "duplicate".
+    forged = deliver_mailgun(envoy, mailgun_event(token, key="not-the-key"))
+    assert forged.status == 401
+    assert len(upstream.requests()) == 2
 
 
 def test_no_secret_in_the_log(envoy):
