@@ -68,6 +68,13 @@ pub fn parse(bytes: &[u8], env: &Env) -> Result<Policy, ConfigError> {
     compile(wire::read(bytes)?, env)
 }
 
+/// The configuration as written, before it is compiled (tools read fields the compiled
+/// policy no longer holds, such as where a secret comes from).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read(bytes: &[u8]) -> Result<PolicyConfig, ConfigError> {
+    wire::read(bytes)
+}
+
 pub fn compile(wire: PolicyConfig, env: &Env) -> Result<Policy, ConfigError> {
     if wire.api != "v1" {
         return Err(ConfigError::new("api", format!("unsupported api \"{}\" (expected \"v1\")", wire.api)));

@@ -75,6 +75,30 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (the signer writes provider timestamps).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn format_rfc3339(secs: u64) -> String {
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// The date of a day count since 1970-01-01 (H. Hinnant's algorithm, inverse of
+/// `days_from_civil`).
+#[cfg(not(target_arch = "wasm32"))]
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -97,6 +121,15 @@ mod tests {
         assert_eq!(parse_rfc3339("2000-02-29T12:34:56.789Z"), Some(951_827_696));
         assert_eq!(parse_rfc3339("2027-01-31T02:00:00+02:00"), Some(1_801_353_600));
         assert_eq!(parse_rfc3339("2027-01-30T23:00:00-01:00"), Some(1_801_353_600));
+    }
+
+    #[test]
+    fn formats_what_it_parses() {
+        for secs in [0, 951_827_696, 1_700_000_000, 1_801_353_600, 4_102_444_800] {
+            let text = super::format_rfc3339(secs);
+            assert_eq!(parse_rfc3339(&text), Some(secs), "{text}");
+        }
+        assert_eq!(super::format_rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
     }
 
     #[test]

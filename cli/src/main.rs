@@ -1,5 +1,5 @@
-//! `webhook-guard`: check a deployment before it ships, mint test tokens and certificate
-//! pins, on the same core as the plugin.
+//! `webhook-guard`: check a deployment before it ships, sign test webhooks, explain a
+//! refusal, mint test tokens and certificate pins, on the same core as the plugin.
 
 mod capture;
 mod check;
@@ -7,19 +7,21 @@ mod explain;
 mod jwt;
 mod plugin;
 mod secret;
+mod sign;
 mod thumbprint;
 mod yaml;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use webhook_guard::verify::signature::presets;
 
 #[derive(Parser)]
 #[command(
     name = "webhook-guard",
     version,
-    about = "Check webhook-guard deployments, explain refusals; certificate pins and test tokens for its checks"
+    about = "Check webhook-guard deployments, sign test webhooks, explain refusals; certificate pins and test tokens"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -46,6 +48,58 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: check::Format,
         /// Unix seconds to judge `not_after` times by (default: now).
+        #[arg(long, hide = true)]
+        now: Option<u64>,
+    },
+    /// Sign a test webhook: print the headers the provider would send for this body, for
+    /// every scheme the plugin verifies (--list), or a curl command that sends it.
+    ///
+    /// Exit status: 0 signed, 1 the request cannot be signed (key, body, URL), 2 usage.
+    Sign {
+        /// The provider's scheme (see --list); or --config and --route.
+        #[arg(long, value_name = "NAME", hide_possible_values = true,
+              value_parser = clap::builder::PossibleValuesParser::new(presets::NAMES),
+              required_unless_present_any = ["config", "list"], conflicts_with = "config")]
+        scheme: Option<String>,
+        #[command(flatten)]
+        key: sign::KeyArg,
+        /// The body to sign: a file, or - for standard input (default: empty).
+        #[arg(long, value_name = "FILE")]
+        body: Option<PathBuf>,
+        /// Unix seconds (default: now), or the value exactly as the scheme writes it
+        /// (RFC 3339 for box, twitch, zendesk; milliseconds for hubspot, linear, workos).
+        #[arg(long, value_name = "T")]
+        timestamp: Option<String>,
+        /// The message id, for schemes that sign one (default: made from the body and time).
+        #[arg(long, value_name = "I")]
+        id: Option<String>,
+        /// The URL the provider calls, for schemes that sign it (default: the --curl URL,
+        /// else http://localhost:10000/).
+        #[arg(long, value_name = "U")]
+        url: Option<String>,
+        #[arg(long, default_value = "POST")]
+        method: String,
+        /// Print a curl command that sends the signed request to URL.
+        #[arg(long, value_name = "URL")]
+        curl: Option<String>,
+        /// List the schemes: the key each takes, where the signature goes, what is signed.
+        #[arg(long, exclusive = true)]
+        list: bool,
+        /// Print the public key of --private-key as the scheme's `public_keys` take it.
+        #[arg(long, requires = "private_key")]
+        public_key: bool,
+        /// Sign for a configured route (generic included): a file `check` accepts, holding
+        /// one webhook-guard configuration; the secret is the route's own, from the
+        /// environment its VM would have, unless a key is given here.
+        #[arg(long, value_name = "FILE", requires = "route")]
+        config: Option<PathBuf>,
+        /// The route of --config to sign for.
+        #[arg(long, value_name = "NAME", requires = "config")]
+        route: Option<String>,
+        /// Variables Envoy would have in its environment, as for `check`.
+        #[arg(long, value_name = "FILE", requires = "config")]
+        env_file: Option<PathBuf>,
+        /// Unix seconds to sign at (default: now).
         #[arg(long, hide = true)]
         now: Option<u64>,
     },
@@ -114,6 +168,31 @@ fn main() -> ExitCode {
         Command::Explain { config, route, request, body, client, client_cert, now, scheme, env_file } => {
             explain_command(ExplainArgs { config, route, request, body, client, client_cert, now, scheme, env_file })
         }
+        Command::Sign { list: true, .. } => sign::list(&mut std::io::stdout().lock()).map_err(|e| e.to_string()),
+        Command::Sign {
+            scheme,
+            key,
+            body,
+            timestamp,
+            id,
+            url,
+            method,
+            curl,
+            list: _,
+            public_key,
+            config,
+            route,
+            env_file,
+            now,
+        } => {
+            if config.is_none() && !key.is_given() {
+                usage("sign", "a key is needed: give --secret, --secret-env, --secret-file or --private-key");
+            }
+            let route = config.zip(route).map(|(c, r)| (c, r, env_file));
+            let now = now.unwrap_or_else(secret::unix_now);
+            let a = sign::Args { scheme, route, key, body, timestamp, id, url, method, curl, public_key, now };
+            sign::run(a, &mut std::io::stdout().lock())
+        }
         Command::Thumbprint { cert } => thumbprint::run(&cert),
         Command::Jwt { secret, alg, claims, ttl, kid } => jwt::run(&secret, &alg, &claims, ttl, kid.as_deref()),
     };
@@ -124,6 +203,14 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A usage error found after parsing, reported the way clap reports its own (exit 2).
+fn usage(subcommand: &str, message: &str) -> ! {
+    let mut cli = Cli::command();
+    cli.build();
+    let mut cmd = cli.find_subcommand(subcommand).cloned().unwrap_or(cli);
+    cmd.error(clap::error::ErrorKind::MissingRequiredArgument, message).exit()
 }
 
 fn check_command(

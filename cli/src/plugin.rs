@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
-use webhook_guard::config;
+use webhook_guard::config::{self, PolicyConfig};
 pub use webhook_guard::error::ConfigError;
 pub use webhook_guard::policy::Policy;
+use webhook_guard::verify::signature::sign::Signer;
 
 /// Parse and compile a plugin configuration exactly as the plugin does in
 /// `on_configure`: the same bytes, the same first error. `env` is every variable the
@@ -28,4 +29,32 @@ pub fn unset_variable(e: &ConfigError) -> Option<&str> {
 /// Seconds since the epoch of an RFC 3339 time, read as the plugin reads `not_after`.
 pub fn rfc3339(s: &str) -> Option<u64> {
     webhook_guard::time::parse_rfc3339(s)
+}
+
+/// The signer of route `route` and, when the route has shared secrets, the first one
+/// live at `now`, resolved from `env` as the plugin resolves it.
+pub fn route_signer(
+    json: &[u8],
+    env: HashMap<String, String>,
+    route: &str,
+    now: u64,
+) -> Result<(Signer, Option<Vec<u8>>), String> {
+    let policy = parse(json, env.clone()).map_err(|e| format!("the plugin refuses this configuration: {e}"))?;
+    let Some(compiled) = policy.routes.iter().find(|r| r.name == route) else {
+        let names: Vec<&str> = policy.routes.iter().map(|r| r.name.as_str()).collect();
+        return Err(format!("no route \"{route}\" (routes: {})", names.join(", ")));
+    };
+    let no_signature = || format!("route \"{route}\" has no signature check");
+    let check = compiled.checks.signature.as_ref().ok_or_else(no_signature)?;
+    let wire: PolicyConfig = config::read(json).map_err(|e| e.to_string())?;
+    let (i, sig) = wire
+        .routes
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| Some((i, r.checks.signature.as_ref().filter(|_| r.name == route)?)))
+        .ok_or_else(no_signature)?;
+    let signer = check.signer(&sig.scheme).ok_or_else(no_signature)?;
+    let lookup = move |name: &str| env.get(name).cloned();
+    let secret = sig.live_secret(&format!("routes[{i}].checks.signature"), &lookup, now).map_err(|e| e.to_string())?;
+    Ok((signer, secret))
 }

@@ -22,27 +22,34 @@ pub struct SecretArg {
 
 impl SecretArg {
     pub fn bytes(&self) -> Result<Vec<u8>, String> {
-        let bytes = if let Some(s) = &self.secret {
-            s.clone().into_bytes()
-        } else if let Some(name) = &self.secret_env {
-            std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?.into_bytes()
-        } else if let Some(p) = &self.secret_file {
-            let mut b = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            if b.last() == Some(&b'\n') {
-                b.pop();
-                if b.last() == Some(&b'\r') {
-                    b.pop();
-                }
-            }
-            b
-        } else {
-            return Err("give --secret, --secret-env or --secret-file".into());
-        };
-        if bytes.is_empty() {
-            return Err("the secret is empty".into());
-        }
-        Ok(bytes)
+        read(self.secret.as_deref(), self.secret_env.as_deref(), self.secret_file.as_deref())?
+            .ok_or_else(|| "give --secret, --secret-env or --secret-file".into())
     }
+}
+
+/// The secret from whichever of `--secret`, `--secret-env`, `--secret-file` is given;
+/// `None` when none is. Empty is an error.
+pub fn read(secret: Option<&str>, env: Option<&str>, file: Option<&Path>) -> Result<Option<Vec<u8>>, String> {
+    let bytes = if let Some(s) = secret {
+        s.as_bytes().to_vec()
+    } else if let Some(name) = env {
+        std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?.into_bytes()
+    } else if let Some(p) = file {
+        let mut b = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if b.last() == Some(&b'\n') {
+            b.pop();
+            if b.last() == Some(&b'\r') {
+                b.pop();
+            }
+        }
+        b
+    } else {
+        return Ok(None);
+    };
+    if bytes.is_empty() {
+        return Err("the secret is empty".into());
+    }
+    Ok(Some(bytes))
 }
 
 /// `KEY=VALUE` lines; blank lines and `#` comments skipped, `export ` and one pair of

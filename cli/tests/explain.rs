@@ -367,3 +367,116 @@ fn headers_and_body_from_separate_files_and_envoy_configs() {
         r.stderr
     );
 }
+
+/// A JWT made here, for claims the `jwt` command always sets (`iat`).
+fn hs256_token(claims: &str, secret: &str) -> String {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let signing_input = format!("{}.{}", b64(br#"{"alg":"HS256","typ":"JWT"}"#), b64(claims.as_bytes()));
+    let mut m = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(signing_input.as_bytes());
+    format!("{signing_input}.{}", b64(&m.finalize().into_bytes()))
+}
+
+/// With the cases above, every denial reason but two: `rate_limited` and `list_stale`
+/// depend on state only Envoy holds (explain starts with full buckets and no lists).
+#[test]
+fn the_token_and_certificate_reasons_are_named_too() {
+    let dir = scratch("explain-more");
+    let config = write(
+        &dir,
+        "policy.json",
+        &serde_json::json!({"api": "v1", "routes": [
+            {"name": "jwt", "match": {"path_exact": "/jwt"},
+             "checks": {"jwt": {"secrets": [{"id": "j", "value": JWT}], "audiences": ["aud1"], "max_age_seconds": 60}}},
+            {"name": "cert", "match": {"path_exact": "/cert"},
+             "checks": {"client_cert": {"thumbprints": ["ab".repeat(32)], "source": "xfcc"}}},
+        ]})
+        .to_string(),
+    );
+    let bearer = |t: String| vec![("Authorization", format!("Bearer {t}"))];
+    let (iat, exp) = (format!("iat:={NOW}"), format!("exp:={}", NOW + 60));
+    let minted = |alg: &str, claims: &[&str]| {
+        let mut args = vec!["jwt", "--secret", JWT, "--ttl", "0", "--alg", alg];
+        for c in claims {
+            args.extend_from_slice(&["--claim", c]);
+        }
+        run(&args, &[]).stdout.trim().to_string()
+    };
+    let good = minted("HS256", &["aud=aud1", &iat, &exp]);
+    let pem = dir.join("c.pem").display().to_string();
+    let key = dir.join("c.key").display().to_string();
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=sender", "-newkey", "ec"])
+        .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-keyout", &key, "-out", &pem])
+        .output()
+        .expect("openssl runs");
+    assert!(out.status.success());
+    let xfcc: String = std::fs::read_to_string(&pem)
+        .unwrap()
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    // Envoy's XFCC carries the certificate's SHA-256 beside it.
+    let der = std::process::Command::new("openssl").args(["x509", "-in", &pem, "-outform", "DER"]).output().unwrap();
+    let hash: String = {
+        use sha2::Digest;
+        Sha256::digest(&der.stdout).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    // (headers, path, check, reason, status)
+    type Case<'a> = (Vec<(&'a str, String)>, &'a str, &'a str, &'a str, u32);
+    let cases: Vec<Case> = vec![
+        (bearer(minted("HS384", &["aud=aud1", &iat, &exp])), "/jwt", "jwt", "token_algorithm_not_allowed", 401),
+        (bearer(minted("HS256", &["aud=other", &iat, &exp])), "/jwt", "jwt", "token_audience_mismatch", 401),
+        (
+            bearer(minted(
+                "HS256",
+                &["aud=aud1", &iat, &format!("nbf:={}", NOW + 3600), &format!("exp:={}", NOW + 7200)],
+            )),
+            "/jwt",
+            "jwt",
+            "token_not_yet_valid",
+            401,
+        ),
+        (
+            bearer(minted("HS256", &["aud=aud1", &format!("iat:={}", NOW - 3600), &exp])),
+            "/jwt",
+            "jwt",
+            "token_too_old",
+            401,
+        ),
+        (
+            bearer(hs256_token(&format!(r#"{{"aud":"aud1","exp":{}}}"#, NOW + 60), JWT)),
+            "/jwt",
+            "jwt",
+            "token_iat_missing",
+            401,
+        ),
+        (
+            vec![("Authorization", format!("Bearer {good}")), ("Authorization", format!("Bearer {good}"))],
+            "/jwt",
+            "jwt",
+            "token_repeated",
+            401,
+        ),
+        (
+            vec![("x-forwarded-client-cert", format!("Hash={hash};Cert=\"{xfcc}\""))],
+            "/cert",
+            "client_cert",
+            "cert_not_pinned",
+            403,
+        ),
+    ];
+    for (headers, path, check, reason, status) in &cases {
+        let e = explain(&config, path, headers, "{}", &[]);
+        assert_refused(&e, check, reason, *status);
+    }
+    let e = explain(&config, "/jwt", &bearer(good), "{}", &[]);
+    assert_eq!(e.code, 0, "{}", e.out);
+}

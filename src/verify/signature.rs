@@ -11,6 +11,9 @@ mod asymmetric;
 pub mod handshake;
 pub mod model;
 pub mod presets;
+// The signer is test tooling for the native command: it never reaches the plugin.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod sign;
 pub mod template;
 #[cfg(test)]
 mod vectors;

@@ -8,24 +8,11 @@ use std::collections::{BTreeSet, HashMap};
 use base64::Engine;
 use serde_json::{Map, Number, Value};
 
-use super::{compile, warnings, Finding, Options, Severity, Unit, VmEnv};
+use super::warnings::{self, Around};
+use super::{compile, Finding, Options, Severity, Unit, VmEnv};
 
 const WASM_FILTER: &str = "envoy.extensions.filters.http.wasm.v3.Wasm";
 const HCM: &str = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
-
-/// What surrounds a Wasm filter in the config, as far as the file shows it.
-#[derive(Clone, Default)]
-pub struct Around<'a> {
-    pub listener: Option<&'a str>,
-    /// The filter chain holding the HttpConnectionManager (its `transport_socket`).
-    pub chain: Option<&'a Value>,
-    pub hcm: Option<&'a Value>,
-    /// The `name` of the HTTP filter entry.
-    pub filter: Option<&'a str>,
-    /// Cluster names the config defines; `None` when clusters may come from elsewhere
-    /// (CDS, Istio), so a missing one proves nothing.
-    pub clusters: Option<&'a BTreeSet<String>>,
-}
 
 /// Every webhook-guard configuration in one document.
 pub fn units(doc: &Value, opts: &Options, prefix: &str) -> Vec<Unit> {

@@ -2,11 +2,27 @@
 //! They read the plugin configuration only after the plugin's own code accepted it, so
 //! its shape is known.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
-use super::envoy::Around;
 use super::Finding;
 use crate::plugin;
+
+/// What surrounds a Wasm filter in the config, as far as the file shows it: what the
+/// deployment warnings read besides the plugin configuration (`envoy` fills it in).
+#[derive(Clone, Default)]
+pub struct Around<'a> {
+    pub listener: Option<&'a str>,
+    /// The filter chain holding the HttpConnectionManager (its `transport_socket`).
+    pub chain: Option<&'a Value>,
+    pub hcm: Option<&'a Value>,
+    /// The `name` of the HTTP filter entry.
+    pub filter: Option<&'a str>,
+    /// Cluster names the config defines; `None` when clusters may come from elsewhere
+    /// (CDS, Istio), so a missing one proves nothing.
+    pub clusters: Option<&'a BTreeSet<String>>,
+}
 
 /// `(path, route)` for each route of a valid configuration.
 fn routes(policy: &Value) -> impl Iterator<Item = (String, &Value)> {

@@ -127,6 +127,14 @@ fn standard_row(name: &'static str, doc: &'static str) -> Preset {
     row(name, doc, standard("webhook")).or(standard("svix"))
 }
 
+/// Which of a preset's spellings its provider sends, for a signer to write: Svix and the
+/// providers built on it send `svix-*`. Kept apart from the rows, and out of the plugin,
+/// because the verifier accepts either.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn sent_spelling(name: &str) -> usize {
+    usize::from(matches!(name, "svix" | "clerk" | "resend"))
+}
+
 /// Every preset name, in the order of the README table.
 pub const NAMES: &[&str] = &[
     "github",
