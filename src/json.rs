@@ -96,7 +96,7 @@ impl Json {
             Json::Object(members) => {
                 // Sorted, so an object with many members costs n log n, not n².
                 let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
-                keys.sort_unstable();
+                crate::sort::sort(&mut keys);
                 keys.windows(2).any(|w| w.first() == w.get(1)) || members.iter().any(|(_, v)| v.has_repeated_member())
             }
             _ => false,

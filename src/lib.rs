@@ -16,6 +16,7 @@ pub mod remote_list;
 pub mod request;
 mod secret;
 pub mod shared;
+mod sort;
 pub mod time;
 pub mod verdict;
 pub mod verify;

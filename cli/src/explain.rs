@@ -6,8 +6,6 @@
 //! checks run once more in monitor mode so that every check has something to say, even
 //! after the one that refused the request.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -18,42 +16,17 @@ use webhook_guard::denial::Denial;
 use webhook_guard::policy::{Findings, Lookups, Mode, Policy, Route, Routing, Unmatched};
 use webhook_guard::remote_list::ListState;
 use webhook_guard::request::{Headers, RequestHead};
-use webhook_guard::shared::{Conflict, SharedStore};
+use webhook_guard::shared::{MemoryStore, SharedStore};
 use webhook_guard::verdict::{Case, Decision, HeaderEdit, Judge, Outcome as VerdictOutcome, Verdict};
 use webhook_guard::verify::cert::{pem_to_der, xfcc_cert, CertSource};
 
 use crate::capture::Captured;
 use crate::plugin;
 
-/// A fresh shared-data store, as a just-started Envoy has: rate limits start full.
-#[derive(Default)]
-struct Store {
-    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-}
-
-impl SharedStore for Store {
-    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        match self.map.borrow().get(key) {
-            Some((v, cas)) => (Some(v.clone()), Some(*cas)),
-            None => (None, None),
-        }
-    }
-
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Conflict> {
-        let mut map = self.map.borrow_mut();
-        let next = match (cas, map.get(key)) {
-            (Some(want), Some((_, have))) if want != *have => return Err(Conflict),
-            (_, Some((_, have))) => have.wrapping_add(1).max(1),
-            (_, None) => 1,
-        };
-        map.insert(key.to_string(), (value.to_vec(), next));
-        Ok(())
-    }
-}
-
 /// What Envoy would know about the request besides its headers.
 struct Offline {
-    store: Store,
+    /// A just-started Envoy's shared data: rate limits start full.
+    store: MemoryStore,
     /// DER of the certificate the client presented on the connection (`--client-cert`).
     cert: Option<Vec<u8>>,
     headers: Headers,
@@ -309,13 +282,13 @@ pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn
         _ => routing,
     };
     let mut case = Case::default();
-    let store = Store::default();
+    let store = MemoryStore::default();
     let index = match case.on_routing(&judge, routing, &head) {
         Ok(i) => i,
         Err(verdict) => return finish(out, &verdict),
     };
     let Some(route) = policy.routes.get(index) else { return Ok(ExitCode::from(1)) };
-    let offline = || Offline { store: Store::default(), cert: cert.clone(), headers: headers.clone() };
+    let offline = || Offline { store: MemoryStore::default(), cert: cert.clone(), headers: headers.clone() };
 
     // Every check in monitor mode, for the explanation.
     let all_head = route.check_head(&head, Mode::Monitor, &offline());

@@ -6,14 +6,11 @@
 //! when the input does not set them. Inputs for the other targets are the raw bytes a
 //! parser reads (a PEM, a header value, an API answer, a configuration).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use webhook_guard::denial::Denial;
 use webhook_guard::policy::{Lookups, Mode, Policy, Routing};
 use webhook_guard::remote_list::{EntryKind, ListState};
 use webhook_guard::request::{Headers, RequestHead};
-use webhook_guard::shared::{Conflict, SharedStore};
+use webhook_guard::shared::{MemoryStore, SharedStore};
 use webhook_guard::verify::cert::{CertSource, THUMBPRINTS};
 use webhook_guard::verify::ip::CIDRS;
 
@@ -29,7 +26,7 @@ fn env(_: &str) -> Option<String> {
 pub struct Target {
     policy: Policy,
     now: u64,
-    store: Store,
+    store: MemoryStore,
 }
 
 impl Target {
@@ -44,7 +41,7 @@ impl Target {
             Ok(p) => p,
             Err(e) => panic!("fuzz target configuration refused: {e}"),
         };
-        Target { policy, now, store: Store::default() }
+        Target { policy, now, store: MemoryStore::default() }
     }
 
     /// Run a request (`headers`, empty line, body) through routing and every check of
@@ -228,31 +225,5 @@ pub fn config(data: &[u8]) {
     if let Err(e) = webhook_guard::config::parse(data, &env) {
         // The message names the field; rendering it must not panic.
         let _ = e.to_string();
-    }
-}
-
-/// The shared-data store of one Envoy, in memory, with its compare-and-swap.
-#[derive(Default)]
-struct Store {
-    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-}
-
-impl SharedStore for Store {
-    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        match self.map.borrow().get(key) {
-            Some((v, cas)) => (Some(v.clone()), Some(*cas)),
-            None => (None, None),
-        }
-    }
-
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Conflict> {
-        let mut map = self.map.borrow_mut();
-        let next = match (cas, map.get(key)) {
-            (Some(want), Some((_, have))) if want != *have => return Err(Conflict),
-            (_, Some((_, have))) => have.wrapping_add(1).max(1),
-            (_, None) => 1,
-        };
-        map.insert(key.to_string(), (value.to_vec(), next));
-        Ok(())
     }
 }

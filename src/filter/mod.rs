@@ -6,7 +6,6 @@ mod envoy;
 mod http;
 mod metrics;
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -34,7 +33,7 @@ pub fn start() {
             metrics: Rc::new(Metrics::default()),
             routes: Rc::new(RouteMetrics::default()),
             lists: Rc::new(Vec::new()),
-            pending: HashMap::new(),
+            pending: Vec::new(),
         })
     });
 }
@@ -49,8 +48,9 @@ struct Root {
     metrics: Rc<Metrics>,
     routes: Rc<RouteMetrics>,
     lists: Rc<Vec<Refresher>>,
-    /// Callout token -> index of the list it fetches.
-    pending: HashMap<u32, usize>,
+    /// Callout token and the index of the list it fetches: a few entries at most (the
+    /// fetches in flight), so a vector; a map type would add its code to the plugin.
+    pending: Vec<(u32, usize)>,
 }
 
 impl Root {
@@ -106,7 +106,7 @@ impl Root {
             match self.dispatch_http_call(req.cluster, req.all_headers(), body, vec![], req.timeout) {
                 Ok(token) => {
                     list.on_dispatched(token);
-                    self.pending.insert(token, index);
+                    self.pending.push((token, index));
                 }
                 Err(_) => {
                     let outcome = list.on_dispatch_failed(&SharedData, now_ms);
@@ -119,7 +119,8 @@ impl Root {
 
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
-        let Some(index) = self.pending.remove(&token) else { return };
+        let Some(at) = self.pending.iter().position(|&(t, _)| t == token) else { return };
+        let (_, index) = self.pending.swap_remove(at);
         let lists = self.lists.clone();
         let Some(list) = lists.get(index) else { return };
         // Envoy answers a timed-out callout with 504; no `:status` at all (a reset) is

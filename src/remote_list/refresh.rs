@@ -762,7 +762,7 @@ impl Refresher {
         let raw = parse_list(body, &self.list.pointer, &self.list.field, self.kind.looks_like)
             .map_err(FetchError::Malformed)?;
         let mut entries: Vec<String> = raw.iter().map(|e| (self.kind.canonical)(e)).collect();
-        entries.sort_unstable();
+        crate::sort::sort(&mut entries);
         entries.dedup();
         Ok(entries)
     }

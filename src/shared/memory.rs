@@ -1,9 +1,11 @@
-//! Test doubles of Envoy's shared data: the same CAS semantics in memory, and a store
+//! Envoy's shared data in memory, with the same CAS semantics: what tests, the
+//! `explain` command and the fuzz targets run the checks on; and, for tests, a store
 //! under contention from other workers.
 
 use super::{Conflict, SharedStore};
 
-/// An in-memory store with the same CAS semantics as Envoy's shared data, for tests.
+/// An in-memory store with the same CAS semantics as Envoy's shared data. Empty, it is
+/// what a just-started Envoy holds: rate limits start full, no replay is remembered.
 #[derive(Default)]
 pub struct MemoryStore {
     map: std::cell::RefCell<std::collections::HashMap<String, (Vec<u8>, u32)>>,
@@ -48,11 +50,13 @@ impl SharedStore for MemoryStore {
 }
 
 /// What another worker does to the store in between two steps of a test.
+#[cfg(test)]
 pub type OtherWorker = Box<dyn Fn(&MemoryStore)>;
 
 /// A MemoryStore under contention, for tests: runs what another worker does just
 /// before (or after) the next `set`s, so a CAS conflict is a real one; or refuses every
 /// write.
+#[cfg(test)]
 pub struct ContendedStore {
     pub inner: MemoryStore,
     pub before_set: std::cell::RefCell<Vec<OtherWorker>>,
@@ -61,6 +65,7 @@ pub struct ContendedStore {
     pub sets: std::cell::Cell<usize>,
 }
 
+#[cfg(test)]
 impl ContendedStore {
     pub fn new(before_set: Vec<OtherWorker>, always_conflict: bool) -> Self {
         ContendedStore {
@@ -73,6 +78,7 @@ impl ContendedStore {
     }
 }
 
+#[cfg(test)]
 impl SharedStore for ContendedStore {
     fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
         self.inner.get(key)

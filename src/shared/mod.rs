@@ -2,17 +2,18 @@
 //! remote lists): an abstraction over proxy-wasm shared data, so the logic that uses it
 //! stays pure and testable. Values are bytes; writes use compare-and-swap.
 //!
-//! - [`SharedStore`]: the store (Envoy's shared data in the filter, memory in tests);
+//! - [`SharedStore`]: the store (Envoy's shared data in the filter; [`MemoryStore`] in
+//!   tests, the `explain` command and the fuzz targets);
 //! - [`slots::SlotTable`]: a fixed, salted set of keys a check spreads its records over;
 //! - [`record`]: the one binary codec every record is written in.
 
 pub mod record;
 pub mod slots;
 
-#[cfg(test)]
 mod memory;
+pub use memory::MemoryStore;
 #[cfg(test)]
-pub use memory::{ContendedStore, MemoryStore, OtherWorker};
+pub use memory::{ContendedStore, OtherWorker};
 
 /// Read-compute-write rounds before giving up on a contended key. Conflicts come only
 /// from other workers writing the same key at the same moment.

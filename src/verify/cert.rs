@@ -167,9 +167,9 @@ impl Extend<Thumbprint> for ThumbprintSet {
                 Thumbprint::Sha256(b) => self.sha256.push(b),
             }
         }
-        self.sha1.sort_unstable();
+        crate::sort::sort(&mut self.sha1);
         self.sha1.dedup();
-        self.sha256.sort_unstable();
+        crate::sort::sort(&mut self.sha256);
         self.sha256.dedup();
     }
 }

@@ -16,14 +16,11 @@
 //! other header the value is the token itself; a `Bearer ` prefix is tolerated there
 //! too, which is unambiguous because a token never contains a space.
 
-use std::fmt;
-
-use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
+use crate::json::{self, Json};
 use crate::request::Headers;
 use crate::secret::{self, Secret, SecretSpec};
 use crate::verify::mac::{self, KeyedMac};
@@ -121,77 +118,142 @@ pub struct JwtCheck {
 }
 
 /// The JOSE header members this check acts on; any other member is ignored, and may
-/// repeat. A member it acts on is refused when written twice (serde's derived visitor
-/// refuses a repeated field), so `{"alg":"HS256","alg":"none"}` cannot be read two ways.
-#[derive(Deserialize)]
+/// repeat. A member it acts on is refused when written twice, so
+/// `{"alg":"HS256","alg":"none"}` cannot be read two ways.
 struct JoseHeader {
     alg: String,
-    #[serde(default, deserialize_with = "some")]
     typ: Option<String>,
     /// Present at all, even as `null`.
-    #[serde(default, deserialize_with = "present")]
     crit: bool,
 }
 
-/// The registered claims this check acts on. A present claim of the wrong type
-/// (e.g. `"exp": "123"` or `"exp": null`) is malformed, not "missing".
-#[derive(Deserialize)]
+impl JoseHeader {
+    fn read(json: &[u8]) -> Result<Self, Denial> {
+        let (mut alg, mut typ, mut crit) = (None, None, None);
+        for (name, value, _) in read_object(json)? {
+            match name.as_str() {
+                "alg" => once(&mut alg, string(value)?)?,
+                "typ" => once(&mut typ, string(value)?)?,
+                "crit" => once(&mut crit, ())?,
+                _ => {}
+            }
+        }
+        Ok(JoseHeader { alg: alg.ok_or(Denial::TokenMalformed)?, typ, crit: crit.is_some() })
+    }
+}
+
+/// The registered claims this check acts on, each refused when written twice. A present
+/// claim of the wrong type (e.g. `"exp": "123"` or `"exp": null`) is malformed, not
+/// "missing".
 struct Claims {
-    #[serde(default, deserialize_with = "some")]
     exp: Option<Date>,
-    #[serde(default, deserialize_with = "some")]
     nbf: Option<Date>,
-    #[serde(default, deserialize_with = "some")]
     iat: Option<Date>,
-    #[serde(default, deserialize_with = "some")]
     iss: Option<String>,
-    #[serde(default, deserialize_with = "some")]
     aud: Option<Audience>,
 }
 
-/// Read a JOSE header or the claims: one JSON object, as serde_json reads it. An array
-/// is refused before serde sees it (a derived struct would read an array by position).
-fn read_object<'de, T: Deserialize<'de>>(json: &'de [u8]) -> Result<T, Denial> {
-    let first = json.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    if first != Some(&b'{') {
+impl Claims {
+    fn read(json: &[u8]) -> Result<Self, Denial> {
+        let mut c = Claims { exp: None, nbf: None, iat: None, iss: None, aud: None };
+        for (name, value, text) in read_object(json)? {
+            match name.as_str() {
+                "exp" => once(&mut c.exp, Date::read(&value, text)?)?,
+                "nbf" => once(&mut c.nbf, Date::read(&value, text)?)?,
+                "iat" => once(&mut c.iat, Date::read(&value, text)?)?,
+                "iss" => once(&mut c.iss, string(value)?)?,
+                "aud" => once(&mut c.aud, Audience::read(value)?)?,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// A member's name, its value, and the text of the value.
+type Member<'a> = (String, Json, &'a [u8]);
+
+/// Read a JOSE header or the claims: one JSON object, as serde_json reads it. Each
+/// member comes in the order written, repeated names kept, with its value and the text
+/// of that value (a date is read from the number as written).
+fn read_object(json: &[u8]) -> Result<Vec<Member<'_>>, Denial> {
+    let Ok(Json::Object(members)) = json::parse(json) else {
+        return Err(Denial::TokenMalformed);
+    };
+    let texts = member_texts(json);
+    if texts.len() != members.len() {
         return Err(Denial::TokenMalformed);
     }
-    serde_json::from_slice(json).map_err(|_| Denial::TokenMalformed)
+    Ok(members.into_iter().zip(texts).map(|((name, value), text)| (name, value, text)).collect())
 }
 
-/// A member that, when present, must hold a `T`: `null` is not "absent".
-fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
+/// The text of each member's value in `json`, an object serde_json has read (so valid
+/// JSON), in document order.
+fn member_texts(json: &[u8]) -> Vec<&[u8]> {
+    let mut texts = Vec::new();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    // Where the value being read at depth 1 starts, and whether a `:` awaits one.
+    let (mut start, mut awaiting) = (None, false);
+    for (i, &b) in json.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if awaiting && !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            start = Some(i);
+            awaiting = false;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b':' if depth == 1 => awaiting = true,
+            // A value at depth 1 ends at the next `,` there, or at the object's `}`.
+            b',' | b'}' | b']' => {
+                if b != b',' {
+                    depth = depth.saturating_sub(1);
+                }
+                if (b == b',' && depth == 1) || depth == 0 {
+                    if let Some(s) = start.take() {
+                        texts.push(json.get(s..i).unwrap_or_default().trim_ascii_end());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    texts
 }
 
-/// Whether the member is present, whatever it holds.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    IgnoredAny::deserialize(d).map(|_| true)
+fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), Denial> {
+    match slot.replace(value) {
+        Some(_) => Err(Denial::TokenMalformed),
+        None => Ok(()),
+    }
+}
+
+/// A member that must hold a string (`null` is not "absent").
+fn string(value: Json) -> Result<String, Denial> {
+    match value {
+        Json::String(s) => Ok(s),
+        _ => Err(Denial::TokenMalformed),
+    }
 }
 
 /// `aud`: one string or an array of strings (RFC 7519 4.1.3).
 struct Audience(Vec<String>);
 
-impl<'de> Deserialize<'de> for Audience {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Audience;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or an array of strings")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
-                Ok(Audience(vec![v.to_string()]))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
-                let mut all = Vec::new();
-                while let Some(a) = seq.next_element::<String>()? {
-                    all.push(a);
-                }
-                Ok(Audience(all))
-            }
+impl Audience {
+    fn read(value: Json) -> Result<Self, Denial> {
+        match value {
+            Json::String(s) => Ok(Audience(vec![s])),
+            Json::Array(items) => items.into_iter().map(string).collect::<Result<_, _>>().map(Audience),
+            _ => Err(Denial::TokenMalformed),
         }
-        d.deserialize_any(V)
     }
 }
 
@@ -205,20 +267,20 @@ struct Date {
     ceil: i128,
 }
 
-impl<'de> Deserialize<'de> for Date {
-    /// Taken from the number as written (serde_json would round it to an f64 first).
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = <&RawValue>::deserialize(d)?;
-        Date::from_number(raw.get()).ok_or_else(|| de::Error::custom("not a NumericDate"))
-    }
-}
-
 impl Date {
+    /// Taken from the number as written (serde_json rounds it to an f64).
+    fn read(value: &Json, text: &[u8]) -> Result<Self, Denial> {
+        match value {
+            Json::Number(_) => std::str::from_utf8(text).ok().and_then(Date::from_number).ok_or(Denial::TokenMalformed),
+            _ => Err(Denial::TokenMalformed),
+        }
+    }
+
     /// The bounds of a JSON number (`None` for another value, or for a number beyond an
     /// f64, which serde_json refuses when it reads one), clamped to ±10^30.
     fn from_number(text: &str) -> Option<Date> {
         const LIMIT: i128 = 1_000_000_000_000_000_000_000_000_000_000;
-        if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) || text.parse::<f64>().ok()?.is_infinite() {
+        if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
             return None;
         }
         let negative = text.starts_with('-');
@@ -239,6 +301,9 @@ impl Date {
         if digits.is_empty() {
             return Some(Date { floor: 0, ceil: 0 });
         }
+        if beyond_f64(&digits, point) {
+            return None;
+        }
         let (whole, fraction) = if point > 30 {
             (LIMIT, false)
         } else {
@@ -251,6 +316,29 @@ impl Date {
         };
         let up = whole + i128::from(fraction);
         Some(if negative { Date { floor: -up, ceil: -whole } } else { Date { floor: whole, ceil: up } })
+    }
+}
+
+/// Whether the number `0.d₁d₂d₃…` × 10^`point` (`digits`: its significant digits, the
+/// first not zero) rounds to infinity as an f64, as `str::parse::<f64>` reads it: at or
+/// above 2^1024 - 2^970, halfway between `f64::MAX` and 2^1024 (the tie rounds to the
+/// even 2^1024). Decided on the digits, so the plugin carries no float parser.
+fn beyond_f64(digits: &[u8], point: i64) -> bool {
+    const HALFWAY: &[u8; 309] =
+        b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
+    match point.cmp(&309) {
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => {
+            for (i, &h) in HALFWAY.iter().enumerate() {
+                let d = digits.get(i).copied().unwrap_or(0);
+                let h = h - b'0';
+                if d != h {
+                    return d > h;
+                }
+            }
+            true
+        }
     }
 }
 
@@ -324,7 +412,7 @@ impl JwtCheck {
             return Err(Denial::TokenMalformed);
         };
 
-        let header: JoseHeader = read_object(&base64url_decode(header_b64)?)?;
+        let header = JoseHeader::read(&base64url_decode(header_b64)?)?;
         let algorithm = JwtAlgorithm::from_name(&header.alg)
             .filter(|a| self.algorithms.contains(a))
             .ok_or(Denial::TokenAlgorithmNotAllowed)?;
@@ -363,7 +451,7 @@ impl JwtCheck {
             .find(|(_, key)| bool::from(key.tag(&[signing_input]).matches(&signature)))
             .ok_or(Denial::TokenSignatureMismatch)?;
 
-        let claims: Claims = read_object(&payload_json)?;
+        let claims = Claims::read(&payload_json)?;
         self.check_claims(&claims, now)?;
         Ok(&secret.id)
     }
@@ -945,6 +1033,71 @@ mod tests {
         // Negative and huge dates are numbers: they fail the rules, not the parser.
         assert_eq!(c.verify(&bearer(&hs256(r#"{"exp":-1,"iat":1700000000}"#)), NOW), Err(Denial::TokenExpired));
         assert_eq!(c.verify(&bearer(&hs256(r#"{"exp":1e300,"iat":1e300}"#)), NOW), Err(Denial::TokenNotYetValid));
+    }
+
+    #[test]
+    fn member_texts_are_the_values_as_written() {
+        let texts = |json: &str| -> Vec<String> {
+            member_texts(json.as_bytes()).iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect()
+        };
+        assert_eq!(texts("{}"), Vec::<String>::new());
+        assert_eq!(texts(" { } "), Vec::<String>::new());
+        assert_eq!(texts(r#"{"exp":1.5e3}"#), ["1.5e3"]);
+        assert_eq!(
+            texts(
+                r#" { "a" : { "b" : [1, {"c":"}"}], "d":"x,y" } , "exp" : 17e-1 , "s":"q\"}:,[" ,"n":null,"e":[] } "#
+            ),
+            [r#"{ "b" : [1, {"c":"}"}], "d":"x,y" }"#, "17e-1", r#""q\"}:,[""#, "null", "[]"]
+        );
+        assert_eq!(texts("{\"a\\\\\":1,\"b\":\"\\\\\",\"c\":-0}"), ["1", r#""\\""#, "-0"]);
+    }
+
+    /// A number the filter takes for a date is exactly one `str::parse::<f64>` reads as
+    /// finite.
+    #[test]
+    fn dates_beyond_an_f64_are_refused_as_the_float_parser_would() {
+        let halfway = "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
+        let below = halfway.replace("7792", "7791");
+        let mut texts: Vec<String> = [
+            "1.7976931348623157e308",
+            "1.7976931348623158e308",
+            "1.7976931348623158079e308",
+            "1.797693134862315807937289714053034150799341327100378269361737789804449682927647509466490179775872070963302864166928879109465555478519404026306574886715058206819089020007083836762738548458177115317644757302700698555713669596228429148198608349364752927190741684443655107043427115596995080930428801779041744977920000e308",
+            "1.79769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497791999e308",
+            "1.7976931348623159e308",
+            "1e308",
+            "9.99e308",
+            "1e309",
+            "0.1e309",
+            "0.1e310",
+            "0.0001797693134862315808e312",
+            "17976931348623158079e289",
+            "-1.7976931348623158079e308",
+            "-1e309",
+            "1e99999999999999999999",
+            "1e-99999999999999999999",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        texts.extend([
+            halfway.to_string(),
+            below.clone(),
+            format!("{below}.99999"),
+            format!("{halfway}.0"),
+            format!("-{halfway}"),
+        ]);
+        for e in 300..=312 {
+            for m in
+                ["1", "1.7976931348623158", "1.7976931348623158079372897140530341507993", "17.9", "0.17976931348623159"]
+            {
+                texts.push(format!("{m}e{e}"));
+            }
+        }
+        for t in &texts {
+            let infinite = t.parse::<f64>().unwrap().is_infinite();
+            assert_eq!(Date::from_number(t).is_none(), infinite, "{t}");
+        }
     }
 
     #[test]

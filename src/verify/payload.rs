@@ -237,12 +237,21 @@ fn bit(t: usize) -> u32 {
 /// Duplicates elsewhere are not the payload's business.
 fn scan<const N: usize>(body: &[u8], pointers: [&Pointer; N]) -> Result<[Found; N], Denial> {
     const { assert!(N <= 32) };
-    let mut found: [Found; N] = std::array::from_fn(|_| Found::Absent);
+    let found = walk(body, &pointers)?;
+    // `walk` returns one `Found` a pointer.
+    Ok(found.try_into().unwrap_or_else(|_| std::array::from_fn(|_| Found::Absent)))
+}
+
+/// The scan for any number of pointers (at most 32): built once, whatever `N` the
+/// caller has.
+fn walk(body: &[u8], pointers: &[&Pointer]) -> Result<Vec<Found>, Denial> {
+    let n = pointers.len();
+    let mut found: Vec<Found> = (0..n).map(|_| Found::Absent).collect();
     let duplicate = Cell::new(false);
     let mut json = serde_json::Deserializer::from_slice(body);
     // The root is on every pointer's path.
-    let on_path = (0..N).fold(0, |m, t| m | bit(t));
-    let walk = Walk { pointers: &pointers, depth: 0, on_path, found: &mut found, duplicate: &duplicate };
+    let on_path = (0..n).fold(0, |m, t| m | bit(t));
+    let walk = Walk { pointers, depth: 0, on_path, found: &mut found, duplicate: &duplicate };
     match walk.deserialize(&mut json).and_then(|()| json.end()) {
         Ok(()) => Ok(found),
         Err(_) if duplicate.get() => Err(Denial::PayloadDuplicateKey),
@@ -251,19 +260,19 @@ fn scan<const N: usize>(body: &[u8], pointers: [&Pointer; N]) -> Result<[Found; 
 }
 
 /// One value, `depth` containers deep, on the paths of the pointers in `on_path`.
-struct Walk<'a, const N: usize> {
-    pointers: &'a [&'a Pointer; N],
+struct Walk<'a> {
+    pointers: &'a [&'a Pointer],
     depth: usize,
     on_path: u32,
-    found: &'a mut [Found; N],
+    found: &'a mut [Found],
     /// Set when the walk stops at a duplicate (serde_json's error says only "stopped").
     duplicate: &'a Cell<bool>,
 }
 
-impl<const N: usize> Walk<'_, N> {
+impl Walk<'_> {
     /// The pointers that select this value.
     fn ends_here(&self) -> u32 {
-        (0..N)
+        (0..self.pointers.len())
             .filter(|&t| {
                 self.on_path & bit(t) != 0 && self.pointers.get(t).is_some_and(|p| p.tokens.len() == self.depth)
             })
@@ -279,7 +288,7 @@ impl<const N: usize> Walk<'_, N> {
         }
     }
 
-    fn child(&mut self, on_path: u32) -> Walk<'_, N> {
+    fn child(&mut self, on_path: u32) -> Walk<'_> {
         Walk {
             pointers: self.pointers,
             depth: self.depth + 1,
@@ -290,7 +299,7 @@ impl<const N: usize> Walk<'_, N> {
     }
 }
 
-impl<'de, const N: usize> DeserializeSeed<'de> for Walk<'_, N> {
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -298,7 +307,7 @@ impl<'de, const N: usize> DeserializeSeed<'de> for Walk<'_, N> {
     }
 }
 
-impl<'de, const N: usize> Visitor<'de> for Walk<'_, N> {
+impl<'de> Visitor<'de> for Walk<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -346,7 +355,7 @@ impl<'de, const N: usize> Visitor<'de> for Walk<'_, N> {
         let deeper = self.on_path & !ends;
         let mut index = 0;
         loop {
-            let child = (0..N)
+            let child = (0..self.pointers.len())
                 .filter(|&t| deeper & bit(t) != 0)
                 .filter(|&t| {
                     self.pointers.get(t).and_then(|p| p.tokens.get(self.depth)).and_then(|k| k.index) == Some(index)
@@ -384,15 +393,15 @@ impl<'de, const N: usize> Visitor<'de> for Walk<'_, N> {
 
 /// A member name in an object at `depth` on the paths in `on_path`: the paths its value
 /// is on.
-struct Name<'a, const N: usize> {
-    pointers: &'a [&'a Pointer; N],
+struct Name<'a> {
+    pointers: &'a [&'a Pointer],
     depth: usize,
     on_path: u32,
     seen: &'a mut u32,
     duplicate: &'a Cell<bool>,
 }
 
-impl<'de, const N: usize> DeserializeSeed<'de> for Name<'_, N> {
+impl<'de> DeserializeSeed<'de> for Name<'_> {
     type Value = u32;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u32, D::Error> {
@@ -400,7 +409,7 @@ impl<'de, const N: usize> DeserializeSeed<'de> for Name<'_, N> {
     }
 }
 
-impl<'de, const N: usize> Visitor<'de> for Name<'_, N> {
+impl<'de> Visitor<'de> for Name<'_> {
     type Value = u32;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

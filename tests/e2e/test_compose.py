@@ -132,13 +132,9 @@ def tls_dir():
     return d
 
 
-@pytest.fixture(scope="module")
-def demo(images, tls_dir):
-    """The stack of `docker compose --profile copyleaks up`, on free ports."""
-    env = {**base_env(images), "COPYLEAKS_TLS": str(tls_dir), "COPYLEAKS_EMAIL": EMAIL,
-           "COPYLEAKS_API_KEY": API_KEY,
-           "COPYLEAKS_DEVELOPER_PAYLOAD": DEVELOPER_PAYLOAD, "COPYLEAKS_WAF_TOKEN": WAF_TOKEN}
-    stack = compose_stack.Stack("demo", env, profiles=["copyleaks"])
+def running(stack: compose_stack.Stack):
+    """A module fixture's body: `stack` up for the module's tests, down after them
+    (also when they fail)."""
     try:
         stack.up()
         yield stack
@@ -146,17 +142,37 @@ def demo(images, tls_dir):
         stack.down()
 
 
+def stack_envoy(stack: compose_stack.Stack, policy, env) -> compose_stack.StackEnvoy:
+    """The stack's Envoy (service `envoy`, in front of `app`), once it answers; the
+    log must never hold a secret of `policy`."""
+    return compose_stack.StackEnvoy(stack, "envoy", "app", 10000,
+                                    secrets=harness.collect_secrets(policy, env)).wait_ready()
+
+
+def fresh_app(stack: compose_stack.Stack) -> compose_stack.StackUpstream:
+    """The stack's recording upstream, its record emptied for one test."""
+    up = compose_stack.StackUpstream(stack, "app")
+    up.reset()
+    return up
+
+
+@pytest.fixture(scope="module")
+def demo(images, tls_dir):
+    """The stack of `docker compose --profile copyleaks up`, on free ports."""
+    env = {**base_env(images), "COPYLEAKS_TLS": str(tls_dir), "COPYLEAKS_EMAIL": EMAIL,
+           "COPYLEAKS_API_KEY": API_KEY,
+           "COPYLEAKS_DEVELOPER_PAYLOAD": DEVELOPER_PAYLOAD, "COPYLEAKS_WAF_TOKEN": WAF_TOKEN}
+    yield from running(compose_stack.Stack("demo", env, profiles=["copyleaks"]))
+
+
 @pytest.fixture(scope="module")
 def envoy(demo):
-    return compose_stack.StackEnvoy(demo, "envoy", "app", 10000,
-                                    secrets=harness.collect_secrets(DEMO_POLICY, DEMO_ENV)).wait_ready()
+    return stack_envoy(demo, DEMO_POLICY, DEMO_ENV)
 
 
 @pytest.fixture
 def app(demo):
-    up = compose_stack.StackUpstream(demo, "app")
-    up.reset()
-    return up
+    return fresh_app(demo)
 
 
 def test_signed_webhooks_of_each_demo_scheme_reach_the_app(envoy, app):
@@ -379,26 +395,18 @@ def write_config(name: str, cfg: dict) -> Path:
 @pytest.fixture(scope="module")
 def checks_stack(images):
     cfg = write_config("checks", container_config(CHECKS_POLICY, CHECKS_ENV))
-    stack = compose_stack.Stack("checks", {**base_env(images), "WEBHOOK_GUARD_ENVOY_CONFIG": str(cfg)},
-                                services=["app", "envoy"])
-    try:
-        stack.up()
-        yield stack
-    finally:
-        stack.down()
+    yield from running(compose_stack.Stack("checks", {**base_env(images), "WEBHOOK_GUARD_ENVOY_CONFIG": str(cfg)},
+                                           services=["app", "envoy"]))
 
 
 @pytest.fixture(scope="module")
 def checks(checks_stack):
-    return compose_stack.StackEnvoy(checks_stack, "envoy", "app", 10000,
-                                    secrets=harness.collect_secrets(CHECKS_POLICY, CHECKS_ENV)).wait_ready()
+    return stack_envoy(checks_stack, CHECKS_POLICY, CHECKS_ENV)
 
 
 @pytest.fixture
 def checks_app(checks_stack):
-    up = compose_stack.StackUpstream(checks_stack, "app")
-    up.reset()
-    return up
+    return fresh_app(checks_stack)
 
 
 BODY = b'{"developerPayload":"compose-e2e-payload-secret-0c","event":"x"}'

@@ -12,9 +12,7 @@ cluster's SNI and SAN check) is the file as shipped."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import time
 
 import pytest
@@ -132,21 +130,6 @@ def pki(tmp_path_factory):
     }
 
 
-@contextlib.contextmanager
-def environment(values: dict[str, str]):
-    """Envoy inherits the test's environment: set the variables host_env_keys names."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def config_for_test(upstream_port: int, pki: dict, api: mock_api.MockApi, identity: mock_api.MockApi) -> dict:
     cfg = harness.for_test(FILE, upstream_port)  # ports, plugin path, every cluster -> the upstream
     tls = downstream_tls(cfg)
@@ -168,7 +151,7 @@ def config_for_test(upstream_port: int, pki: dict, api: mock_api.MockApi, identi
 def start(envoy_factory, pki, api, identity, name: str) -> harness.Envoy:
     harness.require_wasm()
     cfg = config_for_test(envoy_factory.upstream.port, pki, api, identity)
-    with environment(ENV):
+    with harness.environment(ENV):
         return envoy_factory.start_config(cfg, name=name, secrets=list(ENV.values()))
 
 

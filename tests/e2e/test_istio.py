@@ -23,7 +23,6 @@ The registry and the image need a Docker Engine: without one those tests are ski
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import gzip
 import hashlib
@@ -237,20 +236,6 @@ def agent_pull(pulled, sha256: str, workdir: Path) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def environment(values: dict[str, str]):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def sidecar_config(upstream_port: int, http_filter: dict, ecds: Path) -> dict:
     """An inbound listener shaped like a sidecar's: the HCM settings of the demo, the
     given filter first, then the router; its config discovery reads `ecds`."""
@@ -281,7 +266,7 @@ def istio_envoy(envoy_factory, pulled):
     ecds.write_text(yaml.safe_dump({"resources": [{
         "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig", **extension}]}))
     cfg = sidecar_config(envoy_factory.upstream.port, PATCHES["HTTP_FILTER"]["patch"]["value"], ecds)
-    with environment({"GITHUB_WEBHOOK_SECRET": SECRET}):
+    with harness.environment({"GITHUB_WEBHOOK_SECRET": SECRET}):
         return envoy_factory.start_config(cfg, name="istio-sidecar", secrets=[SECRET])
 
 
@@ -370,7 +355,7 @@ def test_without_the_knob_body_checked_webhooks_are_never_answered(envoy_factory
     wasm_filter = next(f for f in harness.hcm(cfg)["http_filters"] if f["name"] == "webhook_guard")
     wasm_filter["typed_config"]["config"] = build(plugin_file)
     assert "allow_on_headers_stop_iteration" not in wasm_filter["typed_config"]["config"]
-    with environment({"GITHUB_WEBHOOK_SECRET": SECRET}):
+    with harness.environment({"GITHUB_WEBHOOK_SECRET": SECRET}):
         envoy = envoy_factory.start_config(cfg, name=build.__name__, secrets=[SECRET])
     envoy.wait_log(r"webhook-guard: configured 1 route", timeout=10)  # the configuration is accepted
     body = b'{"zen":"mesh"}'

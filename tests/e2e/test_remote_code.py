@@ -6,10 +6,8 @@ request is refused, none reaching the app."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -24,21 +22,6 @@ FILE = yaml.safe_load((harness.REPO / "envoy" / "remote-code.yaml").read_text())
 PLUGIN = harness.wasm_plugin_config(FILE)
 REMOTE = PLUGIN["vm_config"]["code"]["remote"]
 SECRET = "remote-code-e2e-github-secret-6d"
-
-
-@contextlib.contextmanager
-def environment(values: dict[str, str]):
-    """Envoy inherits the test's environment: set what host_env_keys names."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 class PluginServer:
@@ -111,7 +94,7 @@ def test_the_example_fetches_the_plugin_it_names_with_a_digest_and_fails_closed(
 def remote_envoy(envoy_factory, plugin_server):
     digest = hashlib.sha256(harness.WASM.read_bytes()).hexdigest()
     cfg = config(envoy_factory.upstream.port, plugin_server.port, digest)
-    with environment({"GITHUB_WEBHOOK_SECRET": SECRET}):
+    with harness.environment({"GITHUB_WEBHOOK_SECRET": SECRET}):
         return envoy_factory.start_config(cfg, name="remote-code", secrets=[SECRET])
 
 
@@ -135,7 +118,7 @@ def test_with_a_wrong_digest_the_plugin_never_loads_and_traffic_stays_refused(en
     sha = None if digest == "placeholder" else hashlib.sha256(harness.WASM.read_bytes() + b"\0").hexdigest()
     fetched = len(plugin_server.hits)
     cfg = config(envoy_factory.upstream.port, plugin_server.port, sha)
-    with environment({"GITHUB_WEBHOOK_SECRET": SECRET}):
+    with harness.environment({"GITHUB_WEBHOOK_SECRET": SECRET}):
         envoy = envoy_factory.start_config(cfg, name="remote-code-" + digest.replace(" ", "-"), secrets=[SECRET])
     envoy.wait_log(r"Plugin webhook_guard failed to load", timeout=30)
     assert len(plugin_server.hits) > fetched, "Envoy did fetch the code"

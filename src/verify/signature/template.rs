@@ -146,7 +146,7 @@ pub struct Repeated;
 /// every name and value concatenated. `None` when the body is not form-encoded.
 pub fn sorted_form(body: &[u8]) -> Option<Vec<u8>> {
     let mut pairs = form_pairs(body)?;
-    pairs.sort();
+    crate::sort::sort(&mut pairs);
     pairs.dedup();
     let mut out = Vec::with_capacity(body.len());
     for (k, v) in pairs {

@@ -45,6 +45,7 @@ from .processes import (  # noqa: F401
     StartFailure,
     Envoy,
     collect_secrets,
+    environment,
     require_wasm,
     EnvoyFactory,
     worker_connections,

@@ -4,7 +4,9 @@ running the plugin (start, readiness, stats, logs, refused configurations)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -309,6 +311,22 @@ def collect_secrets(policy: dict | str, env: Mapping[str, str] | None) -> list[s
             except ValueError:
                 pass
     return [s for s in found if len(s) >= 6]
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]):
+    """Envoy inherits the test's environment: set what `host_env_keys` names for the
+    Envoys started inside, and put back what was there."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def require_wasm() -> None:
