@@ -234,6 +234,8 @@ pub enum FetchError {
     HttpStatus(u32),
     /// 401 to a token the login obtained: it is dropped, and the next attempt logs in.
     TokenRefused,
+    /// 403 to a token the login obtained: the account it belongs to may not read the list.
+    TokenForbidden,
     Malformed(ParseError),
     /// The list could not be written to shared data.
     StoreWrite,
@@ -280,6 +282,9 @@ impl fmt::Display for FetchError {
             FetchError::TokenRefused => {
                 f.write_str("HTTP 401: the API refused the access token; it is dropped and the next attempt logs in")
             }
+            FetchError::TokenForbidden => f.write_str(
+                "HTTP 403: the API refused the logged-in account (check that the account of remote_list.login may read this list)",
+            ),
             FetchError::Malformed(e) => write!(f, "malformed answer: {e}"),
             FetchError::StoreWrite => f.write_str("could not write the list to shared data"),
         }
@@ -557,6 +562,10 @@ impl Refresher {
         let entries = match self.accept(status, body) {
             Ok(entries) => entries,
             Err(reason) => {
+                let reason = match reason {
+                    FetchError::HttpStatus(403) if self.list.login.is_some() => FetchError::TokenForbidden,
+                    other => other,
+                };
                 self.finish(store, attempt.nonce, now_ms, None, false);
                 return Outcome::Failed { reason };
             }
@@ -1625,6 +1634,20 @@ mod tests {
         s2.set(&short.login_key, &r.encode().unwrap(), None).unwrap();
         let req = short.on_tick(&s2, T0 + 16_000, 2).expect("a fetch with the old token");
         assert_eq!(authorization(&req).as_deref(), Some("Bearer t"));
+    }
+
+    #[test]
+    fn a_403_to_a_logged_in_token_names_the_account_and_keeps_the_token() {
+        let store = MemoryStore::default();
+        let a = login_worker(r#""refresh_seconds":60"#);
+        assert!(matches!(login(&a, &store, T0, 1, 200, &answer("t0ken-1", 48 * 3600)), Outcome::LoginOk { .. }));
+        assert_eq!(fetch(&a, &store, T0 + 100, 2, 403, b""), Outcome::Failed { reason: FetchError::TokenForbidden });
+        let why = FetchError::TokenForbidden.to_string();
+        assert!(why.starts_with("HTTP 403") && why.contains("remote_list.login"), "{why}");
+        assert!(!why.contains("remote_list.headers"));
+        // Not a revoked token: it is kept, and the fetch backs off like any failure.
+        assert_eq!(login_record(&a, &store).token, b"t0ken-1");
+        assert_eq!(schedule(&a, &store).failures, 1);
     }
 
     #[test]
