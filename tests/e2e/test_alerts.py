@@ -41,6 +41,11 @@ POLICY = {"api": "v1", "max_body_bytes": 1024, "routes": [
     {"name": "list", "match": {"path_prefix": "/list"}, "checks": {
         "ip_allowlist": {"remote_list": mtls.remote_list("/ips", **TIMING)},
         "signature": {"scheme": "github", "secrets": [{"id": "ip_allowlist", "env": "GH"}]}}},
+    # A list that logs in for its token, with a key the identity service refuses.
+    {"name": "vault", "match": {"path_prefix": "/vault"}, "checks": {
+        "ip_allowlist": {"remote_list": mtls.remote_list("/ips", **TIMING, login={
+            "cluster": "copyleaks_id", "authority": mock_api.LOGIN_AUTHORITY, "path": mock_api.LOGIN_PATH,
+            "body": {"email": {"value": "alerts@example.com"}, "key": {"env": "WRONG_KEY"}}, "timeout_ms": 500})}}},
     {"name": "zoom", "match": {"path_prefix": "/zoom"}, "checks": {
         "signature": {"scheme": "zoom", "secrets": [{"id": "current", "env": "GH"}]}}},
 ]}
@@ -51,7 +56,9 @@ def api():
     api = mock_api.MockApi.start()
     api.answer("/ips", list=["127.0.0.1/32"])
     api.answer("/broken", status=500)
+    api.refusing_identity = mock_api.MockApi.start().identity({"email": "alerts@example.com", "key": "right"}, 3600)
     yield api
+    api.refusing_identity.stop()
     api.stop()
 
 
@@ -59,13 +66,15 @@ def api():
 def observed(envoy_factory, api) -> tuple[harness.Envoy, prometheus.Scrape]:
     """An Envoy that has seen every kind of event, and its scrape."""
     harness.require_wasm()
-    env = {"GH": GITHUB_SECRET}
+    env = {"GH": GITHUB_SECRET, "WRONG_KEY": "wrong-key-0b7d"}
     cfg = harness.build_config(POLICY, envoy_factory.upstream.port, env)
     cfg["static_resources"]["clusters"].append(mtls.api_cluster(api.port))
+    cfg["static_resources"]["clusters"].append(mtls.api_cluster(api.refusing_identity.port, name="copyleaks_id"))
     envoy = envoy_factory.start_config(cfg, name="observed", secrets=harness.collect_secrets(POLICY, env))
     mtls.wait_for(lambda: envoy.counter("webhook_guard.list.partner.ip_allowlist.fetch_ok") >= 1, 5, "the ip list")
     mtls.wait_for(lambda: envoy.counter("webhook_guard.list.vendor.ip_allowlist.fetch_failed") >= 1, 5, "a failed fetch")
     mtls.wait_for(lambda: envoy.counter("webhook_guard.list.list.ip_allowlist.fetch_ok") >= 1, 5, "the list route's list")
+    mtls.wait_for(lambda: envoy.counter("webhook_guard.list.vault.ip_allowlist.login_failed") >= 1, 5, "a failed login")
     time.sleep(1.2)  # every worker has read the list from shared data
 
     def post(path, headers=(), body=b"{}"):
@@ -120,18 +129,23 @@ def test_one_scrape_holds_every_measure_with_its_labels(observed):
     assert s.value("webhook_guard_secret_matched", route="list", secret="ip_allowlist") == 1
     assert s.value("webhook_guard_list_entries", list="list.ip_allowlist") == 1
     assert s.value("webhook_guard_handshake", route="zoom") == 1
+    assert s.value("webhook_guard_list_login_failed", list="vault.ip_allowlist") >= 1
+    assert s.value("webhook_guard_list_login_ok", list="vault.ip_allowlist") == 0
+    assert s.value("webhook_guard_list_token_remaining_seconds", list="vault.ip_allowlist") == 0
+    assert s.value("webhook_guard_list_fetch_ok", list="vault.ip_allowlist") == 0
     assert s.value("webhook_guard_allowed", route="zoom") == 0
     # Every series carries its labels: no route, secret id or list name is left in a name.
     assert {n for n in s.names() if n.startswith("webhook_guard")} == {
         "webhook_guard_allowed", "webhook_guard_denied", "webhook_guard_duplicate", "webhook_guard_handshake",
         "webhook_guard_secret_matched", "webhook_guard_secret_not_after_seconds",
         *(f"webhook_guard_list_{m}" for m in ("fetch_ok", "fetch_failed", "entries", "age_seconds",
-                                              "refresh_seconds", "max_stale_seconds"))}
+                                              "refresh_seconds", "max_stale_seconds", "login_ok",
+                                              "login_failed", "token_remaining_seconds"))}
     for name in ("webhook_guard_allowed", "webhook_guard_denied", "webhook_guard_list_fetch_failed"):
         assert s.types[name] == "counter"
     for name in ("webhook_guard_list_age_seconds", "webhook_guard_secret_not_after_seconds"):
         assert s.types[name] == "gauge"
-    envoy.assert_no_secret_in_log()
+    envoy.assert_no_secret_in_log(extra=["wrong-key-0b7d"])
 
 
 # --------------------------------------------------------------------------------------
