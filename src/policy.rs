@@ -426,13 +426,15 @@ impl Route {
                     return f;
                 }
                 Some(Err(d)) => f.denials.push(d),
-                None => {
-                    let verified = sig.verify(head, body);
-                    if verified.is_ok() && self.checks.dedupe.is_some() {
-                        f.body_message_id = sig.body_message_id(head, body);
+                None => match sig.verify_message(head, body) {
+                    Ok((key, body_id)) => {
+                        if self.checks.dedupe.is_some() {
+                            f.body_message_id = body_id;
+                        }
+                        f.record("signature", Ok(key));
                     }
-                    f.record("signature", verified);
-                }
+                    Err(d) => f.denials.push(d),
+                },
             }
         }
         if let Some(payload) = &self.checks.payload {

@@ -261,6 +261,13 @@ impl SignatureCheck {
 
     /// Verify the request. On success, the id of the key that matched.
     pub fn verify(&self, head: &RequestHead, body: &[u8]) -> Result<&str, Denial> {
+        self.verify_message(head, body).map(|(key, _)| key)
+    }
+
+    /// Verify the request. On success, the id of the key that matched and, for a scheme
+    /// that signs a message id carried in the JSON body (Mailgun's `signature.token`), that
+    /// id as the verifier read it; ids in headers are read by `message_id`.
+    pub fn verify_message(&self, head: &RequestHead, body: &[u8]) -> Result<(&str, Option<Vec<u8>>), Denial> {
         let scheme = self.scheme_for(head)?;
         let r = model::Request { head, body, public_url: self.public_url.as_deref() };
         let active: Vec<SigAlgorithm> =
@@ -274,12 +281,17 @@ impl SignatureCheck {
         }
         let parts = scheme.signed_parts(&presented, &r)?;
         let slices: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
-        self.keys
+        let key = self
+            .keys
             .iter()
             .filter(|k| k.is_live(head.now))
             .find(|k| model::verifies(&k.key, &presented.signatures, &slices))
-            .map(|k| k.id.as_str())
-            .ok_or(Denial::SignatureMismatch)
+            .ok_or(Denial::SignatureMismatch)?;
+        let body_id = match (&scheme.id, presented.id) {
+            (Some(Field::Body(_)), Some(id)) => Some(id.into_owned()),
+            _ => None,
+        };
+        Ok((key.id.as_str(), body_id))
     }
 
     /// A provider handshake (SPEC 2.1), answered here: `None` when the request is not
@@ -333,16 +345,6 @@ impl SignatureCheck {
             return Some(v);
         }
         scheme.signature_headers().into_iter().find_map(one)
-    }
-
-    /// The message id of a scheme that signs an id carried in the JSON body (Mailgun's
-    /// `signature.token`), read from the verified body; `None` for every other scheme,
-    /// whose id `message_id` reads from the headers.
-    pub fn body_message_id(&self, head: &RequestHead, body: &[u8]) -> Option<Vec<u8>> {
-        let scheme = self.scheme_for(head).ok()?;
-        let Some(Field::Body(pointer)) = &scheme.id else { return None };
-        let doc = model::parse_body(body).ok()?;
-        model::body_text(&doc, pointer).ok().flatten().filter(|id| !id.is_empty()).map(String::into_bytes)
     }
 }
 
