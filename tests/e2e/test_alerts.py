@@ -56,20 +56,26 @@ def api():
     api = mock_api.MockApi.start()
     api.answer("/ips", list=["127.0.0.1/32"])
     api.answer("/broken", status=500)
-    api.refusing_identity = mock_api.MockApi.start().identity({"email": "alerts@example.com", "key": "right"}, 3600)
     yield api
-    api.refusing_identity.stop()
     api.stop()
 
 
 @pytest.fixture(scope="module")
-def observed(envoy_factory, api) -> tuple[harness.Envoy, prometheus.Scrape]:
+def identity():
+    """An identity service that refuses the key the `vault` route logs in with."""
+    identity = mock_api.MockApi.start().identity({"email": "alerts@example.com", "key": "right"}, 3600)
+    yield identity
+    identity.stop()
+
+
+@pytest.fixture(scope="module")
+def observed(envoy_factory, api, identity) -> tuple[harness.Envoy, prometheus.Scrape]:
     """An Envoy that has seen every kind of event, and its scrape."""
     harness.require_wasm()
     env = {"GH": GITHUB_SECRET, "WRONG_KEY": "wrong-key-0b7d"}
     cfg = harness.build_config(POLICY, envoy_factory.upstream.port, env)
     cfg["static_resources"]["clusters"].append(mtls.api_cluster(api.port))
-    cfg["static_resources"]["clusters"].append(mtls.api_cluster(api.refusing_identity.port, name="copyleaks_id"))
+    cfg["static_resources"]["clusters"].append(mtls.api_cluster(identity.port, name="copyleaks_id"))
     envoy = envoy_factory.start_config(cfg, name="observed", secrets=harness.collect_secrets(POLICY, env))
     mtls.wait_for(lambda: envoy.counter("webhook_guard.list.partner.ip_allowlist.fetch_ok") >= 1, 5, "the ip list")
     mtls.wait_for(lambda: envoy.counter("webhook_guard.list.vendor.ip_allowlist.fetch_failed") >= 1, 5, "a failed fetch")

@@ -88,26 +88,18 @@ def test_the_file_has_the_settings_the_copyleaks_measures_need():
     # The allowlist ships with documentation ranges only (RFC 5737 / RFC 3849), to be replaced.
     assert checks["ip_allowlist"]["cidrs"] == ["192.0.2.0/24", "198.51.100.0/24", "2001:db8::/32"]
     assert "REPLACE" in text
-    # The API cluster: TLS to api.copyleaks.com, verified against the system CA bundle.
-    api = clusters(FILE)["copyleaks_api"]
-    assert api["type"] == "LOGICAL_DNS"
-    [ep] = api["load_assignment"]["endpoints"][0]["lb_endpoints"]
-    assert ep["endpoint"]["address"]["socket_address"] == {"address": "api.copyleaks.com", "port_value": 443}
-    up_tls = api["transport_socket"]["typed_config"]
-    assert up_tls["@type"].endswith("UpstreamTlsContext") and up_tls["sni"] == "api.copyleaks.com"
-    vc = up_tls["common_tls_context"]["validation_context"]
-    assert vc["trusted_ca"]["filename"] == "/etc/ssl/certs/ca-certificates.crt"
-    assert vc["match_typed_subject_alt_names"] == [{"san_type": "DNS", "matcher": {"exact": "api.copyleaks.com"}}]
-    # The identity service cluster: the same, for id.copyleaks.com.
-    ident = clusters(FILE)["copyleaks_id"]
-    assert ident["type"] == "LOGICAL_DNS"
-    [ep] = ident["load_assignment"]["endpoints"][0]["lb_endpoints"]
-    assert ep["endpoint"]["address"]["socket_address"] == {"address": "id.copyleaks.com", "port_value": 443}
-    id_tls = ident["transport_socket"]["typed_config"]
-    assert id_tls["@type"].endswith("UpstreamTlsContext") and id_tls["sni"] == "id.copyleaks.com"
-    vc = id_tls["common_tls_context"]["validation_context"]
-    assert vc["trusted_ca"]["filename"] == "/etc/ssl/certs/ca-certificates.crt"
-    assert vc["match_typed_subject_alt_names"] == [{"san_type": "DNS", "matcher": {"exact": "id.copyleaks.com"}}]
+    # The API and identity service clusters: TLS to api.copyleaks.com and id.copyleaks.com,
+    # verified against the system CA bundle, the name checked.
+    for name, host in (("copyleaks_api", "api.copyleaks.com"), ("copyleaks_id", "id.copyleaks.com")):
+        cluster = clusters(FILE)[name]
+        assert cluster["type"] == "LOGICAL_DNS", name
+        [ep] = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+        assert ep["endpoint"]["address"]["socket_address"] == {"address": host, "port_value": 443}
+        tls = cluster["transport_socket"]["typed_config"]
+        assert tls["@type"].endswith("UpstreamTlsContext") and tls["sni"] == host
+        vc = tls["common_tls_context"]["validation_context"]
+        assert vc["trusted_ca"]["filename"] == "/etc/ssl/certs/ca-certificates.crt"
+        assert vc["match_typed_subject_alt_names"] == [{"san_type": "DNS", "matcher": {"exact": host}}]
 
 
 # --------------------------------------------------------------------------------------
