@@ -242,6 +242,7 @@ def docusign(secret, body, ctx):
 def box(secret, body, ctx):
     t = ctx.rfc3339
     return [("box-delivery-id", "f96bb54b-ee16-4fc5-aa65-8c2d9e5b546f"), ("box-delivery-timestamp", t),
+            ("box-signature-version", "1"), ("box-signature-algorithm", "HmacSHA256"),
             ("box-signature-primary", _b64(secret, body + t.encode())),
             ("box-signature-secondary", _b64("secondary-key", body + t.encode()))], body
 

@@ -113,7 +113,7 @@ fn generic_config_errors() {
     let table = [
         (r#""list":{},"signature_field":"/s""#, "sig.list: set either `list` or `signature_field`"),
         (r#""list":{},"prefix":"x""#, "sig.prefix: `prefix` applies to a signature alone"),
-        (r#""list":{"separator":",,"}"#, "sig.list.separator: \",,\" must be one printable character"),
+        (r#""list":{"separator":""}"#, "sig.list.separator: \"\" must be one to four printable characters"),
         (r#""list":{"separator":"=","pair":"="}"#, "sig.list.pair: must differ"),
         (r#""signature_field":"sig""#, "sig.signature_field: \"sig\" is not a JSON pointer"),
         (r#""timestamp_unit":"minutes","timestamp_header":"x-ts""#, "sig.timestamp_unit: \"minutes\" is not one of"),
@@ -330,7 +330,7 @@ pub(super) const VECTORS: &[Vector] = &[
     Vector { scheme: "circleci", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("circleci-signature", "v1=7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "docusign", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-docusign-signature-1", "CiQen7oRZK54+eeSeMbZoRtisWBOIBIFTZviUm70Nm0="), ("x-docusign-signature-2", "fefVDQquEHadDLEXiwlElys3/yg/uDrGnFsinB8yutk=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "dropbox", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-dropbox-signature", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
-    Vector { scheme: "box", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("box-delivery-timestamp", "2023-11-14T22:13:20.123456789Z"), ("box-signature-primary", "39wGJM/eWHJEZHkmZ4fximieQb1fCeNZuY4S2S0lf8A="), ("box-signature-secondary", "E1OmJlc8aAaeE/+2tglEEQ1T+nXKmMd5YrFXEYQ3BIg=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["box-delivery-timestamp"] },
+    Vector { scheme: "box", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("box-signature-version", "1"), ("box-signature-algorithm", "HmacSHA256"), ("box-delivery-timestamp", "2023-11-14T22:13:20.123456789Z"), ("box-signature-primary", "39wGJM/eWHJEZHkmZ4fximieQb1fCeNZuY4S2S0lf8A="), ("box-signature-secondary", "E1OmJlc8aAaeE/+2tglEEQ1T+nXKmMd5YrFXEYQ3BIg=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["box-delivery-timestamp"] },
     Vector { scheme: "coinbase", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-cc-webhook-signature", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "jira", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-hub-signature", "sha256=7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "webex", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-spark-signature", "9d3d1a6282747e1c1135afe9d83821b1e5e3cf17")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
