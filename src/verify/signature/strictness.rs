@@ -4,7 +4,7 @@
 //! too, and what it accepts (an unknown list item, the first of two `t`) is accepted.
 
 use super::presets::{self, Departure, CLOCK_SKEW_SECONDS};
-use super::vectors::{check, req, NOW};
+use super::vectors::{check, req, NOW, SENDGRID_BODY, SENDGRID_KEY, SENDGRID_SIGNATURE};
 use super::*;
 use crate::verify::encoding::hex_encode;
 use base64::Engine;
@@ -224,10 +224,8 @@ fn generic_list_rules_and_declared_headers() {
 
 #[test]
 fn sendgrid_takes_der_signatures_only() {
-    let key = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==";
+    let (key, der, body) = (SENDGRID_KEY, SENDGRID_SIGNATURE, SENDGRID_BODY);
     let c = check(&format!(r#"{{"scheme":"sendgrid","public_keys":[{{"id":"sg","value":"{key}"}}]}}"#));
-    let der = "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0=";
-    let body = br#"{"category":"example_payload","event":"test_event","message_id":"message_id"}"#;
     let at = |sig: &str| {
         let pairs =
             [("x-twilio-email-event-webhook-signature", sig), ("x-twilio-email-event-webhook-timestamp", "1588788367")];
