@@ -68,8 +68,10 @@ unit:
 e2e: build cli
 	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
 
-## lint: rustfmt and clippy (native and wasm), warnings are errors
+## lint: rustfmt and clippy (native and wasm), warnings are errors; no source file over
+##       800 lines of code before its tests
 lint: setup
+	scripts/check-file-length.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 --lib -- -D warnings
