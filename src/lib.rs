@@ -8,6 +8,7 @@ pub mod config;
 mod dedupe;
 pub mod denial;
 pub mod error;
+pub mod host;
 mod json;
 pub mod path;
 pub mod policy;
