@@ -203,3 +203,6 @@ impl Plugin {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

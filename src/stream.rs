@@ -78,12 +78,12 @@ impl Stream {
     /// Body data arrived: `received` is the size of the whole body received so far (not
     /// of this chunk).
     pub fn on_request_body(&mut self, host: &mut impl RequestHost, received: usize, end_of_stream: bool) -> Flow {
+        let Some(head) = self.head.as_ref() else { return self.refuse_unjudged(host) };
         if !self.case.is_buffering() {
             return Flow::Continue;
         }
         self.body_size = received;
         let plugin = Arc::clone(&self.plugin);
-        let Some(head) = self.head.as_ref() else { return self.refuse_internal(host) };
         if let Some(verdict) = self.case.on_body_data(plugin.judge(), head, received) {
             return self.apply(host, verdict);
         }
@@ -97,6 +97,9 @@ impl Stream {
     /// The request trailers arrived. With trailers the body callback never sees end of
     /// stream (HTTP/2): the body is complete now.
     pub fn on_request_trailers(&mut self, host: &mut impl RequestHost) -> Flow {
+        if self.head.is_none() {
+            return self.refuse_unjudged(host);
+        }
         if !self.case.is_buffering() {
             return Flow::Continue;
         }
@@ -124,10 +127,17 @@ impl Stream {
         self.apply(host, verdict)
     }
 
+    /// Body or trailers of a request whose headers this stream never saw: nothing of it
+    /// was judged, so it must not go on as if it had been.
+    fn refuse_unjudged(&mut self, host: &mut impl RequestHost) -> Flow {
+        host.log(Level::Error, "webhook-guard: request data arrived before its headers were judged; refused");
+        self.refuse_internal(host)
+    }
+
     fn finish_body(&mut self, host: &mut impl RequestHost) -> Flow {
         let body = if self.body_size == 0 { Vec::new() } else { host.request_body(self.body_size) };
         let plugin = Arc::clone(&self.plugin);
-        let Some(head) = self.head.as_ref() else { return self.refuse_internal(host) };
+        let Some(head) = self.head.as_ref() else { return self.refuse_unjudged(host) };
         let verdict = self.case.on_body(plugin.judge(), head, &body, host.store());
         self.apply(host, verdict)
     }
@@ -263,3 +273,6 @@ impl<H: RequestHost> Lookups for HostLookups<'_, H> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::{Conflict, SharedStore};
+use super::{Change, Conflict, SharedStore};
 
 /// An in-memory store with the same CAS semantics as Envoy's shared data. Empty, it is
 /// what a just-started Envoy holds: rate limits start full, no replay is remembered.
@@ -73,6 +73,15 @@ impl SharedStore for MemoryStore {
         Ok(())
     }
 
+    /// The whole read-compute-write under the one lock: never a conflict.
+    fn update(&self, key: &str, change: &mut Change<'_>) -> Result<(), Conflict> {
+        let mut keys = self.keys();
+        if let Some(next) = change(keys.map.get(key).map(|(v, _)| v.as_slice())) {
+            keys.write(key, &next);
+        }
+        Ok(())
+    }
+
     /// Under the one lock: of two threads creating the same key, exactly one does.
     fn create_if_absent(&self, key: &str, value: &[u8]) {
         let mut keys = self.keys();
@@ -132,5 +141,43 @@ impl SharedStore for ContendedStore {
             other(&self.inner);
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_conflicts_only_when_the_key_changed_since_it_was_read() {
+        let store = MemoryStore::default();
+        assert_eq!(store.get("k"), (None, None));
+        store.set("k", b"a", None).unwrap();
+        let (value, cas) = store.get("k");
+        assert_eq!(value.as_deref(), Some(&b"a"[..]));
+        store.set("other", b"x", None).unwrap();
+        store.set("k", b"b", cas).unwrap();
+        assert_eq!(store.set("k", b"c", cas), Err(Conflict), "a stale token");
+        store.create_if_absent("k", b"d");
+        assert_eq!(store.get("k").0.as_deref(), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn updates_from_many_threads_are_exact() {
+        let store = MemoryStore::default();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        let mut add_one = |v: Option<&[u8]>| {
+                            let n = v.map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
+                            Some((n + 1).to_le_bytes().to_vec())
+                        };
+                        store.update("n", &mut add_one).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(store.get("n").0, Some(4000u32.to_le_bytes().to_vec()));
     }
 }
