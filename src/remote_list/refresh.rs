@@ -308,7 +308,7 @@ impl Refresher {
         Some(nonce)
     }
 
-    /// The glue dispatched the request of the last `on_tick`; `token` identifies its answer.
+    /// The plugin dispatched the request of the last `on_tick`; `token` identifies its answer.
     pub fn on_dispatched(&self, token: u64) {
         if let Some(mut local) = self.local() {
             if let Some(a) = local.attempt.as_mut() {
@@ -319,7 +319,7 @@ impl Refresher {
         }
     }
 
-    /// The glue could not dispatch the request of the last `on_tick`.
+    /// The plugin could not dispatch the request of the last `on_tick`.
     pub fn on_dispatch_failed(&self, store: &dyn SharedStore, now_ms: u64) -> Outcome {
         let Some(a) = self.local().and_then(|mut l| l.attempt.take()) else {
             return Outcome::Ignored;
