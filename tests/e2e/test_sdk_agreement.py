@@ -337,6 +337,10 @@ for _p in ("standard", "svix", "resend"):
 for _p in ("standard", "svix"):
     exception(_p, "timestamp as a decimal", "refuses",
               "the library reads the timestamp with float() and signs its whole seconds; senders write whole seconds")
+exception("standard", "the other header family", "forwards",
+          "the preset also reads the svix-* spelling of the same scheme (SPEC 2.1); the library reads webhook-* only")
+exception("standard", "both families", "refuses",
+          "both header families at once is ambiguous; the library reads webhook-* and ignores the rest")
 exception("svix", "both families", "refuses",
           "both header families at once is ambiguous; Svix's library takes svix-*")
 exception("svix", "mixed families", "refuses",

@@ -414,14 +414,18 @@ pub fn all() -> Vec<Preset> {
             body_b64("x-shopify-hmac-sha256", "", SHA256),
         )
         .delivery("x-shopify-webhook-id"),
-        // Standard Webhooks' own library reads the `webhook-*` headers only.
+        // Standard Webhooks' own library reads the `webhook-*` headers only; the preset
+        // also takes the `svix-*` spelling of the same scheme (the contract has always
+        // promised it, and senders built on Svix send it), one family per request.
         row(
             "standard",
             "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md",
             standard("webhook"),
         )
+        .or(standard("svix"))
         .verifier("standardwebhooks (PyPI): standardwebhooks.Webhook.verify")
-        .note(DECIMAL_TIMESTAMP),
+        .note(DECIMAL_TIMESTAMP)
+        .note("the `svix-*` spelling of the three headers is also read, one family per request (the library reads `webhook-*` only)"),
         standard_row("svix", "https://docs.svix.com/receiving/verifying-payloads/how-manual")
             .verifier("svix (PyPI): svix.webhooks.Webhook.verify")
             .note(DECIMAL_TIMESTAMP)
