@@ -25,7 +25,7 @@ pub struct KeyArg {
     /// A file holding the secret (one trailing newline is dropped).
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
-    /// The private key, for discord, sendgrid and Standard Webhooks v1a: PKCS#8 PEM
+    /// The private key, for discord, telnyx, sendgrid and Standard Webhooks v1a: PKCS#8 PEM
     /// (`openssl genpkey`), SEC1 PEM (`openssl ecparam -genkey`), or 32 bytes in hex.
     #[arg(long, value_name = "FILE")]
     pub private_key: Option<PathBuf>,

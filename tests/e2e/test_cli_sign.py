@@ -27,8 +27,13 @@ SECRET = "e2e-sign-secret-8d3f1a"
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"e2e sign standard webhooks key 01").decode()
 TEAMS_TOKEN = base64.b64encode(b"e2e sign teams outgoing token").decode()
 GENERIC_SECRET = "e2e-sign-generic-5b7c"
+AIRTABLE_SECRET = base64.b64encode(b"e2e sign airtable mac secret 01").decode()
 ENV = {"PROVIDER_SECRET": SECRET, "STANDARD_SECRET": STANDARD_SECRET, "TEAMS_TOKEN": TEAMS_TOKEN,
-       "GENERIC_SECRET": GENERIC_SECRET}
+       "GENERIC_SECRET": GENERIC_SECRET, "AIRTABLE_SECRET": AIRTABLE_SECRET}
+# Secrets other than PROVIDER_SECRET, by the preset whose format needs them.
+SECRET_ENV = {"standard": "STANDARD_SECRET", "svix": "STANDARD_SECRET", "clerk": "STANDARD_SECRET",
+              "resend": "STANDARD_SECRET", "replicate": "STANDARD_SECRET", "openai": "STANDARD_SECRET",
+              "microsoft_teams": "TEAMS_TOKEN", "airtable": "AIRTABLE_SECRET"}
 PUBLIC_URL = "https://hooks.example.com/public/twilio"
 
 BODY = '{"id":"evt_sign_1","type":"test.event","data":{"amount":4200,"note":"h\u00e9llo"}}'.encode()
@@ -49,7 +54,7 @@ def keys(tmp_path_factory) -> dict[str, Path | str]:
     ed_public = openssl("pkey", "-in", str(ed), "-pubout", "-outform", "DER")[-32:]
     ec_spki = openssl("pkey", "-in", str(ec), "-pubout", "-outform", "DER")
     return {"ed": ed, "ec": ec, "discord": ed_public.hex(), "v1a": "whpk_" + base64.b64encode(ed_public).decode(),
-            "sendgrid": base64.b64encode(ec_spki).decode()}
+            "telnyx": base64.b64encode(ed_public).decode(), "sendgrid": base64.b64encode(ec_spki).decode()}
 
 
 def route_keys(name: str, keys: dict) -> dict:
@@ -57,9 +62,9 @@ def route_keys(name: str, keys: dict) -> dict:
         return {"public_keys": [{"id": "app", "value": keys["discord"]}]}
     if name == "sendgrid":
         return {"public_keys": [{"id": "sg", "value": keys["sendgrid"]}]}
-    env = {"standard": "STANDARD_SECRET", "svix": "STANDARD_SECRET", "clerk": "STANDARD_SECRET",
-           "resend": "STANDARD_SECRET", "microsoft_teams": "TEAMS_TOKEN"}.get(name, "PROVIDER_SECRET")
-    return {"secrets": [{"id": "current", "env": env}]}
+    if name == "telnyx":
+        return {"public_keys": [{"id": "acct", "value": keys["telnyx"]}]}
+    return {"secrets": [{"id": "current", "env": SECRET_ENV.get(name, "PROVIDER_SECRET")}]}
 
 
 def policy(keys: dict) -> dict:
@@ -92,16 +97,15 @@ def envoy_yaml(envoy, keys, tmp_path_factory, upstream_server) -> Path:
 
 
 def key_args(name: str, keys: dict) -> list[str]:
-    if name in ("discord", "sendgrid"):
-        return ["--private-key", str(keys["ed" if name == "discord" else "ec"])]
+    if name in ("discord", "sendgrid", "telnyx"):
+        return ["--private-key", str(keys["ec" if name == "sendgrid" else "ed"])]
     if name == "standard_v1a":
         return ["--private-key", str(keys["ed"])]
     return ["--secret-env", "SIGNING_SECRET"]
 
 
 def secret_of(name: str) -> str:
-    return {"standard": STANDARD_SECRET, "svix": STANDARD_SECRET, "clerk": STANDARD_SECRET,
-            "resend": STANDARD_SECRET, "microsoft_teams": TEAMS_TOKEN}.get(name, SECRET)
+    return ENV[SECRET_ENV.get(name, "PROVIDER_SECRET")]
 
 
 def body_of(name: str) -> bytes:

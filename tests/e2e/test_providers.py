@@ -20,18 +20,25 @@ TEAMS_TOKEN = base64.b64encode(b"e2e teams outgoing webhook token").decode()
 DISCORD_SEED = "11" * 32
 SENDGRID_SEED = "424242424242424242424242"
 V1A_SEED = "22" * 32
+TELNYX_SEED = "55" * 32
+AIRTABLE_SECRET = base64.b64encode(b"e2e airtable mac secret 0123456").decode()
 PUBLIC_TWILIO_URL = "https://hooks.example.com/p/twilio"
 
 # Key material per preset: (what the route is configured with, what the signer signs with,
 # and a wrong one of the same shape for forgeries).
 def keys(name: str) -> tuple[dict, str, str]:
-    if name in ("standard", "svix", "clerk", "resend"):
+    if name in ("standard", "svix", "clerk", "resend", "replicate", "openai"):
         other = "whsec_" + base64.b64encode(b"another standard key, not ours").decode()
         return {"secrets": [{"id": "current", "env": "STANDARD_SECRET"}]}, STANDARD_SECRET, other
     if name == "microsoft_teams":
         return {"secrets": [{"id": "current", "env": "TEAMS_TOKEN"}]}, TEAMS_TOKEN, base64.b64encode(b"x" * 32).decode()
     if name == "discord":
         return {"public_keys": [{"id": "app", "value": ps.discord_public_key(DISCORD_SEED)}]}, DISCORD_SEED, "33" * 32
+    if name == "telnyx":
+        return {"public_keys": [{"id": "acct", "value": ps.telnyx_public_key(TELNYX_SEED)}]}, TELNYX_SEED, "66" * 32
+    if name == "airtable":
+        return ({"secrets": [{"id": "current", "env": "AIRTABLE_SECRET"}]}, AIRTABLE_SECRET,
+                base64.b64encode(b"another airtable mac secret 012").decode())
     if name == "sendgrid":
         return {"public_keys": [{"id": "sg", "value": ps.sendgrid_public_key(int(SENDGRID_SEED))}]}, SENDGRID_SEED, "777"
     return {"secrets": [{"id": "current", "env": "PROVIDER_SECRET"}]}, SECRET, SECRET + "-not"
@@ -76,7 +83,7 @@ POLICY = {"api": "v1", "mode": "enforce", "max_body_bytes": 65536, "unmatched": 
           "routes": [route(n) for n in NAMES] + EXTRA_ROUTES}
 META_VERIFY_TOKEN = "e2e-meta-verify-token-91"
 ENV = {"PROVIDER_SECRET": SECRET, "STANDARD_SECRET": STANDARD_SECRET, "TEAMS_TOKEN": TEAMS_TOKEN,
-       "META_VERIFY_TOKEN": META_VERIFY_TOKEN}
+       "META_VERIFY_TOKEN": META_VERIFY_TOKEN, "AIRTABLE_SECRET": AIRTABLE_SECRET}
 
 BODY = json.dumps({"id": "evt_e2e_7", "type": "test.event", "data": {"amount": 4200, "note": "h\u00e9llo"}},
                   ensure_ascii=False).encode()
@@ -138,7 +145,13 @@ def test_body_changed_after_signing_is_refused(envoy, upstream, name):
     upstream.assert_nothing_reached()
 
 
-@pytest.mark.parametrize("name", ["zoom", "slack", "stripe", "twitch", "box", "hubspot", "sendgrid", "discord", "paddle"])
+# Presets whose signed bytes carry a timestamp: a request signed an hour ago is refused.
+TIMESTAMPED = ["zoom", "slack", "stripe", "standard", "svix", "clerk", "resend", "twitch", "box", "hubspot", "sendgrid",
+               "discord", "paddle", "calendly", "mux", "linear", "mailgun", "workos", "zendesk", "buildkite",
+               "customerio", "webflow", "replicate", "openai", "sinch", "front", "telnyx"]
+
+
+@pytest.mark.parametrize("name", TIMESTAMPED)
 def test_old_signature_is_refused(envoy, upstream, name):
     headers, body = signed(name, now=ps.time.time() - 3600)
     resp = post(envoy, path_of(name), headers, body)
@@ -321,4 +334,4 @@ def test_a_route_without_a_get_handshake_still_refuses_get(envoy, upstream):
 
 
 def test_no_secret_in_the_log(envoy):
-    envoy.assert_no_secret_in_log(extra=[DISCORD_SEED, SENDGRID_SEED, V1A_SEED, META_VERIFY_TOKEN])
+    envoy.assert_no_secret_in_log(extra=[DISCORD_SEED, SENDGRID_SEED, V1A_SEED, META_VERIFY_TOKEN, TELNYX_SEED, AIRTABLE_SECRET])

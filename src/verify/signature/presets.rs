@@ -189,6 +189,27 @@ pub const NAMES: &[&str] = &[
     "terraform",
     "buildkite",
     "calcom",
+    "airtable",
+    "notion",
+    "customerio",
+    "checkout",
+    "woocommerce",
+    "webflow",
+    "mollie",
+    "onfido",
+    "tally",
+    "paystack",
+    "heroku",
+    "launchdarkly",
+    "helpscout",
+    "asana",
+    "alchemy",
+    "dwolla",
+    "replicate",
+    "openai",
+    "sinch",
+    "front",
+    "telnyx",
 ];
 
 /// The characters HubSpot's v3 signature decodes in the URI.
@@ -480,6 +501,109 @@ pub fn preset(name: &str) -> Option<Preset> {
             "calcom",
             "https://cal.com/docs/developing/guides/automation/webhooks#verifying-the-authenticity-of-the-received-payload",
             body_hex("x-cal-signature-256", "", SHA256),
+        ),
+        "airtable" => row(
+            "airtable",
+            "https://airtable.com/developers/web/api/webhooks-overview#webhook-notification-delivery",
+            body_hex("x-airtable-content-mac", "hmac-sha256=", SHA256).keys(KeyFormat::new("", Base64)),
+        ),
+        "notion" => row(
+            "notion",
+            "https://developers.notion.com/reference/webhooks#step-3-validating-event-payloads-recommended",
+            body_hex("x-notion-signature", "sha256=", SHA256),
+        ),
+        "customerio" => row(
+            "customerio",
+            "https://docs.customer.io/journeys/webhooks/#securely-verify-requests",
+            header("x-cio-signature", "", SHA256, Hex, "v0:{timestamp}:{body}").ts_header("x-cio-timestamp", Seconds),
+        ),
+        "checkout" => row(
+            "checkout",
+            "https://www.checkout.com/docs/developer-resources/webhooks/manage-webhooks/receive-webhooks",
+            body_hex("cko-signature", "", SHA256),
+        ),
+        "woocommerce" => row(
+            "woocommerce",
+            "https://woocommerce.github.io/woocommerce-rest-api-docs/#webhooks",
+            body_b64("x-wc-webhook-signature", "", SHA256),
+        ),
+        "webflow" => row(
+            "webflow",
+            "https://developers.webflow.com/data/docs/working-with-webhooks#validating-request-signatures",
+            header("x-webflow-signature", "", SHA256, Hex, "{timestamp}:{body}")
+                .ts_header("x-webflow-timestamp", Milliseconds),
+        ),
+        "mollie" => row(
+            "mollie",
+            "https://docs.mollie.com/reference/webhooks-new#verifying-the-signature",
+            body_hex("x-mollie-signature", "sha256=", SHA256),
+        ),
+        "onfido" => row(
+            "onfido",
+            "https://documentation.onfido.com/api/latest/#webhooks-signature-verification",
+            body_hex("x-sha2-signature", "", SHA256),
+        ),
+        "tally" => row(
+            "tally",
+            "https://tally.so/help/webhooks#securing-your-webhooks",
+            body_b64("tally-signature", "", SHA256),
+        ),
+        "paystack" => row(
+            "paystack",
+            "https://paystack.com/docs/payments/webhooks/#verify-event-origin",
+            body_hex("x-paystack-signature", "", SHA512),
+        ),
+        "heroku" => row(
+            "heroku",
+            "https://devcenter.heroku.com/articles/app-webhooks#securing-webhook-requests",
+            body_b64("heroku-webhook-hmac-sha256", "", SHA256),
+        ),
+        "launchdarkly" => row(
+            "launchdarkly",
+            "https://launchdarkly.com/docs/home/infrastructure/webhooks#sign-webhooks",
+            body_hex("x-ld-signature", "", SHA256),
+        ),
+        "helpscout" => row(
+            "helpscout",
+            "https://developer.helpscout.com/webhooks/#verifying",
+            body_b64("x-helpscout-signature", "", SHA1),
+        ),
+        "asana" => row(
+            "asana",
+            "https://developers.asana.com/docs/webhooks-guide#security",
+            body_hex("x-hook-signature", "", SHA256),
+        ),
+        "alchemy" => row(
+            "alchemy",
+            "https://www.alchemy.com/docs/reference/notify-api-quickstart#webhook-signature--security",
+            body_hex("x-alchemy-signature", "", SHA256),
+        ),
+        "dwolla" => row(
+            "dwolla",
+            "https://developers.dwolla.com/docs/balance/webhooks/process-validate",
+            body_hex("x-request-signature-sha-256", "", SHA256),
+        ),
+        "replicate" => standard_row("replicate", "https://replicate.com/docs/topics/webhooks/verify-webhook"),
+        "openai" => standard_row("openai", "https://platform.openai.com/docs/guides/webhooks#verifying-webhook-signatures"),
+        "sinch" => row(
+            "sinch",
+            "https://developers.sinch.com/docs/conversation/callbacks#validating-callback-requests",
+            header("x-sinch-webhook-signature", "", SHA256, Base64, "{body}.{id}.{timestamp}")
+                .ts_header("x-sinch-webhook-signature-timestamp", Seconds)
+                .id_header("x-sinch-webhook-signature-nonce"),
+        ),
+        "front" => row(
+            "front",
+            "https://dev.frontapp.com/docs/application-webhooks#verifying-integrity",
+            header("x-front-signature", "", SHA256, Base64, "{timestamp}:{body}")
+                .ts_header("x-front-request-timestamp", Milliseconds),
+        ),
+        "telnyx" => row(
+            "telnyx",
+            "https://developers.telnyx.com/docs/development/api-fundamentals/webhooks#verify-an-ed25519-signature",
+            header("telnyx-signature-ed25519", "", Algorithm::Ed25519, Base64, "{timestamp}|{body}")
+                .ts_header("telnyx-timestamp", Seconds)
+                .public_keys(KeyFormat::new("", Base64)),
         ),
         _ => return None,
     };

@@ -664,7 +664,7 @@ mod tests {
         for name in presets::NAMES {
             let signer = Signer::preset(name).unwrap();
             let (keys, key): (String, SigningKey) = match *name {
-                "discord" => (
+                "discord" | "telnyx" => (
                     format!(r#""public_keys":[{{"value":"{}"}}]"#, signer.public_key_text(&ed)),
                     SigningKey::Private(&ed),
                 ),
