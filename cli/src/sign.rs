@@ -59,8 +59,9 @@ pub const DEFAULT_URL: &str = "http://localhost:10000/";
 
 /// `--list`: every preset, with where it puts its signature and what it signs.
 pub fn list(out: &mut dyn Write) -> std::io::Result<ExitCode> {
-    let width = presets::NAMES.iter().map(|n| n.len()).max().unwrap_or(0);
-    for name in presets::NAMES {
+    let names = presets::names();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    for name in names {
         let Some(s) = Signer::preset(name) else { continue };
         let key = if s.needs_private_key() {
             "private key"

@@ -34,38 +34,69 @@ use crate::verify::mac::Algorithm as Mac;
 
 pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 
-/// Wire form of `checks.signature`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignatureConfig {
-    pub scheme: String,
-    /// Shared secrets (MAC schemes, tokens).
-    pub secrets: Option<Vec<SecretSpec>>,
-    /// Public keys (Ed25519 and ECDSA schemes).
-    pub public_keys: Option<Vec<SecretSpec>>,
-    pub tolerance_seconds: Option<u64>,
-    /// Replay protection; compiled by the route (it needs the route's name).
-    pub dedupe: Option<crate::dedupe::DedupeConfig>,
-    /// The URL the provider calls, for schemes that sign it, when proxies in front
-    /// rewrite the host or the path.
-    pub public_url: Option<String>,
-    /// The token Meta's `hub.challenge` handshake must present.
-    pub verify_token: Option<SecretSpec>,
-    // `generic` only:
-    pub header: Option<String>,
-    pub algorithm: Option<String>,
-    pub encoding: Option<String>,
-    pub prefix: Option<String>,
-    pub list: Option<ListConfig>,
-    pub signature_field: Option<String>,
-    pub timestamp_header: Option<String>,
-    pub timestamp_field: Option<String>,
-    pub timestamp_unit: Option<String>,
-    pub id_header: Option<String>,
-    pub id_field: Option<String>,
-    pub signed_payload: Option<String>,
-    pub key_encoding: Option<String>,
-    pub key_prefix: Option<String>,
+/// Declares the wire form of `checks.signature` from two field lists, the fields every
+/// scheme takes and those only `generic` takes, so that a `generic` field is named once:
+/// the struct, [`GENERIC_FIELDS`] and the refusal of a `generic` field on a preset all
+/// come from this one list.
+macro_rules! signature_config {
+    (
+        $(#[$sm:meta])*
+        every { $( $(#[$cm:meta])* $c:ident: $ct:ty, )* }
+        generic { $( $(#[$gm:meta])* $g:ident: $gt:ty, )* }
+    ) => {
+        $(#[$sm])*
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct SignatureConfig {
+            $( $(#[$cm])* pub $c: $ct, )*
+            $( $(#[$gm])* pub $g: Option<$gt>, )*
+        }
+
+        /// The fields only `scheme: generic` takes, in declaration order.
+        pub const GENERIC_FIELDS: &[&str] = &[$( stringify!($g) ),*];
+
+        impl SignatureConfig {
+            /// The first `generic`-only field that is set.
+            fn generic_field_set(&self) -> Option<&'static str> {
+                [$( (stringify!($g), self.$g.is_some()) ),*].into_iter().find(|(_, set)| *set).map(|(f, _)| f)
+            }
+        }
+    };
+}
+
+signature_config! {
+    /// Wire form of `checks.signature`.
+    every {
+        scheme: String,
+        /// Shared secrets (MAC schemes, tokens).
+        secrets: Option<Vec<SecretSpec>>,
+        /// Public keys (Ed25519 and ECDSA schemes).
+        public_keys: Option<Vec<SecretSpec>>,
+        tolerance_seconds: Option<u64>,
+        /// Replay protection; compiled by the route (it needs the route's name).
+        dedupe: Option<crate::dedupe::DedupeConfig>,
+        /// The URL the provider calls, for schemes that sign it, when proxies in front
+        /// rewrite the host or the path.
+        public_url: Option<String>,
+        /// The token Meta's `hub.challenge` handshake must present.
+        verify_token: Option<SecretSpec>,
+    }
+    generic {
+        header: String,
+        algorithm: String,
+        encoding: String,
+        prefix: String,
+        list: ListConfig,
+        signature_field: String,
+        timestamp_header: String,
+        timestamp_field: String,
+        timestamp_unit: String,
+        id_header: String,
+        id_field: String,
+        signed_payload: String,
+        key_encoding: String,
+        key_prefix: String,
+    }
 }
 
 /// `generic`'s `list`: the signature header is a list of `key<pair>value` items.
@@ -98,7 +129,7 @@ pub struct SignatureCheck {
     /// Spellings of the scheme; the one whose signature header is present applies.
     schemes: Vec<Scheme>,
     keys: Vec<KeyEntry>,
-    tolerance_seconds: u64,
+    window: presets::Window,
     handshake: Option<Handshake>,
     verify_token: Option<Secret>,
     delivery_id: Option<String>,
@@ -107,42 +138,30 @@ pub struct SignatureCheck {
 
 impl SignatureCheck {
     pub fn compile(c: &SignatureConfig, path: &str, env: &Env) -> Result<Self, ConfigError> {
-        let generic_fields = [
-            ("header", c.header.is_some()),
-            ("algorithm", c.algorithm.is_some()),
-            ("encoding", c.encoding.is_some()),
-            ("prefix", c.prefix.is_some()),
-            ("list", c.list.is_some()),
-            ("signature_field", c.signature_field.is_some()),
-            ("timestamp_header", c.timestamp_header.is_some()),
-            ("timestamp_field", c.timestamp_field.is_some()),
-            ("timestamp_unit", c.timestamp_unit.is_some()),
-            ("id_header", c.id_header.is_some()),
-            ("id_field", c.id_field.is_some()),
-            ("signed_payload", c.signed_payload.is_some()),
-            ("key_encoding", c.key_encoding.is_some()),
-            ("key_prefix", c.key_prefix.is_some()),
-        ];
         let (schemes, tolerance, handshake, delivery_id) = if c.scheme == "generic" {
-            (vec![compile_generic(c, path)?], DEFAULT_TOLERANCE_SECONDS, None, None)
+            (vec![compile_generic(c, path)?], presets::Window::both(DEFAULT_TOLERANCE_SECONDS), None, None)
         } else {
             let Some(p) = presets::preset(&c.scheme) else {
                 return Err(ConfigError::new(
                     format!("{path}.scheme"),
-                    format!("unknown scheme \"{}\" (expected one of {}, generic)", c.scheme, presets::NAMES.join(", ")),
+                    format!(
+                        "unknown scheme \"{}\" (expected one of {}, generic)",
+                        c.scheme,
+                        presets::names().join(", ")
+                    ),
                 ));
             };
-            if let Some((field, _)) = generic_fields.iter().find(|(_, set)| *set) {
+            if let Some(field) = c.generic_field_set() {
                 return Err(ConfigError::new(
                     format!("{path}.{field}"),
                     format!("only the generic scheme takes `{field}`; scheme \"{}\" defines its own", c.scheme),
                 ));
             }
-            (p.schemes, p.tolerance_seconds, p.handshake, p.delivery_id.map(str::to_string))
+            (p.schemes, p.window, p.handshake, p.delivery_id.map(str::to_string))
         };
         // `tolerance_seconds` on a scheme without a timestamp (github, shopify) has
         // nothing to apply to; it is accepted so one policy template fits every scheme.
-        let tolerance_seconds = c.tolerance_seconds.unwrap_or(tolerance);
+        let window = c.tolerance_seconds.map_or(tolerance, presets::Window::both);
         let first = schemes.first().ok_or_else(|| ConfigError::new(path, "a scheme needs a signature"))?;
         let algorithms = first.algorithms();
         let macs: Vec<SigAlgorithm> = algorithms.iter().copied().filter(|a| !a.is_public_key()).collect();
@@ -225,7 +244,7 @@ impl SignatureCheck {
             Some(u) => Some(check_public_url(u, &format!("{path}.public_url"))?),
             None => None,
         };
-        Ok(SignatureCheck { schemes, keys, tolerance_seconds, handshake, verify_token, delivery_id, public_url })
+        Ok(SignatureCheck { schemes, keys, window, handshake, verify_token, delivery_id, public_url })
     }
 
     /// The ids of the keys (secrets and public keys), for the `secret.<id>.matched` counters.
@@ -275,7 +294,8 @@ impl SignatureCheck {
         let presented = scheme.presented(&r, &active)?;
         if let Some(ts) = presented.timestamp.as_deref() {
             let ms = scheme.timestamp_ms(ts)?;
-            if head.now_ms.abs_diff(ms) > self.tolerance_seconds.saturating_mul(1000) {
+            let limit = if ms > head.now_ms { self.window.future } else { self.window.past };
+            if head.now_ms.abs_diff(ms) > limit.saturating_mul(1000) {
                 return Err(Denial::TimestampOutOfTolerance);
             }
         }
@@ -786,6 +806,23 @@ mod tests {
             let got = compile_err(json);
             assert!(got.starts_with(want), "{json}\n got {got:?}\nwant {want:?}");
         }
+    }
+
+    /// The manual documents every `generic` field (a row `| `field` |` in README.md or
+    /// a page under docs/).
+    #[test]
+    fn every_generic_field_is_documented() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut text = std::fs::read_to_string(root.join("README.md")).unwrap();
+        if let Ok(dir) = std::fs::read_dir(root.join("docs")) {
+            for e in dir.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "md")) {
+                text += &std::fs::read_to_string(e.path()).unwrap();
+            }
+        }
+        for f in GENERIC_FIELDS {
+            assert!(text.contains(&format!("| `{f}` |")), "no documentation row for generic field `{f}`");
+        }
+        assert!(GENERIC_FIELDS.contains(&"signed_payload") && !GENERIC_FIELDS.contains(&"scheme"));
     }
 
     #[test]

@@ -175,6 +175,13 @@ impl Scheme {
         }
     }
 
+    /// Whether any of the scheme's fields is read from a header.
+    pub fn reads_headers(&self) -> bool {
+        !matches!(self.signature, SignatureAt::Body(_))
+            || matches!(&self.timestamp, Some(Timestamp { at: Field::Header(_), .. }))
+            || matches!(self.id, Some(Field::Header(_)))
+    }
+
     pub fn uses_body_fields(&self) -> bool {
         matches!(self.signature, SignatureAt::Body(_))
             || matches!(&self.timestamp, Some(Timestamp { at: Field::Body(_), .. }))
