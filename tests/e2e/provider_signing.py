@@ -304,6 +304,25 @@ def sinch(secret, body, ctx):
             ("x-sinch-webhook-signature", sig)], body
 
 
+def okta(secret, body, ctx):
+    """The event hook's configured authorization header value, sent as is."""
+    return [("Authorization", secret)], body
+
+
+def figma(secret, body, ctx):
+    """The webhook's passcode rides in the JSON body."""
+    doc = {"event_type": "FILE_UPDATE", "passcode": secret, "webhook_id": "22", "data": json.loads(body)}
+    return [], json.dumps(doc).encode()
+
+
+def hubspot_digest(version: str):
+    """v1: SHA-256 of client secret + body; v2: of client secret + method + URL + body."""
+    def sign(secret, body, ctx):
+        signed = secret.encode() + (body if version == "v1" else b"POST" + ctx.url.encode() + body)
+        return [("X-HubSpot-Signature", hashlib.sha256(signed).hexdigest()), ("X-HubSpot-Signature-Version", version)], body
+    return sign
+
+
 def telnyx_nacl(secret, body, ctx):
     """`secret` is the signing key's seed (hex); Telnyx signs `<timestamp>|<body>`."""
     key = nacl.signing.SigningKey(bytes.fromhex(secret))
@@ -391,4 +410,8 @@ SIGNERS = {
     "front": (ts_header_signed("X-Front-Signature", "X-Front-Request-Timestamp", "{ts}:{body}", enc="b64", unit="ms"),
               "recipe"),
     "telnyx": (telnyx_nacl, "PyNaCl"),
+    "okta": (okta, "recipe"),
+    "figma": (figma, "recipe"),
+    "hubspot_v1": (hubspot_digest("v1"), "recipe"),
+    "hubspot_v2": (hubspot_digest("v2"), "recipe"),
 }

@@ -25,7 +25,7 @@ from test_cli import CLI
 # The presets as the plugin defines them (its own list, first column of `sign --list`):
 # every one gets a route and a case.
 NAMES = [line.split()[0] for line in subprocess.run([str(CLI), "sign", "--list"], check=True, capture_output=True,
-                                                    text=True).stdout.splitlines()][:-1]
+                                                    text=True).stdout.splitlines() if not line.startswith(" ")][:-1]
 
 SECRET = "e2e-sign-secret-8d3f1a"
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"e2e sign standard webhooks key 01").decode()
@@ -134,8 +134,11 @@ def sign(args: list[str], body: bytes, tmp_path: Path, env: dict[str, str] | Non
 
 def changed_byte(name: str, headers: list, body: bytes) -> tuple[list, bytes]:
     """The same request with one byte changed where the scheme signs it."""
-    if name == "gitlab":  # the token proves the sender, not the body
-        return [(k, v[:-1] + ("x" if v[-1] != "x" else "y")) if k == "x-gitlab-token" else (k, v) for k, v in headers], body
+    if name in ("gitlab", "okta"):  # the token proves the sender, not the body
+        token = {"gitlab": "x-gitlab-token", "okta": "authorization"}[name]
+        return [(k, v[:-1] + ("x" if v[-1] != "x" else "y")) if k == token else (k, v) for k, v in headers], body
+    if name == "figma":  # so does the passcode in the body
+        return headers, body.replace(f'"passcode":"{SECRET}"'.encode(), f'"passcode":"{SECRET}x"'.encode(), 1)
     if name == "mailgun":  # signs its timestamp and token, not the body
         return headers, body.replace(MAILGUN_TOKEN.encode(), MAILGUN_TOKEN[:-1].encode() + b"5", 1)
     changed = body.replace(b"4200", b"4201", 1).replace(b"Digits=1234", b"Digits=1235", 1)
@@ -214,9 +217,14 @@ def test_the_curl_line_runs_as_printed(envoy, upstream, tmp_path, name):
 def test_list_names_every_preset():
     r = cli("sign", "--list")
     assert r.returncode == 0
-    listed = [line.split()[0] for line in r.stdout.splitlines()]
+    listed = [line.split()[0] for line in r.stdout.splitlines() if not line.startswith(" ")]
     # Every preset the independent Python recipes sign, in the table's order, then generic.
     assert listed == list(ps.SIGNERS) + ["generic"]
+    # Under each preset, indented: the page it follows.
+    blocks = re.split(r"\n(?=\S)", r.stdout.strip())
+    for name, block in zip(listed, blocks):
+        if name != "generic":
+            assert re.search(r"^ +source: https://\S+$", block, re.M), block
 
 
 @pytest.fixture(scope="module")

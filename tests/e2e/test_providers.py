@@ -46,7 +46,8 @@ def keys(name: str) -> tuple[dict, str, str]:
 
 NAMES = list(ps.SIGNERS)
 # Presets that sign the URL: these paths carry a query, to show it is signed too.
-PATHS = {"hubspot": "/p/hubspot?portalId=62515&email=a%40b.com&q=%2Fx%3Ay", "twilio": "/p/twilio?x=1",
+PATHS = {"hubspot": "/p/hubspot?portalId=62515&email=a%40b.com&q=%2Fx%3Ay", "hubspot_v2": "/p/hubspot_v2?portalId=62515",
+         "twilio": "/p/twilio?x=1",
          "square": "/p/square", "trello": "/p/trello", "mandrill": "/p/mandrill"}
 
 
@@ -130,9 +131,10 @@ def tampered(body: bytes) -> bytes:
     return body.replace(b"4200", b"4201", 1).replace(b"Hello", b"Hallo", 1).replace(b"%22send%22", b"%22spam%22", 1)
 
 
-# GitLab's token proves the sender, not the body; Mailgun signs a timestamp and a token,
-# not the body: tampering with their bodies is, by the providers' design, not detectable.
-BODY_SIGNED = [n for n in NAMES if n not in ("gitlab", "mailgun")]
+# GitLab's and Okta's tokens and Figma's passcode prove the sender, not the body; Mailgun
+# signs a timestamp and a token, not the body: tampering with their bodies is, by the
+# providers' design, not detectable.
+BODY_SIGNED = [n for n in NAMES if n not in ("gitlab", "mailgun", "okta", "figma")]
 
 
 @pytest.mark.parametrize("name", BODY_SIGNED)
@@ -320,6 +322,31 @@ def test_trello_head_is_answered(envoy, upstream):
     upstream.assert_nothing_reached()
     # Any other GET/HEAD-less method on the route is still refused.
     assert get(envoy, "/p/trello").status == 405
+
+
+def test_okta_verification_is_answered_after_its_authorization(envoy, upstream):
+    before = handshakes(envoy, "p_okta")
+    challenge = "X8bqAq2wF4Rx1dQfTc3aG6tn4Vz5yBnU"
+    resp = harness.http1(envoy.port, "GET", "/p/okta",
+                         [("Authorization", SECRET), ("X-Okta-Verification-Challenge", challenge)], b"")
+    assert resp.status == 200, resp.body
+    assert resp.header("content-type") == "application/json"
+    assert resp.json() == {"verification": challenge}
+    upstream.assert_nothing_reached()
+    assert envoy.wait_counter("webhook_guard.p_okta.handshake", before + 1) == before + 1
+    for auth in ([("Authorization", SECRET + "-not")], []):
+        resp = harness.http1(envoy.port, "GET", "/p/okta", [*auth, ("X-Okta-Verification-Challenge", challenge)], b"")
+        assert resp.status == 401
+        assert challenge.encode() not in resp.body
+    upstream.assert_nothing_reached()
+
+
+def test_figma_passcode_is_checked(envoy, upstream):
+    headers, body = signed("figma")
+    doc = json.loads(body)
+    doc["passcode"] = SECRET[:-1]
+    assert post(envoy, "/p/figma", headers, json.dumps(doc).encode()).status == 401
+    upstream.assert_nothing_reached()
 
 
 def test_handshake_counter_exists_only_where_a_scheme_has_one(envoy):

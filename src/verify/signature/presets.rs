@@ -215,6 +215,10 @@ impl Preset {
         self.verifier = Some(v);
         self
     }
+    fn note(mut self, text: &'static str) -> Self {
+        self.notes.push(text);
+        self
+    }
     fn handshake(mut self, h: Handshake) -> Self {
         self.handshake = Some(h);
         self
@@ -254,6 +258,11 @@ fn standard(family: &str) -> Scheme {
 fn standard_row(name: &'static str, source: &'static str) -> Preset {
     row(name, source, standard("webhook")).or(standard("svix"))
 }
+
+/// HubSpot's v1 and v2 signatures share one header; the SDK verifies the version the
+/// caller names, so a route names it by its preset.
+const HUBSPOT_VERSION_NOTE: &str =
+    "X-HubSpot-Signature-Version is not read: the preset (hubspot_v1 or hubspot_v2) is the version checked";
 
 /// The characters HubSpot's v3 signature decodes in the URI.
 const HUBSPOT_DECODED: &[u8] = b":/?@!$'()*,;";
@@ -663,6 +672,32 @@ pub fn all() -> Vec<Preset> {
         .verifier("telnyx (npm): telnyx.webhooks.signature.verifySignature")
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
         .theirs(Some(DEFAULT_WINDOW), None),
+        row(
+            "okta",
+            "https://developer.okta.com/docs/concepts/event-hooks/#one-time-verification-request",
+            header("authorization", "", Algorithm::Token, Raw, "{body}"),
+        )
+        .handshake(Handshake::OktaVerification)
+        .note("the secret is the whole Authorization header value configured on the hook (Okta lets a hook name another header: use the `headers` check for that)"),
+        {
+            let mut s = header("", "", Algorithm::Token, Raw, "{body}");
+            s.signature = SignatureAt::Body(body_pointer("/passcode"));
+            row("figma", "https://www.figma.com/developers/api#webhooks-v2-payloads", s)
+        },
+        row(
+            "hubspot_v1",
+            "https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests#validate-the-v1-request-signature",
+            header("x-hubspot-signature", "", Algorithm::Digest(Mac::Sha256), Hex, "{secret}{body}"),
+        )
+        .verifier("hubspot-api-client (PyPI): hubspot.utils.signature.Signature.is_valid")
+        .note(HUBSPOT_VERSION_NOTE),
+        row(
+            "hubspot_v2",
+            "https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests#validate-the-v2-request-signature",
+            header("x-hubspot-signature", "", Algorithm::Digest(Mac::Sha256), Hex, "{secret}{method}{url}{body}"),
+        )
+        .verifier("hubspot-api-client (PyPI): hubspot.utils.signature.Signature.is_valid")
+        .note(HUBSPOT_VERSION_NOTE),
     ]
 }
 

@@ -370,6 +370,10 @@ pub(super) const VECTORS: &[Vector] = &[
     Vector { scheme: "openai", secret: "whsec_c3RhbmRhcmQgd2ViaG9va3Mga2V5IDAxMjM0NTY3", method: "POST", path: "/hook", headers: &[("webhook-id", "msg_1"), ("webhook-timestamp", "1700000000"), ("webhook-signature", "v1,Da15/BAEOcik1WdQtipdzJUYLDUBGaaqCdFI6gEBzgE=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["webhook-id", "webhook-timestamp"] },
     Vector { scheme: "sinch", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-sinch-webhook-signature", "xaDNGN0W9oXzoqkHg0xZ/vKTuK2Nbd9mXsqpNg3Mpo4="), ("x-sinch-webhook-signature-nonce", "01FJA8B4A7BM43YGWSG9GBV067"), ("x-sinch-webhook-signature-timestamp", "1700000000")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["x-sinch-webhook-signature-nonce", "x-sinch-webhook-signature-timestamp"] },
     Vector { scheme: "front", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-front-signature", "XgXF0qmuo5HjY4iXBzEfZANlkvsmG/zl262KJ7di0xM="), ("x-front-request-timestamp", "1700000000123")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["x-front-request-timestamp"] },
+    Vector { scheme: "hubspot_v1", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-hubspot-signature", "b6f9154029e14539ecec2f1eaea6ea3b3efda7f3d8efc3d744aba9c926836b6c"), ("x-hubspot-signature-version", "v1")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "hubspot_v2", secret: "test-secret-0123456789", method: "POST", path: "/hook?portalId=62515", headers: &[("x-hubspot-signature", "6192baee10502a9bd18ab70d4a9b5b23d3eb8a9dff3111989ad2d2e7ed1fe4ec"), ("x-hubspot-signature-version", "v2")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "okta", secret: "Bearer okta-hook-secret-0123", method: "POST", path: "/hook", headers: &[("authorization", "Bearer okta-hook-secret-0123")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["authorization"] },
+    Vector { scheme: "figma", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[], body: "{\"event_type\":\"FILE_UPDATE\",\"file_key\":\"TpPXWr0lMZGyQuvAhj7ELL\",\"passcode\":\"test-secret-0123456789\",\"webhook_id\":\"22\"}", signed_headers: &[] },
 ];
 
 // Signed with PyNaCl (libsodium), seed 00 01 .. 1f: Discord signs timestamp + body.
@@ -458,6 +462,84 @@ fn sinch_sdk_vector() {
     };
     assert_eq!(c.verify(&h("01FJA8B4A7BM43YGWSG9GBV067"), body.as_bytes()), Ok("0"));
     assert_eq!(c.verify(&h("01FJA8B4A7BM43YGWSG9GBV068"), body.as_bytes()), Err(Denial::SignatureMismatch));
+}
+
+// hubspot-api-client's own signature tests: client secret
+// "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"; v1 is SHA-256 of secret + body, v2 of secret +
+// method + URL + body (a GET has no body).
+#[test]
+fn hubspot_v1_and_v2_sdk_vectors() {
+    let secret = r#"[{"value":"yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"}]"#;
+    let v1 = check(&format!(r#"{{"scheme":"hubspot_v1","secrets":{secret}}}"#));
+    let body = br#"[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]"#;
+    fn sig(s: &str) -> [(&str, &str); 2] {
+        [("x-hubspot-signature", s), ("x-hubspot-signature-version", "v1")]
+    }
+    let h = req(NOW, "POST", "/h", &sig("232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"));
+    assert_eq!(v1.verify(&h, body), Ok("0"));
+    assert_eq!(v1.verify(&h, &tamper_body(std::str::from_utf8(body).unwrap())), Err(Denial::SignatureMismatch));
+
+    let public = "https://www.example.com/webhook_uri";
+    let v2 = check(&format!(r#"{{"scheme":"hubspot_v2","secrets":{secret},"public_url":"{public}"}}"#));
+    let post = req(NOW, "POST", "/h", &sig("9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900"));
+    assert_eq!(v2.verify(&post, br#"{"example_field":"example_value"}"#), Ok("0"));
+    assert_eq!(v2.verify(&post, br#"{"example_field":"example_valuf"}"#), Err(Denial::SignatureMismatch));
+    let get = req(NOW, "GET", "/h", &sig("eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"));
+    assert_eq!(v2.verify(&get, b""), Ok("0"));
+    // The same bytes signed as v1 are not a v2 signature: the method and URL are missing.
+    let v1_sig = req(NOW, "POST", "/h", &sig("232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"));
+    assert_eq!(v2.verify(&v1_sig, body), Err(Denial::SignatureMismatch));
+}
+
+#[test]
+fn generic_digest_hashes_the_secret_where_the_template_says() {
+    let c = check(
+        r#"{"scheme":"generic","secrets":[{"value":"s3cret"}],"header":"X-Sig","algorithm":"digest_sha256",
+            "signed_payload":"{method}|{secret}|{body}"}"#,
+    );
+    use sha2::Digest;
+    let good = hex_encode(&sha2::Sha256::digest(b"POST|s3cret|body"));
+    assert_eq!(c.verify(&req(NOW, "POST", "/", &[("x-sig", &good)]), b"body"), Ok("0"));
+    assert_eq!(c.verify(&req(NOW, "PUT", "/", &[("x-sig", &good)]), b"body"), Err(Denial::SignatureMismatch));
+    // An HMAC of the same bytes is not the digest.
+    let hmac = hex_encode(&mac(Mac::Sha256, b"s3cret", &[b"POST|s3cret|body"]));
+    assert_eq!(c.verify(&req(NOW, "POST", "/", &[("x-sig", &hmac)]), b"body"), Err(Denial::SignatureMismatch));
+    assert!(compile_err(r#"{"scheme":"generic","secrets":[{"value":"k"}],"algorithm":"digest_sha256"}"#)
+        .starts_with("sig.signed_payload: a digest algorithm hashes the secret: the template must contain {secret}"));
+    assert!(compile_err(
+        r#"{"scheme":"generic","secrets":[{"value":"k"}],"algorithm":"digest_sha256","signed_payload":"{secret}{body}{secret}"}"#
+    )
+    .starts_with("sig.signed_payload: a digest algorithm hashes the secret"));
+    assert!(compile_err(r#"{"scheme":"generic","secrets":[{"value":"k"}],"signed_payload":"{secret}{body}"}"#)
+        .starts_with("sig.signed_payload: {secret} belongs to a digest algorithm"));
+    // The secret is in no message about the key.
+    assert!(!format!("{c:?}").contains("s3cret"));
+}
+
+#[test]
+fn figma_passcode_in_the_body_is_compared_whole() {
+    let c = check(r#"{"scheme":"figma","secrets":[{"value":"figma-pass-1"}]}"#);
+    let body = |p: &str| format!(r#"{{"event_type":"PING","passcode":"{p}","webhook_id":"22"}}"#);
+    let at = req(NOW, "POST", "/f", &[]);
+    assert_eq!(c.verify(&at, body("figma-pass-1").as_bytes()), Ok("0"));
+    for bad in ["figma-pass-", "figma-pass-12", "FIGMA-PASS-1"] {
+        assert_eq!(c.verify(&at, body(bad).as_bytes()), Err(Denial::SignatureMismatch), "{bad:?}");
+    }
+    assert_eq!(c.verify(&at, br#"{"event_type":"PING"}"#), Err(Denial::SignatureMissing));
+    let twice = r#"{"passcode":"figma-pass-1","passcode":"other"}"#;
+    assert_eq!(c.verify(&at, twice.as_bytes()), Err(Denial::PayloadDuplicateKey));
+}
+
+#[test]
+fn okta_verification_get_is_answered_only_with_the_hook_secret() {
+    let c = check(r#"{"scheme":"okta","secrets":[{"id":"hook","value":"Bearer okta-1"}]}"#);
+    let get = |auth: &str| {
+        req(NOW, "GET", "/o", &[("authorization", auth), ("x-okta-verification-challenge", "X8bqAq2wF4Rx1dQf")])
+    };
+    let (reply, key) = c.handshake(&get("Bearer okta-1"), b"").unwrap().unwrap();
+    assert_eq!((reply.body.as_str(), key), (r#"{"verification":"X8bqAq2wF4Rx1dQf"}"#, Some("hook")));
+    assert_eq!(c.handshake(&get("Bearer okta-2"), b"").unwrap().unwrap_err(), Denial::SignatureMismatch);
+    assert_eq!(c.handshake_method(), Some("GET"));
 }
 
 #[test]
