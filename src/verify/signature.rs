@@ -14,13 +14,16 @@ pub mod presets;
 // The signer is test tooling for the native command: it never reaches the plugin.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod sign;
+#[cfg(test)]
+mod strictness;
 pub mod template;
 #[cfg(test)]
 mod vectors;
 
 use self::handshake::{Handshake, Reply, Request as HandshakeRequest};
 use self::model::{
-    Algorithm as SigAlgorithm, Encoding, Field, Key, KeyFormat, Pointer, Scheme, SignatureAt, TimeFormat, Timestamp,
+    Algorithm as SigAlgorithm, BodyRule, Declared, Encoding, Field, HexCase, Key, KeyFormat, ListRules, Pointer,
+    Repeated, Scheme, SignatureAt, TimeFormat, Timestamp, Unknown,
 };
 use serde::Deserialize;
 
@@ -96,7 +99,19 @@ signature_config! {
         signed_payload: String,
         key_encoding: String,
         key_prefix: String,
+        hex_case: String,
+        body_format: String,
+        declared: Vec<DeclaredConfig>,
     }
+}
+
+/// `generic`'s `declared`: a header that declares the scheme's version or algorithm.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredConfig {
+    pub header: String,
+    /// The value it must have; without it, the header must be absent.
+    pub equals: Option<String>,
 }
 
 /// `generic`'s `list`: the signature header is a list of `key<pair>value` items.
@@ -107,6 +122,10 @@ pub struct ListConfig {
     pub pair: Option<String>,
     pub signature_key: Option<String>,
     pub timestamp_key: Option<String>,
+    pub trim: Option<bool>,
+    pub unknown: Option<String>,
+    pub repeated: Option<String>,
+    pub fixed: Option<bool>,
 }
 
 /// A configured key, compiled.
@@ -227,6 +246,20 @@ impl SignatureCheck {
             }
             (None, _) => {}
         }
+        if let Some(SignatureAt::Headers { names, per_key: true, .. }) = schemes.first().map(|s| &s.signature) {
+            let secrets = c.secrets.as_ref().map_or(0, Vec::len);
+            if secrets > names.len() {
+                return Err(ConfigError::new(
+                    format!("{path}.secrets"),
+                    format!(
+                        "scheme \"{}\" binds each secret to one header, in order ({}): at most {} secrets",
+                        c.scheme,
+                        names.join(", "),
+                        names.len()
+                    ),
+                ));
+            }
+        }
         let verify_token = match &c.verify_token {
             Some(_) if handshake != Some(Handshake::MetaVerifyToken) => {
                 return Err(ConfigError::new(
@@ -294,6 +327,13 @@ impl SignatureCheck {
         let active: Vec<SigAlgorithm> =
             scheme.algorithms().into_iter().filter(|a| self.keys.iter().any(|k| k.key.fits(*a))).collect();
         let presented = scheme.presented(&r, &active)?;
+        if !scheme.body.admits(body) {
+            return Err(if scheme.body == BodyRule::Json {
+                Denial::PayloadNotJson
+            } else {
+                Denial::SignatureMalformed
+            });
+        }
         if let Some(ts) = presented.timestamp.as_deref() {
             let ms = scheme.timestamp_ms(ts)?;
             let limit = if ms > head.now_ms { self.window.future } else { self.window.past };
@@ -306,8 +346,10 @@ impl SignatureCheck {
         let key = self
             .keys
             .iter()
-            .filter(|k| k.is_live(head.now))
-            .find(|k| model::verifies(&k.key, &presented.signatures, &slices))
+            .enumerate()
+            .filter(|(_, k)| k.is_live(head.now))
+            .find(|(slot, k)| model::verifies(&k.key, *slot, &presented.signatures, &slices))
+            .map(|(_, k)| k)
             .ok_or(Denial::SignatureMismatch)?;
         let body_id = match (&scheme.id, presented.id) {
             (Some(Field::Body(_)), Some(id)) => Some(id.into_owned()),
@@ -438,6 +480,16 @@ fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Scheme, ConfigErro
             ))
         }
     };
+    let choice = |v: &Option<String>, f: &str, options: &[&str]| -> Result<Option<usize>, ConfigError> {
+        match v.as_deref() {
+            None => Ok(None),
+            Some(s) => options
+                .iter()
+                .position(|o| *o == s)
+                .map(Some)
+                .ok_or_else(|| ConfigError::new(field(f), format!("\"{s}\" is not one of {}", options.join(", ")))),
+        }
+    };
     let one_byte = |v: &Option<String>, default: u8, f: &str| -> Result<u8, ConfigError> {
         match v.as_deref() {
             None => Ok(default),
@@ -458,9 +510,20 @@ fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Scheme, ConfigErro
         (None, Some(p)) => (SignatureAt::Body(pointer(p, "signature_field")?), None),
         (Some(l), None) => {
             let name = header_name(c.header.as_deref().unwrap_or("X-Webhook-Signature"), "header")?;
-            let separator = one_byte(&l.separator, b',', "list.separator")?;
+            let separator = match l.separator.as_deref() {
+                None => ",".to_string(),
+                Some(s) if !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => {
+                    s.to_string()
+                }
+                Some(s) => {
+                    return Err(ConfigError::new(
+                        field("list.separator"),
+                        format!("\"{s}\" must be one to four printable characters"),
+                    ))
+                }
+            };
             let pair = one_byte(&l.pair, b'=', "list.pair")?;
-            if separator == pair {
+            if separator.as_bytes().contains(&pair) {
                 return Err(ConfigError::new(field("list.pair"), "must differ from `separator`"));
             }
             let key = l.signature_key.clone().unwrap_or_else(|| "v1".to_string());
@@ -470,11 +533,32 @@ fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Scheme, ConfigErro
                     "must be set and differ from `timestamp_key`",
                 ));
             }
-            (SignatureAt::List { name, separator, pair, labels: vec![(key, algorithm)] }, l.timestamp_key.clone())
+            let d = ListRules::DEFAULT;
+            let rules = ListRules {
+                trim: l.trim.unwrap_or(d.trim),
+                unknown: match choice(&l.unknown, "list.unknown", &["ignore", "refuse"])? {
+                    Some(1) => Unknown::Refuse,
+                    Some(_) => Unknown::Ignore,
+                    None => d.unknown,
+                },
+                repeated: match choice(&l.repeated, "list.repeated", &["refuse", "first", "last"])? {
+                    Some(1) => Repeated::First,
+                    Some(2) => Repeated::Last,
+                    Some(_) => Repeated::Refuse,
+                    None => d.repeated,
+                },
+                fixed: l.fixed.unwrap_or(d.fixed),
+            };
+            if rules.fixed && l.timestamp_key.is_none() {
+                return Err(ConfigError::new(field("list.fixed"), "a fixed list starts with `timestamp_key`"));
+            }
+            let labels = vec![(key, algorithm)];
+            (SignatureAt::List { name, separator, pair, labels, rules }, l.timestamp_key.clone())
         }
         (None, None) => {
             let name = header_name(c.header.as_deref().unwrap_or("X-Webhook-Signature"), "header")?;
-            (SignatureAt::Headers { names: vec![name], prefix: c.prefix.clone().unwrap_or_default() }, None)
+            let prefix = c.prefix.clone().unwrap_or_default();
+            (SignatureAt::Headers { names: vec![name], prefix, per_key: false }, None)
         }
     };
     let format = match c.timestamp_unit.as_deref().unwrap_or("seconds") {
@@ -567,6 +651,27 @@ fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Scheme, ConfigErro
         public_key_format: key_format(Encoding::Hex),
         body_sha256_query: None,
         url_decode: Vec::new(),
+        hex_case: match choice(&c.hex_case, "hex_case", &["any", "lower"])? {
+            Some(1) => HexCase::Lower,
+            _ => HexCase::Any,
+        },
+        body: match choice(&c.body_format, "body_format", &["bytes", "text", "non_empty_text", "json"])? {
+            Some(1) => BodyRule::Text,
+            Some(2) => BodyRule::NonEmptyText,
+            Some(3) => BodyRule::Json,
+            _ => BodyRule::Bytes,
+        },
+        declared: match &c.declared {
+            None => Vec::new(),
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let name = header_name(&d.header, &format!("declared[{i}].header"))?;
+                    Ok((name, d.equals.clone().map_or(Declared::Absent, Declared::Equal)))
+                })
+                .collect::<Result<_, ConfigError>>()?,
+        },
     })
 }
 
@@ -613,8 +718,13 @@ mod tests {
             c.verify(&head(0, &[("X-Hub-Signature-256", sig)]), b"Hello, World?"),
             Err(Denial::SignatureMismatch)
         );
+        // GitHub compares its lower-case hex digest as a string: upper case is not a
+        // signature it would accept.
         let upper = sig.to_ascii_uppercase().replacen("SHA256=", "sha256=", 1);
-        assert_eq!(c.verify(&head(0, &[("x-hub-signature-256", &upper)]), b"Hello, World!"), Ok("0"));
+        assert_eq!(
+            c.verify(&head(0, &[("x-hub-signature-256", &upper)]), b"Hello, World!"),
+            Err(Denial::SignatureMalformed)
+        );
     }
 
     #[test]
@@ -672,10 +782,14 @@ mod tests {
             ("webhook-signature", sig),
         ];
         assert_eq!(c.verify(&head(1_614_265_330, &pairs), body), Ok("0"));
-        // The svix-* header family carries the same scheme.
+        // The svix-* header family carries the same scheme for Svix; Standard Webhooks'
+        // own library reads webhook-* only.
         let svix =
             [("svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"), ("svix-timestamp", "1614265330"), ("svix-signature", sig)];
-        assert_eq!(c.verify(&head(1_614_265_330, &svix), body), Ok("0"));
+        assert_eq!(c.verify(&head(1_614_265_330, &svix), body), Err(Denial::SignatureMissing));
+        let s = check(r#"{"scheme":"svix","secrets":[{"value":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]}"#);
+        assert_eq!(s.verify(&head(1_614_265_330, &svix), body), Ok("0"));
+        assert_eq!(s.verify(&head(1_614_265_330, &pairs), body), Ok("0"));
         // Several signatures, space separated; unknown versions skipped.
         let multi = format!("v1a,abcd v1,{} {sig}", b64(&[0u8; 32]));
         let pairs2 = [
@@ -691,7 +805,7 @@ mod tests {
         assert_eq!(c.verify(&head(1_614_265_330, &no_id), body), Err(Denial::MessageIdMissing));
         // Both families at once is ambiguous.
         let both = [pairs[0], pairs[1], pairs[2], svix[2]];
-        assert_eq!(c.verify(&head(1_614_265_330, &both), body), Err(Denial::SignatureRepeated));
+        assert_eq!(s.verify(&head(1_614_265_330, &both), body), Err(Denial::SignatureRepeated));
     }
 
     #[test]
@@ -708,10 +822,13 @@ mod tests {
             c.verify(&head(1_700_000_061, &[("Stripe-Signature", &hdr)]), body),
             Err(Denial::TimestampOutOfTolerance)
         );
+        // Stripe's library takes the first `t`.
         let two_t = format!("t=1700000000,t=1700000001,v1={mac}");
+        assert_eq!(c.verify(&head(1_700_000_000, &[("Stripe-Signature", &two_t)]), body), Ok("0"));
+        let two_t = format!("t=1700000001,t=1700000000,v1={mac}");
         assert_eq!(
             c.verify(&head(1_700_000_000, &[("Stripe-Signature", &two_t)]), body),
-            Err(Denial::SignatureMalformed)
+            Err(Denial::SignatureMismatch)
         );
         let no_v1 = "t=1700000000,v0=abcd";
         assert_eq!(c.verify(&head(1_700_000_000, &[("Stripe-Signature", no_v1)]), body), Err(Denial::SignatureMissing));

@@ -106,14 +106,90 @@ pub struct Timestamp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureAt {
     /// Each of these headers that is present holds one signature after `prefix` (Box and
-    /// DocuSign send one header per key); at least one must be present.
-    Headers { names: Vec<String>, prefix: String },
+    /// DocuSign send one header per key); at least one must be present. With `per_key`,
+    /// the n-th configured key verifies only the n-th header (Box's primary and
+    /// secondary keys), else any key any header.
+    Headers { names: Vec<String>, prefix: String, per_key: bool },
     /// A list in one header: items split by `separator`, each `key<pair>value`; the
     /// values of the `labels` keys are signatures checked with the label's algorithm
-    /// (several allowed), other keys are ignored unless they are the timestamp member.
-    List { name: String, separator: u8, pair: u8, labels: Vec<(String, Algorithm)> },
+    /// (several allowed); the other keys as `rules` say.
+    List { name: String, separator: String, pair: u8, labels: Vec<(String, Algorithm)>, rules: ListRules },
     /// A string in the JSON body (Mailgun).
     Body(Pointer),
+}
+
+/// How strictly a signature list is read: each provider's verifier reads its own way,
+/// and a preset reads as its provider's does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListRules {
+    /// Spaces around an item are dropped (else ` v1=..` is the key ` v1`, unknown).
+    pub trim: bool,
+    /// An item with a key that is neither a label nor the timestamp member, or an item
+    /// without `pair`: ignored, or the whole list refused.
+    pub unknown: Unknown,
+    /// A non-signature key (the timestamp) given twice.
+    pub repeated: Repeated,
+    /// Exactly two items: the timestamp member, then one signature (WorkOS).
+    pub fixed: bool,
+}
+
+impl ListRules {
+    /// Lenient on what cannot matter, strict on what is ambiguous.
+    pub const DEFAULT: ListRules =
+        ListRules { trim: true, unknown: Unknown::Ignore, repeated: Repeated::Refuse, fixed: false };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    Ignore,
+    Refuse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeated {
+    First,
+    Last,
+    Refuse,
+}
+
+/// The case a hex signature must be written in: a verifier that compares its own
+/// lower-case hex string with the header refuses upper case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HexCase {
+    Any,
+    Lower,
+}
+
+/// What the provider's verifier requires of the body beyond its signature: one that
+/// decodes the body as UTF-8 refuses other bytes, one that parses it as JSON refuses
+/// what is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRule {
+    Bytes,
+    Text,
+    NonEmptyText,
+    Json,
+}
+
+impl BodyRule {
+    pub fn admits(self, body: &[u8]) -> bool {
+        match self {
+            BodyRule::Bytes => true,
+            BodyRule::Text => std::str::from_utf8(body).is_ok(),
+            BodyRule::NonEmptyText => !body.is_empty() && std::str::from_utf8(body).is_ok(),
+            BodyRule::Json => crate::json::parse(body).is_ok(),
+        }
+    }
+}
+
+/// A header that declares the scheme's version or algorithm: what the provider's
+/// verifier requires of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Declared {
+    /// Present, and exactly this value (Box's `box-signature-version: 1`).
+    Equal(String),
+    /// Absent: its presence names a variant the preset does not verify.
+    Absent,
 }
 
 /// How a configured key becomes key bytes.
@@ -156,6 +232,10 @@ pub struct Scheme {
     pub body_sha256_query: Option<String>,
     /// Percent escapes of these characters are decoded in `{url}` (HubSpot v3).
     pub url_decode: Vec<u8>,
+    pub hex_case: HexCase,
+    pub body: BodyRule,
+    /// Headers declaring the version or algorithm, each with what it must be.
+    pub declared: Vec<(String, Declared)>,
 }
 
 impl Scheme {
@@ -262,9 +342,18 @@ pub fn digest_key(m: Mac, secret: &[u8], template: &[Part]) -> Option<Key> {
     DigestKey::new(m, secret, template).map(Key::Digest)
 }
 
+/// A presented signature: its algorithm, its bytes, and for `per_key` headers the index
+/// of the header (and so of the one key that may have made it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub algorithm: Algorithm,
+    pub bytes: Vec<u8>,
+    pub slot: Option<usize>,
+}
+
 /// What a request presents, before any key is tried.
 pub struct Presented<'a> {
-    pub signatures: Vec<(Algorithm, Vec<u8>)>,
+    pub signatures: Vec<Candidate>,
     pub timestamp: Option<Cow<'a, [u8]>>,
     pub id: Option<Cow<'a, [u8]>>,
 }
@@ -281,47 +370,99 @@ impl Scheme {
     /// repeated or undecodable is refused.
     pub fn presented<'a>(&self, r: &Request<'a>, active: &[Algorithm]) -> Result<Presented<'a>, Denial> {
         let h = &r.head.headers;
+        for (name, want) in &self.declared {
+            let v = h.get_one(name).map_err(|_| Denial::SignatureRepeated)?;
+            let fits = match want {
+                Declared::Equal(value) => v == Some(value.as_bytes()),
+                Declared::Absent => v.is_none(),
+            };
+            if !fits {
+                return Err(Denial::SignatureMalformed);
+            }
+        }
         let doc = if self.uses_body_fields() { Some(parse_body(r.body)?) } else { None };
         let mut members: Vec<(&'a [u8], &'a [u8])> = Vec::new();
         let mut signatures = Vec::new();
+        // Undecodable items of a list are candidates that cannot match, as in a verifier
+        // that compares strings; the list is malformed only when no candidate decodes.
+        let mut undecodable = false;
         match &self.signature {
-            SignatureAt::Headers { names, prefix } => {
-                for name in names {
+            SignatureAt::Headers { names, prefix, per_key } => {
+                for (i, name) in names.iter().enumerate() {
                     let Some(v) = h.get_one(name).map_err(|_| Denial::SignatureRepeated)? else { continue };
                     let encoded = v.strip_prefix(prefix.as_bytes()).ok_or(Denial::SignatureMalformed)?;
-                    signatures.push((self.algorithm, self.decode(encoded, self.algorithm)?));
+                    let bytes = self.decode(encoded, self.algorithm)?;
+                    signatures.push(Candidate { algorithm: self.algorithm, bytes, slot: per_key.then_some(i) });
                 }
             }
-            SignatureAt::List { name, separator, pair, labels } => {
+            SignatureAt::List { name, separator, pair, labels, rules } => {
                 let Some(v) = h.get_one(name).map_err(|_| Denial::SignatureRepeated)? else {
                     return Err(Denial::SignatureMissing);
                 };
-                for item in v.split(|c| c == separator) {
-                    let item = item.trim_ascii();
+                let items = split_list(v, separator.as_bytes());
+                if rules.fixed && items.len() != 2 {
+                    return Err(Denial::SignatureMalformed);
+                }
+                for (n, item) in items.into_iter().enumerate() {
+                    let item = if rules.trim { item.trim_ascii() } else { item };
                     // Runs of spaces separate a space-separated list (Standard Webhooks);
                     // an empty item anywhere else (`t=1,,v1=..`, a trailing `,`) is not
-                    // what the sender wrote.
-                    if item.is_empty() && *separator == b' ' {
+                    // what the sender wrote, unless unknown items are ignored anyway.
+                    if item.is_empty() && (separator == " " || rules.unknown == Unknown::Ignore) {
                         continue;
                     }
-                    let i = item.iter().position(|c| c == pair).ok_or(Denial::SignatureMalformed)?;
-                    let (key, value) = (&item[..i], &item[i + 1..]);
-                    // A label whose algorithm has no key configured (Standard Webhooks'
-                    // `v1a` on a route with secrets only) is skipped like an unknown one.
-                    match labels.iter().find(|(l, a)| l.as_bytes() == key && active.contains(a)) {
-                        Some((_, a)) => signatures.push((*a, self.decode(value, *a)?)),
-                        // Other versions (Stripe's v0, Standard's future ones) are not
-                        // ours to judge; a member twice is: which one was signed?
-                        None if members.iter().any(|(k, _)| *k == key) => return Err(Denial::SignatureMalformed),
-                        None => members.push((key, value)),
+                    let Some(i) = item.iter().position(|c| c == pair) else {
+                        match rules.unknown {
+                            Unknown::Ignore => continue,
+                            Unknown::Refuse => return Err(Denial::SignatureMalformed),
+                        }
+                    };
+                    let (key, value) = (item.get(..i).unwrap_or_default(), item.get(i + 1..).unwrap_or_default());
+                    // A strict reader splits an item at every `pair` and refuses more than two parts.
+                    if rules.unknown == Unknown::Refuse && value.contains(pair) {
+                        return Err(Denial::SignatureMalformed);
+                    }
+                    let label = labels.iter().find(|(l, _)| l.as_bytes() == key);
+                    let is_member = |f: &Option<Timestamp>| matches!(f, Some(Timestamp { at: Field::Member(k), .. }) if k.as_bytes() == key);
+                    if rules.fixed && (n == 0) != is_member(&self.timestamp) {
+                        return Err(Denial::SignatureMalformed);
+                    }
+                    match label {
+                        // A label whose algorithm has no key configured (Standard
+                        // Webhooks' `v1a` on a route with secrets only) is skipped.
+                        Some((_, a)) if active.contains(a) => match self.decode(value, *a) {
+                            Ok(bytes) => signatures.push(Candidate { algorithm: *a, bytes, slot: None }),
+                            Err(_) => undecodable = true,
+                        },
+                        Some(_) => {}
+                        None if !is_member(&self.timestamp) && rules.unknown == Unknown::Refuse => {
+                            return Err(Denial::SignatureMalformed)
+                        }
+                        // A member twice: which one was signed? As the provider reads it.
+                        None => match members.iter().position(|(k, _)| *k == key) {
+                            None => members.push((key, value)),
+                            Some(at) => match rules.repeated {
+                                Repeated::First => {}
+                                Repeated::Last => {
+                                    if let Some(m) = members.get_mut(at) {
+                                        *m = (key, value);
+                                    }
+                                }
+                                Repeated::Refuse => return Err(Denial::SignatureMalformed),
+                            },
+                        },
                     }
                 }
             }
             SignatureAt::Body(pointer) => {
                 if let Some(v) = doc.as_ref().map(|d| body_text(d, pointer)).transpose()?.flatten() {
-                    signatures.push((self.algorithm, self.decode(v.as_bytes(), self.algorithm)?));
+                    let bytes = self.decode(v.as_bytes(), self.algorithm)?;
+                    signatures.push(Candidate { algorithm: self.algorithm, bytes, slot: None });
                 }
             }
+        }
+        if signatures.is_empty() && undecodable {
+            return Err(Denial::SignatureMalformed);
         }
         if signatures.is_empty() {
             return Err(Denial::SignatureMissing);
@@ -348,6 +489,9 @@ impl Scheme {
     /// is malformed, so a truncated one can never "match" a prefix.
     fn decode(&self, s: &[u8], a: Algorithm) -> Result<Vec<u8>, Denial> {
         let encoding = if a == Algorithm::Token { Encoding::Raw } else { self.encoding };
+        if encoding == Encoding::Hex && self.hex_case == HexCase::Lower && s.iter().any(u8::is_ascii_uppercase) {
+            return Err(Denial::SignatureMalformed);
+        }
         let bytes = encoding.decode(s).ok_or(Denial::SignatureMalformed)?;
         match a.signature_len() {
             Some(len) if bytes.len() != len => Err(Denial::SignatureMalformed),
@@ -383,6 +527,9 @@ impl Scheme {
                 Some(hash) => {
                     use sha2::{Digest, Sha256};
                     use subtle::ConstantTimeEq;
+                    if self.hex_case == HexCase::Lower && hash.iter().any(u8::is_ascii_uppercase) {
+                        return Err(Denial::SignatureMismatch);
+                    }
                     let presented = hex_decode(&hash).ok_or(Denial::SignatureMalformed)?;
                     if !bool::from(Sha256::digest(r.body).as_slice().ct_eq(&presented)) {
                         return Err(Denial::SignatureMismatch);
@@ -423,13 +570,15 @@ impl Scheme {
 
 /// Whether `key` verifies any presented signature over `parts`. Every MAC signature is
 /// compared without an early exit (lengths are public: they follow from the algorithm).
-pub fn verifies(key: &Key, presented: &[(Algorithm, Vec<u8>)], parts: &[&[u8]]) -> bool {
+/// `slot` is the key's place in the configuration: a candidate bound to a slot
+/// (`per_key` headers) is tried only with the key in that slot.
+pub fn verifies(key: &Key, slot: usize, presented: &[Candidate], parts: &[&[u8]]) -> bool {
     let mut hit = subtle::Choice::from(0);
     let mut tag: Option<mac::Tag> = None;
-    for (a, sig) in presented.iter().filter(|(a, _)| key.fits(*a)) {
+    let mine = presented.iter().filter(|c| key.fits(c.algorithm) && c.slot.is_none_or(|s| s == slot));
+    for sig in mine.map(|c| &c.bytes) {
         match key {
             Key::Mac(k) => {
-                let _ = a;
                 let t = tag.get_or_insert_with(|| k.tag(parts));
                 hit |= t.matches(sig);
             }
@@ -450,6 +599,18 @@ pub fn verifies(key: &Key, presented: &[(Algorithm, Vec<u8>)], parts: &[&[u8]]) 
         }
     }
     bool::from(hit)
+}
+
+/// `v` split at every `separator` (a non-empty byte string).
+fn split_list<'a>(v: &'a [u8], separator: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut rest = v;
+    while let Some(i) = rest.windows(separator.len().max(1)).position(|w| w == separator) {
+        out.push(rest.get(..i).unwrap_or_default());
+        rest = rest.get(i + separator.len()..).unwrap_or_default();
+    }
+    out.push(rest);
+    out
 }
 
 /// A compiled RFC 6901 pointer into the body.

@@ -168,7 +168,7 @@ impl Signer {
             Encoding::Raw => "raw",
         };
         let at = match &s.signature {
-            SignatureAt::Headers { names, prefix } => {
+            SignatureAt::Headers { names, prefix, .. } => {
                 let first = names.first().map(String::as_str).unwrap_or_default();
                 match names.len() {
                     0 | 1 => format!("{first}: {prefix}<sig>"),
@@ -176,13 +176,13 @@ impl Signer {
                     n => format!("{first} (one of {n}): {prefix}<sig>"),
                 }
             }
-            SignatureAt::List { name, separator, pair, labels } => {
+            SignatureAt::List { name, separator, pair, labels, .. } => {
                 let mut items = Vec::new();
                 if let Some(model::Timestamp { at: Field::Member(k), .. }) = &s.timestamp {
                     items.push(format!("{k}{}<ts>", *pair as char));
                 }
                 items.extend(labels.iter().map(|(l, _)| format!("{l}{}<sig>", *pair as char)));
-                format!("{name}: {}", items.join(&(*separator as char).to_string()))
+                format!("{name}: {}", items.join(separator))
             }
             SignatureAt::Body(p) => format!("body /{}", p.0.join("/")),
         };
@@ -333,19 +333,24 @@ impl Signer {
             encode(s.encoding, &signature)
         };
         match &s.signature {
-            SignatureAt::Headers { names, prefix } => {
+            SignatureAt::Headers { names, prefix, .. } => {
                 let name = names.first().ok_or_else(|| SignError("the scheme names no signature header".into()))?;
                 headers.push((name.clone(), format!("{prefix}{encoded}")));
             }
-            SignatureAt::List { name, separator, pair, labels } => {
+            SignatureAt::List { name, separator, pair, labels, .. } => {
                 let label = labels.iter().find(|(_, a)| *a == algorithm).map(|(l, _)| l.as_str()).unwrap_or("v1");
                 members.push(format!("{label}{}{encoded}", *pair as char));
-                headers.push((name.clone(), members.join(&(*separator as char).to_string())));
+                headers.push((name.clone(), members.join(separator)));
             }
             SignatureAt::Body(p) => {
                 set(doc.as_mut(), p, Json::String(encoded))?;
                 body_changed = true;
                 body = doc.as_ref().map(to_text).unwrap_or_default().into_bytes();
+            }
+        }
+        for (name, d) in &s.declared {
+            if let model::Declared::Equal(value) = d {
+                headers.push((name.clone(), value.clone()));
             }
         }
         if json::parse(&body).is_ok() {
@@ -388,7 +393,7 @@ impl Signer {
                 Key::Public(parsed.map_err(fault)?)
             }
         };
-        if model::verifies(&key, &presented.signatures, &slices) {
+        if model::verifies(&key, 0, &presented.signatures, &slices) {
             Ok(())
         } else {
             Err(fault("signature_mismatch"))

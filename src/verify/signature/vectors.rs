@@ -113,7 +113,7 @@ fn generic_config_errors() {
     let table = [
         (r#""list":{},"signature_field":"/s""#, "sig.list: set either `list` or `signature_field`"),
         (r#""list":{},"prefix":"x""#, "sig.prefix: `prefix` applies to a signature alone"),
-        (r#""list":{"separator":",,"}"#, "sig.list.separator: \",,\" must be one printable character"),
+        (r#""list":{"separator":""}"#, "sig.list.separator: \"\" must be one to four printable characters"),
         (r#""list":{"separator":"=","pair":"="}"#, "sig.list.pair: must differ"),
         (r#""signature_field":"sig""#, "sig.signature_field: \"sig\" is not a JSON pointer"),
         (r#""timestamp_unit":"minutes","timestamp_header":"x-ts""#, "sig.timestamp_unit: \"minutes\" is not one of"),
@@ -334,7 +334,7 @@ pub(super) const VECTORS: &[Vector] = &[
     Vector { scheme: "circleci", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("circleci-signature", "v1=7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "docusign", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-docusign-signature-1", "CiQen7oRZK54+eeSeMbZoRtisWBOIBIFTZviUm70Nm0="), ("x-docusign-signature-2", "fefVDQquEHadDLEXiwlElys3/yg/uDrGnFsinB8yutk=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "dropbox", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-dropbox-signature", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
-    Vector { scheme: "box", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("box-delivery-timestamp", "2023-11-14T22:13:20.123456789Z"), ("box-signature-primary", "39wGJM/eWHJEZHkmZ4fximieQb1fCeNZuY4S2S0lf8A="), ("box-signature-secondary", "E1OmJlc8aAaeE/+2tglEEQ1T+nXKmMd5YrFXEYQ3BIg=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["box-delivery-timestamp"] },
+    Vector { scheme: "box", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("box-signature-version", "1"), ("box-signature-algorithm", "HmacSHA256"), ("box-delivery-timestamp", "2023-11-14T22:13:20.123456789Z"), ("box-signature-primary", "39wGJM/eWHJEZHkmZ4fximieQb1fCeNZuY4S2S0lf8A="), ("box-signature-secondary", "E1OmJlc8aAaeE/+2tglEEQ1T+nXKmMd5YrFXEYQ3BIg=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["box-delivery-timestamp"] },
     Vector { scheme: "coinbase", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-cc-webhook-signature", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "jira", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-hub-signature", "sha256=7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "webex", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-spark-signature", "9d3d1a6282747e1c1135afe9d83821b1e5e3cf17")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
@@ -472,23 +472,28 @@ fn hubspot_v1_and_v2_sdk_vectors() {
     let secret = r#"[{"value":"yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"}]"#;
     let v1 = check(&format!(r#"{{"scheme":"hubspot_v1","secrets":{secret}}}"#));
     let body = br#"[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]"#;
-    fn sig(s: &str) -> [(&str, &str); 2] {
-        [("x-hubspot-signature", s), ("x-hubspot-signature-version", "v1")]
+    fn sig<'a>(s: &'a str, version: &'a str) -> [(&'a str, &'a str); 2] {
+        [("x-hubspot-signature", s), ("x-hubspot-signature-version", version)]
     }
-    let h = req(NOW, "POST", "/h", &sig("232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"));
+    let h = req(NOW, "POST", "/h", &sig("232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de", "v1"));
     assert_eq!(v1.verify(&h, body), Ok("0"));
     assert_eq!(v1.verify(&h, &tamper_body(std::str::from_utf8(body).unwrap())), Err(Denial::SignatureMismatch));
 
     let public = "https://www.example.com/webhook_uri";
     let v2 = check(&format!(r#"{{"scheme":"hubspot_v2","secrets":{secret},"public_url":"{public}"}}"#));
-    let post = req(NOW, "POST", "/h", &sig("9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900"));
+    let post = req(NOW, "POST", "/h", &sig("9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900", "v2"));
     assert_eq!(v2.verify(&post, br#"{"example_field":"example_value"}"#), Ok("0"));
     assert_eq!(v2.verify(&post, br#"{"example_field":"example_valuf"}"#), Err(Denial::SignatureMismatch));
-    let get = req(NOW, "GET", "/h", &sig("eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"));
+    let get = req(NOW, "GET", "/h", &sig("eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e", "v2"));
     assert_eq!(v2.verify(&get, b""), Ok("0"));
-    // The same bytes signed as v1 are not a v2 signature: the method and URL are missing.
-    let v1_sig = req(NOW, "POST", "/h", &sig("232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"));
-    assert_eq!(v2.verify(&v1_sig, body), Err(Denial::SignatureMismatch));
+    // A v1 signature is not a v2 one (the method and URL are missing), and a v1 route
+    // checks only what declares itself v1, as the SDK verifies the version it is given.
+    let v1_sig = "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de";
+    assert_eq!(v2.verify(&req(NOW, "POST", "/h", &sig(v1_sig, "v2")), body), Err(Denial::SignatureMismatch));
+    assert!(v1.verify(&req(NOW, "POST", "/h", &sig(v1_sig, "v2")), body).is_err());
+    assert!(v1.verify(&req(NOW, "POST", "/h", &[("x-hubspot-signature", v1_sig)]), body).is_err());
+    let upper = v1_sig.to_uppercase();
+    assert!(v1.verify(&req(NOW, "POST", "/h", &sig(&upper, "v1")), body).is_err(), "the SDK compares lower-case hex");
 }
 
 #[test]
