@@ -100,6 +100,7 @@ signature_config! {
         key_encoding: String,
         key_prefix: String,
         hex_case: String,
+        ecdsa_format: String,
         body_format: String,
         declared: Vec<DeclaredConfig>,
     }
@@ -124,6 +125,7 @@ pub struct ListConfig {
     pub timestamp_key: Option<String>,
     pub trim: Option<bool>,
     pub unknown: Option<String>,
+    pub pairless: Option<String>,
     pub repeated: Option<String>,
     pub fixed: Option<bool>,
 }
@@ -543,6 +545,11 @@ fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Scheme, ConfigErro
                     Some(_) => Unknown::Ignore,
                     None => d.unknown,
                 },
+                pairless: match choice(&l.pairless, "list.pairless", &["ignore", "refuse"])? {
+                    Some(0) => Unknown::Ignore,
+                    Some(_) => Unknown::Refuse,
+                    None => d.pairless,
+                },
                 repeated: match choice(&l.repeated, "list.repeated", &["refuse", "first", "last"])? {
                     Some(1) => Repeated::First,
                     Some(2) => Repeated::Last,
@@ -657,6 +664,7 @@ fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Scheme, ConfigErro
             Some(1) => HexCase::Lower,
             _ => HexCase::Any,
         },
+        ecdsa_der_only: choice(&c.ecdsa_format, "ecdsa_format", &["any", "der"])? == Some(1),
         body: match choice(&c.body_format, "body_format", &["bytes", "text", "non_empty_text", "json"])? {
             Some(1) => BodyRule::Text,
             Some(2) => BodyRule::NonEmptyText,

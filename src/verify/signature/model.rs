@@ -124,9 +124,11 @@ pub enum SignatureAt {
 pub struct ListRules {
     /// Spaces around an item are dropped (else ` v1=..` is the key ` v1`, unknown).
     pub trim: bool,
-    /// An item with a key that is neither a label nor the timestamp member, or an item
-    /// without `pair`: ignored, or the whole list refused.
+    /// An item with a key that is neither a label nor the timestamp member: ignored, or
+    /// the whole list refused (and then so is a value holding `pair`).
     pub unknown: Unknown,
+    /// An item without `pair` (an empty one too).
+    pub pairless: Unknown,
     /// A non-signature key (the timestamp) given twice.
     pub repeated: Repeated,
     /// Exactly two items: the timestamp member, then one signature (WorkOS).
@@ -135,8 +137,13 @@ pub struct ListRules {
 
 impl ListRules {
     /// Lenient on what cannot matter, strict on what is ambiguous.
-    pub const DEFAULT: ListRules =
-        ListRules { trim: true, unknown: Unknown::Ignore, repeated: Repeated::Refuse, fixed: false };
+    pub const DEFAULT: ListRules = ListRules {
+        trim: true,
+        unknown: Unknown::Ignore,
+        pairless: Unknown::Refuse,
+        repeated: Repeated::Refuse,
+        fixed: false,
+    };
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +240,8 @@ pub struct Scheme {
     /// Percent escapes of these characters are decoded in `{url}` (HubSpot v3).
     pub url_decode: Vec<u8>,
     pub hex_case: HexCase,
+    /// ECDSA signatures in DER only: 64 bytes `r || s` refused (SendGrid's verifier reads DER).
+    pub ecdsa_der_only: bool,
     pub body: BodyRule,
     /// Headers declaring the version or algorithm, each with what it must be.
     pub declared: Vec<(String, Declared)>,
@@ -408,11 +417,11 @@ impl Scheme {
                     // Runs of spaces separate a space-separated list (Standard Webhooks);
                     // an empty item anywhere else (`t=1,,v1=..`, a trailing `,`) is not
                     // what the sender wrote, unless unknown items are ignored anyway.
-                    if item.is_empty() && (separator == " " || rules.unknown == Unknown::Ignore) {
+                    if item.is_empty() && separator == " " {
                         continue;
                     }
                     let Some(i) = item.iter().position(|c| c == pair) else {
-                        match rules.unknown {
+                        match rules.pairless {
                             Unknown::Ignore => continue,
                             Unknown::Refuse => return Err(Denial::SignatureMalformed),
                         }
@@ -493,6 +502,9 @@ impl Scheme {
             return Err(Denial::SignatureMalformed);
         }
         let bytes = encoding.decode(s).ok_or(Denial::SignatureMalformed)?;
+        if a == Algorithm::EcdsaP256 && self.ecdsa_der_only && bytes.len() == 64 {
+            return Err(Denial::SignatureMalformed);
+        }
         match a.signature_len() {
             Some(len) if bytes.len() != len => Err(Denial::SignatureMalformed),
             _ if bytes.is_empty() => Err(Denial::SignatureMalformed),

@@ -653,7 +653,7 @@ mod tests {
         fn sign(&self, message: &[u8]) -> Vec<u8> {
             use p256::ecdsa::signature::Signer as _;
             let s: p256::ecdsa::Signature = self.0.sign(message);
-            s.to_bytes().to_vec()
+            s.to_der().as_bytes().to_vec()
         }
     }
 

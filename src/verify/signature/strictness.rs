@@ -4,7 +4,7 @@
 //! too, and what it accepts (an unknown list item, the first of two `t`) is accepted.
 
 use super::presets::{self, Departure, CLOCK_SKEW_SECONDS};
-use super::vectors::{check, req, NOW};
+use super::vectors::{check, req, NOW, SENDGRID_BODY, SENDGRID_KEY, SENDGRID_SIGNATURE};
 use super::*;
 use crate::verify::encoding::hex_encode;
 use base64::Engine;
@@ -95,6 +95,7 @@ fn paddle_refuses_what_its_parser_refuses_and_takes_the_last_ts() {
     let c = with_secrets("paddle", &["k"]);
     let mac = hex("k", &[b"1700000000:", BODY]);
     let at = |v: &str| c.verify(&req(NOW, "POST", "/p", &[("paddle-signature", v)]), BODY);
+    assert_eq!(at(&format!("ts=1700000000;;junk;h1={mac}")), Ok("k0"));
     assert_eq!(at(&format!("ts=1700000000;h1={mac}")), Ok("k0"));
     assert_eq!(at(&format!("ts=1;ts=1700000000;h1={mac}")), Ok("k0"));
     assert_eq!(at(&format!("ts=1700000000;h2=ab;h1={mac}")), Err(Denial::SignatureMalformed));
@@ -219,4 +220,32 @@ fn generic_list_rules_and_declared_headers() {
         let got = SignatureCheck::compile(&c, "sig", &|_| None).unwrap_err().to_string();
         assert!(got.starts_with(want), "{extra}\n got {got:?}\nwant {want:?}");
     }
+}
+
+#[test]
+fn sendgrid_takes_der_signatures_only() {
+    let (key, der, body) = (SENDGRID_KEY, SENDGRID_SIGNATURE, SENDGRID_BODY);
+    let c = check(&format!(r#"{{"scheme":"sendgrid","public_keys":[{{"id":"sg","value":"{key}"}}]}}"#));
+    let at = |sig: &str| {
+        let pairs =
+            [("x-twilio-email-event-webhook-signature", sig), ("x-twilio-email-event-webhook-timestamp", "1588788367")];
+        c.verify(&req(1_588_788_367, "POST", "/sg", &pairs), body)
+    };
+    assert_eq!(at(der), Ok("sg"));
+    // The same r and s as 64 bytes: a signature the provider's helper cannot read.
+    let bytes = base64::engine::general_purpose::STANDARD.decode(der).unwrap();
+    let (r, s) = (&bytes[5..37], &bytes[39..71]);
+    let raw = base64::engine::general_purpose::STANDARD.encode([r, s].concat());
+    assert_eq!(at(&raw), Err(Denial::SignatureMalformed));
+    // generic reads either unless told.
+    let generic = |format: &str| {
+        check(&format!(
+            r#"{{"scheme":"generic","public_keys":[{{"value":"{key}"}}],"algorithm":"ecdsa_p256","encoding":"base64",
+                "key_encoding":"base64","header":"x-sig","timestamp_header":"x-ts","signed_payload":"{{timestamp}}{{body}}"{format}}}"#
+        ))
+    };
+    let h = |sig: &str| req(1_588_788_367, "POST", "/g", &[("x-sig", sig), ("x-ts", "1588788367")]);
+    assert_eq!(generic("").verify(&h(&raw), body), Ok("0"));
+    assert_eq!(generic(r#","ecdsa_format":"der""#).verify(&h(&raw), body), Err(Denial::SignatureMalformed));
+    assert_eq!(generic(r#","ecdsa_format":"der""#).verify(&h(der), body), Ok("0"));
 }

@@ -274,12 +274,16 @@ fn twilio_body_sha256_must_match_the_body() {
 }
 
 // SendGrid's event webhook library test vector (the Node and Python helpers' tests).
+pub(super) const SENDGRID_KEY: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==";
+pub(super) const SENDGRID_SIGNATURE: &str =
+    "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0=";
+pub(super) const SENDGRID_BODY: &[u8] =
+    br#"{"category":"example_payload","event":"test_event","message_id":"message_id"}"#;
+
 #[test]
 fn sendgrid_published_vector() {
-    let key = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==";
+    let (key, sig, body) = (SENDGRID_KEY, SENDGRID_SIGNATURE, SENDGRID_BODY);
     let c = check(&format!(r#"{{"scheme":"sendgrid","public_keys":[{{"id":"sg","value":"{key}"}}]}}"#));
-    let sig = "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0=";
-    let body = br#"{"category":"example_payload","event":"test_event","message_id":"message_id"}"#;
     let pairs =
         [("x-twilio-email-event-webhook-signature", sig), ("x-twilio-email-event-webhook-timestamp", "1588788367")];
     assert_eq!(c.verify(&req(1_588_788_367, "POST", "/sg", &pairs), body), Ok("sg"));

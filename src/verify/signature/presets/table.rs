@@ -66,6 +66,7 @@ pub fn all() -> Vec<Preset> {
                 .body(BodyRule::Text),
         )
         .verifier("stripe (PyPI): stripe.WebhookSignature.verify_header")
+        .note("`t=+<t>` and a `v1` value holding `=` are refused; Stripe's parser reads the number and the text before the second `=`")
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
         .theirs(Some(DEFAULT_WINDOW), None),
         row(
@@ -76,7 +77,8 @@ pub fn all() -> Vec<Preset> {
                 .lower_hex()
                 .body(BodyRule::Text),
         )
-        .verifier("slack_sdk (PyPI): slack_sdk.signature.SignatureVerifier.is_valid"),
+        .verifier("slack_sdk (PyPI): slack_sdk.signature.SignatureVerifier.is_valid")
+        .note("a timestamp with a sign (`+<t>`) is refused; the SDK's int() reads it"),
         row(
             "shopify",
             "https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook",
@@ -89,14 +91,19 @@ pub fn all() -> Vec<Preset> {
             "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md",
             standard("webhook"),
         )
-        .verifier("standardwebhooks (PyPI): standardwebhooks.Webhook.verify"),
+        .verifier("standardwebhooks (PyPI): standardwebhooks.Webhook.verify")
+        .note(DECIMAL_TIMESTAMP),
         standard_row("svix", "https://docs.svix.com/receiving/verifying-payloads/how-manual")
-            .verifier("svix (PyPI): svix.webhooks.Webhook.verify"),
+            .verifier("svix (PyPI): svix.webhooks.Webhook.verify")
+            .note(DECIMAL_TIMESTAMP)
+            .note("the three headers come from one family (that of the signature header); the library takes each from either, svix-* first"),
         standard_row("clerk", "https://clerk.com/docs/webhooks/verifying")
             .verifier("svix (PyPI): svix.webhooks.Webhook.verify, as the page does"),
-        standard_row("resend", "https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests")
+        // Resend sends the svix-* headers, and its verifier takes those.
+        row("resend", "https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests", standard("svix"))
             .each(|s| s.body(BodyRule::Json))
-            .verifier("resend (PyPI): resend.Webhooks.verify"),
+            .verifier("resend (PyPI): resend.Webhooks.verify")
+            .note("only `v1,` items are signatures; Resend's verifier ignores the label"),
         row(
             "gitlab",
             "https://docs.gitlab.com/user/project/integrations/webhooks/#create-a-webhook",
@@ -117,6 +124,8 @@ pub fn all() -> Vec<Preset> {
             let s = s.lower_hex().declare("x-twilio-webhooks-signature-settings", Declared::Absent);
             row("twilio", "https://www.twilio.com/docs/usage/webhooks/webhooks-security", s)
                 .verifier("twilio (PyPI): twilio.request_validator.RequestValidator.validate")
+                .note("the URL is signed as configured (`public_url`) or as requested; the SDK also tries it with the default port added or removed")
+                .note("a request carrying `X-Twilio-Webhooks-Signature-Settings` (a shared-key signature) is refused")
         },
         row(
             "square",
@@ -167,6 +176,7 @@ pub fn all() -> Vec<Preset> {
             .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
             .theirs(Some(DEFAULT_WINDOW), None)
             .verifier("hubspot-api-client (PyPI): hubspot.utils.signature.Signature.is_valid")
+            .note("a timestamp with a fraction is refused; the SDK reads it with float()")
         },
         row(
             "typeform",
@@ -273,7 +283,8 @@ pub fn all() -> Vec<Preset> {
             "https://docs.cdp.coinbase.com/commerce/api-arcitecture/webhooks-security",
             body_hex("x-cc-webhook-signature", "", SHA256).lower_hex().body(BodyRule::Json),
         )
-        .verifier("coinbase-commerce (PyPI): coinbase_commerce.webhook.WebhookSignature.verify_sig_header"),
+        .verifier("coinbase-commerce (PyPI): coinbase_commerce.webhook.WebhookSignature.verify_sig_header")
+        .note("a signed JSON body without an `event` member is forwarded; the SDK's construct_event wants one"),
         row(
             "jira",
             "https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks",
@@ -313,6 +324,7 @@ pub fn all() -> Vec<Preset> {
             .window(900, 900)
             .theirs(Some(900), Some(900))
             .verifier("mailgun (PyPI): mailgun.security.SecurityGuard.verify_webhook")
+            .note("an empty token, a timestamp with a sign, and a JSON member named twice are refused; the SDK signs an empty token, reads `+<t>`, and Python's json keeps the last member")
         },
         row(
             "discord",
@@ -327,11 +339,13 @@ pub fn all() -> Vec<Preset> {
             header("x-twilio-email-event-webhook-signature", "", Algorithm::EcdsaP256, Base64, "{timestamp}{body}")
                 .ts_header("x-twilio-email-event-webhook-timestamp", Seconds)
                 .public_keys(KeyFormat::new("", Base64))
+                .der_only()
                 .body(BodyRule::Text),
         )
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
         .theirs(None, None)
-        .verifier("sendgrid (PyPI): sendgrid.helpers.eventwebhook.EventWebhook.verify_signature"),
+        .verifier("sendgrid (PyPI): sendgrid.helpers.eventwebhook.EventWebhook.verify_signature")
+        .note("the signature is strict base64 and the timestamp unix seconds; the helper decodes base64 leniently and signs any timestamp text"),
         row(
             "workos",
             "https://workos.com/docs/events/data-syncing/webhooks/3-process-the-events/b-validate-the-requests-manually",
@@ -343,7 +357,8 @@ pub fn all() -> Vec<Preset> {
         )
         .window(180, 180)
         .theirs(Some(180), Some(180))
-        .verifier("workos (PyPI): workos.webhooks.verify_header"),
+        .verifier("workos (PyPI): workos.webhooks.verify_header")
+        .note("the items must be named `t` and `v1`; WorkOS's parser skips the first two and three characters unread"),
         row(
             "zendesk",
             "https://developer.zendesk.com/documentation/webhooks/verifying/",
