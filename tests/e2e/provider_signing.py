@@ -402,6 +402,8 @@ SIGNERS = {
     "figma": (figma, "recipe"),
     "hubspot_v1": (hubspot_digest("v1"), "recipe"),
     "hubspot_v2": (hubspot_digest("v2"), "recipe"),
+    "cashfree": (ts_header_signed("x-webhook-signature", "x-webhook-timestamp", "{ts}{body}", enc="b64", unit="ms"),
+                 "recipe"),
     "notion": (body_header("X-Notion-Signature", "sha256="), "recipe"),
     "checkout": (body_header("Cko-Signature"), "recipe"),
     "woocommerce": (body_header("X-WC-Webhook-Signature", enc="b64"), "recipe"),
@@ -415,4 +417,6 @@ SIGNERS = {
     "asana": (body_header("X-Hook-Signature"), "recipe"),
     "alchemy": (body_header("X-Alchemy-Signature"), "recipe"),
     "dwolla": (body_header("X-Request-Signature-SHA-256"), "recipe"),
+    "gocardless": (body_header("Webhook-Signature"), "recipe"),
+    "coinify": (body_header("X-Coinify-Webhook-Signature"), "recipe"),
 }

@@ -150,7 +150,7 @@ def test_body_changed_after_signing_is_refused(envoy, upstream, name):
 # Presets whose signed bytes carry a timestamp: a request signed an hour ago is refused.
 TIMESTAMPED = ["zoom", "slack", "stripe", "standard", "svix", "clerk", "resend", "twitch", "box", "hubspot", "sendgrid",
                "discord", "paddle", "calendly", "mux", "linear", "mailgun", "workos", "zendesk", "buildkite",
-               "customerio", "webflow", "replicate", "openai", "sinch", "front", "telnyx"]
+               "customerio", "webflow", "replicate", "openai", "sinch", "front", "telnyx", "cashfree"]
 
 
 @pytest.mark.parametrize("name", TIMESTAMPED)

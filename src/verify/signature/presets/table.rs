@@ -27,6 +27,8 @@ const BODY_MAC_ROWS: &[BodyMacRow] = &[
     ("asana", "x-hook-signature", "", Mac::Sha256, Encoding::Hex, words("https://developers.asana.com/docs/webhooks-guide#security")),
     ("alchemy", "x-alchemy-signature", "", Mac::Sha256, Encoding::Hex, words("https://www.alchemy.com/docs/reference/notify-api-quickstart#webhook-signature--security")),
     ("dwolla", "x-request-signature-sha-256", "", Mac::Sha256, Encoding::Hex, words("https://developers.dwolla.com/docs/balance/webhooks/process-validate")),
+    ("gocardless", "webhook-signature", "", Mac::Sha256, Encoding::Hex, words("https://developer.gocardless.com/getting-started/staying-up-to-date-with-webhooks/")),
+    ("coinify", "x-coinify-webhook-signature", "", Mac::Sha256, Encoding::Hex, words("https://coinify.readme.io/docs/webhook-signature")),
 ];
 
 fn body_mac_row(&(name, signature, prefix, mac, encoding, source): &BodyMacRow) -> Preset {
@@ -480,6 +482,14 @@ pub fn all() -> Vec<Preset> {
                 .declare("x-hubspot-signature-version", Declared::Equal("v2".into())),
         )
         .verifier("hubspot-api-client (PyPI): hubspot.utils.signature.Signature.is_valid"),
+        row(
+            "cashfree",
+            "https://www.cashfree.com/docs/payments/online/webhooks/signature-verification",
+            header("x-webhook-signature", "", SHA256, Base64, "{timestamp}{body}")
+                .ts_header("x-webhook-timestamp", Milliseconds),
+        )
+        .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
+        .theirs(None, None),
     ]
     .into_iter()
     .chain(BODY_MAC_ROWS.iter().map(body_mac_row))
