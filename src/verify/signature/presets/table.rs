@@ -31,6 +31,15 @@ const BODY_MAC_ROWS: &[BodyMacRow] = &[
     ("coinify", "x-coinify-webhook-signature", "", Mac::Sha256, Encoding::Hex, words("https://coinify.readme.io/docs/webhook-signature")),
 ];
 
+/// HubSpot's v1 and v2 signatures: one header, a SHA-256 digest of the client secret and
+/// the request, the version declared beside it (the SDK verifies the version it is told).
+fn hubspot_digest(name: &'static str, source: &'static str, version: &str, signed: &str) -> Preset {
+    let s = header("x-hubspot-signature", "", Algorithm::Digest(Mac::Sha256), Encoding::Hex, signed)
+        .lower_hex()
+        .declare("x-hubspot-signature-version", Declared::Equal(version.into()));
+    row(name, source, s).verifier("hubspot-api-client (PyPI): hubspot.utils.signature.Signature.is_valid")
+}
+
 fn body_mac_row(&(name, signature, prefix, mac, encoding, source): &BodyMacRow) -> Preset {
     let s = header(signature, prefix, Algorithm::Hmac(mac), encoding, "{body}");
     row(name, source, if encoding == Encoding::Hex { s.lower_hex() } else { s })
@@ -466,22 +475,18 @@ pub fn all() -> Vec<Preset> {
             s.signature = SignatureAt::Body(body_pointer("/passcode"));
             row("figma", "https://www.figma.com/developers/api#webhooks-v2-payloads", s)
         },
-        row(
+        hubspot_digest(
             "hubspot_v1",
             "https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests#validate-the-v1-request-signature",
-            header("x-hubspot-signature", "", Algorithm::Digest(Mac::Sha256), Hex, "{secret}{body}")
-                .lower_hex()
-                .declare("x-hubspot-signature-version", Declared::Equal("v1".into())),
-        )
-        .verifier("hubspot-api-client (PyPI): hubspot.utils.signature.Signature.is_valid"),
-        row(
+            "v1",
+            "{secret}{body}",
+        ),
+        hubspot_digest(
             "hubspot_v2",
             "https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests#validate-the-v2-request-signature",
-            header("x-hubspot-signature", "", Algorithm::Digest(Mac::Sha256), Hex, "{secret}{method}{url}{body}")
-                .lower_hex()
-                .declare("x-hubspot-signature-version", Declared::Equal("v2".into())),
-        )
-        .verifier("hubspot-api-client (PyPI): hubspot.utils.signature.Signature.is_valid"),
+            "v2",
+            "{secret}{method}{url}{body}",
+        ),
         row(
             "cashfree",
             "https://www.cashfree.com/docs/payments/online/webhooks/signature-verification",
