@@ -394,6 +394,7 @@ SIGNERS = {
     "webflow": (ts_header_signed("x-webflow-signature", "x-webflow-timestamp", "{ts}:{body}", unit="ms"), "recipe"),
     "replicate": (standard_sdk, "standardwebhooks SDK (Replicate follows Standard Webhooks)"),
     "openai": (standard_sdk, "standardwebhooks SDK (OpenAI follows Standard Webhooks)"),
+    "brex": (standard_sdk, "standardwebhooks SDK (Brex signs the Standard Webhooks way)"),
     "sinch": (sinch, "recipe"),
     "front": (ts_header_signed("X-Front-Signature", "X-Front-Request-Timestamp", "{ts}:{body}", enc="b64", unit="ms"),
               "recipe"),

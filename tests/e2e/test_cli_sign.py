@@ -36,7 +36,7 @@ ENV = {"PROVIDER_SECRET": SECRET, "STANDARD_SECRET": STANDARD_SECRET, "TEAMS_TOK
        "GENERIC_SECRET": GENERIC_SECRET, "AIRTABLE_SECRET": AIRTABLE_SECRET}
 # Secrets other than PROVIDER_SECRET, by the preset whose format needs them.
 SECRET_ENV = {"standard": "STANDARD_SECRET", "svix": "STANDARD_SECRET", "clerk": "STANDARD_SECRET",
-              "resend": "STANDARD_SECRET", "replicate": "STANDARD_SECRET", "openai": "STANDARD_SECRET",
+              "resend": "STANDARD_SECRET", "replicate": "STANDARD_SECRET", "openai": "STANDARD_SECRET", "brex": "STANDARD_SECRET",
               "microsoft_teams": "TEAMS_TOKEN", "airtable": "AIRTABLE_SECRET"}
 PUBLIC_URL = "https://hooks.example.com/public/twilio"
 

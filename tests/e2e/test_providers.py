@@ -27,7 +27,7 @@ PUBLIC_TWILIO_URL = "https://hooks.example.com/p/twilio"
 # Key material per preset: (what the route is configured with, what the signer signs with,
 # and a wrong one of the same shape for forgeries).
 def keys(name: str) -> tuple[dict, str, str]:
-    if name in ("standard", "svix", "clerk", "resend", "replicate", "openai"):
+    if name in ("standard", "svix", "clerk", "resend", "replicate", "openai", "brex"):
         other = "whsec_" + base64.b64encode(b"another standard key, not ours").decode()
         return {"secrets": [{"id": "current", "env": "STANDARD_SECRET"}]}, STANDARD_SECRET, other
     if name == "microsoft_teams":
@@ -150,7 +150,7 @@ def test_body_changed_after_signing_is_refused(envoy, upstream, name):
 # Presets whose signed bytes carry a timestamp: a request signed an hour ago is refused.
 TIMESTAMPED = ["zoom", "slack", "stripe", "standard", "svix", "clerk", "resend", "twitch", "box", "hubspot", "sendgrid",
                "discord", "paddle", "calendly", "mux", "linear", "mailgun", "workos", "zendesk", "buildkite",
-               "customerio", "webflow", "replicate", "openai", "sinch", "front", "telnyx", "cashfree"]
+               "customerio", "webflow", "replicate", "openai", "brex", "sinch", "front", "telnyx", "cashfree"]
 
 
 @pytest.mark.parametrize("name", TIMESTAMPED)

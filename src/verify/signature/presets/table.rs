@@ -433,9 +433,13 @@ pub fn all() -> Vec<Preset> {
         )
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
         .theirs(Some(DEFAULT_WINDOW), None),
-        standard_row("replicate", "https://replicate.com/docs/topics/webhooks/verify-webhook"),
-        standard_row("openai", "https://platform.openai.com/docs/guides/webhooks#verifying-webhook-signatures")
+        // Standard Webhooks under the `webhook-*` names only, as these senders send it.
+        row("replicate", "https://replicate.com/docs/topics/webhooks/verify-webhook", standard("webhook")),
+        row("openai", "https://platform.openai.com/docs/guides/webhooks#verifying-webhook-signatures", standard("webhook"))
             .verifier("openai (PyPI): client.webhooks.verify_signature"),
+        // Brex's secrets (GET /v1/webhooks/secrets) are base64 without the `whsec_` prefix,
+        // which the key format takes as well.
+        row("brex", "https://developer.brex.com/docs/webhooks", standard("webhook")),
         row(
             "sinch",
             "https://developers.sinch.com/docs/conversation/callbacks#validating-callback-requests",
