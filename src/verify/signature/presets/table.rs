@@ -448,7 +448,8 @@ pub fn all() -> Vec<Preset> {
                 .id_header("x-sinch-webhook-signature-nonce"),
         )
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
-        .theirs(None, None),
+        .theirs(None, None)
+        .note("`X-Sinch-Webhook-Signature-Algorithm` is not read: HMAC-SHA256, the one Sinch sends, is the only one checked"),
         row(
             "front",
             "https://dev.frontapp.com/docs/application-webhooks#verifying-integrity",
@@ -456,7 +457,8 @@ pub fn all() -> Vec<Preset> {
                 .ts_header("x-front-request-timestamp", Milliseconds),
         )
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
-        .theirs(Some(DEFAULT_WINDOW), None),
+        .theirs(Some(DEFAULT_WINDOW), None)
+        .note("the `X-Front-Challenge` validation is signed like an event and forwarded: the application answers it"),
         row(
             "telnyx",
             "https://developers.telnyx.com/docs/development/api-fundamentals/webhooks#verify-an-ed25519-signature",
@@ -478,6 +480,7 @@ pub fn all() -> Vec<Preset> {
             let mut s = header("", "", Algorithm::Token, Raw, "{body}");
             s.signature = SignatureAt::Body(body_pointer("/passcode"));
             row("figma", "https://www.figma.com/developers/api#webhooks-v2-payloads", s)
+                .note("the passcode proves the sender; the rest of the body is not signed (Figma's design)")
         },
         hubspot_digest(
             "hubspot_v1",
