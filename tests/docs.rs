@@ -84,6 +84,7 @@ struct Row {
     tolerance: String,
     handshake: String,
     source: String,
+    departures: String,
 }
 
 /// The rows of docs/providers.md's preset table.
@@ -95,6 +96,7 @@ fn preset_rows() -> Vec<Row> {
     let col =
         |name: &str| columns.iter().position(|c| c.starts_with(name)).unwrap_or_else(|| panic!("no column {name:?}"));
     let (scheme, tolerance, handshake, source) = (col("scheme"), col("tolerance"), col("handshake"), col("source"));
+    let departures = col("departures");
     lines[header + 2..]
         .iter()
         .take_while(|l| l.starts_with('|'))
@@ -113,6 +115,7 @@ fn preset_rows() -> Vec<Row> {
                 tolerance: c[tolerance].to_string(),
                 handshake: c[handshake].to_string(),
                 source: url.unwrap_or_else(|| panic!("no source link in {l}")).to_string(),
+                departures: c[departures].to_string(),
             }
         })
         .collect()
@@ -148,6 +151,11 @@ fn each_preset_row_says_what_the_code_does() {
         if row.tolerance != expected {
             wrong.push(format!("{name}: tolerance {:?}, the code's is {expected:?}", row.tolerance));
         }
+        for d in p.departures() {
+            if !row.departures.contains(&d.to_string()) {
+                wrong.push(format!("{name}: departure \"{d}\" is not in the row"));
+            }
+        }
         if (row.handshake != "-") != p.handshake.is_some() {
             let has = if p.handshake.is_some() { "has one" } else { "has none" };
             wrong.push(format!("{name}: handshake {:?}, the preset {has}", row.handshake));
@@ -170,7 +178,7 @@ fn the_readme_links_every_preset_and_counts_them() {
     for name in presets::names() {
         assert!(providers.contains(&format!("[`{name}`](docs/providers.md#{name})")), "README: link text of {name}");
     }
-    let count = format!("**{} provider presets**", presets::names().len());
+    let count = format!("**{} provider presets**", presets::all().len());
     assert!(readme.contains(&count), "the README does not say {count}");
 }
 
@@ -198,6 +206,7 @@ fn every_configuration_field_has_its_row() {
         (checks(r#"{"signature":{"zz_probe":1}}"#), "`checks.signature`"),
         (checks(r#"{"signature":{"secrets":[{"zz_probe":1}]}}"#), "Secrets"),
         (checks(r#"{"signature":{"list":{"zz_probe":1}}}"#), "`checks.signature.list`"),
+        (checks(r#"{"signature":{"declared":[{"zz_probe":1}]}}"#), "`checks.signature.declared[]`"),
         (checks(r#"{"signature":{"dedupe":{"zz_probe":1}}}"#), "`checks.signature.dedupe`"),
         (checks(r#"{"headers":[{"zz_probe":1}]}"#), "`checks.headers[]`"),
         (checks(r#"{"ip_allowlist":{"zz_probe":1}}"#), "`checks.ip_allowlist`"),

@@ -46,6 +46,11 @@ fn hex_signatures_in_upper_case_are_refused_where_the_verifier_compares_lower_ca
         let upper = sig.replacen(&sig[sig.len() - 64..], &sig[sig.len() - 64..].to_ascii_uppercase(), 1);
         assert_eq!(c.verify(&at(&upper), BODY), Err(Denial::SignatureMalformed), "{scheme}");
     }
+    let zoom = with_secrets("zoom", &["k"]);
+    let sig = hex("k", &[b"v0:1700000000:", BODY]);
+    let at = |v: &str| req(NOW, "POST", "/z", &[("x-zm-signature", v), ("x-zm-request-timestamp", "1700000000")]);
+    assert_eq!(zoom.verify(&at(&format!("v0={sig}")), BODY), Ok("k0"));
+    assert_eq!(zoom.verify(&at(&format!("v0={}", sig.to_ascii_uppercase())), BODY), Err(Denial::SignatureMalformed));
     // An upper-case v1 in Stripe's list is a candidate that cannot match.
     let mac = hex("whsec_k", &[b"1700000000.", BODY]);
     assert_eq!(stripe_at(NOW, &format!("t=1700000000,v1={mac}"), BODY), Ok("ok"));

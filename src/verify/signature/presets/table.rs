@@ -147,8 +147,10 @@ pub fn all() -> Vec<Preset> {
         row(
             "zoom",
             "https://developers.zoom.us/docs/api/webhooks/#verify-webhook-events",
+            // The page's example compares `v0=` and a lower-case hex digest as strings.
             header("x-zm-signature", "v0=", SHA256, Hex, "v0:{timestamp}:{body}")
-                .ts_header("x-zm-request-timestamp", Seconds),
+                .ts_header("x-zm-request-timestamp", Seconds)
+                .lower_hex(),
         )
         .handshake(Handshake::ZoomUrlValidation),
         row(
@@ -210,11 +212,15 @@ pub fn all() -> Vec<Preset> {
         row(
             "twitch",
             "https://dev.twitch.tv/docs/eventsub/handling-webhook-events/#verifying-the-event-message",
+            // The page compares `sha256=` and a lower-case hex digest, and refuses a message
+            // older than 10 minutes; it says nothing of one ahead.
             header("twitch-eventsub-message-signature", "sha256=", SHA256, Hex, "{id}{timestamp}{body}")
                 .ts_header("twitch-eventsub-message-timestamp", Rfc3339)
-                .id_header("twitch-eventsub-message-id"),
+                .id_header("twitch-eventsub-message-id")
+                .lower_hex(),
         )
-        .window(600, 600)
+        .window(600, CLOCK_SKEW_SECONDS)
+        .theirs(Some(600), None)
         .handshake(Handshake::TwitchChallenge),
         meta("meta"),
         meta("facebook"),
