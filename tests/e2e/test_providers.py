@@ -78,6 +78,10 @@ EXTRA_ROUTES = [
     {"name": "standard_v1a", "match": {"path_exact": "/p/standard-v1a"},
      "checks": {"signature": {"scheme": "standard", "secrets": [{"id": "hmac", "env": "STANDARD_SECRET"}],
                               "public_keys": [{"id": "ed", "value": ps.standard_public_key(V1A_SEED)}]}}},
+    # HubSpot's v2 written by hand through `generic`: a plain digest with the secret in the template.
+    {"name": "generic_digest", "match": {"path_exact": "/p/generic-digest"},
+     "checks": {"signature": {"scheme": "generic", "secrets": [{"env": "PROVIDER_SECRET"}], "header": "X-HubSpot-Signature",
+                              "algorithm": "digest_sha256", "signed_payload": "{secret}{method}{url}{body}"}}},
 ]
 
 POLICY = {"api": "v1", "mode": "enforce", "max_body_bytes": 65536, "unmatched": "deny",
@@ -186,6 +190,19 @@ def test_twilio_url_is_signed(envoy, upstream):
     headers, body = signed("twilio")
     resp = post(envoy, "/p/twilio?x=2", headers, body)
     assert resp.status == 401
+    upstream.assert_nothing_reached()
+
+
+def test_generic_digest_is_the_hubspot_v2_recipe(envoy, upstream):
+    ctx = ps.Ctx(path="/p/generic-digest", url="http://example.test/p/generic-digest")
+    headers, body = ps.hubspot_digest("v2")(SECRET, BODY, ctx)
+    resp = post(envoy, "/p/generic-digest", headers, body)
+    assert resp.status == 200, resp.body
+    assert upstream.requests()[0].body == BODY
+    upstream.reset()
+    forged, _ = ps.hubspot_digest("v2")(SECRET + "-not", BODY, ctx)
+    assert post(envoy, "/p/generic-digest", forged, body).status == 401
+    assert post(envoy, "/p/generic-digest", headers, tampered(body)).status == 401
     upstream.assert_nothing_reached()
 
 
