@@ -208,6 +208,8 @@ impl SignatureCheck {
                         .ok_or_else(|| key_error(&format!("{sp}[{i}]"), label, "secret", &first.secret_format))?;
                     let key = match algorithm {
                         SigAlgorithm::Hmac(m) => model::mac_key(*m, &bytes),
+                        SigAlgorithm::Digest(m) => model::digest_key(*m, &bytes, &first.template)
+                            .ok_or_else(|| ConfigError::new(path, "a digest scheme's template needs {secret}"))?,
                         _ => model::token_key(&bytes),
                     };
                     keys.push(KeyEntry { id: s.id, not_after: s.not_after, key });
@@ -454,12 +456,18 @@ fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Scheme, ConfigErro
         "sha256" => SigAlgorithm::Hmac(Mac::Sha256),
         "sha384" => SigAlgorithm::Hmac(Mac::Sha384),
         "sha512" => SigAlgorithm::Hmac(Mac::Sha512),
+        "digest_sha1" => SigAlgorithm::Digest(Mac::Sha1),
+        "digest_sha256" => SigAlgorithm::Digest(Mac::Sha256),
+        "digest_sha512" => SigAlgorithm::Digest(Mac::Sha512),
         "ed25519" => SigAlgorithm::Ed25519,
         "ecdsa_p256" => SigAlgorithm::EcdsaP256,
         other => {
             return Err(ConfigError::new(
                 field("algorithm"),
-                format!("\"{other}\" is not one of sha1, sha256, sha384, sha512, ed25519, ecdsa_p256"),
+                format!(
+                    "\"{other}\" is not one of sha1, sha256, sha384, sha512, digest_sha1, digest_sha256, \
+                     digest_sha512, ed25519, ecdsa_p256"
+                ),
             ))
         }
     };
@@ -610,6 +618,18 @@ fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Scheme, ConfigErro
         }
     } else if covers_body != 1 {
         return Err(ConfigError::new(&tp, "the template must contain {body} exactly once"));
+    }
+    let secrets = template.iter().filter(|p| **p == template::Part::Secret).count();
+    match (algorithm, secrets) {
+        (SigAlgorithm::Digest(_), 1) => {}
+        (SigAlgorithm::Digest(_), _) => {
+            return Err(ConfigError::new(
+                &tp,
+                "a digest algorithm hashes the secret: the template must contain {secret} exactly once",
+            ))
+        }
+        (_, 0) => {}
+        _ => return Err(ConfigError::new(&tp, "{secret} belongs to a digest algorithm (digest_sha256, ...) only")),
     }
     if template.contains(&template::Part::Timestamp) && ts_at.is_none() {
         return Err(ConfigError::new(&tp, "{timestamp} needs `timestamp_header`"));

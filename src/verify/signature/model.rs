@@ -18,6 +18,10 @@ pub use crate::verify::mac::Algorithm as Mac;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
     Hmac(Mac),
+    /// A plain hash of the signed bytes, which hold the secret itself where the template
+    /// says `{secret}` (HubSpot's v1 and v2 signatures). Weaker than an HMAC (the message
+    /// may be extended after the secret), which is why only the senders that use it do.
+    Digest(Mac),
     Ed25519,
     /// ECDSA over P-256 with SHA-256.
     EcdsaP256,
@@ -34,7 +38,7 @@ impl Algorithm {
     /// The decoded length every valid signature has, where it is fixed.
     fn signature_len(self) -> Option<usize> {
         match self {
-            Algorithm::Hmac(m) => Some(m.output_len()),
+            Algorithm::Hmac(m) | Algorithm::Digest(m) => Some(m.output_len()),
             Algorithm::Ed25519 => Some(64),
             Algorithm::EcdsaP256 | Algorithm::Token => None,
         }
@@ -284,6 +288,7 @@ impl Scheme {
 #[allow(clippy::large_enum_variant)]
 pub enum Key {
     Mac(KeyedMac),
+    Digest(DigestKey),
     /// SHA-256 of the token: compared in constant time whatever the presented length.
     Token([u8; 32]),
     Public(PublicKey),
@@ -294,6 +299,7 @@ impl Key {
         matches!(
             (self, a),
             (Key::Mac(_), Algorithm::Hmac(_))
+                | (Key::Digest(_), Algorithm::Digest(_))
                 | (Key::Token(_), Algorithm::Token)
                 | (Key::Public(PublicKey::Ed25519(_)), Algorithm::Ed25519)
                 | (Key::Public(PublicKey::P256(_)), Algorithm::EcdsaP256)
@@ -308,6 +314,41 @@ pub fn token_key(secret: &[u8]) -> Key {
 
 pub fn mac_key(m: Mac, secret: &[u8]) -> Key {
     Key::Mac(KeyedMac::new(m, secret))
+}
+
+/// A secret that is hashed with the message (`Algorithm::Digest`), and where in the
+/// signed parts it goes. Holds key material: `Debug` is redacted.
+#[derive(Clone)]
+pub struct DigestKey {
+    algorithm: Mac,
+    secret: Vec<u8>,
+    /// The index of `{secret}` in the template, hence in the signed parts.
+    at: usize,
+}
+
+impl std::fmt::Debug for DigestKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DigestKey([redacted])")
+    }
+}
+
+impl DigestKey {
+    /// `None` when the template has no `{secret}` (configuration refuses that first).
+    pub fn new(m: Mac, secret: &[u8], template: &[Part]) -> Option<DigestKey> {
+        let at = template.iter().position(|p| *p == Part::Secret)?;
+        Some(DigestKey { algorithm: m, secret: secret.to_vec(), at })
+    }
+
+    /// The digest of `parts` with the secret in its place.
+    pub fn tag(&self, parts: &[&[u8]]) -> mac::Tag {
+        let with_secret: Vec<&[u8]> =
+            parts.iter().enumerate().map(|(i, p)| if i == self.at { self.secret.as_slice() } else { *p }).collect();
+        mac::digest(self.algorithm, &with_secret)
+    }
+}
+
+pub fn digest_key(m: Mac, secret: &[u8], template: &[Part]) -> Option<Key> {
+    DigestKey::new(m, secret, template).map(Key::Digest)
 }
 
 /// A presented signature: its algorithm, its bytes, and for `per_key` headers the index
@@ -529,6 +570,8 @@ impl Scheme {
                         Cow::Owned(template::decode_some(&u, &self.url_decode))
                     }
                 }
+                // The key puts the secret here (`DigestKey::tag`): never part of a request.
+                Part::Secret => Cow::Borrowed(&b""[..]),
                 Part::Form if digest_in_query => Cow::Borrowed(&b""[..]),
                 Part::Form => Cow::Owned(template::sorted_form(r.body).ok_or(Denial::SignatureMismatch)?),
             });
@@ -548,6 +591,10 @@ pub fn verifies(key: &Key, slot: usize, presented: &[Candidate], parts: &[&[u8]]
     for sig in mine.map(|c| &c.bytes) {
         match key {
             Key::Mac(k) => {
+                let t = tag.get_or_insert_with(|| k.tag(parts));
+                hit |= t.matches(sig);
+            }
+            Key::Digest(k) => {
                 let t = tag.get_or_insert_with(|| k.tag(parts));
                 hit |= t.matches(sig);
             }

@@ -117,6 +117,7 @@ impl SignatureConfig {
 /// The key a prepared signer uses.
 enum Prepared<'a> {
     Mac(Box<KeyedMac>),
+    Digest(Box<model::DigestKey>),
     Token(Vec<u8>),
     Private(&'a dyn PrivateKey),
 }
@@ -321,6 +322,7 @@ impl Signer {
         let slices: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
         let signature = match &prepared {
             Prepared::Mac(k) => k.tag(&slices).as_slice().to_vec(),
+            Prepared::Digest(k) => k.tag(&slices).as_slice().to_vec(),
             Prepared::Token(t) => t.clone(),
             Prepared::Private(k) => k.sign(&slices.concat()),
         };
@@ -381,6 +383,7 @@ impl Signer {
         let slices: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
         let key = match key {
             Prepared::Mac(k) => Key::Mac((**k).clone()),
+            Prepared::Digest(k) => Key::Digest((**k).clone()),
             Prepared::Token(t) => model::token_key(t),
             Prepared::Private(k) => {
                 let parsed = match k.algorithm() {
@@ -414,6 +417,11 @@ impl Signer {
                 let bytes = f.apply(raw).ok_or_else(|| SignError(key_error("", label, "secret", f).message))?;
                 Ok(match a {
                     Algorithm::Hmac(mac) => (a, Prepared::Mac(Box::new(KeyedMac::new(mac, &bytes)))),
+                    Algorithm::Digest(mac) => {
+                        let k = model::DigestKey::new(mac, &bytes, &self.scheme.template)
+                            .ok_or_else(|| SignError("the scheme's template has no {secret}".into()))?;
+                        (a, Prepared::Digest(Box::new(k)))
+                    }
                     _ => (a, Prepared::Token(bytes)),
                 })
             }
@@ -465,6 +473,10 @@ pub fn algorithm_name(a: Algorithm) -> &'static str {
         Algorithm::Hmac(Mac::Sha256) => "HMAC-SHA256",
         Algorithm::Hmac(Mac::Sha384) => "HMAC-SHA384",
         Algorithm::Hmac(Mac::Sha512) => "HMAC-SHA512",
+        Algorithm::Digest(Mac::Sha1) => "SHA-1 digest",
+        Algorithm::Digest(Mac::Sha256) => "SHA-256 digest",
+        Algorithm::Digest(Mac::Sha384) => "SHA-384 digest",
+        Algorithm::Digest(Mac::Sha512) => "SHA-512 digest",
         Algorithm::Ed25519 => "Ed25519",
         Algorithm::EcdsaP256 => "ECDSA P-256",
         Algorithm::Token => "token",
@@ -493,6 +505,7 @@ fn template_text(parts: &[Part]) -> String {
             Part::Query => "{query}".into(),
             Part::Url => "{url}".into(),
             Part::Form => "{form}".into(),
+            Part::Secret => "{secret}".into(),
         })
         .collect()
 }
@@ -672,7 +685,7 @@ mod tests {
         for name in &presets::names() {
             let signer = Signer::preset(name).unwrap();
             let (keys, key): (String, SigningKey) = match *name {
-                "discord" => (
+                "discord" | "telnyx" => (
                     format!(r#""public_keys":[{{"value":"{}"}}]"#, signer.public_key_text(&ed)),
                     SigningKey::Private(&ed),
                 ),
@@ -686,9 +699,9 @@ mod tests {
             let signed = signer.sign(key, &message("https://hooks.example.com/hook?x=1", BODY.as_bytes())).unwrap();
             let h = head_of(&signed, NOW);
             assert_eq!(c.verify(&h, &signed.body), Ok("0"), "{name}: {signed:?}");
-            // Mailgun's signature and Linear's timestamp are in the body.
-            assert_eq!(signed.body_changed, ["mailgun", "linear"].contains(name), "{name}");
-            if !["gitlab", "mailgun"].contains(name) {
+            // Mailgun's signature, Linear's timestamp and Figma's passcode are in the body.
+            assert_eq!(signed.body_changed, ["mailgun", "linear", "figma"].contains(name), "{name}");
+            if !["gitlab", "mailgun", "okta", "figma"].contains(name) {
                 let body = std::str::from_utf8(&signed.body).unwrap();
                 assert!(c.verify(&h, &tamper_body(body)).is_err(), "{name}: changed body accepted");
             }
