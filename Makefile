@@ -42,11 +42,12 @@ build: setup
 cli:
 	$(CARGO) build --release -p webhook-guard-cli
 
-## check-examples: `webhook-guard check --strict` on every Envoy config and Istio
-##       manifest shipped (the WasmPlugin and EnvoyExtensionPolicy, kept for later, must
-##       raise their one warning)
+## check-examples: `webhook-guard check --strict` on every Envoy config, Istio and Envoy
+##       Gateway manifest shipped, both editions (the Wasm WasmPlugin and
+##       EnvoyExtensionPolicy, kept for later, must raise their one warning)
 check-examples: cli
-	$(CLI) check --strict --env-file $(EXAMPLES_ENV) envoy/*.yaml deploy/compose/*.yaml deploy/istio/envoyfilter.yaml
+	$(CLI) check --strict --env-file $(EXAMPLES_ENV) envoy/*.yaml deploy/compose/*.yaml deploy/istio/envoyfilter.yaml \
+		deploy/istio/native-envoyfilter.yaml deploy/envoy-gateway/dynamic-module.yaml
 	for f in deploy/istio/wasmplugin.yaml deploy/envoy-gateway/envoyextensionpolicy.yaml; do \
 		$(CLI) check --env-file $(EXAMPLES_ENV) $$f | grep -q 'warning \[allow_on_headers_stop_iteration\]' || exit 1; \
 	done

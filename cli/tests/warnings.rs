@@ -188,3 +188,122 @@ spec:
     let r = run(&["check", "--strict", &f], &[]);
     assert_eq!(r.code, 1, "{}", r.stdout);
 }
+
+/// The native example (envoy/native.yaml, the dynamic-module filter) raises the warnings
+/// of the deployment around it as the Wasm one does, and none of the Wasm filter's own.
+#[test]
+fn native_filter_warnings() {
+    let native = example("native.yaml");
+    let with_check = |check: &str| edit(&native, FIRST_CHECKS, &format!("{FIRST_CHECKS}{:38}{check},\n", ""));
+    let ip = r#""ip_allowlist": { "cidrs": ["10.0.0.0/8"] }"#;
+    // The filter entry moved behind the router.
+    let (head, rest) = native.split_once("                  # webhook-guard must come before the router.\n").unwrap();
+    let (ours, router) = rest.split_once("                  - name: envoy.filters.http.router\n").unwrap();
+    let (router, tail) = router.split_once("\n\n").unwrap();
+    let after_router = format!("{head}                  - name: envoy.filters.http.router\n{router}\n{ours}\n{tail}");
+    let cases: Vec<(&str, String)> = vec![
+        ("use_remote_address", edit(&with_check(ip), "use_remote_address: true", "use_remote_address: false")),
+        ("filter_order", after_router),
+        (
+            "fail_open",
+            edit(
+                &native,
+                "                  - name: webhook_guard\n",
+                "                  - name: webhook_guard\n                    is_optional: true\n",
+            ),
+        ),
+        (
+            "fail_open",
+            edit(
+                &native,
+                "                  - name: webhook_guard\n",
+                "                  - name: webhook_guard\n                    disabled: true\n",
+            ),
+        ),
+        (
+            "unmatched_allow",
+            edit(&edit(&native, r#""unmatched": "deny""#, r#""unmatched": "allow""#), "normalize_path: true", ""),
+        ),
+        ("mode_monitor", edit(&native, r#""mode": "enforce""#, r#""mode": "monitor""#)),
+    ];
+    for (want, text) in cases {
+        let (codes, code) = warnings("native.yaml", &text);
+        assert_eq!(codes, vec![want.to_string()], "{want}");
+        assert_eq!(code, 2, "{want}");
+    }
+    // The Wasm filter's own knobs mean nothing to the module: no warning for their absence.
+    assert!(!native.contains("allow_on_headers_stop_iteration") && !native.contains("fail_open"));
+    assert_eq!(warnings("native.yaml", &native), (Vec::<String>::new(), 0));
+    // The same order mistake in the Wasm demo is the same warning.
+    let demo = example("envoy.yaml");
+    let (head, rest) = demo.split_once("                  # webhook-guard must come before the router.\n").unwrap();
+    let (ours, router) = rest.split_once("                  - name: envoy.filters.http.router\n").unwrap();
+    let (router, tail) = router.split_once("\n\n").unwrap();
+    let wasm_after = format!("{head}                  - name: envoy.filters.http.router\n{router}\n{ours}\n{tail}");
+    assert_eq!(warnings("envoy.yaml", &wasm_after).0, ["filter_order"]);
+}
+
+#[test]
+fn native_filter_config_errors_and_secrets_from_envoys_environment() {
+    let native = example("native.yaml");
+    let dir = scratch("native");
+    // Secrets come from Envoy's own environment: unset, each is named, with where to set it.
+    let f = write(&dir, "native.yaml", &native);
+    let r = run(&["check", &f], &[("STRIPE_WEBHOOK_SECRET", "s"), ("STANDARD_WEBHOOK_SECRET", "whsec_c2VjcmV0")]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "routes[0].checks.signature.secrets[0].env: environment variable GITHUB_WEBHOOK_SECRET is unset or empty"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("the native module reads GITHUB_WEBHOOK_SECRET from the Envoy process's environment"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("STRIPE_WEBHOOK_SECRET is unset"), "{}", r.stdout);
+    // The plugin's own errors, as for the Wasm filter.
+    let bad = edit(&native, r#""scheme": "github""#, r#""scheme": "gitlub""#);
+    let f = write(&dir, "bad.yaml", &bad);
+    let r = run(&["check", "--env-file", "cli/tests/examples.env", &f], &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("error: routes[0].checks.signature.scheme: unknown scheme \"gitlub\""), "{}", r.stdout);
+    // A Struct filter_config is handed over as JSON; a config of another type is refused.
+    let json: Value = {
+        let start = native.find("value: |\n").unwrap() + "value: |\n".len();
+        let end = native[start..].find("                  - name: envoy.filters.http.router").unwrap() + start;
+        serde_json::from_str(&native[start..end]).unwrap()
+    };
+    let start = native.find("                      filter_config:\n").unwrap();
+    let end = native.find("                  - name: envoy.filters.http.router").unwrap();
+    let as_struct = format!(
+        "{}                      filter_config:\n                        \"@type\": type.googleapis.com/google.protobuf.Struct\n                        value: {}\n{}",
+        &native[..start],
+        json,
+        &native[end..]
+    );
+    let f = write(&dir, "struct.yaml", &as_struct);
+    let r = run(&["check", "--strict", "--env-file", "cli/tests/examples.env", &f], &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("ok, 3 routes (github, stripe, standard)"), "{}", r.stdout);
+    let other = as_struct.replace("google.protobuf.Struct", "google.protobuf.Duration");
+    let f = write(&dir, "other.yaml", &other);
+    let r = run(&["check", "--env-file", "cli/tests/examples.env", &f], &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("error: filter_config must be a google.protobuf.StringValue holding the plugin's JSON"),
+        "{}",
+        r.stdout
+    );
+    // No module named: Envoy has nothing to load.
+    let f = write(
+        &dir,
+        "nameless.yaml",
+        &edit(&native, "name: webhook_guard\n                      filter_name", "filter_name"),
+    );
+    let r = run(&["check", "--env-file", "cli/tests/examples.env", &f], &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("error: dynamic_module_config names no module: set name: webhook_guard"), "{}", r.stdout);
+}
