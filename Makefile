@@ -114,6 +114,16 @@ IMAGE ?= webhook-guard:$(VERSION)
 image: build
 	images/plugin-image.sh $(IMAGE)
 
+## image-native: an Envoy image carrying the native edition (libwebhook_guard.so and
+##               libgcc_s.so.1, ENVOY_DYNAMIC_MODULES_SEARCH_PATH set), tagged $(NATIVE_IMAGE):
+##               FROM envoyproxy/envoy:v1.40-latest, or ENVOY_IMAGE=... (istio/proxyv2 for
+##               sidecars); where no registry answers, FROM the local Envoy image of
+##               images/local.sh. The native compose profile runs it.
+NATIVE_IMAGE ?= webhook-guard-envoy:local
+.PHONY: image-native
+image-native:
+	images/native-image.sh $(NATIVE_IMAGE)
+
 ## fuzz: every fuzz target in fuzz/ for FUZZ_SECONDS each (default 60); not part of test.
 ##       FUZZ_TARGETS="jwt config" to pick. Installs cargo-fuzz; runs it on the stable
 ##       toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs nightly-only rustc flags).

@@ -5,7 +5,9 @@ the suite's checks run against it from the host, as a sender would reach it:
 - the demo stack: the demo app with Envoy as its sidecar, running deploy/compose/envoy.yaml
   (envoy/envoy.yaml with container addresses): signed webhooks of each scheme reach the
   app, refusals reach nothing, the app cannot be reached around Envoy, metrics on the
-  admin port, and demo/send-webhook.sh as the quickstart runs it;
+  admin port, and demo/send-webhook.sh as the quickstart runs it; each of these through
+  both editions: the Wasm plugin, and the native module in the image `make image-native`
+  builds (profile native, deploy/compose/native.yaml from envoy/native.yaml);
 - the Copyleaks example (profile copyleaks): the TLS listener with client certificates,
   the thumbprint list fetched over verified TLS from the mock API, all four measures;
 - a stack running a config with every header and body check (jwt, secret header,
@@ -62,9 +64,10 @@ def test_no_service_uses_the_hosts_network_and_each_envoy_is_its_apps_sidecar():
     for name, service in SERVICES.items():
         assert service.get("network_mode", "") != "host", name
     assert SERVICES["envoy"]["network_mode"] == "service:app"
+    assert SERVICES["native-envoy"]["network_mode"] == "service:native-app"
     assert SERVICES["copyleaks-envoy"]["network_mode"] == "service:copyleaks-app"
     # The app listens on the pod's loopback only: nothing reaches it around its sidecar.
-    for app in ("app", "copyleaks-app"):
+    for app in ("app", "native-app", "copyleaks-app"):
         cmd = SERVICES[app]["command"]
         assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
 
@@ -79,11 +82,33 @@ def test_default_images_are_the_official_ones_and_envoy_matches_the_envoy_the_te
         assert SERVICES[name]["image"] == "${ENVOY_IMAGE:-%s}" % images["ENVOY_IMAGE"]
 
 
+def test_the_native_envoy_runs_the_image_make_image_native_tags():
+    makefile = (harness.REPO / "Makefile").read_text()
+    tag = re.search(r"^NATIVE_IMAGE \?= (\S+)$", makefile, re.M).group(1)
+    assert SERVICES["native-envoy"]["image"] == "${NATIVE_IMAGE:-%s}" % tag
+    # The image's default base is the official image of the Envoy the tests run.
+    dockerfile = (harness.REPO / "images/native.Dockerfile").read_text()
+    base = re.search(r"^ARG ENVOY_IMAGE=(\S+)$", dockerfile, re.M).group(1)
+    assert base == compose_stack.default_images()["ENVOY_IMAGE"]
+
+
 def test_the_mounted_configs_are_rendered_from_the_tested_ones_in_envoy():
     out = subprocess.run([str(harness.REPO / "deploy/compose/render.py"), "--check"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert mounts(SERVICES["envoy"])["/etc/envoy/envoy.yaml"] == "./deploy/compose/envoy.yaml"
     assert mounts(SERVICES["copyleaks-envoy"])["/etc/envoy/envoy.yaml"] == "./deploy/compose/copyleaks.yaml"
+    assert mounts(SERVICES["native-envoy"])["/etc/envoy/envoy.yaml"] == "./deploy/compose/native.yaml"
+
+
+def test_the_native_demo_runs_the_wasm_demos_policy_with_its_secrets_from_envoys_environment():
+    native = yaml.safe_load((harness.REPO / "deploy/compose/native.yaml").read_text())
+    [module] = [f["typed_config"] for f in harness.hcm(native)["http_filters"]
+                if f["typed_config"]["@type"].endswith("DynamicModuleFilter")]
+    assert json.loads(module["filter_config"]["value"]) == DEMO_POLICY
+    env_file = re.sub(r"\$\{[A-Z_]+:-([^}]+)\}", r"\1", SERVICES["native-envoy"]["env_file"])
+    assert env_file == "./deploy/compose/native.env"
+    lines = (harness.REPO / env_file).read_text().splitlines()
+    assert dict(line.split("=", 1) for line in lines if line and not line.startswith("#")) == DEMO_ENV
 
 
 def test_envoy_mounts_the_plugin_where_the_config_expects_it():
@@ -125,6 +150,19 @@ def base_env(images: dict) -> dict[str, str]:
     return {**images, "WEBHOOK_GUARD_WASM": str(harness.WASM)}
 
 
+@pytest.fixture(scope="session")
+def native_image(images, request):
+    """The image `make image-native` builds, FROM the Envoy image the stack runs."""
+    compose_stack.require_native()
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+
+    def say(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            print("\n" + line, flush=True)
+
+    return compose_stack.native_image(images["ENVOY_IMAGE"], say)
+
+
 @pytest.fixture(scope="module")
 def tls_dir():
     d = harness.WORK / "compose" / "tls"
@@ -142,37 +180,41 @@ def running(stack: compose_stack.Stack):
         stack.down()
 
 
-def stack_envoy(stack: compose_stack.Stack, policy, env) -> compose_stack.StackEnvoy:
-    """The stack's Envoy (service `envoy`, in front of `app`), once it answers; the
-    log must never hold a secret of `policy`."""
-    return compose_stack.StackEnvoy(stack, "envoy", "app", 10000,
-                                    secrets=harness.collect_secrets(policy, env)).wait_ready()
+def stack_envoy(stack: compose_stack.Stack, policy, env, edition: str = "wasm") -> compose_stack.StackEnvoy:
+    """The stack's Envoy of `edition` (service `envoy` in front of `app`, or
+    `native-envoy` in front of `native-app`), once it answers; the log must never hold a
+    secret of `policy`."""
+    app, service = compose_stack.PODS[edition]
+    envoy = compose_stack.StackEnvoy(stack, service, app, 10000, secrets=harness.collect_secrets(policy, env))
+    envoy.app_service = app
+    return envoy.wait_ready()
 
 
-def fresh_app(stack: compose_stack.Stack) -> compose_stack.StackUpstream:
+def fresh_app(stack: compose_stack.Stack, service: str = "app") -> compose_stack.StackUpstream:
     """The stack's recording upstream, its record emptied for one test."""
-    up = compose_stack.StackUpstream(stack, "app")
+    up = compose_stack.StackUpstream(stack, service)
     up.reset()
     return up
 
 
 @pytest.fixture(scope="module")
-def demo(images, tls_dir):
-    """The stack of `docker compose --profile copyleaks up`, on free ports."""
-    env = {**base_env(images), "COPYLEAKS_TLS": str(tls_dir), "COPYLEAKS_EMAIL": EMAIL,
-           "COPYLEAKS_API_KEY": API_KEY,
+def demo(images, native_image, tls_dir):
+    """The stack of `docker compose --profile copyleaks --profile native up`, on free ports."""
+    env = {**base_env(images), "NATIVE_IMAGE": native_image, "COPYLEAKS_TLS": str(tls_dir),
+           "COPYLEAKS_EMAIL": EMAIL, "COPYLEAKS_API_KEY": API_KEY,
            "COPYLEAKS_DEVELOPER_PAYLOAD": DEVELOPER_PAYLOAD, "COPYLEAKS_WAF_TOKEN": WAF_TOKEN}
-    yield from running(compose_stack.Stack("demo", env, profiles=["copyleaks"]))
+    yield from running(compose_stack.Stack("demo", env, profiles=["copyleaks", "native"]))
 
 
-@pytest.fixture(scope="module")
-def envoy(demo):
-    return stack_envoy(demo, DEMO_POLICY, DEMO_ENV)
+@pytest.fixture(scope="module", params=list(compose_stack.PODS))
+def envoy(demo, request):
+    """The demo's sidecar of each edition: the Wasm plugin, and the native module."""
+    return stack_envoy(demo, DEMO_POLICY, DEMO_ENV, request.param)
 
 
 @pytest.fixture
-def app(demo):
-    return fresh_app(demo)
+def app(demo, envoy):
+    return fresh_app(demo, envoy.app_service)
 
 
 def test_signed_webhooks_of_each_demo_scheme_reach_the_app(envoy, app):
@@ -224,7 +266,7 @@ def test_http2_webhook_reaches_the_app(envoy, app):
 def test_the_app_cannot_be_reached_around_its_sidecar(demo, envoy):
     """The app's port is open only on the pod's loopback: from the compose network the
     pod answers on Envoy's port and refuses the app's."""
-    ip = next(iter(demo.inspect("app")["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    ip = next(iter(demo.inspect(envoy.app_service)["NetworkSettings"]["Networks"].values()))["IPAddress"]
     with socket.create_connection((ip, 10000), timeout=5):
         pass
     with pytest.raises(OSError):
