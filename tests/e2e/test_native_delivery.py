@@ -32,6 +32,7 @@ import yaml
 
 import compose_stack
 import harness
+import prometheus
 import signing
 
 REPO = harness.REPO
@@ -45,6 +46,7 @@ ISTIO = yaml.safe_load((REPO / "deploy/istio/native-envoyfilter.yaml").read_text
 ISTIO_WASM = yaml.safe_load((REPO / "deploy/istio/envoyfilter.yaml").read_text())
 ISTIO_PATCHES = {p["applyTo"]: p for p in ISTIO["spec"]["configPatches"]}
 ISTIO_WORKLOAD = list(yaml.safe_load_all((REPO / "deploy/istio/native-workload.yaml").read_text()))
+STATS_CONFIGMAP = yaml.safe_load((REPO / "deploy/istio/webhook-guard-stats.yaml").read_text())
 DOCKERFILE = (REPO / "images" / "native.Dockerfile").read_text()
 SECRET = "native-e2e-github-secret-8c4d"
 
@@ -57,6 +59,7 @@ def native_filter(cfg: dict) -> dict:
 
 def without_filter(cfg: dict) -> dict:
     cfg = copy.deepcopy(cfg)
+    cfg.pop("layered_runtime", None)
     hcm = harness.hcm(cfg)
     hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "webhook_guard"]
     return cfg
@@ -123,8 +126,11 @@ def test_the_native_example_is_the_wasm_demo_with_only_the_filter_changed():
     names = [f["name"] for f in harness.hcm(NATIVE)["http_filters"]]
     assert names == ["webhook_guard", "envoy.filters.http.router"]
     module = native_filter(NATIVE)["typed_config"]
-    assert module["dynamic_module_config"] == {"name": "webhook_guard"}
+    assert module["dynamic_module_config"] == {"name": "webhook_guard", "metrics_namespace": "wasmcustom"}
     assert module["filter_name"] == "webhook_guard"
+    # The metrics under the Wasm plugin's names: the namespace stripped, as for Wasm.
+    [layer] = NATIVE["layered_runtime"]["layers"]
+    assert layer["static_layer"] == {"envoy.reloadable_features.dynamic_modules_strip_custom_stat_prefix": True}
     assert module["filter_config"]["@type"] == STRING_VALUE
     assert json.loads(module["filter_config"]["value"]) == harness.demo_policy(DEMO)
 
@@ -159,13 +165,15 @@ def test_the_native_envoyfilter_matches_the_wasm_one_but_for_the_filter():
     extension = ISTIO_PATCHES["EXTENSION_CONFIG"]["patch"]["value"]
     assert extension["name"] == value["name"]
     module = extension["typed_config"]
-    assert module["@type"] == NATIVE_TYPE and module["dynamic_module_config"] == {"name": "webhook_guard"}
+    assert module["@type"] == NATIVE_TYPE
+    assert module["dynamic_module_config"] == {"name": "webhook_guard", "metrics_namespace": "wasmcustom"}
     wasm_config = wasm_patches["EXTENSION_CONFIG"]["patch"]["value"]["typed_config"]["config"]
     assert json.loads(module["filter_config"]["value"]) == json.loads(wasm_config["configuration"]["value"])
     [deployment] = [d for d in ISTIO_WORKLOAD if d["kind"] == "Deployment"]
     pod = deployment["spec"]["template"]
     assert pod["metadata"]["labels"]["app"] == ISTIO["spec"]["workloadSelector"]["labels"]["app"]
     assert "sidecar.istio.io/proxyImage" in pod["metadata"]["annotations"]
+    assert pod["metadata"]["annotations"]["sidecar.istio.io/bootstrapOverride"] == STATS_CONFIGMAP["metadata"]["name"]
     [proxy] = [c for c in pod["spec"]["containers"] if c["name"] == "istio-proxy"]
     assert {e["name"] for e in proxy["env"]} == set(wasm_config["vm_config"]["environment_variables"]["host_env_keys"])
 
@@ -185,7 +193,13 @@ def native_example(envoy_factory):
 
 def test_the_native_example_guards(native_example, upstream):
     native_example.wait_log(r"webhook-guard: configured 3 route", timeout=10)
+    allowed = native_example.counter("webhook_guard.github.allowed")
     assert_guards(native_example, upstream, harness.demo_env(DEMO)["GITHUB_WEBHOOK_SECRET"])
+    # The Wasm plugin's metric names, and as Prometheus sees them, the demo's stats tags.
+    assert native_example.wait_counter("webhook_guard.github.allowed", allowed + 1) == allowed + 1
+    scrape = prometheus.scrape(native_example)
+    assert scrape.value("webhook_guard_denied", route="github", reason="signature_missing") >= 1
+    assert scrape.value("webhook_guard_denied", route="github", reason="signature_mismatch") >= 1
 
 
 def gateway_filter_as_envoy_gateway_builds_it() -> tuple[dict, str]:
@@ -220,6 +234,7 @@ def gateway_filter_as_envoy_gateway_builds_it() -> tuple[dict, str]:
 def gateway_envoy(envoy_factory):
     compose_stack.require_native()
     cfg = native_for_test(NATIVE, envoy_factory.upstream.port)
+    cfg.pop("layered_runtime")  # Envoy Gateway writes the bootstrap: none of our runtime flags
     hcm = harness.hcm(cfg)
     http_filter, name = gateway_filter_as_envoy_gateway_builds_it()
     hcm["http_filters"] = [http_filter, hcm["http_filters"][-1]]
@@ -238,6 +253,10 @@ def test_envoy_gateway_guards_with_the_module(gateway_envoy, upstream):
     resp = harness.http1(gateway_envoy.port, "POST", "/elsewhere", [], b"{}")
     assert resp.status == 404, resp
     upstream.assert_nothing_reached()
+    # Envoy Gateway sets no metrics_namespace: the metrics carry Envoy's default one for
+    # dynamic modules (docs/native.md says so).
+    stats = gateway_envoy.stats("webhook_guard.github.allowed")
+    assert stats.get("dynamicmodulescustom.webhook_guard.github.allowed", 0) >= 1, stats
 
 
 def test_envoy_gateway_holds_the_headers_until_the_body_is_verified(gateway_envoy, upstream):
@@ -271,13 +290,24 @@ def write_ecds(workdir) -> object:
 @pytest.fixture(scope="module")
 def istio_envoy(envoy_factory):
     cfg = sidecar_config(envoy_factory.upstream.port, write_ecds(harness.WORK / "native-istio"))
+    # A sidecar's own bootstrap has none of our tags or runtime layers (Istio writes it).
+    del cfg["stats_config"]
+    cfg["layered_runtime"] = {"layers": [{"name": "global config", "static_layer": {}},
+                                         {"name": "admin", "admin_layer": {}}]}
+    # The workload's custom bootstrap, merged as pilot-agent does it (--config-yaml).
+    custom = STATS_CONFIGMAP["data"]["custom_bootstrap.json"]
     with harness.environment(module_env({"GITHUB_WEBHOOK_SECRET": SECRET})):
-        return envoy_factory.start_config(cfg, name="istio-native-sidecar", secrets=[SECRET])
+        return envoy_factory.start_config(cfg, name="istio-native-sidecar", secrets=[SECRET],
+                                          extra_args=["--config-yaml", json.dumps(json.loads(custom))])
 
 
 def test_the_sidecar_guards_with_the_module(istio_envoy, upstream):
     istio_envoy.wait_log(r"webhook-guard: configured 1 route", timeout=10)
     assert_guards(istio_envoy, upstream, SECRET)
+    # Labelled as for the Wasm plugin, through the workload's custom bootstrap.
+    scrape = prometheus.scrape(istio_envoy)
+    assert scrape.value("webhook_guard_allowed", route="github") >= 1
+    assert scrape.value("webhook_guard_denied", route="github", reason="signature_missing") >= 1
 
 
 def test_the_sidecar_holds_the_headers_until_the_body_is_verified(istio_envoy, upstream):
