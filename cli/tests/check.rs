@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{repo, run, scratch, write};
+use common::{assert_says, repo, run, scratch, write};
 
 const EXAMPLES_ENV: &str = "cli/tests/examples.env";
 
@@ -45,53 +45,26 @@ fn examples() -> Vec<String> {
 /// from the proxy container's env.
 #[test]
 fn envoy_gateway_dynamic_module_policy() {
-    let text = std::fs::read_to_string(repo().join("deploy/envoy-gateway/dynamic-module.yaml")).unwrap();
+    let example = "deploy/envoy-gateway/dynamic-module.yaml";
+    let text = std::fs::read_to_string(repo().join(example)).unwrap();
     let dir = scratch("gateway");
-    let r = run(&["check", "--strict", "--env-file", EXAMPLES_ENV, "deploy/envoy-gateway/dynamic-module.yaml"], &[]);
-    assert_eq!(r.code, 0, "{}", r.stdout);
-    assert!(
-        r.stdout.contains(
-            "document 3: EnvoyExtensionPolicy webhooks/webhook-guard, spec.dynamicModule[0]: ok, 1 route (github)"
-        ),
-        "{}",
-        r.stdout
-    );
+    let strict = |f: &str| run(&["check", "--strict", "--env-file", EXAMPLES_ENV, f], &[]);
+    let policy = "document 3: EnvoyExtensionPolicy webhooks/webhook-guard, spec.dynamicModule[0]";
+    assert_says(&strict(example), 0, &[&format!("{policy}: ok, 1 route (github)")]);
     // A module the EnvoyProxy does not register: Envoy Gateway rejects the policy.
-    let f = write(
-        &dir,
-        "unregistered.yaml",
-        &text.replacen("    - name: webhook-guard\n      source:", "    - name: other-module\n      source:", 1),
-    );
-    let r = run(&["check", "--env-file", EXAMPLES_ENV, &f], &[]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("dynamic module \"webhook-guard\" is not registered in the EnvoyProxy dynamicModules allowlist"),
-        "{}",
-        r.stdout
-    );
+    let other = text.replacen("    - name: webhook-guard\n      source:", "    - name: other-module\n      source:", 1);
+    let unregistered = "dynamic module \"webhook-guard\" is not registered in the EnvoyProxy dynamicModules allowlist";
+    assert_says(&strict(&write(&dir, "unregistered.yaml", &other)), 1, &[unregistered]);
     // Envoy Gateway's default image carries no module.
-    let f = write(
-        &dir,
-        "default-image.yaml",
-        &text.replacen("          image: registry.example.com/webhooks/envoy-webhook-guard:0.1.0\n", "", 1),
-    );
-    let r = run(&["check", "--strict", "--env-file", EXAMPLES_ENV, &f], &[]);
-    assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(r.stdout.contains("warning [dynamic_module_image]"), "{}", r.stdout);
+    let image = "          image: registry.example.com/webhooks/envoy-webhook-guard:0.1.0\n";
+    let default_image = write(&dir, "default-image.yaml", &text.replacen(image, "", 1));
+    assert_says(&strict(&default_image), 2, &["warning [dynamic_module_image]"]);
     // The secret comes from the container env (a Secret), which this machine stands in for.
-    let r = run(&["check", "deploy/envoy-gateway/dynamic-module.yaml"], &[]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("environment variable GITHUB_WEBHOOK_SECRET is unset or empty"), "{}", r.stdout);
-    assert!(r.stdout.contains("valueFrom in the EnvoyProxy's container env"), "{}", r.stdout);
+    let unset = "environment variable GITHUB_WEBHOOK_SECRET is unset or empty";
+    assert_says(&run(&["check", example], &[]), 1, &[unset, "valueFrom in the EnvoyProxy's container env"]);
     let f = write(&dir, "no-env.yaml", &text.replacen("name: GITHUB_WEBHOOK_SECRET", "name: OTHER_SECRET", 1));
     let r = run(&["check", &f], &[("GITHUB_WEBHOOK_SECRET", "gh-5d1c")]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("is not in the EnvoyProxy's provider.kubernetes.envoyDeployment.container.env"),
-        "{}",
-        r.stdout
-    );
+    assert_says(&r, 1, &["is not in the EnvoyProxy's provider.kubernetes.envoyDeployment.container.env"]);
     assert!(!r.stdout.contains("gh-5d1c"));
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{repo, run, scratch, write};
+use common::{assert_says, repo, run, scratch, write};
 use serde_json::Value;
 
 fn example(name: &str) -> String {
@@ -247,63 +247,40 @@ fn native_filter_warnings() {
 fn native_filter_config_errors_and_secrets_from_envoys_environment() {
     let native = example("native.yaml");
     let dir = scratch("native");
+    let check =
+        |name: &str, text: &str| run(&["check", "--env-file", "cli/tests/examples.env", &write(&dir, name, text)], &[]);
     // Secrets come from Envoy's own environment: unset, each is named, with where to set it.
-    let f = write(&dir, "native.yaml", &native);
-    let r = run(&["check", &f], &[("STRIPE_WEBHOOK_SECRET", "s"), ("STANDARD_WEBHOOK_SECRET", "whsec_c2VjcmV0")]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stdout.contains(
-            "routes[0].checks.signature.secrets[0].env: environment variable GITHUB_WEBHOOK_SECRET is unset or empty"
-        ),
-        "{}",
-        r.stdout
+    let r = run(
+        &["check", &write(&dir, "native.yaml", &native)],
+        &[("STRIPE_WEBHOOK_SECRET", "s"), ("STANDARD_WEBHOOK_SECRET", "whsec_c2VjcmV0")],
     );
-    assert!(
-        r.stdout.contains("the native module reads GITHUB_WEBHOOK_SECRET from the Envoy process's environment"),
-        "{}",
-        r.stdout
-    );
+    let unset =
+        "routes[0].checks.signature.secrets[0].env: environment variable GITHUB_WEBHOOK_SECRET is unset or empty";
+    assert_says(&r, 1, &[unset, "the native module reads GITHUB_WEBHOOK_SECRET from the Envoy process's environment"]);
     assert!(!r.stdout.contains("STRIPE_WEBHOOK_SECRET is unset"), "{}", r.stdout);
     // The plugin's own errors, as for the Wasm filter.
     let bad = edit(&native, r#""scheme": "github""#, r#""scheme": "gitlub""#);
-    let f = write(&dir, "bad.yaml", &bad);
-    let r = run(&["check", "--env-file", "cli/tests/examples.env", &f], &[]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("error: routes[0].checks.signature.scheme: unknown scheme \"gitlub\""), "{}", r.stdout);
+    assert_says(&check("bad.yaml", &bad), 1, &["error: routes[0].checks.signature.scheme: unknown scheme \"gitlub\""]);
     // A Struct filter_config is handed over as JSON; a config of another type is refused.
-    let json: Value = {
-        let start = native.find("value: |\n").unwrap() + "value: |\n".len();
-        let end = native[start..].find("                  - name: envoy.filters.http.router").unwrap() + start;
-        serde_json::from_str(&native[start..end]).unwrap()
-    };
-    let start = native.find("                      filter_config:\n").unwrap();
-    let end = native.find("                  - name: envoy.filters.http.router").unwrap();
+    let value = native.find("value: |\n").unwrap() + "value: |\n".len();
+    let router = native.find("                  - name: envoy.filters.http.router").unwrap();
+    let json: Value = serde_json::from_str(&native[value..router]).unwrap();
+    let config = native.find("                      filter_config:\n").unwrap();
     let as_struct = format!(
-        "{}                      filter_config:\n                        \"@type\": type.googleapis.com/google.protobuf.Struct\n                        value: {}\n{}",
-        &native[..start],
-        json,
-        &native[end..]
+        "{}                      filter_config:\n                        \"@type\": type.googleapis.com/google.protobuf.Struct\n                        value: {json}\n{}",
+        &native[..config],
+        &native[router..]
     );
-    let f = write(&dir, "struct.yaml", &as_struct);
-    let r = run(&["check", "--strict", "--env-file", "cli/tests/examples.env", &f], &[]);
-    assert_eq!(r.code, 0, "{}", r.stdout);
-    assert!(r.stdout.contains("ok, 3 routes (github, stripe, standard)"), "{}", r.stdout);
+    let strict = run(
+        &["check", "--strict", "--env-file", "cli/tests/examples.env", &write(&dir, "struct.yaml", &as_struct)],
+        &[],
+    );
+    assert_says(&strict, 0, &["ok, 3 routes (github, stripe, standard)"]);
     let other = as_struct.replace("google.protobuf.Struct", "google.protobuf.Duration");
-    let f = write(&dir, "other.yaml", &other);
-    let r = run(&["check", "--env-file", "cli/tests/examples.env", &f], &[]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(
-        r.stdout.contains("error: filter_config must be a google.protobuf.StringValue holding the plugin's JSON"),
-        "{}",
-        r.stdout
-    );
+    let refused = "error: filter_config must be a google.protobuf.StringValue holding the plugin's JSON";
+    assert_says(&check("other.yaml", &other), 1, &[refused]);
     // No module named: Envoy has nothing to load.
-    let f = write(
-        &dir,
-        "nameless.yaml",
-        &edit(&native, "name: webhook_guard\n                      filter_name", "filter_name"),
-    );
-    let r = run(&["check", "--env-file", "cli/tests/examples.env", &f], &[]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.contains("error: dynamic_module_config names no module: set name: webhook_guard"), "{}", r.stdout);
+    let nameless = edit(&native, "name: webhook_guard\n                        metrics_namespace", "metrics_namespace");
+    let no_module = "error: dynamic_module_config names no module: set name: webhook_guard";
+    assert_says(&check("nameless.yaml", &nameless), 1, &[no_module]);
 }

@@ -33,7 +33,6 @@ import shutil
 import socket
 import subprocess
 import tarfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -42,6 +41,7 @@ import pytest
 import yaml
 
 import compose_stack
+import delivered
 import harness
 import signing
 
@@ -291,17 +291,7 @@ def test_the_sidecar_guards_with_the_delivered_plugin(istio_envoy, upstream):
 
 
 def test_the_sidecar_holds_the_headers_until_the_body_is_verified(istio_envoy, upstream):
-    body = b'{"zen":"' + b"m" * 4000 + b'"}'
-    headers = signing.github(SECRET, body)
-    with harness.Http1Upload(istio_envoy.port, "/webhooks/github", headers, content_length=len(body)) as up:
-        up.send(body[:1000])
-        time.sleep(0.5)
-        assert upstream.seen() == [], "headers reached the app before the body was verified"
-        up.send(body[1000:])
-        resp = up.response()
-    assert resp.status == 200, resp
-    [rec] = upstream.requests()
-    assert rec.body == body
+    delivered.assert_holds_headers_until_the_body_is_verified(istio_envoy, upstream, SECRET)
 
 
 def wasmplugin_as_istio_builds_it(pulled_file: Path) -> dict:

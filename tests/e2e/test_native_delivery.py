@@ -25,13 +25,13 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 
 import pytest
 import yaml
 
 import compose_stack
 import harness
+from delivered import assert_guards, assert_holds_headers_until_the_body_is_verified
 import prometheus
 import signing
 
@@ -87,34 +87,6 @@ def module_env(secrets: dict[str, str]) -> dict[str, str]:
     directory) plus the module's secrets."""
     compose_stack.require_native()
     return {"ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(compose_stack.NATIVE_MODULE.parent), **secrets}
-
-
-def assert_guards(envoy, upstream, secret: str, route_path: str = "/webhooks/github") -> None:
-    body = b'{"zen":"native"}'
-    resp = harness.http1(envoy.port, "POST", route_path, signing.github(secret, body), body)
-    assert resp.status == 200, resp
-    [rec] = upstream.requests()
-    assert rec.body == body and rec.header_values("x-webhook-guard") == ["route=github"]
-    upstream.reset()
-    for path, headers, status in [(route_path, [], 401), (route_path, signing.github("not-the-secret", body), 401)]:
-        resp = harness.http1(envoy.port, "POST", path, headers, body)
-        assert resp.status == status, (path, resp)
-    upstream.assert_nothing_reached()
-    envoy.assert_no_secret_in_log()
-
-
-def assert_holds_headers_until_the_body_is_verified(envoy, upstream, secret: str) -> None:
-    body = b'{"zen":"' + b"n" * 4000 + b'"}'
-    with harness.Http1Upload(envoy.port, "/webhooks/github", signing.github(secret, body),
-                             content_length=len(body)) as up:
-        up.send(body[:1000])
-        time.sleep(0.5)
-        assert upstream.seen() == [], "headers reached the app before the body was verified"
-        up.send(body[1000:])
-        resp = up.response()
-    assert resp.status == 200, resp
-    [rec] = upstream.requests()
-    assert rec.body == body
 
 
 # --------------------------------------------------------------------------------------
