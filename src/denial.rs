@@ -56,6 +56,53 @@ pub enum Denial {
 }
 
 impl Denial {
+    /// Every denial, for a host that must define its counters before the first request
+    /// (Envoy's dynamic modules define metrics only while the configuration loads).
+    pub const ALL: [Denial; 39] = {
+        use Denial::*;
+        [
+            RouteNotFound,
+            AmbiguousPath,
+            MethodNotAllowed,
+            PayloadTooLarge,
+            SignatureMissing,
+            SignatureRepeated,
+            SignatureMalformed,
+            SignatureMismatch,
+            TimestampMissing,
+            TimestampMalformed,
+            TimestampOutOfTolerance,
+            MessageIdMissing,
+            HeaderMissing,
+            HeaderRepeated,
+            HeaderMismatch,
+            TokenMissing,
+            TokenRepeated,
+            TokenMalformed,
+            TokenAlgorithmNotAllowed,
+            TokenSignatureMismatch,
+            TokenExpired,
+            TokenExpMissing,
+            TokenNotYetValid,
+            TokenTooOld,
+            TokenIatMissing,
+            TokenIssuerMismatch,
+            TokenAudienceMismatch,
+            ClientAddressUnknown,
+            IpNotAllowed,
+            RateLimited,
+            PayloadNotJson,
+            PayloadDuplicateKey,
+            PayloadMissing,
+            PayloadMismatch,
+            CertMissing,
+            CertMalformed,
+            CertNotPinned,
+            ListUnavailable,
+            ListStale,
+        ]
+    };
+
     pub fn reason(self) -> &'static str {
         use Denial::*;
         match self {
@@ -136,7 +183,14 @@ impl Reply {
     pub const PAYLOAD_TOO_LARGE: Reply = Reply { status: 413, body: r#"{"error":"payload_too_large"}"# };
     pub const RATE_LIMITED: Reply = Reply { status: 429, body: r#"{"error":"rate_limited"}"# };
     pub const UNAVAILABLE: Reply = Reply { status: 503, body: r#"{"error":"unavailable"}"# };
+    /// A request whose handling failed inside the filter (a bug, never the client's
+    /// doing): refused, fail closed. Counted as `denied.internal_error`.
+    pub const INTERNAL: Reply = Reply { status: 500, body: r#"{"error":"internal"}"# };
 }
+
+/// The reason, in logs and the `denied.<reason>` counter, of a request answered with
+/// [`Reply::INTERNAL`].
+pub const INTERNAL_ERROR: &str = "internal_error";
 
 #[cfg(test)]
 mod tests {
@@ -158,6 +212,13 @@ mod tests {
         assert_eq!(Denial::MethodNotAllowed.reply().status, 405);
         assert_eq!(Denial::AmbiguousPath.reply(), Reply::BAD_REQUEST);
         assert_eq!(Denial::AmbiguousPath.reason(), "ambiguous_path");
+    }
+
+    #[test]
+    fn all_lists_every_denial_once() {
+        let reasons: std::collections::HashSet<&str> = Denial::ALL.iter().map(|d| d.reason()).collect();
+        assert_eq!(reasons.len(), Denial::ALL.len());
+        assert!(!reasons.contains(INTERNAL_ERROR));
     }
 
     #[test]

@@ -54,6 +54,8 @@ WASM_TYPE = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
 PATCHES = {p["applyTo"]: p for p in ENVOYFILTER["spec"]["configPatches"]}
 EXTENSION = PATCHES["EXTENSION_CONFIG"]["patch"]["value"]
 WASM_CONFIG = EXTENSION["typed_config"]["config"]
+
+pytestmark = pytest.mark.wasm_only(reason="Istio delivering the Wasm plugin (EnvoyFilter, WasmPlugin, OCI image)")
 POLICY = json.loads(WASM_CONFIG["configuration"]["value"])
 SECRET = "istio-e2e-github-secret-2b7e"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"

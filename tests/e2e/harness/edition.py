@@ -1,0 +1,113 @@
+"""The edition under test: the Wasm plugin or the native dynamic module (`--edition`).
+
+Every config the suite writes holds the Wasm filter, as envoy/envoy.yaml does. Under the
+native edition each Envoy gets the same config with every webhook-guard Wasm filter
+replaced by the DynamicModuleFilter carrying the same plugin JSON; the secrets the Wasm
+VM took from `vm_config.environment_variables` go into the Envoy process's environment,
+where the native edition reads them, and ENVOY_DYNAMIC_MODULES_SEARCH_PATH points at the
+build."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+from .settings import REPO
+
+EDITIONS = ("wasm", "native")
+# The native build (`make native`); WEBHOOK_GUARD_NATIVE_DIR points the suite at another.
+NATIVE_DIR = Path(os.environ.get("WEBHOOK_GUARD_NATIVE_DIR", REPO / "target" / "native"))
+NATIVE_LIB = NATIVE_DIR / "libwebhook_guard.so"
+
+WASM_FILTER = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+DYNAMIC_MODULE_FILTER = "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter"
+STRING_VALUE = "type.googleapis.com/google.protobuf.StringValue"
+
+_current = "wasm"
+
+
+def set_edition(name: str) -> None:
+    global _current
+    if name not in EDITIONS:
+        raise ValueError(f"unknown edition {name!r}: one of {', '.join(EDITIONS)}")
+    _current = name
+
+
+def current_edition() -> str:
+    return _current
+
+
+def is_native() -> bool:
+    return _current == "native"
+
+
+# The native edition's metrics come out under exactly the Wasm edition's names (so the
+# stats tags, the dashboard and the alert rules serve both) with two settings: the
+# module's metrics namespace is `wasmcustom`, the Wasm one, and Envoy strips it from
+# `/stats` and `/stats/prometheus` (without `envoy_`) as it does for Wasm, which 1.40
+# does for dynamic modules only behind this runtime flag.
+METRICS_NAMESPACE = "wasmcustom"
+STRIP_PREFIX_FLAG = "envoy.reloadable_features.dynamic_modules_strip_custom_stat_prefix"
+
+
+def native_filter(plugin_json: str) -> dict:
+    """The DynamicModuleFilter typed_config that runs the native edition with this plugin
+    configuration (SPEC 7)."""
+    return {
+        "@type": DYNAMIC_MODULE_FILTER,
+        "dynamic_module_config": {"name": "webhook_guard", "metrics_namespace": METRICS_NAMESPACE},
+        "filter_name": "webhook_guard",
+        "filter_config": {"@type": STRING_VALUE, "value": plugin_json},
+    }
+
+
+def to_native(cfg: dict) -> tuple[dict, dict[str, str]]:
+    """The config with every Wasm filter replaced by the native one, and the environment
+    variables those Wasm VMs were given."""
+    cfg = copy.deepcopy(cfg)
+    env: dict[str, str] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            tc = node.get("typed_config")
+            if isinstance(tc, dict) and tc.get("@type") == WASM_FILTER:
+                plugin = tc.get("config", {})
+                env.update(plugin.get("vm_config", {}).get("environment_variables", {}).get("key_values", {}))
+                node["typed_config"] = native_filter(plugin.get("configuration", {}).get("value", ""))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(cfg)
+    layers = cfg.setdefault("layered_runtime", {}).setdefault("layers", [])
+    static = next((layer for layer in layers if "static_layer" in layer), None)
+    if static is None:
+        static = {"name": "webhook_guard_native", "static_layer": {}}
+        layers.insert(0, static)
+    static["static_layer"][STRIP_PREFIX_FLAG] = True
+    return cfg, env
+
+
+def process_env(vm_env: dict[str, str]) -> dict[str, str]:
+    """The Envoy process's environment under the native edition."""
+    return {**os.environ, **vm_env, "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(NATIVE_DIR)}
+
+
+# How the filter's own log lines are marked in Envoy's log: the Wasm plugin's go through
+# the `wasm` logger ("wasm log <plugin>: ..."), the native edition's through
+# `dynamic_modules`.
+def plugin_log_mark() -> str:
+    return "[dynamic_modules]" if is_native() else "wasm log"
+
+
+def require_build() -> None:
+    """The edition under test is built."""
+    from .settings import WASM
+
+    artifact = NATIVE_LIB if is_native() else WASM
+    if not artifact.is_file():
+        how = "make native" if is_native() else "make build"
+        raise FileNotFoundError(f"the {_current} edition is not built: {artifact} is missing (run `{how}`)")
