@@ -115,11 +115,12 @@ bench: build
 	@bench/setup.sh
 	$(VENV)/bin/python bench/run.py
 
-## compose-test: build, bring docker-compose.yml up on free ports (official images where a
-##               registry answers, else images built here by images/local.sh), run
+## compose-test: build both editions, bring docker-compose.yml up on free ports (official
+##               images where a registry answers, else images built here by images/local.sh;
+##               the native image by images/native-image.sh on top), run
 ##               tests/e2e/test_compose.py against it, tear it down (also on failure)
 .PHONY: compose-test compose-configs
-compose-test: build
+compose-test: build native
 	@rc=0; REQUIRE_DOCKER=1 $(VENV)/bin/pytest -q tests/e2e/test_compose.py $(PYTEST_ARGS) || rc=$$?; \
 	$(VENV)/bin/python tests/e2e/compose_stack.py down; exit $$rc
 
@@ -142,7 +143,7 @@ image: build
 ##               images/local.sh. The native compose profile runs it.
 NATIVE_IMAGE ?= webhook-guard-envoy:local
 .PHONY: image-native
-image-native:
+image-native: native
 	images/native-image.sh $(NATIVE_IMAGE)
 
 ## fuzz: every fuzz target in fuzz/ for FUZZ_SECONDS each (default 60); not part of test.

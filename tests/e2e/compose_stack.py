@@ -32,15 +32,13 @@ import harness  # noqa: E402
 REPO = harness.REPO
 COMPOSE_FILE = REPO / "docker-compose.yml"
 PREFIX = "wg" + hashlib.sha256(str(REPO).encode()).hexdigest()[:8]
-ROLES = ("demo", "checks", "bad")
+ROLES = ("demo", "checks", "bad", "checks-native", "bad-native")
 # Every published port of docker-compose.yml, set to "127.0.0.1:" (Docker picks a free port).
 PORT_VARIABLES = ("WEBHOOK_GUARD_HTTP", "WEBHOOK_GUARD_ADMIN", "WEBHOOK_GUARD_CONTROL", "NATIVE_HTTP", "NATIVE_ADMIN",
                   "NATIVE_CONTROL", "COPYLEAKS_HTTPS", "COPYLEAKS_ADMIN", "COPYLEAKS_CONTROL", "COPYLEAKS_API_CONTROL")
 # The services of each edition's pod: (application, its Envoy sidecar).
 PODS = {"wasm": ("app", "envoy"), "native": ("native-app", "native-envoy")}
 READY_TIMEOUT = 60.0
-# The native edition, as `make native` writes it.
-NATIVE_MODULE = REPO / "target" / "native" / "libwebhook_guard.so"
 
 
 def _run(args: list[str], *, timeout: float = 120, env: Mapping[str, str] | None = None,
@@ -134,8 +132,10 @@ def resolve_images(say: Callable[[str], None]) -> dict[str, str]:
 
 
 def require_native() -> None:
-    if not NATIVE_MODULE.is_file():
-        raise FileNotFoundError(f"the native module is not built: {NATIVE_MODULE} is missing (run `make native`)")
+    """The native module is built (the compose suite runs both editions whichever
+    --edition the rest of the suite runs)."""
+    if not harness.NATIVE_LIB.is_file():
+        raise FileNotFoundError(f"the native module is not built: {harness.NATIVE_LIB} is missing (run `make native`)")
 
 
 def native_image(envoy_image: str, say: Callable[[str], None]) -> str:

@@ -11,8 +11,9 @@ the suite's checks run against it from the host, as a sender would reach it:
 - the Copyleaks example (profile copyleaks): the TLS listener with client certificates,
   the thumbprint list fetched over verified TLS from the mock API, all four measures;
 - a stack running a config with every header and body check (jwt, secret header,
-  ip_allowlist both ways, rate_limit, a signature scheme, developer_payload);
-- a configuration the plugin refuses: Envoy exits and nothing is served.
+  ip_allowlist both ways, rate_limit, a signature scheme, developer_payload), for each
+  edition;
+- a configuration the filter refuses: Envoy exits and nothing is served, for each edition.
 
 Where no registry answers, the images are built here (images/local.sh) and passed in
 through ENVOY_IMAGE and APP_IMAGE; the run says which. Without a Docker Engine the stack
@@ -434,21 +435,39 @@ def write_config(name: str, cfg: dict) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def checks_stack(images):
-    cfg = write_config("checks", container_config(CHECKS_POLICY, CHECKS_ENV))
-    yield from running(compose_stack.Stack("checks", {**base_env(images), "WEBHOOK_GUARD_ENVOY_CONFIG": str(cfg)},
-                                           services=["app", "envoy"]))
+def edition_stack(role: str, edition: str, policy: dict, env: dict, images: dict,
+                  native_image: str) -> compose_stack.Stack:
+    """A stack of one pod of `edition` running `policy`: the Wasm filter in the envoy
+    service (its secrets in the VM's environment), or the same config with the native
+    filter in the native-envoy service (its secrets in an env_file, Envoy's environment)."""
+    cfg = container_config(policy, env)
+    if edition == "wasm":
+        overrides = {"WEBHOOK_GUARD_ENVOY_CONFIG": str(write_config(role, cfg))}
+        return compose_stack.Stack(role, {**base_env(images), **overrides}, services=compose_stack.PODS[edition])
+    cfg, process_env = harness.to_native(cfg)
+    env_file = harness.WORK / "compose" / f"{role}-{edition}.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in process_env.items()))
+    overrides = {"NATIVE_IMAGE": native_image, "WEBHOOK_GUARD_NATIVE_ENV": str(env_file),
+                 "WEBHOOK_GUARD_NATIVE_CONFIG": str(write_config(f"{role}-{edition}", cfg))}
+    return compose_stack.Stack(f"{role}-{edition}", {**base_env(images), **overrides}, profiles=["native"],
+                               services=compose_stack.PODS[edition])
+
+
+@pytest.fixture(scope="module", params=list(compose_stack.PODS))
+def checks_stack(images, native_image, request):
+    stack = edition_stack("checks", request.param, CHECKS_POLICY, CHECKS_ENV, images, native_image)
+    stack.edition = request.param
+    yield from running(stack)
 
 
 @pytest.fixture(scope="module")
 def checks(checks_stack):
-    return stack_envoy(checks_stack, CHECKS_POLICY, CHECKS_ENV)
+    return stack_envoy(checks_stack, CHECKS_POLICY, CHECKS_ENV, checks_stack.edition)
 
 
 @pytest.fixture
 def checks_app(checks_stack):
-    return fresh_app(checks_stack)
+    return fresh_app(checks_stack, compose_stack.PODS[checks_stack.edition][0])
 
 
 BODY = b'{"developerPayload":"compose-e2e-payload-secret-0c","event":"x"}'
@@ -526,26 +545,26 @@ def test_checks_log_holds_no_secret(checks):
 # -- a configuration the plugin refuses ------------------------------------------------
 
 
-def test_a_bad_configuration_stops_envoy_and_nothing_is_served(images):
+@pytest.mark.parametrize("edition", list(compose_stack.PODS))
+def test_a_bad_configuration_stops_envoy_and_nothing_is_served(images, native_image, edition):
     bad = dict(CHECKS_POLICY, routes=[route("jwt", {"jwt": {"secrets": [{"env": "JWT_SECRET"}],
                                                             "algorithms": ["RS256"]}})])
-    cfg = write_config("bad", container_config(bad, CHECKS_ENV))
-    stack = compose_stack.Stack("bad", {**base_env(images), "WEBHOOK_GUARD_ENVOY_CONFIG": str(cfg)},
-                                services=["app", "envoy"])
+    stack = edition_stack("bad", edition, bad, CHECKS_ENV, images, native_image)
+    app, envoy = compose_stack.PODS[edition]
     try:
         stack.up()
         def exited():
-            state = stack.inspect("envoy")["State"]
+            state = stack.inspect(envoy)["State"]
             return state if state["Status"] == "exited" else None
 
-        state = harness.wait_until(exited, 60, interval=0.2, what="envoy to exit")
+        state = harness.wait_until(exited, 60, interval=0.2, what=f"{envoy} to exit")
         assert state["ExitCode"] != 0
-        log = stack.logs("envoy")
+        log = stack.logs(envoy)
         assert "RS256" in log and "algorithms" in log, log[-3000:]
         # Docker still publishes the pod's port, but nothing behind it answers.
         with pytest.raises(ConnectionError):
-            harness.http1(stack.port("app", 10000), "POST", "/hooks/jwt", [], BODY, timeout=5)
-        up = compose_stack.StackUpstream(stack, "app")
+            harness.http1(stack.port(app, 10000), "POST", "/hooks/jwt", [], BODY, timeout=5)
+        up = compose_stack.StackUpstream(stack, app)
         up.assert_nothing_reached()
     finally:
         stack.down()
