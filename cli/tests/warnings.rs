@@ -287,3 +287,17 @@ fn native_filter_config_errors_and_secrets_from_envoys_environment() {
     let no_module = "error: dynamic_module_config names no module: set name: webhook_guard";
     assert_says(&check("nameless.yaml", &nameless), 1, &[no_module]);
 }
+
+/// An Istio HTTP_FILTER patch that appends the filter (ADD) puts it after the router: the
+/// ECDS pair of either edition says so.
+#[test]
+fn istio_patch_after_the_router() {
+    for file in ["deploy/istio/native-envoyfilter.yaml", "deploy/istio/envoyfilter.yaml"] {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        let added = edit(&text, "operation: INSERT_FIRST", "operation: ADD");
+        let (codes, code) = warnings("envoyfilter.yaml", &added);
+        assert_eq!(codes, ["filter_order"], "{file}");
+        assert_eq!(code, 2, "{file}");
+        assert_eq!(warnings("envoyfilter.yaml", &text), (Vec::<String>::new(), 0), "{file}");
+    }
+}

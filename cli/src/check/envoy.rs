@@ -40,7 +40,13 @@ pub fn units(doc: &Value, opts: &Options, prefix: &str, proxies: &[&Value]) -> V
             if let Some(patches) = doc.pointer("/spec/configPatches") {
                 walk(patches, Around::default(), "spec.configPatches", &mut found);
             }
-            for (path, edition, filter, around) in found {
+            let patches = doc.pointer("/spec/configPatches").and_then(Value::as_array);
+            for (path, edition, filter, mut around) in found {
+                // A filter served by extension config discovery sits where the HTTP_FILTER
+                // patch naming it puts it.
+                if let Some(inserting) = around.patch.and_then(|p| http_filter_patch(p, patches?)) {
+                    around.patch = Some(inserting);
+                }
                 let location = format!("{prefix}EnvoyFilter {name}, {path}");
                 out.extend(filter_unit(edition, filter, &around, opts, &location));
             }
@@ -66,6 +72,20 @@ pub fn units(doc: &Value, opts: &Options, prefix: &str, proxies: &[&Value]) -> V
         }
     }
     out
+}
+
+/// The `HTTP_FILTER` patch that inserts the filter an `EXTENSION_CONFIG` patch defines
+/// (its `config_discovery` filter has the extension's name).
+fn http_filter_patch<'a>(extension: &Value, patches: &'a [Value]) -> Option<&'a Value> {
+    if extension.get("applyTo").and_then(Value::as_str) != Some("EXTENSION_CONFIG") {
+        return None;
+    }
+    let name = extension.pointer("/patch/value/name").and_then(Value::as_str)?;
+    patches.iter().find(|p| {
+        p.get("applyTo").and_then(Value::as_str) == Some("HTTP_FILTER")
+            && p.pointer("/patch/value/name").and_then(Value::as_str) == Some(name)
+            && p.pointer("/patch/value/config_discovery").is_some()
+    })
 }
 
 fn resource_name(doc: &Value) -> String {
