@@ -53,12 +53,15 @@ pub enum Denial {
     // a remote list never loaded
     ListUnavailable,
     ListStale,
+    /// The filter itself failed (a request whose state was lost, a caught panic in the
+    /// native edition): refused, never forwarded unchecked. Stays last: `ALL` ends here.
+    InternalError,
 }
 
 impl Denial {
-    /// Every denial, for a host that must define its counters before the first request
-    /// (Envoy's dynamic modules define metrics only while the configuration loads).
-    pub const ALL: [Denial; 39] = {
+    /// Every denial, in declaration order (`ALL[d as usize] == d`): the plugin defines
+    /// a `denied.<reason>` counter for each when the configuration loads.
+    pub const ALL: [Denial; 40] = {
         use Denial::*;
         [
             RouteNotFound,
@@ -100,6 +103,7 @@ impl Denial {
             CertNotPinned,
             ListUnavailable,
             ListStale,
+            InternalError,
         ]
     };
 
@@ -145,6 +149,7 @@ impl Denial {
             CertNotPinned => "cert_not_pinned",
             ListUnavailable => "list_unavailable",
             ListStale => "list_stale",
+            InternalError => "internal_error",
         }
     }
 
@@ -159,6 +164,7 @@ impl Denial {
             PayloadTooLarge => Reply::PAYLOAD_TOO_LARGE,
             RateLimited => Reply::RATE_LIMITED,
             ListUnavailable => Reply::UNAVAILABLE,
+            InternalError => Reply::INTERNAL,
             ClientAddressUnknown | IpNotAllowed | CertMissing | CertMalformed | CertNotPinned | ListStale => {
                 Reply::FORBIDDEN
             }
@@ -183,14 +189,8 @@ impl Reply {
     pub const PAYLOAD_TOO_LARGE: Reply = Reply { status: 413, body: r#"{"error":"payload_too_large"}"# };
     pub const RATE_LIMITED: Reply = Reply { status: 429, body: r#"{"error":"rate_limited"}"# };
     pub const UNAVAILABLE: Reply = Reply { status: 503, body: r#"{"error":"unavailable"}"# };
-    /// A request whose handling failed inside the filter (a bug, never the client's
-    /// doing): refused, fail closed. Counted as `denied.internal_error`.
     pub const INTERNAL: Reply = Reply { status: 500, body: r#"{"error":"internal"}"# };
 }
-
-/// The reason, in logs and the `denied.<reason>` counter, of a request answered with
-/// [`Reply::INTERNAL`].
-pub const INTERNAL_ERROR: &str = "internal_error";
 
 #[cfg(test)]
 mod tests {
@@ -215,16 +215,26 @@ mod tests {
     }
 
     #[test]
-    fn all_lists_every_denial_once() {
-        let reasons: std::collections::HashSet<&str> = Denial::ALL.iter().map(|d| d.reason()).collect();
-        assert_eq!(reasons.len(), Denial::ALL.len());
-        assert!(!reasons.contains(INTERNAL_ERROR));
+    fn reasons_are_metric_safe() {
+        for d in Denial::ALL {
+            assert!(d.reason().bytes().all(|c| c.is_ascii_lowercase() || c == b'_'), "{d:?}");
+        }
     }
 
     #[test]
-    fn reasons_are_metric_safe() {
-        for d in [Denial::SignatureMismatch, Denial::TimestampOutOfTolerance, Denial::CertNotPinned] {
-            assert!(d.reason().bytes().all(|c| c.is_ascii_lowercase() || c == b'_'));
+    fn all_holds_every_denial_once_in_declaration_order() {
+        for (i, d) in Denial::ALL.into_iter().enumerate() {
+            assert_eq!(d as usize, i, "{d:?}");
         }
+        // The last variant closes the list: a denial added after it must extend ALL.
+        assert_eq!(Denial::ALL.len(), Denial::InternalError as usize + 1);
+        let reasons: std::collections::HashSet<&str> = Denial::ALL.iter().map(|d| d.reason()).collect();
+        assert_eq!(reasons.len(), Denial::ALL.len(), "one counter per reason");
+    }
+
+    #[test]
+    fn an_internal_error_is_a_500_that_names_nothing() {
+        assert_eq!(Denial::InternalError.reply(), Reply { status: 500, body: r#"{"error":"internal"}"# });
+        assert_eq!(Denial::InternalError.reason(), "internal_error");
     }
 }

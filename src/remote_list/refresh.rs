@@ -1,9 +1,8 @@
 //! The refresh state machine of one list in one worker VM, keyed by callout token, and
 //! what the request path sees of the list. Workers coordinate through shared data only.
 
-use std::cell::{RefCell, RefMut};
 use std::fmt;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::config::{Login, RemoteList, MAX_TIMEOUT_MS};
@@ -183,7 +182,7 @@ pub enum ListState {
     /// Never loaded: a check that depends only on this list answers 503 + Retry-After.
     Unavailable { retry_after_seconds: u64 },
     /// Loaded and at most `max_stale_seconds` old (a refresh may be overdue).
-    Fresh(Rc<RemoteEntries>),
+    Fresh(Arc<RemoteEntries>),
     /// Loaded, but older than `max_stale_seconds`: the check fails closed.
     Stale { age_seconds: u64 },
 }
@@ -314,7 +313,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy)]
 struct Attempt {
     nonce: u64,
-    token: Option<u32>,
+    token: Option<u64>,
     /// Past this, the host will not answer any more (it answers by the timeout).
     deadline_ms: u64,
     login: bool,
@@ -325,7 +324,7 @@ struct Attempt {
 #[derive(Debug, Default)]
 struct Local {
     attempt: Option<Attempt>,
-    cache: Option<Rc<RemoteEntries>>,
+    cache: Option<Arc<RemoteEntries>>,
     /// The shared state as last read, for Retry-After.
     seen: Option<Schedule>,
     synced_at_ms: Option<u64>,
@@ -344,7 +343,7 @@ pub struct Refresher {
     data_key: String,
     /// Shared by every list that logs in at the same endpoint.
     login_key: String,
-    local: RefCell<Local>,
+    local: Mutex<Local>,
 }
 
 impl Refresher {
@@ -360,7 +359,7 @@ impl Refresher {
                 .unwrap_or_default(),
             list,
             kind,
-            local: RefCell::new(Local::default()),
+            local: Mutex::new(Local::default()),
         }
     }
 
@@ -513,7 +512,7 @@ impl Refresher {
     }
 
     /// The glue dispatched the request of the last `on_tick`; `token` identifies its answer.
-    pub fn on_dispatched(&self, token: u32) {
+    pub fn on_dispatched(&self, token: u64) {
         if let Some(mut local) = self.local() {
             if let Some(a) = local.attempt.as_mut() {
                 if a.token.is_none() {
@@ -537,7 +536,7 @@ impl Refresher {
     }
 
     /// The answer to a callout. `status` 0: no response (timeout, reset).
-    pub fn on_response(&self, store: &dyn SharedStore, token: u32, status: u32, body: &[u8], now_ms: u64) -> Outcome {
+    pub fn on_response(&self, store: &dyn SharedStore, token: u64, status: u32, body: &[u8], now_ms: u64) -> Outcome {
         let attempt = {
             let Some(mut local) = self.local() else {
                 return Outcome::Ignored;
@@ -581,7 +580,7 @@ impl Refresher {
         self.finish(store, attempt.nonce, now_ms, Some(attempt.nonce), false);
         let n = record.entries.len();
         if let Some(mut local) = self.local() {
-            local.cache = Some(Rc::new(RemoteEntries {
+            local.cache = Some(Arc::new(RemoteEntries {
                 entries: record.entries,
                 fetched_at_ms: now_ms,
                 generation: attempt.nonce,
@@ -613,7 +612,7 @@ impl Refresher {
             Some(c) if self.is_stale(c, now_ms) => {
                 ListState::Stale { age_seconds: now_ms.saturating_sub(c.fetched_at_ms) / 1000 }
             }
-            Some(c) => ListState::Fresh(Rc::clone(c)),
+            Some(c) => ListState::Fresh(Arc::clone(c)),
             None => ListState::Unavailable { retry_after_seconds: self.retry_after(local.seen.as_ref(), now_ms) },
         }
     }
@@ -622,10 +621,13 @@ impl Refresher {
         now_ms.saturating_sub(entries.fetched_at_ms) > self.list.timing.max_stale_seconds.saturating_mul(1000)
     }
 
-    /// The state machine is single-threaded and never re-entered; should that ever
-    /// change, callers get a conservative answer instead of a panic.
-    fn local(&self) -> Option<RefMut<'_, Local>> {
-        self.local.try_borrow_mut().ok()
+    /// This worker's part of the state. The native edition shares one refresher among
+    /// every worker thread, so it is locked; the lock is held for the steps of one call
+    /// only, never across a call that takes it again. A panic while it was held leaves
+    /// a state that is merely stale (every step writes whole fields), so it is taken
+    /// over rather than refused.
+    fn local(&self) -> Option<MutexGuard<'_, Local>> {
+        Some(self.local.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn request(&self) -> FetchRequest<'_> {
@@ -864,7 +866,7 @@ impl Refresher {
         // An unreadable record keeps what this worker has: never drop a good list.
         if let Some(r) = record {
             if Some(r.generation) != have {
-                local.cache = Some(Rc::new(RemoteEntries {
+                local.cache = Some(Arc::new(RemoteEntries {
                     entries: r.entries,
                     fetched_at_ms: r.fetched_at_ms,
                     generation: r.generation,
@@ -922,11 +924,11 @@ mod tests {
     /// Tick, dispatch with `token`, answer with `status`/`body`.
     fn fetch(w: &Refresher, store: &MemoryStore, now: u64, token: u32, status: u32, body: &[u8]) -> Outcome {
         assert!(w.on_tick(store, now, u64::from(token)).is_some(), "expected a fetch at {now}");
-        w.on_dispatched(token);
-        w.on_response(store, token, status, body, now + 100)
+        w.on_dispatched(token.into());
+        w.on_response(store, token.into(), status, body, now + 100)
     }
 
-    fn fresh(state: ListState) -> Rc<RemoteEntries> {
+    fn fresh(state: ListState) -> Arc<RemoteEntries> {
         match state {
             ListState::Fresh(e) => e,
             other => panic!("expected Fresh, got {other:?}"),
@@ -1034,7 +1036,7 @@ mod tests {
         assert_eq!(b.entries(), 2);
         // Later reads reuse the decoded list (same allocation) until the generation changes.
         let again = fresh(b.current(&store, T0 + 5_000));
-        assert!(Rc::ptr_eq(&theirs, &again));
+        assert!(Arc::ptr_eq(&theirs, &again));
         // Nobody fetches again before the refresh.
         assert!(a.on_tick(&store, T0 + 1_000, 1).is_none());
         assert!(b.on_tick(&store, T0 + 1_000, 2).is_none());
@@ -1132,7 +1134,7 @@ mod tests {
             let outcome = fetch(&a, &store, now, token, status, &answer);
             assert_eq!(outcome, Outcome::Failed { reason: want }, "{status}");
             let still = fresh(b.current(&store, now + 2_000));
-            assert!(Rc::ptr_eq(&still, &good), "{status}: the list is the one fetched first");
+            assert!(Arc::ptr_eq(&still, &good), "{status}: the list is the one fetched first");
             assert!(fresh(a.current(&store, now + 2_000)).contains(SHA1_CANON));
             now = schedule(&a, &store).next_ms;
         }
@@ -1524,8 +1526,8 @@ mod tests {
     fn login(w: &Refresher, store: &MemoryStore, now: u64, token: u32, status: u32, body: &[u8]) -> Outcome {
         let req = w.on_tick(store, now, u64::from(token)).unwrap_or_else(|| panic!("expected a login at {now}"));
         assert!(is_login(&req), "{req:?}");
-        w.on_dispatched(token);
-        w.on_response(store, token, status, body, now + 100)
+        w.on_dispatched(token.into());
+        w.on_response(store, token.into(), status, body, now + 100)
     }
 
     fn login_record(w: &Refresher, store: &MemoryStore) -> LoginRecord {
@@ -1678,7 +1680,7 @@ mod tests {
             assert!(a.on_tick(&store, t, 6).is_none(), "no login storm at {t}");
             assert!(b.on_tick(&store, t, 7).is_none());
         }
-        assert!(Rc::ptr_eq(&fresh(b.current(&store, t1 + 2_000)), &good));
+        assert!(Arc::ptr_eq(&fresh(b.current(&store, t1 + 2_000)), &good));
         // After the backoff: log in, then fetch.
         assert!(matches!(login(&b, &store, s.next_ms, 8, 200, &answer("t0ken-3", 48 * 3600)), Outcome::LoginOk { .. }));
         assert_eq!(fetch(&b, &store, s.next_ms + 100, 9, 200, &body()), Outcome::Ok { entries: 2 });
@@ -1790,9 +1792,9 @@ mod tests {
                     if let Some(req) = w.on_tick(&store, t, u64::from(token) ^ (i as u64) << 40) {
                         assert!(is_login(&req), "the list is never fetched without a token");
                         token += 1;
-                        w.on_dispatched(token);
+                        w.on_dispatched(token.into());
                         logins.push(t);
-                        let outcome = w.on_response(&store, token, status, body, t + 50);
+                        let outcome = w.on_response(&store, token.into(), status, body, t + 50);
                         assert!(matches!(outcome, Outcome::LoginFailed { .. }), "{outcome:?}");
                     }
                 }
