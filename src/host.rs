@@ -191,6 +191,13 @@ pub trait PluginHost: Host {
     /// native: any value, there is one instance). It seeds the jitter of refreshes and
     /// the lease nonces of remote lists; it need not be secret or random.
     fn instance_seed(&self) -> u64;
+
+    /// Whether a metric can still be defined after configuring (Wasm: yes). Envoy's
+    /// dynamic modules freeze a configuration's metrics once it has loaded: there the
+    /// core defines up front what it would otherwise define on first use.
+    fn defines_after_configure(&self) -> bool {
+        true
+    }
 }
 
 /// What the shell tells its host after a callback of the request's stream.

@@ -163,6 +163,10 @@ impl PluginHost for ConfigHost<'_> {
         // One plugin serves every worker: any value will do.
         self.seed
     }
+
+    fn defines_after_configure(&self) -> bool {
+        false
+    }
 }
 
 /// A thread that asks the main thread for a tick every `period`, through the config
