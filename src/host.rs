@@ -34,8 +34,8 @@
 //!
 //! # Who owns what
 //!
-//! - The shell owns the host objects and hands the core a `&mut` (per request) or `&`
-//!   (plugin level) for the duration of one callback. The core never stores one: a host
+//! - The shell owns the host objects and hands the core a `&mut` for the duration of
+//!   one callback. The core never stores one: a host
 //!   object may wrap a pointer that is only valid during the callback that made it.
 //! - Everything a method returns is owned by the core (copied out of the host); nothing
 //!   the core passes in (`&str`, `&[u8]`) is kept by the host past the call: a host that
@@ -161,7 +161,11 @@ pub trait PluginHost: Host {
     /// first event. `None` if the host refused (the counter is then never moved).
     fn define_counter(&mut self, name: &str) -> Option<MetricId>;
 
-    /// Define a gauge (same naming and timing as `define_counter`).
+    /// Define a gauge (same naming as `define_counter`). Called while configuring, with
+    /// one exception: a remote list's `age_seconds` is defined on the tick or callout
+    /// answer that first finds the list loaded, because a gauge reading 0 before then
+    /// would say a never-loaded list is fresh (the alert rules rely on its absence). A
+    /// host that cannot define a metric then answers `None` and the gauge is not kept.
     fn define_gauge(&mut self, name: &str) -> Option<MetricId>;
 
     /// Set a gauge defined by `define_gauge`. Called while configuring, on ticks and on

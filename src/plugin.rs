@@ -7,8 +7,7 @@
 //! on every tick it was asked for, and [`Plugin::on_callout_response`] when a callout
 //! is answered; the plugin logs and counts what happens itself.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::config;
@@ -23,9 +22,6 @@ use crate::verdict::Judge;
 /// fetch happens only when one is due.
 pub const TICK: Duration = Duration::from_secs(1);
 
-/// Shared by every worker, so the notice is logged once per Envoy, not once per worker.
-const WARNED_XFF_KEY: &str = "webhook_guard:notice:xff";
-
 /// The native edition shares one plugin among every worker thread: this fails to
 /// compile the day something in it (the judge, a refresher, a cache) stops being
 /// shareable.
@@ -39,9 +35,8 @@ pub struct Plugin {
     metrics: Metrics,
     /// One per remote list of the policy, in `Policy::remote_lists` order.
     lists: Vec<Refresher>,
-    /// Whether this instance already knows the forwarded-address notice was given
-    /// (saves the store read).
-    warned_xff: AtomicBool,
+    /// The notices this instance knows were given ([`Plugin::notice_once`]).
+    noticed: Mutex<Vec<String>>,
 }
 
 impl Plugin {
@@ -80,7 +75,7 @@ impl Plugin {
         if !lists.is_empty() {
             host.start_ticks(TICK);
         }
-        Ok(Plugin { judge: Judge::new(Arc::new(policy)), metrics, lists, warned_xff: AtomicBool::new(false) })
+        Ok(Plugin { judge: Judge::new(Arc::new(policy)), metrics, lists, noticed: Mutex::new(Vec::new()) })
     }
 
     pub fn judge(&self) -> &Judge {
@@ -185,21 +180,34 @@ impl Plugin {
 
     /// Say once that client addresses come from `X-Forwarded-For` (port 0).
     pub(crate) fn notice_forwarded_address(&self, host: &impl RequestHost) {
-        if self.warned_xff.swap(true, Ordering::Relaxed) {
-            return;
+        self.notice_once(
+            host,
+            "xff",
+            "webhook-guard: client addresses come from X-Forwarded-For (port 0). That is right only with \
+             use_remote_address: true and xff_num_trusted_hops set to the number of trusted proxies in front; \
+             otherwise a client can choose its own address",
+        );
+    }
+
+    /// Log `message` (a warning) once per Envoy for `name`: the key in the store is seen
+    /// by every worker, so the line is not repeated per worker.
+    pub(crate) fn notice_once(&self, host: &impl RequestHost, name: &str, message: &str) {
+        {
+            // Which notices this instance knows were given (saves the store read).
+            let mut noticed = self.noticed.lock().unwrap_or_else(PoisonError::into_inner);
+            if noticed.iter().any(|n| n == name) {
+                return;
+            }
+            noticed.push(name.to_string());
         }
         let store = host.store();
-        let (value, cas) = store.get(WARNED_XFF_KEY);
+        let key = format!("webhook_guard:notice:{name}");
+        let (value, cas) = store.get(&key);
         // The first worker to write the key says it; a CAS on a new key is not possible
         // in Envoy's shared data, so two workers racing at the very first request may
         // both say it.
-        if value.is_none() && store.set(WARNED_XFF_KEY, b"1", cas).is_ok() {
-            host.log(
-                Level::Warn,
-                "webhook-guard: client addresses come from X-Forwarded-For (port 0). That is right only with \
-                 use_remote_address: true and xff_num_trusted_hops set to the number of trusted proxies in front; \
-                 otherwise a client can choose its own address",
-            );
+        if value.is_none() && store.set(&key, b"1", cas).is_ok() {
+            host.log(Level::Warn, message);
         }
     }
 }
