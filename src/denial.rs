@@ -1,10 +1,25 @@
 //! Why a request was refused: precise for logs and metrics, coarse for the client.
 
-/// Every reason a request can be refused. The snake_case name (`reason()`) is what
-/// the warn line and the `denied.<reason>` counter carry; the client only ever sees
-/// the status and the generic body of `reply()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Denial {
+/// The enum and [`Denial::ALL`] from one list, so a new denial is in both.
+macro_rules! denials {
+    ($($(#[$doc:meta])* $variant:ident,)*) => {
+        /// Every reason a request can be refused. The snake_case name (`reason()`) is
+        /// what the warn line and the `denied.<reason>` counter carry; the client only
+        /// ever sees the status and the generic body of `reply()`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Denial {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Denial {
+            /// Every denial, in declaration order (`ALL[d as usize] == d`): the plugin
+            /// defines a `denied.<reason>` counter for each when the configuration loads.
+            pub const ALL: &'static [Denial] = &[$(Denial::$variant,)*];
+        }
+    };
+}
+
+denials! {
     // routing
     RouteNotFound,
     /// The path cannot be read one way, or its readings reach different routes.
@@ -53,56 +68,12 @@ pub enum Denial {
     // a remote list never loaded
     ListUnavailable,
     ListStale,
+    /// The filter itself failed (a request whose state was lost, a caught panic in the
+    /// native edition): refused, never forwarded unchecked.
+    InternalError,
 }
 
 impl Denial {
-    /// Every denial, for a host that must define its counters before the first request
-    /// (Envoy's dynamic modules define metrics only while the configuration loads).
-    pub const ALL: [Denial; 39] = {
-        use Denial::*;
-        [
-            RouteNotFound,
-            AmbiguousPath,
-            MethodNotAllowed,
-            PayloadTooLarge,
-            SignatureMissing,
-            SignatureRepeated,
-            SignatureMalformed,
-            SignatureMismatch,
-            TimestampMissing,
-            TimestampMalformed,
-            TimestampOutOfTolerance,
-            MessageIdMissing,
-            HeaderMissing,
-            HeaderRepeated,
-            HeaderMismatch,
-            TokenMissing,
-            TokenRepeated,
-            TokenMalformed,
-            TokenAlgorithmNotAllowed,
-            TokenSignatureMismatch,
-            TokenExpired,
-            TokenExpMissing,
-            TokenNotYetValid,
-            TokenTooOld,
-            TokenIatMissing,
-            TokenIssuerMismatch,
-            TokenAudienceMismatch,
-            ClientAddressUnknown,
-            IpNotAllowed,
-            RateLimited,
-            PayloadNotJson,
-            PayloadDuplicateKey,
-            PayloadMissing,
-            PayloadMismatch,
-            CertMissing,
-            CertMalformed,
-            CertNotPinned,
-            ListUnavailable,
-            ListStale,
-        ]
-    };
-
     pub fn reason(self) -> &'static str {
         use Denial::*;
         match self {
@@ -145,6 +116,7 @@ impl Denial {
             CertNotPinned => "cert_not_pinned",
             ListUnavailable => "list_unavailable",
             ListStale => "list_stale",
+            InternalError => "internal_error",
         }
     }
 
@@ -195,6 +167,7 @@ impl Denial {
             CertNotPinned => "the client certificate's SHA-1 and SHA-256 are not pinned",
             ListUnavailable => "the check needs its remote list, which has not loaded yet",
             ListStale => "the remote list is older than max_stale_seconds",
+            InternalError => "the filter could not judge the request (its state was lost), so it refused it",
         }
     }
 
@@ -209,6 +182,7 @@ impl Denial {
             PayloadTooLarge => Reply::PAYLOAD_TOO_LARGE,
             RateLimited => Reply::RATE_LIMITED,
             ListUnavailable => Reply::UNAVAILABLE,
+            InternalError => Reply::INTERNAL,
             ClientAddressUnknown | IpNotAllowed | CertMissing | CertMalformed | CertNotPinned | ListStale => {
                 Reply::FORBIDDEN
             }
@@ -233,14 +207,8 @@ impl Reply {
     pub const PAYLOAD_TOO_LARGE: Reply = Reply { status: 413, body: r#"{"error":"payload_too_large"}"# };
     pub const RATE_LIMITED: Reply = Reply { status: 429, body: r#"{"error":"rate_limited"}"# };
     pub const UNAVAILABLE: Reply = Reply { status: 503, body: r#"{"error":"unavailable"}"# };
-    /// A request whose handling failed inside the filter (a bug, never the client's
-    /// doing): refused, fail closed. Counted as `denied.internal_error`.
     pub const INTERNAL: Reply = Reply { status: 500, body: r#"{"error":"internal"}"# };
 }
-
-/// The reason, in logs and the `denied.<reason>` counter, of a request answered with
-/// [`Reply::INTERNAL`].
-pub const INTERNAL_ERROR: &str = "internal_error";
 
 #[cfg(test)]
 mod tests {
@@ -265,16 +233,24 @@ mod tests {
     }
 
     #[test]
-    fn all_lists_every_denial_once() {
-        let reasons: std::collections::HashSet<&str> = Denial::ALL.iter().map(|d| d.reason()).collect();
-        assert_eq!(reasons.len(), Denial::ALL.len());
-        assert!(!reasons.contains(INTERNAL_ERROR));
+    fn reasons_are_metric_safe() {
+        for &d in Denial::ALL {
+            assert!(d.reason().bytes().all(|c| c.is_ascii_lowercase() || c == b'_'), "{d:?}");
+        }
     }
 
     #[test]
-    fn reasons_are_metric_safe() {
-        for d in [Denial::SignatureMismatch, Denial::TimestampOutOfTolerance, Denial::CertNotPinned] {
-            assert!(d.reason().bytes().all(|c| c.is_ascii_lowercase() || c == b'_'));
+    fn all_holds_every_denial_once_in_declaration_order() {
+        for (i, &d) in Denial::ALL.iter().enumerate() {
+            assert_eq!(d as usize, i, "{d:?}");
         }
+        let reasons: std::collections::HashSet<&str> = Denial::ALL.iter().map(|d| d.reason()).collect();
+        assert_eq!(reasons.len(), Denial::ALL.len(), "one counter per reason");
+    }
+
+    #[test]
+    fn an_internal_error_is_a_500_that_names_nothing() {
+        assert_eq!(Denial::InternalError.reply(), Reply { status: 500, body: r#"{"error":"internal"}"# });
+        assert_eq!(Denial::InternalError.reason(), "internal_error");
     }
 }

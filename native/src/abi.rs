@@ -29,6 +29,8 @@ use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
+use webhook_guard::host::Flow;
+
 use crate::config::FilterConfig;
 use crate::filter::Guard;
 
@@ -577,17 +579,6 @@ impl Filter {
     }
 }
 
-/// What a request hook tells Envoy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    /// Pass the request (as edited) on.
-    Continue,
-    /// Hold the headers and buffer the body.
-    Buffer,
-    /// Answered locally: pass nothing on.
-    Stop,
-}
-
 fn headers_status(flow: Flow) -> CEnum {
     match flow {
         Flow::Continue => HEADERS_CONTINUE,
@@ -635,12 +626,13 @@ unsafe fn with_guard(
     filter_module: *const c_void,
     hook: impl FnOnce(&mut Guard, &Filter) -> Flow,
 ) -> Flow {
-    let Some(ptr) = NonNull::new(filter_envoy) else { return Flow::Continue };
+    // Envoy never passes null here; should it, pass nothing on (fail closed).
+    let Some(ptr) = NonNull::new(filter_envoy) else { return Flow::Stop };
     let filter = Filter { ptr };
     // SAFETY: per the contract, a live `Box<Guard>` made in on_http_filter_new. Envoy
     // calls a filter's hooks one at a time on its worker thread, so this is the only
     // reference to it while the hook runs.
-    let Some(guard) = (unsafe { filter_module.cast_mut().cast::<Guard>().as_mut() }) else { return Flow::Continue };
+    let Some(guard) = (unsafe { filter_module.cast_mut().cast::<Guard>().as_mut() }) else { return Flow::Stop };
     match catch_unwind(AssertUnwindSafe(|| hook(guard, &filter))) {
         Ok(flow) => flow,
         Err(_) => {
@@ -755,7 +747,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout
             // SAFETY: Envoy passes `body_chunks_size` slices, valid for this hook.
             unsafe { std::slice::from_raw_parts(body_chunks, body_chunks_size) }
         };
-        let limit = webhook_guard::remote_list::MAX_BODY_BYTES + 1;
+        let limit = webhook_guard::host::CALLOUT_BODY_LIMIT;
         for chunk in chunks {
             if body.len() >= limit {
                 break;

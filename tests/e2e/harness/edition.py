@@ -10,6 +10,7 @@ build."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 
@@ -62,19 +63,51 @@ def native_filter(plugin_json: str) -> dict:
     }
 
 
+def _certificate_from_xfcc(plugin_json: str) -> tuple[str, bool]:
+    """The 1.40 dynamic-module ABI gives a module no peer certificate, so the native
+    edition pins client certificates with `source: xfcc`, from the x-forwarded-client-cert
+    header that Envoy itself sets from the TLS connection (SANITIZE_SET, cert: true; a
+    client's own header is dropped). The plugin JSON with every `client_cert` check that
+    reads the connection turned into that, and whether there was any."""
+    try:
+        policy = json.loads(plugin_json)
+    except ValueError:
+        return plugin_json, False
+    changed = False
+    for route in policy.get("routes", []) if isinstance(policy, dict) else []:
+        check = route.get("checks", {}).get("client_cert") if isinstance(route, dict) else None
+        if isinstance(check, dict) and check.get("source", "connection") == "connection":
+            check["source"] = "xfcc"
+            changed = True
+    return (json.dumps(policy) if changed else plugin_json), changed
+
+
 def to_native(cfg: dict) -> tuple[dict, dict[str, str]]:
     """The config with every Wasm filter replaced by the native one, and the environment
     variables those Wasm VMs were given."""
     cfg = copy.deepcopy(cfg)
     env: dict[str, str] = {}
 
+    def replace(node) -> bool:
+        tc = node.get("typed_config")
+        if not (isinstance(tc, dict) and tc.get("@type") == WASM_FILTER):
+            return False
+        plugin = tc.get("config", {})
+        env.update(plugin.get("vm_config", {}).get("environment_variables", {}).get("key_values", {}))
+        plugin_json, from_xfcc = _certificate_from_xfcc(plugin.get("configuration", {}).get("value", ""))
+        node["typed_config"] = native_filter(plugin_json)
+        return from_xfcc
+
     def walk(node):
         if isinstance(node, dict):
-            tc = node.get("typed_config")
-            if isinstance(tc, dict) and tc.get("@type") == WASM_FILTER:
-                plugin = tc.get("config", {})
-                env.update(plugin.get("vm_config", {}).get("environment_variables", {}).get("key_values", {}))
-                node["typed_config"] = native_filter(plugin.get("configuration", {}).get("value", ""))
+            filters = node.get("http_filters")
+            if isinstance(filters, list):
+                from_xfcc = [replace(f) for f in filters if isinstance(f, dict)]
+                if any(from_xfcc):
+                    node["forward_client_cert_details"] = "SANITIZE_SET"
+                    node["set_current_client_cert_details"] = {"cert": True}
+            elif replace(node):
+                raise ValueError("a client_cert check outside an HttpConnectionManager's http_filters")
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):
