@@ -1031,9 +1031,10 @@ def write_markdown(path: Path, report: dict, info: dict) -> None:
     recipe = (REPO / "bench" / "PROFILING.md")
 
     def soak_section() -> str:
-        # The latest `make soak` results (bench/soak.py writes them), carried over.
-        soak = REPO / "bench" / "SOAK.md"
-        return "\n" + soak.read_text() if soak.exists() else ""
+        # The latest `make soak` results of each edition (bench/soak.py writes them),
+        # carried over.
+        soaks = [REPO / "bench" / "SOAK.md", REPO / "bench" / "SOAK-native.md"]
+        return "".join("\n" + soak.read_text() for soak in soaks if soak.exists())
     settings = (f"ROUNDS={ROUNDS} DURATION={DURATION}s WARMUP={WARMUP}s CONNECTIONS={CONNECTIONS} "
                 f"STREAMS={STREAMS} ENVOY_CONCURRENCY={ENVOY_CONCURRENCY} LAT_RPS={LAT_RPS} "
                 f"MEM_REQUESTS={MEM_REQUESTS}")
