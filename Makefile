@@ -120,7 +120,7 @@ clean:
 ## bench: webhook-guard vs native Envoy filters (h2load, oha); writes BENCHMARKS.md.
 ##        ROUNDS, DURATION, CASES, BENCH_TLS=0, STRICT=1 ...: see bench/run.py
 .PHONY: bench
-bench: build
+bench: build native
 	@bench/setup.sh
 	$(VENV)/bin/python bench/run.py
 
