@@ -50,6 +50,9 @@ pub enum Denial {
     CertMissing,
     CertMalformed,
     CertNotPinned,
+    /// Only the certificate's SHA-256 is known (the host gives no more), it matches no
+    /// SHA-256 pin, and SHA-1 thumbprints are pinned: whether it is pinned cannot be told.
+    CertPinUnverifiable,
     // a remote list never loaded
     ListUnavailable,
     ListStale,
@@ -96,6 +99,7 @@ impl Denial {
             CertMissing => "cert_missing",
             CertMalformed => "cert_malformed",
             CertNotPinned => "cert_not_pinned",
+            CertPinUnverifiable => "cert_pin_unverifiable",
             ListUnavailable => "list_unavailable",
             ListStale => "list_stale",
         }
@@ -112,9 +116,8 @@ impl Denial {
             PayloadTooLarge => Reply::PAYLOAD_TOO_LARGE,
             RateLimited => Reply::RATE_LIMITED,
             ListUnavailable => Reply::UNAVAILABLE,
-            ClientAddressUnknown | IpNotAllowed | CertMissing | CertMalformed | CertNotPinned | ListStale => {
-                Reply::FORBIDDEN
-            }
+            ClientAddressUnknown | IpNotAllowed | CertMissing | CertMalformed | CertNotPinned | CertPinUnverifiable
+            | ListStale => Reply::FORBIDDEN,
             _ => Reply::UNAUTHORIZED,
         }
     }
@@ -151,6 +154,8 @@ mod tests {
         assert_eq!(Denial::IpNotAllowed.reply().status, 403);
         assert_eq!(Denial::CertNotPinned.reply().status, 403);
         assert_eq!(Denial::CertMissing.reply().status, 403);
+        assert_eq!(Denial::CertPinUnverifiable.reply().status, 403);
+        assert_eq!(Denial::CertPinUnverifiable.reason(), "cert_pin_unverifiable");
         assert_eq!(Denial::PayloadTooLarge.reply().status, 413);
         assert_eq!(Denial::RateLimited.reply().status, 429);
         assert_eq!(Denial::ListUnavailable.reply().status, 503);

@@ -1,18 +1,16 @@
 //! Reads from Envoy: the clock, the client address, shared data, and what the header
 //! checks look up (remote lists, the client certificate).
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 
-use crate::denial::Denial;
 use crate::policy::Lookups;
 use crate::remote_list::{ListState, Refresher};
-use crate::request::Headers;
 use crate::shared::{Conflict, SharedStore};
-use crate::verify::cert::{pem_to_der, xfcc_cert, CertSource};
+use crate::verify::cert::PeerCertForm;
 
 pub fn now_unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
@@ -29,29 +27,43 @@ pub fn client_address() -> Option<SocketAddr> {
     addr
 }
 
-thread_local! {
-    // Whether this VM already knows the notice was given (saves the shared-data read).
-    static WARNED_XFF: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Shared by every worker, so the notice is logged once per Envoy, not once per worker.
-const WARNED_XFF_KEY: &str = "webhook_guard:notice:xff";
-
 /// Say once that client addresses come from `X-Forwarded-For` (port 0).
 fn notice_forwarded_address() {
-    if WARNED_XFF.with(|w| w.replace(true)) {
-        return;
-    }
-    let store = SharedData;
-    let (value, cas) = store.get(WARNED_XFF_KEY);
-    // The first worker to write the key says it; a CAS on a new key is not possible, so
-    // two workers racing at the very first request may both say it.
-    if value.is_none() && store.set(WARNED_XFF_KEY, b"1", cas).is_ok() {
+    notice_once("xff", || {
         log::warn!(
             "webhook-guard: client addresses come from X-Forwarded-For (port 0). That is right only with \
              use_remote_address: true and xff_num_trusted_hops set to the number of trusted proxies in front; \
              otherwise a client can choose its own address"
-        );
+        )
+    });
+}
+
+thread_local! {
+    // The notices this VM already knows were given (saves the shared-data read).
+    static NOTICED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `say` (a log line) once per Envoy for `name`: the key in shared data is seen by
+/// every worker, so the line is not repeated per worker.
+pub fn notice_once(name: &str, say: impl FnOnce()) {
+    let first_here = NOTICED.with(|n| {
+        let mut n = n.borrow_mut();
+        if n.iter().any(|k| k == name) {
+            return false;
+        }
+        n.push(name.to_string());
+        true
+    });
+    if !first_here {
+        return;
+    }
+    let key = format!("webhook_guard:notice:{name}");
+    let store = SharedData;
+    let (value, cas) = store.get(&key);
+    // The first worker to write the key says it; a CAS on a new key is not possible, so
+    // two workers racing at the very first request may both say it.
+    if value.is_none() && store.set(&key, b"1", cas).is_ok() {
+        say();
     }
 }
 
@@ -71,7 +83,6 @@ impl SharedStore for SharedData {
 /// What the header checks look up, read from Envoy.
 pub struct EnvoyLookups<'a> {
     pub lists: &'a [Refresher],
-    pub headers: &'a Headers,
     pub now_ms: u64,
 }
 
@@ -88,22 +99,12 @@ impl Lookups for EnvoyLookups<'_> {
         }
     }
 
-    fn client_cert(&self, source: CertSource) -> Result<Option<Vec<u8>>, Denial> {
-        match source {
-            CertSource::Connection => {
-                // Envoy gives the leaf certificate of the TLS connection as PEM.
-                let pem = hostcalls::get_property(vec!["connection", "peer_certificate"]).ok().flatten();
-                match pem {
-                    None => Ok(None),
-                    Some(p) if p.is_empty() => Ok(None),
-                    Some(p) => pem_to_der(&p).map(Some).ok_or(Denial::CertMalformed),
-                }
-            }
-            CertSource::Xfcc => match self.headers.get_one("x-forwarded-client-cert") {
-                Err(_) => Err(Denial::CertMalformed),
-                Ok(None) => Ok(None),
-                Ok(Some(v)) => xfcc_cert(v),
-            },
-        }
+    fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {
+        // Both are strings: PEM text (Envoy 1.38+), and the digest as lower-case hex.
+        let name = match form {
+            PeerCertForm::Pem => "peer_certificate",
+            PeerCertForm::Sha256Digest => "sha256_peer_certificate_digest",
+        };
+        hostcalls::get_property(vec!["connection", name]).ok().flatten()
     }
 }

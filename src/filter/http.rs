@@ -12,9 +12,11 @@ use proxy_wasm::types::Action;
 use super::access_log;
 use super::envoy::{self, EnvoyLookups, SharedData};
 use super::metrics::{Metrics, RouteMetrics};
+use crate::denial::Denial;
 use crate::remote_list::Refresher;
 use crate::request::{Headers, RequestHead};
 use crate::verdict::{Case, Decision, HeaderEdit, Judge, Outcome, Verdict};
+use crate::verify::cert::pin_unverifiable_advice;
 
 pub struct Guard {
     judge: Rc<Judge>,
@@ -77,6 +79,10 @@ impl Guard {
                 self.request_id()
             );
             meta.denied(&self.metrics, *d);
+            if *d == Denial::CertPinUnverifiable {
+                let key = format!("cert_pin_unverifiable.{}", meta.name);
+                envoy::notice_once(&key, || log::warn!("webhook-guard: {}", pin_unverifiable_advice(&meta.name)));
+            }
         }
         match verdict.outcome {
             Outcome::Allowed => {
@@ -166,8 +172,11 @@ impl HttpContext for Guard {
             head.client = self.client_address();
         }
         let head = self.head.insert(head);
-        let lookups = EnvoyLookups { lists: &self.lists, headers: &head.headers, now_ms };
+        let lookups = EnvoyLookups { lists: &self.lists, now_ms };
         let findings = route.check_head(head, policy.mode, &lookups);
+        if let Some(origin) = findings.cert_origin {
+            envoy::notice_once(origin.name(), || log::info!("webhook-guard: {}", origin.notice()));
+        }
         let verdict = self.case.on_head(&judge, head, findings, &SharedData);
         let buffering = verdict.decision == Decision::KeepBuffering;
         let action = self.apply(verdict);

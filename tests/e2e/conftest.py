@@ -4,6 +4,9 @@
 - `envoy_factory`: starts Envoys for the current module (stopped at the module's end):
       envoy = envoy_factory.start(policy, env={...})
       failure = envoy_factory.start_failing(bad_policy, env={...})
+
+`@pytest.mark.envoy_min("1.38", "why")` marks a test that needs that Envoy release or a
+newer one: on an older Envoy (WEBHOOK_GUARD_ENVOY) it is skipped, and the skip says why.
 """
 
 from __future__ import annotations
@@ -17,6 +20,29 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import harness  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "envoy_min(version, why): needs this Envoy release or newer; skipped, with why, on older ones")
+
+
+def pytest_report_header(config):
+    have = harness.envoy_version()
+    return f"envoy: {'.'.join(map(str, have)) if have else 'unknown'} ({harness.ENVOY_BIN})"
+
+
+def pytest_collection_modifyitems(config, items):
+    have = harness.envoy_version()
+    if have is None:
+        return
+    for item in items:
+        for mark in item.iter_markers("envoy_min"):
+            want = tuple(int(p) for p in mark.args[0].split("."))
+            if have[:len(want)] < want:
+                why = mark.args[1] if len(mark.args) > 1 else mark.kwargs.get("why", "")
+                item.add_marker(pytest.mark.skip(
+                    reason=f"needs Envoy {mark.args[0]} or newer, this is {'.'.join(map(str, have))}: {why}"))
 
 
 def pytest_sessionstart(session):
