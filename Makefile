@@ -68,8 +68,17 @@ unit:
 e2e: build cli
 	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
 
-## lint: rustfmt and clippy (native and wasm), warnings are errors
+## lint: no build output tracked by git, rustfmt and clippy (native and wasm), warnings
+##       are errors
 lint: setup
+	@# Build output never belongs in git: every target/ is ignored, and a file under one
+	@# that is tracked anyway (added before the ignore, or with `git add -f`) fails here.
+	@tracked=$$(git ls-files 2>/dev/null | grep -E '(^|/)target/' || true); \
+	if [ -n "$$tracked" ]; then \
+		echo "lint: git tracks build output under a target/ directory ($$(echo "$$tracked" | wc -l) files); untrack it with git rm -r --cached:" >&2; \
+		echo "$$tracked" | head -n 20 | sed 's/^/  /' >&2; \
+		exit 1; \
+	fi
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 --lib -- -D warnings

@@ -220,7 +220,7 @@ def demo_envoy(envoy_factory):
 
 @pytest.mark.parametrize("route", [r["name"] for r in harness.demo_policy()["routes"]])
 def test_the_demo_config_signs_its_own_routes(demo_envoy, upstream, tmp_path, route):
-    """What the README shows: `sign --config envoy/envoy.yaml --route NAME --curl`, run
+    """What docs/cli.md shows: `sign --config envoy/envoy.yaml --route NAME --curl`, run
     against the demo Envoy (`make run`), is forwarded; one changed byte is refused."""
     body = tmp_path / "body.json"
     body.write_bytes(b'{"action":"opened","number":7}')

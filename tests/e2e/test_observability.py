@@ -1,5 +1,5 @@
 """What an operator sees: labelled Prometheus metrics on /stats/prometheus (the stats tags
-that envoy/envoy.yaml, envoy/copyleaks.yaml, the README's snippet and
+that envoy/envoy.yaml, envoy/copyleaks.yaml, the snippets of docs/ and
 deploy/istio/webhook-guard-stats.yaml ship), and the verdict in Envoy's JSON access log
 (filter state the plugin sets: route, outcome, reason, secret)."""
 
@@ -20,7 +20,7 @@ ENV = harness.demo_env(DEMO)
 POLICY = harness.demo_policy(DEMO)
 GITHUB_SECRET = ENV["GITHUB_WEBHOOK_SECRET"]
 ISTIO_STATS = harness.REPO / "deploy" / "istio" / "webhook-guard-stats.yaml"
-README = harness.REPO / "README.md"
+DOCS = sorted((harness.REPO / "docs").glob("*.md"))
 
 
 def access_log(envoy: harness.Envoy) -> list[dict]:
@@ -59,9 +59,9 @@ def stats_tags(cfg: dict) -> list[dict]:
     return cfg["stats_config"]["stats_tags"]
 
 
-def readme_block(*keys: str) -> dict:
-    """The README's copy-paste yaml block that sets all these keys."""
-    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
+def docs_block(*keys: str) -> dict:
+    """The one copy-paste yaml block of docs/ that sets all these keys."""
+    blocks = [b for page in DOCS for b in re.findall(r"```yaml\n(.*?)```", page.read_text(), re.S)]
     [block] = [b for b in blocks if all(f"\n{k}:" in "\n" + b for k in keys)]
     return yaml.safe_load(block)
 
@@ -81,13 +81,13 @@ def test_every_example_ships_the_same_stats_tags():
     assert len(EXAMPLES) >= 3
     for path in EXAMPLES:
         assert stats_tags(yaml.safe_load(path.read_text())) == tags, path.name
-    assert stats_tags(readme_block("stats_config")) == tags
+    assert stats_tags(docs_block("stats_config")) == tags
     assert stats_tags(istio_custom_bootstrap()) == tags
 
 
 def test_every_example_ships_the_verdict_in_a_json_access_log():
-    readme = readme_block("access_log", "http_filters")
-    for hcm in [harness.hcm(yaml.safe_load(p.read_text())) for p in EXAMPLES] + [readme]:
+    snippet = docs_block("access_log", "http_filters")
+    for hcm in [harness.hcm(yaml.safe_load(p.read_text())) for p in EXAMPLES] + [snippet]:
         [log] = hcm["access_log"]
         fmt = log["typed_config"]["log_format"]["json_format"]
         for key in ("route", "outcome", "reason", "secret"):

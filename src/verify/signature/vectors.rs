@@ -402,14 +402,6 @@ fn gitlab_token_is_compared_whole() {
     }
 }
 
-#[test]
-fn the_readme_lists_every_preset() {
-    let readme = include_str!("../../../README.md");
-    for name in presets::NAMES {
-        assert!(readme.contains(&format!("| `{name}` |")), "README has no row for {name}");
-    }
-}
-
 // The hapi-dropbox-webhooks library's test vector: secret "the_secret".
 #[test]
 fn dropbox_library_vector() {
