@@ -6,7 +6,9 @@
       failure = envoy_factory.start_failing(bad_policy, env={...})
 
 `@pytest.mark.envoy_min("1.38", "why")` marks a test that needs that Envoy release or a
-newer one: on an older Envoy (WEBHOOK_GUARD_ENVOY) it is skipped, and the skip says why.
+newer one, `@pytest.mark.envoy_before("1.38", "why")` one about what older releases do:
+on other releases of the Envoy under test (WEBHOOK_GUARD_ENVOY) it is skipped, and the
+skip says why.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import harness  # noqa: E402
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "envoy_min(version, why): needs this Envoy release or newer; skipped, with why, on older ones")
+    config.addinivalue_line(
+        "markers", "envoy_before(version, why): about releases older than this one; skipped, with why, on newer ones")
 
 
 def pytest_report_header(config):
@@ -36,13 +40,17 @@ def pytest_collection_modifyitems(config, items):
     have = harness.envoy_version()
     if have is None:
         return
+    this = ".".join(map(str, have))
     for item in items:
-        for mark in item.iter_markers("envoy_min"):
-            want = tuple(int(p) for p in mark.args[0].split("."))
-            if have[:len(want)] < want:
-                why = mark.args[1] if len(mark.args) > 1 else mark.kwargs.get("why", "")
-                item.add_marker(pytest.mark.skip(
-                    reason=f"needs Envoy {mark.args[0]} or newer, this is {'.'.join(map(str, have))}: {why}"))
+        for name in ("envoy_min", "envoy_before"):
+            for mark in item.iter_markers(name):
+                release = mark.args[0]
+                older = have[:2] < tuple(int(p) for p in release.split("."))
+                why = mark.args[1] if len(mark.args) > 1 else ""
+                if name == "envoy_min" and older:
+                    item.add_marker(pytest.mark.skip(reason=f"needs Envoy {release} or newer, this is {this}: {why}"))
+                if name == "envoy_before" and not older:
+                    item.add_marker(pytest.mark.skip(reason=f"about Envoy before {release}, this is {this}: {why}"))
 
 
 def pytest_sessionstart(session):

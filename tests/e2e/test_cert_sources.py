@@ -99,13 +99,16 @@ def test_sha256_pin_refuses_another_certificate(bare, upstream, pki):
     assert bare.wait_counter("webhook_guard.sha256.denied.cert_not_pinned", before + 1) == before + 1
 
 
+@pytest.mark.envoy_min("1.38", "connection.peer_certificate gives the filter the certificate itself")
 def test_sha1_pin_on_the_connection_alone(bare, upstream, pki):
-    """1.38+: checked. Before: refused by name with the fix in the log, once per Envoy,
-    never as a missing certificate, and never let through."""
-    if HAS_PEM:
-        assert_forwarded(post(bare, "sha1", pki["sender"]), upstream, "sha1")
-        assert "cert_pin_unverifiable" not in bare.log()
-        return
+    assert_forwarded(post(bare, "sha1", pki["sender"]), upstream, "sha1")
+    assert "cert_pin_unverifiable" not in bare.log()
+
+
+@pytest.mark.envoy_before("1.38", "from 1.38 on the filter has the certificate and checks SHA-1 pins")
+def test_sha1_pin_without_the_certificate_is_refused_by_name(bare, upstream, pki):
+    """Only the SHA-256 is known: refused by name with the fix in the log, once per
+    Envoy, never as a missing certificate, and never let through."""
     for cert in ("sender", "sender", "stranger"):
         assert_forbidden(post(bare, "sha1", pki[cert]), upstream)
     assert bare.wait_counter("webhook_guard.sha1.denied.cert_pin_unverifiable", 3) == 3
