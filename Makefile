@@ -93,8 +93,8 @@ unit:
 e2e: build cli
 	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
 
-## lint: no build output tracked by git, rustfmt and clippy (native and wasm), warnings
-##       are errors
+## lint: no build output tracked by git, no source file over 800 lines of code before
+##       its tests, rustfmt and clippy (native and wasm), warnings are errors
 lint: setup
 	@# Build output never belongs in git: every target/ is ignored, and a file under one
 	@# that is tracked anyway (added before the ignore, or with `git add -f`) fails here.
@@ -104,6 +104,7 @@ lint: setup
 		echo "$$tracked" | head -n 20 | sed 's/^/  /' >&2; \
 		exit 1; \
 	fi
+	scripts/check-file-length.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 --lib -- -D warnings

@@ -105,6 +105,60 @@ impl Denial {
         }
     }
 
+    /// What the reason means, in a sentence for the operator (`webhook-guard explain`
+    /// prints it beside the reason). Never sent to the client.
+    pub fn explanation(self) -> &'static str {
+        use Denial::*;
+        match self {
+            RouteNotFound => "no route matches this path (and unmatched is deny)",
+            AmbiguousPath => "the path cannot be read one way, or its readings lead to different routes",
+            MethodNotAllowed => "a route has this path, but not this method",
+            PayloadTooLarge => "the body is larger than max_body_bytes",
+            SignatureMissing => "the signature header (or signature) is missing",
+            SignatureRepeated => "a header the signature check reads is sent more than once",
+            SignatureMalformed => "the signature is not in the scheme's format (prefix, encoding or length)",
+            SignatureMismatch => {
+                "no configured secret gives the signature sent: wrong or expired secret, or the body, timestamp or \
+                 id differ from what was signed"
+            }
+            TimestampMissing => "the scheme's timestamp is missing",
+            TimestampMalformed => "the timestamp is not a number of the scheme's format",
+            TimestampOutOfTolerance => "the timestamp is further from now than tolerance_seconds",
+            MessageIdMissing => "the scheme's message id is missing",
+            HeaderMissing => "the secret header is missing",
+            HeaderRepeated => "the secret header is sent more than once",
+            HeaderMismatch => "the secret header's value is none of the configured secrets",
+            TokenMissing => "no bearer token",
+            TokenRepeated => "the token header is sent more than once",
+            TokenMalformed => "the token is not a well-formed JWT",
+            TokenAlgorithmNotAllowed => "the token's alg is not in algorithms",
+            TokenSignatureMismatch => "no configured secret gives the token's signature",
+            TokenExpired => "exp is past (beyond leeway_seconds)",
+            TokenExpMissing => "the token has no exp and require_exp is true",
+            TokenNotYetValid => "nbf or iat is in the future (beyond leeway_seconds)",
+            TokenTooOld => "iat is older than max_age_seconds",
+            TokenIatMissing => "max_age_seconds needs iat, and the token has none",
+            TokenIssuerMismatch => "iss is not the configured issuer",
+            TokenAudienceMismatch => "aud holds none of the configured audiences",
+            ClientAddressUnknown => "the client address is not known",
+            IpNotAllowed => "the client address is in no allowed CIDR",
+            RateLimited => "the rate limit is spent",
+            PayloadNotJson => "the body is not the JSON the check reads",
+            PayloadDuplicateKey => "a member on the way to the value is written twice",
+            PayloadMissing => "the body has no value at the pointer",
+            PayloadMismatch => "the value at the pointer matches no configured secret",
+            CertMissing => "no client certificate",
+            CertMalformed => "the client certificate cannot be read",
+            CertNotPinned => "the client certificate's SHA-1 and SHA-256 are not pinned",
+            CertPinUnverifiable => {
+                "only the client certificate's SHA-256 is known (Envoy before 1.38 without the certificate in \
+                 x-forwarded-client-cert), it matches no SHA-256 pin, and the route pins SHA-1 thumbprints"
+            }
+            ListUnavailable => "the check needs its remote list, which has not loaded yet",
+            ListStale => "the remote list is older than max_stale_seconds",
+        }
+    }
+
     /// The status and body the client gets. Deliberately coarse: the client is never
     /// told which check failed.
     pub fn reply(self) -> Reply {

@@ -69,7 +69,7 @@ pub fn is_plain(path: &[u8]) -> bool {
     for &b in path {
         // One pass, no look-ahead: any segment that starts with `.` (not only `.` and
         // `..`) takes the slow path, and so does `//`.
-        if SPECIAL[b as usize] || (prev == b'/' && (b == b'/' || b == b'.')) {
+        if is_special(b) || (prev == b'/' && (b == b'/' || b == b'.')) {
             return false;
         }
         prev = b;
@@ -78,20 +78,9 @@ pub fn is_plain(path: &[u8]) -> bool {
 }
 
 /// Bytes that make a path need reading: `%`, `\`, `;`, `#`, controls, space, non-ASCII.
-static SPECIAL: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = b <= 0x20
-            || b >= 0x7f
-            || b == b'%' as usize
-            || b == b'\\' as usize
-            || b == b';' as usize
-            || b == b'#' as usize;
-        b += 1;
-    }
-    t
-};
+fn is_special(b: u8) -> bool {
+    matches!(b, 0..=0x20 | 0x7f..=0xff | b'%' | b'\\' | b';' | b'#')
+}
 
 /// Every reading of `path` (query string already cut off), the path as sent first and
 /// its normal form last: decoded as far as it goes and read with every step. Readings
@@ -117,8 +106,8 @@ pub fn readings(path: &[u8]) -> Result<Vec<Vec<u8>>, Unreadable> {
         if !is_utf8(&level) {
             return Err(Unreadable::NotUtf8);
         }
-        if let Some(cut) = level.iter().position(|&b| b == b'?' || b == b'#') {
-            bases.push(level[..cut].to_vec());
+        if let Some(head) = level.iter().position(|&b| b == b'?' || b == b'#').and_then(|cut| level.get(..cut)) {
+            bases.push(head.to_vec());
         }
         bases.push(level.clone());
     }
@@ -185,8 +174,8 @@ fn apply(s: &[u8], step: u8) -> Result<Vec<u8>, Unreadable> {
 
 fn check_as_sent(path: &[u8]) -> Result<(), Unreadable> {
     let mut i = 0;
-    while i < path.len() {
-        match path[i] {
+    while let Some(&b) = path.get(i) {
+        match b {
             0..=0x20 | 0x7f | b'#' => return Err(Unreadable::ControlByte),
             b'%' => {
                 if !escape_at(path, i) {
@@ -234,14 +223,14 @@ fn has_escape(s: &[u8]) -> bool {
 fn decode(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
-    while i < s.len() {
+    while let Some(&b) = s.get(i) {
         if let (true, Some(h), Some(l)) =
             (escape_at(s, i), s.get(i + 1).copied().and_then(hex), s.get(i + 2).copied().and_then(hex))
         {
             out.push(h << 4 | l);
             i += 3;
         } else {
-            out.push(s[i]);
+            out.push(b);
             i += 1;
         }
     }
@@ -266,17 +255,13 @@ fn cut_params(s: &[u8]) -> Vec<u8> {
 }
 
 /// How many dots a segment is, if it is only dots (`.`, `%2e`), one or two.
-fn dot_segment(seg: &[u8]) -> Option<usize> {
+fn dot_segment(mut seg: &[u8]) -> Option<usize> {
     let mut n = 0;
-    let mut i = 0;
-    while i < seg.len() {
-        if seg[i] == b'.' {
-            i += 1;
-        } else if seg.len() >= i + 3 && seg[i..i + 3].eq_ignore_ascii_case(b"%2e") {
-            i += 3;
-        } else {
-            return None;
-        }
+    while !seg.is_empty() {
+        seg = match seg {
+            [b'.', rest @ ..] | [b'%', b'2', b'e' | b'E', rest @ ..] => rest,
+            _ => return None,
+        };
         n += 1;
     }
     (n == 1 || n == 2).then_some(n)
@@ -299,7 +284,8 @@ fn resolve_dots(s: &[u8]) -> Result<Vec<u8>, Unreadable> {
                     if depth == 0 {
                         return Err(Unreadable::AboveRoot);
                     }
-                    let cut = out[root..].iter().rposition(|&b| b == b'/').map_or(root, |p| root + p);
+                    let cut =
+                        out.get(root..).and_then(|t| t.iter().rposition(|&b| b == b'/')).map_or(root, |p| root + p);
                     out.truncate(cut);
                     depth -= 1;
                 }
@@ -383,8 +369,8 @@ impl Matcher {
         let plain = if self.exact {
             eq(trimmed, pat, fold)
         } else {
-            (reading.len() >= pat.len() && eq(&reading[..pat.len()], pat, fold))
-                || (pat.len() > 1 && pat.ends_with(b"/") && eq(trimmed, &pat[..pat.len() - 1], fold))
+            reading.get(..pat.len()).is_some_and(|head| eq(head, pat, fold))
+                || (pat.len() > 1 && pat.strip_suffix(b"/").is_some_and(|dir| eq(trimmed, dir, fold)))
         };
         if plain {
             return Hit::Yes;
@@ -396,7 +382,7 @@ impl Matcher {
             wild_match(pat, trimmed, true)
         } else {
             wild_match(pat, reading, false)
-                || (pat.len() > 1 && pat.ends_with(b"/") && wild_match(&pat[..pat.len() - 1], trimmed, true))
+                || (pat.len() > 1 && pat.strip_suffix(b"/").is_some_and(|dir| wild_match(dir, trimmed, true)))
         };
         if maybe {
             Hit::Maybe
@@ -412,12 +398,14 @@ fn eq(a: &[u8], b: &[u8], fold: bool) -> bool {
 }
 
 /// Trailing `/` removed, but a path of slashes is `/`.
-fn trim_slashes(s: &[u8]) -> &[u8] {
-    let mut end = s.len();
-    while end > 1 && s[end - 1] == b'/' {
-        end -= 1;
+fn trim_slashes(mut s: &[u8]) -> &[u8] {
+    while s.len() > 1 {
+        match s.strip_suffix(b"/") {
+            Some(rest) => s = rest,
+            None => break,
+        }
     }
-    &s[..end]
+    s
 }
 
 /// Whether `pat` (ASCII, lower case) is `s` (whole) or a prefix of `s`, when each
@@ -428,13 +416,14 @@ fn wild_match(pat: &[u8], s: &[u8], whole: bool) -> bool {
     let n = pat.len();
     let mut cur = vec![false; n + 1];
     let mut next = vec![false; n + 1];
-    cur[0] = true;
+    if let Some(start) = cur.first_mut() {
+        *start = true;
+    }
     let mut i = 0;
-    while i < s.len() {
-        if !whole && cur[n] {
+    while let Some(&b) = s.get(i) {
+        if !whole && cur.last() == Some(&true) {
             return true;
         }
-        let b = s[i];
         let (width, wild) = match b {
             0..=0x7f => (1, false),
             0xc0..=0xdf => (2, true),
@@ -444,17 +433,17 @@ fn wild_match(pat: &[u8], s: &[u8], whole: bool) -> bool {
         };
         next.iter_mut().for_each(|x| *x = false);
         let mut any = false;
-        for p in (0..=n).filter(|&p| cur[p]) {
+        for p in cur.iter().enumerate().filter_map(|(p, &on)| on.then_some(p)) {
             if wild {
-                for k in 1..=3 {
-                    if p + k <= n {
-                        next[p + k] = true;
-                        any = true;
-                    }
+                for reached in next.iter_mut().skip(p + 1).take(3) {
+                    *reached = true;
+                    any = true;
                 }
-            } else if p < n && pat[p] == b.to_ascii_lowercase() {
-                next[p + 1] = true;
-                any = true;
+            } else if pat.get(p) == Some(&b.to_ascii_lowercase()) {
+                if let Some(reached) = next.get_mut(p + 1) {
+                    *reached = true;
+                    any = true;
+                }
             }
         }
         if !any {
@@ -463,7 +452,7 @@ fn wild_match(pat: &[u8], s: &[u8], whole: bool) -> bool {
         std::mem::swap(&mut cur, &mut next);
         i += width;
     }
-    cur[n]
+    cur.last() == Some(&true)
 }
 
 /// A host as routes compare it: lower case, without port, brackets or trailing dots.

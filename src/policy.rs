@@ -261,7 +261,7 @@ fn request_authorities(head: &RequestHead) -> Vec<String> {
     for v in head.headers.get_all(":authority").chain(head.headers.get_all("host")) {
         for part in v.split(|&b| b == b',') {
             let part = part.trim_ascii();
-            let after_user = part.iter().rposition(|&b| b == b'@').map(|at| &part[at + 1..]);
+            let after_user = part.iter().rposition(|&b| b == b'@').and_then(|at| part.get(at + 1..));
             for name in std::iter::once(part).chain(after_user) {
                 let a = crate::path::host_key(name);
                 if !found.contains(&a) {

@@ -24,10 +24,10 @@ fn sift_down<T: Ord>(v: &mut [T], mut root: usize, end: usize) {
         if child >= end {
             return;
         }
-        if child + 1 < end && v[child] < v[child + 1] {
+        if child + 1 < end && v.get(child) < v.get(child + 1) {
             child += 1;
         }
-        if v[root] >= v[child] {
+        if v.get(root) >= v.get(child) {
             return;
         }
         v.swap(root, child);

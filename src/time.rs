@@ -5,11 +5,11 @@
 pub fn parse_rfc3339(s: &str) -> Option<u64> {
     let b = s.as_bytes();
     if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
     {
         return None;
     }
@@ -32,13 +32,13 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
     {
         return None;
     }
-    let mut rest = &b[19..];
-    if rest.first() == Some(&b'.') {
-        let digits = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut rest = b.get(19..)?;
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
         if digits == 0 {
             return None;
         }
-        rest = &rest[1 + digits..];
+        rest = fraction.get(digits..)?;
     }
     let offset = match rest {
         [b'Z' | b'z'] => 0,

@@ -16,16 +16,18 @@ impl Captured {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// What comes before the first `needle` in `haystack`, and what follows it.
+fn split_around<'a>(haystack: &'a [u8], needle: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let at = haystack.windows(needle.len()).position(|w| w == needle)?;
+    Some((haystack.get(..at)?, haystack.get(at + needle.len()..)?))
 }
 
 /// Read a capture. `body` replaces what follows the headers (which must then be empty).
 pub fn parse(text: &[u8], body: Option<Vec<u8>>, scheme: &str) -> Result<Captured, String> {
-    let (head, rest) = match (find(text, b"\r\n\r\n"), find(text, b"\n\n")) {
-        (Some(a), Some(b)) if b < a => (&text[..b], &text[b + 2..]),
-        (Some(a), _) => (&text[..a], &text[a + 4..]),
-        (None, Some(b)) => (&text[..b], &text[b + 2..]),
+    let (head, rest) = match (split_around(text, b"\r\n\r\n"), split_around(text, b"\n\n")) {
+        (Some(crlf), Some(lf)) if lf.0.len() < crlf.0.len() => lf,
+        (Some(crlf), _) => crlf,
+        (None, Some(lf)) => lf,
         (None, None) => (text, &b""[..]),
     };
     let head = std::str::from_utf8(head).map_err(|_| "the request head is not UTF-8 text".to_string())?;
@@ -129,17 +131,17 @@ fn framed_body(headers: &[(String, Vec<u8>)], rest: &[u8]) -> Result<Vec<u8>, St
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     loop {
-        let eol = find(rest, b"\n").ok_or("a chunk size line is missing")?;
-        let line = std::str::from_utf8(&rest[..eol]).map_err(|_| "bad chunk size")?.trim();
+        let (line, after) = split_around(rest, b"\n").ok_or("a chunk size line is missing")?;
+        let line = std::str::from_utf8(line).map_err(|_| "bad chunk size")?.trim();
         let size = usize::from_str_radix(line.split(';').next().unwrap_or_default().trim(), 16)
             .map_err(|_| format!("bad chunk size {line:?}"))?;
-        rest = &rest[eol + 1..];
+        rest = after;
         if size == 0 {
             return Ok(out);
         }
-        let chunk = rest.get(..size).ok_or("a chunk is shorter than its size")?;
+        let (chunk, after) = rest.split_at_checked(size).ok_or("a chunk is shorter than its size")?;
         out.extend_from_slice(chunk);
-        rest = &rest[size..];
+        rest = after;
         rest = rest.strip_prefix(b"\r\n").or_else(|| rest.strip_prefix(b"\n")).unwrap_or(rest);
     }
 }

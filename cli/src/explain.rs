@@ -57,59 +57,20 @@ pub struct Request {
     pub now: u64,
 }
 
-/// What the client is never told: a sentence per reason.
-fn describe(reason: &str) -> &'static str {
-    match reason {
-        "route_not_found" => "no route matches this path (and unmatched is deny)",
-        "method_not_allowed" => "a route has this path, but not this method",
-        "ambiguous_path" => "the path cannot be read one way, or its readings lead to different routes",
-        "payload_too_large" => "the body is larger than max_body_bytes",
-        "signature_missing" => "the signature header (or signature) is missing",
-        "signature_repeated" => "a header the signature check reads is sent more than once",
-        "signature_malformed" => "the signature is not in the scheme's format (prefix, encoding or length)",
-        "signature_mismatch" => {
-            "no configured secret gives the signature sent: wrong or expired secret, or the body, timestamp or \
-             id differ from what was signed"
+/// What the client is never told: the plugin's own sentence for the reason, with how to
+/// give `explain` what only Envoy knows.
+fn why(d: Denial) -> String {
+    let hint = match d {
+        // Offline a remote list is never there: Envoy fetches it.
+        Denial::ListUnavailable => {
+            return "the check needs its remote list, which Envoy fetches: not known here".into()
         }
-        "timestamp_missing" => "the scheme's timestamp is missing",
-        "timestamp_malformed" => "the timestamp is not a number of the scheme's format",
-        "timestamp_out_of_tolerance" => {
-            "the timestamp is further from now than tolerance_seconds (a captured request is old: try --now)"
-        }
-        "message_id_missing" => "the scheme's message id is missing",
-        "header_missing" => "the secret header is missing",
-        "header_repeated" => "the secret header is sent more than once",
-        "header_mismatch" => "the secret header's value is none of the configured secrets",
-        "token_missing" => "no bearer token",
-        "token_repeated" => "the token header is sent more than once",
-        "token_malformed" => "the token is not a well-formed JWT",
-        "token_algorithm_not_allowed" => "the token's alg is not in algorithms",
-        "token_signature_mismatch" => "no configured secret gives the token's signature",
-        "token_expired" => "exp is past (beyond leeway_seconds)",
-        "token_exp_missing" => "the token has no exp and require_exp is true",
-        "token_not_yet_valid" => "nbf or iat is in the future (beyond leeway_seconds)",
-        "token_too_old" => "iat is older than max_age_seconds",
-        "token_iat_missing" => "max_age_seconds needs iat, and the token has none",
-        "token_issuer_mismatch" => "iss is not the configured issuer",
-        "token_audience_mismatch" => "aud holds none of the configured audiences",
-        "client_address_unknown" => "the client address is not known (pass --client ADDR)",
-        "ip_not_allowed" => "the client address is in no allowed CIDR",
-        "rate_limited" => "the rate limit is spent",
-        "payload_not_json" => "the body is not the JSON the check reads",
-        "payload_duplicate_key" => "a member on the way to the value is written twice",
-        "payload_missing" => "the body has no value at the pointer",
-        "payload_mismatch" => "the value at the pointer matches no configured secret",
-        "cert_missing" => "no client certificate (pass --client-cert PEM, or send x-forwarded-client-cert)",
-        "cert_malformed" => "the client certificate cannot be read",
-        "cert_not_pinned" => "the client certificate's SHA-1 and SHA-256 are not pinned",
-        "cert_pin_unverifiable" => {
-            "only the client certificate's SHA-256 is known (an Envoy before 1.38 without the certificate in \
-             x-forwarded-client-cert), it matches no SHA-256 pin, and the route pins SHA-1 thumbprints"
-        }
-        "list_unavailable" => "the check needs its remote list, which Envoy fetches: not known here",
-        "list_stale" => "the remote list is older than max_stale_seconds",
-        _ => "",
-    }
+        Denial::ClientAddressUnknown => "pass --client ADDR",
+        Denial::TimestampOutOfTolerance => "a captured request is old: try --now",
+        Denial::CertMissing => "pass --client-cert PEM, or send x-forwarded-client-cert",
+        _ => return d.explanation().into(),
+    };
+    format!("{} ({hint})", d.explanation())
 }
 
 /// One line of the explanation.
@@ -249,13 +210,13 @@ pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn
     let routing_line = match &routing {
         Routing::Route(i) => format!("route {}", name(*i)),
         Routing::MethodNotAllowed { allow } => {
-            format!("fail: method_not_allowed: {} (allowed: {allow})", describe("method_not_allowed"))
+            format!("fail: method_not_allowed: {} (allowed: {allow})", why(Denial::MethodNotAllowed))
         }
-        Routing::Ambiguous => format!("fail: ambiguous_path: {}", describe("ambiguous_path")),
+        Routing::Ambiguous => format!("fail: ambiguous_path: {}", why(Denial::AmbiguousPath)),
         Routing::NotFound if policy.unmatched == Unmatched::Allow => {
             "no route matches: forwarded unchecked (unmatched: allow)".into()
         }
-        Routing::NotFound => format!("fail: route_not_found: {}", describe("route_not_found")),
+        Routing::NotFound => format!("fail: route_not_found: {}", why(Denial::RouteNotFound)),
     };
     writeln!(out, "routing  {routing_line}")?;
     // With --route, that route's checks run as if the request had reached it.
@@ -315,7 +276,7 @@ pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn
         writeln!(out, "  {:<22} {}", s.check, outcome_text(&outcome))?;
     }
     if verdict.outcome.reason() == Some("payload_too_large") {
-        writeln!(out, "  {:<22} fail: payload_too_large: {}", "body", describe("payload_too_large"))?;
+        writeln!(out, "  {:<22} fail: payload_too_large: {}", "body", why(Denial::PayloadTooLarge))?;
     }
     if route.checks.dedupe.is_some() {
         writeln!(out, "  {:<22} not known here: whether Envoy already delivered this message", "dedupe")?;
@@ -327,10 +288,7 @@ fn outcome_text(o: &Outcome) -> String {
     match o {
         Outcome::Pass(Some(id)) => format!("pass (secret \"{id}\")"),
         Outcome::Pass(None) => "pass".into(),
-        Outcome::Fail(d) => match describe(d.reason()) {
-            "" => format!("fail: {}", d.reason()),
-            why => format!("fail: {}: {why}", d.reason()),
-        },
+        Outcome::Fail(d) => format!("fail: {}: {}", d.reason(), why(*d)),
         Outcome::NotReached(inner) => format!("not reached (would be: {})", outcome_text(inner)),
     }
 }

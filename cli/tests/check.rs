@@ -2,6 +2,9 @@
 //! fail with the plugin's own message, each deployment warning fires where it should and
 //! nowhere else.
 
+// A test crate: a panic is how a test fails, so the crate's no-panic lints stop here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod common;
 
 use common::{repo, run, scratch, write};

@@ -4,6 +4,9 @@
 //! examples' placeholder environment; any other `yaml` block is a part of one and says
 //! where it goes in a leading `#` comment, so a reader sees it is not a whole config.
 
+// A test crate: a panic is how a test fails, so the crate's no-panic lints stop here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod common;
 
 use common::{repo, run, scratch, write};

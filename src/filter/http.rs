@@ -161,6 +161,8 @@ impl HttpContext for Guard {
         head.now_ms = now_ms;
         let judge = self.judge.clone();
         let policy = judge.policy();
+        // The index comes from `policy.route`, which names only routes of this policy.
+        #[allow(clippy::indexing_slicing)]
         let route = match self.case.on_routing(&judge, policy.route(&head), &head) {
             Ok(i) => &policy.routes[i],
             Err(verdict) => {

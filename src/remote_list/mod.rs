@@ -1,13 +1,18 @@
 //! Remote lists (SPEC 2.3): entries such as certificate thumbprints or CIDRs, fetched
 //! over HTTP from an Envoy cluster, refreshed periodically and shared by every worker VM.
 //!
-//! Four pure parts, one a file, driven by the filter:
+//! Pure parts, one job a file, driven by the filter:
 //! - [`config`]: the `remote_list` block, validated by [`RemoteList::compile`];
 //! - [`parse`]: [`parse_list`] reads the entries out of a JSON answer whose shape is not
 //!   published, tolerant about the shape and strict about the content;
 //! - [`refresh`]: [`Refresher`], the refresh state machine keyed by callout token, and
 //!   [`ListState`], what the request path sees;
-//! - [`record`]: the two shared records of a list, in the codec of [`crate::shared`].
+//! - [`login`]: the login a list may need before a fetch (Copyleaks): the shared token,
+//!   its renewal, the login backoff and the rate window, driven by the refresh;
+//! - [`callout`]: [`FetchRequest`], the callout either machine hands the filter;
+//! - `timing`: backoff, jitter, leases and clock-skew rules both machines apply;
+//! - [`record`]: the shared records of a list and of a login, in the codec of
+//!   [`crate::shared`].
 //!
 //! # What the filter does
 //!
@@ -56,14 +61,19 @@
 //! minutes (at most 12, Copyleaks' limit, whatever the number of workers). A login takes
 //! the list's lease like a fetch, and its slot in that window before it is dispatched.
 
+pub mod callout;
 pub mod config;
+pub mod login;
 pub mod parse;
 mod record;
 pub mod refresh;
+mod timing;
 
 #[cfg(test)]
 mod testing;
 
+pub use callout::FetchRequest;
 pub use config::{RemoteList, RemoteListConfig};
+pub use login::LoginError;
 pub use parse::{parse_list, EntryKind, MAX_BODY_BYTES};
 pub use refresh::{ListState, Outcome, Refresher};

@@ -1,8 +1,15 @@
 //! Fixtures for the tests of every part: thumbprint and IP entry kinds, an environment,
-//! and a `remote_list` block pointing at the Copyleaks API.
+//! a `remote_list` block pointing at the Copyleaks API, and a worker's refresher driven
+//! through a fetch (for the refresh and the login).
 
-use super::config::{RemoteList, RemoteListConfig};
+use std::rc::Rc;
+
+use super::config::{RemoteList, RemoteListConfig, DEFAULT_TIMEOUT_MS};
 use super::parse::EntryKind;
+use super::record::Schedule;
+use super::refresh::{ListState, Outcome, Refresher, RemoteEntries};
+use super::timing::LEASE_MARGIN_MS;
+use crate::shared::MemoryStore;
 
 pub const SHA1: &str = "3F:2A:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:01:02";
 pub const SHA1_CANON: &str = "3f2a00112233445566778899aabbccddeeff0102";
@@ -56,4 +63,33 @@ pub fn wire(extra: &str) -> RemoteListConfig {
 
 pub fn list(extra: &str) -> RemoteList {
     RemoteList::compile(&wire(extra), "r.client_cert.remote_list", &env, "r.client_cert").unwrap()
+}
+
+pub fn worker(extra: &str) -> Refresher {
+    Refresher::new(list(extra), THUMBPRINTS)
+}
+
+pub const T0: u64 = 1_700_000_000_000;
+pub const LEASE: u64 = DEFAULT_TIMEOUT_MS + LEASE_MARGIN_MS;
+
+pub fn body() -> Vec<u8> {
+    format!(r#"["{SHA1}","{SHA256}"]"#).into_bytes()
+}
+
+/// Tick, dispatch with `token`, answer with `status`/`body`.
+pub fn fetch(w: &Refresher, store: &MemoryStore, now: u64, token: u32, status: u32, body: &[u8]) -> Outcome {
+    assert!(w.on_tick(store, now, u64::from(token)).is_some(), "expected a fetch at {now}");
+    w.on_dispatched(token);
+    w.on_response(store, token, status, body, now + 100)
+}
+
+pub fn fresh(state: ListState) -> Rc<RemoteEntries> {
+    match state {
+        ListState::Fresh(e) => e,
+        other => panic!("expected Fresh, got {other:?}"),
+    }
+}
+
+pub fn schedule(w: &Refresher, store: &MemoryStore) -> Schedule {
+    w.read_state(store).0.unwrap()
 }

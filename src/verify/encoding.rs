@@ -7,7 +7,12 @@ pub fn hex_decode(s: &[u8]) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    s.chunks_exact(2).map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?)).collect()
+    s.chunks_exact(2)
+        .map(|p| match p {
+            &[high, low] => Some(nibble(high)? << 4 | nibble(low)?),
+            _ => None,
+        })
+        .collect()
 }
 
 fn nibble(c: u8) -> Option<u8> {
@@ -20,11 +25,11 @@ fn nibble(c: u8) -> Option<u8> {
 }
 
 pub fn hex_encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 0x0f)] as char);
+        for n in [b >> 4, b & 0x0f] {
+            s.push(char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 }));
+        }
     }
     s
 }

@@ -413,8 +413,10 @@ fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Scheme, ConfigErro
     let one_byte = |v: &Option<String>, default: u8, f: &str| -> Result<u8, ConfigError> {
         match v.as_deref() {
             None => Ok(default),
-            Some(s) if s.len() == 1 && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => Ok(s.as_bytes()[0]),
-            Some(s) => Err(ConfigError::new(field(f), format!("\"{s}\" must be one printable character"))),
+            Some(s) => match s.as_bytes() {
+                &[b] if b.is_ascii_graphic() || b == b' ' => Ok(b),
+                _ => Err(ConfigError::new(field(f), format!("\"{s}\" must be one printable character"))),
+            },
         }
     };
     let (signature, member_ts) = match (&c.list, &c.signature_field) {

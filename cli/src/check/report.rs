@@ -48,8 +48,8 @@ pub fn print(reports: &[FileReport], format: Format, out: &mut dyn Write) -> std
                                     .filter(|f| f.severity == sev)
                                     .map(|f| {
                                         let mut o = json!({"code": f.code, "path": f.path, "message": f.message});
-                                        if let Some(h) = &f.hint {
-                                            o["hint"] = json!(h);
+                                        if let (Some(h), Some(o)) = (&f.hint, o.as_object_mut()) {
+                                            o.insert("hint".to_string(), json!(h));
                                         }
                                         o
                                     })

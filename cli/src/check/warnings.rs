@@ -264,10 +264,10 @@ pub fn envoy(policy: &Value, around: &Around, out: &mut Vec<Finding>) {
         if policy.get("unmatched").and_then(Value::as_str) == Some("allow") {
             let missing: Vec<&str> =
                 ["normalize_path", "merge_slashes"].into_iter().filter(|k| !is_true(hcm.get(*k))).collect();
-            if !missing.is_empty() {
+            if let Some(first) = missing.first() {
                 out.push(Finding::warning(
                     "unmatched_allow",
-                    format!("http_connection_manager.{}", missing[0]),
+                    format!("http_connection_manager.{first}"),
                     format!(
                         "unmatched is allow and {} not set: Envoy routes paths the application may read as a \
                          guarded one (//hooks, /./hooks) while nothing is checked for requests no route matches",

@@ -106,7 +106,7 @@ fn der_integer(b: &[u8]) -> Option<(&[u8], &[u8])> {
     let (int, after) = rest.split_at(len);
     let value = match int {
         // A leading zero only where the next byte would read as a sign.
-        [0, next, ..] if *next >= 0x80 => &int[1..],
+        [0, tail @ ..] if tail.first().is_some_and(|&next| next >= 0x80) => tail,
         [0, ..] if len > 1 => return None,
         [first, ..] if *first >= 0x80 => return None,
         _ => int,

@@ -256,8 +256,10 @@ impl Scheme {
                     if item.is_empty() && *separator == b' ' {
                         continue;
                     }
-                    let i = item.iter().position(|c| c == pair).ok_or(Denial::SignatureMalformed)?;
-                    let (key, value) = (&item[..i], &item[i + 1..]);
+                    let mut halves = item.splitn(2, |c| c == pair);
+                    let (Some(key), Some(value)) = (halves.next(), halves.next()) else {
+                        return Err(Denial::SignatureMalformed);
+                    };
                     // A label whose algorithm has no key configured (Standard Webhooks'
                     // `v1a` on a route with secrets only) is skipped like an unknown one.
                     match labels.iter().find(|(l, a)| l.as_bytes() == key && active.contains(a)) {

@@ -169,10 +169,10 @@ impl Signer {
         let at = match &s.signature {
             SignatureAt::Headers { names, prefix } => {
                 let first = names.first().map(String::as_str).unwrap_or_default();
-                match names.len() {
-                    0 | 1 => format!("{first}: {prefix}<sig>"),
-                    2 => format!("{first} (or {}): {prefix}<sig>", names[1]),
-                    n => format!("{first} (one of {n}): {prefix}<sig>"),
+                match names.as_slice() {
+                    [] | [_] => format!("{first}: {prefix}<sig>"),
+                    [_, second] => format!("{first} (or {second}): {prefix}<sig>"),
+                    all => format!("{first} (one of {}): {prefix}<sig>", all.len()),
                 }
             }
             SignatureAt::List { name, separator, pair, labels } => {
@@ -543,7 +543,10 @@ fn set(doc: Option<&mut Json>, p: &model::Pointer, value: Json) -> Result<bool, 
                 members.len() - 1
             }
         };
-        node = &mut members[i].1;
+        let Some((_, next)) = members.get_mut(i) else {
+            return fail(format!("the body's /{} could not be made", p.0.join("/")));
+        };
+        node = next;
     }
     let Json::Object(members) = node else { return fail(format!("the body's /{} is not in an object", p.0.join("/"))) };
     match members.iter_mut().find(|(k, _)| k == last) {

@@ -35,13 +35,13 @@ pub fn parse(t: &str, path: &str) -> Result<Vec<Part>, ConfigError> {
     let mut literal = Vec::new();
     let mut rest = t;
     while let Some(open) = rest.find(['{', '}']) {
-        if rest.as_bytes()[open] == b'}' {
+        let (before, from) = rest.split_at(open);
+        let Some(after) = from.strip_prefix('{') else {
             return Err(ConfigError::new(path, "unbalanced '}' in template"));
-        }
-        literal.extend_from_slice(&rest.as_bytes()[..open]);
-        let after = &rest[open + 1..];
-        let close = after.find('}').ok_or_else(|| ConfigError::new(path, "unclosed '{' in template"))?;
-        let part = match &after[..close] {
+        };
+        literal.extend_from_slice(before.as_bytes());
+        let (name, tail) = after.split_once('}').ok_or_else(|| ConfigError::new(path, "unclosed '{' in template"))?;
+        let part = match name {
             "body" => Part::Body,
             "timestamp" => Part::Timestamp,
             "id" => Part::Id,
@@ -61,7 +61,7 @@ pub fn parse(t: &str, path: &str) -> Result<Vec<Part>, ConfigError> {
             parts.push(Part::Literal(std::mem::take(&mut literal)));
         }
         parts.push(part);
-        rest = &after[close + 1..];
+        rest = tail;
     }
     literal.extend_from_slice(rest.as_bytes());
     if !literal.is_empty() {
@@ -118,10 +118,8 @@ pub fn form_pairs(s: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     s.split(|&c| c == b'&')
         .filter(|p| !p.is_empty())
         .map(|p| {
-            let (k, v) = match p.iter().position(|&c| c == b'=') {
-                Some(i) => (&p[..i], &p[i + 1..]),
-                None => (p, &b""[..]),
-            };
+            let mut halves = p.splitn(2, |&c| c == b'=');
+            let (k, v) = (halves.next().unwrap_or_default(), halves.next().unwrap_or_default());
             Some((percent_decode(k)?, percent_decode(v)?))
         })
         .collect()
