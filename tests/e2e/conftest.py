@@ -24,7 +24,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 import harness  # noqa: E402
 
 
+def pytest_addoption(parser):
+    parser.addoption("--edition", choices=harness.EDITIONS, default="wasm",
+                     help="which edition of the filter Envoy runs: the Wasm plugin (default) or the native module")
+
+
 def pytest_configure(config):
+    harness.set_edition(config.getoption("--edition"))
+    config.addinivalue_line("markers", "wasm_only(reason): about the Wasm plugin itself; skipped under --edition native")
+    config.addinivalue_line("markers", "native_only(reason): about the native module itself; run under --edition native")
     config.addinivalue_line(
         "markers", "envoy_min(version, why): needs this Envoy release or newer; skipped, with why, on older ones")
     config.addinivalue_line(
@@ -37,6 +45,12 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    other = "wasm_only" if harness.is_native() else "native_only"
+    for item in items:
+        marker = item.get_closest_marker(other)
+        if marker:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            item.add_marker(pytest.mark.skip(reason=f"{other.replace('_', ' ')}: {reason}"))
     have = harness.envoy_version()
     if have is None:
         return
