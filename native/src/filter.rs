@@ -7,6 +7,7 @@ use std::sync::Arc;
 use webhook_guard::host::{Flow, Host, Level, MetricId, RequestHost};
 use webhook_guard::shared::SharedStore;
 use webhook_guard::stream::Stream;
+use webhook_guard::verify::cert::PeerCertForm;
 
 use crate::abi::{self, Filter};
 use crate::config::{metric_index, now_unix_ms, FilterConfig, Shared};
@@ -134,10 +135,12 @@ impl RequestHost for RequestSide<'_> {
         self.filter.source_address()
     }
 
-    fn peer_certificate(&self) -> Option<Vec<u8>> {
+    fn peer_certificate(&self, _form: PeerCertForm) -> Option<Vec<u8>> {
         // The 1.40 ABI gives a module the peer certificate's digest and subject, not the
-        // certificate: `client_cert` with `source: connection` sees none and refuses
-        // (cert_missing). `source: xfcc` works as in the Wasm edition.
+        // certificate. The digest (attribute ConnectionSha256PeerCertificateDigest,
+        // `PeerCertForm::Sha256Digest`) is not read yet: until it is, `client_cert` with
+        // `source: connection` sees none and refuses (cert_missing). `source: xfcc` works
+        // as in the Wasm edition.
         None
     }
 
