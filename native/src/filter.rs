@@ -135,13 +135,14 @@ impl RequestHost for RequestSide<'_> {
         self.filter.source_address()
     }
 
-    fn peer_certificate(&self, _form: PeerCertForm) -> Option<Vec<u8>> {
-        // The 1.40 ABI gives a module the peer certificate's digest and subject, not the
-        // certificate. The digest (attribute ConnectionSha256PeerCertificateDigest,
-        // `PeerCertForm::Sha256Digest`) is not read yet: until it is, `client_cert` with
-        // `source: connection` sees none and refuses (cert_missing). `source: xfcc` works
-        // as in the Wasm edition.
-        None
+    fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {
+        // The 1.40 ABI gives a module the peer certificate's SHA-256 digest, not the
+        // certificate: the core then works as on Envoys before 1.38 (SHA-256 pins from the
+        // digest; SHA-1 pins from the x-forwarded-client-cert `Cert=` that hashes to it).
+        match form {
+            PeerCertForm::Pem => None,
+            PeerCertForm::Sha256Digest => self.filter.peer_certificate_sha256_digest(),
+        }
     }
 
     fn set_request_header(&mut self, name: &str, value: &str) {
