@@ -14,6 +14,7 @@ use crate::verify::cert::{normalize_thumbprint, CertSource, ClientCertCheck, Thu
 use crate::verify::headers::SecretHeader;
 use crate::verify::ip::CidrSet;
 use crate::verify::ip::IpAllowlist;
+use crate::verify::jwk::KeySet;
 use crate::verify::jwt::JwtCheck;
 use crate::verify::payload::PayloadCheck;
 use crate::verify::signature::handshake::Reply;
@@ -70,6 +71,7 @@ pub struct Checks {
     /// Per-VM caches of the remote lists decoded for matching, keyed by generation.
     pub ip_cache: RefCell<Option<(u64, Rc<CidrSet>)>>,
     pub cert_cache: RefCell<Option<(u64, Rc<ThumbprintSet>)>>,
+    pub jwks_cache: RefCell<Option<(u64, Rc<KeySet>)>>,
 }
 
 impl Checks {
@@ -91,6 +93,9 @@ pub trait Lookups {
     fn store(&self) -> &dyn SharedStore;
     /// The state of a remote list, by name.
     fn list(&self, name: &str) -> ListState;
+    /// A request needs what the list may hold once fetched again (a JWKS without the
+    /// token's key): bring its next fetch forward, as the list allows.
+    fn fetch_early(&self, name: &str);
     /// The presented client certificate as DER, read from where `source` says.
     fn client_cert(&self, source: CertSource) -> Result<Option<Vec<u8>>, Denial>;
 }
@@ -380,7 +385,28 @@ impl Route {
             if !go_on(&f) {
                 return f;
             }
-            f.record("jwt", jwt.verify(&head.headers, head.now));
+            let result = match jwt.remote_list() {
+                None => jwt.verify(&head.headers, head.now, None),
+                Some(name) => {
+                    match self.remote_set(lookups.list(name), &c.jwks_cache, |e| Rc::new(KeySet::from_entries(e))) {
+                        Ok(keys) => {
+                            let result = jwt.verify(&head.headers, head.now, Some(&keys));
+                            if result == Err(Denial::TokenKeyUnknown) {
+                                lookups.fetch_early(name);
+                            }
+                            result
+                        }
+                        // Without its keys the check cannot run: 503 before the first
+                        // good fetch, 403 once they are stale.
+                        Err(state) => Err(list_denial(Denial::ListUnavailable, true, &state, &mut f)),
+                    }
+                }
+            };
+            match result {
+                Ok(Some(id)) => f.record("jwt", Ok(id)),
+                Ok(None) => {}
+                Err(d) => f.denials.push(d),
+            }
         }
         f
     }

@@ -432,6 +432,7 @@ mod tests {
         fn list(&self, _name: &str) -> ListState {
             ListState::Unavailable { retry_after_seconds: 7 }
         }
+        fn fetch_early(&self, _name: &str) {}
         fn client_cert(&self, _source: CertSource) -> Result<Option<Vec<u8>>, Denial> {
             Ok(None)
         }

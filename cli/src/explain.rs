@@ -42,6 +42,9 @@ impl Lookups for Offline {
         ListState::Unavailable { retry_after_seconds: 60 }
     }
 
+    // Nothing is fetched here.
+    fn fetch_early(&self, _name: &str) {}
+
     fn client_cert(&self, source: CertSource) -> Result<Option<Vec<u8>>, Denial> {
         match source {
             CertSource::Connection => Ok(self.cert.clone()),

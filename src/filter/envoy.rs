@@ -88,6 +88,12 @@ impl Lookups for EnvoyLookups<'_> {
         }
     }
 
+    fn fetch_early(&self, name: &str) {
+        if let Some(list) = self.lists.iter().find(|l| l.name() == name) {
+            list.fetch_early(&SharedData, self.now_ms);
+        }
+    }
+
     fn client_cert(&self, source: CertSource) -> Result<Option<Vec<u8>>, Denial> {
         match source {
             CertSource::Connection => {
