@@ -28,6 +28,7 @@ import denials
 import harness
 import mock_api
 import mtls
+import prometheus
 from denials import UNAUTHORIZED, now
 
 ISSUER = "https://issuer.example.test"
@@ -365,3 +366,9 @@ def test_google_preset_applies_the_email_rules_google_documents(lab, upstream, c
 
 def test_google_route_refuses_an_es256_token_of_a_key_google_does_not_use(lab, upstream):
     refused(lab, upstream, "google", lab.sign("e256", "ES256", google_claims()), "token_algorithm_not_allowed")
+
+
+def test_jwks_list_metrics_reach_prometheus_with_the_list_label(lab):
+    scrape = prometheus.scrape(lab.envoy)
+    assert scrape.value("webhook_guard_list_fetch_ok", list="keys.jwt") >= 1
+    assert scrape.value("webhook_guard_list_entries", list="google.jwt") == 1
