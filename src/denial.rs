@@ -1,10 +1,25 @@
 //! Why a request was refused: precise for logs and metrics, coarse for the client.
 
-/// Every reason a request can be refused. The snake_case name (`reason()`) is what
-/// the warn line and the `denied.<reason>` counter carry; the client only ever sees
-/// the status and the generic body of `reply()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Denial {
+/// The enum and [`Denial::ALL`] from one list, so a new denial is in both.
+macro_rules! denials {
+    ($($(#[$doc:meta])* $variant:ident,)*) => {
+        /// Every reason a request can be refused. The snake_case name (`reason()`) is
+        /// what the warn line and the `denied.<reason>` counter carry; the client only
+        /// ever sees the status and the generic body of `reply()`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Denial {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Denial {
+            /// Every denial, in declaration order (`ALL[d as usize] == d`): the plugin
+            /// defines a `denied.<reason>` counter for each when the configuration loads.
+            pub const ALL: &'static [Denial] = &[$(Denial::$variant,)*];
+        }
+    };
+}
+
+denials! {
     // routing
     RouteNotFound,
     /// The path cannot be read one way, or its readings reach different routes.
@@ -62,6 +77,9 @@ pub enum Denial {
     // a remote list never loaded
     ListUnavailable,
     ListStale,
+    /// The filter itself failed (a request whose state was lost, a caught panic in the
+    /// native edition): refused, never forwarded unchecked.
+    InternalError,
 }
 
 impl Denial {
@@ -113,6 +131,7 @@ impl Denial {
             CertNotPinned => "cert_not_pinned",
             ListUnavailable => "list_unavailable",
             ListStale => "list_stale",
+            InternalError => "internal_error",
         }
     }
 
@@ -173,6 +192,7 @@ impl Denial {
             CertNotPinned => "the client certificate's SHA-1 and SHA-256 are not pinned",
             ListUnavailable => "the check needs its remote list (or JWKS), which has not loaded yet",
             ListStale => "the remote list (or JWKS) is older than max_stale_seconds",
+            InternalError => "the filter could not judge the request (its state was lost), so it refused it",
         }
     }
 
@@ -187,6 +207,7 @@ impl Denial {
             PayloadTooLarge => Reply::PAYLOAD_TOO_LARGE,
             RateLimited => Reply::RATE_LIMITED,
             ListUnavailable => Reply::UNAVAILABLE,
+            InternalError => Reply::INTERNAL,
             ClientAddressUnknown | IpNotAllowed | CertMissing | CertMalformed | CertNotPinned | ListStale => {
                 Reply::FORBIDDEN
             }
@@ -211,6 +232,7 @@ impl Reply {
     pub const PAYLOAD_TOO_LARGE: Reply = Reply { status: 413, body: r#"{"error":"payload_too_large"}"# };
     pub const RATE_LIMITED: Reply = Reply { status: 429, body: r#"{"error":"rate_limited"}"# };
     pub const UNAVAILABLE: Reply = Reply { status: 503, body: r#"{"error":"unavailable"}"# };
+    pub const INTERNAL: Reply = Reply { status: 500, body: r#"{"error":"internal"}"# };
 }
 
 #[cfg(test)]
@@ -237,8 +259,23 @@ mod tests {
 
     #[test]
     fn reasons_are_metric_safe() {
-        for d in [Denial::SignatureMismatch, Denial::TimestampOutOfTolerance, Denial::CertNotPinned] {
-            assert!(d.reason().bytes().all(|c| c.is_ascii_lowercase() || c == b'_'));
+        for &d in Denial::ALL {
+            assert!(d.reason().bytes().all(|c| c.is_ascii_lowercase() || c == b'_'), "{d:?}");
         }
+    }
+
+    #[test]
+    fn all_holds_every_denial_once_in_declaration_order() {
+        for (i, &d) in Denial::ALL.iter().enumerate() {
+            assert_eq!(d as usize, i, "{d:?}");
+        }
+        let reasons: std::collections::HashSet<&str> = Denial::ALL.iter().map(|d| d.reason()).collect();
+        assert_eq!(reasons.len(), Denial::ALL.len(), "one counter per reason");
+    }
+
+    #[test]
+    fn an_internal_error_is_a_500_that_names_nothing() {
+        assert_eq!(Denial::InternalError.reply(), Reply { status: 500, body: r#"{"error":"internal"}"# });
+        assert_eq!(Denial::InternalError.reason(), "internal_error");
     }
 }

@@ -1,15 +1,21 @@
-//! webhook-guard: a proxy-wasm HTTP filter that lets through only webhooks that prove
+//! webhook-guard: an HTTP filter for Envoy that lets through only webhooks that prove
 //! where they came from.
 //!
-//! Everything but `filter` is a pure core with no proxy-wasm in it, so native unit tests
-//! (and tools) can use it; `filter` is the only caller of hostcalls.
+//! Everything but `filter` is a pure core with no proxy-wasm in it, so native unit tests,
+//! tools and the native dynamic module can use it. The core drives each request
+//! ([`stream`]) and the plugin as a whole ([`plugin`]) through the host traits of
+//! [`host`]; `filter` is the Wasm shell, the only caller of proxy-wasm hostcalls.
 
+pub mod access_log;
 pub mod config;
 mod dedupe;
 pub mod denial;
 pub mod error;
+pub mod host;
 mod json;
+pub mod metrics;
 pub mod path;
+pub mod plugin;
 pub mod policy;
 mod rate_limit;
 pub mod remote_list;
@@ -17,6 +23,9 @@ pub mod request;
 mod secret;
 pub mod shared;
 mod sort;
+pub mod stream;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod verdict;
 pub mod verify;

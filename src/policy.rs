@@ -1,7 +1,6 @@
 //! The compiled policy: routes, matching, and the evaluation of a route's checks.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::dedupe::Dedupe;
 use crate::denial::Denial;
@@ -68,10 +67,11 @@ pub struct Checks {
     pub signature: Option<SignatureCheck>,
     pub dedupe: Option<Dedupe>,
     pub payload: Option<PayloadCheck>,
-    /// Per-VM caches of the remote lists decoded for matching, keyed by generation.
-    pub ip_cache: RefCell<Option<(u64, Rc<CidrSet>)>>,
-    pub cert_cache: RefCell<Option<(u64, Rc<ThumbprintSet>)>>,
-    pub jwks_cache: RefCell<Option<(u64, Rc<KeySet>)>>,
+    /// Caches of the remote lists decoded for matching, keyed by generation: per worker
+    /// VM (Wasm), or one for every worker thread (native), hence the lock.
+    pub ip_cache: Mutex<Option<(u64, Arc<CidrSet>)>>,
+    pub cert_cache: Mutex<Option<(u64, Arc<ThumbprintSet>)>>,
+    pub jwks_cache: Mutex<Option<(u64, Arc<KeySet>)>>,
 }
 
 impl Checks {
@@ -324,7 +324,7 @@ impl Route {
         if let Some(ip) = &c.ip_allowlist {
             let remote = match ip.remote_list() {
                 Some(name) => {
-                    Some(self.remote_set(lookups.list(name), &c.ip_cache, |e| Rc::new(CidrSet::from_entries(e))))
+                    Some(self.remote_set(lookups.list(name), &c.ip_cache, |e| Arc::new(CidrSet::from_entries(e))))
                 }
                 None => None,
             };
@@ -355,7 +355,7 @@ impl Route {
             let result = lookups.client_cert(cc.source).and_then(|der| {
                 let remote = match cc.remote_list() {
                     Some(name) => Some(self.remote_set(lookups.list(name), &c.cert_cache, |e| {
-                        Rc::new(e.filter_map(normalize_thumbprint).collect())
+                        Arc::new(e.filter_map(normalize_thumbprint).collect())
                     })),
                     None => None,
                 };
@@ -388,7 +388,7 @@ impl Route {
             let result = match jwt.remote_list() {
                 None => jwt.verify(&head.headers, head.now, None),
                 Some(name) => {
-                    match self.remote_set(lookups.list(name), &c.jwks_cache, |e| Rc::new(KeySet::from_entries(e))) {
+                    match self.remote_set(lookups.list(name), &c.jwks_cache, |e| Arc::new(KeySet::from_entries(e))) {
                         Ok(keys) => {
                             let result = jwt.verify(&head.headers, head.now, Some(&keys));
                             if result == Err(Denial::TokenKeyUnknown) {
@@ -416,20 +416,24 @@ impl Route {
     fn remote_set<T>(
         &self,
         state: ListState,
-        cache: &RefCell<Option<(u64, Rc<T>)>>,
-        build: impl FnOnce(&mut dyn Iterator<Item = &str>) -> Rc<T>,
-    ) -> Result<Rc<T>, ListState> {
+        cache: &Mutex<Option<(u64, Arc<T>)>>,
+        build: impl FnOnce(&mut dyn Iterator<Item = &str>) -> Arc<T>,
+    ) -> Result<Arc<T>, ListState> {
         let entries = match state {
             ListState::Fresh(entries) => entries,
             other => return Err(other),
         };
-        if let Some((generation, set)) = cache.borrow().as_ref() {
+        // A cache entry is written whole, so one left by a panicking thread is valid.
+        let mut cached = cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((generation, set)) = cached.as_ref() {
             if *generation == entries.generation() {
                 return Ok(set.clone());
             }
         }
+        // Built under the lock: another thread wanting the same generation waits for
+        // this one instead of decoding it too.
         let set = build(&mut entries.iter());
-        *cache.borrow_mut() = Some((entries.generation(), set.clone()));
+        *cached = Some((entries.generation(), set.clone()));
         Ok(set)
     }
 

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::error::ConfigError;
 use crate::shared::record::{Reader, Writer};
 use crate::shared::slots::SlotTable;
-use crate::shared::{SharedStore, CAS_ATTEMPTS};
+use crate::shared::SharedStore;
 
 pub const MAX_REQUESTS: u64 = 1_000_000;
 /// One day: "N per day" is the longest period webhook senders are usually held to.
@@ -137,24 +137,31 @@ impl RateLimit {
     /// all. `now_millis` is unix milliseconds.
     pub fn check(&self, store: &dyn SharedStore, client: Option<IpAddr>, now_millis: u64) -> Result<(), Limited> {
         let (key, client) = self.bucket(client);
-        for _ in 0..CAS_ATTEMPTS {
-            let (value, cas) = store.get(&key);
-            let mut entries = self.decode(value.as_deref());
+        let mut refused = None;
+        // Without a CAS token (the key was never written) a write is unconditional:
+        // Envoy has no create-if-absent. Two workers creating the same key in the same
+        // instant can lose one token's worth of accounting, once per key per Envoy.
+        let taken = store.update(&key, &mut |value| {
+            let mut entries = self.decode(value);
             // A refusal changes nothing worth writing (refill is computed from the stored
             // state), so a flood of refused requests only reads the key.
-            self.take(&mut entries, client, now_millis)?;
-            // Without a CAS token (the key was never written) this write is unconditional:
-            // Envoy has no create-if-absent. Two workers creating the same key in the same
-            // instant can lose one token's worth of accounting, once per key per Envoy.
-            if store.set(&key, &self.encode(&entries), cas).is_ok() {
-                return Ok(());
+            match self.take(&mut entries, client, now_millis) {
+                Ok(()) => Some(self.encode(&entries)),
+                Err(limited) => {
+                    refused = Some(limited);
+                    None
+                }
             }
+        });
+        match (refused, taken) {
+            (Some(limited), _) => Err(limited),
+            (None, Ok(())) => Ok(()),
+            // Every attempt lost to another worker: the key is that hot. Fail closed, as
+            // the rest of the filter does: under that much contention for one bucket,
+            // limiting is the likely right answer anyway, and a limiter that opens when
+            // hammered would give an attacker a way through.
+            (None, Err(_)) => Err(Limited { retry_after_seconds: 1 }),
         }
-        // Every attempt lost to another worker: the key is that hot. Fail closed, as the
-        // rest of the filter does: under that much contention for one bucket, limiting is
-        // the likely right answer anyway, and a limiter that opens when hammered would
-        // give an attacker a way through.
-        Err(Limited { retry_after_seconds: 1 })
     }
 
     #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The request as the core sees it: plain data handed over by the filter glue.
+//! The request as the core sees it: plain data read from the host.
 
 use std::net::SocketAddr;
 

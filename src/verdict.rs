@@ -8,7 +8,7 @@
 //! checks; then, for a message forwarded under `dedupe`, the upstream's answer.
 
 use std::borrow::Cow;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::denial::{Denial, Reply};
 use crate::policy::{Findings, Mode, Policy, Route, Routing, SecretUse, Unmatched};
@@ -113,13 +113,13 @@ impl Verdict<'_> {
 /// header value is formatted on a request that passes.
 #[derive(Debug)]
 pub struct Judge {
-    policy: Rc<Policy>,
+    policy: Arc<Policy>,
     /// `route=<name>`, per route.
     labels: Vec<String>,
 }
 
 impl Judge {
-    pub fn new(policy: Rc<Policy>) -> Self {
+    pub fn new(policy: Arc<Policy>) -> Self {
         let labels = policy.routes.iter().map(|r| format!("route={}", r.name)).collect();
         Judge { policy, labels }
     }
@@ -200,33 +200,50 @@ impl Replay {
     }
 }
 
-/// One request on its way through the stages. The filter keeps one per HTTP context.
+/// Where a request is on its way through the stages, and what that stage knows.
+#[derive(Debug, Default)]
+enum Stage {
+    /// Not routed yet.
+    #[default]
+    Routing,
+    /// Matched `route` (an index into the policy's routes); the header checks come next.
+    Routed { route: usize },
+    /// The headers are held while the body arrives. `head` is what the header stage
+    /// found, kept for the body stage: the secrets that matched there and, in monitor
+    /// mode, its denials.
+    Buffering { route: usize, head: Findings },
+    /// Forwarded under `dedupe`: the message id is recorded once the upstream answers 2xx.
+    Delivering { route: usize, id: Vec<u8> },
+    /// Decided; `route` is `None` when no route took the request.
+    Done { route: Option<usize> },
+}
+
+/// One request on its way through the stages. Each shell keeps one per request (in
+/// [`crate::stream::Stream`]).
 #[derive(Debug, Default)]
 pub struct Case {
-    /// The route the request matched; `None` until then, and when none did.
-    route: Option<usize>,
-    /// What the header stage found, kept for the body stage: the secrets that matched
-    /// there and, in monitor mode, its denials.
-    head: Findings,
-    buffering: bool,
-    /// A message forwarded under `dedupe`: recorded once the upstream answers 2xx.
-    delivered: Option<Vec<u8>>,
+    stage: Stage,
 }
 
 impl Case {
+    /// The route the request matched; `None` until then, and when none did.
     pub fn route(&self) -> Option<usize> {
-        self.route
+        match self.stage {
+            Stage::Routing => None,
+            Stage::Routed { route } | Stage::Buffering { route, .. } | Stage::Delivering { route, .. } => Some(route),
+            Stage::Done { route } => route,
+        }
     }
 
     /// Whether the upstream's answer matters: a message forwarded under `dedupe` is
     /// recorded once it is known to be delivered.
     pub fn awaits_delivery(&self) -> bool {
-        self.delivered.is_some()
+        matches!(self.stage, Stage::Delivering { .. })
     }
 
     /// Whether the headers are held while the body arrives.
     pub fn is_buffering(&self) -> bool {
-        self.buffering
+        matches!(self.stage, Stage::Buffering { .. })
     }
 
     /// Routing is done: `Ok(route)` to run that route's header checks, or the verdict on
@@ -238,26 +255,26 @@ impl Case {
         head: &RequestHead,
     ) -> Result<usize, Verdict<'j>> {
         let only = |d: Denial| Findings { denials: vec![d], ..Findings::default() };
-        match routing {
-            Routing::Route(i) => {
-                self.route = Some(i);
-                Ok(i)
+        let verdict = match routing {
+            Routing::Route(route) => {
+                self.stage = Stage::Routed { route };
+                return Ok(route);
             }
             Routing::NotFound => match judge.policy.unmatched {
-                Unmatched::Allow => Err(Verdict {
+                Unmatched::Allow => Verdict {
                     decision: judge.forward_unchecked(head),
                     outcome: Outcome::Unchecked,
                     denials: Vec::new(),
                     secrets: Vec::new(),
-                }),
-                Unmatched::Deny => Err(judge.deny(None, head, only(Denial::RouteNotFound), None)),
+                },
+                Unmatched::Deny => judge.deny(None, head, only(Denial::RouteNotFound), None),
             },
             // Refused whatever `unmatched` says: some upstream may read it as a route.
-            Routing::Ambiguous => Err(judge.deny(None, head, only(Denial::AmbiguousPath), None)),
-            Routing::MethodNotAllowed { allow } => {
-                Err(judge.deny(None, head, only(Denial::MethodNotAllowed), Some(allow)))
-            }
-        }
+            Routing::Ambiguous => judge.deny(None, head, only(Denial::AmbiguousPath), None),
+            Routing::MethodNotAllowed { allow } => judge.deny(None, head, only(Denial::MethodNotAllowed), Some(allow)),
+        };
+        self.stage = Stage::Done { route: None };
+        Err(verdict)
     }
 
     /// The route's header checks ran and found `findings`.
@@ -268,16 +285,15 @@ impl Case {
         findings: Findings,
         store: &dyn SharedStore,
     ) -> Verdict<'j> {
-        let Some(route) = self.route.and_then(|i| judge.policy.routes.get(i)) else {
-            return judge.deny(None, head, Findings { denials: vec![Denial::RouteNotFound], ..findings }, None);
-        };
+        let Stage::Routed { route: index } = self.stage else { return self.refuse_internal() };
+        let Some(route) = judge.policy.routes.get(index) else { return self.refuse_internal() };
         if !findings.denials.is_empty() && !judge.monitor() {
             // Answered before a byte of the body is read.
-            return judge.deny(self.route, head, findings, None);
+            self.stage = Stage::Done { route: Some(index) };
+            return judge.deny(Some(index), head, findings, None);
         }
-        self.head = findings;
         if !route.needs_body() {
-            return self.decide(judge, head, Findings::default(), store);
+            return self.decide(judge, (index, route), head, findings, Findings::default(), store);
         }
         // Refused on the declared length, before anything is buffered.
         let declared = head
@@ -286,16 +302,17 @@ impl Case {
             .next()
             .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
         if declared.is_some_and(|n| n > judge.policy.max_body_bytes) {
-            return self.too_large(judge, head);
+            return self.too_large(judge, index, head);
         }
-        self.buffering = true;
+        self.stage = Stage::Buffering { route: index, head: findings };
         Verdict::pending()
     }
 
     /// `received` bytes of the body are buffered so far: `Some` once that is too many.
     pub fn on_body_data<'j>(&mut self, judge: &'j Judge, head: &RequestHead, received: usize) -> Option<Verdict<'j>> {
+        let Stage::Buffering { route, .. } = self.stage else { return None };
         let over = u64::try_from(received).map_or(true, |n| n > judge.policy.max_body_bytes);
-        (self.buffering && over).then(|| self.too_large(judge, head))
+        over.then(|| self.too_large(judge, route, head))
     }
 
     /// The whole body is there: run the body checks and decide.
@@ -306,30 +323,38 @@ impl Case {
         body: &[u8],
         store: &dyn SharedStore,
     ) -> Verdict<'j> {
-        self.buffering = false;
-        let Some(route) = self.route.and_then(|i| judge.policy.routes.get(i)) else {
-            return judge.deny(
-                None,
-                head,
-                Findings { denials: vec![Denial::RouteNotFound], ..Findings::default() },
-                None,
-            );
+        let Stage::Buffering { route: index, head: found } = std::mem::take(&mut self.stage) else {
+            return self.refuse_internal();
         };
+        let Some(route) = judge.policy.routes.get(index) else { return self.refuse_internal() };
         let findings = route.check_body(head, body, judge.policy.mode);
-        self.decide(judge, head, findings, store)
+        self.decide(judge, (index, route), head, found, findings, store)
     }
 
     /// The upstream answered `status`: a message forwarded under `dedupe` counts as
     /// delivered only on a 2xx, so after an upstream failure the provider's retry goes
     /// through.
     pub fn on_response(&mut self, judge: &Judge, head: &RequestHead, status: u32, store: &dyn SharedStore) {
-        let Some(id) = self.delivered.take() else { return };
+        let Stage::Delivering { route, id } = std::mem::take(&mut self.stage) else { return };
+        self.stage = Stage::Done { route: Some(route) };
         if !(200..300).contains(&status) {
             return;
         }
-        let dedupe = self.route.and_then(|i| judge.policy.routes.get(i)).and_then(|r| r.checks.dedupe.as_ref());
-        if let Some(dedupe) = dedupe {
+        if let Some(dedupe) = judge.policy.routes.get(route).and_then(|r| r.checks.dedupe.as_ref()) {
             dedupe.record(store, &id, head.now);
+        }
+    }
+
+    /// The request cannot be judged (a stage out of order, its head lost): refused with
+    /// a 500 in every mode, since nothing was verified. Nothing more happens to it.
+    pub fn refuse_internal<'j>(&mut self) -> Verdict<'j> {
+        self.stage = Stage::Done { route: self.route() };
+        let Reply { status, body } = Denial::InternalError.reply();
+        Verdict {
+            decision: Decision::Reply { status, body, headers: vec![(CONTENT_TYPE.0, CONTENT_TYPE.1.to_string())] },
+            outcome: Outcome::Denied(Denial::InternalError),
+            denials: vec![Denial::InternalError],
+            secrets: Vec::new(),
         }
     }
 
@@ -337,17 +362,16 @@ impl Case {
     fn decide<'j>(
         &mut self,
         judge: &'j Judge,
+        (index, route): (usize, &Route),
         head: &RequestHead,
+        mut all: Findings,
         mut body: Findings,
         store: &dyn SharedStore,
     ) -> Verdict<'j> {
-        let mut all = std::mem::take(&mut self.head);
+        self.stage = Stage::Done { route: Some(index) };
         all.denials.append(&mut body.denials);
         all.secrets.append(&mut body.secrets);
         all.retry_after = all.retry_after.or(body.retry_after);
-        let Some((index, route)) = self.route.and_then(|i| Some((i, judge.policy.routes.get(i)?))) else {
-            return judge.deny(None, head, all, None);
-        };
         if !all.denials.is_empty() {
             return judge.deny(Some(index), head, all, None);
         }
@@ -367,7 +391,7 @@ impl Case {
                 (Decision::Reply { status: 200, body: DUPLICATE_BODY, headers }, Outcome::Duplicate)
             }
             Replay::New(id) => {
-                self.delivered = Some(id);
+                self.stage = Stage::Delivering { route: index, id };
                 (judge.forward(index, None), Outcome::Allowed)
             }
             Replay::NotKeyed => (judge.forward(index, None), Outcome::Allowed),
@@ -377,10 +401,9 @@ impl Case {
     }
 
     /// The body is over `max_body_bytes`: 413 (or, in monitor mode, forwarded as it is).
-    fn too_large<'j>(&mut self, judge: &'j Judge, head: &RequestHead) -> Verdict<'j> {
-        self.buffering = false;
-        self.head = Findings::default();
-        judge.deny(self.route, head, Findings { denials: vec![Denial::PayloadTooLarge], ..Findings::default() }, None)
+    fn too_large<'j>(&mut self, judge: &'j Judge, route: usize, head: &RequestHead) -> Verdict<'j> {
+        self.stage = Stage::Done { route: Some(route) };
+        judge.deny(Some(route), head, Findings { denials: vec![Denial::PayloadTooLarge], ..Findings::default() }, None)
     }
 }
 
@@ -406,7 +429,7 @@ mod tests {
     fn judge(top: &str, routes: &[&str]) -> Judge {
         let sep = if top.is_empty() { "" } else { "," };
         let json = format!(r#"{{"api":"v1"{sep}{top},"routes":[{}]}}"#, routes.join(","));
-        Judge::new(Rc::new(crate::config::parse(json.as_bytes(), &env).unwrap()))
+        Judge::new(Arc::new(crate::config::parse(json.as_bytes(), &env).unwrap()))
     }
 
     const WAF: &str = r#"{"name":"waf","match":{"path_prefix":"/waf"},

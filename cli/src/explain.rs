@@ -10,7 +10,7 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use webhook_guard::denial::Denial;
 use webhook_guard::policy::{Findings, Lookups, Mode, Policy, Route, Routing, Unmatched};
@@ -202,7 +202,7 @@ pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn
     }
     writeln!(out, "now      {}", req.now)?;
 
-    let judge = Judge::new(Rc::new(policy));
+    let judge = Judge::new(Arc::new(policy));
     let policy = judge.policy();
     let routing = policy.route(&head);
     let routed = match &routing {

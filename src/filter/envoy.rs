@@ -1,58 +1,18 @@
-//! Reads from Envoy: the clock, the client address, shared data, and what the header
-//! checks look up (remote lists, the client certificate).
+//! The host traits of the core, answered with proxy-wasm hostcalls. Each call acts on
+//! the context whose callback is running (the SDK makes it the effective context), so
+//! one small value serves the root context and every HTTP context alike.
 
-use std::cell::Cell;
-use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
 
-use crate::denial::Denial;
-use crate::policy::Lookups;
-use crate::remote_list::{ListState, Refresher};
-use crate::request::Headers;
+use crate::host::{CalloutId, Host, Level, MetricId, PluginHost, RequestHost};
 use crate::shared::{Conflict, SharedStore};
-use crate::verify::cert::{pem_to_der, xfcc_cert, CertSource};
 
-pub fn now_unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
-}
-
-/// `source.address` as a socket address (`1.2.3.4:5678` or `[::1]:5678`). An address
-/// Envoy took from X-Forwarded-For has port 0: said once in the log.
-pub fn client_address() -> Option<SocketAddr> {
-    let raw = hostcalls::get_property(vec!["source", "address"]).ok()??;
-    let addr: Option<SocketAddr> = std::str::from_utf8(&raw).ok()?.parse().ok();
-    if addr.is_some_and(|a| a.port() == 0) {
-        notice_forwarded_address();
-    }
-    addr
-}
-
-thread_local! {
-    // Whether this VM already knows the notice was given (saves the shared-data read).
-    static WARNED_XFF: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Shared by every worker, so the notice is logged once per Envoy, not once per worker.
-const WARNED_XFF_KEY: &str = "webhook_guard:notice:xff";
-
-/// Say once that client addresses come from `X-Forwarded-For` (port 0).
-fn notice_forwarded_address() {
-    if WARNED_XFF.with(|w| w.replace(true)) {
-        return;
-    }
-    let store = SharedData;
-    let (value, cas) = store.get(WARNED_XFF_KEY);
-    // The first worker to write the key says it; a CAS on a new key is not possible, so
-    // two workers racing at the very first request may both say it.
-    if value.is_none() && store.set(WARNED_XFF_KEY, b"1", cas).is_ok() {
-        log::warn!(
-            "webhook-guard: client addresses come from X-Forwarded-For (port 0). That is right only with \
-             use_remote_address: true and xff_num_trusted_hops set to the number of trusted proxies in front; \
-             otherwise a client can choose its own address"
-        );
-    }
+/// Envoy, as seen from one context of this VM.
+pub struct Envoy {
+    pub context_id: u32,
 }
 
 /// Envoy's shared data, seen by every worker VM of this plugin's `vm_id`.
@@ -68,48 +28,112 @@ impl SharedStore for SharedData {
     }
 }
 
-/// What the header checks look up, read from Envoy.
-pub struct EnvoyLookups<'a> {
-    pub lists: &'a [Refresher],
-    pub headers: &'a Headers,
-    pub now_ms: u64,
+/// Metric ids are 32-bit in proxy-wasm; the core hands back only ids made here.
+fn metric(id: MetricId) -> Option<u32> {
+    u32::try_from(id.0).ok()
 }
 
-impl Lookups for EnvoyLookups<'_> {
+impl Host for Envoy {
+    fn log(&self, level: Level, message: &str) {
+        let level = match level {
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        let _ = hostcalls::log(level, message);
+    }
+
+    fn increment(&self, counter: MetricId) {
+        if let Some(id) = metric(counter) {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        let Ok(now) = hostcalls::get_current_time() else { return 0 };
+        now.duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+    }
+
     fn store(&self) -> &dyn SharedStore {
         &SharedData
     }
+}
 
-    fn list(&self, name: &str) -> ListState {
-        match self.lists.iter().find(|l| l.name() == name) {
-            Some(list) => list.current(&SharedData, self.now_ms),
-            // Cannot happen: lists are built from the same policy. Fail closed.
-            None => ListState::Unavailable { retry_after_seconds: 60 },
+impl RequestHost for Envoy {
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
+    }
+
+    fn client_address(&self) -> Option<String> {
+        let raw = hostcalls::get_property(vec!["source", "address"]).ok()??;
+        String::from_utf8(raw).ok()
+    }
+
+    fn peer_certificate(&self) -> Option<Vec<u8>> {
+        // Envoy gives the leaf certificate of the TLS connection as PEM.
+        hostcalls::get_property(vec!["connection", "peer_certificate"]).ok().flatten()
+    }
+
+    fn set_request_header(&mut self, name: &str, value: &str) {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+    }
+
+    fn remove_request_header(&mut self, name: &str) {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+    }
+
+    fn request_body(&mut self, len: usize) -> Vec<u8> {
+        hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len).ok().flatten().unwrap_or_default()
+    }
+
+    fn send_reply(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        let _ = hostcalls::send_http_response(status, headers.to_vec(), Some(body));
+    }
+
+    fn set_access_log_field(&mut self, key: &str, value: &str) {
+        // A failure (no stream, e.g.) only costs the access log its field; the request
+        // itself is already decided.
+        let _ = hostcalls::set_property(vec![key], Some(value.as_bytes()));
+    }
+
+    fn response_status(&self) -> Option<u32> {
+        hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status").ok()??.parse().ok()
+    }
+}
+
+impl PluginHost for Envoy {
+    fn define_counter(&mut self, name: &str) -> Option<MetricId> {
+        hostcalls::define_metric(MetricType::Counter, name).ok().map(|id| MetricId(u64::from(id)))
+    }
+
+    fn define_gauge(&mut self, name: &str) -> Option<MetricId> {
+        hostcalls::define_metric(MetricType::Gauge, name).ok().map(|id| MetricId(u64::from(id)))
+    }
+
+    fn set_gauge(&self, gauge: MetricId, value: u64) {
+        if let Some(id) = metric(gauge) {
+            let _ = hostcalls::record_metric(id, value);
         }
     }
 
-    fn fetch_early(&self, name: &str) {
-        if let Some(list) = self.lists.iter().find(|l| l.name() == name) {
-            list.fetch_early(&SharedData, self.now_ms);
-        }
+    fn start_ticks(&mut self, period: Duration) {
+        let _ = hostcalls::set_tick_period(period);
     }
 
-    fn client_cert(&self, source: CertSource) -> Result<Option<Vec<u8>>, Denial> {
-        match source {
-            CertSource::Connection => {
-                // Envoy gives the leaf certificate of the TLS connection as PEM.
-                let pem = hostcalls::get_property(vec!["connection", "peer_certificate"]).ok().flatten();
-                match pem {
-                    None => Ok(None),
-                    Some(p) if p.is_empty() => Ok(None),
-                    Some(p) => pem_to_der(&p).map(Some).ok_or(Denial::CertMalformed),
-                }
-            }
-            CertSource::Xfcc => match self.headers.get_one("x-forwarded-client-cert") {
-                Err(_) => Err(Denial::CertMalformed),
-                Ok(None) => Ok(None),
-                Ok(Some(v)) => xfcc_cert(v),
-            },
-        }
+    fn dispatch_callout(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Option<CalloutId> {
+        let token = hostcalls::dispatch_http_call(cluster, headers.to_vec(), body, vec![], timeout).ok()?;
+        Some(CalloutId(u64::from(token)))
+    }
+
+    fn instance_seed(&self) -> u64 {
+        u64::from(self.context_id)
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::shared::{ContendedStore, MemoryStore, OtherWorker};
+use crate::shared::{ContendedStore, MemoryStore, OtherWorker, CAS_ATTEMPTS};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 fn rl(json: &str) -> RateLimit {

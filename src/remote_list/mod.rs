@@ -14,16 +14,16 @@
 //! - [`record`]: the shared records of a list and of a login, in the codec of
 //!   [`crate::shared`].
 //!
-//! # What the filter does
+//! # What the plugin does ([`crate::plugin`], for both shells)
 //!
 //! - When the configuration loads: one [`Refresher`] per list of the policy
-//!   (`Policy::remote_lists`), held by the root context and shared (an `Rc`) with the
-//!   HTTP contexts of the same VM; then `prepare(store)` on each.
-//! - Every second or so (root context tick), for each refresher: `on_tick(store, now_ms,
+//!   (`Policy::remote_lists`), held by the plugin and shared with its requests; then
+//!   `prepare(store)` on each.
+//! - Every second or so (the plugin's tick), for each refresher: `on_tick(store, now_ms,
 //!   rand)`. When it returns a [`FetchRequest`] (a list fetch, or with `login` a login),
-//!   dispatch it (`dispatch_http_call` with its cluster, `all_headers()`, its body, its
-//!   timeout), then `on_dispatched(token)` on success or `on_dispatch_failed(store,
-//!   now_ms)` on error (an unknown cluster, for instance).
+//!   dispatch it (a callout to its cluster with `all_headers()`, its body, its timeout),
+//!   then `on_dispatched(id)` on success or `on_dispatch_failed(store, now_ms)` on error
+//!   (an unknown cluster, for instance).
 //! - On the callout response: `on_response(store, token, status, body, now_ms)` with the
 //!   `:status` as a number (Envoy 1.40 answers a timed-out callout with 504; 0 when
 //!   there is no status at all, as after a reset) and the body read up to
@@ -32,12 +32,12 @@
 //!   from the [`Outcome`] (log its reason); set the gauges from `entries()`,
 //!   `age_seconds(now_ms)` and `token_remaining_seconds(now_ms)`. After `LoginOk`, tick
 //!   the list again at once: the fetch that needed the token goes out without waiting.
-//! - `rand` need only differ between workers and ticks (the filter mixes the clock with
-//!   the root context id; it is no secret): it seeds the lease nonce and the jitter.
+//! - `rand` need only differ between workers and ticks (the plugin mixes the clock with
+//!   the host's instance seed; it is no secret): it seeds the lease nonce and the jitter.
 //! - On the request path: `current(store, now_ms)`.
 //!
-//! Every method takes `&self`: the root context and the HTTP contexts of one VM share
-//! each refresher, and a VM is single-threaded.
+//! Every method takes `&self`: the plugin and its requests share each refresher (in the
+//! native edition, every worker thread does), so its per-worker part is behind a lock.
 //!
 //! # Shared data
 //!

@@ -2,9 +2,8 @@
 //! what the request path sees of the list. Workers coordinate through shared data only.
 //! A list with `login` asks [`super::login`] for its token before each fetch.
 
-use std::cell::{RefCell, RefMut};
 use std::fmt;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::callout::FetchRequest;
 use super::config::RemoteList;
@@ -69,7 +68,7 @@ pub enum ListState {
     /// Never loaded: a check that depends only on this list answers 503 + Retry-After.
     Unavailable { retry_after_seconds: u64 },
     /// Loaded and at most `max_stale_seconds` old (a refresh may be overdue).
-    Fresh(Rc<RemoteEntries>),
+    Fresh(Arc<RemoteEntries>),
     /// Loaded, but older than `max_stale_seconds`: the check fails closed.
     Stale { age_seconds: u64 },
 }
@@ -135,7 +134,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy)]
 struct Attempt {
     nonce: u64,
-    token: Option<u32>,
+    token: Option<u64>,
     /// Past this, the host will not answer any more (it answers by the timeout).
     deadline_ms: u64,
     login: bool,
@@ -146,7 +145,7 @@ struct Attempt {
 #[derive(Debug, Default)]
 struct Local {
     attempt: Option<Attempt>,
-    cache: Option<Rc<RemoteEntries>>,
+    cache: Option<Arc<RemoteEntries>>,
     /// The shared state as last read, for Retry-After.
     seen: Option<Schedule>,
     synced_at_ms: Option<u64>,
@@ -167,7 +166,7 @@ pub struct Refresher {
     early_key: String,
     /// Shared by every list that logs in at the same endpoint.
     login_key: String,
-    local: RefCell<Local>,
+    local: Mutex<Local>,
 }
 
 impl Refresher {
@@ -180,7 +179,7 @@ impl Refresher {
             login_key: list.login.as_ref().map(login::record_key).unwrap_or_default(),
             list,
             kind,
-            local: RefCell::new(Local::default()),
+            local: Mutex::new(Local::default()),
         }
     }
 
@@ -316,8 +315,8 @@ impl Refresher {
         Some(nonce)
     }
 
-    /// The glue dispatched the request of the last `on_tick`; `token` identifies its answer.
-    pub fn on_dispatched(&self, token: u32) {
+    /// The plugin dispatched the request of the last `on_tick`; `token` identifies its answer.
+    pub fn on_dispatched(&self, token: u64) {
         if let Some(mut local) = self.local() {
             if let Some(a) = local.attempt.as_mut() {
                 if a.token.is_none() {
@@ -327,7 +326,7 @@ impl Refresher {
         }
     }
 
-    /// The glue could not dispatch the request of the last `on_tick`.
+    /// The plugin could not dispatch the request of the last `on_tick`.
     pub fn on_dispatch_failed(&self, store: &dyn SharedStore, now_ms: u64) -> Outcome {
         let Some(a) = self.local().and_then(|mut l| l.attempt.take()) else {
             return Outcome::Ignored;
@@ -341,7 +340,7 @@ impl Refresher {
     }
 
     /// The answer to a callout. `status` 0: no response (timeout, reset).
-    pub fn on_response(&self, store: &dyn SharedStore, token: u32, status: u32, body: &[u8], now_ms: u64) -> Outcome {
+    pub fn on_response(&self, store: &dyn SharedStore, token: u64, status: u32, body: &[u8], now_ms: u64) -> Outcome {
         let attempt = {
             let Some(mut local) = self.local() else {
                 return Outcome::Ignored;
@@ -385,7 +384,7 @@ impl Refresher {
         self.finish(store, attempt.nonce, now_ms, Some(attempt.nonce), false);
         let n = record.entries.len();
         if let Some(mut local) = self.local() {
-            local.cache = Some(Rc::new(RemoteEntries {
+            local.cache = Some(Arc::new(RemoteEntries {
                 entries: record.entries,
                 fetched_at_ms: now_ms,
                 generation: attempt.nonce,
@@ -453,7 +452,7 @@ impl Refresher {
             Some(c) if self.is_stale(c, now_ms) => {
                 ListState::Stale { age_seconds: now_ms.saturating_sub(c.fetched_at_ms) / 1000 }
             }
-            Some(c) => ListState::Fresh(Rc::clone(c)),
+            Some(c) => ListState::Fresh(Arc::clone(c)),
             None => ListState::Unavailable { retry_after_seconds: self.retry_after(local.seen.as_ref(), now_ms) },
         }
     }
@@ -462,10 +461,13 @@ impl Refresher {
         now_ms.saturating_sub(entries.fetched_at_ms) > self.list.timing.max_stale_seconds.saturating_mul(1000)
     }
 
-    /// The state machine is single-threaded and never re-entered; should that ever
-    /// change, callers get a conservative answer instead of a panic.
-    fn local(&self) -> Option<RefMut<'_, Local>> {
-        self.local.try_borrow_mut().ok()
+    /// This worker's part of the state. The native edition shares one refresher among
+    /// every worker thread, so it is locked; the lock is held for the steps of one call
+    /// only, never across a call that takes it again. A panic while it was held leaves
+    /// a state that is merely stale (every step writes whole fields), so it is taken
+    /// over rather than refused.
+    fn local(&self) -> Option<MutexGuard<'_, Local>> {
+        Some(self.local.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn request(&self) -> FetchRequest<'_> {
@@ -648,7 +650,7 @@ impl Refresher {
         // An unreadable record keeps what this worker has: never drop a good list.
         if let Some(r) = record {
             if Some(r.generation) != have {
-                local.cache = Some(Rc::new(RemoteEntries {
+                local.cache = Some(Arc::new(RemoteEntries {
                     entries: r.entries,
                     fetched_at_ms: r.fetched_at_ms,
                     generation: r.generation,

@@ -2,7 +2,7 @@
 //! a `remote_list` block pointing at the Copyleaks API, and a worker's refresher driven
 //! through a fetch (for the refresh and the login).
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::config::{RemoteList, RemoteListConfig, DEFAULT_TIMEOUT_MS};
 use super::parse::EntryKind;
@@ -80,11 +80,11 @@ pub fn body() -> Vec<u8> {
 /// Tick, dispatch with `token`, answer with `status`/`body`.
 pub fn fetch(w: &Refresher, store: &MemoryStore, now: u64, token: u32, status: u32, body: &[u8]) -> Outcome {
     assert!(w.on_tick(store, now, u64::from(token)).is_some(), "expected a fetch at {now}");
-    w.on_dispatched(token);
-    w.on_response(store, token, status, body, now + 100)
+    w.on_dispatched(token.into());
+    w.on_response(store, token.into(), status, body, now + 100)
 }
 
-pub fn fresh(state: ListState) -> Rc<RemoteEntries> {
+pub fn fresh(state: ListState) -> Arc<RemoteEntries> {
     match state {
         ListState::Fresh(e) => e,
         other => panic!("expected Fresh, got {other:?}"),

@@ -19,6 +19,10 @@ pub use memory::{ContendedStore, OtherWorker};
 /// from other workers writing the same key at the same moment.
 pub const CAS_ATTEMPTS: usize = 8;
 
+/// How an [`SharedStore::update`] changes a key: from the value read (`None`: never
+/// written) to the value to write (`None`: leave it as it is).
+pub type Change<'a> = dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>> + 'a;
+
 /// The CAS token did not match: another worker wrote the key since it was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conflict;
@@ -28,6 +32,25 @@ pub trait SharedStore {
     fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
     /// Write `value` if the key's CAS token is still `cas` (`None`: unconditionally).
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Conflict>;
+
+    /// Read `key`, let `change` compute its next value from the one read (`None`: leave
+    /// it as it is), and write that, with no other write to `key` in between.
+    /// `Err(Conflict)` when every attempt lost to another worker, nothing written.
+    ///
+    /// By default a compare-and-swap loop of at most [`CAS_ATTEMPTS`] rounds, so
+    /// `change` may run more than once and must only compute. A store that can hold the
+    /// key for the whole step does so instead ([`MemoryStore`]: under its lock), and the
+    /// update never fails: exact however many threads share the key.
+    fn update(&self, key: &str, change: &mut Change<'_>) -> Result<(), Conflict> {
+        for _ in 0..CAS_ATTEMPTS {
+            let (value, cas) = self.get(key);
+            let Some(next) = change(value.as_deref()) else { return Ok(()) };
+            if self.set(key, &next, cas).is_ok() {
+                return Ok(());
+            }
+        }
+        Err(Conflict)
+    }
 
     /// Create `key` holding `value` unless it exists. Called when the configuration
     /// loads: Envoy's shared data has no create-if-absent, so the first write of a key

@@ -176,7 +176,7 @@ def remote_list(path: str = COPYLEAKS_PATH, **extra) -> dict:
 
 
 def list_metric(route: str, check: str, metric: str) -> str:
-    """The name of a remote list's metric (src/filter/mod.rs): webhook_guard.list.<route>.<check>.<metric>."""
+    """The name of a remote list's metric (src/metrics.rs): webhook_guard.list.<route>.<check>.<metric>."""
     return f"webhook_guard.list.{route}.{check}.{metric}"
 
 

@@ -4,7 +4,7 @@ use crate::remote_list::refresh::FetchError;
 use crate::remote_list::refresh::{ListState, Outcome, Refresher};
 use crate::remote_list::testing::*;
 use crate::shared::MemoryStore;
-use std::rc::Rc;
+use std::sync::Arc;
 
 const HOUR_MS: u64 = 3_600_000;
 
@@ -29,8 +29,8 @@ fn is_login(req: &FetchRequest<'_>) -> bool {
 fn login(w: &Refresher, store: &MemoryStore, now: u64, token: u32, status: u32, body: &[u8]) -> Outcome {
     let req = w.on_tick(store, now, u64::from(token)).unwrap_or_else(|| panic!("expected a login at {now}"));
     assert!(is_login(&req), "{req:?}");
-    w.on_dispatched(token);
-    w.on_response(store, token, status, body, now + 100)
+    w.on_dispatched(token.into());
+    w.on_response(store, token.into(), status, body, now + 100)
 }
 
 fn login_record(w: &Refresher, store: &MemoryStore) -> LoginRecord {
@@ -177,7 +177,7 @@ fn a_401_drops_the_token_logs_in_once_more_then_backs_off() {
         assert!(a.on_tick(&store, t, 6).is_none(), "no login storm at {t}");
         assert!(b.on_tick(&store, t, 7).is_none());
     }
-    assert!(Rc::ptr_eq(&fresh(b.current(&store, t1 + 2_000)), &good));
+    assert!(Arc::ptr_eq(&fresh(b.current(&store, t1 + 2_000)), &good));
     // After the backoff: log in, then fetch.
     assert!(matches!(login(&b, &store, s.next_ms, 8, 200, &answer("t0ken-3", 48 * 3600)), Outcome::LoginOk { .. }));
     assert_eq!(fetch(&b, &store, s.next_ms + 100, 9, 200, &body()), Outcome::Ok { entries: 2 });
@@ -289,9 +289,9 @@ fn failing_logins_never_exceed_the_rate_window_whatever_the_worker_count() {
                 if let Some(req) = w.on_tick(&store, t, u64::from(token) ^ (i as u64) << 40) {
                     assert!(is_login(&req), "the list is never fetched without a token");
                     token += 1;
-                    w.on_dispatched(token);
+                    w.on_dispatched(token.into());
                     logins.push(t);
-                    let outcome = w.on_response(&store, token, status, body, t + 50);
+                    let outcome = w.on_response(&store, token.into(), status, body, t + 50);
                     assert!(matches!(outcome, Outcome::LoginFailed { .. }), "{outcome:?}");
                 }
             }

@@ -105,7 +105,7 @@ fn first_tick_fetches_and_success_is_shared_with_other_workers() {
     assert_eq!(b.entries(), 2);
     // Later reads reuse the decoded list (same allocation) until the generation changes.
     let again = fresh(b.current(&store, T0 + 5_000));
-    assert!(Rc::ptr_eq(&theirs, &again));
+    assert!(Arc::ptr_eq(&theirs, &again));
     // Nobody fetches again before the refresh.
     assert!(a.on_tick(&store, T0 + 1_000, 1).is_none());
     assert!(b.on_tick(&store, T0 + 1_000, 2).is_none());
@@ -199,7 +199,7 @@ fn failures_keep_the_last_good_list() {
         let outcome = fetch(&a, &store, now, token, status, &answer);
         assert_eq!(outcome, Outcome::Failed { reason: want }, "{status}");
         let still = fresh(b.current(&store, now + 2_000));
-        assert!(Rc::ptr_eq(&still, &good), "{status}: the list is the one fetched first");
+        assert!(Arc::ptr_eq(&still, &good), "{status}: the list is the one fetched first");
         assert!(fresh(a.current(&store, now + 2_000)).contains(SHA1_CANON));
         now = schedule(&a, &store).next_ms;
     }

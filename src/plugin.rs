@@ -1,0 +1,224 @@
+//! The configured plugin, the same in both shells: the validated policy and its judge,
+//! every metric handle, and the remote lists with their refresh and login state
+//! machines. One [`Plugin`] serves every request of a configuration: per worker VM in
+//! the Wasm edition, for every worker thread in the native edition (it is `Send + Sync`).
+//!
+//! A shell calls [`Plugin::configure`] when the configuration loads, [`Plugin::on_tick`]
+//! on every tick it was asked for, and [`Plugin::on_callout_response`] when a callout
+//! is answered; the plugin logs and counts what happens itself.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::config;
+use crate::error::{ConfigError, Env};
+use crate::host::{CalloutId, Level, PluginHost, RequestHost};
+use crate::metrics::Metrics;
+use crate::remote_list::{ListState, Outcome, Refresher};
+use crate::shared::SharedStore;
+use crate::verdict::Judge;
+
+/// How often the plugin looks at its remote lists. Each look is a shared-data read; a
+/// fetch happens only when one is due.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// The native edition shares one plugin among every worker thread: this fails to
+/// compile the day something in it (the judge, a refresher, a cache) stops being
+/// shareable.
+const _: () = {
+    const fn shared_across_threads<T: Send + Sync>() {}
+    shared_across_threads::<Plugin>();
+};
+
+pub struct Plugin {
+    judge: Judge,
+    metrics: Metrics,
+    /// One per remote list of the policy, in `Policy::remote_lists` order.
+    lists: Vec<Refresher>,
+    /// The notices this instance knows were given ([`Plugin::notice_once`]).
+    noticed: Mutex<Vec<String>>,
+}
+
+impl Plugin {
+    /// Validate `config` (the plugin's JSON configuration; secrets `{ env: NAME }` read
+    /// through `env`), define every metric, prepare the shared records and ask for ticks
+    /// when there are remote lists. An invalid configuration is logged and returned:
+    /// the shell then refuses it (fail closed).
+    pub fn configure(host: &mut impl PluginHost, config: &[u8], env: &Env) -> Result<Plugin, ConfigError> {
+        let policy = match config::parse(config, env) {
+            Ok(policy) => policy,
+            Err(e) => {
+                host.log(Level::Error, &format!("webhook-guard: invalid configuration: {e}"));
+                return Err(e);
+            }
+        };
+        for route in &policy.routes {
+            if let Some(rl) = &route.checks.rate_limit {
+                rl.prepare(host.store());
+            }
+        }
+        host.log(
+            Level::Info,
+            &format!(
+                "webhook-guard: configured {} route(s), mode {:?}, max_body_bytes {}",
+                policy.routes.len(),
+                policy.mode,
+                policy.max_body_bytes
+            ),
+        );
+        let lists: Vec<Refresher> =
+            policy.remote_lists.iter().map(|(list, kind)| Refresher::new(list.clone(), *kind)).collect();
+        for list in &lists {
+            list.prepare(host.store());
+        }
+        let metrics = Metrics::define(host, &policy, &lists);
+        if !lists.is_empty() {
+            host.start_ticks(TICK);
+        }
+        Ok(Plugin { judge: Judge::new(Arc::new(policy)), metrics, lists, noticed: Mutex::new(Vec::new()) })
+    }
+
+    pub fn judge(&self) -> &Judge {
+        &self.judge
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The remote list `name` as the request path sees it now.
+    pub fn list_state(&self, store: &dyn SharedStore, name: &str, now_ms: u64) -> ListState {
+        match self.lists.iter().find(|l| l.name() == name) {
+            Some(list) => list.current(store, now_ms),
+            // Cannot happen: lists are built from the same policy. Fail closed.
+            None => ListState::Unavailable { retry_after_seconds: 60 },
+        }
+    }
+
+    /// Bring a list's next fetch forward for a request that needs it (a JWKS without the
+    /// token's key), as far as the list allows (see [`Refresher::fetch_early`]).
+    pub fn fetch_early(&self, store: &dyn SharedStore, name: &str, now_ms: u64) {
+        if let Some(list) = self.lists.iter().find(|l| l.name() == name) {
+            list.fetch_early(store, now_ms);
+        }
+    }
+
+    /// Look at every remote list: dispatch what each wants now (a fetch or a login),
+    /// and refresh its gauges.
+    pub fn on_tick(&self, host: &mut impl PluginHost) {
+        let now_ms = host.now_ms();
+        for (index, list) in self.lists.iter().enumerate() {
+            self.tick_list(host, index, list, now_ms);
+            if let Some(metrics) = self.metrics.list(index) {
+                metrics.gauges(host, list, now_ms);
+            }
+        }
+    }
+
+    /// A callout was answered: `status` is its `:status` (0 when there is none, as
+    /// after a reset; Envoy answers a timed-out callout with 504), `body` at most
+    /// [`crate::host::CALLOUT_BODY_LIMIT`] bytes of its body.
+    pub fn on_callout_response(&self, host: &mut impl PluginHost, id: CalloutId, status: u32, body: &[u8]) {
+        let now_ms = host.now_ms();
+        for (index, list) in self.lists.iter().enumerate() {
+            // Only the list that dispatched this callout acts on it.
+            let outcome = list.on_response(host.store(), id.0, status, body, now_ms);
+            if matches!(outcome, Outcome::Ignored) {
+                continue;
+            }
+            let logged_in = matches!(outcome, Outcome::LoginOk { .. });
+            self.report(host, index, list, outcome, now_ms);
+            if logged_in {
+                // The fetch that needed the token goes out now, not a tick later.
+                self.tick_list(host, index, list, now_ms);
+            }
+            return;
+        }
+    }
+
+    /// Dispatch what the list wants now (a fetch or a login), if anything.
+    fn tick_list(&self, host: &mut impl PluginHost, index: usize, list: &Refresher, now_ms: u64) {
+        // Jitter and lease nonces need only differ between instances and ticks.
+        let rand = now_ms.rotate_left(17) ^ host.instance_seed().wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let Some(req) = list.on_tick(host.store(), now_ms, rand ^ index as u64) else { return };
+        match host.dispatch_callout(req.cluster, &req.all_headers(), req.body, req.timeout) {
+            Some(id) => list.on_dispatched(id.0),
+            None => {
+                let outcome = list.on_dispatch_failed(host.store(), now_ms);
+                self.report(host, index, list, outcome, now_ms);
+            }
+        }
+    }
+
+    /// Log and count what became of a list's callout, then refresh its gauges.
+    fn report(&self, host: &mut impl PluginHost, index: usize, list: &Refresher, outcome: Outcome, now_ms: u64) {
+        let Some(metrics) = self.metrics.list(index) else { return };
+        let name = list.name();
+        match outcome {
+            Outcome::Ok { entries } => {
+                metrics.fetch_ok(host);
+                host.log(Level::Info, &format!("webhook-guard: remote list {name} loaded, {entries} entries"));
+            }
+            Outcome::Failed { reason } => {
+                metrics.fetch_failed(host);
+                let kept = match list.age_seconds(now_ms) {
+                    Some(age) => format!("keeping the last good list ({} entries, {age}s old)", list.entries()),
+                    None => "no list loaded yet: checks that need it answer 503".to_string(),
+                };
+                host.log(Level::Warn, &format!("webhook-guard: remote list {name} fetch failed: {reason}; {kept}"));
+            }
+            Outcome::LoginOk { expires_in_seconds } => {
+                metrics.login_ok(host);
+                host.log(
+                    Level::Info,
+                    &format!("webhook-guard: remote list {name} logged in, token valid for {expires_in_seconds}s"),
+                );
+            }
+            Outcome::LoginFailed { reason } => {
+                metrics.login_failed(host);
+                host.log(
+                    Level::Warn,
+                    &format!("webhook-guard: remote list {name} login failed: {reason}; retried with backoff"),
+                );
+            }
+            Outcome::Ignored => {}
+        }
+        metrics.gauges(host, list, now_ms);
+    }
+
+    /// Say once that client addresses come from `X-Forwarded-For` (port 0).
+    pub(crate) fn notice_forwarded_address(&self, host: &impl RequestHost) {
+        self.notice_once(
+            host,
+            "xff",
+            "webhook-guard: client addresses come from X-Forwarded-For (port 0). That is right only with \
+             use_remote_address: true and xff_num_trusted_hops set to the number of trusted proxies in front; \
+             otherwise a client can choose its own address",
+        );
+    }
+
+    /// Log `message` (a warning) once per Envoy for `name`: the key in the store is seen
+    /// by every worker, so the line is not repeated per worker.
+    pub(crate) fn notice_once(&self, host: &impl RequestHost, name: &str, message: &str) {
+        {
+            // Which notices this instance knows were given (saves the store read).
+            let mut noticed = self.noticed.lock().unwrap_or_else(PoisonError::into_inner);
+            if noticed.iter().any(|n| n == name) {
+                return;
+            }
+            noticed.push(name.to_string());
+        }
+        let store = host.store();
+        let key = format!("webhook_guard:notice:{name}");
+        let (value, cas) = store.get(&key);
+        // The first worker to write the key says it; a CAS on a new key is not possible
+        // in Envoy's shared data, so two workers racing at the very first request may
+        // both say it.
+        if value.is_none() && store.set(&key, b"1", cas).is_ok() {
+            host.log(Level::Warn, message);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

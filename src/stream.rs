@@ -1,0 +1,282 @@
+//! One request's way through the filter, the same in both shells: read the head from
+//! the host, route it, run the header checks, hold the headers while the body arrives,
+//! run the body checks, apply the decision (forward with header edits, or answer here),
+//! then watch the upstream's status for replay protection. Each step logs and counts what
+//! the verdict reports and publishes the access-log fields.
+//!
+//! A shell makes one [`Stream`] per request and calls it from each callback with its
+//! [`RequestHost`]; the [`Flow`] it gets back is all it has to map to its host.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::access_log;
+use crate::denial::Denial;
+use crate::host::{Flow, Level, RequestHost};
+use crate::plugin::Plugin;
+use crate::policy::Lookups;
+use crate::remote_list::ListState;
+use crate::request::{Headers, RequestHead};
+use crate::shared::SharedStore;
+use crate::verdict::{Case, Decision, HeaderEdit, Outcome, Verdict};
+use crate::verify::cert::{pem_to_der, xfcc_cert, CertSource};
+
+/// One request's state, for the life of its stream.
+pub struct Stream {
+    plugin: Arc<Plugin>,
+    case: Case,
+    head: Option<RequestHead>,
+    /// The client address, read from the host at most once and only when needed.
+    client: Option<Option<SocketAddr>>,
+    /// Bytes of the body received so far (the whole body once it is complete).
+    body_size: usize,
+}
+
+impl Stream {
+    pub fn new(plugin: Arc<Plugin>) -> Self {
+        Stream { plugin, case: Case::default(), head: None, client: None, body_size: 0 }
+    }
+
+    /// The request headers arrived (`end_of_stream`: there is no body).
+    pub fn on_request_headers(&mut self, host: &mut impl RequestHost, end_of_stream: bool) -> Flow {
+        let headers = Headers::new(host.request_headers());
+        let now_ms = host.now_ms();
+        let mut head = RequestHead::from_headers(headers, None, now_ms / 1000);
+        head.now_ms = now_ms;
+        let plugin = Arc::clone(&self.plugin);
+        let judge = plugin.judge();
+        let policy = judge.policy();
+        let routed = self.case.on_routing(judge, policy.route(&head), &head);
+        let route = match routed.map(|i| policy.routes.get(i)) {
+            Ok(Some(route)) => route,
+            Ok(None) => {
+                self.head = Some(head);
+                let verdict = self.case.refuse_internal();
+                return self.apply(host, verdict);
+            }
+            Err(verdict) => {
+                self.head = Some(head);
+                return self.apply(host, verdict);
+            }
+        };
+        if route.needs_client() {
+            head.client = self.client_address(host);
+        }
+        let head = self.head.insert(head);
+        let lookups = HostLookups { host: &*host, plugin: &plugin, headers: &head.headers, now_ms };
+        let findings = route.check_head(head, policy.mode, &lookups);
+        let verdict = self.case.on_head(judge, head, findings, host.store());
+        let buffering = verdict.decision == Decision::KeepBuffering;
+        let flow = self.apply(host, verdict);
+        if buffering && end_of_stream {
+            // The body is already complete (there is none).
+            return self.finish_body(host);
+        }
+        flow
+    }
+
+    /// Body data arrived: `received` is the size of the whole body received so far (not
+    /// of this chunk).
+    pub fn on_request_body(&mut self, host: &mut impl RequestHost, received: usize, end_of_stream: bool) -> Flow {
+        let Some(head) = self.head.as_ref() else { return self.refuse_unjudged(host) };
+        if !self.case.is_buffering() {
+            return Flow::Continue;
+        }
+        self.body_size = received;
+        let plugin = Arc::clone(&self.plugin);
+        if let Some(verdict) = self.case.on_body_data(plugin.judge(), head, received) {
+            return self.apply(host, verdict);
+        }
+        if !end_of_stream {
+            // Keep buffering; the host holds the headers and the data so far.
+            return Flow::Buffer;
+        }
+        self.finish_body(host)
+    }
+
+    /// The request trailers arrived. With trailers the body callback never sees end of
+    /// stream (HTTP/2): the body is complete now.
+    pub fn on_request_trailers(&mut self, host: &mut impl RequestHost) -> Flow {
+        if self.head.is_none() {
+            return self.refuse_unjudged(host);
+        }
+        if !self.case.is_buffering() {
+            return Flow::Continue;
+        }
+        self.finish_body(host)
+    }
+
+    /// The upstream's response headers arrived: a message forwarded under `dedupe` is
+    /// recorded as delivered on a 2xx.
+    pub fn on_response_headers(&mut self, host: &mut impl RequestHost) -> Flow {
+        if !self.case.awaits_delivery() {
+            return Flow::Continue;
+        }
+        let status = host.response_status().unwrap_or(0);
+        if let Some(head) = self.head.as_ref() {
+            self.case.on_response(self.plugin.judge(), head, status, host.store());
+        }
+        Flow::Continue
+    }
+
+    /// Refuse the request because the filter failed (its state lost, or, in the native
+    /// edition, a panic caught in a hook): 500 in every mode, logged and counted as
+    /// `internal_error`.
+    pub fn refuse_internal(&mut self, host: &mut impl RequestHost) -> Flow {
+        let verdict = self.case.refuse_internal();
+        self.apply(host, verdict)
+    }
+
+    /// Body or trailers of a request whose headers this stream never saw: nothing of it
+    /// was judged, so it must not go on as if it had been.
+    fn refuse_unjudged(&mut self, host: &mut impl RequestHost) -> Flow {
+        host.log(Level::Error, "webhook-guard: request data arrived before its headers were judged; refused");
+        self.refuse_internal(host)
+    }
+
+    fn finish_body(&mut self, host: &mut impl RequestHost) -> Flow {
+        let body = if self.body_size == 0 { Vec::new() } else { host.request_body(self.body_size) };
+        let plugin = Arc::clone(&self.plugin);
+        let Some(head) = self.head.as_ref() else { return self.refuse_unjudged(host) };
+        let verdict = self.case.on_body(plugin.judge(), head, &body, host.store());
+        self.apply(host, verdict)
+    }
+
+    fn client_address(&mut self, host: &impl RequestHost) -> Option<SocketAddr> {
+        if let Some(known) = self.client {
+            return known;
+        }
+        let addr: Option<SocketAddr> = host.client_address().and_then(|a| a.parse().ok());
+        if addr.is_some_and(|a| a.port() == 0) {
+            self.plugin.notice_forwarded_address(host);
+        }
+        self.client = Some(addr);
+        addr
+    }
+
+    fn client_ip(&mut self, host: &impl RequestHost) -> String {
+        self.client_address(host).map_or_else(|| "-".to_string(), |a| a.ip().to_string())
+    }
+
+    fn request_id(&self) -> String {
+        self.head
+            .as_ref()
+            .and_then(|h| h.headers.get_all("x-request-id").next())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_else(|| "-".into())
+    }
+
+    /// Log and count what the verdict reports, publish it for the access log, then apply
+    /// its decision.
+    fn apply(&mut self, host: &mut impl RequestHost, verdict: Verdict<'_>) -> Flow {
+        let plugin = Arc::clone(&self.plugin);
+        let route = plugin.metrics().route(self.case.route());
+        for d in &verdict.denials {
+            let line = format!(
+                "webhook-guard {} route={} reason={} client={} request_id={}",
+                verdict.outcome.verb(),
+                route.name,
+                d.reason(),
+                self.client_ip(host),
+                self.request_id()
+            );
+            host.log(Level::Warn, &line);
+            route.denied(host, *d);
+        }
+        match verdict.outcome {
+            Outcome::Allowed => {
+                for s in &verdict.secrets {
+                    route.secret_matched(host, &s.secret_id);
+                }
+                route.allowed(host);
+            }
+            Outcome::Duplicate | Outcome::WouldDenyDuplicate => {
+                route.duplicate(host);
+                let line = format!(
+                    "webhook-guard duplicate route={} client={} request_id={}: already delivered, answered locally",
+                    route.name,
+                    self.client_ip(host),
+                    self.request_id()
+                );
+                host.log(Level::Info, &line);
+            }
+            Outcome::Handshake => {
+                for s in &verdict.secrets {
+                    route.secret_matched(host, &s.secret_id);
+                }
+                route.handshake(host);
+                let line = format!(
+                    "webhook-guard handshake route={} request_id={}: answered locally",
+                    route.name,
+                    self.request_id()
+                );
+                host.log(Level::Info, &line);
+            }
+            Outcome::Denied(_) | Outcome::WouldDeny(_) | Outcome::Unchecked | Outcome::Pending => {}
+        }
+        access_log::publish(host, &route.name, &verdict);
+        match verdict.decision {
+            Decision::Forward(edits) => {
+                for edit in edits {
+                    match edit {
+                        HeaderEdit::Remove(name) => host.remove_request_header(name),
+                        HeaderEdit::Set(name, value) => host.set_request_header(name, &value),
+                    }
+                }
+                Flow::Continue
+            }
+            Decision::Reply { status, body, headers } => {
+                let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                host.send_reply(status, &headers, body.as_bytes());
+                Flow::Stop
+            }
+            Decision::KeepBuffering => Flow::Buffer,
+            Decision::Handshake(reply) => {
+                let headers = [("content-type", reply.content_type), ("x-content-type-options", "nosniff")];
+                host.send_reply(200, &headers, reply.body.as_bytes());
+                Flow::Stop
+            }
+        }
+    }
+}
+
+/// What the header checks look up, read from the host: the store, the remote lists,
+/// the client certificate.
+struct HostLookups<'a, H> {
+    host: &'a H,
+    plugin: &'a Plugin,
+    headers: &'a Headers,
+    now_ms: u64,
+}
+
+impl<H: RequestHost> Lookups for HostLookups<'_, H> {
+    fn store(&self) -> &dyn SharedStore {
+        self.host.store()
+    }
+
+    fn list(&self, name: &str) -> ListState {
+        self.plugin.list_state(self.host.store(), name, self.now_ms)
+    }
+
+    fn fetch_early(&self, name: &str) {
+        self.plugin.fetch_early(self.host.store(), name, self.now_ms);
+    }
+
+    fn client_cert(&self, source: CertSource) -> Result<Option<Vec<u8>>, Denial> {
+        match source {
+            CertSource::Connection => match self.host.peer_certificate() {
+                None => Ok(None),
+                Some(p) if p.is_empty() => Ok(None),
+                Some(p) => pem_to_der(&p).map(Some).ok_or(Denial::CertMalformed),
+            },
+            CertSource::Xfcc => match self.headers.get_one("x-forwarded-client-cert") {
+                Err(_) => Err(Denial::CertMalformed),
+                Ok(None) => Ok(None),
+                Ok(Some(v)) => xfcc_cert(v),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
