@@ -121,7 +121,7 @@ clean:
 ## bench: webhook-guard vs native Envoy filters (h2load, oha); writes BENCHMARKS.md.
 ##        ROUNDS, DURATION, CASES, BENCH_TLS=0, STRICT=1 ...: see bench/run.py
 .PHONY: bench
-bench: build
+bench: build native
 	@bench/setup.sh
 	$(VENV)/bin/python bench/run.py
 
@@ -165,8 +165,9 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 ## soak: SOAK_REQUESTS (default 1000000) mixed requests through Envoy --concurrency 2:
-##       memory flat, no VM restart, counters = requests sent (bench/soak.py); not in test
+##       memory flat, no VM restart, counters = requests sent (bench/soak.py); not in test.
+##       EDITION=native: the same soak of the native module
 .PHONY: soak
-soak: build
+soak: build native
 	@BENCH_TLS=0 bench/setup.sh
-	$(VENV)/bin/python bench/soak.py
+	EDITION=$(EDITION) $(VENV)/bin/python bench/soak.py

@@ -33,6 +33,9 @@ pub struct SecretSpec {
     pub id: Option<String>,
     pub env: Option<String>,
     pub value: Option<String>,
+    /// An Envoy generic secret by name: read so that its use is refused with a reason,
+    /// not as an unknown field.
+    pub sds: Option<String>,
     pub not_after: Option<String>,
 }
 
@@ -43,6 +46,7 @@ impl std::fmt::Debug for SecretSpec {
             .field("id", &self.id)
             .field("env", &self.env)
             .field("value", &self.value.as_ref().map(|_| "[redacted]"))
+            .field("sds", &self.sds)
             .field("not_after", &self.not_after)
             .finish()
     }
@@ -84,6 +88,16 @@ pub fn resolve_all(specs: &[SecretSpec], path: &str, env: &Env) -> Result<Vec<Se
 }
 
 fn resolve(spec: &SecretSpec, index: usize, path: &str, env: &Env) -> Result<Secret, ConfigError> {
+    if spec.sds.is_some() {
+        // Neither edition reads Envoy's generic secrets yet: the Wasm edition has no host
+        // call for them, and the native edition does not bind them. Refused by name so an
+        // operator is not left guessing at an "unknown field".
+        return Err(ConfigError::new(
+            format!("{path}.sds"),
+            "SDS generic secrets are not supported yet by either edition (the Wasm edition cannot read them); \
+             hand the secret to Envoy's environment and use `env`",
+        ));
+    }
     let key = match (&spec.env, &spec.value) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::new(path, "set either `env` or `value`, not both"));
@@ -96,7 +110,7 @@ fn resolve(spec: &SecretSpec, index: usize, path: &str, env: &Env) -> Result<Sec
                 return Err(ConfigError::new(
                     format!("{path}.env"),
                     format!(
-                        "environment variable {name} is unset or empty (set it in vm_config.environment_variables)"
+                        "environment variable {name} is unset or empty (Wasm edition: set it in vm_config.environment_variables; native edition: in the environment of the Envoy process)"
                     ),
                 ));
             }
@@ -142,8 +156,20 @@ mod tests {
             id: id.map(Into::into),
             env: env.map(Into::into),
             value: value.map(Into::into),
+            sds: None,
             not_after: not_after.map(Into::into),
         }
+    }
+
+    #[test]
+    fn sds_is_refused_by_name() {
+        let mut s = spec(None, None, None, None);
+        s.sds = Some("github-webhook".into());
+        let err = resolve_all(&[s], "routes[0].checks.signature.secrets", &env).unwrap_err().to_string();
+        assert!(
+            err.starts_with("routes[0].checks.signature.secrets[0].sds: SDS generic secrets are not supported"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -154,7 +154,7 @@ fn broken_configurations_fail_with_the_plugins_message() {
         (policy(r#"{"magic":{}}"#), "routes[0].checks.magic: unknown field `magic`"),
         (policy("{}"), "routes[0].checks: a route needs at least one check"),
         (policy(sig).replace(r#"{"env":"S"}"#, r#"{"env":"S","not_after":"soon"}"#), "routes[0].checks.signature.secrets[0].not_after: \"soon\" is not an RFC 3339 time such as 2027-01-31T00:00:00Z"),
-        (policy(sig).replace(r#""env":"S""#, r#""env":"UNSET_HERE""#), "routes[0].checks.signature.secrets[0].env: environment variable UNSET_HERE is unset or empty (set it in vm_config.environment_variables)"),
+        (policy(sig).replace(r#""env":"S""#, r#""env":"UNSET_HERE""#), "routes[0].checks.signature.secrets[0].env: environment variable UNSET_HERE is unset or empty (Wasm edition: set it in vm_config.environment_variables; native edition: in the environment of the Envoy process)"),
         (r#"{"api":"v1","routes":["#.into(), "(top level): EOF while parsing a list at line 1 column 22"),
         ("".into(), "(top level): EOF while parsing a value at line 1 column 0"),
     ];

@@ -29,7 +29,7 @@ use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
-use webhook_guard::host::Flow;
+use webhook_guard::host::{Flow, Level};
 
 use crate::config::FilterConfig;
 use crate::filter::Guard;
@@ -258,16 +258,6 @@ extern "C" {
 // ---------------------------------------------------------------------------------
 // Safe handles on Envoy's objects
 // ---------------------------------------------------------------------------------
-
-/// Log levels the filter writes at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
 
 /// Write one line to Envoy's log (its `dynamic_modules` logger).
 pub fn log(level: Level, message: &str) {
@@ -605,6 +595,29 @@ fn trailers_status(flow: Flow) -> CEnum {
 // Hooks Envoy calls (`envoy_dynamic_module_on_*`)
 // ---------------------------------------------------------------------------------
 
+/// Hand a module object to Envoy: it keeps the pointer until the matching destroy hook,
+/// which gives it back to [`reclaim`].
+fn hand_over<T>(value: T) -> *const c_void {
+    Box::into_raw(Box::new(value)).cast_const().cast()
+}
+
+/// Take back and drop a module object Envoy is done with (a panic in its drop is logged,
+/// not unwound into Envoy).
+///
+/// # Safety
+/// `ptr` must come from [`hand_over`] with the same `T` and be reclaimed only once: Envoy
+/// calls each destroy hook once per object and nothing with it afterwards.
+unsafe fn reclaim<T>(ptr: *const c_void, what: &str) {
+    if ptr.is_null() {
+        return;
+    }
+    // SAFETY: per the contract, a live Box<T> made by hand_over, reclaimed exactly once.
+    let value = unsafe { Box::from_raw(ptr.cast_mut().cast::<T>()) };
+    if catch_unwind(AssertUnwindSafe(|| drop(value))).is_err() {
+        log(Level::Error, &format!("webhook-guard: internal error while unloading {what}"));
+    }
+}
+
 /// Borrow the module's config behind `config_module`.
 ///
 /// # Safety
@@ -662,8 +675,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
     let (name, config) = unsafe { (name.to_vec(), config.to_vec()) };
     let made = catch_unwind(AssertUnwindSafe(|| FilterConfig::new(Config { ptr }, &name, &config)));
     match made {
-        // Ownership passes to Envoy's pointer until config_destroy.
-        Ok(Some(config)) => Box::into_raw(Box::new(config)).cast_const().cast(),
+        Ok(Some(config)) => hand_over(config),
         // Null makes Envoy refuse the configuration: fail closed.
         Ok(None) => ptr::null(),
         Err(_) => {
@@ -677,15 +689,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
 /// `config_module` is a pointer this module returned from config_new, destroyed once.
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(config_module: *const c_void) {
-    if config_module.is_null() {
-        return;
-    }
-    // SAFETY: made by Box::into_raw in config_new; Envoy destroys each config once and
-    // calls nothing more with it afterwards, so the box is reclaimed exactly once.
-    let config = unsafe { Box::from_raw(config_module.cast_mut().cast::<FilterConfig>()) };
-    if catch_unwind(AssertUnwindSafe(|| drop(config))).is_err() {
-        log(Level::Error, "webhook-guard: internal error while unloading the configuration");
-    }
+    // SAFETY: handed over by config_new; Envoy destroys each config once.
+    unsafe { reclaim::<FilterConfig>(config_module, "the configuration") }
 }
 
 /// # Safety
@@ -773,8 +778,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_new(
     // SAFETY: a live config per the contract.
     let Some(config) = (unsafe { config_ref(config_module) }) else { return ptr::null() };
     match catch_unwind(AssertUnwindSafe(|| Guard::new(config))) {
-        // Ownership passes to Envoy's pointer until on_http_filter_destroy.
-        Ok(guard) => Box::into_raw(Box::new(guard)).cast_const().cast(),
+        Ok(guard) => hand_over(guard),
         Err(_) => {
             // Null makes Envoy close the stream: nothing goes upstream unchecked.
             log(Level::Error, "webhook-guard: internal error creating a request's filter");
@@ -787,12 +791,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_new(
 /// `filter_module` is a pointer this module returned from on_http_filter_new.
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_destroy(filter_module: *const c_void) {
-    if filter_module.is_null() {
-        return;
-    }
-    // SAFETY: made by Box::into_raw in on_http_filter_new; destroyed once by Envoy.
-    let guard = unsafe { Box::from_raw(filter_module.cast_mut().cast::<Guard>()) };
-    let _ = catch_unwind(AssertUnwindSafe(|| drop(guard)));
+    // SAFETY: handed over by on_http_filter_new; Envoy destroys each filter once.
+    unsafe { reclaim::<Guard>(filter_module, "a request's filter") }
 }
 
 /// # Safety

@@ -54,7 +54,7 @@ impl FilterConfig {
                     // Without ticks the lists would never load and every request needing
                     // one would get 503 forever: refuse the configuration instead.
                     abi::log(
-                        abi::Level::Error,
+                        Level::Error,
                         "webhook-guard: invalid configuration: Envoy gave no scheduler for the remote-list refresh",
                     );
                     return None;
@@ -94,24 +94,14 @@ struct ConfigHost<'a> {
     ticks: Option<Duration>,
 }
 
-pub fn level(level: Level) -> abi::Level {
-    match level {
-        Level::Trace => abi::Level::Trace,
-        Level::Debug => abi::Level::Debug,
-        Level::Info => abi::Level::Info,
-        Level::Warn => abi::Level::Warn,
-        Level::Error => abi::Level::Error,
-    }
-}
-
 /// Envoy's metric ids are `size_t`; the core carries them as `u64`.
 pub fn metric_index(id: MetricId) -> Option<usize> {
     usize::try_from(id.0).ok()
 }
 
 impl Host for ConfigHost<'_> {
-    fn log(&self, lvl: Level, message: &str) {
-        abi::log(level(lvl), message);
+    fn log(&self, level: Level, message: &str) {
+        abi::log(level, message);
     }
 
     fn increment(&self, counter: MetricId) {

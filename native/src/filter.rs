@@ -9,14 +9,14 @@ use webhook_guard::shared::SharedStore;
 use webhook_guard::stream::Stream;
 
 use crate::abi::{self, Filter};
-use crate::config::{level, metric_index, now_unix_ms, FilterConfig, Shared};
+use crate::config::{metric_index, now_unix_ms, FilterConfig, Shared};
 
 /// Log where a panic happened, never its message (it could quote request bytes). The
 /// hook that caught it answers the request.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
-        abi::log(abi::Level::Error, &format!("webhook-guard: internal error at {at}"));
+        abi::log(Level::Error, &format!("webhook-guard: internal error at {at}"));
     }));
 }
 
@@ -106,8 +106,8 @@ impl<'a> RequestSide<'a> {
 }
 
 impl Host for RequestSide<'_> {
-    fn log(&self, lvl: Level, message: &str) {
-        abi::log(level(lvl), message);
+    fn log(&self, level: Level, message: &str) {
+        abi::log(level, message);
     }
 
     fn increment(&self, counter: MetricId) {
