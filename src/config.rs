@@ -331,7 +331,7 @@ mod tests {
             (sig(r#","dedupe":{"window":5}"#), "routes[0].checks.signature.dedupe.window: unknown field `window`, expected `window_seconds` or `capacity`"),
             (with_checks(r#"{"signature":{"scheme":"github"}}"#), "routes[0].checks.signature.secrets: missing field `secrets`"),
             (with_checks(r#"{"signature":{"scheme":"github","secrets":"s3cr3t-value"}}"#), "routes[0].checks.signature.secrets: expected an array, found a string"),
-            (with_checks(r#"{"signature":{"scheme":"github","secrets":[{"env":"S","file":"x"}]}}"#), "routes[0].checks.signature.secrets[0].file: unknown field `file`, expected one of `id`, `env`, `value`, `not_after`"),
+            (with_checks(r#"{"signature":{"scheme":"github","secrets":[{"env":"S","file":"x"}]}}"#), "routes[0].checks.signature.secrets[0].file: unknown field `file`, expected one of `id`, `env`, `value`, `sds`, `not_after`"),
             (with_checks(r#"{"headers":[{"name":"x-k","secrets":[{"env":"S"}],"strip":"yes"}]}"#), "routes[0].checks.headers[0].strip: expected true or false, found a string"),
             (with_checks(r#"{"jwt":{"secrets":[{"env":"S"}],"audiences":["a",1]}}"#), "routes[0].checks.jwt.audiences[1]: expected a string, found an integer"),
             (with_checks(r#"{"rate_limit":{"requests":10}}"#), "routes[0].checks.rate_limit.per_seconds: missing field `per_seconds`"),

@@ -74,6 +74,9 @@ denials! {
     CertMissing,
     CertMalformed,
     CertNotPinned,
+    /// Only the certificate's SHA-256 is known (the host gives no more), it matches no
+    /// SHA-256 pin, and SHA-1 thumbprints are pinned: whether it is pinned cannot be told.
+    CertPinUnverifiable,
     // a remote list never loaded
     ListUnavailable,
     ListStale,
@@ -129,6 +132,7 @@ impl Denial {
             CertMissing => "cert_missing",
             CertMalformed => "cert_malformed",
             CertNotPinned => "cert_not_pinned",
+            CertPinUnverifiable => "cert_pin_unverifiable",
             ListUnavailable => "list_unavailable",
             ListStale => "list_stale",
             InternalError => "internal_error",
@@ -190,6 +194,10 @@ impl Denial {
             CertMissing => "no client certificate",
             CertMalformed => "the client certificate cannot be read",
             CertNotPinned => "the client certificate's SHA-1 and SHA-256 are not pinned",
+            CertPinUnverifiable => {
+                "only the client certificate's SHA-256 is known (Envoy before 1.38, or the native edition, without the certificate in \
+                 x-forwarded-client-cert), it matches no SHA-256 pin, and the route pins SHA-1 thumbprints"
+            }
             ListUnavailable => "the check needs its remote list (or JWKS), which has not loaded yet",
             ListStale => "the remote list (or JWKS) is older than max_stale_seconds",
             InternalError => "the filter could not judge the request (its state was lost), so it refused it",
@@ -208,9 +216,8 @@ impl Denial {
             RateLimited => Reply::RATE_LIMITED,
             ListUnavailable => Reply::UNAVAILABLE,
             InternalError => Reply::INTERNAL,
-            ClientAddressUnknown | IpNotAllowed | CertMissing | CertMalformed | CertNotPinned | ListStale => {
-                Reply::FORBIDDEN
-            }
+            ClientAddressUnknown | IpNotAllowed | CertMissing | CertMalformed | CertNotPinned | CertPinUnverifiable
+            | ListStale => Reply::FORBIDDEN,
             _ => Reply::UNAUTHORIZED,
         }
     }
@@ -248,6 +255,8 @@ mod tests {
         assert_eq!(Denial::IpNotAllowed.reply().status, 403);
         assert_eq!(Denial::CertNotPinned.reply().status, 403);
         assert_eq!(Denial::CertMissing.reply().status, 403);
+        assert_eq!(Denial::CertPinUnverifiable.reply().status, 403);
+        assert_eq!(Denial::CertPinUnverifiable.reason(), "cert_pin_unverifiable");
         assert_eq!(Denial::PayloadTooLarge.reply().status, 413);
         assert_eq!(Denial::RateLimited.reply().status, 429);
         assert_eq!(Denial::ListUnavailable.reply().status, 503);

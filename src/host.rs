@@ -53,6 +53,7 @@
 use std::time::Duration;
 
 use crate::shared::SharedStore;
+use crate::verify::cert::PeerCertForm;
 
 /// A metric the host defined: Envoy's id of a counter or gauge. Handles are resolved
 /// once, when the configuration loads ([`PluginHost::define_counter`]), so a request
@@ -112,11 +113,15 @@ pub trait RequestHost: Host {
     /// at most once per request, and only for a route whose checks need the client.
     fn client_address(&self) -> Option<String>;
 
-    /// The leaf certificate the client presented on this TLS connection, PEM-encoded as
-    /// Envoy's `connection.peer_certificate` attribute gives it; `None` without TLS or
-    /// without a client certificate. Called only by a `client_cert` check whose source
-    /// is the connection.
-    fn peer_certificate(&self) -> Option<Vec<u8>>;
+    /// The leaf certificate the client presented on this TLS connection, in `form`, as
+    /// the host's attribute gives it: [`PeerCertForm::Pem`], Envoy's
+    /// `connection.peer_certificate` (1.38 and newer); [`PeerCertForm::Sha256Digest`],
+    /// `connection.sha256_peer_certificate_digest` (hex). `None` without TLS, without a
+    /// client certificate, or when the host has no such attribute. Called only by a
+    /// `client_cert` check whose source is the connection, in that order, the digest only
+    /// when there is no PEM; the core decides what each allows
+    /// ([`crate::verify::cert::read_presented`]).
+    fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>>;
 
     /// Replace every value of request header `name` with `value` (add it if absent).
     /// Called only while the headers are still held (before [`Flow::Continue`] released

@@ -190,6 +190,7 @@ impl Plugin {
     pub(crate) fn notice_forwarded_address(&self, host: &impl RequestHost) {
         self.notice_once(
             host,
+            Level::Warn,
             "xff",
             "webhook-guard: client addresses come from X-Forwarded-For (port 0). That is right only with \
              use_remote_address: true and xff_num_trusted_hops set to the number of trusted proxies in front; \
@@ -197,9 +198,9 @@ impl Plugin {
         );
     }
 
-    /// Log `message` (a warning) once per Envoy for `name`: the key in the store is seen
+    /// Log `message` at `level` once per Envoy for `name`: the key in the store is seen
     /// by every worker, so the line is not repeated per worker.
-    pub(crate) fn notice_once(&self, host: &impl RequestHost, name: &str, message: &str) {
+    pub(crate) fn notice_once(&self, host: &impl RequestHost, level: Level, name: &str, message: &str) {
         {
             // Which notices this instance knows were given (saves the store read).
             let mut noticed = self.noticed.lock().unwrap_or_else(PoisonError::into_inner);
@@ -215,7 +216,7 @@ impl Plugin {
         // in Envoy's shared data, so two workers racing at the very first request may
         // both say it.
         if value.is_none() && store.set(&key, b"1", cas).is_ok() {
-            host.log(Level::Warn, message);
+            host.log(level, message);
         }
     }
 }

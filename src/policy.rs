@@ -9,7 +9,9 @@ use crate::rate_limit::RateLimit;
 use crate::remote_list::{EntryKind, ListState, RemoteList};
 use crate::request::RequestHead;
 use crate::shared::SharedStore;
-use crate::verify::cert::{normalize_thumbprint, CertSource, ClientCertCheck, ThumbprintSet};
+use crate::verify::cert::{
+    normalize_thumbprint, read_presented, CertOrigin, ClientCertCheck, PeerCertForm, ThumbprintSet,
+};
 use crate::verify::headers::SecretHeader;
 use crate::verify::ip::CidrSet;
 use crate::verify::ip::IpAllowlist;
@@ -87,8 +89,7 @@ impl Checks {
 }
 
 /// What the header checks look up besides the request head: shared data, remote lists,
-/// the client certificate. The filter reads them from Envoy;
-/// implements it; tests use plain data.
+/// the client certificate. The filter reads them from Envoy; tests use plain data.
 pub trait Lookups {
     fn store(&self) -> &dyn SharedStore;
     /// The state of a remote list, by name.
@@ -96,8 +97,10 @@ pub trait Lookups {
     /// A request needs what the list may hold once fetched again (a JWKS without the
     /// token's key): bring its next fetch forward, as the list allows.
     fn fetch_early(&self, name: &str);
-    /// The presented client certificate as DER, read from where `source` says.
-    fn client_cert(&self, source: CertSource) -> Result<Option<Vec<u8>>, Denial>;
+    /// The connection's client certificate in `form`, as the host gives it (the bytes of
+    /// the attribute), or `None` when the host has no such attribute or no certificate
+    /// was presented. Asked for in `PeerCertForm`'s order, each only when needed.
+    fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>>;
 }
 
 /// Which route a request belongs to.
@@ -133,6 +136,8 @@ pub struct Findings {
     /// The message id for replay protection when the signature carries it in the body
     /// (set only once the signature verified, on routes with `dedupe`).
     pub body_message_id: Option<Vec<u8>>,
+    /// Where the client certificate was read, when one was (for the host's notice).
+    pub cert_origin: Option<CertOrigin>,
 }
 
 impl Findings {
@@ -352,7 +357,10 @@ impl Route {
             if !go_on(&f) {
                 return f;
             }
-            let result = lookups.client_cert(cc.source).and_then(|der| {
+            let presented = read_presented(cc.source, &|form| lookups.peer_certificate(form), &head.headers);
+            let result = presented.and_then(|found| {
+                f.cert_origin = found.as_ref().map(|(_, origin)| *origin);
+                let presented = found.as_ref().map(|(p, _)| p);
                 let remote = match cc.remote_list() {
                     Some(name) => Some(self.remote_set(lookups.list(name), &c.cert_cache, |e| {
                         Arc::new(e.filter_map(normalize_thumbprint).collect())
@@ -360,9 +368,9 @@ impl Route {
                     None => None,
                 };
                 match remote {
-                    None => cc.verify_der(der.as_deref(), None),
-                    Some(Ok(set)) => cc.verify_der(der.as_deref(), Some(&set)),
-                    Some(Err(state)) => cc.verify_der(der.as_deref(), None).map_err(|d| {
+                    None => cc.verify(presented, None),
+                    Some(Ok(set)) => cc.verify(presented, Some(&set)),
+                    Some(Err(state)) => cc.verify(presented, None).map_err(|d| {
                         if d == Denial::CertNotPinned {
                             list_denial(d, cc.pinned().is_empty(), &state, &mut f)
                         } else {
@@ -501,5 +509,106 @@ fn list_denial(d: Denial, remote_only: bool, state: &ListState, f: &mut Findings
         }
         ListState::Stale { .. } => Denial::ListStale,
         ListState::Fresh(_) => d,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote_list::ListState;
+    use crate::request::Headers;
+    use crate::shared::MemoryStore;
+    use crate::verify::cert::Thumbprint;
+    use sha1::Sha1;
+    use sha2::{Digest, Sha256};
+
+    // The smallest DER the check accepts as a certificate's outer shape; the pin is
+    // over its bytes either way.
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\nMAMwAQA=\n-----END CERTIFICATE-----\n";
+    const DER: [u8; 5] = [0x30, 0x03, 0x30, 0x01, 0x00];
+
+    fn hex_encode(bytes: &[u8]) -> String {
+        match bytes.len() {
+            20 => Thumbprint::Sha1(bytes.try_into().unwrap()).to_string(),
+            _ => Thumbprint::Sha256(bytes.try_into().unwrap()).to_string(),
+        }
+    }
+
+    /// A host that gives the certificate in some forms only (which Envoy releases do).
+    struct Host {
+        store: MemoryStore,
+        pem: bool,
+        digest: bool,
+    }
+
+    impl Lookups for Host {
+        fn store(&self) -> &dyn SharedStore {
+            &self.store
+        }
+        fn list(&self, _name: &str) -> ListState {
+            ListState::Unavailable { retry_after_seconds: 9 }
+        }
+        fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {
+            match form {
+                PeerCertForm::Pem => self.pem.then(|| PEM.as_bytes().to_vec()),
+                PeerCertForm::Sha256Digest => self.digest.then(|| hex_encode(&Sha256::digest(DER)).into_bytes()),
+            }
+        }
+    }
+
+    fn policy(pins: &str) -> Policy {
+        let json = format!(
+            r#"{{"api":"v1","routes":[{{"name":"cl","match":{{"path_prefix":"/cl"}},"checks":{{"client_cert":{pins}}}}}]}}"#
+        );
+        crate::config::parse(json.as_bytes(), &|_| None).unwrap()
+    }
+
+    fn head(xfcc: Option<String>) -> RequestHead {
+        let mut pairs = vec![(":method".to_string(), b"POST".to_vec()), (":path".to_string(), b"/cl".to_vec())];
+        pairs.extend(xfcc.map(|v| ("x-forwarded-client-cert".to_string(), v.into_bytes())));
+        RequestHead::from_headers(Headers::new(pairs), None, 1_700_000_000)
+    }
+
+    /// The header Envoy writes with SANITIZE_SET and `cert: true`.
+    fn xfcc() -> String {
+        let cert = PEM.replace('\n', "%0A").replace(' ', "%20").replace('=', "%3D");
+        format!("Hash={};Cert=\"{cert}\"", hex_encode(&Sha256::digest(DER)))
+    }
+
+    fn run(pins: &str, pem: bool, digest: bool, xfcc_header: Option<String>) -> (Vec<Denial>, Option<CertOrigin>) {
+        let p = policy(pins);
+        let host = Host { store: MemoryStore::default(), pem, digest };
+        let f = p.routes[0].check_head(&head(xfcc_header), Mode::Enforce, &host);
+        (f.denials, f.cert_origin)
+    }
+
+    #[test]
+    fn sha1_pins_by_what_each_envoy_gives() {
+        let sha1 = format!(r#"{{"thumbprints":["{}"]}}"#, hex_encode(&Sha1::digest(DER)));
+        // Envoy 1.38+: the certificate itself.
+        assert_eq!(run(&sha1, true, true, None), (vec![], Some(CertOrigin::ConnectionPem)));
+        // Envoy 1.36/1.37 with SANITIZE_SET and cert: true.
+        assert_eq!(run(&sha1, false, true, Some(xfcc())), (vec![], Some(CertOrigin::XfccMatchingConnection)));
+        // ... without: refused by name, not as a missing certificate.
+        assert_eq!(
+            run(&sha1, false, true, None),
+            (vec![Denial::CertPinUnverifiable], Some(CertOrigin::ConnectionDigest))
+        );
+        // No certificate at all.
+        assert_eq!(run(&sha1, false, false, Some(xfcc())), (vec![Denial::CertMissing], None));
+    }
+
+    #[test]
+    fn sha256_pins_from_the_digest_alone() {
+        let sha256 = format!(r#"{{"thumbprints":["{}"]}}"#, hex_encode(&Sha256::digest(DER)));
+        assert_eq!(run(&sha256, false, true, None), (vec![], Some(CertOrigin::ConnectionDigest)));
+        let other = format!(r#"{{"thumbprints":["{}"]}}"#, "ab".repeat(32));
+        assert_eq!(run(&other, false, true, None), (vec![Denial::CertNotPinned], Some(CertOrigin::ConnectionDigest)));
+    }
+
+    #[test]
+    fn a_remote_list_not_loaded_yet_is_still_unavailable_with_only_the_digest() {
+        let remote = r#"{"remote_list":{"cluster":"c","authority":"a","path":"/l"}}"#;
+        assert_eq!(run(remote, false, true, None), (vec![Denial::ListUnavailable], Some(CertOrigin::ConnectionDigest)));
     }
 }

@@ -19,7 +19,7 @@ use crate::remote_list::ListState;
 use crate::request::{Headers, RequestHead};
 use crate::shared::SharedStore;
 use crate::verdict::{Case, Decision, HeaderEdit, Outcome, Verdict};
-use crate::verify::cert::{pem_to_der, xfcc_cert, CertSource};
+use crate::verify::cert::{pin_unverifiable_advice, PeerCertForm};
 
 /// One request's state, for the life of its stream.
 pub struct Stream {
@@ -63,8 +63,12 @@ impl Stream {
             head.client = self.client_address(host);
         }
         let head = self.head.insert(head);
-        let lookups = HostLookups { host: &*host, plugin: &plugin, headers: &head.headers, now_ms };
+        let lookups = HostLookups { host: &*host, plugin: &plugin, now_ms };
         let findings = route.check_head(head, policy.mode, &lookups);
+        if let Some(origin) = findings.cert_origin {
+            let line = format!("webhook-guard: {}", origin.notice());
+            plugin.notice_once(&*host, Level::Info, origin.name(), &line);
+        }
         let verdict = self.case.on_head(judge, head, findings, host.store());
         let buffering = verdict.decision == Decision::KeepBuffering;
         let flow = self.apply(host, verdict);
@@ -182,6 +186,10 @@ impl Stream {
             );
             host.log(Level::Warn, &line);
             route.denied(host, *d);
+            if *d == Denial::CertPinUnverifiable {
+                let advice = format!("webhook-guard: {}", pin_unverifiable_advice(&route.name));
+                plugin.notice_once(&*host, Level::Warn, &format!("cert_pin_unverifiable.{}", route.name), &advice);
+            }
         }
         match verdict.outcome {
             Outcome::Allowed => {
@@ -245,7 +253,6 @@ impl Stream {
 struct HostLookups<'a, H> {
     host: &'a H,
     plugin: &'a Plugin,
-    headers: &'a Headers,
     now_ms: u64,
 }
 
@@ -262,19 +269,8 @@ impl<H: RequestHost> Lookups for HostLookups<'_, H> {
         self.plugin.fetch_early(self.host.store(), name, self.now_ms);
     }
 
-    fn client_cert(&self, source: CertSource) -> Result<Option<Vec<u8>>, Denial> {
-        match source {
-            CertSource::Connection => match self.host.peer_certificate() {
-                None => Ok(None),
-                Some(p) if p.is_empty() => Ok(None),
-                Some(p) => pem_to_der(&p).map(Some).ok_or(Denial::CertMalformed),
-            },
-            CertSource::Xfcc => match self.headers.get_one("x-forwarded-client-cert") {
-                Err(_) => Err(Denial::CertMalformed),
-                Ok(None) => Ok(None),
-                Ok(Some(v)) => xfcc_cert(v),
-            },
-        }
+    fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {
+        self.host.peer_certificate(form)
     }
 }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::host::{CalloutId, Host, Level, MetricId, PluginHost, RequestHost};
 use crate::shared::{MemoryStore, SharedStore};
+use crate::verify::cert::PeerCertForm;
 
 /// A callout the core dispatched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +97,7 @@ impl FakeEnvoy {
             headers: headers.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect(),
             client: None,
             peer_certificate: None,
+            peer_certificate_digest: None,
             body: Vec::new(),
             response_status: None,
             reply: None,
@@ -209,8 +211,10 @@ pub struct FakeRequest<'e> {
     pub headers: Vec<(String, Vec<u8>)>,
     /// `source.address` as text.
     pub client: Option<String>,
-    /// The connection's peer certificate, PEM.
+    /// The connection's peer certificate, PEM (Envoy 1.38 and newer).
     pub peer_certificate: Option<Vec<u8>>,
+    /// Its SHA-256 digest, hex (every Envoy release).
+    pub peer_certificate_digest: Option<Vec<u8>>,
     /// Every body byte received so far: a test appends each chunk before the callback.
     pub body: Vec<u8>,
     pub response_status: Option<u32>,
@@ -264,8 +268,11 @@ impl RequestHost for FakeRequest<'_> {
         self.client.clone()
     }
 
-    fn peer_certificate(&self) -> Option<Vec<u8>> {
-        self.peer_certificate.clone()
+    fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {
+        match form {
+            PeerCertForm::Pem => self.peer_certificate.clone(),
+            PeerCertForm::Sha256Digest => self.peer_certificate_digest.clone(),
+        }
     }
 
     fn set_request_header(&mut self, name: &str, value: &str) {

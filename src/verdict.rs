@@ -415,7 +415,7 @@ mod tests {
     use crate::remote_list::ListState;
     use crate::request::Headers;
     use crate::shared::MemoryStore;
-    use crate::verify::cert::CertSource;
+    use crate::verify::cert::PeerCertForm;
     use hmac::{Hmac, Mac};
     use sha2::Sha256;
 
@@ -456,8 +456,8 @@ mod tests {
             ListState::Unavailable { retry_after_seconds: 7 }
         }
         fn fetch_early(&self, _name: &str) {}
-        fn client_cert(&self, _source: CertSource) -> Result<Option<Vec<u8>>, Denial> {
-            Ok(None)
+        fn peer_certificate(&self, _form: PeerCertForm) -> Option<Vec<u8>> {
+            None
         }
     }
 

@@ -18,7 +18,7 @@ use webhook_guard::remote_list::ListState;
 use webhook_guard::request::{Headers, RequestHead};
 use webhook_guard::shared::{MemoryStore, SharedStore};
 use webhook_guard::verdict::{Case, Decision, HeaderEdit, Judge, Outcome as VerdictOutcome, Verdict};
-use webhook_guard::verify::cert::{pem_to_der, xfcc_cert, CertSource};
+use webhook_guard::verify::cert::{pem_to_der, PeerCertForm};
 
 use crate::capture::Captured;
 use crate::plugin;
@@ -27,9 +27,8 @@ use crate::plugin;
 struct Offline {
     /// A just-started Envoy's shared data: rate limits start full.
     store: MemoryStore,
-    /// DER of the certificate the client presented on the connection (`--client-cert`).
-    cert: Option<Vec<u8>>,
-    headers: Headers,
+    /// PEM of the certificate the client presented on the connection (`--client-cert`).
+    cert_pem: Option<Vec<u8>>,
 }
 
 impl Lookups for Offline {
@@ -45,14 +44,11 @@ impl Lookups for Offline {
     // Nothing is fetched here.
     fn fetch_early(&self, _name: &str) {}
 
-    fn client_cert(&self, source: CertSource) -> Result<Option<Vec<u8>>, Denial> {
-        match source {
-            CertSource::Connection => Ok(self.cert.clone()),
-            CertSource::Xfcc => match self.headers.get_one("x-forwarded-client-cert") {
-                Err(_) => Err(Denial::CertMalformed),
-                Ok(None) => Ok(None),
-                Ok(Some(v)) => xfcc_cert(v),
-            },
+    fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {
+        // What a current Envoy gives: the certificate itself.
+        match form {
+            PeerCertForm::Pem => self.cert_pem.clone(),
+            PeerCertForm::Sha256Digest => None,
         }
     }
 }
@@ -169,16 +165,11 @@ fn steps(route: &Route, head: &RequestHead, findings: &Findings, body_findings: 
 }
 
 pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn Write) -> std::io::Result<ExitCode> {
-    let cert = match &req.cert_pem {
-        Some(pem) => match pem_to_der(pem) {
-            Some(der) => Some(der),
-            None => {
-                writeln!(out, "--client-cert: no certificate in the file")?;
-                return Ok(ExitCode::from(1));
-            }
-        },
-        None => None,
-    };
+    if req.cert_pem.as_deref().is_some_and(|pem| pem_to_der(pem).is_none()) {
+        writeln!(out, "--client-cert: no certificate in the file")?;
+        return Ok(ExitCode::from(1));
+    }
+    let cert = req.cert_pem.clone();
     let headers = Headers::new(req.captured.headers.clone());
     let client = req.client.map(|ip| SocketAddr::new(ip, 50_000));
     let head = RequestHead::from_headers(headers.clone(), client, req.now);
@@ -258,7 +249,7 @@ pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn
         Err(verdict) => return finish(out, &verdict),
     };
     let Some(route) = policy.routes.get(index) else { return Ok(ExitCode::from(1)) };
-    let offline = || Offline { store: MemoryStore::default(), cert: cert.clone(), headers: headers.clone() };
+    let offline = || Offline { store: MemoryStore::default(), cert_pem: cert.clone() };
 
     // Every check in monitor mode, for the explanation.
     let all_head = route.check_head(&head, Mode::Monitor, &offline());
@@ -267,7 +258,7 @@ pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn
     let explained = steps(route, &head, &all_head, all_body.as_ref());
 
     // The verdict, stage by stage as the filter reaches it.
-    let lookups = Offline { store, cert: cert.clone(), headers: headers.clone() };
+    let lookups = Offline { store, cert_pem: cert.clone() };
     let findings = route.check_head(&head, policy.mode, &lookups);
     let mut verdict = case.on_head(&judge, &head, findings, &lookups.store);
     if verdict.decision == Decision::KeepBuffering {

@@ -50,6 +50,10 @@ enum Command {
         /// Unix seconds to judge `not_after` times by (default: now).
         #[arg(long, hide = true)]
         now: Option<u64>,
+        /// The Envoy release the configuration will run on (MAJOR.MINOR, e.g. 1.36): warn
+        /// about what this configuration needs of a newer one.
+        #[arg(long, value_name = "X.Y")]
+        envoy_version: Option<check::EnvoyVersion>,
     },
     /// Sign a test webhook: print the headers the provider would send for this body, for
     /// every scheme the plugin verifies (--list), or a curl command that sends it.
@@ -165,7 +169,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { files, env_file, strict, format, now } => check_command(&files, env_file, strict, format, now),
+        Command::Check { files, env_file, strict, format, now, envoy_version } => {
+            check_command(&files, env_file, strict, format, now, envoy_version)
+        }
         Command::Explain { config, route, request, body, client, client_cert, now, scheme, env_file } => {
             explain_command(ExplainArgs { config, route, request, body, client, client_cert, now, scheme, env_file })
         }
@@ -220,12 +226,13 @@ fn check_command(
     strict: bool,
     format: check::Format,
     now: Option<u64>,
+    envoy_version: Option<check::EnvoyVersion>,
 ) -> Result<ExitCode, String> {
     let env_file = match env_file {
         Some(p) => secret::read_env_file(&p)?,
         None => Default::default(),
     };
-    let opts = check::Options { env_file, now: now.unwrap_or_else(secret::unix_now) };
+    let opts = check::Options { env_file, now: now.unwrap_or_else(secret::unix_now), envoy_version };
     let reports: Vec<check::FileReport> = files.iter().map(|f| check::check_file(f, &opts)).collect();
     let mut out = std::io::stdout().lock();
     check::print(&reports, format, &mut out).map_err(|e| e.to_string())?;
@@ -262,7 +269,7 @@ fn explain_command(a: ExplainArgs) -> Result<ExitCode, String> {
         None => Default::default(),
     };
     let now = a.now.unwrap_or_else(secret::unix_now);
-    let opts = check::Options { env_file, now };
+    let opts = check::Options { env_file, now, envoy_version: None };
     let policy = explain::load(&a.config, &opts)?;
     let body = a.body.as_deref().map(read).transpose()?;
     let captured =

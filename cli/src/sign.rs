@@ -94,7 +94,7 @@ pub fn run(a: Args, out: &mut dyn Write) -> Result<ExitCode, String> {
                 Some(p) => secret::read_env_file(p)?,
                 None => Default::default(),
             };
-            let opts = check::Options { env_file, now: a.now };
+            let opts = check::Options { env_file, now: a.now, envoy_version: None };
             let (bytes, env) = check::only_configuration(config, &opts)?;
             plugin::route_signer(&bytes, env, route, a.now).map_err(|e| format!("{}: {e}", config.display()))?
         }

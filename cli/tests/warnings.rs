@@ -301,3 +301,87 @@ fn istio_patch_after_the_router() {
         assert_eq!(warnings("envoyfilter.yaml", &text), (Vec::<String>::new(), 0), "{file}");
     }
 }
+
+/// The warning codes and messages `check --envoy-version VERSION` reports for `text`.
+fn with_envoy(name: &str, text: &str, version: &str) -> Vec<(String, String)> {
+    let dir = scratch("envoy-version");
+    let f = write(&dir, name, text);
+    let r = run(
+        &["check", "--format", "json", "--env-file", "cli/tests/examples.env", "--envoy-version", version, &f],
+        &[],
+    );
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", r.stdout, r.stderr));
+    assert_eq!(doc["errors"], 0, "{}", r.stdout);
+    doc["files"][0]["configurations"][0]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["code"].as_str().unwrap().to_string(), w["message"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+const SHA1_PIN: &str = "71:39:DC:4F:13:B4:53:A8:5B:DC:21:85:48:78:18:44:DD:FB:31:44";
+const SHA256_PIN: &str = "df37cdc4beb946b43cd631938dff955751f600051032392e2b0b29046a72dd8f";
+
+fn pinned_policy(pin: &str, source: Option<&str>) -> String {
+    let source = source.map(|s| format!(r#","source":"{s}""#)).unwrap_or_default();
+    format!(
+        r#"{{"api":"v1","routes":[{{"name":"cl","match":{{"path_prefix":"/cl"}},"checks":{{"client_cert":{{"thumbprints":["{pin}"]{source}}}}}}}]}}"#
+    )
+}
+
+#[test]
+fn sha1_pins_on_an_envoy_before_1_38_without_the_certificate_in_xfcc() {
+    // The Copyleaks example as it was before it set the XFCC options: its remote list
+    // (SHA-1 thumbprints at Copyleaks) cannot be checked on 1.36 or 1.37.
+    let cl = example("copyleaks.yaml");
+    let sanitize = edit(
+        &edit(&cl, "forward_client_cert_details: SANITIZE_SET", "forward_client_cert_details: SANITIZE"),
+        "set_current_client_cert_details:\n                  cert: true\n",
+        "",
+    );
+    for version in ["1.36", "1.37.0", "v1.37"] {
+        let found = with_envoy("c.yaml", &sanitize, version);
+        assert_eq!(found.len(), 1, "{version}: {found:?}");
+        let (code, message) = &found[0];
+        assert_eq!(code, "envoy_version");
+        assert!(message.starts_with("route copyleaks pins a remote list of thumbprints"), "{message}");
+        assert!(message.contains("cert_pin_unverifiable"), "{message}");
+        assert!(message.contains(&format!("Envoy {}", version.trim_start_matches('v').get(..4).unwrap())), "{message}");
+    }
+    // 1.38 reads the certificate from the connection; the example as shipped writes
+    // it into the header for older ones.
+    assert_eq!(with_envoy("c.yaml", &sanitize, "1.38"), vec![]);
+    assert_eq!(with_envoy("c.yaml", &cl, "1.36"), vec![]);
+    // Without --envoy-version nothing is assumed.
+    assert_eq!(warnings("c.yaml", &sanitize).0, Vec::<String>::new());
+}
+
+#[test]
+fn a_plugin_configuration_alone_names_what_the_connection_manager_must_do() {
+    let found = with_envoy("p.json", &pinned_policy(SHA1_PIN, None), "1.36");
+    let codes: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(codes, ["envoy_version"]);
+    assert!(found[0].1.contains("route cl pins SHA-1 thumbprints"), "{}", found[0].1);
+    assert!(found[0].1.contains("unless the connection manager does write the certificate"), "{}", found[0].1);
+    // SHA-256 pins are checked against the connection's digest on every release, and
+    // source: xfcc reads the header on every release.
+    assert_eq!(with_envoy("p.json", &pinned_policy(SHA256_PIN, None), "1.36"), vec![]);
+    assert_eq!(with_envoy("p.json", &pinned_policy(SHA1_PIN, Some("xfcc")), "1.36"), vec![]);
+    assert_eq!(with_envoy("p.json", &pinned_policy(SHA1_PIN, None), "1.40"), vec![]);
+}
+
+#[test]
+fn releases_without_what_the_filter_needs() {
+    let found = with_envoy("p.json", &pinned_policy(SHA256_PIN, None), "1.34");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].1.contains("Envoy 1.34 has no allow_on_headers_stop_iteration"), "{}", found[0].1);
+    let found = with_envoy("p.json", &pinned_policy(SHA256_PIN, None), "1.35");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].1.contains("older than any webhook-guard is tested on (1.36 and newer)"), "{}", found[0].1);
+    for bad in ["1", "1.x", "1.36.4.1", "one.two", "1..36"] {
+        let r = run(&["check", "--envoy-version", bad, "envoy/envoy.yaml"], &[]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
+        assert!(r.stderr.contains("is not an Envoy release: expected MAJOR.MINOR"), "{bad}: {}", r.stderr);
+    }
+}

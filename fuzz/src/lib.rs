@@ -6,12 +6,11 @@
 //! when the input does not set them. Inputs for the other targets are the raw bytes a
 //! parser reads (a PEM, a header value, an API answer, a configuration).
 
-use webhook_guard::denial::Denial;
 use webhook_guard::policy::{Lookups, Mode, Policy, Routing};
 use webhook_guard::remote_list::{EntryKind, ListState};
 use webhook_guard::request::{Headers, RequestHead};
 use webhook_guard::shared::{MemoryStore, SharedStore};
-use webhook_guard::verify::cert::{CertSource, THUMBPRINTS};
+use webhook_guard::verify::cert::{PeerCertForm, THUMBPRINTS};
 use webhook_guard::verify::ip::CIDRS;
 
 /// The value every `{ env: NAME }` secret of a fuzzed configuration resolves to: base64,
@@ -81,8 +80,8 @@ impl Lookups for Target {
     fn list(&self, _: &str) -> ListState {
         ListState::Unavailable { retry_after_seconds: 1 }
     }
-    fn client_cert(&self, _: CertSource) -> Result<Option<Vec<u8>>, Denial> {
-        Ok(None)
+    fn peer_certificate(&self, _: PeerCertForm) -> Option<Vec<u8>> {
+        None
     }
 }
 

@@ -134,6 +134,12 @@ const CALLOUT_INIT_SUCCESS: CEnum = 0;
 const CALLOUT_SUCCESS: CEnum = 0;
 // envoy_dynamic_module_type_attribute_id
 const ATTRIBUTE_SOURCE_ADDRESS: CEnum = 24;
+// connection.sha256_peer_certificate_digest: fourteen places after source.address in the
+// v1.40 enum (source.port, destination.address/.port, connection.id, .mtls,
+// .requested_server_name, .tls_version, then the subject, DNS SAN and URI SAN of the
+// local and peer certificates). A wrong id would read another string, which no pin
+// matches: the check would refuse, never let through.
+const ATTRIBUTE_CONNECTION_SHA256_PEER_CERTIFICATE_DIGEST: CEnum = 38;
 // envoy_dynamic_module_type_on_http_filter_request_headers_status (and response)
 const HEADERS_CONTINUE: CEnum = 0;
 const HEADERS_STOP_ITERATION: CEnum = 1;
@@ -532,20 +538,25 @@ impl Filter {
 
     /// `source.address` as Envoy prints it (`1.2.3.4:5678`, `[::1]:5678`).
     pub fn source_address(&self) -> Option<String> {
+        String::from_utf8(self.attribute_string(ATTRIBUTE_SOURCE_ADDRESS)?).ok()
+    }
+
+    /// `connection.sha256_peer_certificate_digest`: the client certificate's SHA-256 in
+    /// lower-case hex; `None` without TLS or without a client certificate.
+    pub fn peer_certificate_sha256_digest(&self) -> Option<Vec<u8>> {
+        self.attribute_string(ATTRIBUTE_CONNECTION_SHA256_PEER_CERTIFICATE_DIGEST).filter(|d| !d.is_empty())
+    }
+
+    fn attribute_string(&self, id: CEnum) -> Option<Vec<u8>> {
         let mut out = EnvoyBuffer::EMPTY;
         // SAFETY: live filter; `out` is written by Envoy.
-        let ok = unsafe {
-            envoy_dynamic_module_callback_http_filter_get_attribute_string(
-                self.ptr.as_ptr(),
-                ATTRIBUTE_SOURCE_ADDRESS,
-                &mut out,
-            )
-        };
+        let ok =
+            unsafe { envoy_dynamic_module_callback_http_filter_get_attribute_string(self.ptr.as_ptr(), id, &mut out) };
         if !ok {
             return None;
         }
         // SAFETY: filled by Envoy in this hook; copied before any setter.
-        String::from_utf8(unsafe { out.to_vec() }).ok()
+        Some(unsafe { out.to_vec() })
     }
 
     /// Set a string filter state object (read by `%FILTER_STATE(<key>:PLAIN)%`).

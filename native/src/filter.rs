@@ -7,6 +7,7 @@ use std::sync::Arc;
 use webhook_guard::host::{Flow, Host, Level, MetricId, RequestHost};
 use webhook_guard::shared::SharedStore;
 use webhook_guard::stream::Stream;
+use webhook_guard::verify::cert::PeerCertForm;
 
 use crate::abi::{self, Filter};
 use crate::config::{metric_index, now_unix_ms, FilterConfig, Shared};
@@ -134,11 +135,14 @@ impl RequestHost for RequestSide<'_> {
         self.filter.source_address()
     }
 
-    fn peer_certificate(&self) -> Option<Vec<u8>> {
-        // The 1.40 ABI gives a module the peer certificate's digest and subject, not the
-        // certificate: `client_cert` with `source: connection` sees none and refuses
-        // (cert_missing). `source: xfcc` works as in the Wasm edition.
-        None
+    fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {
+        // The 1.40 ABI gives a module the peer certificate's SHA-256 digest, not the
+        // certificate: the core then works as on Envoys before 1.38 (SHA-256 pins from the
+        // digest; SHA-1 pins from the x-forwarded-client-cert `Cert=` that hashes to it).
+        match form {
+            PeerCertForm::Pem => None,
+            PeerCertForm::Sha256Digest => self.filter.peer_certificate_sha256_digest(),
+        }
     }
 
     fn set_request_header(&mut self, name: &str, value: &str) {

@@ -9,6 +9,7 @@ use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
 
 use crate::host::{CalloutId, Host, Level, MetricId, PluginHost, RequestHost};
 use crate::shared::{Conflict, SharedStore};
+use crate::verify::cert::PeerCertForm;
 
 /// Envoy, as seen from one context of this VM.
 pub struct Envoy {
@@ -71,9 +72,13 @@ impl RequestHost for Envoy {
         String::from_utf8(raw).ok()
     }
 
-    fn peer_certificate(&self) -> Option<Vec<u8>> {
-        // Envoy gives the leaf certificate of the TLS connection as PEM.
-        hostcalls::get_property(vec!["connection", "peer_certificate"]).ok().flatten()
+    fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {
+        // Both are strings: PEM text (Envoy 1.38+), and the digest as lower-case hex.
+        let name = match form {
+            PeerCertForm::Pem => "peer_certificate",
+            PeerCertForm::Sha256Digest => "sha256_peer_certificate_digest",
+        };
+        hostcalls::get_property(vec!["connection", name]).ok().flatten()
     }
 
     fn set_request_header(&mut self, name: &str, value: &str) {

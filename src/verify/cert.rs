@@ -6,12 +6,19 @@
 //! DER, each only when a pin of that kind exists) and looks it up. Thumbprints are
 //! public: they may be printed in errors and logs.
 //!
-//! The certificate reaches the filter as PEM (the `connection.peer_certificate`
-//! attribute) or inside `x-forwarded-client-cert`, which Envoy (`SANITIZE_SET`) rebuilds
-//! from the connection. Parts of that header (the subject and SANs) are chosen by the
-//! client and are not escaped in every Envoy version, so anything ambiguous in it is
-//! refused, and the `Hash=` Envoy computed must agree with the certificate taken from
-//! `Cert=`.
+//! What the host offers about the certificate differs by Envoy version (`read_presented`):
+//! Envoy 1.38 and newer give the certificate itself (`connection.peer_certificate`), 1.36
+//! and 1.37 only its SHA-256 digest (`connection.sha256_peer_certificate_digest`). With
+//! only the digest, the certificate is taken from `x-forwarded-client-cert` when Envoy
+//! (`SANITIZE_SET` with `cert: true`) wrote it there and it hashes to that digest;
+//! otherwise SHA-256 pins are compared with the digest, and a route that also pins SHA-1
+//! thumbprints is refused by name (`cert_pin_unverifiable`), never as a missing
+//! certificate.
+//!
+//! With `source: xfcc` the header is the only source (an Envoy behind another TLS
+//! terminator). Parts of that header (the subject and SANs) are chosen by the client and
+//! are not escaped in every Envoy version, so anything ambiguous in it is refused, and the
+//! `Hash=` Envoy computed must agree with the certificate taken from `Cert=`.
 
 use serde::Deserialize;
 use sha1::Sha1;
@@ -20,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
 use crate::remote_list::{EntryKind, RemoteList, RemoteListConfig};
+use crate::request::Headers;
 use crate::verify::encoding::{base64_decode, hex_decode, hex_encode};
 
 /// Wire form of `checks.client_cert`.
@@ -42,6 +50,151 @@ pub struct ClientCertConfig {
 pub enum CertSource {
     Connection,
     Xfcc,
+}
+
+/// A form in which a host may give the leaf certificate of the TLS connection, asked
+/// for in this order. A shell answers with the attribute's bytes, or `None` when its
+/// host has no such attribute or the connection presented no certificate (Envoy does
+/// not tell the two apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerCertForm {
+    /// The certificate as PEM: Envoy's `connection.peer_certificate` (1.38 and newer;
+    /// plain PEM on every release checked, though Envoy documents it URL-encoded, so
+    /// both are read).
+    Pem,
+    /// Hex SHA-256 of the certificate's DER: Envoy's
+    /// `connection.sha256_peer_certificate_digest` (every supported release).
+    Sha256Digest,
+}
+
+/// What is known of the leaf certificate the client presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presented {
+    /// The certificate itself (DER): pins of both kinds can be checked.
+    Der(Vec<u8>),
+    /// Only its SHA-256: SHA-1 pins cannot be checked.
+    Sha256([u8; 32]),
+}
+
+/// Where the presented certificate was read: said once per Envoy in the log, so an
+/// operator knows which pins this Envoy can check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertOrigin {
+    /// `connection.peer_certificate`.
+    ConnectionPem,
+    /// `Cert=` of `x-forwarded-client-cert`, hashing to the connection's SHA-256 digest.
+    XfccMatchingConnection,
+    /// `connection.sha256_peer_certificate_digest` alone.
+    ConnectionDigest,
+    /// `source: xfcc`: `Cert=` (with the `Hash=` that agrees with it).
+    XfccCert,
+    /// `source: xfcc`: `Hash=` alone.
+    XfccHash,
+}
+
+impl CertOrigin {
+    /// A name for the once-per-Envoy notice.
+    pub fn name(self) -> &'static str {
+        match self {
+            CertOrigin::ConnectionPem => "connection_pem",
+            CertOrigin::XfccMatchingConnection => "xfcc_matching_connection",
+            CertOrigin::ConnectionDigest => "connection_digest",
+            CertOrigin::XfccCert => "xfcc_cert",
+            CertOrigin::XfccHash => "xfcc_hash",
+        }
+    }
+
+    /// The notice: where client certificates come from, and what that allows.
+    pub fn notice(self) -> &'static str {
+        match self {
+            CertOrigin::ConnectionPem => {
+                "client certificates are read from connection.peer_certificate: SHA-1 and SHA-256 pins are checked"
+            }
+            CertOrigin::XfccMatchingConnection => {
+                "this Envoy gives only the SHA-256 digest of client certificates \
+                 (connection.sha256_peer_certificate_digest); the certificate is taken from the Cert= of \
+                 x-forwarded-client-cert that matches it: SHA-1 and SHA-256 pins are checked"
+            }
+            CertOrigin::ConnectionDigest => {
+                "this Envoy gives only the SHA-256 digest of client certificates \
+                 (connection.sha256_peer_certificate_digest, no connection.peer_certificate before Envoy 1.38) \
+                 and x-forwarded-client-cert carries no Cert= that matches it: SHA-256 pins are checked, routes \
+                 that pin SHA-1 thumbprints refuse what they cannot check (cert_pin_unverifiable)"
+            }
+            CertOrigin::XfccCert => {
+                "client certificates are read from the Cert= of x-forwarded-client-cert (source: xfcc): SHA-1 \
+                 and SHA-256 pins are checked"
+            }
+            CertOrigin::XfccHash => {
+                "x-forwarded-client-cert carries only the Hash= of client certificates (source: xfcc, no \
+                 set_current_client_cert_details cert: true): SHA-256 pins are checked, routes that pin SHA-1 \
+                 thumbprints refuse what they cannot check (cert_pin_unverifiable)"
+            }
+        }
+    }
+}
+
+/// What to do about `cert_pin_unverifiable` on `route`: logged once per Envoy and route.
+pub fn pin_unverifiable_advice(route: &str) -> String {
+    format!(
+        "route {route} pins SHA-1 thumbprints, but this Envoy gives the filter only the SHA-256 of client \
+         certificates, so a certificate that matches no SHA-256 pin is refused (cert_pin_unverifiable). Pin \
+         the certificates' SHA-256 thumbprints (webhook-guard thumbprint), or have the connection manager \
+         write the certificate: forward_client_cert_details: SANITIZE_SET with \
+         set_current_client_cert_details: {{ cert: true }}, or run Envoy 1.38 or newer"
+    )
+}
+
+/// The presented certificate, read as `source` says from what the host offers:
+/// `peer` answers for the connection's attributes, `headers` holds the request's.
+///
+/// `Ok(None)`: no certificate. `Err(CertMalformed)`: the host's value cannot be read,
+/// or (`source: xfcc`) the header is ambiguous or broken.
+pub fn read_presented(
+    source: CertSource,
+    peer: &dyn Fn(PeerCertForm) -> Option<Vec<u8>>,
+    headers: &Headers,
+) -> Result<Option<(Presented, CertOrigin)>, Denial> {
+    let xfcc = headers.get_one("x-forwarded-client-cert");
+    if source == CertSource::Xfcc {
+        let header = match xfcc {
+            Err(_) => return Err(Denial::CertMalformed),
+            Ok(None) => return Ok(None),
+            Ok(Some(v)) => v,
+        };
+        let element = xfcc_element(header)?;
+        return Ok(match (element.cert, element.hash) {
+            (Some(der), _) => Some((Presented::Der(der), CertOrigin::XfccCert)),
+            (None, Some(hash)) => Some((Presented::Sha256(hash), CertOrigin::XfccHash)),
+            (None, None) => None,
+        });
+    }
+    if let Some(pem) = peer(PeerCertForm::Pem).filter(|p| !p.is_empty()) {
+        let der = pem_to_der(&pem)
+            .or_else(|| percent_decode(&pem).ok().and_then(|p| pem_to_der(&p)))
+            .ok_or(Denial::CertMalformed)?;
+        return Ok(Some((Presented::Der(der), CertOrigin::ConnectionPem)));
+    }
+    let Some(digest) = peer(PeerCertForm::Sha256Digest).filter(|d| !d.is_empty()) else {
+        // No certificate on the connection. A header alone is no evidence of one: any
+        // client can write it where the connection manager does not replace it.
+        return Ok(None);
+    };
+    let digest: [u8; 32] =
+        hex_decode(digest.trim_ascii()).and_then(|d| d.try_into().ok()).ok_or(Denial::CertMalformed)?;
+    // The header is trusted only for a certificate that hashes to the connection's own
+    // digest: then it is the certificate the client proved it holds, whoever wrote the
+    // header. Anything else in it is ignored.
+    let from_header = match xfcc {
+        Ok(Some(v)) => xfcc_element(v).ok().and_then(|e| e.cert),
+        _ => None,
+    };
+    Ok(Some(match from_header {
+        Some(der) if Sha256::digest(&der).as_slice() == digest.as_slice() => {
+            (Presented::Der(der), CertOrigin::XfccMatchingConnection)
+        }
+        _ => (Presented::Sha256(digest), CertOrigin::ConnectionDigest),
+    }))
 }
 
 /// A certificate thumbprint: the hash of its DER encoding.
@@ -148,6 +301,15 @@ impl ThumbprintSet {
     fn matches_digests(&self, d: &mut CertDigests) -> bool {
         (!self.sha256.is_empty() && self.sha256.binary_search(&d.sha256()).is_ok())
             || (!self.sha1.is_empty() && self.sha1.binary_search(&d.sha1()).is_ok())
+    }
+
+    fn has_sha256(&self, digest: &[u8; 32]) -> bool {
+        self.sha256.binary_search(digest).is_ok()
+    }
+
+    /// Whether any SHA-1 thumbprint is pinned (those need the whole certificate).
+    pub fn has_sha1_pins(&self) -> bool {
+        !self.sha1.is_empty()
     }
 }
 
@@ -282,18 +444,45 @@ impl ClientCertCheck {
     /// Check the presented leaf certificate (DER) against the pinned thumbprints and,
     /// when given, the remote list's set.
     pub fn verify_der(&self, der: Option<&[u8]>, extra: Option<&ThumbprintSet>) -> Result<(), Denial> {
-        let der = match der {
-            Some(d) if !d.is_empty() => d,
-            _ => return Err(Denial::CertMissing),
-        };
-        if !is_der_sequence(der) {
-            return Err(Denial::CertMalformed);
+        match der {
+            Some(d) if !d.is_empty() => self.verify(Some(&Presented::Der(d.to_vec())), extra),
+            _ => Err(Denial::CertMissing),
         }
-        let mut digests = CertDigests::new(der);
-        if self.pinned.matches_digests(&mut digests) || extra.is_some_and(|set| set.matches_digests(&mut digests)) {
-            Ok(())
-        } else {
-            Err(Denial::CertNotPinned)
+    }
+
+    /// Check what is known of the presented certificate against the pinned thumbprints
+    /// and, when given, the remote list's set. Knowing only its SHA-256, a certificate
+    /// that matches no SHA-256 pin might still be one a SHA-1 pin names: where SHA-1
+    /// thumbprints are pinned that is `CertPinUnverifiable`, not `CertNotPinned`.
+    pub fn verify(&self, presented: Option<&Presented>, extra: Option<&ThumbprintSet>) -> Result<(), Denial> {
+        match presented {
+            None => Err(Denial::CertMissing),
+            Some(Presented::Der(der)) => {
+                if der.is_empty() {
+                    return Err(Denial::CertMissing);
+                }
+                if !is_der_sequence(der) {
+                    return Err(Denial::CertMalformed);
+                }
+                let mut digests = CertDigests::new(der);
+                if self.pinned.matches_digests(&mut digests)
+                    || extra.is_some_and(|set| set.matches_digests(&mut digests))
+                {
+                    Ok(())
+                } else {
+                    Err(Denial::CertNotPinned)
+                }
+            }
+            Some(Presented::Sha256(digest)) => {
+                let sets = || std::iter::once(&self.pinned).chain(extra);
+                if sets().any(|s| s.has_sha256(digest)) {
+                    Ok(())
+                } else if sets().any(ThumbprintSet::has_sha1_pins) {
+                    Err(Denial::CertPinUnverifiable)
+                } else {
+                    Err(Denial::CertNotPinned)
+                }
+            }
         }
     }
 }
@@ -357,9 +546,23 @@ fn is_der_sequence(der: &[u8]) -> bool {
 /// percent-encoding, a `Cert` that is no PEM certificate, or a `Cert` without the
 /// `Hash` Envoy adds or that disagrees with it.
 pub fn xfcc_cert(header: &[u8]) -> Result<Option<Vec<u8>>, Denial> {
+    Ok(xfcc_element(header)?.cert)
+}
+
+/// The certificate and hash of the one element of an `x-forwarded-client-cert` header.
+#[derive(Debug, Default)]
+struct XfccElement {
+    /// `Cert=` as DER; only ever set when `Hash=` agrees with it.
+    cert: Option<Vec<u8>>,
+    /// `Hash=`: Envoy's SHA-256 of the certificate's DER.
+    hash: Option<[u8; 32]>,
+}
+
+/// Read the one element of the header; see `xfcc_cert` for what is refused.
+fn xfcc_element(header: &[u8]) -> Result<XfccElement, Denial> {
     let header = header.trim_ascii();
     if header.is_empty() {
-        return Ok(None);
+        return Ok(XfccElement::default());
     }
     let elements = split_unquoted(header, b',')?;
     let [element] = elements.as_slice() else {
@@ -387,17 +590,21 @@ pub fn xfcc_cert(header: &[u8]) -> Result<Option<Vec<u8>>, Denial> {
         }
         *slot = Some(value);
     }
+    let hash: Option<[u8; 32]> = match hash {
+        None => None,
+        Some(h) => Some(hex_decode(&h).and_then(|h| h.try_into().ok()).ok_or(Denial::CertMalformed)?),
+    };
     let Some(cert) = cert.filter(|c| !c.is_empty()) else {
-        return Ok(None);
+        return Ok(XfccElement { cert: None, hash });
     };
     let der = pem_to_der(&percent_decode(&cert)?).ok_or(Denial::CertMalformed)?;
     // Envoy writes Hash= (SHA-256 of the DER) before any client-chosen value; requiring
     // it to agree means no injected Cert= can stand in for the real one.
-    let hash = hash.and_then(|h| hex_decode(&h)).ok_or(Denial::CertMalformed)?;
+    let hash = hash.ok_or(Denial::CertMalformed)?;
     if hash.as_slice() != Sha256::digest(&der).as_slice() {
         return Err(Denial::CertMalformed);
     }
-    Ok(Some(der))
+    Ok(XfccElement { cert: Some(der), hash: Some(hash) })
 }
 
 /// Split at `sep` outside double quotes (a backslash inside quotes escapes the next
@@ -792,6 +999,163 @@ RnZH+LGVawLF
         let header = envoy_xfcc(CERT_PEM, "CN=webhook-guard test client");
         let der = xfcc_cert(header.as_bytes()).unwrap();
         assert_eq!(c.verify_der(der.as_deref(), None), Ok(()));
+    }
+
+    /// What a host offers about the connection, as plain data.
+    struct Offered {
+        pem: Option<String>,
+        digest: Option<String>,
+    }
+
+    impl Offered {
+        /// Envoy 1.38 and newer.
+        fn pem(pem: &str) -> Self {
+            let der = pem_to_der(pem.as_bytes()).unwrap();
+            Offered { pem: Some(pem.into()), digest: Some(hex_encode(&Sha256::digest(der))) }
+        }
+        /// Envoy 1.36 and 1.37.
+        fn digest_of(pem: &str) -> Self {
+            Offered { pem: None, digest: Self::pem(pem).digest }
+        }
+        fn nothing() -> Self {
+            Offered { pem: None, digest: None }
+        }
+        fn read(&self, source: CertSource, xfcc: Option<&str>) -> Result<Option<(Presented, CertOrigin)>, Denial> {
+            let headers = Headers::new(
+                xfcc.map(|v| ("x-forwarded-client-cert".to_string(), v.as_bytes().to_vec())).into_iter().collect(),
+            );
+            let peer = |form: PeerCertForm| {
+                match form {
+                    PeerCertForm::Pem => self.pem.clone(),
+                    PeerCertForm::Sha256Digest => self.digest.clone(),
+                }
+                .map(String::into_bytes)
+            };
+            read_presented(source, &peer, &headers)
+        }
+    }
+
+    fn sha256_of(pem: &str) -> [u8; 32] {
+        Sha256::digest(pem_to_der(pem.as_bytes()).unwrap()).into()
+    }
+
+    #[test]
+    fn the_certificate_from_the_pem_attribute_first() {
+        let xfcc_of_other = envoy_xfcc(OTHER_PEM, "CN=someone else");
+        for xfcc in [None, Some(xfcc_of_other.as_str())] {
+            let got = Offered::pem(CERT_PEM).read(CertSource::Connection, xfcc);
+            assert_eq!(got, Ok(Some((Presented::Der(der()), CertOrigin::ConnectionPem))));
+        }
+        // Envoy documents the attribute URL-encoded, as in XFCC: read that too.
+        let encoded =
+            envoy_xfcc(CERT_PEM, "x").split("Cert=\"").nth(1).unwrap().trim_end_matches("\";URI=").to_string();
+        let offered = Offered { pem: Some(encoded), digest: None };
+        assert_eq!(
+            offered.read(CertSource::Connection, None),
+            Ok(Some((Presented::Der(der()), CertOrigin::ConnectionPem)))
+        );
+        let broken =
+            Offered { pem: Some("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----".into()), digest: None };
+        assert_eq!(broken.read(CertSource::Connection, None), Err(Denial::CertMalformed));
+    }
+
+    #[test]
+    fn only_the_digest_gives_sha256_alone() {
+        let got = Offered::digest_of(CERT_PEM).read(CertSource::Connection, None);
+        assert_eq!(got, Ok(Some((Presented::Sha256(sha256_of(CERT_PEM)), CertOrigin::ConnectionDigest))));
+        // Envoy writes lower-case hex; upper case and surrounding space are read alike.
+        let upper =
+            Offered { pem: None, digest: Some(format!(" {} ", hex_encode(&sha256_of(CERT_PEM)).to_uppercase())) };
+        assert_eq!(upper.read(CertSource::Connection, None), got);
+        for bad in ["xyz", "abcd", &"a".repeat(63), &"a".repeat(66)] {
+            let offered = Offered { pem: None, digest: Some(bad.to_string()) };
+            assert_eq!(offered.read(CertSource::Connection, None), Err(Denial::CertMalformed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn with_only_the_digest_the_xfcc_certificate_that_matches_it_is_taken() {
+        let mine = envoy_xfcc(CERT_PEM, "CN=webhook-guard test client");
+        let got = Offered::digest_of(CERT_PEM).read(CertSource::Connection, Some(&mine));
+        assert_eq!(got, Ok(Some((Presented::Der(der()), CertOrigin::XfccMatchingConnection))));
+    }
+
+    #[test]
+    fn with_only_the_digest_any_other_header_is_ignored() {
+        // A client that writes the header (no SANITIZE_SET) with a pinned certificate
+        // it does not hold: the connection's digest decides, the header is not believed.
+        let forged = envoy_xfcc(CERT_PEM, "CN=webhook-guard test client");
+        let digest_only = (Presented::Sha256(sha256_of(OTHER_PEM)), CertOrigin::ConnectionDigest);
+        let other_xfcc = envoy_xfcc(OTHER_PEM, "CN=someone else");
+        let hash_only = other_xfcc.split(";Subject").next().unwrap().to_string();
+        for header in [forged.as_str(), "garbage\"", &format!("{forged},{forged}"), &hash_only, ""] {
+            let got = Offered::digest_of(OTHER_PEM).read(CertSource::Connection, Some(header));
+            assert_eq!(got, Ok(Some(digest_only.clone())), "{header}");
+        }
+    }
+
+    #[test]
+    fn no_attribute_is_no_certificate_whatever_the_header_says() {
+        let header = envoy_xfcc(CERT_PEM, "CN=webhook-guard test client");
+        for xfcc in [None, Some(header.as_str())] {
+            assert_eq!(Offered::nothing().read(CertSource::Connection, xfcc), Ok(None));
+        }
+        let empty = Offered { pem: Some(String::new()), digest: Some(String::new()) };
+        assert_eq!(empty.read(CertSource::Connection, None), Ok(None));
+    }
+
+    #[test]
+    fn source_xfcc_reads_the_header_alone() {
+        let header = envoy_xfcc(CERT_PEM, "CN=webhook-guard test client");
+        // The connection (another proxy's) is not looked at.
+        for offered in [Offered::nothing(), Offered::pem(OTHER_PEM)] {
+            let got = offered.read(CertSource::Xfcc, Some(&header));
+            assert_eq!(got, Ok(Some((Presented::Der(der()), CertOrigin::XfccCert))));
+            assert_eq!(offered.read(CertSource::Xfcc, None), Ok(None));
+        }
+        // set_current_client_cert_details without cert: true gives only Hash=.
+        let hash_only = header.split(";Subject").next().unwrap();
+        let got = Offered::nothing().read(CertSource::Xfcc, Some(hash_only));
+        assert_eq!(got, Ok(Some((Presented::Sha256(sha256_of(CERT_PEM)), CertOrigin::XfccHash))));
+        let bad_hash = "Hash=zz;Subject=\"CN=x\"";
+        assert_eq!(Offered::nothing().read(CertSource::Xfcc, Some(bad_hash)), Err(Denial::CertMalformed));
+        let twice = format!("{header},{header}");
+        assert_eq!(Offered::nothing().read(CertSource::Xfcc, Some(&twice)), Err(Denial::CertMalformed));
+    }
+
+    #[test]
+    fn sha256_alone_checks_sha256_pins_and_names_what_it_cannot_check() {
+        let mine = Presented::Sha256(sha256_of(CERT_PEM));
+        let other = Presented::Sha256(sha256_of(OTHER_PEM));
+        let sha256 = check(&format!(r#"{{"thumbprints":["{CERT_SHA256}"]}}"#));
+        assert_eq!(sha256.verify(Some(&mine), None), Ok(()));
+        assert_eq!(sha256.verify(Some(&other), None), Err(Denial::CertNotPinned));
+        // A SHA-1 pin might name the certificate: that cannot be told from its SHA-256.
+        let sha1 = check(&format!(r#"{{"thumbprints":["{CERT_SHA1}"]}}"#));
+        assert_eq!(sha1.verify(Some(&mine), None), Err(Denial::CertPinUnverifiable));
+        assert_eq!(sha1.verify(Some(&other), None), Err(Denial::CertPinUnverifiable));
+        // The whole certificate checks the SHA-1 pin.
+        assert_eq!(sha1.verify(Some(&Presented::Der(der())), None), Ok(()));
+        // Both kinds pinned: a SHA-256 match is enough.
+        let both = check(&format!(r#"{{"thumbprints":["{CERT_SHA256}","{CERT_SHA1}"]}}"#));
+        assert_eq!(both.verify(Some(&mine), None), Ok(()));
+        assert_eq!(both.verify(Some(&other), None), Err(Denial::CertPinUnverifiable));
+        // SHA-1 thumbprints in the remote list count the same.
+        let sha1_list: ThumbprintSet = [tp(CERT_SHA1)].into_iter().collect();
+        let sha256_list: ThumbprintSet = [tp(OTHER_SHA256)].into_iter().collect();
+        assert_eq!(sha256.verify(Some(&other), Some(&sha1_list)), Err(Denial::CertPinUnverifiable));
+        assert_eq!(sha256.verify(Some(&other), Some(&sha256_list)), Ok(()));
+        assert_eq!(sha1.verify(None, None), Err(Denial::CertMissing));
+    }
+
+    #[test]
+    fn the_notices_name_the_source_and_the_fix() {
+        assert!(CertOrigin::ConnectionPem.notice().contains("connection.peer_certificate"));
+        assert!(CertOrigin::ConnectionDigest.notice().contains("cert_pin_unverifiable"));
+        let advice = pin_unverifiable_advice("copyleaks");
+        for needed in ["route copyleaks", "SHA-256", "SANITIZE_SET", "cert: true", "1.38"] {
+            assert!(advice.contains(needed), "{needed}: {advice}");
+        }
     }
 
     #[test]

@@ -4,6 +4,11 @@
 - `envoy_factory`: starts Envoys for the current module (stopped at the module's end):
       envoy = envoy_factory.start(policy, env={...})
       failure = envoy_factory.start_failing(bad_policy, env={...})
+
+`@pytest.mark.envoy_min("1.38", "why")` marks a test that needs that Envoy release or a
+newer one, `@pytest.mark.envoy_before("1.38", "why")` one about what older releases do:
+on other releases of the Envoy under test (WEBHOOK_GUARD_ENVOY) it is skipped, and the
+skip says why.
 """
 
 from __future__ import annotations
@@ -28,6 +33,15 @@ def pytest_configure(config):
     harness.set_edition(config.getoption("--edition"))
     config.addinivalue_line("markers", "wasm_only(reason): about the Wasm plugin itself; skipped under --edition native")
     config.addinivalue_line("markers", "native_only(reason): about the native module itself; run under --edition native")
+    config.addinivalue_line(
+        "markers", "envoy_min(version, why): needs this Envoy release or newer; skipped, with why, on older ones")
+    config.addinivalue_line(
+        "markers", "envoy_before(version, why): about releases older than this one; skipped, with why, on newer ones")
+
+
+def pytest_report_header(config):
+    have = harness.envoy_version()
+    return f"envoy: {'.'.join(map(str, have)) if have else 'unknown'} ({harness.ENVOY_BIN})"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -37,6 +51,20 @@ def pytest_collection_modifyitems(config, items):
         if marker:
             reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
             item.add_marker(pytest.mark.skip(reason=f"{other.replace('_', ' ')}: {reason}"))
+    have = harness.envoy_version()
+    if have is None:
+        return
+    this = ".".join(map(str, have))
+    for item in items:
+        for name in ("envoy_min", "envoy_before"):
+            for mark in item.iter_markers(name):
+                release = mark.args[0]
+                older = have[:2] < tuple(int(p) for p in release.split("."))
+                why = mark.args[1] if len(mark.args) > 1 else ""
+                if name == "envoy_min" and older:
+                    item.add_marker(pytest.mark.skip(reason=f"needs Envoy {release} or newer, this is {this}: {why}"))
+                if name == "envoy_before" and not older:
+                    item.add_marker(pytest.mark.skip(reason=f"about Envoy before {release}, this is {this}: {why}"))
 
 
 def pytest_sessionstart(session):

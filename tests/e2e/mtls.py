@@ -199,15 +199,25 @@ def free_loopback(addr: str) -> bool:
         return False
 
 
+# What envoy/copyleaks.yaml sets on its connection manager: Envoy writes the client
+# certificate into x-forwarded-client-cert (replacing any a client sent), which is how
+# an Envoy before 1.38 (no connection.peer_certificate) lets the filter check SHA-1 pins.
+XFCC_SET_CERT = {"forward_client_cert_details": "SANITIZE_SET", "set_current_client_cert_details": {"cert": True}}
+
+
 def start_tls_envoy(factory: harness.EnvoyFactory, policy: dict, env: dict[str, str] | None, server: Cert, *,
                     name: str, api: "MockApi | None" = None, concurrency: int = 2,
-                    require_client_certificate: bool = True, identity: "MockApi | None" = None) -> harness.Envoy:
+                    require_client_certificate: bool = True, identity: "MockApi | None" = None,
+                    hcm_options: dict | None = XFCC_SET_CERT) -> harness.Envoy:
     """Envoy with the demo's filter settings and `policy` behind a TLS listener that asks
     for a client certificate; with `api`, a `copyleaks_api` cluster pointing at the mock;
-    with `identity`, a `copyleaks_id` cluster pointing at that one."""
+    with `identity`, a `copyleaks_id` cluster pointing at that one. `hcm_options` go to
+    the connection manager (None: Envoy's defaults, where the filter has only what the
+    connection gives)."""
     harness.require_wasm()
     ts = tls_transport_socket(server, require_client_certificate=require_client_certificate)
-    cfg = harness.build_config(policy, factory.upstream.port, env, filter_chain={"transport_socket": ts})
+    cfg = harness.build_config(policy, factory.upstream.port, env, filter_chain={"transport_socket": ts},
+                               hcm_options=hcm_options)
     if api is not None:
         cfg["static_resources"]["clusters"].append(api_cluster(api.port))
     if identity is not None:

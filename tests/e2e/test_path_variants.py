@@ -85,6 +85,18 @@ GITHUB_SPELLINGS = [
     ("/hooks/github?delivery=1", "/hooks/github?delivery=1"),
 ]
 
+# Envoy 1.36 to 1.38 do not take `..;` for a dot-dot segment (1.39 does): they hand the
+# path on as sent, and the filter still routes it as `/hooks/github`.
+BEFORE_1_39 = {"/x/..;/hooks/github": "/x/..;/hooks/github"}
+
+
+def envoy_normal_form(sent: str, normalised: str) -> str:
+    """The path this Envoy hands on when it normalises `sent`."""
+    version = harness.envoy_version()
+    if version is not None and version < (1, 39, 0):
+        return BEFORE_1_39.get(sent, normalised)
+    return normalised
+
 
 @pytest.mark.parametrize("sent,normalised", GITHUB_SPELLINGS, ids=[s for s, _ in GITHUB_SPELLINGS])
 def test_every_spelling_of_a_route_is_checked(envoy, upstream, sent, normalised):
@@ -97,7 +109,7 @@ def test_every_spelling_of_a_route_is_checked(envoy, upstream, sent, normalised)
     assert resp.status == 200, (sent, resp.status, resp.body)
     [rec] = upstream.requests()
     # Forwarded with the path the filter got: the client's, or Envoy's normal form.
-    assert rec.path == (normalised if envoy.normalised else sent)
+    assert rec.path == (envoy_normal_form(sent, normalised) if envoy.normalised else sent)
     assert rec.header_values("x-webhook-guard") == ["route=github"]
     assert rec.body == BODY
 

@@ -255,7 +255,7 @@ fn filter_unit(edition: Edition, filter: &Value, around: &Around, opts: &Options
             compile(&bytes, &env, &mut unit);
             if unit.routes.is_some() {
                 if let Ok(policy) = serde_json::from_slice::<Value>(&bytes) {
-                    warnings::plugin(&policy, opts.now, &mut unit.findings);
+                    warnings::plugin(&policy, opts, Some(around), &mut unit.findings);
                     warnings::envoy(&policy, around, &mut unit.findings);
                 }
             }
@@ -324,7 +324,7 @@ fn wasm_plugin(doc: &Value, opts: &Options, prefix: &str) -> Option<Unit> {
     compile(&bytes, &VmEnv::Listed { values, host_keys, opts, place: EnvPlace::Istio }, &mut unit);
     if unit.routes.is_some() {
         if let Some(c) = &config {
-            warnings::plugin(c, opts.now, &mut unit.findings);
+            warnings::plugin(c, opts, None, &mut unit.findings);
         }
     }
     warnings::istio_wasm_plugin(spec, &mut unit.findings);
@@ -352,7 +352,7 @@ fn extension_policy(doc: &Value, opts: &Options, prefix: &str) -> Vec<Unit> {
         compile(&bytes, &VmEnv::Listed { values: HashMap::new(), host_keys, opts, place: EnvPlace::Envoy }, &mut unit);
         if unit.routes.is_some() {
             if let Some(c) = w.get("config") {
-                warnings::plugin(c, opts.now, &mut unit.findings);
+                warnings::plugin(c, opts, None, &mut unit.findings);
             }
         }
         warnings::gateway_wasm(w, &mut unit.findings);
@@ -394,7 +394,7 @@ fn gateway_dynamic_modules(doc: &Value, opts: &Options, prefix: &str, proxies: &
         compile(&bytes, &env, &mut unit);
         if unit.routes.is_some() {
             if let Some(c) = dm.get("config") {
-                warnings::plugin(c, opts.now, &mut unit.findings);
+                warnings::plugin(c, opts, None, &mut unit.findings);
             }
         }
         if registered.is_none() && !proxies.is_empty() {

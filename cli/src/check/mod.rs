@@ -23,6 +23,37 @@ pub struct Options {
     pub env_file: HashMap<String, String>,
     /// Unix seconds: `not_after` times before this are reported.
     pub now: u64,
+    /// `--envoy-version`: the Envoy release the configuration will run on, if told;
+    /// what it cannot do for this configuration is reported.
+    pub envoy_version: Option<EnvoyVersion>,
+}
+
+/// An Envoy release, `major.minor`: what webhook-guard can do depends on the minor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EnvoyVersion(pub u32, pub u32);
+
+impl std::str::FromStr for EnvoyVersion {
+    type Err = String;
+
+    /// `1.36`, `1.36.4` or `v1.36.4` (the patch is not needed).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("\"{s}\" is not an Envoy release: expected MAJOR.MINOR, e.g. 1.36");
+        let parts: Vec<&str> = s.strip_prefix('v').unwrap_or(s).split('.').collect();
+        let number = |p: &str| p.bytes().all(|b| b.is_ascii_digit()).then(|| p.parse::<u32>().ok()).flatten();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| number(p).is_none()) {
+            return Err(bad());
+        }
+        match (parts.first().and_then(|p| number(p)), parts.get(1).and_then(|p| number(p))) {
+            (Some(major), Some(minor)) => Ok(EnvoyVersion(major, minor)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for EnvoyVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
 }
 
 impl Options {
@@ -259,7 +290,7 @@ pub fn check_file(path: &Path, opts: &Options) -> FileReport {
                 if single && (is_json_name || looks_json) { bytes.clone() } else { doc.to_string().into_bytes() };
             compile(&json, &VmEnv::Process(opts), &mut unit);
             if unit.routes.is_some() {
-                warnings::plugin(doc, opts.now, &mut unit.findings);
+                warnings::plugin(doc, opts, None, &mut unit.findings);
             }
             units.push(unit);
         } else {

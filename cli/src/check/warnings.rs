@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::Finding;
+use super::{EnvoyVersion, Finding, Options};
 use crate::plugin;
 
 /// What surrounds a webhook-guard filter in the config, as far as the file shows it: what
@@ -47,8 +47,9 @@ fn is_true(v: Option<&Value>) -> bool {
     v.and_then(Value::as_bool) == Some(true)
 }
 
-/// Warnings any plugin configuration can raise on its own.
-pub fn plugin(policy: &Value, now: u64, out: &mut Vec<Finding>) {
+/// Warnings any plugin configuration can raise on its own; `around` when the Envoy
+/// config around it is known.
+pub fn plugin(policy: &Value, opts: &Options, around: Option<&Around>, out: &mut Vec<Finding>) {
     if policy.get("mode").and_then(Value::as_str) == Some("monitor") {
         out.push(Finding::warning(
             "mode_monitor",
@@ -56,7 +57,92 @@ pub fn plugin(policy: &Value, now: u64, out: &mut Vec<Finding>) {
             "mode is monitor: every check runs and is logged, but no request is refused",
         ));
     }
-    expired_secrets(policy, "", now, out);
+    expired_secrets(policy, "", opts.now, out);
+    if let Some(version) = opts.envoy_version {
+        envoy_release(policy, version, around.and_then(|a| a.hcm), out);
+    }
+}
+
+/// The first Envoy release with `connection.peer_certificate`; before it the filter is
+/// given only the SHA-256 of a client certificate.
+const PEER_CERTIFICATE_SINCE: EnvoyVersion = EnvoyVersion(1, 38);
+/// The first Envoy release with `allow_on_headers_stop_iteration`.
+const STOP_ITERATION_SINCE: EnvoyVersion = EnvoyVersion(1, 35);
+/// The oldest Envoy release the end-to-end suite runs on.
+const OLDEST_TESTED: EnvoyVersion = EnvoyVersion(1, 36);
+
+/// What this configuration needs of a newer Envoy than `version`. `hcm`: the connection
+/// manager around the filter, when known.
+fn envoy_release(policy: &Value, version: EnvoyVersion, hcm: Option<&Value>, out: &mut Vec<Finding>) {
+    if version < STOP_ITERATION_SINCE {
+        out.push(Finding::warning(
+            "envoy_version",
+            "",
+            format!(
+                "Envoy {version} has no allow_on_headers_stop_iteration ({STOP_ITERATION_SINCE} or newer): it forwards \
+                 the request headers upstream before the body is verified; webhook-guard is tested on Envoy \
+                 {OLDEST_TESTED} and newer"
+            ),
+        ));
+    } else if version < OLDEST_TESTED {
+        out.push(Finding::warning(
+            "envoy_version",
+            "",
+            format!("Envoy {version} is older than any webhook-guard is tested on ({OLDEST_TESTED} and newer)"),
+        ));
+    }
+    if version >= PEER_CERTIFICATE_SINCE || hcm.is_some_and(writes_client_cert) {
+        return;
+    }
+    for (p, r) in routes(policy) {
+        let Some(cc) = r.pointer("/checks/client_cert") else { continue };
+        let from_xfcc = cc.get("source").and_then(Value::as_str) == Some("xfcc");
+        let sha1 = cc
+            .get("thumbprints")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(|t| t.chars().filter(char::is_ascii_hexdigit).count() == 40);
+        let list = cc.get("remote_list").is_some();
+        if from_xfcc || !(sha1 || list) {
+            // source: xfcc reads the header whatever the release; SHA-256 pins are
+            // checked against the connection's digest.
+            continue;
+        }
+        let pins = match (sha1, list) {
+            (true, true) => "pins SHA-1 thumbprints and a remote list (which may hold SHA-1 ones, as Copyleaks' does)",
+            (true, false) => "pins SHA-1 thumbprints",
+            _ => "pins a remote list of thumbprints (which may hold SHA-1 ones, as Copyleaks' does)",
+        };
+        let manager =
+            if hcm.is_some() { "its connection manager does not" } else { "unless the connection manager does" };
+        out.push(Finding {
+            hint: Some(format!(
+                "pin SHA-256 thumbprints, or set forward_client_cert_details: SANITIZE_SET with \
+                 set_current_client_cert_details: {{ cert: true }} on the connection manager, or run Envoy \
+                 {PEER_CERTIFICATE_SINCE} or newer"
+            )),
+            ..Finding::warning(
+                "envoy_version",
+                format!("{p}.checks.client_cert"),
+                format!(
+                    "route {} {pins}, but Envoy {version} gives the filter only the SHA-256 of a client \
+                     certificate (connection.peer_certificate needs {PEER_CERTIFICATE_SINCE}) and {manager} write \
+                     the certificate into x-forwarded-client-cert: a certificate that matches no SHA-256 pin is \
+                     refused (cert_pin_unverifiable)",
+                    route_name(r)
+                ),
+            )
+        });
+    }
+}
+
+/// Whether the connection manager writes the client certificate into
+/// `x-forwarded-client-cert` itself, replacing what a client sent.
+fn writes_client_cert(hcm: &Value) -> bool {
+    hcm.get("forward_client_cert_details").and_then(Value::as_str) == Some("SANITIZE_SET")
+        && is_true(hcm.pointer("/set_current_client_cert_details/cert"))
 }
 
 /// Every `secrets[i].not_after` in the past, wherever a check keeps its secrets.

@@ -20,6 +20,7 @@ from .settings import (  # noqa: F401
     START_TIMEOUT,
     REQUEST_TIMEOUT,
     Headers,
+    envoy_version,
 )
 from .edition import (  # noqa: F401
     EDITIONS,

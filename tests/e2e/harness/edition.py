@@ -63,23 +63,20 @@ def native_filter(plugin_json: str) -> dict:
     }
 
 
-def _certificate_from_xfcc(plugin_json: str) -> tuple[str, bool]:
-    """The 1.40 dynamic-module ABI gives a module no peer certificate, so the native
-    edition pins client certificates with `source: xfcc`, from the x-forwarded-client-cert
-    header that Envoy itself sets from the TLS connection (SANITIZE_SET, cert: true; a
-    client's own header is dropped). The plugin JSON with every `client_cert` check that
-    reads the connection turned into that, and whether there was any."""
+def _reads_connection_certificate(plugin_json: str) -> bool:
+    """Whether a `client_cert` check of the plugin reads the TLS connection. The 1.40
+    dynamic-module ABI gives a module the certificate's SHA-256 digest, not the
+    certificate, so SHA-1 pins need the certificate from the x-forwarded-client-cert
+    header that Envoy itself sets (SANITIZE_SET, cert: true), as on Envoys before 1.38."""
     try:
         policy = json.loads(plugin_json)
     except ValueError:
-        return plugin_json, False
-    changed = False
+        return False
     for route in policy.get("routes", []) if isinstance(policy, dict) else []:
         check = route.get("checks", {}).get("client_cert") if isinstance(route, dict) else None
         if isinstance(check, dict) and check.get("source", "connection") == "connection":
-            check["source"] = "xfcc"
-            changed = True
-    return (json.dumps(policy) if changed else plugin_json), changed
+            return True
+    return False
 
 
 def to_native(cfg: dict) -> tuple[dict, dict[str, str]]:
@@ -94,16 +91,17 @@ def to_native(cfg: dict) -> tuple[dict, dict[str, str]]:
             return False
         plugin = tc.get("config", {})
         env.update(plugin.get("vm_config", {}).get("environment_variables", {}).get("key_values", {}))
-        plugin_json, from_xfcc = _certificate_from_xfcc(plugin.get("configuration", {}).get("value", ""))
+        plugin_json = plugin.get("configuration", {}).get("value", "")
         node["typed_config"] = native_filter(plugin_json)
-        return from_xfcc
+        return _reads_connection_certificate(plugin_json)
 
     def walk(node):
         if isinstance(node, dict):
             filters = node.get("http_filters")
             if isinstance(filters, list):
                 from_xfcc = [replace(f) for f in filters if isinstance(f, dict)]
-                if any(from_xfcc):
+                # A test that chose its own forwarding keeps it.
+                if any(from_xfcc) and "forward_client_cert_details" not in node:
                     node["forward_client_cert_details"] = "SANITIZE_SET"
                     node["set_current_client_cert_details"] = {"cert": True}
             elif replace(node):

@@ -3,7 +3,10 @@ work directory of a run; shared by every part of the harness."""
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+import subprocess
 from pathlib import Path
 from typing import Sequence
 
@@ -21,3 +24,15 @@ START_TIMEOUT = 20.0
 REQUEST_TIMEOUT = 5.0
 
 Headers = Sequence[tuple[str, str]]
+
+
+@functools.cache
+def envoy_version() -> tuple[int, int, int] | None:
+    """The release of the Envoy under test, from `envoy --version`
+    (`envoy  version: <sha>/1.36.4/Clean/RELEASE/BoringSSL`); None if it cannot run."""
+    try:
+        out = subprocess.run([str(ENVOY_BIN), "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"/(\d+)\.(\d+)\.(\d+)/", out)
+    return (int(m[1]), int(m[2]), int(m[3])) if m else None
