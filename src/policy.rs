@@ -548,6 +548,7 @@ mod tests {
         fn list(&self, _name: &str) -> ListState {
             ListState::Unavailable { retry_after_seconds: 9 }
         }
+        fn fetch_early(&self, _name: &str) {}
         fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {
             match form {
                 PeerCertForm::Pem => self.pem.then(|| PEM.as_bytes().to_vec()),
