@@ -103,6 +103,15 @@ bench: build
 	@bench/setup.sh
 	$(VENV)/bin/python bench/run.py
 
+## bench-core: the core's cost per request, case by case, without Envoy: exact
+##             instructions (callgrind) and allocations, then criterion's time (with its
+##             noise); BENCHMARKS.md "Cost of the core per request" reads them
+.PHONY: bench-core
+bench-core:
+	@command -v valgrind >/dev/null || apt-get install -y valgrind
+	bench/core_cost.sh
+	$(CARGO) bench --features testing --bench core
+
 ## compose-test: build, bring docker-compose.yml up on free ports (official images where a
 ##               registry answers, else images built here by images/local.sh), run
 ##               tests/e2e/test_compose.py against it, tear it down (also on failure)
