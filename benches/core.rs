@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-#[path = "cases.rs"]
+#[path = "cases/mod.rs"]
 mod cases;
 
 fn per_request(c: &mut Criterion) {

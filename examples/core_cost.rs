@@ -18,7 +18,7 @@ use std::alloc::System;
 
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
-#[path = "../benches/cases.rs"]
+#[path = "../benches/cases/mod.rs"]
 mod cases;
 
 #[global_allocator]
