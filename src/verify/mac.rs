@@ -103,6 +103,29 @@ impl KeyedMac {
     }
 }
 
+/// The plain hash of the concatenation of `parts`: for senders that hash their secret
+/// together with the message rather than keying a MAC with it (HubSpot's v1 and v2).
+pub fn digest(algorithm: Algorithm, parts: &[&[u8]]) -> Tag {
+    fn run<D: sha2::Digest>(parts: &[&[u8]]) -> Tag {
+        let mut d = D::new();
+        for p in parts {
+            d.update(p);
+        }
+        let out = d.finalize();
+        let mut tag = Tag { bytes: [0; MAX_LEN], len: out.len().min(MAX_LEN) };
+        if let (Some(dst), Some(src)) = (tag.bytes.get_mut(..tag.len), out.get(..tag.len)) {
+            dst.copy_from_slice(src);
+        }
+        tag
+    }
+    match algorithm {
+        Algorithm::Sha1 => run::<Sha1>(parts),
+        Algorithm::Sha256 => run::<Sha256>(parts),
+        Algorithm::Sha384 => run::<Sha384>(parts),
+        Algorithm::Sha512 => run::<Sha512>(parts),
+    }
+}
+
 /// One-off MAC (tests, and values computed once at configuration).
 pub fn compute(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     KeyedMac::new(algorithm, key).tag(parts).as_slice().to_vec()

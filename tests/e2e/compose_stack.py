@@ -32,10 +32,12 @@ import harness  # noqa: E402
 REPO = harness.REPO
 COMPOSE_FILE = REPO / "docker-compose.yml"
 PREFIX = "wg" + hashlib.sha256(str(REPO).encode()).hexdigest()[:8]
-ROLES = ("demo", "checks", "bad")
+ROLES = ("demo", "checks", "bad", "checks-native", "bad-native")
 # Every published port of docker-compose.yml, set to "127.0.0.1:" (Docker picks a free port).
-PORT_VARIABLES = ("WEBHOOK_GUARD_HTTP", "WEBHOOK_GUARD_ADMIN", "WEBHOOK_GUARD_CONTROL", "COPYLEAKS_HTTPS",
-                  "COPYLEAKS_ADMIN", "COPYLEAKS_CONTROL", "COPYLEAKS_API_CONTROL")
+PORT_VARIABLES = ("WEBHOOK_GUARD_HTTP", "WEBHOOK_GUARD_ADMIN", "WEBHOOK_GUARD_CONTROL", "NATIVE_HTTP", "NATIVE_ADMIN",
+                  "NATIVE_CONTROL", "COPYLEAKS_HTTPS", "COPYLEAKS_ADMIN", "COPYLEAKS_CONTROL", "COPYLEAKS_API_CONTROL")
+# The services of each edition's pod: (application, its Envoy sidecar).
+PODS = {"wasm": ("app", "envoy"), "native": ("native-app", "native-envoy")}
 READY_TIMEOUT = 60.0
 
 
@@ -127,6 +129,28 @@ def resolve_images(say: Callable[[str], None]) -> dict[str, str]:
     say(f"compose: no registry answers (cannot pull {', '.join(missing)}): using images built here by "
         f"images/local.sh in {time.monotonic() - started:.0f}s: {_describe(images)}")
     return images
+
+
+def require_native() -> None:
+    """The native module is built (the compose suite runs both editions whichever
+    --edition the rest of the suite runs)."""
+    if not harness.NATIVE_LIB.is_file():
+        raise FileNotFoundError(f"the native module is not built: {harness.NATIVE_LIB} is missing (run `make native`)")
+
+
+def native_image(envoy_image: str, say: Callable[[str], None]) -> str:
+    """NATIVE_IMAGE for the stack: set in the environment, used as it is; otherwise
+    `make image-native`'s script builds it here FROM `envoy_image` (the official Envoy
+    image, or the local one where no registry answers), under this checkout's own tag."""
+    if os.environ.get("NATIVE_IMAGE"):
+        say(f"compose: native image from the environment: NATIVE_IMAGE={os.environ['NATIVE_IMAGE']}")
+        return os.environ["NATIVE_IMAGE"]
+    tag = f"webhook-guard-envoy:{PREFIX}"
+    started = time.monotonic()
+    out = _run([str(REPO / "images" / "native-image.sh"), tag], timeout=600, env={"ENVOY_IMAGE": envoy_image})
+    say(f"compose: NATIVE_IMAGE={tag} built by images/native-image.sh FROM {envoy_image} in "
+        f"{time.monotonic() - started:.0f}s")
+    return out.stdout.split()[-1]
 
 
 def _describe(images: Mapping[str, str]) -> str:
@@ -240,7 +264,7 @@ class StackUpstream(harness.Upstream):
 
 def down_all() -> None:
     for role in ROLES:
-        Stack(role, {}, profiles=["copyleaks"]).down(save_logs=False)
+        Stack(role, {}, profiles=["copyleaks", "native"]).down(save_logs=False)
 
 
 if __name__ == "__main__":

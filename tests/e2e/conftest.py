@@ -19,6 +19,26 @@ sys.path.insert(0, str(Path(__file__).parent))
 import harness  # noqa: E402
 
 
+def pytest_addoption(parser):
+    parser.addoption("--edition", choices=harness.EDITIONS, default="wasm",
+                     help="which edition of the filter Envoy runs: the Wasm plugin (default) or the native module")
+
+
+def pytest_configure(config):
+    harness.set_edition(config.getoption("--edition"))
+    config.addinivalue_line("markers", "wasm_only(reason): about the Wasm plugin itself; skipped under --edition native")
+    config.addinivalue_line("markers", "native_only(reason): about the native module itself; run under --edition native")
+
+
+def pytest_collection_modifyitems(config, items):
+    other = "wasm_only" if harness.is_native() else "native_only"
+    for item in items:
+        marker = item.get_closest_marker(other)
+        if marker:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            item.add_marker(pytest.mark.skip(reason=f"{other.replace('_', ' ')}: {reason}"))
+
+
 def pytest_sessionstart(session):
     shutil.rmtree(harness.WORK, ignore_errors=True)
     harness.WORK.mkdir(parents=True, exist_ok=True)

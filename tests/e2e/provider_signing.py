@@ -242,6 +242,7 @@ def docusign(secret, body, ctx):
 def box(secret, body, ctx):
     t = ctx.rfc3339
     return [("box-delivery-id", "f96bb54b-ee16-4fc5-aa65-8c2d9e5b546f"), ("box-delivery-timestamp", t),
+            ("box-signature-version", "1"), ("box-signature-algorithm", "HmacSHA256"),
             ("box-signature-primary", _b64(secret, body + t.encode())),
             ("box-signature-secondary", _b64("secondary-key", body + t.encode()))], body
 
@@ -281,6 +282,57 @@ def mandrill(secret, body, ctx):
 def buildkite(secret, body, ctx):
     return [("X-Buildkite-Signature", f"timestamp={ctx.ts},signature=" + _hex(secret, f"{ctx.ts}.".encode() + body))], body
 
+
+def ts_header_signed(sig_name: str, ts_name: str, signed: str, enc: str = "hex", unit: str = "s"):
+    """A signature header and a timestamp header; `signed` is a format string over
+    `ts` and `body` (the body as text)."""
+    def sign(secret, body, ctx):
+        t = ctx.ts if unit == "s" else ctx.ms
+        msg = signed.format(ts=t, body=_s(body))
+        return [(ts_name, t), (sig_name, _hex(secret, msg) if enc == "hex" else _b64(secret, msg))], body
+    return sign
+
+
+def airtable(secret, body, ctx):
+    """The configured secret is the webhook's `macSecretBase64`: the key is its bytes."""
+    return [("X-Airtable-Content-MAC", "hmac-sha256=" + _hex(base64.b64decode(secret), body))], body
+
+
+def sinch(secret, body, ctx):
+    nonce = "01FJ" + hashlib.sha1(body + ctx.ts.encode()).hexdigest()[:22].upper()
+    sig = _b64(secret, body + f".{nonce}.{ctx.ts}".encode())
+    return [("x-sinch-webhook-signature-nonce", nonce), ("x-sinch-webhook-signature-timestamp", ctx.ts),
+            ("x-sinch-webhook-signature", sig)], body
+
+
+def okta(secret, body, ctx):
+    """The event hook's configured authorization header value, sent as is."""
+    return [("Authorization", secret)], body
+
+
+def figma(secret, body, ctx):
+    """The webhook's passcode rides in the JSON body."""
+    doc = {"event_type": "FILE_UPDATE", "passcode": secret, "webhook_id": "22", "data": json.loads(body)}
+    return [], json.dumps(doc).encode()
+
+
+def hubspot_digest(version: str):
+    """v1: SHA-256 of client secret + body; v2: of client secret + method + URL + body."""
+    def sign(secret, body, ctx):
+        signed = secret.encode() + (body if version == "v1" else b"POST" + ctx.url.encode() + body)
+        return [("X-HubSpot-Signature", hashlib.sha256(signed).hexdigest()), ("X-HubSpot-Signature-Version", version)], body
+    return sign
+
+
+def telnyx_nacl(secret, body, ctx):
+    """`secret` is the signing key's seed (hex); Telnyx signs `<timestamp>|<body>`."""
+    key = nacl.signing.SigningKey(bytes.fromhex(secret))
+    sig = base64.b64encode(key.sign(ctx.ts.encode() + b"|" + body).signature).decode()
+    return [("telnyx-signature-ed25519", sig), ("telnyx-timestamp", ctx.ts)], body
+
+
+def telnyx_public_key(seed_hex: str) -> str:
+    return base64.b64encode(nacl.signing.SigningKey(bytes.fromhex(seed_hex)).verify_key.encode()).decode()
 
 
 # name -> (signer, how it was made)
@@ -337,4 +389,35 @@ SIGNERS = {
     "terraform": (body_header("X-TFE-Notification-Signature", algo="sha512"), "recipe"),
     "buildkite": (buildkite, "recipe"),
     "calcom": (body_header("X-Cal-Signature-256"), "recipe"),
+    "airtable": (airtable, "recipe"),
+    "customerio": (ts_header_signed("X-CIO-Signature", "X-CIO-Timestamp", "v0:{ts}:{body}"), "recipe"),
+    "webflow": (ts_header_signed("x-webflow-signature", "x-webflow-timestamp", "{ts}:{body}", unit="ms"), "recipe"),
+    "replicate": (standard_sdk, "standardwebhooks SDK (Replicate follows Standard Webhooks)"),
+    "openai": (standard_sdk, "standardwebhooks SDK (OpenAI follows Standard Webhooks)"),
+    "brex": (standard_sdk, "standardwebhooks SDK (Brex signs the Standard Webhooks way)"),
+    "sinch": (sinch, "recipe"),
+    "front": (ts_header_signed("X-Front-Signature", "X-Front-Request-Timestamp", "{ts}:{body}", enc="b64", unit="ms"),
+              "recipe"),
+    "telnyx": (telnyx_nacl, "PyNaCl"),
+    "okta": (okta, "recipe"),
+    "figma": (figma, "recipe"),
+    "hubspot_v1": (hubspot_digest("v1"), "recipe"),
+    "hubspot_v2": (hubspot_digest("v2"), "recipe"),
+    "cashfree": (ts_header_signed("x-webhook-signature", "x-webhook-timestamp", "{ts}{body}", enc="b64", unit="ms"),
+                 "recipe"),
+    "notion": (body_header("X-Notion-Signature", "sha256="), "recipe"),
+    "checkout": (body_header("Cko-Signature"), "recipe"),
+    "woocommerce": (body_header("X-WC-Webhook-Signature", enc="b64"), "recipe"),
+    "mollie": (body_header("X-Mollie-Signature", "sha256="), "recipe"),
+    "onfido": (body_header("X-SHA2-Signature"), "recipe"),
+    "tally": (body_header("Tally-Signature", enc="b64"), "recipe"),
+    "paystack": (body_header("x-paystack-signature", algo="sha512"), "recipe"),
+    "heroku": (body_header("Heroku-Webhook-Hmac-SHA256", enc="b64"), "recipe"),
+    "launchdarkly": (body_header("X-LD-Signature"), "recipe"),
+    "helpscout": (body_header("X-HelpScout-Signature", algo="sha1", enc="b64"), "recipe"),
+    "asana": (body_header("X-Hook-Signature"), "recipe"),
+    "alchemy": (body_header("X-Alchemy-Signature"), "recipe"),
+    "dwolla": (body_header("X-Request-Signature-SHA-256"), "recipe"),
+    "gocardless": (body_header("Webhook-Signature"), "recipe"),
+    "coinify": (body_header("X-Coinify-Webhook-Signature"), "recipe"),
 }

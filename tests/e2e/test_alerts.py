@@ -130,7 +130,11 @@ def test_one_scrape_holds_every_measure_with_its_labels(observed):
     assert s.value("webhook_guard_list_fetch_ok", list=bad) == 0
     assert s.value("webhook_guard_list_fetch_failed", list=bad) >= 1
     assert s.value("webhook_guard_list_entries", list=bad) == 0
-    assert s.value("webhook_guard_list_age_seconds", list=bad) is None  # never loaded
+    # Never loaded: the Wasm edition has not defined the gauge yet; a dynamic module
+    # defines its metrics when the configuration loads, so it reads 0 (no age alert
+    # fires on either: they compare the age with the list's timing).
+    never_loaded_age = 0 if harness.is_native() else None
+    assert s.value("webhook_guard_list_age_seconds", list=bad) == never_loaded_age
     assert s.value("webhook_guard_allowed", route="list") == 1
     assert s.value("webhook_guard_secret_matched", route="list", secret="ip_allowlist") == 1
     assert s.value("webhook_guard_list_entries", list="list.ip_allowlist") == 1
@@ -158,15 +162,25 @@ def test_one_scrape_holds_every_measure_with_its_labels(observed):
 # The rules and the dashboard read only what the scrape has.
 
 
+# The Wasm VM's own metrics (reloads, remote code fetches): the native edition runs no VM,
+# and the rules and panels that read them stay empty there.
+WASM_VM_METRIC = re.compile(r"^envoy_wasm_")
+
+
 def assert_covered(s: prometheus.Scrape, where: str, expr: str):
     usage = prometheus.promql_usage(expr)
     assert usage.metrics, f"{where}: no metric found in {expr!r}"
-    missing = usage.metrics - s.names()
+    metrics = usage.metrics
+    if harness.is_native():
+        metrics = {m for m in metrics if not WASM_VM_METRIC.match(m)}
+        if not metrics:
+            return
+    missing = metrics - s.names()
     assert not missing, f"{where}: {sorted(missing)} are not in a real scrape ({expr!r})"
-    known = prometheus.target_labels().union(*(s.labels_of(m) for m in usage.metrics))
+    known = prometheus.target_labels().union(*(s.labels_of(m) for m in metrics))
     # `le` is the bucket label of a histogram's _bucket series.
     unknown = usage.labels - known
-    assert not unknown, f"{where}: labels {sorted(unknown)} are on none of {sorted(usage.metrics)} ({expr!r})"
+    assert not unknown, f"{where}: labels {sorted(unknown)} are on none of {sorted(metrics)} ({expr!r})"
 
 
 def test_every_metric_and_label_of_the_rules_is_in_a_real_scrape(observed):
@@ -194,6 +208,8 @@ def test_the_rule_tests_feed_series_shaped_like_the_scrape(observed):
             m = re.fullmatch(r"(\w+)\{(.*)\}", series["series"])
             name, labels = m.group(1), set(re.findall(r'(\w+)="', m.group(2)))
             seen.add(name)
+            if harness.is_native() and WASM_VM_METRIC.match(name):
+                continue
             assert name in s.names(), f"{name} is not in a real scrape"
             assert labels - prometheus.target_labels() == s.labels_of(name), (name, labels, s.labels_of(name))
             assert prometheus.target_labels() <= labels, f"{series['series']}: no instance/job, unlike a scrape"

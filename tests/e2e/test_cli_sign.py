@@ -19,16 +19,25 @@ import pytest
 import harness
 from test_cli import cli, write_config
 
-PRESETS_RS = harness.REPO / "src" / "verify" / "signature" / "presets.rs"
-# The presets as the plugin defines them: every one gets a route and a case.
-NAMES = re.findall(r'"([a-z_]+)"', PRESETS_RS.read_text().split("pub const NAMES: &[&str] = &[", 1)[1].split("];", 1)[0])
+import provider_signing as ps
+from test_cli import CLI
+
+# The presets as the plugin defines them (its own list, first column of `sign --list`):
+# every one gets a route and a case.
+NAMES = [line.split()[0] for line in subprocess.run([str(CLI), "sign", "--list"], check=True, capture_output=True,
+                                                    text=True).stdout.splitlines() if not line.startswith(" ")][:-1]
 
 SECRET = "e2e-sign-secret-8d3f1a"
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"e2e sign standard webhooks key 01").decode()
 TEAMS_TOKEN = base64.b64encode(b"e2e sign teams outgoing token").decode()
 GENERIC_SECRET = "e2e-sign-generic-5b7c"
+AIRTABLE_SECRET = base64.b64encode(b"e2e sign airtable mac secret 01").decode()
 ENV = {"PROVIDER_SECRET": SECRET, "STANDARD_SECRET": STANDARD_SECRET, "TEAMS_TOKEN": TEAMS_TOKEN,
-       "GENERIC_SECRET": GENERIC_SECRET}
+       "GENERIC_SECRET": GENERIC_SECRET, "AIRTABLE_SECRET": AIRTABLE_SECRET}
+# Secrets other than PROVIDER_SECRET, by the preset whose format needs them.
+SECRET_ENV = {"standard": "STANDARD_SECRET", "svix": "STANDARD_SECRET", "clerk": "STANDARD_SECRET",
+              "resend": "STANDARD_SECRET", "replicate": "STANDARD_SECRET", "openai": "STANDARD_SECRET", "brex": "STANDARD_SECRET",
+              "microsoft_teams": "TEAMS_TOKEN", "airtable": "AIRTABLE_SECRET"}
 PUBLIC_URL = "https://hooks.example.com/public/twilio"
 
 BODY = '{"id":"evt_sign_1","type":"test.event","data":{"amount":4200,"note":"h\u00e9llo"}}'.encode()
@@ -49,7 +58,7 @@ def keys(tmp_path_factory) -> dict[str, Path | str]:
     ed_public = openssl("pkey", "-in", str(ed), "-pubout", "-outform", "DER")[-32:]
     ec_spki = openssl("pkey", "-in", str(ec), "-pubout", "-outform", "DER")
     return {"ed": ed, "ec": ec, "discord": ed_public.hex(), "v1a": "whpk_" + base64.b64encode(ed_public).decode(),
-            "sendgrid": base64.b64encode(ec_spki).decode()}
+            "telnyx": base64.b64encode(ed_public).decode(), "sendgrid": base64.b64encode(ec_spki).decode()}
 
 
 def route_keys(name: str, keys: dict) -> dict:
@@ -57,9 +66,9 @@ def route_keys(name: str, keys: dict) -> dict:
         return {"public_keys": [{"id": "app", "value": keys["discord"]}]}
     if name == "sendgrid":
         return {"public_keys": [{"id": "sg", "value": keys["sendgrid"]}]}
-    env = {"standard": "STANDARD_SECRET", "svix": "STANDARD_SECRET", "clerk": "STANDARD_SECRET",
-           "resend": "STANDARD_SECRET", "microsoft_teams": "TEAMS_TOKEN"}.get(name, "PROVIDER_SECRET")
-    return {"secrets": [{"id": "current", "env": env}]}
+    if name == "telnyx":
+        return {"public_keys": [{"id": "acct", "value": keys["telnyx"]}]}
+    return {"secrets": [{"id": "current", "env": SECRET_ENV.get(name, "PROVIDER_SECRET")}]}
 
 
 def policy(keys: dict) -> dict:
@@ -92,16 +101,15 @@ def envoy_yaml(envoy, keys, tmp_path_factory, upstream_server) -> Path:
 
 
 def key_args(name: str, keys: dict) -> list[str]:
-    if name in ("discord", "sendgrid"):
-        return ["--private-key", str(keys["ed" if name == "discord" else "ec"])]
+    if name in ("discord", "sendgrid", "telnyx"):
+        return ["--private-key", str(keys["ec" if name == "sendgrid" else "ed"])]
     if name == "standard_v1a":
         return ["--private-key", str(keys["ed"])]
     return ["--secret-env", "SIGNING_SECRET"]
 
 
 def secret_of(name: str) -> str:
-    return {"standard": STANDARD_SECRET, "svix": STANDARD_SECRET, "clerk": STANDARD_SECRET,
-            "resend": STANDARD_SECRET, "microsoft_teams": TEAMS_TOKEN}.get(name, SECRET)
+    return ENV[SECRET_ENV.get(name, "PROVIDER_SECRET")]
 
 
 def body_of(name: str) -> bytes:
@@ -126,8 +134,11 @@ def sign(args: list[str], body: bytes, tmp_path: Path, env: dict[str, str] | Non
 
 def changed_byte(name: str, headers: list, body: bytes) -> tuple[list, bytes]:
     """The same request with one byte changed where the scheme signs it."""
-    if name == "gitlab":  # the token proves the sender, not the body
-        return [(k, v[:-1] + ("x" if v[-1] != "x" else "y")) if k == "x-gitlab-token" else (k, v) for k, v in headers], body
+    if name in ("gitlab", "okta"):  # the token proves the sender, not the body
+        token = {"gitlab": "x-gitlab-token", "okta": "authorization"}[name]
+        return [(k, v[:-1] + ("x" if v[-1] != "x" else "y")) if k == token else (k, v) for k, v in headers], body
+    if name == "figma":  # so does the passcode in the body
+        return headers, body.replace(f'"passcode":"{SECRET}"'.encode(), f'"passcode":"{SECRET}x"'.encode(), 1)
     if name == "mailgun":  # signs its timestamp and token, not the body
         return headers, body.replace(MAILGUN_TOKEN.encode(), MAILGUN_TOKEN[:-1].encode() + b"5", 1)
     changed = body.replace(b"4200", b"4201", 1).replace(b"Digits=1234", b"Digits=1235", 1)
@@ -206,8 +217,14 @@ def test_the_curl_line_runs_as_printed(envoy, upstream, tmp_path, name):
 def test_list_names_every_preset():
     r = cli("sign", "--list")
     assert r.returncode == 0
-    listed = [line.split()[0] for line in r.stdout.splitlines()]
-    assert listed == NAMES + ["generic"]
+    listed = [line.split()[0] for line in r.stdout.splitlines() if not line.startswith(" ")]
+    # Every preset the independent Python recipes sign, in the table's order, then generic.
+    assert listed == list(ps.SIGNERS) + ["generic"]
+    # Under each preset, indented: the page it follows.
+    blocks = re.split(r"\n(?=\S)", r.stdout.strip())
+    for name, block in zip(listed, blocks):
+        if name != "generic":
+            assert re.search(r"^ +source: https://\S+$", block, re.M), block
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,15 @@ the suite's checks run against it from the host, as a sender would reach it:
 - the demo stack: the demo app with Envoy as its sidecar, running deploy/compose/envoy.yaml
   (envoy/envoy.yaml with container addresses): signed webhooks of each scheme reach the
   app, refusals reach nothing, the app cannot be reached around Envoy, metrics on the
-  admin port, and demo/send-webhook.sh as the quickstart runs it;
+  admin port, and demo/send-webhook.sh as the quickstart runs it; each of these through
+  both editions: the Wasm plugin, and the native module in the image `make image-native`
+  builds (profile native, deploy/compose/native.yaml from envoy/native.yaml);
 - the Copyleaks example (profile copyleaks): the TLS listener with client certificates,
   the thumbprint list fetched over verified TLS from the mock API, all four measures;
 - a stack running a config with every header and body check (jwt, secret header,
-  ip_allowlist both ways, rate_limit, a signature scheme, developer_payload);
-- a configuration the plugin refuses: Envoy exits and nothing is served.
+  ip_allowlist both ways, rate_limit, a signature scheme, developer_payload), for each
+  edition;
+- a configuration the filter refuses: Envoy exits and nothing is served, for each edition.
 
 Where no registry answers, the images are built here (images/local.sh) and passed in
 through ENVOY_IMAGE and APP_IMAGE; the run says which. Without a Docker Engine the stack
@@ -62,9 +65,10 @@ def test_no_service_uses_the_hosts_network_and_each_envoy_is_its_apps_sidecar():
     for name, service in SERVICES.items():
         assert service.get("network_mode", "") != "host", name
     assert SERVICES["envoy"]["network_mode"] == "service:app"
+    assert SERVICES["native-envoy"]["network_mode"] == "service:native-app"
     assert SERVICES["copyleaks-envoy"]["network_mode"] == "service:copyleaks-app"
     # The app listens on the pod's loopback only: nothing reaches it around its sidecar.
-    for app in ("app", "copyleaks-app"):
+    for app in ("app", "native-app", "copyleaks-app"):
         cmd = SERVICES[app]["command"]
         assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
 
@@ -79,11 +83,33 @@ def test_default_images_are_the_official_ones_and_envoy_matches_the_envoy_the_te
         assert SERVICES[name]["image"] == "${ENVOY_IMAGE:-%s}" % images["ENVOY_IMAGE"]
 
 
+def test_the_native_envoy_runs_the_image_make_image_native_tags():
+    makefile = (harness.REPO / "Makefile").read_text()
+    tag = re.search(r"^NATIVE_IMAGE \?= (\S+)$", makefile, re.M).group(1)
+    assert SERVICES["native-envoy"]["image"] == "${NATIVE_IMAGE:-%s}" % tag
+    # The image's default base is the official image of the Envoy the tests run.
+    dockerfile = (harness.REPO / "images/native.Dockerfile").read_text()
+    base = re.search(r"^ARG ENVOY_IMAGE=(\S+)$", dockerfile, re.M).group(1)
+    assert base == compose_stack.default_images()["ENVOY_IMAGE"]
+
+
 def test_the_mounted_configs_are_rendered_from_the_tested_ones_in_envoy():
     out = subprocess.run([str(harness.REPO / "deploy/compose/render.py"), "--check"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert mounts(SERVICES["envoy"])["/etc/envoy/envoy.yaml"] == "./deploy/compose/envoy.yaml"
     assert mounts(SERVICES["copyleaks-envoy"])["/etc/envoy/envoy.yaml"] == "./deploy/compose/copyleaks.yaml"
+    assert mounts(SERVICES["native-envoy"])["/etc/envoy/envoy.yaml"] == "./deploy/compose/native.yaml"
+
+
+def test_the_native_demo_runs_the_wasm_demos_policy_with_its_secrets_from_envoys_environment():
+    native = yaml.safe_load((harness.REPO / "deploy/compose/native.yaml").read_text())
+    [module] = [f["typed_config"] for f in harness.hcm(native)["http_filters"]
+                if f["typed_config"]["@type"].endswith("DynamicModuleFilter")]
+    assert json.loads(module["filter_config"]["value"]) == DEMO_POLICY
+    env_file = re.sub(r"\$\{[A-Z_]+:-([^}]+)\}", r"\1", SERVICES["native-envoy"]["env_file"])
+    assert env_file == "./deploy/compose/native.env"
+    lines = (harness.REPO / env_file).read_text().splitlines()
+    assert dict(line.split("=", 1) for line in lines if line and not line.startswith("#")) == DEMO_ENV
 
 
 def test_envoy_mounts_the_plugin_where_the_config_expects_it():
@@ -125,6 +151,19 @@ def base_env(images: dict) -> dict[str, str]:
     return {**images, "WEBHOOK_GUARD_WASM": str(harness.WASM)}
 
 
+@pytest.fixture(scope="session")
+def native_image(images, request):
+    """The image `make image-native` builds, FROM the Envoy image the stack runs."""
+    compose_stack.require_native()
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+
+    def say(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            print("\n" + line, flush=True)
+
+    return compose_stack.native_image(images["ENVOY_IMAGE"], say)
+
+
 @pytest.fixture(scope="module")
 def tls_dir():
     d = harness.WORK / "compose" / "tls"
@@ -142,37 +181,41 @@ def running(stack: compose_stack.Stack):
         stack.down()
 
 
-def stack_envoy(stack: compose_stack.Stack, policy, env) -> compose_stack.StackEnvoy:
-    """The stack's Envoy (service `envoy`, in front of `app`), once it answers; the
-    log must never hold a secret of `policy`."""
-    return compose_stack.StackEnvoy(stack, "envoy", "app", 10000,
-                                    secrets=harness.collect_secrets(policy, env)).wait_ready()
+def stack_envoy(stack: compose_stack.Stack, policy, env, edition: str = "wasm") -> compose_stack.StackEnvoy:
+    """The stack's Envoy of `edition` (service `envoy` in front of `app`, or
+    `native-envoy` in front of `native-app`), once it answers; the log must never hold a
+    secret of `policy`."""
+    app, service = compose_stack.PODS[edition]
+    envoy = compose_stack.StackEnvoy(stack, service, app, 10000, secrets=harness.collect_secrets(policy, env))
+    envoy.app_service = app
+    return envoy.wait_ready()
 
 
-def fresh_app(stack: compose_stack.Stack) -> compose_stack.StackUpstream:
+def fresh_app(stack: compose_stack.Stack, service: str = "app") -> compose_stack.StackUpstream:
     """The stack's recording upstream, its record emptied for one test."""
-    up = compose_stack.StackUpstream(stack, "app")
+    up = compose_stack.StackUpstream(stack, service)
     up.reset()
     return up
 
 
 @pytest.fixture(scope="module")
-def demo(images, tls_dir):
-    """The stack of `docker compose --profile copyleaks up`, on free ports."""
-    env = {**base_env(images), "COPYLEAKS_TLS": str(tls_dir), "COPYLEAKS_EMAIL": EMAIL,
-           "COPYLEAKS_API_KEY": API_KEY,
+def demo(images, native_image, tls_dir):
+    """The stack of `docker compose --profile copyleaks --profile native up`, on free ports."""
+    env = {**base_env(images), "NATIVE_IMAGE": native_image, "COPYLEAKS_TLS": str(tls_dir),
+           "COPYLEAKS_EMAIL": EMAIL, "COPYLEAKS_API_KEY": API_KEY,
            "COPYLEAKS_DEVELOPER_PAYLOAD": DEVELOPER_PAYLOAD, "COPYLEAKS_WAF_TOKEN": WAF_TOKEN}
-    yield from running(compose_stack.Stack("demo", env, profiles=["copyleaks"]))
+    yield from running(compose_stack.Stack("demo", env, profiles=["copyleaks", "native"]))
 
 
-@pytest.fixture(scope="module")
-def envoy(demo):
-    return stack_envoy(demo, DEMO_POLICY, DEMO_ENV)
+@pytest.fixture(scope="module", params=list(compose_stack.PODS))
+def envoy(demo, request):
+    """The demo's sidecar of each edition: the Wasm plugin, and the native module."""
+    return stack_envoy(demo, DEMO_POLICY, DEMO_ENV, request.param)
 
 
 @pytest.fixture
-def app(demo):
-    return fresh_app(demo)
+def app(demo, envoy):
+    return fresh_app(demo, envoy.app_service)
 
 
 def test_signed_webhooks_of_each_demo_scheme_reach_the_app(envoy, app):
@@ -224,7 +267,7 @@ def test_http2_webhook_reaches_the_app(envoy, app):
 def test_the_app_cannot_be_reached_around_its_sidecar(demo, envoy):
     """The app's port is open only on the pod's loopback: from the compose network the
     pod answers on Envoy's port and refuses the app's."""
-    ip = next(iter(demo.inspect("app")["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    ip = next(iter(demo.inspect(envoy.app_service)["NetworkSettings"]["Networks"].values()))["IPAddress"]
     with socket.create_connection((ip, 10000), timeout=5):
         pass
     with pytest.raises(OSError):
@@ -392,21 +435,39 @@ def write_config(name: str, cfg: dict) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def checks_stack(images):
-    cfg = write_config("checks", container_config(CHECKS_POLICY, CHECKS_ENV))
-    yield from running(compose_stack.Stack("checks", {**base_env(images), "WEBHOOK_GUARD_ENVOY_CONFIG": str(cfg)},
-                                           services=["app", "envoy"]))
+def edition_stack(role: str, edition: str, policy: dict, env: dict, images: dict,
+                  native_image: str) -> compose_stack.Stack:
+    """A stack of one pod of `edition` running `policy`: the Wasm filter in the envoy
+    service (its secrets in the VM's environment), or the same config with the native
+    filter in the native-envoy service (its secrets in an env_file, Envoy's environment)."""
+    cfg = container_config(policy, env)
+    if edition == "wasm":
+        overrides = {"WEBHOOK_GUARD_ENVOY_CONFIG": str(write_config(role, cfg))}
+        return compose_stack.Stack(role, {**base_env(images), **overrides}, services=compose_stack.PODS[edition])
+    cfg, process_env = harness.to_native(cfg)
+    env_file = harness.WORK / "compose" / f"{role}-{edition}.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in process_env.items()))
+    overrides = {"NATIVE_IMAGE": native_image, "WEBHOOK_GUARD_NATIVE_ENV": str(env_file),
+                 "WEBHOOK_GUARD_NATIVE_CONFIG": str(write_config(f"{role}-{edition}", cfg))}
+    return compose_stack.Stack(f"{role}-{edition}", {**base_env(images), **overrides}, profiles=["native"],
+                               services=compose_stack.PODS[edition])
+
+
+@pytest.fixture(scope="module", params=list(compose_stack.PODS))
+def checks_stack(images, native_image, request):
+    stack = edition_stack("checks", request.param, CHECKS_POLICY, CHECKS_ENV, images, native_image)
+    stack.edition = request.param
+    yield from running(stack)
 
 
 @pytest.fixture(scope="module")
 def checks(checks_stack):
-    return stack_envoy(checks_stack, CHECKS_POLICY, CHECKS_ENV)
+    return stack_envoy(checks_stack, CHECKS_POLICY, CHECKS_ENV, checks_stack.edition)
 
 
 @pytest.fixture
 def checks_app(checks_stack):
-    return fresh_app(checks_stack)
+    return fresh_app(checks_stack, compose_stack.PODS[checks_stack.edition][0])
 
 
 BODY = b'{"developerPayload":"compose-e2e-payload-secret-0c","event":"x"}'
@@ -484,26 +545,26 @@ def test_checks_log_holds_no_secret(checks):
 # -- a configuration the plugin refuses ------------------------------------------------
 
 
-def test_a_bad_configuration_stops_envoy_and_nothing_is_served(images):
+@pytest.mark.parametrize("edition", list(compose_stack.PODS))
+def test_a_bad_configuration_stops_envoy_and_nothing_is_served(images, native_image, edition):
     bad = dict(CHECKS_POLICY, routes=[route("jwt", {"jwt": {"secrets": [{"env": "JWT_SECRET"}],
                                                             "algorithms": ["RS256"]}})])
-    cfg = write_config("bad", container_config(bad, CHECKS_ENV))
-    stack = compose_stack.Stack("bad", {**base_env(images), "WEBHOOK_GUARD_ENVOY_CONFIG": str(cfg)},
-                                services=["app", "envoy"])
+    stack = edition_stack("bad", edition, bad, CHECKS_ENV, images, native_image)
+    app, envoy = compose_stack.PODS[edition]
     try:
         stack.up()
         def exited():
-            state = stack.inspect("envoy")["State"]
+            state = stack.inspect(envoy)["State"]
             return state if state["Status"] == "exited" else None
 
-        state = harness.wait_until(exited, 60, interval=0.2, what="envoy to exit")
+        state = harness.wait_until(exited, 60, interval=0.2, what=f"{envoy} to exit")
         assert state["ExitCode"] != 0
-        log = stack.logs("envoy")
+        log = stack.logs(envoy)
         assert "RS256" in log and "algorithms" in log, log[-3000:]
         # Docker still publishes the pod's port, but nothing behind it answers.
         with pytest.raises(ConnectionError):
-            harness.http1(stack.port("app", 10000), "POST", "/hooks/jwt", [], BODY, timeout=5)
-        up = compose_stack.StackUpstream(stack, "app")
+            harness.http1(stack.port(app, 10000), "POST", "/hooks/jwt", [], BODY, timeout=5)
+        up = compose_stack.StackUpstream(stack, app)
         up.assert_nothing_reached()
     finally:
         stack.down()

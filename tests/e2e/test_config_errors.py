@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+import harness
+
 SECRET_VALUE = "cfg-e2e-inline-secret-8h7g"
 ENV_SECRET = "cfg-e2e-env-secret-6f5e"
 
@@ -72,7 +74,8 @@ CASES = [
 
 
 def plugin_error_lines(log: str) -> list[str]:
-    return [line for line in log.splitlines() if "wasm log" in line and re.search(r"\]\[(error|critical)\]", line)]
+    mark = harness.plugin_log_mark()
+    return [line for line in log.splitlines() if mark in line and re.search(r"\]\[(error|critical)\]", line)]
 
 
 @pytest.mark.parametrize("policy,env,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
@@ -84,7 +87,8 @@ def test_bad_configuration_stops_envoy_and_names_the_field(envoy_factory, policy
     assert any(all(s in line for s in expected) for line in lines), (expected, lines)
     # The plugin says why before Envoy says that it failed.
     log = failure.log
-    envoy_says = [m.start() for m in re.finditer(r"Unable to create Wasm|failed to load|Failed to configure", log)]
+    envoy_says = [m.start() for m in re.finditer(
+        r"Unable to create Wasm|failed to load|Failed to configure|Failed to initialize dynamic module", log)]
     assert envoy_says and log.index(lines[0]) < min(envoy_says)
     assert SECRET_VALUE not in log and ENV_SECRET not in log
 

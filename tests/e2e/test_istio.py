@@ -33,7 +33,6 @@ import shutil
 import socket
 import subprocess
 import tarfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -42,6 +41,7 @@ import pytest
 import yaml
 
 import compose_stack
+import delivered
 import harness
 import signing
 
@@ -54,6 +54,8 @@ WASM_TYPE = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
 PATCHES = {p["applyTo"]: p for p in ENVOYFILTER["spec"]["configPatches"]}
 EXTENSION = PATCHES["EXTENSION_CONFIG"]["patch"]["value"]
 WASM_CONFIG = EXTENSION["typed_config"]["config"]
+
+pytestmark = pytest.mark.wasm_only(reason="Istio delivering the Wasm plugin (EnvoyFilter, WasmPlugin, OCI image)")
 POLICY = json.loads(WASM_CONFIG["configuration"]["value"])
 SECRET = "istio-e2e-github-secret-2b7e"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -291,17 +293,7 @@ def test_the_sidecar_guards_with_the_delivered_plugin(istio_envoy, upstream):
 
 
 def test_the_sidecar_holds_the_headers_until_the_body_is_verified(istio_envoy, upstream):
-    body = b'{"zen":"' + b"m" * 4000 + b'"}'
-    headers = signing.github(SECRET, body)
-    with harness.Http1Upload(istio_envoy.port, "/webhooks/github", headers, content_length=len(body)) as up:
-        up.send(body[:1000])
-        time.sleep(0.5)
-        assert upstream.seen() == [], "headers reached the app before the body was verified"
-        up.send(body[1000:])
-        resp = up.response()
-    assert resp.status == 200, resp
-    [rec] = upstream.requests()
-    assert rec.body == body
+    delivered.assert_holds_headers_until_the_body_is_verified(istio_envoy, upstream, SECRET)
 
 
 def wasmplugin_as_istio_builds_it(pulled_file: Path) -> dict:

@@ -20,18 +20,25 @@ TEAMS_TOKEN = base64.b64encode(b"e2e teams outgoing webhook token").decode()
 DISCORD_SEED = "11" * 32
 SENDGRID_SEED = "424242424242424242424242"
 V1A_SEED = "22" * 32
+TELNYX_SEED = "55" * 32
+AIRTABLE_SECRET = base64.b64encode(b"e2e airtable mac secret 0123456").decode()
 PUBLIC_TWILIO_URL = "https://hooks.example.com/p/twilio"
 
 # Key material per preset: (what the route is configured with, what the signer signs with,
 # and a wrong one of the same shape for forgeries).
 def keys(name: str) -> tuple[dict, str, str]:
-    if name in ("standard", "svix", "clerk", "resend"):
+    if name in ("standard", "svix", "clerk", "resend", "replicate", "openai", "brex"):
         other = "whsec_" + base64.b64encode(b"another standard key, not ours").decode()
         return {"secrets": [{"id": "current", "env": "STANDARD_SECRET"}]}, STANDARD_SECRET, other
     if name == "microsoft_teams":
         return {"secrets": [{"id": "current", "env": "TEAMS_TOKEN"}]}, TEAMS_TOKEN, base64.b64encode(b"x" * 32).decode()
     if name == "discord":
         return {"public_keys": [{"id": "app", "value": ps.discord_public_key(DISCORD_SEED)}]}, DISCORD_SEED, "33" * 32
+    if name == "telnyx":
+        return {"public_keys": [{"id": "acct", "value": ps.telnyx_public_key(TELNYX_SEED)}]}, TELNYX_SEED, "66" * 32
+    if name == "airtable":
+        return ({"secrets": [{"id": "current", "env": "AIRTABLE_SECRET"}]}, AIRTABLE_SECRET,
+                base64.b64encode(b"another airtable mac secret 012").decode())
     if name == "sendgrid":
         return {"public_keys": [{"id": "sg", "value": ps.sendgrid_public_key(int(SENDGRID_SEED))}]}, SENDGRID_SEED, "777"
     return {"secrets": [{"id": "current", "env": "PROVIDER_SECRET"}]}, SECRET, SECRET + "-not"
@@ -39,7 +46,8 @@ def keys(name: str) -> tuple[dict, str, str]:
 
 NAMES = list(ps.SIGNERS)
 # Presets that sign the URL: these paths carry a query, to show it is signed too.
-PATHS = {"hubspot": "/p/hubspot?portalId=62515&email=a%40b.com&q=%2Fx%3Ay", "twilio": "/p/twilio?x=1",
+PATHS = {"hubspot": "/p/hubspot?portalId=62515&email=a%40b.com&q=%2Fx%3Ay", "hubspot_v2": "/p/hubspot_v2?portalId=62515",
+         "twilio": "/p/twilio?x=1",
          "square": "/p/square", "trello": "/p/trello", "mandrill": "/p/mandrill"}
 
 
@@ -70,13 +78,17 @@ EXTRA_ROUTES = [
     {"name": "standard_v1a", "match": {"path_exact": "/p/standard-v1a"},
      "checks": {"signature": {"scheme": "standard", "secrets": [{"id": "hmac", "env": "STANDARD_SECRET"}],
                               "public_keys": [{"id": "ed", "value": ps.standard_public_key(V1A_SEED)}]}}},
+    # HubSpot's v2 written by hand through `generic`: a plain digest with the secret in the template.
+    {"name": "generic_digest", "match": {"path_exact": "/p/generic-digest"},
+     "checks": {"signature": {"scheme": "generic", "secrets": [{"env": "PROVIDER_SECRET"}], "header": "X-HubSpot-Signature",
+                              "algorithm": "digest_sha256", "signed_payload": "{secret}{method}{url}{body}"}}},
 ]
 
 POLICY = {"api": "v1", "mode": "enforce", "max_body_bytes": 65536, "unmatched": "deny",
           "routes": [route(n) for n in NAMES] + EXTRA_ROUTES}
 META_VERIFY_TOKEN = "e2e-meta-verify-token-91"
 ENV = {"PROVIDER_SECRET": SECRET, "STANDARD_SECRET": STANDARD_SECRET, "TEAMS_TOKEN": TEAMS_TOKEN,
-       "META_VERIFY_TOKEN": META_VERIFY_TOKEN}
+       "META_VERIFY_TOKEN": META_VERIFY_TOKEN, "AIRTABLE_SECRET": AIRTABLE_SECRET}
 
 BODY = json.dumps({"id": "evt_e2e_7", "type": "test.event", "data": {"amount": 4200, "note": "h\u00e9llo"}},
                   ensure_ascii=False).encode()
@@ -123,9 +135,10 @@ def tampered(body: bytes) -> bytes:
     return body.replace(b"4200", b"4201", 1).replace(b"Hello", b"Hallo", 1).replace(b"%22send%22", b"%22spam%22", 1)
 
 
-# GitLab's token proves the sender, not the body; Mailgun signs a timestamp and a token,
-# not the body: tampering with their bodies is, by the providers' design, not detectable.
-BODY_SIGNED = [n for n in NAMES if n not in ("gitlab", "mailgun")]
+# GitLab's and Okta's tokens and Figma's passcode prove the sender, not the body; Mailgun
+# signs a timestamp and a token, not the body: tampering with their bodies is, by the
+# providers' design, not detectable.
+BODY_SIGNED = [n for n in NAMES if n not in ("gitlab", "mailgun", "okta", "figma")]
 
 
 @pytest.mark.parametrize("name", BODY_SIGNED)
@@ -138,7 +151,13 @@ def test_body_changed_after_signing_is_refused(envoy, upstream, name):
     upstream.assert_nothing_reached()
 
 
-@pytest.mark.parametrize("name", ["zoom", "slack", "stripe", "twitch", "box", "hubspot", "sendgrid", "discord", "paddle"])
+# Presets whose signed bytes carry a timestamp: a request signed an hour ago is refused.
+TIMESTAMPED = ["zoom", "slack", "stripe", "standard", "svix", "clerk", "resend", "twitch", "box", "hubspot", "sendgrid",
+               "discord", "paddle", "calendly", "mux", "linear", "mailgun", "workos", "zendesk", "buildkite",
+               "customerio", "webflow", "replicate", "openai", "brex", "sinch", "front", "telnyx", "cashfree"]
+
+
+@pytest.mark.parametrize("name", TIMESTAMPED)
 def test_old_signature_is_refused(envoy, upstream, name):
     headers, body = signed(name, now=ps.time.time() - 3600)
     resp = post(envoy, path_of(name), headers, body)
@@ -171,6 +190,19 @@ def test_twilio_url_is_signed(envoy, upstream):
     headers, body = signed("twilio")
     resp = post(envoy, "/p/twilio?x=2", headers, body)
     assert resp.status == 401
+    upstream.assert_nothing_reached()
+
+
+def test_generic_digest_is_the_hubspot_v2_recipe(envoy, upstream):
+    ctx = ps.Ctx(path="/p/generic-digest", url="http://example.test/p/generic-digest")
+    headers, body = ps.hubspot_digest("v2")(SECRET, BODY, ctx)
+    resp = post(envoy, "/p/generic-digest", headers, body)
+    assert resp.status == 200, resp.body
+    assert upstream.requests()[0].body == BODY
+    upstream.reset()
+    forged, _ = ps.hubspot_digest("v2")(SECRET + "-not", BODY, ctx)
+    assert post(envoy, "/p/generic-digest", forged, body).status == 401
+    assert post(envoy, "/p/generic-digest", headers, tampered(body)).status == 401
     upstream.assert_nothing_reached()
 
 
@@ -309,6 +341,31 @@ def test_trello_head_is_answered(envoy, upstream):
     assert get(envoy, "/p/trello").status == 405
 
 
+def test_okta_verification_is_answered_after_its_authorization(envoy, upstream):
+    before = handshakes(envoy, "p_okta")
+    challenge = "X8bqAq2wF4Rx1dQfTc3aG6tn4Vz5yBnU"
+    resp = harness.http1(envoy.port, "GET", "/p/okta",
+                         [("Authorization", SECRET), ("X-Okta-Verification-Challenge", challenge)], b"")
+    assert resp.status == 200, resp.body
+    assert resp.header("content-type") == "application/json"
+    assert resp.json() == {"verification": challenge}
+    upstream.assert_nothing_reached()
+    assert envoy.wait_counter("webhook_guard.p_okta.handshake", before + 1) == before + 1
+    for auth in ([("Authorization", SECRET + "-not")], []):
+        resp = harness.http1(envoy.port, "GET", "/p/okta", [*auth, ("X-Okta-Verification-Challenge", challenge)], b"")
+        assert resp.status == 401
+        assert challenge.encode() not in resp.body
+    upstream.assert_nothing_reached()
+
+
+def test_figma_passcode_is_checked(envoy, upstream):
+    headers, body = signed("figma")
+    doc = json.loads(body)
+    doc["passcode"] = SECRET[:-1]
+    assert post(envoy, "/p/figma", headers, json.dumps(doc).encode()).status == 401
+    upstream.assert_nothing_reached()
+
+
 def test_handshake_counter_exists_only_where_a_scheme_has_one(envoy):
     stats = envoy.stats()
     assert "webhook_guard.p_zoom.handshake" in stats
@@ -321,4 +378,4 @@ def test_a_route_without_a_get_handshake_still_refuses_get(envoy, upstream):
 
 
 def test_no_secret_in_the_log(envoy):
-    envoy.assert_no_secret_in_log(extra=[DISCORD_SEED, SENDGRID_SEED, V1A_SEED, META_VERIFY_TOKEN])
+    envoy.assert_no_secret_in_log(extra=[DISCORD_SEED, SENDGRID_SEED, V1A_SEED, META_VERIFY_TOKEN, TELNYX_SEED, AIRTABLE_SECRET])

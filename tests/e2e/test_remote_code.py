@@ -21,6 +21,8 @@ import signing
 FILE = yaml.safe_load((harness.REPO / "envoy" / "remote-code.yaml").read_text())
 PLUGIN = harness.wasm_plugin_config(FILE)
 REMOTE = PLUGIN["vm_config"]["code"]["remote"]
+
+pytestmark = pytest.mark.wasm_only(reason="Envoy fetching the Wasm code (vm_config.code.remote)")
 SECRET = "remote-code-e2e-github-secret-6d"
 
 

@@ -53,6 +53,8 @@ POLICY = {
         route("shopify", "/hooks/shopify", {"scheme": "shopify", "secrets": [{"id": "current", "env": "SHOPIFY_SECRET"}]}),
         route("standard", "/hooks/standard", {"scheme": "standard", "tolerance_seconds": 300,
                                               "secrets": [{"id": "current", "env": "STANDARD_SECRET"}]}),
+        route("svix", "/hooks/svix", {"scheme": "svix", "tolerance_seconds": 300,
+                                      "secrets": [{"id": "current", "env": "STANDARD_SECRET"}]}),
         # generic with every knob turned away from its default
         route("generic", "/hooks/generic-sha512", {
             "scheme": "generic", "header": "X-Signature", "algorithm": "sha512", "encoding": "base64",
@@ -118,10 +120,9 @@ def sign(scheme: str, body: bytes, **kw) -> list[tuple[str, str]]:
 
 PATHS = {
     "github": "/hooks/github", "stripe": "/hooks/stripe", "slack": "/hooks/slack", "shopify": "/hooks/shopify",
-    "standard": "/hooks/standard", "svix": "/hooks/standard", "generic": "/hooks/generic-sha512",
+    "standard": "/hooks/standard", "svix": "/hooks/svix", "generic": "/hooks/generic-sha512",
     "generic_default": "/hooks/generic-default", "generic_template": "/hooks/generic-template/orders",
 }
-ROUTE_OF = {"svix": "standard"}
 SCHEMES = list(PATHS)
 TIMESTAMPED = ["stripe", "slack", "standard", "svix", "generic", "generic_template"]
 
@@ -141,7 +142,7 @@ def test_signed_request_is_forwarded_unchanged(envoy, upstream, scheme):
     # Forwarded untouched: the provider's signature headers reach the app as sent.
     for name, value in headers:
         assert rec.header_values(name) == [value], name
-    assert rec.header_values("x-webhook-guard") == [f"route={ROUTE_OF.get(scheme, scheme)}"]
+    assert rec.header_values("x-webhook-guard") == [f"route={scheme}"]
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -264,9 +265,22 @@ def test_repeated_timestamp_header_is_refused(envoy, upstream):
     upstream.assert_nothing_reached()
 
 
-def test_both_webhook_and_svix_headers_are_refused(envoy, upstream):
-    resp = post(envoy, "/hooks/standard", signing.standard(STANDARD, BODY) + signing.standard(STANDARD, BODY, prefix="svix"))
+def test_both_webhook_and_svix_headers_are_refused_by_svix(envoy, upstream):
+    resp = post(envoy, "/hooks/svix", signing.standard(STANDARD, BODY) + signing.standard(STANDARD, BODY, prefix="svix"))
     assert resp.status == 401
+    upstream.assert_nothing_reached()
+
+
+def test_standard_reads_either_header_family_but_not_both(envoy, upstream):
+    """The standard preset takes the webhook-* or the svix-* spelling, one family per request."""
+    for prefix in ("webhook", "svix"):
+        resp = post(envoy, "/hooks/standard", signing.standard(STANDARD, BODY, prefix=prefix))
+        assert resp.status == 200, prefix
+        [got] = upstream.requests()
+        assert got.body == BODY and got.header(f"{prefix}-signature"), prefix
+        upstream.reset()
+    both = signing.standard(STANDARD, BODY) + signing.standard(STANDARD, BODY, prefix="svix")
+    assert post(envoy, "/hooks/standard", both).status == 401
     upstream.assert_nothing_reached()
 
 

@@ -58,8 +58,8 @@ impl Finding {
     }
 }
 
-/// One webhook-guard configuration: a plugin configuration file, one Wasm filter of an
-/// Envoy config, or one Istio resource.
+/// One webhook-guard configuration: a plugin configuration file, one Wasm or
+/// dynamic-module filter of an Envoy config, or one Istio or Envoy Gateway resource.
 #[derive(Debug)]
 pub struct Unit {
     /// Where in the file: empty for a plugin configuration file, else e.g.
@@ -123,20 +123,35 @@ impl FileReport {
     }
 }
 
-/// How the VM's environment is made, for the secrets' `env` and for hints.
+/// Where a deployment sets the variables the filter reads, for hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvPlace {
+    /// An Envoy config: `vm_config.environment_variables`, or Envoy's own environment.
+    Envoy,
+    /// An Istio sidecar: `vmConfig.env`, or the istio-proxy container's `env`.
+    Istio,
+    /// An Envoy Gateway proxy: the `EnvoyProxy`'s container `env`.
+    EnvoyProxy,
+}
+
+/// How the filter's environment is made, for the secrets' `env` and for hints.
 pub enum VmEnv<'a> {
     /// A plugin configuration on its own: the process environment and `--env-file`.
     Process(&'a Options),
-    /// Envoy's `vm_config.environment_variables`, or Istio's `vmConfig.env`: literal
-    /// values, and names taken from the host (Envoy's own environment).
-    Listed { values: HashMap<String, String>, host_keys: BTreeSet<String>, opts: &'a Options, istio: bool },
+    /// Envoy's `vm_config.environment_variables`, Istio's `vmConfig.env`, or an
+    /// EnvoyProxy's container `env`: literal values, and names whose values come from
+    /// elsewhere (Envoy's own environment, a Kubernetes Secret), taken from this machine.
+    Listed { values: HashMap<String, String>, host_keys: BTreeSet<String>, opts: &'a Options, place: EnvPlace },
+    /// The native module: the Envoy process's own environment, which this machine's
+    /// environment and `--env-file` stand in for.
+    Host { opts: &'a Options, place: EnvPlace },
 }
 
 impl VmEnv<'_> {
-    /// Every variable the VM would see.
+    /// Every variable the filter would see.
     fn snapshot(&self) -> HashMap<String, String> {
         match self {
-            VmEnv::Process(opts) => {
+            VmEnv::Process(opts) | VmEnv::Host { opts, .. } => {
                 let mut all: HashMap<String, String> = std::env::vars().collect();
                 all.extend(opts.env_file.iter().map(|(k, v)| (k.clone(), v.clone())));
                 all
@@ -153,16 +168,42 @@ impl VmEnv<'_> {
     fn hint(&self, name: &str) -> String {
         match self {
             VmEnv::Process(_) => format!("set {name} in the environment or in the file given with --env-file"),
-            VmEnv::Listed { values, host_keys, istio, .. } => {
+            VmEnv::Host { place, .. } => {
+                let set = match place {
+                    EnvPlace::Envoy => "set it in Envoy's environment".to_string(),
+                    EnvPlace::Istio => "set it in the istio-proxy container's env (from a Secret)".to_string(),
+                    EnvPlace::EnvoyProxy => {
+                        "set it in the EnvoyProxy's provider.kubernetes.envoyDeployment.container.env".to_string()
+                    }
+                };
+                format!(
+                    "the native module reads {name} from the Envoy process's environment: {set}; here, export it \
+                     or pass --env-file"
+                )
+            }
+            VmEnv::Listed { values, host_keys, place, .. } => {
                 if values.contains_key(name) {
                     format!("{name} is given an empty value")
                 } else if host_keys.contains(name) {
-                    let from = if *istio { "valueFrom: HOST" } else { "host_env_keys" };
+                    let from = match place {
+                        EnvPlace::Envoy => "host_env_keys",
+                        EnvPlace::Istio => "valueFrom: HOST",
+                        EnvPlace::EnvoyProxy => "valueFrom in the EnvoyProxy's container env",
+                    };
                     format!("{name} is taken from the host ({from}) but is not set here: export it or pass --env-file")
-                } else if *istio {
-                    format!("{name} is not in vmConfig.env: add {{name: {name}, valueFrom: HOST}}")
                 } else {
-                    format!("{name} is not in vm_config.environment_variables: add it to host_env_keys (or key_values)")
+                    match place {
+                        EnvPlace::Istio => {
+                            format!("{name} is not in vmConfig.env: add {{name: {name}, valueFrom: HOST}}")
+                        }
+                        EnvPlace::Envoy => format!(
+                            "{name} is not in vm_config.environment_variables: add it to host_env_keys (or key_values)"
+                        ),
+                        EnvPlace::EnvoyProxy => format!(
+                            "{name} is not in the EnvoyProxy's provider.kubernetes.envoyDeployment.container.env: add \
+                             it (valueFrom.secretKeyRef)"
+                        ),
+                    }
                 }
             }
         }
@@ -202,10 +243,14 @@ pub fn check_file(path: &Path, opts: &Options) -> FileReport {
     };
     let mut units = Vec::new();
     let single = docs.len() == 1;
+    // An EnvoyExtensionPolicy's dynamic module is registered in an EnvoyProxy, often
+    // shipped in the same file.
+    let proxies: Vec<&Value> =
+        docs.iter().filter(|d| d.get("kind").and_then(Value::as_str) == Some("EnvoyProxy")).collect();
     for (i, doc) in docs.iter().enumerate() {
         // A lone JSON object that is nothing else is a plugin configuration, however
         // broken: the plugin says what is wrong with it.
-        let lone_json = single && (is_json_name || looks_json) && is_bare(doc) && !holds_wasm_filter(doc);
+        let lone_json = single && (is_json_name || looks_json) && is_bare(doc) && !holds_guard_filter(doc);
         if is_plugin_config(doc) || lone_json {
             let mut unit = Unit::new(if single { String::new() } else { format!("document {}", i + 1) });
             // A JSON file goes to the plugin byte for byte; YAML as the JSON Istio or a
@@ -219,13 +264,14 @@ pub fn check_file(path: &Path, opts: &Options) -> FileReport {
             units.push(unit);
         } else {
             let prefix = if single { String::new() } else { format!("document {}: ", i + 1) };
-            units.extend(envoy::units(doc, opts, &prefix));
+            units.extend(envoy::units(doc, opts, &prefix, &proxies));
         }
     }
     if units.is_empty() {
         return fail(
             "no webhook-guard configuration found (expected a plugin configuration, an Envoy config with a \
-             webhook-guard Wasm filter, or an Istio WasmPlugin or EnvoyFilter)"
+             webhook-guard Wasm or dynamic-module filter, an Istio WasmPlugin or EnvoyFilter, or an Envoy Gateway \
+             EnvoyExtensionPolicy)"
                 .into(),
         );
     }
@@ -247,12 +293,14 @@ fn is_bare(doc: &Value) -> bool {
     ["kind", "static_resources", "dynamic_resources", "resources"].iter().all(|k| doc.get(k).is_none())
 }
 
-fn holds_wasm_filter(doc: &Value) -> bool {
+/// A document holding a Wasm or a dynamic-module HTTP filter somewhere.
+fn holds_guard_filter(doc: &Value) -> bool {
+    let ours = |t: &str| t.ends_with(".wasm.v3.Wasm") || t.ends_with(envoy::NATIVE_FILTER);
     match doc {
-        Value::Object(m) => m.iter().any(|(k, v)| {
-            (k == "@type" && v.as_str().is_some_and(|t| t.ends_with(".wasm.v3.Wasm"))) || holds_wasm_filter(v)
-        }),
-        Value::Array(items) => items.iter().any(holds_wasm_filter),
+        Value::Object(m) => {
+            m.iter().any(|(k, v)| (k == "@type" && v.as_str().is_some_and(ours)) || holds_guard_filter(v))
+        }
+        Value::Array(items) => items.iter().any(holds_guard_filter),
         _ => false,
     }
 }

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::Finding;
 use crate::plugin;
 
-/// What surrounds a Wasm filter in the config, as far as the file shows it: what the
-/// deployment warnings read besides the plugin configuration (`envoy` fills it in).
+/// What surrounds a webhook-guard filter in the config, as far as the file shows it: what
+/// the deployment warnings read besides the plugin configuration (`envoy` fills it in).
 #[derive(Clone, Default)]
 pub struct Around<'a> {
     pub listener: Option<&'a str>,
@@ -19,6 +19,10 @@ pub struct Around<'a> {
     pub hcm: Option<&'a Value>,
     /// The `name` of the HTTP filter entry.
     pub filter: Option<&'a str>,
+    /// The HTTP filter entry itself (`name`, `typed_config`, `is_optional`, `disabled`).
+    pub entry: Option<&'a Value>,
+    /// The Istio EnvoyFilter patch holding the filter (`applyTo`, `match`, `patch`).
+    pub patch: Option<&'a Value>,
     /// Cluster names the config defines; `None` when clusters may come from elsewhere
     /// (CDS, Istio), so a missing one proves nothing.
     pub clusters: Option<&'a BTreeSet<String>>,
@@ -111,6 +115,76 @@ pub fn wasm_filter(config: Option<&Value>, out: &mut Vec<Finding>) {
             "fail_open",
             "config.failure_policy",
             "failure_policy is FAIL_OPEN: if the plugin fails, requests pass unchecked",
+        ));
+    }
+}
+
+/// Where the filter sits in its HTTP filter chain, and whether Envoy may run without it.
+/// The same for both editions.
+pub fn chain(around: &Around, out: &mut Vec<Finding>) {
+    const ROUTER: &str = "envoy.filters.http.router";
+    let is_router = |f: &Value| {
+        f.get("name").and_then(Value::as_str) == Some(ROUTER)
+            || f.pointer("/typed_config/@type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.ends_with("envoy.extensions.filters.http.router.v3.Router"))
+    };
+    if let (Some(hcm), Some(entry)) = (around.hcm, around.entry) {
+        let filters = hcm.get("http_filters").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let ours = filters.iter().position(|f| std::ptr::eq(f, entry));
+        let router = filters.iter().position(is_router);
+        if let (Some(ours), Some(router)) = (ours, router) {
+            if ours > router {
+                out.push(Finding::warning(
+                    "filter_order",
+                    "http_connection_manager.http_filters",
+                    "the webhook-guard filter comes after the router: the router forwards every request before \
+                     the filter sees it, so nothing is checked; put it before envoy.filters.http.router",
+                ));
+            }
+        }
+    }
+    if let Some(patch) = around.patch {
+        let operation = patch.pointer("/patch/operation").and_then(Value::as_str);
+        let after = patch.pointer("/match/listener/filterChain/filter/subFilter/name").and_then(Value::as_str);
+        let late = patch.get("applyTo").and_then(Value::as_str) == Some("HTTP_FILTER")
+            && (operation == Some("ADD") || (operation == Some("INSERT_AFTER") && after == Some(ROUTER)));
+        if late {
+            out.push(Finding::warning(
+                "filter_order",
+                "patch.operation",
+                "this HTTP_FILTER patch puts the webhook-guard filter after the router, where it checks nothing: \
+                 use INSERT_FIRST (or INSERT_BEFORE the router)",
+            ));
+        }
+    }
+    if let Some(entry) = around.entry {
+        if is_true(entry.get("is_optional")) {
+            out.push(Finding::warning(
+                "fail_open",
+                "http_filters[].is_optional",
+                "is_optional is true: an Envoy that cannot load this filter drops it and serves requests unchecked",
+            ));
+        }
+        if is_true(entry.get("disabled")) {
+            out.push(Finding::warning(
+                "fail_open",
+                "http_filters[].disabled",
+                "disabled is true: the filter runs only on routes that enable it in typed_per_filter_config; \
+                 requests on every other route pass unchecked",
+            ));
+        }
+    }
+}
+
+/// What an Envoy Gateway `EnvoyProxy` running the native module lacks.
+pub fn gateway_proxy(proxy: &Value, out: &mut Vec<Finding>) {
+    if proxy.pointer("/spec/provider/kubernetes/envoyDeployment/container/image").is_none() {
+        out.push(Finding::warning(
+            "dynamic_module_image",
+            "EnvoyProxy spec.provider.kubernetes.envoyDeployment.container.image",
+            "the EnvoyProxy runs Envoy Gateway's default Envoy image, which carries neither libwebhook_guard.so nor \
+             libgcc_s.so.1: set the image `make image-native` builds",
         ));
     }
 }

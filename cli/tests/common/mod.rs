@@ -69,3 +69,11 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
     std::fs::write(&p, text).expect("write");
     p.display().to_string()
 }
+
+/// `r` exited with `code` and its output holds every line of `wanted`.
+pub fn assert_says(r: &Run, code: i32, wanted: &[&str]) {
+    assert_eq!(r.code, code, "{}{}", r.stdout, r.stderr);
+    for w in wanted {
+        assert!(r.stdout.contains(w), "want {w:?} in:\n{}", r.stdout);
+    }
+}

@@ -24,6 +24,10 @@ pub enum Handshake {
     DropboxChallenge,
     /// Trello: a `HEAD` to the callback URL when the webhook is created, answered 200.
     TrelloHead,
+    /// Okta event hooks: a one-time `GET` carrying `X-Okta-Verification-Challenge` and the
+    /// hook's authorization header; once that verifies, answered
+    /// `{"verification":"<challenge>"}`.
+    OktaVerification,
 }
 
 /// What a handshake request carries, once recognised.
@@ -72,7 +76,10 @@ impl Handshake {
     /// The method it arrives with besides POST, which its route must allow.
     pub fn method(self) -> Option<&'static str> {
         match self {
-            Handshake::TwitterCrc | Handshake::MetaVerifyToken | Handshake::DropboxChallenge => Some("GET"),
+            Handshake::TwitterCrc
+            | Handshake::MetaVerifyToken
+            | Handshake::DropboxChallenge
+            | Handshake::OktaVerification => Some("GET"),
             Handshake::TrelloHead => Some("HEAD"),
             Handshake::ZoomUrlValidation | Handshake::TwitchChallenge => None,
         }
@@ -146,6 +153,19 @@ impl Handshake {
                 })())
             }
             Handshake::TrelloHead => (head.method == "HEAD").then(|| Ok(Request::Echo { challenge: String::new() })),
+            Handshake::OktaVerification => {
+                if !get {
+                    return None;
+                }
+                Some(match head.headers.get_one("x-okta-verification-challenge") {
+                    Ok(Some(c)) => std::str::from_utf8(c)
+                        .map_err(|_| Denial::SignatureMalformed)
+                        .and_then(safe)
+                        .map(|challenge| Request::SignedEcho { challenge }),
+                    Ok(None) => return None,
+                    Err(_) => Err(Denial::SignatureRepeated),
+                })
+            }
             Handshake::DropboxChallenge => {
                 if !get {
                     return None;
@@ -176,6 +196,9 @@ impl Handshake {
                     base64::engine::general_purpose::STANDARD.encode(mac.unwrap_or_default())
                 ),
             },
+            (Handshake::OktaVerification, Request::SignedEcho { challenge }) => {
+                Reply { content_type: "application/json", body: format!(r#"{{"verification":"{challenge}"}}"#) }
+            }
             (
                 _,
                 Request::SignedEcho { challenge } | Request::TokenEcho { challenge, .. } | Request::Echo { challenge },
@@ -240,6 +263,24 @@ mod tests {
         assert_eq!(Handshake::TrelloHead.recognise(&head("POST", "/t", &[]), b""), None);
         assert_eq!(Handshake::TrelloHead.method(), Some("HEAD"));
         assert_eq!(Handshake::ZoomUrlValidation.method(), None);
+    }
+
+    #[test]
+    fn okta_get_with_its_challenge_header_only() {
+        let h = head("GET", "/o", &[("x-okta-verification-challenge", "X8bqAq2wF4Rx1dQfTc3aG6tn4Vz5yBnU")]);
+        let r = Handshake::OktaVerification.recognise(&h, b"");
+        assert_eq!(r, Some(Ok(Request::SignedEcho { challenge: "X8bqAq2wF4Rx1dQfTc3aG6tn4Vz5yBnU".into() })));
+        let reply = Handshake::OktaVerification.reply(&Request::SignedEcho { challenge: "abc".into() }, None);
+        assert_eq!((reply.content_type, reply.body.as_str()), ("application/json", r#"{"verification":"abc"}"#));
+        assert_eq!(Handshake::OktaVerification.recognise(&head("GET", "/o", &[]), b""), None);
+        let post = head("POST", "/o", &[("x-okta-verification-challenge", "abc")]);
+        assert_eq!(Handshake::OktaVerification.recognise(&post, b""), None);
+        let hostile = head("GET", "/o", &[("x-okta-verification-challenge", "\"}<b>")]);
+        assert_eq!(Handshake::OktaVerification.recognise(&hostile, b""), Some(Err(Denial::SignatureMalformed)));
+        let twice =
+            head("GET", "/o", &[("x-okta-verification-challenge", "a"), ("x-okta-verification-challenge", "b")]);
+        assert_eq!(Handshake::OktaVerification.recognise(&twice, b""), Some(Err(Denial::SignatureRepeated)));
+        assert_eq!(Handshake::OktaVerification.method(), Some("GET"));
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub use crate::verify::mac::Algorithm as Mac;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
     Hmac(Mac),
+    /// A plain hash of the signed bytes, which hold the secret itself where the template
+    /// says `{secret}` (HubSpot's v1 and v2 signatures). Weaker than an HMAC (the message
+    /// may be extended after the secret), which is why only the senders that use it do.
+    Digest(Mac),
     Ed25519,
     /// ECDSA over P-256 with SHA-256.
     EcdsaP256,
@@ -34,7 +38,7 @@ impl Algorithm {
     /// The decoded length every valid signature has, where it is fixed.
     fn signature_len(self) -> Option<usize> {
         match self {
-            Algorithm::Hmac(m) => Some(m.output_len()),
+            Algorithm::Hmac(m) | Algorithm::Digest(m) => Some(m.output_len()),
             Algorithm::Ed25519 => Some(64),
             Algorithm::EcdsaP256 | Algorithm::Token => None,
         }
@@ -102,14 +106,97 @@ pub struct Timestamp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureAt {
     /// Each of these headers that is present holds one signature after `prefix` (Box and
-    /// DocuSign send one header per key); at least one must be present.
-    Headers { names: Vec<String>, prefix: String },
+    /// DocuSign send one header per key); at least one must be present. With `per_key`,
+    /// the n-th configured key verifies only the n-th header (Box's primary and
+    /// secondary keys), else any key any header.
+    Headers { names: Vec<String>, prefix: String, per_key: bool },
     /// A list in one header: items split by `separator`, each `key<pair>value`; the
     /// values of the `labels` keys are signatures checked with the label's algorithm
-    /// (several allowed), other keys are ignored unless they are the timestamp member.
-    List { name: String, separator: u8, pair: u8, labels: Vec<(String, Algorithm)> },
+    /// (several allowed); the other keys as `rules` say.
+    List { name: String, separator: String, pair: u8, labels: Vec<(String, Algorithm)>, rules: ListRules },
     /// A string in the JSON body (Mailgun).
     Body(Pointer),
+}
+
+/// How strictly a signature list is read: each provider's verifier reads its own way,
+/// and a preset reads as its provider's does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListRules {
+    /// Spaces around an item are dropped (else ` v1=..` is the key ` v1`, unknown).
+    pub trim: bool,
+    /// An item with a key that is neither a label nor the timestamp member: ignored, or
+    /// the whole list refused (and then so is a value holding `pair`).
+    pub unknown: Unknown,
+    /// An item without `pair` (an empty one too).
+    pub pairless: Unknown,
+    /// A non-signature key (the timestamp) given twice.
+    pub repeated: Repeated,
+    /// Exactly two items: the timestamp member, then one signature (WorkOS).
+    pub fixed: bool,
+}
+
+impl ListRules {
+    /// Lenient on what cannot matter, strict on what is ambiguous.
+    pub const DEFAULT: ListRules = ListRules {
+        trim: true,
+        unknown: Unknown::Ignore,
+        pairless: Unknown::Refuse,
+        repeated: Repeated::Refuse,
+        fixed: false,
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    Ignore,
+    Refuse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeated {
+    First,
+    Last,
+    Refuse,
+}
+
+/// The case a hex signature must be written in: a verifier that compares its own
+/// lower-case hex string with the header refuses upper case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HexCase {
+    Any,
+    Lower,
+}
+
+/// What the provider's verifier requires of the body beyond its signature: one that
+/// decodes the body as UTF-8 refuses other bytes, one that parses it as JSON refuses
+/// what is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRule {
+    Bytes,
+    Text,
+    NonEmptyText,
+    Json,
+}
+
+impl BodyRule {
+    pub fn admits(self, body: &[u8]) -> bool {
+        match self {
+            BodyRule::Bytes => true,
+            BodyRule::Text => std::str::from_utf8(body).is_ok(),
+            BodyRule::NonEmptyText => !body.is_empty() && std::str::from_utf8(body).is_ok(),
+            BodyRule::Json => crate::json::parse(body).is_ok(),
+        }
+    }
+}
+
+/// A header that declares the scheme's version or algorithm: what the provider's
+/// verifier requires of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Declared {
+    /// Present, and exactly this value (Box's `box-signature-version: 1`).
+    Equal(String),
+    /// Absent: its presence names a variant the preset does not verify.
+    Absent,
 }
 
 /// How a configured key becomes key bytes.
@@ -152,6 +239,12 @@ pub struct Scheme {
     pub body_sha256_query: Option<String>,
     /// Percent escapes of these characters are decoded in `{url}` (HubSpot v3).
     pub url_decode: Vec<u8>,
+    pub hex_case: HexCase,
+    /// ECDSA signatures in DER only: 64 bytes `r || s` refused (SendGrid's verifier reads DER).
+    pub ecdsa_der_only: bool,
+    pub body: BodyRule,
+    /// Headers declaring the version or algorithm, each with what it must be.
+    pub declared: Vec<(String, Declared)>,
 }
 
 impl Scheme {
@@ -175,6 +268,13 @@ impl Scheme {
         }
     }
 
+    /// Whether any of the scheme's fields is read from a header.
+    pub fn reads_headers(&self) -> bool {
+        !matches!(self.signature, SignatureAt::Body(_))
+            || matches!(&self.timestamp, Some(Timestamp { at: Field::Header(_), .. }))
+            || matches!(self.id, Some(Field::Header(_)))
+    }
+
     pub fn uses_body_fields(&self) -> bool {
         matches!(self.signature, SignatureAt::Body(_))
             || matches!(&self.timestamp, Some(Timestamp { at: Field::Body(_), .. }))
@@ -188,6 +288,7 @@ impl Scheme {
 #[allow(clippy::large_enum_variant)]
 pub enum Key {
     Mac(KeyedMac),
+    Digest(DigestKey),
     /// SHA-256 of the token: compared in constant time whatever the presented length.
     Token([u8; 32]),
     Public(PublicKey),
@@ -198,6 +299,7 @@ impl Key {
         matches!(
             (self, a),
             (Key::Mac(_), Algorithm::Hmac(_))
+                | (Key::Digest(_), Algorithm::Digest(_))
                 | (Key::Token(_), Algorithm::Token)
                 | (Key::Public(PublicKey::Ed25519(_)), Algorithm::Ed25519)
                 | (Key::Public(PublicKey::P256(_)), Algorithm::EcdsaP256)
@@ -214,9 +316,53 @@ pub fn mac_key(m: Mac, secret: &[u8]) -> Key {
     Key::Mac(KeyedMac::new(m, secret))
 }
 
+/// A secret that is hashed with the message (`Algorithm::Digest`), and where in the
+/// signed parts it goes. Holds key material: `Debug` is redacted.
+#[derive(Clone)]
+pub struct DigestKey {
+    algorithm: Mac,
+    secret: Vec<u8>,
+    /// The index of `{secret}` in the template, hence in the signed parts.
+    at: usize,
+}
+
+impl std::fmt::Debug for DigestKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DigestKey([redacted])")
+    }
+}
+
+impl DigestKey {
+    /// `None` when the template has no `{secret}` (configuration refuses that first).
+    pub fn new(m: Mac, secret: &[u8], template: &[Part]) -> Option<DigestKey> {
+        let at = template.iter().position(|p| *p == Part::Secret)?;
+        Some(DigestKey { algorithm: m, secret: secret.to_vec(), at })
+    }
+
+    /// The digest of `parts` with the secret in its place.
+    pub fn tag(&self, parts: &[&[u8]]) -> mac::Tag {
+        let with_secret: Vec<&[u8]> =
+            parts.iter().enumerate().map(|(i, p)| if i == self.at { self.secret.as_slice() } else { *p }).collect();
+        mac::digest(self.algorithm, &with_secret)
+    }
+}
+
+pub fn digest_key(m: Mac, secret: &[u8], template: &[Part]) -> Option<Key> {
+    DigestKey::new(m, secret, template).map(Key::Digest)
+}
+
+/// A presented signature: its algorithm, its bytes, and for `per_key` headers the index
+/// of the header (and so of the one key that may have made it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub algorithm: Algorithm,
+    pub bytes: Vec<u8>,
+    pub slot: Option<usize>,
+}
+
 /// What a request presents, before any key is tried.
 pub struct Presented<'a> {
-    pub signatures: Vec<(Algorithm, Vec<u8>)>,
+    pub signatures: Vec<Candidate>,
     pub timestamp: Option<Cow<'a, [u8]>>,
     pub id: Option<Cow<'a, [u8]>>,
 }
@@ -233,49 +379,99 @@ impl Scheme {
     /// repeated or undecodable is refused.
     pub fn presented<'a>(&self, r: &Request<'a>, active: &[Algorithm]) -> Result<Presented<'a>, Denial> {
         let h = &r.head.headers;
+        for (name, want) in &self.declared {
+            let v = h.get_one(name).map_err(|_| Denial::SignatureRepeated)?;
+            let fits = match want {
+                Declared::Equal(value) => v == Some(value.as_bytes()),
+                Declared::Absent => v.is_none(),
+            };
+            if !fits {
+                return Err(Denial::SignatureMalformed);
+            }
+        }
         let doc = if self.uses_body_fields() { Some(parse_body(r.body)?) } else { None };
         let mut members: Vec<(&'a [u8], &'a [u8])> = Vec::new();
         let mut signatures = Vec::new();
+        // Undecodable items of a list are candidates that cannot match, as in a verifier
+        // that compares strings; the list is malformed only when no candidate decodes.
+        let mut undecodable = false;
         match &self.signature {
-            SignatureAt::Headers { names, prefix } => {
-                for name in names {
+            SignatureAt::Headers { names, prefix, per_key } => {
+                for (i, name) in names.iter().enumerate() {
                     let Some(v) = h.get_one(name).map_err(|_| Denial::SignatureRepeated)? else { continue };
                     let encoded = v.strip_prefix(prefix.as_bytes()).ok_or(Denial::SignatureMalformed)?;
-                    signatures.push((self.algorithm, self.decode(encoded, self.algorithm)?));
+                    let bytes = self.decode(encoded, self.algorithm)?;
+                    signatures.push(Candidate { algorithm: self.algorithm, bytes, slot: per_key.then_some(i) });
                 }
             }
-            SignatureAt::List { name, separator, pair, labels } => {
+            SignatureAt::List { name, separator, pair, labels, rules } => {
                 let Some(v) = h.get_one(name).map_err(|_| Denial::SignatureRepeated)? else {
                     return Err(Denial::SignatureMissing);
                 };
-                for item in v.split(|c| c == separator) {
-                    let item = item.trim_ascii();
+                let items = split_list(v, separator.as_bytes());
+                if rules.fixed && items.len() != 2 {
+                    return Err(Denial::SignatureMalformed);
+                }
+                for (n, item) in items.into_iter().enumerate() {
+                    let item = if rules.trim { item.trim_ascii() } else { item };
                     // Runs of spaces separate a space-separated list (Standard Webhooks);
                     // an empty item anywhere else (`t=1,,v1=..`, a trailing `,`) is not
-                    // what the sender wrote.
-                    if item.is_empty() && *separator == b' ' {
+                    // what the sender wrote, unless unknown items are ignored anyway.
+                    if item.is_empty() && separator == " " {
                         continue;
                     }
-                    let mut halves = item.splitn(2, |c| c == pair);
-                    let (Some(key), Some(value)) = (halves.next(), halves.next()) else {
-                        return Err(Denial::SignatureMalformed);
+                    let Some(i) = item.iter().position(|c| c == pair) else {
+                        match rules.pairless {
+                            Unknown::Ignore => continue,
+                            Unknown::Refuse => return Err(Denial::SignatureMalformed),
+                        }
                     };
-                    // A label whose algorithm has no key configured (Standard Webhooks'
-                    // `v1a` on a route with secrets only) is skipped like an unknown one.
-                    match labels.iter().find(|(l, a)| l.as_bytes() == key && active.contains(a)) {
-                        Some((_, a)) => signatures.push((*a, self.decode(value, *a)?)),
-                        // Other versions (Stripe's v0, Standard's future ones) are not
-                        // ours to judge; a member twice is: which one was signed?
-                        None if members.iter().any(|(k, _)| *k == key) => return Err(Denial::SignatureMalformed),
-                        None => members.push((key, value)),
+                    let (key, value) = (item.get(..i).unwrap_or_default(), item.get(i + 1..).unwrap_or_default());
+                    // A strict reader splits an item at every `pair` and refuses more than two parts.
+                    if rules.unknown == Unknown::Refuse && value.contains(pair) {
+                        return Err(Denial::SignatureMalformed);
+                    }
+                    let label = labels.iter().find(|(l, _)| l.as_bytes() == key);
+                    let is_member = |f: &Option<Timestamp>| matches!(f, Some(Timestamp { at: Field::Member(k), .. }) if k.as_bytes() == key);
+                    if rules.fixed && (n == 0) != is_member(&self.timestamp) {
+                        return Err(Denial::SignatureMalformed);
+                    }
+                    match label {
+                        // A label whose algorithm has no key configured (Standard
+                        // Webhooks' `v1a` on a route with secrets only) is skipped.
+                        Some((_, a)) if active.contains(a) => match self.decode(value, *a) {
+                            Ok(bytes) => signatures.push(Candidate { algorithm: *a, bytes, slot: None }),
+                            Err(_) => undecodable = true,
+                        },
+                        Some(_) => {}
+                        None if !is_member(&self.timestamp) && rules.unknown == Unknown::Refuse => {
+                            return Err(Denial::SignatureMalformed)
+                        }
+                        // A member twice: which one was signed? As the provider reads it.
+                        None => match members.iter().position(|(k, _)| *k == key) {
+                            None => members.push((key, value)),
+                            Some(at) => match rules.repeated {
+                                Repeated::First => {}
+                                Repeated::Last => {
+                                    if let Some(m) = members.get_mut(at) {
+                                        *m = (key, value);
+                                    }
+                                }
+                                Repeated::Refuse => return Err(Denial::SignatureMalformed),
+                            },
+                        },
                     }
                 }
             }
             SignatureAt::Body(pointer) => {
                 if let Some(v) = doc.as_ref().map(|d| body_text(d, pointer)).transpose()?.flatten() {
-                    signatures.push((self.algorithm, self.decode(v.as_bytes(), self.algorithm)?));
+                    let bytes = self.decode(v.as_bytes(), self.algorithm)?;
+                    signatures.push(Candidate { algorithm: self.algorithm, bytes, slot: None });
                 }
             }
+        }
+        if signatures.is_empty() && undecodable {
+            return Err(Denial::SignatureMalformed);
         }
         if signatures.is_empty() {
             return Err(Denial::SignatureMissing);
@@ -302,7 +498,13 @@ impl Scheme {
     /// is malformed, so a truncated one can never "match" a prefix.
     fn decode(&self, s: &[u8], a: Algorithm) -> Result<Vec<u8>, Denial> {
         let encoding = if a == Algorithm::Token { Encoding::Raw } else { self.encoding };
+        if encoding == Encoding::Hex && self.hex_case == HexCase::Lower && s.iter().any(u8::is_ascii_uppercase) {
+            return Err(Denial::SignatureMalformed);
+        }
         let bytes = encoding.decode(s).ok_or(Denial::SignatureMalformed)?;
+        if a == Algorithm::EcdsaP256 && self.ecdsa_der_only && bytes.len() == 64 {
+            return Err(Denial::SignatureMalformed);
+        }
         match a.signature_len() {
             Some(len) if bytes.len() != len => Err(Denial::SignatureMalformed),
             _ if bytes.is_empty() => Err(Denial::SignatureMalformed),
@@ -337,6 +539,9 @@ impl Scheme {
                 Some(hash) => {
                     use sha2::{Digest, Sha256};
                     use subtle::ConstantTimeEq;
+                    if self.hex_case == HexCase::Lower && hash.iter().any(u8::is_ascii_uppercase) {
+                        return Err(Denial::SignatureMismatch);
+                    }
                     let presented = hex_decode(&hash).ok_or(Denial::SignatureMalformed)?;
                     if !bool::from(Sha256::digest(r.body).as_slice().ct_eq(&presented)) {
                         return Err(Denial::SignatureMismatch);
@@ -365,6 +570,8 @@ impl Scheme {
                         Cow::Owned(template::decode_some(&u, &self.url_decode))
                     }
                 }
+                // The key puts the secret here (`DigestKey::tag`): never part of a request.
+                Part::Secret => Cow::Borrowed(&b""[..]),
                 Part::Form if digest_in_query => Cow::Borrowed(&b""[..]),
                 Part::Form => Cow::Owned(template::sorted_form(r.body).ok_or(Denial::SignatureMismatch)?),
             });
@@ -375,13 +582,19 @@ impl Scheme {
 
 /// Whether `key` verifies any presented signature over `parts`. Every MAC signature is
 /// compared without an early exit (lengths are public: they follow from the algorithm).
-pub fn verifies(key: &Key, presented: &[(Algorithm, Vec<u8>)], parts: &[&[u8]]) -> bool {
+/// `slot` is the key's place in the configuration: a candidate bound to a slot
+/// (`per_key` headers) is tried only with the key in that slot.
+pub fn verifies(key: &Key, slot: usize, presented: &[Candidate], parts: &[&[u8]]) -> bool {
     let mut hit = subtle::Choice::from(0);
     let mut tag: Option<mac::Tag> = None;
-    for (a, sig) in presented.iter().filter(|(a, _)| key.fits(*a)) {
+    let mine = presented.iter().filter(|c| key.fits(c.algorithm) && c.slot.is_none_or(|s| s == slot));
+    for sig in mine.map(|c| &c.bytes) {
         match key {
             Key::Mac(k) => {
-                let _ = a;
+                let t = tag.get_or_insert_with(|| k.tag(parts));
+                hit |= t.matches(sig);
+            }
+            Key::Digest(k) => {
                 let t = tag.get_or_insert_with(|| k.tag(parts));
                 hit |= t.matches(sig);
             }
@@ -398,6 +611,18 @@ pub fn verifies(key: &Key, presented: &[(Algorithm, Vec<u8>)], parts: &[&[u8]]) 
         }
     }
     bool::from(hit)
+}
+
+/// `v` split at every `separator` (a non-empty byte string).
+fn split_list<'a>(v: &'a [u8], separator: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut rest = v;
+    while let Some(i) = rest.windows(separator.len().max(1)).position(|w| w == separator) {
+        out.push(rest.get(..i).unwrap_or_default());
+        rest = rest.get(i + separator.len()..).unwrap_or_default();
+    }
+    out.push(rest);
+    out
 }
 
 /// A compiled RFC 6901 pointer into the body.

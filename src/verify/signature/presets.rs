@@ -2,22 +2,119 @@
 //! provider page it follows. A new provider is a row here and its test vector.
 
 use super::handshake::Handshake;
-use super::model::{Algorithm, Encoding, Field, KeyFormat, Mac, Scheme, SignatureAt, TimeFormat, Timestamp};
+use super::model::{
+    Algorithm, BodyRule, Declared, Encoding, Field, HexCase, KeyFormat, ListRules, Mac, Repeated, Scheme, SignatureAt,
+    TimeFormat, Timestamp, Unknown,
+};
 use super::template;
 
-/// A named provider scheme.
+/// A named provider scheme: one row of the table, holding everything said about the
+/// preset (its name, the page it follows, the provider's own verifier it is held to, and
+/// where it departs from that verifier).
 #[derive(Debug, Clone)]
 pub struct Preset {
     pub name: &'static str,
     /// Alternative spellings of the same scheme, told apart by which signature header is
     /// present (Standard Webhooks' `webhook-*` and `svix-*`); usually one.
     pub schemes: Vec<Scheme>,
-    pub tolerance_seconds: u64,
+    /// Which of `schemes` the provider sends, for a signer to write (Svix and the
+    /// providers built on it send `svix-*`); the verifier accepts any.
+    pub sends: usize,
+    /// How far from now a signed timestamp may lie, each way.
+    pub window: Window,
+    /// What the provider's own verifier (else its documentation) allows each way.
+    pub provider_window: ProviderWindow,
     pub handshake: Option<Handshake>,
     /// A header naming the delivery, for replay protection, when the signed bytes have no id.
     pub delivery_id: Option<&'static str>,
     /// The provider's documentation this row follows.
-    pub doc: &'static str,
+    pub source: &'static str,
+    /// The provider's own verifier this row is held to (package and function), where the
+    /// provider publishes one; else the row follows `source` to the letter.
+    pub verifier: Option<&'static str>,
+    /// Departures from the provider's verifier other than the window and repeated
+    /// headers, in words.
+    pub notes: Vec<&'static str>,
+}
+
+/// How far a signed timestamp may lie from now, in seconds: `past` for an old message,
+/// `future` for one stamped ahead of our clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub past: u64,
+    pub future: u64,
+}
+
+impl Window {
+    /// The same limit both ways (`tolerance_seconds`).
+    pub const fn both(seconds: u64) -> Window {
+        Window { past: seconds, future: seconds }
+    }
+}
+
+/// What a provider's verifier allows each way; `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderWindow {
+    pub past: Option<u64>,
+    pub future: Option<u64>,
+}
+
+/// The allowance for clock skew on a timestamp ahead of our clock, for every preset
+/// whose provider says nothing about the future: a sender's clock a little ahead is
+/// normal, a message stamped minutes ahead is not one the sender just made.
+pub const CLOCK_SKEW_SECONDS: u64 = 60;
+
+/// One way a preset is not exactly its provider's verifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Departure {
+    /// Our limit on a timestamp's age differs from the provider's (`None`: no limit).
+    Past {
+        ours: u64,
+        theirs: Option<u64>,
+    },
+    /// Our limit on a timestamp ahead of now differs from the provider's.
+    Future {
+        ours: u64,
+        theirs: Option<u64>,
+    },
+    /// A signature, timestamp or id header sent twice is refused; a verifier reading a
+    /// framework's header map sees one of them (or both joined).
+    RepeatedHeaders,
+    Other(&'static str),
+}
+
+impl std::fmt::Display for Departure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let limit = |l: &Option<u64>| l.map_or("no limit".to_string(), |s| format!("{s} s"));
+        match self {
+            Departure::Past { ours, theirs } => write!(f, "past {ours} s (its verifier: {})", limit(theirs)),
+            Departure::Future { ours, theirs } => write!(f, "future {ours} s (its verifier: {})", limit(theirs)),
+            Departure::RepeatedHeaders => f.write_str("repeated headers refused"),
+            Departure::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl Preset {
+    /// Where this preset departs from its provider's verifier, for the docs and `sign --list`.
+    pub fn departures(&self) -> Vec<Departure> {
+        let mut out = Vec::new();
+        let first = self.schemes.first();
+        if first.is_some_and(|s| s.timestamp.is_some()) {
+            let (w, p) = (self.window, self.provider_window);
+            if p.past != Some(w.past) {
+                out.push(Departure::Past { ours: w.past, theirs: p.past });
+            }
+            if p.future != Some(w.future) {
+                out.push(Departure::Future { ours: w.future, theirs: p.future });
+            }
+        }
+        if first.is_some_and(|s| s.reads_headers()) {
+            out.push(Departure::RepeatedHeaders);
+        }
+        out.extend(self.notes.iter().map(|n| Departure::Other(n)));
+        out
+    }
 }
 
 const SHA1: Algorithm = Algorithm::Hmac(Mac::Sha1);
@@ -34,9 +131,16 @@ fn header(name: &str, prefix: &str, algorithm: Algorithm, encoding: Encoding, si
     headers(&[name], prefix, algorithm, encoding, signed)
 }
 
+// Called once per row: kept out of line, each call site is a few bytes instead of a
+// whole `Scheme` built in place (6 KB of the plugin over the table).
+#[inline(never)]
 fn headers(names: &[&str], prefix: &str, algorithm: Algorithm, encoding: Encoding, signed: &str) -> Scheme {
     Scheme {
-        signature: SignatureAt::Headers { names: names.iter().map(|n| n.to_string()).collect(), prefix: prefix.into() },
+        signature: SignatureAt::Headers {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            prefix: prefix.into(),
+            per_key: false,
+        },
         algorithm,
         encoding,
         timestamp: None,
@@ -46,15 +150,32 @@ fn headers(names: &[&str], prefix: &str, algorithm: Algorithm, encoding: Encodin
         public_key_format: KeyFormat::RAW,
         body_sha256_query: None,
         url_decode: Vec::new(),
+        hex_case: HexCase::Any,
+        ecdsa_der_only: false,
+        body: BodyRule::Bytes,
+        declared: Vec::new(),
     }
 }
 
 /// A `k=v` list in one header: `labels` carry signatures.
-fn list(name: &str, separator: u8, pair: u8, labels: &[(&str, Algorithm)], encoding: Encoding, signed: &str) -> Scheme {
+fn list(
+    name: &str,
+    separator: &str,
+    pair: u8,
+    labels: &[(&str, Algorithm)],
+    encoding: Encoding,
+    signed: &str,
+) -> Scheme {
     let labels: Vec<(String, Algorithm)> = labels.iter().map(|(l, a)| (l.to_string(), *a)).collect();
     let algorithm = labels.first().map_or(SHA256, |(_, a)| *a);
     Scheme {
-        signature: SignatureAt::List { name: name.into(), separator, pair, labels },
+        signature: SignatureAt::List {
+            name: name.into(),
+            separator: separator.into(),
+            pair,
+            labels,
+            rules: ListRules::DEFAULT,
+        },
         ..header(name, "", algorithm, encoding, signed)
     }
 }
@@ -80,15 +201,87 @@ impl Scheme {
         self.public_key_format = public;
         self
     }
+    /// The provider's verifier compares lower-case hex strings.
+    fn lower_hex(mut self) -> Self {
+        self.hex_case = HexCase::Lower;
+        self
+    }
+    fn der_only(mut self) -> Self {
+        self.ecdsa_der_only = true;
+        self
+    }
+    fn body(mut self, rule: BodyRule) -> Self {
+        self.body = rule;
+        self
+    }
+    fn declare(mut self, header: &str, d: Declared) -> Self {
+        self.declared.push((header.into(), d));
+        self
+    }
+    fn rules(mut self, r: ListRules) -> Self {
+        if let SignatureAt::List { rules, .. } = &mut self.signature {
+            *rules = r;
+        }
+        self
+    }
+    fn per_key(mut self) -> Self {
+        if let SignatureAt::Headers { per_key, .. } = &mut self.signature {
+            *per_key = true;
+        }
+        self
+    }
 }
 
-fn row(name: &'static str, doc: &'static str, scheme: Scheme) -> Preset {
-    Preset { name, schemes: vec![scheme], tolerance_seconds: 300, handshake: None, delivery_id: None, doc }
+/// A row: `name`, the page it follows, its scheme. The window defaults to five minutes
+/// each way, and so does the provider's. Out of line for the same reason as `headers`.
+#[inline(never)]
+fn row(name: &'static str, source: &'static str, scheme: Scheme) -> Preset {
+    Preset {
+        name,
+        schemes: vec![scheme],
+        sends: 0,
+        window: Window::both(DEFAULT_WINDOW),
+        provider_window: ProviderWindow { past: Some(DEFAULT_WINDOW), future: Some(DEFAULT_WINDOW) },
+        handshake: None,
+        delivery_id: None,
+        source: words(source),
+        verifier: None,
+        notes: Vec::new(),
+    }
+}
+
+const DEFAULT_WINDOW: u64 = 300;
+
+/// A row's words (its source, verifier and notes) are for the docs and the command line:
+/// the plugin never prints them, so they stay out of the `.wasm`.
+const fn words(text: &'static str) -> &'static str {
+    if cfg!(target_arch = "wasm32") {
+        ""
+    } else {
+        text
+    }
 }
 
 impl Preset {
-    fn tolerance(mut self, seconds: u64) -> Self {
-        self.tolerance_seconds = seconds;
+    /// Our window, each way.
+    fn window(mut self, past: u64, future: u64) -> Self {
+        self.window = Window { past, future };
+        self
+    }
+    /// The provider verifier's window, each way (`None`: no limit).
+    fn theirs(mut self, past: Option<u64>, future: Option<u64>) -> Self {
+        self.provider_window = ProviderWindow { past, future };
+        self
+    }
+    /// The provider's own verifier, `package: function`.
+    fn verifier(mut self, v: &'static str) -> Self {
+        self.verifier = Some(words(v));
+        self
+    }
+    fn note(mut self, text: &'static str) -> Self {
+        if !words(text).is_empty() {
+            self.notes.push(text);
+        }
         self
     }
     fn handshake(mut self, h: Handshake) -> Self {
@@ -103,7 +296,45 @@ impl Preset {
         self.schemes.push(alternative);
         self
     }
+    fn sends(mut self, spelling: usize) -> Self {
+        self.sends = spelling;
+        self
+    }
+    /// Change every spelling of the scheme alike.
+    fn each(mut self, f: impl Fn(Scheme) -> Scheme) -> Self {
+        self.schemes = self.schemes.into_iter().map(f).collect();
+        self
+    }
 }
+
+/// Stripe's reading of `Stripe-Signature`: items as written (no trimming), unknown and
+/// pair-less ones ignored, the first `t` taken.
+const STRIPE_LIST: ListRules = ListRules {
+    trim: false,
+    unknown: Unknown::Ignore,
+    pairless: Unknown::Ignore,
+    repeated: Repeated::First,
+    fixed: false,
+};
+/// Paddle's reading of `Paddle-Signature`: no trimming, an unknown key refused, an item
+/// without `=` skipped, the last `ts` taken.
+const PADDLE_LIST: ListRules = ListRules {
+    trim: false,
+    unknown: Unknown::Refuse,
+    pairless: Unknown::Ignore,
+    repeated: Repeated::Last,
+    fixed: false,
+};
+/// WorkOS's reading of `WorkOS-Signature`: exactly `t=<ms>, v1=<hex>`.
+const WORKOS_LIST: ListRules = ListRules {
+    trim: false,
+    unknown: Unknown::Refuse,
+    pairless: Unknown::Refuse,
+    repeated: Repeated::Refuse,
+    fixed: true,
+};
+/// Standard Webhooks' libraries split at each single space and compare each item whole.
+const STANDARD_LIST: ListRules = ListRules { trim: false, ..ListRules::DEFAULT };
 
 /// Standard Webhooks, in the header family `family` (`webhook` or `svix`): `v1` HMAC with
 /// the base64 key after `whsec_`, `v1a` Ed25519 with the base64 key after `whpk_`.
@@ -111,7 +342,7 @@ fn standard(family: &str) -> Scheme {
     let h = |n: &str| format!("{family}-{n}");
     list(
         &h("signature"),
-        b' ',
+        " ",
         b',',
         &[("v1", SHA256), ("v1a", Algorithm::Ed25519)],
         Encoding::Base64,
@@ -121,369 +352,29 @@ fn standard(family: &str) -> Scheme {
     .id_header(&h("id"))
     .keys(KeyFormat::new("whsec_", Encoding::Base64))
     .public_keys(KeyFormat::new("whpk_", Encoding::Base64))
+    .rules(STANDARD_LIST)
 }
 
-fn standard_row(name: &'static str, doc: &'static str) -> Preset {
-    row(name, doc, standard("webhook")).or(standard("svix"))
+/// Svix and the providers built on it: either header family (Svix's library reads
+/// `svix-*`, else `webhook-*`).
+fn standard_row(name: &'static str, source: &'static str) -> Preset {
+    row(name, source, standard("webhook")).or(standard("svix")).sends(1)
 }
 
-/// Which of a preset's spellings its provider sends, for a signer to write: Svix and the
-/// providers built on it send `svix-*`. Kept apart from the rows, and out of the plugin,
-/// because the verifier accepts either.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn sent_spelling(name: &str) -> usize {
-    usize::from(matches!(name, "svix" | "clerk" | "resend"))
-}
+const DECIMAL_TIMESTAMP: &str =
+    "a timestamp with a fraction is refused; the library reads it with float() and signs its whole seconds";
 
-/// Every preset name, in the order of the README table.
-pub const NAMES: &[&str] = &[
-    "github",
-    "stripe",
-    "slack",
-    "shopify",
-    "standard",
-    "svix",
-    "clerk",
-    "resend",
-    "gitlab",
-    "bitbucket",
-    "twilio",
-    "square",
-    "zoom",
-    "paddle",
-    "linear",
-    "intercom",
-    "hubspot",
-    "typeform",
-    "calendly",
-    "pagerduty",
-    "twitch",
-    "meta",
-    "facebook",
-    "instagram",
-    "whatsapp",
-    "sentry",
-    "vercel",
-    "lemonsqueezy",
-    "razorpay",
-    "mux",
-    "segment",
-    "circleci",
-    "docusign",
-    "dropbox",
-    "box",
-    "coinbase",
-    "jira",
-    "webex",
-    "microsoft_teams",
-    "twitter",
-    "xero",
-    "mailgun",
-    "discord",
-    "sendgrid",
-    "workos",
-    "zendesk",
-    "trello",
-    "mandrill",
-    "gitea",
-    "terraform",
-    "buildkite",
-    "calcom",
-];
-
-/// The characters HubSpot's v3 signature decodes in the URI.
-const HUBSPOT_DECODED: &[u8] = b":/?@!$'()*,;";
+mod table;
+pub use table::all;
 
 /// The preset called `name`.
 pub fn preset(name: &str) -> Option<Preset> {
-    use Encoding::*;
-    use TimeFormat::*;
-    let body_hex = |h: &str, prefix: &str, a: Algorithm| header(h, prefix, a, Hex, "{body}");
-    let body_b64 = |h: &str, prefix: &str, a: Algorithm| header(h, prefix, a, Base64, "{body}");
-    let meta = |n: &'static str| {
-        row(
-            n,
-            "https://developers.facebook.com/docs/graph-api/webhooks/getting-started",
-            body_hex("x-hub-signature-256", "sha256=", SHA256),
-        )
-        .handshake(Handshake::MetaVerifyToken)
-    };
-    let p = match name {
-        "github" => row(
-            "github",
-            "https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries",
-            body_hex("x-hub-signature-256", "sha256=", SHA256),
-        )
-        .delivery("x-github-delivery"),
-        "stripe" => row(
-            "stripe",
-            "https://docs.stripe.com/webhooks#verify-manually",
-            list("stripe-signature", b',', b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}").ts_member("t", Seconds),
-        ),
-        "slack" => row(
-            "slack",
-            "https://api.slack.com/authentication/verifying-requests-from-slack",
-            header("x-slack-signature", "v0=", SHA256, Hex, "v0:{timestamp}:{body}")
-                .ts_header("x-slack-request-timestamp", Seconds),
-        ),
-        "shopify" => row(
-            "shopify",
-            "https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook",
-            body_b64("x-shopify-hmac-sha256", "", SHA256),
-        )
-        .delivery("x-shopify-webhook-id"),
-        "standard" => standard_row(
-            "standard",
-            "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md",
-        ),
-        "svix" => standard_row("svix", "https://docs.svix.com/receiving/verifying-payloads/how-manual"),
-        "clerk" => standard_row("clerk", "https://clerk.com/docs/webhooks/verifying"),
-        "resend" => standard_row("resend", "https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests"),
-        "gitlab" => row(
-            "gitlab",
-            "https://docs.gitlab.com/user/project/integrations/webhooks/#create-a-webhook",
-            header("x-gitlab-token", "", Algorithm::Token, Raw, "{body}"),
-        )
-        .delivery("x-gitlab-event-uuid"),
-        "bitbucket" => row(
-            "bitbucket",
-            "https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/",
-            body_hex("x-hub-signature", "sha256=", SHA256),
-        )
-        .delivery("x-request-uuid"),
-        "twilio" => {
-            let mut s = header("x-twilio-signature", "", SHA1, Base64, "{url}{form}");
-            s.body_sha256_query = Some("bodySHA256".into());
-            row("twilio", "https://www.twilio.com/docs/usage/webhooks/webhooks-security", s)
-        }
-        "square" => row(
-            "square",
-            "https://developer.squareup.com/docs/webhooks/step3validate",
-            header("x-square-hmacsha256-signature", "", SHA256, Base64, "{url}{body}"),
-        ),
-        "zoom" => row(
-            "zoom",
-            "https://developers.zoom.us/docs/api/webhooks/#verify-webhook-events",
-            header("x-zm-signature", "v0=", SHA256, Hex, "v0:{timestamp}:{body}")
-                .ts_header("x-zm-request-timestamp", Seconds),
-        )
-        .handshake(Handshake::ZoomUrlValidation),
-        "paddle" => row(
-            "paddle",
-            "https://developer.paddle.com/webhooks/signature-verification",
-            list("paddle-signature", b';', b'=', &[("h1", SHA256)], Hex, "{timestamp}:{body}").ts_member("ts", Seconds),
-        )
-        .tolerance(5),
-        "linear" => {
-            let mut s = body_hex("linear-signature", "", SHA256);
-            s.timestamp = Some(Timestamp { at: Field::Body(body_pointer("/webhookTimestamp")), format: Milliseconds });
-            row("linear", "https://linear.app/developers/webhooks#securing-webhooks", s)
-                .tolerance(60)
-                .delivery("linear-delivery")
-        }
-        "intercom" => row(
-            "intercom",
-            "https://developers.intercom.com/docs/webhooks/webhook-notifications#signed-notifications",
-            body_hex("x-hub-signature", "sha1=", SHA1),
-        ),
-        "hubspot" => {
-            let mut s = header("x-hubspot-signature-v3", "", SHA256, Base64, "{method}{url}{body}{timestamp}")
-                .ts_header("x-hubspot-request-timestamp", Milliseconds);
-            s.url_decode = HUBSPOT_DECODED.to_vec();
-            row("hubspot", "https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests", s)
-        }
-        "typeform" => row(
-            "typeform",
-            "https://www.typeform.com/developers/webhooks/secure-your-webhooks/",
-            body_b64("typeform-signature", "sha256=", SHA256),
-        ),
-        "calendly" => row(
-            "calendly",
-            "https://developer.calendly.com/api-docs/overview/webhooks/webhook-signatures",
-            list("calendly-webhook-signature", b',', b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}")
-                .ts_member("t", Seconds),
-        )
-        .tolerance(180),
-        "pagerduty" => row(
-            "pagerduty",
-            "https://developer.pagerduty.com/docs/verifying-webhook-signatures",
-            list("x-pagerduty-signature", b',', b'=', &[("v1", SHA256)], Hex, "{body}"),
-        )
-        .delivery("x-webhook-id"),
-        "twitch" => row(
-            "twitch",
-            "https://dev.twitch.tv/docs/eventsub/handling-webhook-events/#verifying-the-event-message",
-            header("twitch-eventsub-message-signature", "sha256=", SHA256, Hex, "{id}{timestamp}{body}")
-                .ts_header("twitch-eventsub-message-timestamp", Rfc3339)
-                .id_header("twitch-eventsub-message-id"),
-        )
-        .tolerance(600)
-        .handshake(Handshake::TwitchChallenge),
-        "meta" => meta("meta"),
-        "facebook" => meta("facebook"),
-        "instagram" => meta("instagram"),
-        "whatsapp" => meta("whatsapp"),
-        "sentry" => row(
-            "sentry",
-            "https://docs.sentry.io/integrations/integration-platform/webhooks/",
-            body_hex("sentry-hook-signature", "", SHA256),
-        ),
-        "vercel" => row(
-            "vercel",
-            "https://vercel.com/docs/webhooks/webhooks-api#securing-webhooks",
-            body_hex("x-vercel-signature", "", SHA1),
-        ),
-        "lemonsqueezy" => row(
-            "lemonsqueezy",
-            "https://docs.lemonsqueezy.com/help/webhooks/signing-requests",
-            body_hex("x-signature", "", SHA256),
-        ),
-        "razorpay" => row(
-            "razorpay",
-            "https://razorpay.com/docs/webhooks/validate-test/",
-            body_hex("x-razorpay-signature", "", SHA256),
-        )
-        .delivery("x-razorpay-event-id"),
-        "mux" => row(
-            "mux",
-            "https://www.mux.com/docs/core/verify-webhook-signatures",
-            list("mux-signature", b',', b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}").ts_member("t", Seconds),
-        ),
-        "segment" => row(
-            "segment",
-            "https://www.twilio.com/docs/segment/connections/destinations/catalog/actions-webhook",
-            body_hex("x-signature", "", SHA1),
-        ),
-        "circleci" => row(
-            "circleci",
-            "https://circleci.com/docs/guides/integration/outbound-webhooks/",
-            list("circleci-signature", b',', b'=', &[("v1", SHA256)], Hex, "{body}"),
-        ),
-        "docusign" => {
-            // One header per Connect key, X-DocuSign-Signature-1 up to -100.
-            let names: Vec<String> = (1..=100).map(|i| format!("x-docusign-signature-{i}")).collect();
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            row(
-                "docusign",
-                "https://developers.docusign.com/platform/webhooks/connect/validate/",
-                headers(&names, "", SHA256, Base64, "{body}"),
-            )
-        }
-        "dropbox" => row(
-            "dropbox",
-            "https://www.dropbox.com/developers/reference/webhooks",
-            body_hex("x-dropbox-signature", "", SHA256),
-        )
-        .handshake(Handshake::DropboxChallenge),
-        "box" => row(
-            "box",
-            "https://developer.box.com/guides/webhooks/v2/signatures-v2/",
-            headers(&["box-signature-primary", "box-signature-secondary"], "", SHA256, Base64, "{body}{timestamp}")
-                .ts_header("box-delivery-timestamp", Rfc3339),
-        )
-        .tolerance(600)
-        .delivery("box-delivery-id"),
-        "coinbase" => row(
-            "coinbase",
-            "https://docs.cdp.coinbase.com/commerce/api-arcitecture/webhooks-security",
-            body_hex("x-cc-webhook-signature", "", SHA256),
-        ),
-        "jira" => row(
-            "jira",
-            "https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks",
-            body_hex("x-hub-signature", "sha256=", SHA256),
-        ),
-        "webex" => row(
-            "webex",
-            "https://developer.webex.com/docs/receive-and-verify-webhooks",
-            body_hex("x-spark-signature", "", SHA1),
-        ),
-        "microsoft_teams" => row(
-            "microsoft_teams",
-            "https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-outgoing-webhook",
-            body_b64("authorization", "HMAC ", SHA256).keys(KeyFormat::new("", Base64)),
-        ),
-        "twitter" => row(
-            "twitter",
-            "https://developer.x.com/en/docs/x-api/enterprise/account-activity-api/guides/securing-webhooks",
-            body_b64("x-twitter-webhooks-signature", "sha256=", SHA256),
-        )
-        .handshake(Handshake::TwitterCrc),
-        "xero" => row(
-            "xero",
-            "https://developer.xero.com/documentation/guides/webhooks/configuring-your-server/",
-            body_b64("x-xero-signature", "", SHA256),
-        ),
-        "mailgun" => {
-            let mut s = header("", "", SHA256, Hex, "{timestamp}{id}");
-            s.signature = SignatureAt::Body(body_pointer("/signature/signature"));
-            s.timestamp = Some(Timestamp { at: Field::Body(body_pointer("/signature/timestamp")), format: Seconds });
-            s.id = Some(Field::Body(body_pointer("/signature/token")));
-            row("mailgun", "https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks", s)
-        }
-        "discord" => row(
-            "discord",
-            "https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-validating-security-request-headers",
-            header("x-signature-ed25519", "", Algorithm::Ed25519, Hex, "{timestamp}{body}")
-                .ts_header("x-signature-timestamp", Seconds)
-                .public_keys(KeyFormat::new("", Hex)),
-        ),
-        "sendgrid" => row(
-            "sendgrid",
-            "https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features",
-            header("x-twilio-email-event-webhook-signature", "", Algorithm::EcdsaP256, Base64, "{timestamp}{body}")
-                .ts_header("x-twilio-email-event-webhook-timestamp", Seconds)
-                .public_keys(KeyFormat::new("", Base64)),
-        ),
-        "workos" => row(
-            "workos",
-            "https://workos.com/docs/events/data-syncing/webhooks/3-process-the-events/b-validate-the-requests-manually",
-            list("workos-signature", b',', b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}").ts_member("t", Milliseconds),
-        )
-        .tolerance(180),
-        "zendesk" => row(
-            "zendesk",
-            "https://developer.zendesk.com/documentation/webhooks/verifying/",
-            header("x-zendesk-webhook-signature", "", SHA256, Base64, "{timestamp}{body}")
-                .ts_header("x-zendesk-webhook-signature-timestamp", Rfc3339),
-        )
-        .delivery("x-zendesk-webhook-invocation-id"),
-        "trello" => row(
-            "trello",
-            "https://developer.atlassian.com/cloud/trello/guides/rest-api/webhooks/#webhook-signatures",
-            header("x-trello-webhook", "", SHA1, Base64, "{body}{url}"),
-        )
-        .handshake(Handshake::TrelloHead),
-        "mandrill" => row(
-            "mandrill",
-            "https://mailchimp.com/developer/transactional/guides/track-respond-activity-webhooks/#authenticating-webhook-requests",
-            header("x-mandrill-signature", "", SHA1, Base64, "{url}{form}"),
-        ),
-        "gitea" => row(
-            "gitea",
-            "https://docs.gitea.com/usage/webhooks",
-            body_hex("x-gitea-signature", "", SHA256),
-        )
-        .delivery("x-gitea-delivery"),
-        "terraform" => row(
-            "terraform",
-            "https://developer.hashicorp.com/terraform/cloud-docs/workspaces/settings/notifications",
-            body_hex("x-tfe-notification-signature", "", SHA512),
-        ),
-        "buildkite" => row(
-            "buildkite",
-            "https://buildkite.com/docs/apis/webhooks#webhook-signature",
-            list("x-buildkite-signature", b',', b'=', &[("signature", SHA256)], Hex, "{timestamp}.{body}")
-                .ts_member("timestamp", Seconds),
-        ),
-        "calcom" => row(
-            "calcom",
-            "https://cal.com/docs/developing/guides/automation/webhooks#verifying-the-authenticity-of-the-received-payload",
-            body_hex("x-cal-signature-256", "", SHA256),
-        ),
-        _ => return None,
-    };
-    Some(p)
+    all().into_iter().find(|p| p.name == name)
+}
+
+/// Every preset's name, in table order.
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|p| p.name).collect()
 }
 
 fn body_pointer(text: &str) -> super::model::Pointer {
@@ -495,15 +386,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_name_is_a_preset_with_a_parsed_template() {
-        for name in NAMES {
-            let p = preset(name).unwrap_or_else(|| panic!("{name}"));
-            assert_eq!(p.name, *name);
-            assert!(p.doc.starts_with("https://"), "{name}");
+    fn every_row_is_a_preset_with_a_parsed_template_and_a_source() {
+        let all = all();
+        for p in &all {
+            assert_eq!(preset(p.name).map(|q| q.name), Some(p.name));
+            assert!(p.source.starts_with("https://"), "{}", p.name);
+            assert!(p.sends < p.schemes.len(), "{}", p.name);
             for s in &p.schemes {
-                assert!(!s.template.is_empty(), "{name}");
+                assert!(!s.template.is_empty(), "{}", p.name);
             }
         }
+        let mut names = names();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "a name is used twice");
         assert!(preset("generic").is_none());
+    }
+
+    #[test]
+    fn departures_follow_from_the_windows() {
+        let mut p = preset("stripe").unwrap();
+        p.window = Window { past: 300, future: CLOCK_SKEW_SECONDS };
+        p.provider_window = ProviderWindow { past: Some(300), future: None };
+        assert_eq!(
+            p.departures()[..2],
+            [Departure::Future { ours: CLOCK_SKEW_SECONDS, theirs: None }, Departure::RepeatedHeaders]
+        );
+        assert_eq!(p.departures()[0].to_string(), format!("future {CLOCK_SKEW_SECONDS} s (its verifier: no limit)"));
+        // No timestamp: no window to depart from; no header: none to repeat.
+        let mailgun = preset("mailgun").unwrap();
+        assert!(!mailgun.departures().contains(&Departure::RepeatedHeaders));
+        let github = preset("github").unwrap();
+        assert!(!github.departures().iter().any(|d| matches!(d, Departure::Past { .. } | Departure::Future { .. })));
     }
 }

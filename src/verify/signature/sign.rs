@@ -117,6 +117,7 @@ impl SignatureConfig {
 /// The key a prepared signer uses.
 enum Prepared<'a> {
     Mac(Box<KeyedMac>),
+    Digest(Box<model::DigestKey>),
     Token(Vec<u8>),
     Private(&'a dyn PrivateKey),
 }
@@ -125,7 +126,7 @@ impl Signer {
     /// The signer of preset `name`.
     pub fn preset(name: &str) -> Option<Signer> {
         let p = presets::preset(name)?;
-        let scheme = p.schemes.into_iter().nth(presets::sent_spelling(name))?;
+        let scheme = p.schemes.into_iter().nth(p.sends)?;
         Some(Signer { name: name.to_string(), scheme, public_url: None })
     }
 
@@ -167,7 +168,7 @@ impl Signer {
             Encoding::Raw => "raw",
         };
         let at = match &s.signature {
-            SignatureAt::Headers { names, prefix } => {
+            SignatureAt::Headers { names, prefix, .. } => {
                 let first = names.first().map(String::as_str).unwrap_or_default();
                 match names.as_slice() {
                     [] | [_] => format!("{first}: {prefix}<sig>"),
@@ -175,13 +176,13 @@ impl Signer {
                     all => format!("{first} (one of {}): {prefix}<sig>", all.len()),
                 }
             }
-            SignatureAt::List { name, separator, pair, labels } => {
+            SignatureAt::List { name, separator, pair, labels, .. } => {
                 let mut items = Vec::new();
                 if let Some(model::Timestamp { at: Field::Member(k), .. }) = &s.timestamp {
                     items.push(format!("{k}{}<ts>", *pair as char));
                 }
                 items.extend(labels.iter().map(|(l, _)| format!("{l}{}<sig>", *pair as char)));
-                format!("{name}: {}", items.join(&(*separator as char).to_string()))
+                format!("{name}: {}", items.join(separator))
             }
             SignatureAt::Body(p) => format!("body /{}", p.0.join("/")),
         };
@@ -321,6 +322,7 @@ impl Signer {
         let slices: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
         let signature = match &prepared {
             Prepared::Mac(k) => k.tag(&slices).as_slice().to_vec(),
+            Prepared::Digest(k) => k.tag(&slices).as_slice().to_vec(),
             Prepared::Token(t) => t.clone(),
             Prepared::Private(k) => k.sign(&slices.concat()),
         };
@@ -331,19 +333,24 @@ impl Signer {
             encode(s.encoding, &signature)
         };
         match &s.signature {
-            SignatureAt::Headers { names, prefix } => {
+            SignatureAt::Headers { names, prefix, .. } => {
                 let name = names.first().ok_or_else(|| SignError("the scheme names no signature header".into()))?;
                 headers.push((name.clone(), format!("{prefix}{encoded}")));
             }
-            SignatureAt::List { name, separator, pair, labels } => {
+            SignatureAt::List { name, separator, pair, labels, .. } => {
                 let label = labels.iter().find(|(_, a)| *a == algorithm).map(|(l, _)| l.as_str()).unwrap_or("v1");
                 members.push(format!("{label}{}{encoded}", *pair as char));
-                headers.push((name.clone(), members.join(&(*separator as char).to_string())));
+                headers.push((name.clone(), members.join(separator)));
             }
             SignatureAt::Body(p) => {
                 set(doc.as_mut(), p, Json::String(encoded))?;
                 body_changed = true;
                 body = doc.as_ref().map(to_text).unwrap_or_default().into_bytes();
+            }
+        }
+        for (name, d) in &s.declared {
+            if let model::Declared::Equal(value) = d {
+                headers.push((name.clone(), value.clone()));
             }
         }
         if json::parse(&body).is_ok() {
@@ -376,6 +383,7 @@ impl Signer {
         let slices: Vec<&[u8]> = parts.iter().map(|p| p.as_ref()).collect();
         let key = match key {
             Prepared::Mac(k) => Key::Mac((**k).clone()),
+            Prepared::Digest(k) => Key::Digest((**k).clone()),
             Prepared::Token(t) => model::token_key(t),
             Prepared::Private(k) => {
                 let parsed = match k.algorithm() {
@@ -385,7 +393,7 @@ impl Signer {
                 Key::Public(parsed.map_err(fault)?)
             }
         };
-        if model::verifies(&key, &presented.signatures, &slices) {
+        if model::verifies(&key, 0, &presented.signatures, &slices) {
             Ok(())
         } else {
             Err(fault("signature_mismatch"))
@@ -409,6 +417,11 @@ impl Signer {
                 let bytes = f.apply(raw).ok_or_else(|| SignError(key_error("", label, "secret", f).message))?;
                 Ok(match a {
                     Algorithm::Hmac(mac) => (a, Prepared::Mac(Box::new(KeyedMac::new(mac, &bytes)))),
+                    Algorithm::Digest(mac) => {
+                        let k = model::DigestKey::new(mac, &bytes, &self.scheme.template)
+                            .ok_or_else(|| SignError("the scheme's template has no {secret}".into()))?;
+                        (a, Prepared::Digest(Box::new(k)))
+                    }
                     _ => (a, Prepared::Token(bytes)),
                 })
             }
@@ -460,6 +473,10 @@ pub fn algorithm_name(a: Algorithm) -> &'static str {
         Algorithm::Hmac(Mac::Sha256) => "HMAC-SHA256",
         Algorithm::Hmac(Mac::Sha384) => "HMAC-SHA384",
         Algorithm::Hmac(Mac::Sha512) => "HMAC-SHA512",
+        Algorithm::Digest(Mac::Sha1) => "SHA-1 digest",
+        Algorithm::Digest(Mac::Sha256) => "SHA-256 digest",
+        Algorithm::Digest(Mac::Sha384) => "SHA-384 digest",
+        Algorithm::Digest(Mac::Sha512) => "SHA-512 digest",
         Algorithm::Ed25519 => "Ed25519",
         Algorithm::EcdsaP256 => "ECDSA P-256",
         Algorithm::Token => "token",
@@ -488,6 +505,7 @@ fn template_text(parts: &[Part]) -> String {
             Part::Query => "{query}".into(),
             Part::Url => "{url}".into(),
             Part::Form => "{form}".into(),
+            Part::Secret => "{secret}".into(),
         })
         .collect()
 }
@@ -635,7 +653,7 @@ mod tests {
         fn sign(&self, message: &[u8]) -> Vec<u8> {
             use p256::ecdsa::signature::Signer as _;
             let s: p256::ecdsa::Signature = self.0.sign(message);
-            s.to_bytes().to_vec()
+            s.to_der().as_bytes().to_vec()
         }
     }
 
@@ -664,10 +682,10 @@ mod tests {
     fn every_preset_signs_what_its_verifier_accepts_and_no_changed_byte() {
         let ed = Ed(ed25519_dalek::SigningKey::from_bytes(&seed()));
         let ec = P256(p256::ecdsa::SigningKey::from_slice(&seed()).unwrap());
-        for name in presets::NAMES {
+        for name in &presets::names() {
             let signer = Signer::preset(name).unwrap();
             let (keys, key): (String, SigningKey) = match *name {
-                "discord" => (
+                "discord" | "telnyx" => (
                     format!(r#""public_keys":[{{"value":"{}"}}]"#, signer.public_key_text(&ed)),
                     SigningKey::Private(&ed),
                 ),
@@ -681,9 +699,9 @@ mod tests {
             let signed = signer.sign(key, &message("https://hooks.example.com/hook?x=1", BODY.as_bytes())).unwrap();
             let h = head_of(&signed, NOW);
             assert_eq!(c.verify(&h, &signed.body), Ok("0"), "{name}: {signed:?}");
-            // Mailgun's signature and Linear's timestamp are in the body.
-            assert_eq!(signed.body_changed, ["mailgun", "linear"].contains(name), "{name}");
-            if !["gitlab", "mailgun"].contains(name) {
+            // Mailgun's signature, Linear's timestamp and Figma's passcode are in the body.
+            assert_eq!(signed.body_changed, ["mailgun", "linear", "figma"].contains(name), "{name}");
+            if !["gitlab", "mailgun", "okta", "figma"].contains(name) {
                 let body = std::str::from_utf8(&signed.body).unwrap();
                 assert!(c.verify(&h, &tamper_body(body)).is_err(), "{name}: changed body accepted");
             }

@@ -25,10 +25,13 @@ pub enum Part {
     /// The body read as `application/x-www-form-urlencoded`: every name followed by its
     /// value, decoded, sorted by name then value, with nothing in between (Twilio).
     Form,
+    /// The shared secret itself, for a digest scheme (`Algorithm::Digest`); filled in by
+    /// the key, never from the request.
+    Secret,
 }
 
 /// The placeholders a template may use, for error messages.
-pub const PLACEHOLDERS: &str = "body, timestamp, id, method, path, query, url, form";
+pub const PLACEHOLDERS: &str = "body, timestamp, id, method, path, query, url, form, secret";
 
 pub fn parse(t: &str, path: &str) -> Result<Vec<Part>, ConfigError> {
     let mut parts = Vec::new();
@@ -50,6 +53,7 @@ pub fn parse(t: &str, path: &str) -> Result<Vec<Part>, ConfigError> {
             "query" => Part::Query,
             "url" => Part::Url,
             "form" => Part::Form,
+            "secret" => Part::Secret,
             other => {
                 return Err(ConfigError::new(
                     path,

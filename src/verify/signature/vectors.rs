@@ -113,7 +113,7 @@ fn generic_config_errors() {
     let table = [
         (r#""list":{},"signature_field":"/s""#, "sig.list: set either `list` or `signature_field`"),
         (r#""list":{},"prefix":"x""#, "sig.prefix: `prefix` applies to a signature alone"),
-        (r#""list":{"separator":",,"}"#, "sig.list.separator: \",,\" must be one printable character"),
+        (r#""list":{"separator":""}"#, "sig.list.separator: \"\" must be one to four printable characters"),
         (r#""list":{"separator":"=","pair":"="}"#, "sig.list.pair: must differ"),
         (r#""signature_field":"sig""#, "sig.signature_field: \"sig\" is not a JSON pointer"),
         (r#""timestamp_unit":"minutes","timestamp_header":"x-ts""#, "sig.timestamp_unit: \"minutes\" is not one of"),
@@ -142,11 +142,13 @@ fn generic_config_errors() {
 
 #[test]
 fn every_preset_compiles_and_names_its_page() {
-    for name in presets::NAMES {
+    for name in presets::names() {
         let p = presets::preset(name).unwrap();
         let s = &p.schemes[0];
         let keys = if s.algorithms() == [model::Algorithm::EcdsaP256] {
             r#""public_keys":[{"value":"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA=="}]"#
+        } else if s.algorithms().iter().all(|a| a.is_public_key()) && s.public_key_format.decode == Encoding::Base64 {
+            r#""public_keys":[{"value":"A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="}]"#
         } else if s.algorithms().iter().all(|a| a.is_public_key()) {
             r#""public_keys":[{"value":"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"}]"#
         } else {
@@ -217,7 +219,7 @@ fn preset_vectors_verify_and_refuse_tampering() {
             assert!(c.verify(&at(NOW, &pairs), v.body.as_bytes()).is_err(), "{}: tampered {name} accepted", v.scheme);
         }
         if preset.schemes[0].timestamp.is_some() {
-            let late = NOW + preset.tolerance_seconds + 2;
+            let late = NOW + preset.window.past + 2;
             assert_eq!(
                 c.verify(&at(late, v.headers), v.body.as_bytes()),
                 Err(Denial::TimestampOutOfTolerance),
@@ -235,8 +237,10 @@ fn preset_vectors_verify_and_refuse_tampering() {
             assert!(other.verify(&ok, v.body.as_bytes()).is_err(), "{}: another secret accepted", v.scheme);
         }
     }
-    let missing: Vec<&&str> =
-        presets::NAMES.iter().filter(|n| !seen.contains(**n) && !["discord", "sendgrid"].contains(n)).collect();
+    let missing: Vec<&str> = presets::names()
+        .into_iter()
+        .filter(|n| !seen.contains(n) && !["discord", "sendgrid", "telnyx"].contains(n))
+        .collect();
     assert!(missing.is_empty(), "presets without a vector: {missing:?}");
 }
 
@@ -270,12 +274,16 @@ fn twilio_body_sha256_must_match_the_body() {
 }
 
 // SendGrid's event webhook library test vector (the Node and Python helpers' tests).
+pub(super) const SENDGRID_KEY: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==";
+pub(super) const SENDGRID_SIGNATURE: &str =
+    "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0=";
+pub(super) const SENDGRID_BODY: &[u8] =
+    br#"{"category":"example_payload","event":"test_event","message_id":"message_id"}"#;
+
 #[test]
 fn sendgrid_published_vector() {
-    let key = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==";
+    let (key, sig, body) = (SENDGRID_KEY, SENDGRID_SIGNATURE, SENDGRID_BODY);
     let c = check(&format!(r#"{{"scheme":"sendgrid","public_keys":[{{"id":"sg","value":"{key}"}}]}}"#));
-    let sig = "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0=";
-    let body = br#"{"category":"example_payload","event":"test_event","message_id":"message_id"}"#;
     let pairs =
         [("x-twilio-email-event-webhook-signature", sig), ("x-twilio-email-event-webhook-timestamp", "1588788367")];
     assert_eq!(c.verify(&req(1_588_788_367, "POST", "/sg", &pairs), body), Ok("sg"));
@@ -330,7 +338,7 @@ pub(super) const VECTORS: &[Vector] = &[
     Vector { scheme: "circleci", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("circleci-signature", "v1=7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "docusign", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-docusign-signature-1", "CiQen7oRZK54+eeSeMbZoRtisWBOIBIFTZviUm70Nm0="), ("x-docusign-signature-2", "fefVDQquEHadDLEXiwlElys3/yg/uDrGnFsinB8yutk=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "dropbox", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-dropbox-signature", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
-    Vector { scheme: "box", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("box-delivery-timestamp", "2023-11-14T22:13:20.123456789Z"), ("box-signature-primary", "39wGJM/eWHJEZHkmZ4fximieQb1fCeNZuY4S2S0lf8A="), ("box-signature-secondary", "E1OmJlc8aAaeE/+2tglEEQ1T+nXKmMd5YrFXEYQ3BIg=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["box-delivery-timestamp"] },
+    Vector { scheme: "box", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("box-signature-version", "1"), ("box-signature-algorithm", "HmacSHA256"), ("box-delivery-timestamp", "2023-11-14T22:13:20.123456789Z"), ("box-signature-primary", "39wGJM/eWHJEZHkmZ4fximieQb1fCeNZuY4S2S0lf8A="), ("box-signature-secondary", "E1OmJlc8aAaeE/+2tglEEQ1T+nXKmMd5YrFXEYQ3BIg=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["box-delivery-timestamp"] },
     Vector { scheme: "coinbase", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-cc-webhook-signature", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "jira", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-hub-signature", "sha256=7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "webex", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-spark-signature", "9d3d1a6282747e1c1135afe9d83821b1e5e3cf17")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
@@ -346,6 +354,35 @@ pub(super) const VECTORS: &[Vector] = &[
     Vector { scheme: "terraform", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-tfe-notification-signature", "91a3b9c2f8774874d8a490262c7d2ee67a0f82c8562d957605f0fc83fa3904c9c07809272f0a5487fc306775ba1abf19f4f6a35484a53ab5ddb67d5bf1b35afb")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
     Vector { scheme: "buildkite", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-buildkite-signature", "timestamp=1700000000,signature=0d7aec94fd514a161a96d778c0ebb21ae27f6246694ece01d02942ce9f1a7d5c")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["x-buildkite-signature"] },
     Vector { scheme: "calcom", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-cal-signature-256", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "airtable", secret: "YWlydGFibGUgbWFjIHNlY3JldCAwMTIzNDU2Nzg5YWI=", method: "POST", path: "/hook", headers: &[("x-airtable-content-mac", "hmac-sha256=103e0f9dd6ac0dcf108bf77f030cef61bc3cba1d19dbc8ca45d3dcd2cc04b785")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "notion", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-notion-signature", "sha256=7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "customerio", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-cio-signature", "fdc8b4afff3cc9f591cce0e464f440f2d20e4213e6ffe47d016a0c1c7ce1ba93"), ("x-cio-timestamp", "1700000000")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["x-cio-timestamp"] },
+    Vector { scheme: "checkout", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("cko-signature", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "woocommerce", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-wc-webhook-signature", "fefVDQquEHadDLEXiwlElys3/yg/uDrGnFsinB8yutk=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "webflow", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-webflow-signature", "5e05c5d2a9aea391e363889707311f64036592fb261bfce5dbad8a27b762d313"), ("x-webflow-timestamp", "1700000000123")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["x-webflow-timestamp"] },
+    Vector { scheme: "mollie", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-mollie-signature", "sha256=7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "onfido", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-sha2-signature", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "tally", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("tally-signature", "fefVDQquEHadDLEXiwlElys3/yg/uDrGnFsinB8yutk=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "paystack", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-paystack-signature", "91a3b9c2f8774874d8a490262c7d2ee67a0f82c8562d957605f0fc83fa3904c9c07809272f0a5487fc306775ba1abf19f4f6a35484a53ab5ddb67d5bf1b35afb")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "heroku", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("heroku-webhook-hmac-sha256", "fefVDQquEHadDLEXiwlElys3/yg/uDrGnFsinB8yutk=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "launchdarkly", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-ld-signature", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "helpscout", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-helpscout-signature", "nT0aYoJ0fhwRNa/p2DghseXjzxc=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "asana", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-hook-signature", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "alchemy", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-alchemy-signature", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "dwolla", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-request-signature-sha-256", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "replicate", secret: "whsec_c3RhbmRhcmQgd2ViaG9va3Mga2V5IDAxMjM0NTY3", method: "POST", path: "/hook", headers: &[("webhook-id", "msg_1"), ("webhook-timestamp", "1700000000"), ("webhook-signature", "v1,Da15/BAEOcik1WdQtipdzJUYLDUBGaaqCdFI6gEBzgE=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["webhook-id", "webhook-timestamp"] },
+    Vector { scheme: "openai", secret: "whsec_c3RhbmRhcmQgd2ViaG9va3Mga2V5IDAxMjM0NTY3", method: "POST", path: "/hook", headers: &[("webhook-id", "msg_1"), ("webhook-timestamp", "1700000000"), ("webhook-signature", "v1,Da15/BAEOcik1WdQtipdzJUYLDUBGaaqCdFI6gEBzgE=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["webhook-id", "webhook-timestamp"] },
+    Vector { scheme: "brex", secret: "YnJleCB3ZWJob29rIHNlY3JldCAwMTIzNDU2Nzg5YWI=", method: "POST", path: "/hook", headers: &[("webhook-id", "msg_1"), ("webhook-timestamp", "1700000000"), ("webhook-signature", "v1,6+K6Gt1DnpRpLa/vhsFtvZkPagir/ayWGUtgiipgVC8=")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["webhook-id", "webhook-timestamp"] },
+    Vector { scheme: "sinch", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-sinch-webhook-signature", "xaDNGN0W9oXzoqkHg0xZ/vKTuK2Nbd9mXsqpNg3Mpo4="), ("x-sinch-webhook-signature-nonce", "01FJA8B4A7BM43YGWSG9GBV067"), ("x-sinch-webhook-signature-timestamp", "1700000000")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["x-sinch-webhook-signature-nonce", "x-sinch-webhook-signature-timestamp"] },
+    Vector { scheme: "front", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-front-signature", "XgXF0qmuo5HjY4iXBzEfZANlkvsmG/zl262KJ7di0xM="), ("x-front-request-timestamp", "1700000000123")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["x-front-request-timestamp"] },
+// Coinify: the example on its webhook-signature page.
+    Vector { scheme: "gocardless", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("webhook-signature", "7de7d50d0aae10769d0cb1178b0944972b37ff283fb83ac69c5b229c1f32bad9")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "coinify", secret: "my-shared-secret", method: "POST", path: "/hook", headers: &[("x-coinify-webhook-signature", "bcdbb89e3031905f3cc1a20d16b5f969a17a7d8fa0c26e4a807c2193402d66f4")], body: "{\"examplePayload\":true}", signed_headers: &[] },
+    Vector { scheme: "cashfree", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-webhook-signature", "9k6XRSAWD0jajBUGtVltC4dmLtdGJoPM89u+7lZFveo="), ("x-webhook-timestamp", "1700000000123")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["x-webhook-timestamp"] },
+    Vector { scheme: "hubspot_v1", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[("x-hubspot-signature", "b6f9154029e14539ecec2f1eaea6ea3b3efda7f3d8efc3d744aba9c926836b6c"), ("x-hubspot-signature-version", "v1")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "hubspot_v2", secret: "test-secret-0123456789", method: "POST", path: "/hook?portalId=62515", headers: &[("x-hubspot-signature", "6192baee10502a9bd18ab70d4a9b5b23d3eb8a9dff3111989ad2d2e7ed1fe4ec"), ("x-hubspot-signature-version", "v2")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &[] },
+    Vector { scheme: "okta", secret: "Bearer okta-hook-secret-0123", method: "POST", path: "/hook", headers: &[("authorization", "Bearer okta-hook-secret-0123")], body: "{\"id\":\"evt_1\",\"amount\":4200,\"note\":\"héllo\"}", signed_headers: &["authorization"] },
+    Vector { scheme: "figma", secret: "test-secret-0123456789", method: "POST", path: "/hook", headers: &[], body: "{\"event_type\":\"FILE_UPDATE\",\"file_key\":\"TpPXWr0lMZGyQuvAhj7ELL\",\"passcode\":\"test-secret-0123456789\",\"webhook_id\":\"22\"}", signed_headers: &[] },
 ];
 
 // Signed with PyNaCl (libsodium), seed 00 01 .. 1f: Discord signs timestamp + body.
@@ -390,6 +427,133 @@ fn standard_v1a_ed25519_vector() {
     let pk_only =
         check(r#"{"scheme":"standard","public_keys":[{"value":"whpk_A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="}]}"#);
     assert_eq!(pk_only.verify(&h("msg_1", v1a), body), Ok("0"));
+}
+
+// Signed with PyNaCl (libsodium), seed 00 01 .. 1f: Telnyx signs `<timestamp>|<body>` and
+// shows its public key in base64.
+#[test]
+fn telnyx_ed25519_vector() {
+    let c = check(
+        r#"{"scheme":"telnyx","public_keys":[{"id":"acct","value":"A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="}]}"#,
+    );
+    let sig = "JbAGRWvL20+xCypSLYmk4ShKUQtjS4fHHYHodE7iF+P59C+CPEXZisQK1/JriDbk5/bP9GjkGQwX5jpFBmwfAg==";
+    let body = br#"{"data":{"event_type":"message.received","id":"b301ed3f"}}"#;
+    let h = |ts: &str| req(NOW, "POST", "/t", &[("telnyx-signature-ed25519", sig), ("telnyx-timestamp", ts)]);
+    assert_eq!(c.verify(&h("1700000000"), body), Ok("acct"));
+    assert_eq!(c.verify(&h("1700000001"), body), Err(Denial::SignatureMismatch));
+    assert_eq!(
+        c.verify(&h("1700000000"), br#"{"data":{"event_type":"message.received","id":"b301ed3e"}}"#),
+        Err(Denial::SignatureMismatch)
+    );
+    let late = req(NOW + 301, "POST", "/t", &[("telnyx-signature-ed25519", sig), ("telnyx-timestamp", "1700000000")]);
+    assert_eq!(c.verify(&late, body), Err(Denial::TimestampOutOfTolerance));
+    assert!(compile_err(r#"{"scheme":"telnyx","secrets":[{"value":"k"}]}"#)
+        .starts_with("sig.secrets: scheme \"telnyx\" verifies with public keys"));
+}
+
+// Sinch's own SDK test vector (Sinch.Tests, Conversation webhooks): secret
+// "foo_secret1234", HMAC-SHA256 over `<body>.<nonce>.<timestamp>`, base64.
+#[test]
+fn sinch_sdk_vector() {
+    let c = check(r#"{"scheme":"sinch","secrets":[{"value":"foo_secret1234"}],"tolerance_seconds":86400}"#);
+    let body = r#"{"app_id":"","accepted_time":"2021-10-18T17:49:13.813615Z","project_id":"e2df3a34-a71b-4448-9db5-a8d2baad28e4","contact_create_notification":{"contact":{"id":"01FJA8B466Y0R2GNXD78MD9SM1","channel_identities":[{"channel":"SMS","identity":"48123456789","app_id":""}],"display_name":"New Test Contact","email":"new.contact@email.com","external_id":"","metadata":"","language":"EN_US"}},"message_metadata":""}"#;
+    let h = |nonce: &str| {
+        req(
+            1_634_579_353,
+            "POST",
+            "/s",
+            &[
+                ("x-sinch-webhook-signature-nonce", nonce),
+                ("x-sinch-webhook-signature-timestamp", "1634579353"),
+                ("x-sinch-webhook-signature", "6bpJoRmFoXVjfJIVglMoJzYXxnoxRujzR4k2GOXewOE="),
+            ],
+        )
+    };
+    assert_eq!(c.verify(&h("01FJA8B4A7BM43YGWSG9GBV067"), body.as_bytes()), Ok("0"));
+    assert_eq!(c.verify(&h("01FJA8B4A7BM43YGWSG9GBV068"), body.as_bytes()), Err(Denial::SignatureMismatch));
+}
+
+// hubspot-api-client's own signature tests: client secret
+// "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"; v1 is SHA-256 of secret + body, v2 of secret +
+// method + URL + body (a GET has no body).
+#[test]
+fn hubspot_v1_and_v2_sdk_vectors() {
+    let secret = r#"[{"value":"yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"}]"#;
+    let v1 = check(&format!(r#"{{"scheme":"hubspot_v1","secrets":{secret}}}"#));
+    let body = br#"[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]"#;
+    fn sig<'a>(s: &'a str, version: &'a str) -> [(&'a str, &'a str); 2] {
+        [("x-hubspot-signature", s), ("x-hubspot-signature-version", version)]
+    }
+    let h = req(NOW, "POST", "/h", &sig("232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de", "v1"));
+    assert_eq!(v1.verify(&h, body), Ok("0"));
+    assert_eq!(v1.verify(&h, &tamper_body(std::str::from_utf8(body).unwrap())), Err(Denial::SignatureMismatch));
+
+    let public = "https://www.example.com/webhook_uri";
+    let v2 = check(&format!(r#"{{"scheme":"hubspot_v2","secrets":{secret},"public_url":"{public}"}}"#));
+    let post = req(NOW, "POST", "/h", &sig("9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900", "v2"));
+    assert_eq!(v2.verify(&post, br#"{"example_field":"example_value"}"#), Ok("0"));
+    assert_eq!(v2.verify(&post, br#"{"example_field":"example_valuf"}"#), Err(Denial::SignatureMismatch));
+    let get = req(NOW, "GET", "/h", &sig("eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e", "v2"));
+    assert_eq!(v2.verify(&get, b""), Ok("0"));
+    // A v1 signature is not a v2 one (the method and URL are missing), and a v1 route
+    // checks only what declares itself v1, as the SDK verifies the version it is given.
+    let v1_sig = "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de";
+    assert_eq!(v2.verify(&req(NOW, "POST", "/h", &sig(v1_sig, "v2")), body), Err(Denial::SignatureMismatch));
+    assert!(v1.verify(&req(NOW, "POST", "/h", &sig(v1_sig, "v2")), body).is_err());
+    assert!(v1.verify(&req(NOW, "POST", "/h", &[("x-hubspot-signature", v1_sig)]), body).is_err());
+    let upper = v1_sig.to_uppercase();
+    assert!(v1.verify(&req(NOW, "POST", "/h", &sig(&upper, "v1")), body).is_err(), "the SDK compares lower-case hex");
+}
+
+#[test]
+fn generic_digest_hashes_the_secret_where_the_template_says() {
+    let c = check(
+        r#"{"scheme":"generic","secrets":[{"value":"s3cret"}],"header":"X-Sig","algorithm":"digest_sha256",
+            "signed_payload":"{method}|{secret}|{body}"}"#,
+    );
+    use sha2::Digest;
+    let good = hex_encode(&sha2::Sha256::digest(b"POST|s3cret|body"));
+    assert_eq!(c.verify(&req(NOW, "POST", "/", &[("x-sig", &good)]), b"body"), Ok("0"));
+    assert_eq!(c.verify(&req(NOW, "PUT", "/", &[("x-sig", &good)]), b"body"), Err(Denial::SignatureMismatch));
+    // An HMAC of the same bytes is not the digest.
+    let hmac = hex_encode(&mac(Mac::Sha256, b"s3cret", &[b"POST|s3cret|body"]));
+    assert_eq!(c.verify(&req(NOW, "POST", "/", &[("x-sig", &hmac)]), b"body"), Err(Denial::SignatureMismatch));
+    assert!(compile_err(r#"{"scheme":"generic","secrets":[{"value":"k"}],"algorithm":"digest_sha256"}"#)
+        .starts_with("sig.signed_payload: a digest algorithm hashes the secret: the template must contain {secret}"));
+    assert!(compile_err(
+        r#"{"scheme":"generic","secrets":[{"value":"k"}],"algorithm":"digest_sha256","signed_payload":"{secret}{body}{secret}"}"#
+    )
+    .starts_with("sig.signed_payload: a digest algorithm hashes the secret"));
+    assert!(compile_err(r#"{"scheme":"generic","secrets":[{"value":"k"}],"signed_payload":"{secret}{body}"}"#)
+        .starts_with("sig.signed_payload: {secret} belongs to a digest algorithm"));
+    // The secret is in no message about the key.
+    assert!(!format!("{c:?}").contains("s3cret"));
+}
+
+#[test]
+fn figma_passcode_in_the_body_is_compared_whole() {
+    let c = check(r#"{"scheme":"figma","secrets":[{"value":"figma-pass-1"}]}"#);
+    let body = |p: &str| format!(r#"{{"event_type":"PING","passcode":"{p}","webhook_id":"22"}}"#);
+    let at = req(NOW, "POST", "/f", &[]);
+    assert_eq!(c.verify(&at, body("figma-pass-1").as_bytes()), Ok("0"));
+    for bad in ["figma-pass-", "figma-pass-12", "FIGMA-PASS-1"] {
+        assert_eq!(c.verify(&at, body(bad).as_bytes()), Err(Denial::SignatureMismatch), "{bad:?}");
+    }
+    assert_eq!(c.verify(&at, br#"{"event_type":"PING"}"#), Err(Denial::SignatureMissing));
+    let twice = r#"{"passcode":"figma-pass-1","passcode":"other"}"#;
+    assert_eq!(c.verify(&at, twice.as_bytes()), Err(Denial::PayloadDuplicateKey));
+}
+
+#[test]
+fn okta_verification_get_is_answered_only_with_the_hook_secret() {
+    let c = check(r#"{"scheme":"okta","secrets":[{"id":"hook","value":"Bearer okta-1"}]}"#);
+    let get = |auth: &str| {
+        req(NOW, "GET", "/o", &[("authorization", auth), ("x-okta-verification-challenge", "X8bqAq2wF4Rx1dQf")])
+    };
+    let (reply, key) = c.handshake(&get("Bearer okta-1"), b"").unwrap().unwrap();
+    assert_eq!((reply.body.as_str(), key), (r#"{"verification":"X8bqAq2wF4Rx1dQf"}"#, Some("hook")));
+    assert_eq!(c.handshake(&get("Bearer okta-2"), b"").unwrap().unwrap_err(), Denial::SignatureMismatch);
+    assert_eq!(c.handshake_method(), Some("GET"));
 }
 
 #[test]

@@ -21,6 +21,16 @@ from .settings import (  # noqa: F401
     REQUEST_TIMEOUT,
     Headers,
 )
+from .edition import (  # noqa: F401
+    EDITIONS,
+    NATIVE_LIB,
+    set_edition,
+    current_edition,
+    is_native,
+    native_filter,
+    to_native,
+    plugin_log_mark,
+)
 from .messages import (  # noqa: F401
     HeaderLookup,
     Recorded,

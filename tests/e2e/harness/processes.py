@@ -20,6 +20,7 @@ from typing import Iterable, Mapping, Sequence
 
 import yaml
 
+from . import edition
 from .config import build_config
 from .messages import Recorded
 from .settings import DEMO_UPSTREAM, ENVOY_BIN, REQUEST_TIMEOUT, START_TIMEOUT, WASM
@@ -150,6 +151,10 @@ class Envoy:
         self.config_path = workdir / "envoy.yaml"
         self.log_path = workdir / "envoy.log"
         self.admin_address_path = workdir / "admin-address"
+        env = None
+        if edition.is_native():
+            cfg, vm_env = edition.to_native(cfg)
+            env = edition.process_env(vm_env)
         self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         self.secrets = [s for s in secrets if s]
         self.port = 0
@@ -171,12 +176,12 @@ class Envoy:
             "--disable-hot-restart",
             "--concurrency", str(concurrency),
             "-l", log_level,
-            "--component-log-level", f"wasm:{wasm_log_level}",
+            "--component-log-level", f"wasm:{wasm_log_level},dynamic_modules:{wasm_log_level}",
             "--admin-address-path", str(self.admin_address_path),
             *extra_args,
         ]
         self.proc = subprocess.Popen(args, stdout=self._stdout, stderr=subprocess.STDOUT, cwd=workdir,
-                                     preexec_fn=_die_with_parent)
+                                     env=env, preexec_fn=_die_with_parent)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -330,8 +335,8 @@ def environment(values: dict[str, str]):
 
 
 def require_wasm() -> None:
-    if not WASM.is_file():
-        raise FileNotFoundError(f"the plugin is not built: {WASM} is missing (run `make build`)")
+    """The edition under test is built (the plugin, or the native library)."""
+    edition.require_build()
 
 
 class EnvoyFactory:
