@@ -150,6 +150,15 @@ bench: build native
 	@bench/setup.sh
 	$(VENV)/bin/python bench/run.py
 
+## bench-core: the core's cost per request, case by case, without Envoy: exact
+##             instructions (callgrind) and allocations, then criterion's time (with its
+##             noise); BENCHMARKS.md "Cost of the core per request" reads them
+.PHONY: bench-core
+bench-core:
+	@command -v valgrind >/dev/null || apt-get install -y valgrind
+	bench/core_cost.sh
+	$(CARGO) bench --features testing --bench core
+
 ## compose-test: build both editions, bring docker-compose.yml up on free ports (official
 ##               images where a registry answers, else images built here by images/local.sh;
 ##               the native image by images/native-image.sh on top), run

@@ -156,7 +156,7 @@ impl Policy {
     pub fn route(&self, head: &RequestHead) -> Routing {
         // `:path` before the query; bytes that were not UTF-8 are U+FFFD here, which
         // reading refuses.
-        let raw = head.path.as_bytes();
+        let raw = head.path().as_bytes();
         // Empty (no allocation) when no route names an authority.
         let authorities =
             if self.routes.iter().any(|r| r.authority.is_some()) { request_authorities(head) } else { Vec::new() };
