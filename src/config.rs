@@ -203,7 +203,7 @@ fn compile_route(
         None => Vec::new(),
     };
     let jwt = match &c.jwt {
-        Some(j) => Some(JwtCheck::compile(j, &format!("{cp}.jwt"), env)?),
+        Some(j) => Some(JwtCheck::compile(j, &format!("{cp}.jwt"), env, &r.name, lists)?),
         None => None,
     };
     let dedupe = match c.signature.as_ref().and_then(|s| s.dedupe.as_ref()) {

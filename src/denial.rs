@@ -52,6 +52,15 @@ denials! {
     TokenIatMissing,
     TokenIssuerMismatch,
     TokenAudienceMismatch,
+    TokenSubjectMismatch,
+    TokenEmailMismatch,
+    TokenEmailUnverified,
+    /// No key of the JWKS has the token's `kid`.
+    TokenKeyUnknown,
+    /// The key the token names cannot verify the token's `alg`.
+    TokenKeyAlgorithmMismatch,
+    /// No `kid`, and more than one key of the JWKS fits the token's `alg`.
+    TokenKidMissing,
     // ip / rate
     ClientAddressUnknown,
     IpNotAllowed,
@@ -107,6 +116,12 @@ impl Denial {
             TokenIatMissing => "token_iat_missing",
             TokenIssuerMismatch => "token_issuer_mismatch",
             TokenAudienceMismatch => "token_audience_mismatch",
+            TokenSubjectMismatch => "token_subject_mismatch",
+            TokenEmailMismatch => "token_email_mismatch",
+            TokenEmailUnverified => "token_email_unverified",
+            TokenKeyUnknown => "token_key_unknown",
+            TokenKeyAlgorithmMismatch => "token_key_algorithm_mismatch",
+            TokenKidMissing => "token_kid_missing",
             ClientAddressUnknown => "client_address_unknown",
             IpNotAllowed => "ip_not_allowed",
             RateLimited => "rate_limited",
@@ -151,7 +166,9 @@ impl Denial {
             TokenRepeated => "the token header is sent more than once",
             TokenMalformed => "the token is not a well-formed JWT",
             TokenAlgorithmNotAllowed => "the token's alg is not in algorithms",
-            TokenSignatureMismatch => "no configured secret gives the token's signature",
+            TokenSignatureMismatch => {
+                "no configured secret gives the token's signature, or the key it names does not verify it"
+            }
             TokenExpired => "exp is past (beyond leeway_seconds)",
             TokenExpMissing => "the token has no exp and require_exp is true",
             TokenNotYetValid => "nbf or iat is in the future (beyond leeway_seconds)",
@@ -159,6 +176,14 @@ impl Denial {
             TokenIatMissing => "max_age_seconds needs iat, and the token has none",
             TokenIssuerMismatch => "iss is not the configured issuer",
             TokenAudienceMismatch => "aud holds none of the configured audiences",
+            TokenSubjectMismatch => "sub is none of the configured subjects",
+            TokenEmailMismatch => "email is none of the configured emails",
+            TokenEmailUnverified => "email_verified is not true, and emails are configured",
+            TokenKeyUnknown => {
+                "no key of the JWKS has the token's kid (a fetched JWKS is refetched early, at most once a minute)"
+            }
+            TokenKeyAlgorithmMismatch => "the JWKS key the token names is of another type or alg than the token's alg",
+            TokenKidMissing => "the token has no kid, and several keys of the JWKS fit its alg",
             ClientAddressUnknown => "the client address is not known",
             IpNotAllowed => "the client address is in no allowed CIDR",
             RateLimited => "the rate limit is spent",
@@ -170,11 +195,11 @@ impl Denial {
             CertMalformed => "the client certificate cannot be read",
             CertNotPinned => "the client certificate's SHA-1 and SHA-256 are not pinned",
             CertPinUnverifiable => {
-                "only the client certificate's SHA-256 is known (Envoy before 1.38 without the certificate in \
+                "only the client certificate's SHA-256 is known (Envoy before 1.38, or the native edition, without the certificate in \
                  x-forwarded-client-cert), it matches no SHA-256 pin, and the route pins SHA-1 thumbprints"
             }
-            ListUnavailable => "the check needs its remote list, which has not loaded yet",
-            ListStale => "the remote list is older than max_stale_seconds",
+            ListUnavailable => "the check needs its remote list (or JWKS), which has not loaded yet",
+            ListStale => "the remote list (or JWKS) is older than max_stale_seconds",
             InternalError => "the filter could not judge the request (its state was lost), so it refused it",
         }
     }

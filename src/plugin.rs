@@ -95,6 +95,14 @@ impl Plugin {
         }
     }
 
+    /// Bring a list's next fetch forward for a request that needs it (a JWKS without the
+    /// token's key), as far as the list allows (see [`Refresher::fetch_early`]).
+    pub fn fetch_early(&self, store: &dyn SharedStore, name: &str, now_ms: u64) {
+        if let Some(list) = self.lists.iter().find(|l| l.name() == name) {
+            list.fetch_early(store, now_ms);
+        }
+    }
+
     /// Look at every remote list: dispatch what each wants now (a fetch or a login),
     /// and refresh its gauges.
     pub fn on_tick(&self, host: &mut impl PluginHost) {

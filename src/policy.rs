@@ -15,6 +15,7 @@ use crate::verify::cert::{
 use crate::verify::headers::SecretHeader;
 use crate::verify::ip::CidrSet;
 use crate::verify::ip::IpAllowlist;
+use crate::verify::jwk::KeySet;
 use crate::verify::jwt::JwtCheck;
 use crate::verify::payload::PayloadCheck;
 use crate::verify::signature::handshake::Reply;
@@ -72,6 +73,7 @@ pub struct Checks {
     /// VM (Wasm), or one for every worker thread (native), hence the lock.
     pub ip_cache: Mutex<Option<(u64, Arc<CidrSet>)>>,
     pub cert_cache: Mutex<Option<(u64, Arc<ThumbprintSet>)>>,
+    pub jwks_cache: Mutex<Option<(u64, Arc<KeySet>)>>,
 }
 
 impl Checks {
@@ -92,6 +94,9 @@ pub trait Lookups {
     fn store(&self) -> &dyn SharedStore;
     /// The state of a remote list, by name.
     fn list(&self, name: &str) -> ListState;
+    /// A request needs what the list may hold once fetched again (a JWKS without the
+    /// token's key): bring its next fetch forward, as the list allows.
+    fn fetch_early(&self, name: &str);
     /// The connection's client certificate in `form`, as the host gives it (the bytes of
     /// the attribute), or `None` when the host has no such attribute or no certificate
     /// was presented. Asked for in `PeerCertForm`'s order, each only when needed.
@@ -151,7 +156,7 @@ impl Policy {
     pub fn route(&self, head: &RequestHead) -> Routing {
         // `:path` before the query; bytes that were not UTF-8 are U+FFFD here, which
         // reading refuses.
-        let raw = head.path.as_bytes();
+        let raw = head.path().as_bytes();
         // Empty (no allocation) when no route names an authority.
         let authorities =
             if self.routes.iter().any(|r| r.authority.is_some()) { request_authorities(head) } else { Vec::new() };
@@ -388,7 +393,28 @@ impl Route {
             if !go_on(&f) {
                 return f;
             }
-            f.record("jwt", jwt.verify(&head.headers, head.now));
+            let result = match jwt.remote_list() {
+                None => jwt.verify(&head.headers, head.now, None),
+                Some(name) => {
+                    match self.remote_set(lookups.list(name), &c.jwks_cache, |e| Arc::new(KeySet::from_entries(e))) {
+                        Ok(keys) => {
+                            let result = jwt.verify(&head.headers, head.now, Some(&keys));
+                            if result == Err(Denial::TokenKeyUnknown) {
+                                lookups.fetch_early(name);
+                            }
+                            result
+                        }
+                        // Without its keys the check cannot run: 503 before the first
+                        // good fetch, 403 once they are stale.
+                        Err(state) => Err(list_denial(Denial::ListUnavailable, true, &state, &mut f)),
+                    }
+                }
+            };
+            match result {
+                Ok(Some(id)) => f.record("jwt", Ok(id)),
+                Ok(None) => {}
+                Err(d) => f.denials.push(d),
+            }
         }
         f
     }
@@ -522,6 +548,7 @@ mod tests {
         fn list(&self, _name: &str) -> ListState {
             ListState::Unavailable { retry_after_seconds: 9 }
         }
+        fn fetch_early(&self, _name: &str) {}
         fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {
             match form {
                 PeerCertForm::Pem => self.pem.then(|| PEM.as_bytes().to_vec()),

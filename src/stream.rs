@@ -7,7 +7,8 @@
 //! A shell makes one [`Stream`] per request and calls it from each callback with its
 //! [`RequestHost`]; the [`Flow`] it gets back is all it has to map to its host.
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use crate::access_log;
@@ -158,16 +159,14 @@ impl Stream {
         addr
     }
 
-    fn client_ip(&mut self, host: &impl RequestHost) -> String {
-        self.client_address(host).map_or_else(|| "-".to_string(), |a| a.ip().to_string())
+    /// The client's address as the log names it (`-` when unknown): formatted in place,
+    /// so a refusal's log line is its only allocation.
+    fn client_ip(&mut self, host: &impl RequestHost) -> ClientIp {
+        ClientIp(self.client_address(host).map(|a| a.ip()))
     }
 
-    fn request_id(&self) -> String {
-        self.head
-            .as_ref()
-            .and_then(|h| h.headers.get_all("x-request-id").next())
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_else(|| "-".into())
+    fn request_id(&self) -> RequestId<'_> {
+        RequestId(self.head.as_ref().and_then(|h| h.headers.get_all("x-request-id").next()))
     }
 
     /// Log and count what the verdict reports, publish it for the access log, then apply
@@ -248,6 +247,29 @@ impl Stream {
     }
 }
 
+struct ClientIp(Option<IpAddr>);
+
+impl fmt::Display for ClientIp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+/// `x-request-id` as sent (bytes that are not UTF-8 as U+FFFD), `-` when absent.
+struct RequestId<'a>(Option<&'a [u8]>);
+
+impl fmt::Display for RequestId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(v) => String::from_utf8_lossy(v).fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
+
 /// What the header checks look up, read from the host: the store, the remote lists,
 /// the client certificate.
 struct HostLookups<'a, H> {
@@ -263,6 +285,10 @@ impl<H: RequestHost> Lookups for HostLookups<'_, H> {
 
     fn list(&self, name: &str) -> ListState {
         self.plugin.list_state(self.host.store(), name, self.now_ms)
+    }
+
+    fn fetch_early(&self, name: &str) {
+        self.plugin.fetch_early(self.host.store(), name, self.now_ms);
     }
 
     fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {

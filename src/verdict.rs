@@ -455,6 +455,7 @@ mod tests {
         fn list(&self, _name: &str) -> ListState {
             ListState::Unavailable { retry_after_seconds: 7 }
         }
+        fn fetch_early(&self, _name: &str) {}
         fn peer_certificate(&self, _form: PeerCertForm) -> Option<Vec<u8>> {
             None
         }

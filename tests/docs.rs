@@ -214,6 +214,7 @@ fn every_configuration_field_has_its_row() {
         (checks(r#"{"ip_allowlist":{"remote_list":{"login":{"zz_probe":1}}}}"#), "`remote_list.login`"),
         (checks(r#"{"rate_limit":{"zz_probe":1}}"#), "`checks.rate_limit`"),
         (checks(r#"{"jwt":{"zz_probe":1}}"#), "`checks.jwt`"),
+        (checks(r#"{"jwt":{"jwks":{"zz_probe":1}}}"#), "`checks.jwt.jwks`"),
         (checks(r#"{"developer_payload":{"zz_probe":1}}"#), "`checks.developer_payload`"),
         (checks(r#"{"client_cert":{"zz_probe":1}}"#), "`checks.client_cert`"),
     ];

@@ -41,6 +41,9 @@ impl Lookups for Offline {
         ListState::Unavailable { retry_after_seconds: 60 }
     }
 
+    // Nothing is fetched here.
+    fn fetch_early(&self, _name: &str) {}
+
     fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {
         // What a current Envoy gives: the certificate itself.
         match form {
@@ -63,7 +66,7 @@ fn why(d: Denial) -> String {
     let hint = match d {
         // Offline a remote list is never there: Envoy fetches it.
         Denial::ListUnavailable => {
-            return "the check needs its remote list, which Envoy fetches: not known here".into()
+            return "the check needs its remote list (or JWKS), which Envoy fetches: not known here".into()
         }
         Denial::ClientAddressUnknown => "pass --client ADDR",
         Denial::TimestampOutOfTolerance => "a captured request is old: try --now",
@@ -134,7 +137,9 @@ fn steps(route: &Route, head: &RequestHead, findings: &Findings, body_findings: 
     if c.jwt.is_some() {
         let outcome = match secret_of(findings, "jwt", 0) {
             Some(id) => Outcome::Pass(Some(id)),
-            None => denial_of(findings, &mut i, |r| r.starts_with("token_")).map_or(Outcome::Pass(None), Outcome::Fail),
+            // A fetched JWKS is a remote list: offline it is never there.
+            None => denial_of(findings, &mut i, |r| r.starts_with("token_") || list(r))
+                .map_or(Outcome::Pass(None), Outcome::Fail),
         };
         push("jwt", outcome);
     }

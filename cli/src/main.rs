@@ -147,10 +147,11 @@ enum Command {
         /// The certificate; of a PEM chain, the first (the leaf).
         cert: PathBuf,
     },
-    /// Mint a JWT (HS256, HS384, HS512) for testing a `jwt` check.
+    /// Mint a JWT for testing a `jwt` check: HS256/384/512 with a secret, or RS256/384/512,
+    /// PS256/384/512, ES256, ES384, EdDSA with `--key` (a PEM private key).
     Jwt {
         #[command(flatten)]
-        secret: secret::SecretArg,
+        secret: jwt::KeyArg,
         #[arg(long, default_value = "HS256")]
         alg: String,
         /// A claim: `k=v` for a string, `k:=JSON` for a number, boolean, array or object.

@@ -4,29 +4,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-/// `--secret`, `--secret-env` or `--secret-file`: exactly one. The last two keep the
-/// secret out of shell history and `ps`.
-#[derive(clap::Args, Debug)]
-#[group(required = true, multiple = false)]
-pub struct SecretArg {
-    /// The secret itself.
-    #[arg(long, value_name = "S")]
-    secret: Option<String>,
-    /// An environment variable holding the secret.
-    #[arg(long, value_name = "NAME")]
-    secret_env: Option<String>,
-    /// A file holding the secret (one trailing newline is dropped).
-    #[arg(long, value_name = "FILE")]
-    secret_file: Option<std::path::PathBuf>,
-}
-
-impl SecretArg {
-    pub fn bytes(&self) -> Result<Vec<u8>, String> {
-        read(self.secret.as_deref(), self.secret_env.as_deref(), self.secret_file.as_deref())?
-            .ok_or_else(|| "give --secret, --secret-env or --secret-file".into())
-    }
-}
-
 /// The secret from whichever of `--secret`, `--secret-env`, `--secret-file` is given;
 /// `None` when none is. Empty is an error.
 pub fn read(secret: Option<&str>, env: Option<&str>, file: Option<&Path>) -> Result<Option<Vec<u8>>, String> {

@@ -105,3 +105,86 @@ fn jwt_tokens_carry_the_claims_and_the_plugins_mac() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("HS256, HS384 or HS512") && !r.stderr.contains("s3cr3t-x"), "{}", r.stderr);
 }
+
+/// The public key of a PEM private key as a JWK, from openssl's DER SubjectPublicKeyInfo
+/// (EC and Ed25519: the point ends it) or its modulus (RSA, exponent 65537).
+fn public_jwk(key: &str, kid: &str) -> serde_json::Value {
+    let b64u = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let der = Command::new("openssl").args(["pkey", "-in", key, "-pubout", "-outform", "DER"]).output().unwrap().stdout;
+    let info = openssl(&["pkey", "-in", key, "-noout", "-text"]);
+    if info.contains("modulus:") {
+        let modulus = openssl(&["rsa", "-in", key, "-noout", "-modulus"]);
+        let hex = modulus.trim().trim_start_matches("Modulus=");
+        let n: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        serde_json::json!({"kty": "RSA", "kid": kid, "n": b64u(&n), "e": "AQAB"})
+    } else if info.contains("ED25519") {
+        serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": b64u(&der[der.len() - 32..])})
+    } else {
+        // A P-256 SubjectPublicKeyInfo is 91 bytes, a P-384 one 120.
+        let len = if der.len() == 120 { 48 } else { 32 };
+        let point = &der[der.len() - 2 * len..];
+        let crv = if len == 48 { "P-384" } else { "P-256" };
+        serde_json::json!({"kty": "EC", "crv": crv, "kid": kid, "x": b64u(&point[..len]), "y": b64u(&point[len..])})
+    }
+}
+
+#[test]
+fn jwt_tokens_signed_with_a_pem_key_verify_with_its_public_jwk() {
+    let dir = scratch("jwt-keys");
+    let cases: [(&str, &[&str], &str); 6] = [
+        ("rsa", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], "RS256"),
+        ("rsa", &[], "PS512"),
+        ("p256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], "ES256"),
+        ("p384", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], "ES384"),
+        ("ed", &["-algorithm", "ED25519"], "EdDSA"),
+        ("p256sec1", &[], "ES256"),
+    ];
+    for (name, genpkey, alg) in cases {
+        let key = dir.join(format!("{name}.pem")).display().to_string();
+        if name == "p256sec1" {
+            // SEC1 PEM, as `openssl ecparam -genkey` writes it.
+            let out = openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout"]);
+            std::fs::write(&key, out).unwrap();
+        } else if !genpkey.is_empty() {
+            let mut args = vec!["genpkey"];
+            args.extend_from_slice(genpkey);
+            args.extend_from_slice(&["-out", &key]);
+            openssl(&args);
+        }
+        let r = run(&["jwt", "--key", &key, "--alg", alg, "--kid", name, "--claim", "aud=webhooks"], &[]);
+        assert_eq!(r.code, 0, "{alg}: {}", r.stderr);
+        let token = r.stdout.trim().to_string();
+        assert_eq!(segment(&token, 0), serde_json::json!({"alg": alg, "typ": "JWT", "kid": name}));
+        // The plugin's own check, with the public key as a JWKS written in the config.
+        let policy = serde_json::json!({"api": "v1", "routes": [{"name": "r", "match": {"path_prefix": "/"},
+            "checks": {"jwt": {"algorithms": [alg], "audiences": ["webhooks"],
+                               "jwks": {"keys": [public_jwk(&key, name)]}}}}]});
+        let policy = webhook_guard::config::parse(policy.to_string().as_bytes(), &|_: &str| None).unwrap();
+        let check = policy.routes[0].checks.jwt.as_ref().unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let headers = |t: &str| {
+            webhook_guard::request::Headers::new(vec![("authorization".into(), format!("Bearer {t}").into_bytes())])
+        };
+        assert_eq!(check.verify(&headers(&token), now, None), Ok(None), "{alg}");
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let mut sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig).unwrap();
+        sig[3] ^= 1;
+        let forged = format!("{input}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&sig));
+        assert!(check.verify(&headers(&forged), now, None).is_err(), "{alg}");
+    }
+    // A key of another type than the algorithm needs, and HS* with --key: refused, the
+    // file never quoted.
+    let rsa = dir.join("rsa.pem").display().to_string();
+    let r = run(&["jwt", "--key", &rsa, "--alg", "ES256"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("not a private key of the type ES256 needs") && !r.stderr.contains("BEGIN"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["jwt", "--key", &rsa, "--alg", "HS256"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("with --key, expected RS256"), "{}", r.stderr);
+    let r = run(&["jwt", "--key", &rsa, "--secret", "s"], &[]);
+    assert_ne!(r.code, 0);
+}

@@ -29,8 +29,9 @@ const MAX_STALE_LIMIT_SECONDS: u64 = 365 * 86_400;
 #[serde(deny_unknown_fields)]
 pub struct RemoteListConfig {
     pub cluster: String,
-    pub authority: String,
-    pub path: String,
+    /// Required, unless the check that holds the list knows its provider's (a preset).
+    pub authority: Option<String>,
+    pub path: Option<String>,
     pub headers: Option<HeaderSpecs>,
     pub refresh_seconds: Option<u64>,
     pub retry_seconds: Option<u64>,
@@ -143,13 +144,33 @@ impl RemoteList {
     /// Validate a `remote_list` block found at `path`. `name` identifies the list in
     /// shared data and metrics: `[a-z0-9_.-]+`, at most 128 characters.
     pub fn compile(c: &RemoteListConfig, path: &str, env: &Env, name: &str) -> Result<Self, ConfigError> {
+        Self::compile_for(c, path, env, name, None)
+    }
+
+    /// [`RemoteList::compile`] for a provider whose `(authority, path)` is known: they
+    /// apply where the block leaves them out.
+    pub fn compile_for(
+        c: &RemoteListConfig,
+        path: &str,
+        env: &Env,
+        name: &str,
+        known: Option<(&str, &str)>,
+    ) -> Result<Self, ConfigError> {
+        let required = |value: &Option<String>, field: &str, default: Option<&str>| {
+            value
+                .clone()
+                .or(default.map(str::to_string))
+                .ok_or_else(|| ConfigError::new(format!("{path}.{field}"), format!("missing field `{field}`")))
+        };
+        let authority = required(&c.authority, "authority", known.map(|k| k.0))?;
+        let req_path = required(&c.path, "path", known.map(|k| k.1))?;
         let name_ok = !name.is_empty()
             && name.len() <= 128
             && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
         if !name_ok {
             return Err(ConfigError::new(path, format!("internal: \"{name}\" is not a usable list name")));
         }
-        check_target(&c.cluster, &c.authority, &c.path, path)?;
+        check_target(&c.cluster, &authority, &req_path, path)?;
         let login = match &c.login {
             None => None,
             Some(l) => {
@@ -187,8 +208,8 @@ impl RemoteList {
             b"webhook-guard remote_list source",
             &FORMAT_VERSION.to_be_bytes(),
             c.cluster.as_bytes(),
-            c.authority.as_bytes(),
-            c.path.as_bytes(),
+            authority.as_bytes(),
+            req_path.as_bytes(),
             pointer.as_bytes(),
             field.as_bytes(),
         ]);
@@ -205,13 +226,7 @@ impl RemoteList {
         let request_digest = digest64(&parts);
         Ok(RemoteList {
             name: name.to_string(),
-            upstream: Upstream {
-                cluster: c.cluster.clone(),
-                authority: c.authority.clone(),
-                path: c.path.clone(),
-                headers,
-                timeout,
-            },
+            upstream: Upstream { cluster: c.cluster.clone(), authority, path: req_path, headers, timeout },
             timing,
             pointer,
             field,
@@ -635,7 +650,9 @@ mod tests {
     fn unknown_and_missing_fields_are_refused_with_their_path() {
         let parse = |json: &str| crate::wire::read_str::<RemoteListConfig>(json).unwrap_err().to_string();
         assert!(parse(&format!("{{{BASE},\"refresh\":1}}")).starts_with("refresh: unknown field `refresh`"));
-        assert_eq!(parse(r#"{"cluster":"c","path":"/p"}"#), "authority: missing field `authority`");
+        let wire = crate::wire::read_str::<RemoteListConfig>(r#"{"cluster":"c","path":"/p"}"#).unwrap();
+        let e = RemoteList::compile(&wire, "l", &|_: &str| None, "r.l").unwrap_err().to_string();
+        assert_eq!(e, "l.authority: missing field `authority`");
         let e = parse(&format!(r#"{{{BASE},"headers":{{"authorization":{{"env":"X","bogus":1}}}}}}"#));
         assert!(e.starts_with("headers.authorization.bogus: unknown field `bogus`"), "{e}");
         let e = parse(&format!(r#"{{{BASE},"headers":{{"authorization":"Bearer s3cr3t"}}}}"#));

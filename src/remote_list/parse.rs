@@ -14,15 +14,23 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// A thumbprint with colons is 95 characters, an IPv6 CIDR at most 43.
 const MAX_ENTRY_LEN: usize = 256;
 
-/// What the entries of a list are, supplied by the check that uses the list.
+/// What the entries of a list are and how they are read, supplied by the check that
+/// uses the list.
 #[derive(Debug, Clone, Copy)]
-pub struct EntryKind {
-    /// Whether a string is a valid entry (a thumbprint, a CIDR): picks the member of
-    /// objects that holds the value, and validates every entry.
-    pub looks_like: fn(&str) -> bool,
-    /// The form stored and compared (e.g. lower-case hex without ':'), applied to
-    /// entries that passed `looks_like`.
-    pub canonical: fn(&str) -> String,
+pub enum EntryKind {
+    /// Values (thumbprints, CIDRs) in an answer whose shape is guessed ([`parse_list`]).
+    Values {
+        /// Whether a string is a valid entry: picks the member of objects that holds the
+        /// value, and validates every entry.
+        looks_like: fn(&str) -> bool,
+        /// The form stored and compared (e.g. lower-case hex without ':'), applied to
+        /// entries that passed `looks_like`.
+        canonical: fn(&str) -> String,
+    },
+    /// A document of a published format (a JWKS), read whole by its own reader into
+    /// canonical entries, or refused with the reader's reason; `pointer` and `field` do
+    /// not apply.
+    Document { read: fn(&[u8]) -> Result<Vec<String>, String> },
 }
 
 /// Why an answer was refused (the last good list stays). Never carries document text:
@@ -54,6 +62,8 @@ pub enum ParseError {
     },
     /// The first object has no member whose value looks like a value.
     NoField,
+    /// A document reader's refusal (never document text).
+    Document(String),
 }
 
 impl fmt::Display for ParseError {
@@ -77,6 +87,7 @@ impl fmt::Display for ParseError {
             }
             ParseError::MissingField { index } => write!(f, "entry [{index}] lacks the member holding the value"),
             ParseError::NoField => f.write_str("no member of the first entry looks like a value (set `field`)"),
+            ParseError::Document(why) => f.write_str(why),
         }
     }
 }

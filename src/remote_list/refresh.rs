@@ -18,6 +18,10 @@ const SYNC_INTERVAL_MS: u64 = 1_000;
 /// Retry-After is advice to the sender; a sender told to wait hours may give up.
 const MAX_RETRY_AFTER_SECONDS: u64 = 600;
 const KEY_PREFIX: &str = "webhook_guard:list:";
+/// A request may bring the next fetch forward (a token signed by a key the JWKS does not
+/// hold yet) at most this often for the whole Envoy, so tokens with made-up key ids
+/// cannot turn the filter into a load on the key server.
+pub const EARLY_FETCH_INTERVAL_MS: u64 = 60_000;
 
 /// A list as loaded: canonical entries, sorted and without duplicates.
 pub struct RemoteEntries {
@@ -158,6 +162,8 @@ pub struct Refresher {
     kind: EntryKind,
     state_key: String,
     data_key: String,
+    /// When a request last brought the fetch forward (shared, CAS).
+    early_key: String,
     /// Shared by every list that logs in at the same endpoint.
     login_key: String,
     local: Mutex<Local>,
@@ -169,6 +175,7 @@ impl Refresher {
         Refresher {
             state_key: format!("{base}:state"),
             data_key: format!("{base}:data"),
+            early_key: format!("{base}:early"),
             login_key: list.login.as_ref().map(login::record_key).unwrap_or_default(),
             list,
             kind,
@@ -386,6 +393,42 @@ impl Refresher {
         Outcome::Ok { entries: n }
     }
 
+    /// Bring the next fetch forward to now, for a request that needs what the list may
+    /// hold once refetched: at most once per [`EARLY_FETCH_INTERVAL_MS`] for the whole
+    /// Envoy, never during a backoff after failures, never while a fetch runs. Whether it
+    /// did.
+    pub fn fetch_early(&self, store: &dyn SharedStore, now_ms: u64) -> bool {
+        let (last, cas) = store.get(&self.early_key);
+        let last = last.and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok()).map(u64::from_be_bytes);
+        if last.is_some_and(|t| {
+            now_ms < t.saturating_add(EARLY_FETCH_INTERVAL_MS) && t <= now_ms.saturating_add(CLOCK_SKEW_MS)
+        }) {
+            return false;
+        }
+        // Whoever writes the time first brings the fetch forward; the others see it.
+        if store.set(&self.early_key, &now_ms.to_be_bytes(), cas).is_err() {
+            return false;
+        }
+        for _ in 0..CAS_ATTEMPTS {
+            let (current, cas) = self.read_state(store);
+            let Some(mut s) = current else { return false };
+            if s.failures > 0 || s.request != self.list.request_digest || self.lease_live(Some(&s), now_ms) {
+                return false;
+            }
+            if s.next_ms <= now_ms {
+                return true;
+            }
+            s.next_ms = now_ms;
+            if store.set(&self.state_key, &s.encode(), cas).is_ok() {
+                if let Some(mut local) = self.local() {
+                    local.seen = Some(s);
+                }
+                return true;
+            }
+        }
+        false
+    }
+
     /// The list for the request path. Reads shared data at most once a second (the
     /// small state record; the list itself only when its generation changed).
     pub fn current(&self, store: &dyn SharedStore, now_ms: u64) -> ListState {
@@ -502,9 +545,18 @@ impl Refresher {
         if !(200..300).contains(&status) {
             return Err(FetchError::HttpStatus(status));
         }
-        let raw = parse_list(body, &self.list.pointer, &self.list.field, self.kind.looks_like)
-            .map_err(FetchError::Malformed)?;
-        let mut entries: Vec<String> = raw.iter().map(|e| (self.kind.canonical)(e)).collect();
+        let mut entries: Vec<String> = match self.kind {
+            EntryKind::Values { looks_like, canonical } => {
+                parse_list(body, &self.list.pointer, &self.list.field, looks_like)
+                    .map_err(FetchError::Malformed)?
+                    .iter()
+                    .map(|e| canonical(e))
+                    .collect()
+            }
+            EntryKind::Document { read } => {
+                read(body).map_err(|why| FetchError::Malformed(ParseError::Document(why)))?
+            }
+        };
         crate::sort::sort(&mut entries);
         entries.dedup();
         Ok(entries)

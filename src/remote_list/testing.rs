@@ -29,7 +29,8 @@ pub fn canonical_thumbprint(s: &str) -> String {
     hex_only(s).to_ascii_lowercase()
 }
 
-pub const THUMBPRINTS: EntryKind = EntryKind { looks_like: looks_like_thumbprint, canonical: canonical_thumbprint };
+pub const THUMBPRINTS: EntryKind =
+    EntryKind::Values { looks_like: looks_like_thumbprint, canonical: canonical_thumbprint };
 
 pub fn looks_like_ip(s: &str) -> bool {
     let (addr, len) = s.split_once('/').unwrap_or((s, "0"));

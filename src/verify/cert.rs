@@ -366,7 +366,7 @@ pub fn thumbprints(der: &[u8]) -> [Thumbprint; 2] {
 }
 
 /// Entries of a remote thumbprint list, compared in one canonical spelling.
-pub const THUMBPRINTS: EntryKind = EntryKind {
+pub const THUMBPRINTS: EntryKind = EntryKind::Values {
     looks_like: |s| normalize_thumbprint(s).is_some(),
     canonical: |s| normalize_thumbprint(s).map(|t| t.to_string()).unwrap_or_default(),
 };

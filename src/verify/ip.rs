@@ -48,7 +48,7 @@ impl CidrSet {
 
 /// Entries of a remote IP list: CIDRs or addresses.
 pub const CIDRS: EntryKind =
-    EntryKind { looks_like: |s| CidrSet::parse_entry(s).is_some(), canonical: |s| s.trim().to_string() };
+    EntryKind::Values { looks_like: |s| CidrSet::parse_entry(s).is_some(), canonical: |s| s.trim().to_string() };
 
 #[derive(Debug)]
 pub struct IpAllowlist {

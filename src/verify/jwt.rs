@@ -1,5 +1,6 @@
-//! `jwt`: a bearer token (JWS compact serialization) signed with a shared secret,
-//! HS256, HS384 or HS512.
+//! `jwt`: a bearer token (JWS compact serialization) signed with a shared secret
+//! (HS256, HS384, HS512) or with a private key whose public half is in a JWKS (RS256/384/
+//! 512, PS256/384/512, ES256, ES384, EdDSA; see [`super::jwk`]).
 //!
 //! The order of the steps is the security argument:
 //! 1. take exactly one token from exactly one header; refuse anything ambiguous;
@@ -7,7 +8,9 @@
 //! 3. read the JOSE header and check `alg` against the configured allow-list, so a
 //!    token can never choose `none` or an algorithm the operator did not ask for;
 //! 4. compute the HMAC over `<header>.<payload>` with each live secret and compare in
-//!    constant time;
+//!    constant time; or, on a route with a JWKS, choose the key by `kid` and verify the
+//!    signature with it. A route holds secrets or a JWKS, never both, and its algorithms
+//!    are of that one family: a public key can never be used as an HMAC secret;
 //! 5. only then read the claims and apply the time, issuer and audience rules.
 //!
 //! Header selection: with `header: authorization` (the default) or
@@ -21,8 +24,10 @@ use serde::Deserialize;
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
 use crate::json::{self, Json};
+use crate::remote_list::{EntryKind, RemoteList, RemoteListConfig};
 use crate::request::Headers;
 use crate::secret::{self, Secret, SecretSpec};
+use crate::verify::jwk::{KeyAlgorithm, KeySet, Selection};
 use crate::verify::mac::{self, KeyedMac};
 
 pub const DEFAULT_HEADER: &str = "authorization";
@@ -35,12 +40,23 @@ pub const MAX_LEEWAY_SECONDS: u64 = 3600;
 /// before it is decoded, parsed or MACed, so a huge header costs one linear scan.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
+/// Google's OIDC tokens (Pub/Sub push, Cloud Tasks, Cloud Scheduler, Eventarc): the
+/// issuers Google's own verifier accepts, and where Google publishes its keys.
+const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
+const GOOGLE_JWKS: (&str, &str) = ("www.googleapis.com", "/oauth2/v3/certs");
+
 /// Wire form of `checks.jwt`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
-    pub secrets: Vec<SecretSpec>,
-    /// Default `[HS256]`.
+    /// `google`: Google-signed OIDC tokens (issuer, algorithm, keys' location and the
+    /// `email` rules set by the preset).
+    pub preset: Option<String>,
+    /// Shared secrets (HS*); or `jwks`.
+    pub secrets: Option<Vec<SecretSpec>>,
+    /// Public keys (RS*, PS*, ES*, EdDSA); or `secrets`.
+    pub jwks: Option<JwksConfig>,
+    /// Default `[HS256]` with secrets, `[RS256]` with a JWKS.
     pub algorithms: Option<Vec<String>>,
     /// Default `authorization`.
     pub header: Option<String>,
@@ -51,7 +67,28 @@ pub struct JwtConfig {
     /// Default true.
     pub require_exp: Option<bool>,
     pub max_age_seconds: Option<u64>,
+    /// The token's `email` must be one of these, with `email_verified: true`.
+    pub emails: Option<Vec<String>>,
+    /// The token's `sub` must be one of these.
+    pub subjects: Option<Vec<String>>,
 }
+
+/// Wire form of `checks.jwt.jwks`: the keys written here, or fetched (exactly one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwksConfig {
+    /// The `keys` array of a JWKS document.
+    pub keys: Option<Vec<Json>>,
+    /// Where the JWKS document is fetched from (SPEC 2.3; `pointer` and `field` do not
+    /// apply).
+    pub remote: Option<RemoteListConfig>,
+}
+
+/// A fetched JWKS is read by [`KeySet::from_document`] when it arrives, and stored as
+/// its keys in canonical form.
+pub const JWKS: EntryKind = EntryKind::Document {
+    read: |body| KeySet::from_document(body).map(|set| set.entries()).map_err(|e| e.to_string()),
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwtAlgorithm {
@@ -101,17 +138,37 @@ enum BearerScheme {
     Optional,
 }
 
+/// Where a route's keys come from.
+#[derive(Debug)]
+enum Keys {
+    /// HS*: for each allowed algorithm, one prepared MAC per secret (same order as
+    /// `secrets`).
+    Secrets { secrets: Vec<Secret>, macs: Vec<(JwtAlgorithm, Vec<KeyedMac>)>, algorithms: Vec<JwtAlgorithm> },
+    /// RS*, PS*, ES*, EdDSA with the keys of a JWKS.
+    Jwks { source: JwksSource, algorithms: Vec<KeyAlgorithm> },
+}
+
+#[derive(Debug)]
+enum JwksSource {
+    Static(KeySet),
+    /// The remote list of this name.
+    Remote(String),
+}
+
 /// A compiled `checks.jwt`.
 #[derive(Debug)]
 pub struct JwtCheck {
-    secrets: Vec<Secret>,
-    /// For each allowed algorithm, one prepared MAC per secret (same order as `secrets`).
-    keys: Vec<(JwtAlgorithm, Vec<KeyedMac>)>,
-    algorithms: Vec<JwtAlgorithm>,
+    keys: Keys,
     header: String,
     bearer: BearerScheme,
-    issuer: Option<String>,
+    /// Empty: any issuer.
+    issuers: Vec<String>,
     audiences: Option<Vec<String>>,
+    /// Lower-case; `None`: any (or no) `email`.
+    emails: Option<Vec<String>>,
+    subjects: Option<Vec<String>>,
+    /// The preset's verifier refuses a token without `iat`.
+    require_iat: bool,
     leeway_seconds: u64,
     require_exp: bool,
     max_age_seconds: Option<u64>,
@@ -122,6 +179,7 @@ pub struct JwtCheck {
 /// `{"alg":"HS256","alg":"none"}` cannot be read two ways.
 struct JoseHeader {
     alg: String,
+    kid: Option<String>,
     typ: Option<String>,
     /// Present at all, even as `null`.
     crit: bool,
@@ -129,16 +187,17 @@ struct JoseHeader {
 
 impl JoseHeader {
     fn read(json: &[u8]) -> Result<Self, Denial> {
-        let (mut alg, mut typ, mut crit) = (None, None, None);
+        let (mut alg, mut kid, mut typ, mut crit) = (None, None, None, None);
         for (name, value, _) in read_object(json)? {
             match name.as_str() {
                 "alg" => once(&mut alg, string(value)?)?,
+                "kid" => once(&mut kid, string(value)?)?,
                 "typ" => once(&mut typ, string(value)?)?,
                 "crit" => once(&mut crit, ())?,
                 _ => {}
             }
         }
-        Ok(JoseHeader { alg: alg.ok_or(Denial::TokenMalformed)?, typ, crit: crit.is_some() })
+        Ok(JoseHeader { alg: alg.ok_or(Denial::TokenMalformed)?, kid, typ, crit: crit.is_some() })
     }
 }
 
@@ -151,11 +210,23 @@ struct Claims {
     iat: Option<Date>,
     iss: Option<String>,
     aud: Option<Audience>,
+    sub: Option<String>,
+    email: Option<String>,
+    email_verified: Option<bool>,
 }
 
 impl Claims {
     fn read(json: &[u8]) -> Result<Self, Denial> {
-        let mut c = Claims { exp: None, nbf: None, iat: None, iss: None, aud: None };
+        let mut c = Claims {
+            exp: None,
+            nbf: None,
+            iat: None,
+            iss: None,
+            aud: None,
+            sub: None,
+            email: None,
+            email_verified: None,
+        };
         for (name, value, text) in read_object(json)? {
             match name.as_str() {
                 "exp" => once(&mut c.exp, Date::read(&value, text)?)?,
@@ -163,6 +234,13 @@ impl Claims {
                 "iat" => once(&mut c.iat, Date::read(&value, text)?)?,
                 "iss" => once(&mut c.iss, string(value)?)?,
                 "aud" => once(&mut c.aud, Audience::read(value)?)?,
+                "sub" => once(&mut c.sub, string(value)?)?,
+                "email" => once(&mut c.email, string(value)?)?,
+                // OIDC Core 5.1: a JSON boolean; the string "true" is not one.
+                "email_verified" => match value {
+                    Json::Bool(b) => once(&mut c.email_verified, b)?,
+                    _ => return Err(Denial::TokenMalformed),
+                },
                 _ => {}
             }
         }
@@ -343,9 +421,24 @@ fn beyond_f64(digits: &[u8], point: i64) -> bool {
 }
 
 impl JwtCheck {
-    pub fn compile(c: &JwtConfig, path: &str, env: &Env) -> Result<Self, ConfigError> {
-        let algorithms = compile_algorithms(c.algorithms.as_deref(), &format!("{path}.algorithms"))?;
-
+    /// `route` names the remote JWKS list (`<route>.jwt`), pushed to `lists`.
+    pub fn compile(
+        c: &JwtConfig,
+        path: &str,
+        env: &Env,
+        route: &str,
+        lists: &mut Vec<(RemoteList, EntryKind)>,
+    ) -> Result<Self, ConfigError> {
+        let google = match c.preset.as_deref() {
+            None => false,
+            Some("google") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    format!("{path}.preset"),
+                    format!("\"{}\" is not a token preset (known: google)", other.escape_debug()),
+                ))
+            }
+        };
         let header_field = format!("{path}.header");
         let header = c.header.as_deref().unwrap_or(DEFAULT_HEADER);
         let header = crate::error::request_header_name(header, &header_field, "a token")?;
@@ -360,7 +453,22 @@ impl JwtCheck {
         }
         let audiences = match &c.audiences {
             None => None,
-            Some(list) => Some(compile_audiences(list, &format!("{path}.audiences"))?),
+            Some(list) => {
+                Some(compile_list(list, &format!("{path}.audiences"), "audience", "accept only tokens without `aud`")?)
+            }
+        };
+        let emails = match &c.emails {
+            None => None,
+            Some(list) => Some(
+                compile_list(list, &format!("{path}.emails"), "email", "accept any email")?
+                    .into_iter()
+                    .map(|e| e.to_ascii_lowercase())
+                    .collect(),
+            ),
+        };
+        let subjects = match &c.subjects {
+            None => None,
+            Some(list) => Some(compile_list(list, &format!("{path}.subjects"), "subject", "accept any subject")?),
         };
 
         let leeway_seconds = c.leeway_seconds.unwrap_or(DEFAULT_LEEWAY_SECONDS);
@@ -374,36 +482,113 @@ impl JwtCheck {
             return Err(ConfigError::new(format!("{path}.max_age_seconds"), "must be greater than 0"));
         }
 
-        let secrets = secret::resolve_all(&c.secrets, &format!("{path}.secrets"), env)?;
-        let keys = algorithms
-            .iter()
-            .map(|a| (*a, secrets.iter().map(|s| KeyedMac::new(a.mac_algorithm(), s.key.expose())).collect()))
-            .collect();
+        let mut issuers: Vec<String> = c.issuer.iter().cloned().collect();
+        if google {
+            // What Google's own verifier (google-auth) demands of these tokens.
+            let needs = [
+                ("issuer", c.issuer.is_some(), "is set by the preset (accounts.google.com, with or without https://)"),
+                ("secrets", c.secrets.is_some(), "cannot be used: Google signs with its own keys (set jwks.remote)"),
+                (
+                    "audiences",
+                    c.audiences.is_none(),
+                    "is required: the audience the sender was told to put in its tokens",
+                ),
+                ("emails", c.emails.is_none(), "is required: the service accounts allowed to send"),
+                ("jwks", c.jwks.is_none(), "is required: { remote: { cluster: <a cluster to www.googleapis.com> } }"),
+                ("require_exp", c.require_exp == Some(false), "cannot be false: Google's tokens always expire"),
+            ];
+            if let Some((field, _, why)) = needs.iter().find(|(_, bad, _)| *bad) {
+                return Err(ConfigError::new(format!("{path}.{field}"), *why));
+            }
+            issuers = GOOGLE_ISSUERS.iter().map(|s| s.to_string()).collect();
+        }
+
+        let keys = match (&c.secrets, &c.jwks) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    format!("{path}.jwks"),
+                    "cannot be used with secrets: a route verifies HS* tokens with secrets or public-key tokens with a JWKS, never both",
+                ))
+            }
+            (None, None) => return Err(ConfigError::new(format!("{path}.secrets"), "set secrets (HS*) or jwks (public keys)")),
+            (Some(specs), None) => {
+                let algorithms = compile_algorithms::<JwtAlgorithm>(c.algorithms.as_deref(), &format!("{path}.algorithms"))?;
+                let secrets = secret::resolve_all(specs, &format!("{path}.secrets"), env)?;
+                let macs = algorithms
+                    .iter()
+                    .map(|a| (*a, secrets.iter().map(|s| KeyedMac::new(a.mac_algorithm(), s.key.expose())).collect()))
+                    .collect();
+                Keys::Secrets { secrets, macs, algorithms }
+            }
+            (None, Some(jwks)) => {
+                let algorithms = compile_algorithms::<KeyAlgorithm>(c.algorithms.as_deref(), &format!("{path}.algorithms"))?;
+                let jp = format!("{path}.jwks");
+                let source = match (&jwks.keys, &jwks.remote) {
+                    (Some(keys), None) => JwksSource::Static(
+                        KeySet::from_keys(keys).map_err(|e| ConfigError::new(format!("{jp}.keys"), e.to_string()))?,
+                    ),
+                    (None, Some(remote)) => {
+                        let rp = format!("{jp}.remote");
+                        for (field, set) in [("pointer", remote.pointer.is_some()), ("field", remote.field.is_some())] {
+                            if set {
+                                return Err(ConfigError::new(
+                                    format!("{rp}.{field}"),
+                                    "does not apply to a JWKS (its keys are read from `keys`)",
+                                ));
+                            }
+                        }
+                        let name = format!("{route}.jwt");
+                        let known = if google { Some(GOOGLE_JWKS) } else { None };
+                        lists.push((RemoteList::compile_for(remote, &rp, env, &name, known)?, JWKS));
+                        JwksSource::Remote(name)
+                    }
+                    _ => return Err(ConfigError::new(jp, "set exactly one of keys (written here) and remote (fetched)")),
+                };
+                Keys::Jwks { source, algorithms }
+            }
+        };
         Ok(JwtCheck {
             keys,
-            secrets,
-            algorithms,
             header,
             bearer,
-            issuer: c.issuer.clone(),
+            issuers,
             audiences,
+            emails,
+            subjects,
+            require_iat: google,
             leeway_seconds,
             require_exp: c.require_exp.unwrap_or(true),
             max_age_seconds: c.max_age_seconds,
         })
     }
 
+    fn secrets(&self) -> &[Secret] {
+        match &self.keys {
+            Keys::Secrets { secrets, .. } => secrets,
+            Keys::Jwks { .. } => &[],
+        }
+    }
+
     pub fn secret_ids(&self) -> impl Iterator<Item = &str> {
-        self.secrets.iter().map(|s| s.id.as_str())
+        self.secrets().iter().map(|s| s.id.as_str())
     }
 
     /// `(id, not_after)` of each secret that has a `not_after`.
     pub fn secret_expiries(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.secrets.iter().filter_map(|s| s.not_after.map(|t| (s.id.as_str(), t)))
+        self.secrets().iter().filter_map(|s| s.not_after.map(|t| (s.id.as_str(), t)))
     }
 
-    /// Verify the token. On success, the id of the secret whose HMAC matched.
-    pub fn verify(&self, headers: &Headers, now: u64) -> Result<&str, Denial> {
+    /// The remote list holding this route's JWKS, if it is fetched.
+    pub fn remote_list(&self) -> Option<&str> {
+        match &self.keys {
+            Keys::Jwks { source: JwksSource::Remote(name), .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Verify the token. `fetched`: the keys of the remote JWKS, for a route that has
+    /// one. On success, the id of the secret whose HMAC matched (`None` with a JWKS).
+    pub fn verify(&self, headers: &Headers, now: u64, fetched: Option<&KeySet>) -> Result<Option<&str>, Denial> {
         let token = self.token(headers)?;
         let mut segments = token.split(|&b| b == b'.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
@@ -413,9 +598,19 @@ impl JwtCheck {
         };
 
         let header = JoseHeader::read(&base64url_decode(header_b64)?)?;
-        let algorithm = JwtAlgorithm::from_name(&header.alg)
-            .filter(|a| self.algorithms.contains(a))
-            .ok_or(Denial::TokenAlgorithmNotAllowed)?;
+        // The allow-list decides before anything else: `none`, and any algorithm of the
+        // other family (HS* on a JWKS route, RS*/ES* on a secrets route), is not in it.
+        let allowed = match &self.keys {
+            Keys::Secrets { algorithms, .. } => {
+                JwtAlgorithm::from_name(&header.alg).is_some_and(|a| algorithms.contains(&a))
+            }
+            Keys::Jwks { algorithms, .. } => {
+                KeyAlgorithm::from_name(&header.alg).is_some_and(|a| algorithms.contains(&a))
+            }
+        };
+        if !allowed {
+            return Err(Denial::TokenAlgorithmNotAllowed);
+        }
         if header.crit {
             // RFC 7515 4.1.11: a recipient that does not implement every listed
             // extension must reject the token; this check implements none.
@@ -430,30 +625,52 @@ impl JwtCheck {
         }
 
         // An empty payload is how JWS marks detached content (RFC 7515 appendix F); a
-        // JWT always carries its claims, so refuse it here rather than MAC it.
+        // JWT always carries its claims, so refuse it here rather than verify it.
         if payload_b64.is_empty() {
             return Err(Denial::TokenMalformed);
         }
         let payload_json = base64url_decode(payload_b64)?;
         let signature = base64url_decode(signature_b64)?;
-        // A signature of another length cannot be this algorithm's MAC; lengths are
-        // public, so checking first leaks nothing.
-        if signature.len() != algorithm.output_len() {
-            return Err(Denial::TokenMalformed);
-        }
         let signing_input = token.get(..header_b64.len() + 1 + payload_b64.len()).ok_or(Denial::TokenMalformed)?;
-        let keys = self.keys.iter().find(|(a, _)| *a == algorithm).map(|(_, k)| k.as_slice()).unwrap_or_default();
-        let (secret, _) = self
-            .secrets
-            .iter()
-            .zip(keys)
-            .filter(|(s, _)| s.is_live(now))
-            .find(|(_, key)| bool::from(key.tag(&[signing_input]).matches(&signature)))
-            .ok_or(Denial::TokenSignatureMismatch)?;
+        let secret_id = match &self.keys {
+            Keys::Secrets { secrets, macs, .. } => {
+                let algorithm = JwtAlgorithm::from_name(&header.alg).ok_or(Denial::TokenAlgorithmNotAllowed)?;
+                // A signature of another length cannot be this algorithm's MAC; lengths
+                // are public, so checking first leaks nothing.
+                if signature.len() != algorithm.output_len() {
+                    return Err(Denial::TokenMalformed);
+                }
+                let keys = macs.iter().find(|(a, _)| *a == algorithm).map(|(_, k)| k.as_slice()).unwrap_or_default();
+                let (secret, _) = secrets
+                    .iter()
+                    .zip(keys)
+                    .filter(|(s, _)| s.is_live(now))
+                    .find(|(_, key)| bool::from(key.tag(&[signing_input]).matches(&signature)))
+                    .ok_or(Denial::TokenSignatureMismatch)?;
+                Some(secret.id.as_str())
+            }
+            Keys::Jwks { source, .. } => {
+                let algorithm = KeyAlgorithm::from_name(&header.alg).ok_or(Denial::TokenAlgorithmNotAllowed)?;
+                let set = match source {
+                    JwksSource::Static(set) => set,
+                    JwksSource::Remote(_) => fetched.ok_or(Denial::ListUnavailable)?,
+                };
+                let candidates = match set.select(header.kid.as_deref(), algorithm) {
+                    Selection::Keys(keys) => keys,
+                    Selection::UnknownKid => return Err(Denial::TokenKeyUnknown),
+                    Selection::AlgorithmMismatch => return Err(Denial::TokenKeyAlgorithmMismatch),
+                    Selection::KidRequired => return Err(Denial::TokenKidMissing),
+                };
+                if !candidates.iter().any(|k| k.verify(algorithm, signing_input, &signature)) {
+                    return Err(Denial::TokenSignatureMismatch);
+                }
+                None
+            }
+        };
 
         let claims = Claims::read(&payload_json)?;
         self.check_claims(&claims, now)?;
-        Ok(&secret.id)
+        Ok(secret_id)
     }
 
     fn token<'a>(&self, headers: &'a Headers) -> Result<&'a [u8], Denial> {
@@ -486,6 +703,14 @@ impl JwtCheck {
                 return Err(Denial::TokenNotYetValid);
             }
         }
+        if self.require_iat && c.iat.is_none() {
+            return Err(Denial::TokenIatMissing);
+        }
+        if let Some(iat) = c.iat.filter(|_| self.require_iat) {
+            if now + leeway < iat.ceil {
+                return Err(Denial::TokenNotYetValid);
+            }
+        }
         if let Some(max_age) = self.max_age_seconds {
             let iat = c.iat.ok_or(Denial::TokenIatMissing)?;
             if now + leeway < iat.ceil {
@@ -495,12 +720,27 @@ impl JwtCheck {
                 return Err(Denial::TokenTooOld);
             }
         }
-        if let Some(issuer) = &self.issuer {
-            if c.iss.as_deref() != Some(issuer.as_str()) {
-                return Err(Denial::TokenIssuerMismatch);
+        if !self.issuers.is_empty() && !c.iss.as_ref().is_some_and(|iss| self.issuers.contains(iss)) {
+            return Err(Denial::TokenIssuerMismatch);
+        }
+        self.check_audience(c.aud.as_ref())?;
+        if let Some(subjects) = &self.subjects {
+            if !c.sub.as_ref().is_some_and(|sub| subjects.contains(sub)) {
+                return Err(Denial::TokenSubjectMismatch);
             }
         }
-        self.check_audience(c.aud.as_ref())
+        if let Some(emails) = &self.emails {
+            // Addresses are compared without regard to ASCII case, as the providers that
+            // issue these tokens write them in lower case.
+            if !c.email.as_ref().is_some_and(|e| emails.contains(&e.to_ascii_lowercase())) {
+                return Err(Denial::TokenEmailMismatch);
+            }
+            // An address the issuer has not verified proves nothing about the sender.
+            if c.email_verified != Some(true) {
+                return Err(Denial::TokenEmailUnverified);
+            }
+        }
+        Ok(())
     }
 
     /// RFC 7519 4.1.3: when `aud` is present the recipient must find itself in it, so a
@@ -521,40 +761,78 @@ impl JwtCheck {
     }
 }
 
-fn compile_algorithms(names: Option<&[String]>, path: &str) -> Result<Vec<JwtAlgorithm>, ConfigError> {
+/// One family of algorithms a route may list: its names, its default, and why a name
+/// of the other family is refused.
+trait Family: Copy + PartialEq + 'static {
+    const ALL: &'static [Self];
+    const DEFAULT: Self;
+    const SUPPORTED: &'static str;
+    fn name(self) -> &'static str;
+    /// The refusal of a name of the other family; `None` for any other name.
+    fn other_family(name: &str) -> Option<String>;
+}
+
+impl Family for JwtAlgorithm {
+    const ALL: &'static [Self] = &JwtAlgorithm::ALL;
+    const DEFAULT: Self = JwtAlgorithm::Hs256;
+    const SUPPORTED: &'static str = "with secrets, only HS256, HS384 and HS512 are supported";
+    fn name(self) -> &'static str {
+        JwtAlgorithm::name(self)
+    }
+    fn other_family(name: &str) -> Option<String> {
+        KeyAlgorithm::from_name(name).map(|_| {
+            format!("\"{name}\" is refused: {} (a public-key algorithm needs jwks, not secrets)", Self::SUPPORTED)
+        })
+    }
+}
+
+impl Family for KeyAlgorithm {
+    const ALL: &'static [Self] = &KeyAlgorithm::ALL;
+    const DEFAULT: Self = KeyAlgorithm::Rs256;
+    const SUPPORTED: &'static str =
+        "with a JWKS, only RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 and EdDSA are supported";
+    fn name(self) -> &'static str {
+        KeyAlgorithm::name(self)
+    }
+    fn other_family(name: &str) -> Option<String> {
+        JwtAlgorithm::from_name(name).map(|_| {
+            format!(
+                "\"{name}\" is refused: {} (an HMAC algorithm with public keys would let anyone who has them sign)",
+                Self::SUPPORTED
+            )
+        })
+    }
+}
+
+/// The allow-list of one family of algorithms.
+fn compile_algorithms<A: Family>(names: Option<&[String]>, path: &str) -> Result<Vec<A>, ConfigError> {
+    let supported = A::SUPPORTED;
     let Some(names) = names else {
-        return Ok(vec![JwtAlgorithm::Hs256]);
+        return Ok(vec![A::DEFAULT]);
     };
     if names.is_empty() {
-        return Err(ConfigError::new(path, "must list at least one of HS256, HS384, HS512"));
+        return Err(ConfigError::new(path, format!("must list at least one algorithm: {supported}")));
     }
-    const SUPPORTED: &str = "only HS256, HS384 and HS512 are supported";
     let mut out = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         let p = format!("{path}[{i}]");
-        let algorithm = match JwtAlgorithm::from_name(name) {
+        let algorithm = match A::ALL.iter().copied().find(|a| a.name() == name) {
             Some(a) => a,
             None if name.eq_ignore_ascii_case("none") => {
                 return Err(ConfigError::new(
                     p,
-                    format!("\"{name}\" is refused: an unsigned token proves nothing; {SUPPORTED}"),
-                ))
-            }
-            None if ["RS", "PS", "ES", "ED"]
-                .iter()
-                .any(|pre| name.get(..2).is_some_and(|h| h.eq_ignore_ascii_case(pre))) =>
-            {
-                return Err(ConfigError::new(
-                    p,
-                    format!("\"{name}\" is refused: {SUPPORTED} (this check holds shared secrets, not public keys)"),
+                    format!("\"{name}\" is refused: an unsigned token proves nothing; {supported}"),
                 ))
             }
             None => {
-                let hint = match JwtAlgorithm::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(name)) {
+                if let Some(why) = A::other_family(name) {
+                    return Err(ConfigError::new(p, why));
+                }
+                let hint = match A::ALL.iter().find(|a| a.name().eq_ignore_ascii_case(name)) {
                     Some(a) => format!(" (algorithm names are case-sensitive: write {})", a.name()),
                     None => String::new(),
                 };
-                return Err(ConfigError::new(p, format!("\"{name}\" is not supported: {SUPPORTED}{hint}")));
+                return Err(ConfigError::new(p, format!("\"{name}\" is not supported: {supported}{hint}")));
             }
         };
         if out.contains(&algorithm) {
@@ -565,12 +843,10 @@ fn compile_algorithms(names: Option<&[String]>, path: &str) -> Result<Vec<JwtAlg
     Ok(out)
 }
 
-fn compile_audiences(list: &[String], path: &str) -> Result<Vec<String>, ConfigError> {
+/// A non-empty list of distinct, non-empty strings; `omit`: what leaving it out means.
+fn compile_list(list: &[String], path: &str, what: &str, omit: &str) -> Result<Vec<String>, ConfigError> {
     if list.is_empty() {
-        return Err(ConfigError::new(
-            path,
-            "must list at least one audience (omit it to accept only tokens without `aud`)",
-        ));
+        return Err(ConfigError::new(path, format!("must list at least one {what} (omit it to {omit})")));
     }
     for (i, a) in list.iter().enumerate() {
         if a.is_empty() {

@@ -4,6 +4,7 @@ pub mod cert;
 mod encoding;
 pub(crate) mod headers;
 pub mod ip;
+pub mod jwk;
 pub mod jwt;
 mod mac;
 pub(crate) mod payload;

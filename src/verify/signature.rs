@@ -7,7 +7,7 @@
 //! signed parts with each live key. The body is fed to the MAC in place: it is never
 //! copied to build the signed payload.
 
-mod asymmetric;
+pub(crate) mod asymmetric;
 pub mod handshake;
 pub mod model;
 pub mod presets;

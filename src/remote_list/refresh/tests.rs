@@ -564,3 +564,31 @@ fn duplicates_collapse_and_shared_data_stays_bounded() {
     assert_eq!(s2.len(), 2, "one state and one data key per list");
     assert!(s2.bytes() < 720 * 1024, "{}", s2.bytes());
 }
+
+#[test]
+fn an_early_fetch_is_granted_once_a_minute_for_every_worker_and_never_during_backoff() {
+    let store = MemoryStore::default();
+    let (a, b) = (worker(""), worker(""));
+    a.prepare(&store);
+    assert_eq!(fetch(&a, &store, T0, 7, 200, &body()), Outcome::Ok { entries: 2 });
+    // The next fetch is a day away; a request brings it forward.
+    assert!(a.on_tick(&store, T0 + 5_000, 1).is_none());
+    assert!(b.fetch_early(&store, T0 + 5_000));
+    assert!(a.on_tick(&store, T0 + 5_500, 2).is_some(), "the fetch goes out at the next tick");
+    assert_eq!(a.on_response(&store, 0, 200, &body(), T0 + 5_600), Outcome::Ignored);
+    let token = 9;
+    a.on_dispatched(token);
+    assert_eq!(a.on_response(&store, token, 200, &body(), T0 + 6_000), Outcome::Ok { entries: 2 });
+    // Within the minute, no worker may ask again; after it, one may.
+    assert!(!a.fetch_early(&store, T0 + 30_000));
+    assert!(!b.fetch_early(&store, T0 + 64_999));
+    assert!(a.on_tick(&store, T0 + 64_999, 3).is_none());
+    assert!(b.fetch_early(&store, T0 + 65_000));
+    let req = a.on_tick(&store, T0 + 65_100, 4);
+    assert!(req.is_some());
+    a.on_dispatched(10);
+    // A failed fetch backs off; an early fetch does not cut the backoff short.
+    assert!(matches!(a.on_response(&store, 10, 500, b"", T0 + 65_200), Outcome::Failed { .. }));
+    assert!(!b.fetch_early(&store, T0 + 200_000));
+    assert!(!b.fetch_early(&store, T0 + 200_001));
+}
