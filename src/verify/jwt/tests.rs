@@ -1,3 +1,4 @@
+use super::token::{member_texts, Date};
 use super::*;
 use base64::Engine;
 
