@@ -243,7 +243,12 @@ def test_an_unknown_kid_brings_one_refetch_and_the_new_key_then_verifies(lab, up
     mtls.wait_for(lambda: lab.envoy.stats(fetched).get(fetched, 0) > before, 5, "the early refetch")
     # One fetch for this list (the `mail` list, which saw no unknown kid, fetched nothing).
     assert len(lab.api.hits_of("/jwks")) == hits + 1
+    # The worker that fetched has the new key at once; another worker reads the shared
+    # copy on its next sync, at most a second later.
+    mtls.wait_for(lambda: post(lab.envoy, "/hooks/keys", token).status == 200, 5, "every worker to have the new key")
+    upstream.reset()
     accepted(lab, upstream, "keys", token)
+    assert len(lab.api.hits_of("/jwks")) == hits + 1
     # Another unknown kid within the minute: refused, and nothing is fetched.
     hits = len(lab.api.hits_of("/jwks"))
     refused(lab, upstream, "keys", lab.sign("r3", "RS256", key=new), "token_key_unknown")
