@@ -15,8 +15,8 @@ use crate::error::{ConfigError, Env};
 use crate::fetch::{Document, Failure, Ledger, Need, Request};
 use crate::host::{CalloutId, Host, Level, PluginHost, RequestHost};
 use crate::metrics::Metrics;
-use crate::remote_list::refresh::FetchError;
 use crate::remote_list::parse::ParseError;
+use crate::remote_list::refresh::FetchError;
 use crate::remote_list::{ListState, Outcome, Refresher};
 use crate::shared::SharedStore;
 use crate::verdict::Judge;
@@ -141,7 +141,14 @@ impl Plugin {
     /// `body` at most `limit + 1` bytes of it. Checked (status, size, the check's
     /// parser), stored for every worker, logged and counted as the list's fetches are;
     /// the document's place in the ledger is freed (or paused after a failure).
-    pub fn accept_fetched(&self, host: &dyn Host, need: &Need, limit: usize, status: u32, body: &[u8]) -> Result<(), Failure> {
+    pub fn accept_fetched(
+        &self,
+        host: &dyn Host,
+        need: &Need,
+        limit: usize,
+        status: u32,
+        body: &[u8],
+    ) -> Result<(), Failure> {
         let now_ms = host.now_ms();
         let result = match Failure::of_answer(status, body.len(), limit) {
             Some(failure) => Err(failure),

@@ -164,8 +164,7 @@ impl Stream {
         let fetched = plugin.accept_fetched(&*host, &wait.need, wait.limit, status, body);
         let Some(head) = self.head.as_ref() else { return self.refuse_unjudged(host) };
         if let Err(failure) = fetched {
-            let verdict =
-                self.case.give_up(judge, head, failure.denial(), FAILURE_RETRY_AFTER_SECONDS, host.store());
+            let verdict = self.case.give_up(judge, head, failure.denial(), FAILURE_RETRY_AFTER_SECONDS, host.store());
             return self.settle(host, verdict);
         }
         match self.case.retry() {

@@ -234,7 +234,9 @@ enum Stage {
 enum Waiting {
     Head,
     /// The body stage; `head` is what the header stage found.
-    Body { head: Findings },
+    Body {
+        head: Findings,
+    },
 }
 
 /// One request on its way through the stages. Each shell keeps one per request (in

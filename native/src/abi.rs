@@ -953,7 +953,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
     // SAFETY: the arguments of this hook, passed on as Envoy gave them.
     let (status, body) = unsafe { callout_answer(result, headers, headers_size, body_chunks, body_chunks_size) };
     // SAFETY: the pointers Envoy hands to this hook, per with_guard's contract.
-    let flow = unsafe { with_guard(filter_envoy, filter_module, |g, f| g.on_callout_done(f, callout_id, status, &body)) };
+    let flow =
+        unsafe { with_guard(filter_envoy, filter_module, |g, f| g.on_callout_done(f, callout_id, status, &body)) };
     if flow == Flow::Continue {
         if let Some(ptr) = NonNull::new(filter_envoy) {
             Filter { ptr }.continue_decoding();
@@ -970,7 +971,6 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(
     _filter_module: *const c_void,
 ) {
 }
-
 
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(

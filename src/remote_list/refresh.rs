@@ -417,7 +417,7 @@ impl Refresher {
             mix(now_ms.rotate_left(21) ^ mix(local.draws) ^ self.list.source_digest).max(1)
         };
         let record = DataRecord { v: FORMAT_VERSION, generation, fetched_at_ms: now_ms, entries };
-        if !record.encode().is_some_and(|b| store.set(&self.data_key, &b, None).is_ok()) {
+        if record.encode().is_none_or(|b| store.set(&self.data_key, &b, None).is_err()) {
             return Err(FetchError::StoreWrite);
         }
         // The data is written before the state announces its generation (as `finish`).

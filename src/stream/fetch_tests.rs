@@ -121,7 +121,10 @@ fn a_fetch_that_times_out_refuses_the_waiting_request_with_503() {
     assert_eq!(retry, Some("10"));
     assert_eq!(denied(&envoy, "fetch_timeout"), 1);
     let warns = envoy.logs_at(Level::Warn);
-    assert!(warns.iter().any(|l| l.contains("reason=fetch_timeout") && l.contains("request_id=r-timeout")), "{warns:?}");
+    assert!(
+        warns.iter().any(|l| l.contains("reason=fetch_timeout") && l.contains("request_id=r-timeout")),
+        "{warns:?}"
+    );
     assert!(warns.iter().any(|l| l.contains("remote list keys.jwt fetch for a waiting request failed")), "{warns:?}");
     assert!(!warns.iter().any(|l| l.contains("upstream request timeout")), "no answer bytes in a log line");
     assert_eq!(envoy.metric("webhook_guard.list.keys.jwt.fetch_failed"), Some(1));
@@ -246,7 +249,11 @@ fn a_body_the_route_checks_is_judged_once_the_keys_arrive_whenever_it_ended() {
             assert_eq!(stream.on_callout_response(&mut req, sent.id, 200, &jwks(&[("k1", 1)])), Flow::Buffer);
             assert_eq!(stream.on_request_body(&mut req, body.len(), true), Flow::Continue);
         }
-        assert_eq!(envoy.metric("webhook_guard.keys.allowed"), Some(1), "ended while waiting: {body_ended_while_waiting}");
+        assert_eq!(
+            envoy.metric("webhook_guard.keys.allowed"),
+            Some(1),
+            "ended while waiting: {body_ended_while_waiting}"
+        );
     }
 }
 
