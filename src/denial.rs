@@ -35,6 +35,8 @@ denials! {
     TimestampMalformed,
     TimestampOutOfTolerance,
     MessageIdMissing,
+    /// A body field the signature covers is missing, or not of the type the sender writes.
+    SignedFieldMalformed,
     // secret header
     HeaderMissing,
     HeaderRepeated,
@@ -101,6 +103,7 @@ impl Denial {
             TimestampMalformed => "timestamp_malformed",
             TimestampOutOfTolerance => "timestamp_out_of_tolerance",
             MessageIdMissing => "message_id_missing",
+            SignedFieldMalformed => "signed_field_malformed",
             HeaderMissing => "header_missing",
             HeaderRepeated => "header_repeated",
             HeaderMismatch => "header_mismatch",
@@ -159,6 +162,10 @@ impl Denial {
             TimestampMalformed => "the timestamp is not a number of the scheme's format",
             TimestampOutOfTolerance => "the timestamp is further from now than tolerance_seconds",
             MessageIdMissing => "the scheme's message id is missing",
+            SignedFieldMalformed => {
+                "a body field the signature covers is missing or of another JSON type than the sender writes (a \
+                 number for a string), or the body has no items to verify"
+            }
             HeaderMissing => "the secret header is missing",
             HeaderRepeated => "the secret header is sent more than once",
             HeaderMismatch => "the secret header's value is none of the configured secrets",
