@@ -673,3 +673,55 @@ fn adyen_refuses_what_it_cannot_read_by_name() {
     let e = compile_err(r#"{"scheme":"adyen","secrets":[{"value":"not-hex"}]}"#);
     assert!(e.starts_with("sig.secrets[0]"), "{e}");
 }
+
+mod adyen_properties {
+    use super::*;
+    use crate::verify::signature::sign::{Message, Signer, SigningKey};
+    use proptest::prelude::*;
+
+    const KEY: &str = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
+
+    /// A notification of one item with these fields, as JSON text (escaped by `{:?}` of a
+    /// `String`, which writes JSON-compatible escapes for the characters drawn here).
+    fn body(psp: &str, reference: &str, value: i64, success: &str) -> String {
+        format!(
+            r#"{{"notificationItems":[{{"NotificationRequestItem":{{"amount":{{"currency":"EUR","value":{value}}},"eventCode":"AUTHORISATION","merchantReference":{reference:?},"pspReference":{psp:?},"success":{success:?}}}}}]}}"#
+        )
+    }
+
+    fn sign(text: &str) -> Vec<u8> {
+        let m =
+            Message { method: "POST", url: "https://h/a", body: text.as_bytes(), timestamp: None, id: None, now: NOW };
+        Signer::preset("adyen").unwrap().sign(SigningKey::Secret(KEY.as_bytes()), &m).unwrap().body
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn signed_items_verify_and_any_changed_signed_field_is_refused(
+            psp in "[A-Za-z0-9:\\\\ ]{0,24}",
+            reference in "[a-z0-9:é-]{0,24}",
+            value in any::<i64>(),
+            success in prop::sample::select(vec!["true", "false"]),
+        ) {
+            let c = check(&format!(r#"{{"scheme":"adyen","secrets":[{{"value":"{KEY}"}}]}}"#));
+            let at = req(NOW, "POST", "/a", &[]);
+            let signed = String::from_utf8(sign(&body(&psp, &reference, value, success))).unwrap();
+            prop_assert_eq!(c.verify(&at, signed.as_bytes()), Ok("0"));
+            let sig = signed.split("\"hmacSignature\":\"").nth(1).unwrap().split('"').next().unwrap();
+            let with = |b: String| {
+                b.replace(r#""NotificationRequestItem":{"#, &format!(r#""NotificationRequestItem":{{"additionalData":{{"hmacSignature":"{sig}"}},"#))
+            };
+            let other = if success == "true" { "false" } else { "true" };
+            for changed in [
+                body(&format!("{psp}x"), &reference, value, success),
+                body(&psp, &format!("{reference}x"), value, success),
+                body(&psp, &reference, value.wrapping_add(1), success),
+                body(&psp, &reference, value, other),
+            ] {
+                prop_assert_eq!(c.verify(&at, with(changed).as_bytes()), Err(Denial::SignatureMismatch));
+            }
+        }
+    }
+}
