@@ -10,6 +10,7 @@ use crate::policy::{Checks, Matcher, Mode, Policy, Route, Unmatched};
 use crate::rate_limit::{RateLimit, RateLimitConfig};
 use crate::remote_list::{EntryKind, RemoteList};
 use crate::verify::cert::{ClientCertCheck, ClientCertConfig};
+use crate::verify::event_grid::{EventGrid, EventGridConfig};
 use crate::verify::headers::{SecretHeader, SecretHeaderConfig};
 use crate::verify::ip::{IpAllowlist, IpAllowlistConfig};
 use crate::verify::jwt::{JwtCheck, JwtConfig};
@@ -61,6 +62,7 @@ pub struct ChecksConfig {
     pub jwt: Option<JwtConfig>,
     pub signature: Option<SignatureConfig>,
     pub developer_payload: Option<PayloadConfig>,
+    pub event_grid: Option<EventGridConfig>,
 }
 
 /// Parse and validate the plugin configuration (JSON bytes from Envoy).
@@ -214,8 +216,29 @@ fn compile_route(
         Some(p) => Some(PayloadCheck::compile(p, &format!("{cp}.developer_payload"), env)?),
         None => None,
     };
-    let checks =
-        Checks { ip_allowlist, rate_limit, client_cert, headers, jwt, signature, dedupe, payload, ..Checks::default() };
+    let event_grid = match &c.event_grid {
+        Some(eg) => {
+            let authenticated = jwt.is_some() || !headers.is_empty();
+            // Its CloudEvents handshake is an OPTIONS, allowed by default.
+            if default_methods {
+                methods.push(EventGrid::METHOD.to_string());
+            }
+            Some(EventGrid::compile(eg, &format!("{cp}.event_grid"), authenticated)?)
+        }
+        None => None,
+    };
+    let checks = Checks {
+        ip_allowlist,
+        rate_limit,
+        client_cert,
+        headers,
+        jwt,
+        signature,
+        dedupe,
+        payload,
+        event_grid,
+        ..Checks::default()
+    };
     if checks.is_empty() {
         // A route with no check would forward anything while looking protected.
         return Err(ConfigError::new(&cp, "a route needs at least one check"));
