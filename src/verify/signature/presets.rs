@@ -109,7 +109,7 @@ impl Preset {
                 out.push(Departure::Future { ours: w.future, theirs: p.future });
             }
         }
-        if first.is_some_and(|s| s.reads_headers()) {
+        if first.is_some_and(|s| s.refuses_repeated_headers()) {
             out.push(Departure::RepeatedHeaders);
         }
         out.extend(self.notes.iter().map(|n| Departure::Other(n)));
@@ -140,6 +140,8 @@ fn headers(names: &[&str], prefix: &str, algorithm: Algorithm, encoding: Encodin
             names: names.iter().map(|n| n.to_string()).collect(),
             prefix: prefix.into(),
             per_key: false,
+            repeats: false,
+            prefix_optional: false,
         },
         algorithm,
         encoding,
@@ -221,6 +223,15 @@ impl Scheme {
     fn rules(mut self, r: ListRules) -> Self {
         if let SignatureAt::List { rules, .. } = &mut self.signature {
             *rules = r;
+        }
+        self
+    }
+    /// Every value of a repeated signature header is a signature, each with or without
+    /// the prefix (Mollie's verifiers take a list of header values).
+    fn each_value(mut self) -> Self {
+        if let SignatureAt::Headers { repeats, prefix_optional, .. } = &mut self.signature {
+            *repeats = true;
+            *prefix_optional = true;
         }
         self
     }

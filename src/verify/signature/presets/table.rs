@@ -17,8 +17,6 @@ const BODY_MAC_ROWS: &[BodyMacRow] = &[
     ("notion", "x-notion-signature", "sha256=", Mac::Sha256, Encoding::Hex, words("https://developers.notion.com/reference/webhooks#step-3-validating-event-payloads-recommended")),
     ("checkout", "cko-signature", "", Mac::Sha256, Encoding::Hex, words("https://www.checkout.com/docs/developer-resources/webhooks/manage-webhooks/receive-webhooks")),
     ("woocommerce", "x-wc-webhook-signature", "", Mac::Sha256, Encoding::Base64, words("https://woocommerce.github.io/woocommerce-rest-api-docs/#webhooks")),
-    ("mollie", "x-mollie-signature", "sha256=", Mac::Sha256, Encoding::Hex, words("https://docs.mollie.com/reference/webhooks-new#verifying-the-signature")),
-    ("onfido", "x-sha2-signature", "", Mac::Sha256, Encoding::Hex, words("https://documentation.onfido.com/api/latest/#webhooks-signature-verification")),
     ("tally", "tally-signature", "", Mac::Sha256, Encoding::Base64, words("https://tally.so/help/webhooks#securing-your-webhooks")),
     ("paystack", "x-paystack-signature", "", Mac::Sha512, Encoding::Hex, words("https://paystack.com/docs/payments/webhooks/#verify-event-origin")),
     ("heroku", "heroku-webhook-hmac-sha256", "", Mac::Sha256, Encoding::Base64, words("https://devcenter.heroku.com/articles/app-webhooks#securing-webhook-requests")),
@@ -27,7 +25,6 @@ const BODY_MAC_ROWS: &[BodyMacRow] = &[
     ("asana", "x-hook-signature", "", Mac::Sha256, Encoding::Hex, words("https://developers.asana.com/docs/webhooks-guide#security")),
     ("alchemy", "x-alchemy-signature", "", Mac::Sha256, Encoding::Hex, words("https://www.alchemy.com/docs/reference/notify-api-quickstart#webhook-signature--security")),
     ("dwolla", "x-request-signature-sha-256", "", Mac::Sha256, Encoding::Hex, words("https://developers.dwolla.com/docs/balance/webhooks/process-validate")),
-    ("gocardless", "webhook-signature", "", Mac::Sha256, Encoding::Hex, words("https://developer.gocardless.com/getting-started/staying-up-to-date-with-webhooks/")),
     ("coinify", "x-coinify-webhook-signature", "", Mac::Sha256, Encoding::Hex, words("https://coinify.readme.io/docs/webhook-signature")),
 ];
 
@@ -172,8 +169,13 @@ pub fn all() -> Vec<Preset> {
         {
             let mut s = body_hex("linear-signature", "", SHA256);
             s.timestamp = Some(Timestamp { at: Field::Body(body_pointer("/webhookTimestamp")), format: Milliseconds });
-            row("linear", "https://linear.app/developers/webhooks#securing-webhooks", s)
+            // Linear's SDK compares its lower-case hex digest with the header as strings, and
+            // refuses a `webhookTimestamp` more than a minute from now either way.
+            row("linear", "https://linear.app/developers/webhooks#securing-webhooks", s.lower_hex())
                 .window(60, 60)
+                .theirs(Some(60), Some(60))
+                .verifier("@linear/sdk (npm): LinearWebhookClient.verify")
+                .note("a body without `webhookTimestamp` is refused; the SDK checks the time only when it is there")
                 .delivery("linear-delivery")
         },
         row(
@@ -353,7 +355,13 @@ pub fn all() -> Vec<Preset> {
             header("x-signature-ed25519", "", Algorithm::Ed25519, Hex, "{timestamp}{body}")
                 .ts_header("x-signature-timestamp", Seconds)
                 .public_keys(KeyFormat::new("", Hex)),
-        ),
+        )
+        // Discord's own helper verifies the signature of whatever timestamp it is given;
+        // the page sets no limit either way.
+        .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
+        .theirs(None, None)
+        .verifier("discord-interactions (PyPI): discord_interactions.verify_key")
+        .note("a signature with spaces between its hex pairs is refused; the helper's bytes.fromhex() skips them"),
         row(
             "sendgrid",
             "https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features",
@@ -386,6 +394,9 @@ pub fn all() -> Vec<Preset> {
             header("x-zendesk-webhook-signature", "", SHA256, Base64, "{timestamp}{body}")
                 .ts_header("x-zendesk-webhook-signature-timestamp", Rfc3339),
         )
+        // The page names replay protection as the timestamp's purpose but sets no window.
+        .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
+        .theirs(None, None)
         .delivery("x-zendesk-webhook-invocation-id"),
         row(
             "trello",
@@ -504,6 +515,28 @@ pub fn all() -> Vec<Preset> {
             "v2",
             "{secret}{method}{url}{body}",
         ),
+        row(
+            "mollie",
+            "https://docs.mollie.com/reference/webhooks-best-practices",
+            // Mollie's SDKs (PHP and TypeScript `SignatureValidator`) take every value of
+            // `X-Mollie-Signature`, each with or without `sha256=`, and pass when one is the
+            // lower-case hex HMAC of the body under one of the secrets: the header comes
+            // twice while a secret is being replaced.
+            body_hex("x-mollie-signature", "sha256=", SHA256).each_value().lower_hex(),
+        )
+        .verifier("mollie-api-php (Packagist): Mollie\\Api\\Webhooks\\SignatureValidator::validateRequest"),
+        row(
+            "onfido",
+            "https://documentation.onfido.com/api/latest/#webhooks-signature-verification",
+            body_hex("x-sha2-signature", "", SHA256).lower_hex().body(BodyRule::Text),
+        )
+        .verifier("onfido-python (PyPI): onfido.WebhookEventVerifier.read_payload"),
+        row(
+            "gocardless",
+            "https://developer.gocardless.com/getting-started/staying-up-to-date-with-webhooks/",
+            body_hex("webhook-signature", "", SHA256).lower_hex(),
+        )
+        .verifier("gocardless-pro (PyPI): gocardless_pro.webhooks.parse"),
         row(
             "cashfree",
             "https://www.cashfree.com/docs/payments/online/webhooks/signature-verification",
