@@ -13,9 +13,11 @@ One Envoy serves every SDK: one route per preset, many requests."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import hmac
+import io
 import json
 import time
 from dataclasses import dataclass, field
@@ -707,6 +709,185 @@ exception("coinbase", "signed JSON without an event", "forwards",
           "verifies, and what the event holds is the application's to read")
 
 
+def onfido_accepts(c: Case) -> bool:
+    """Onfido's verifier takes the body as text, checks the signature, then builds its event
+    model: an error from the model (ValueError) comes after the signature verified."""
+    from onfido.webhook_event_verifier import OnfidoInvalidSignatureError, WebhookEventVerifier
+    h = lower_keys(c.headers)
+    if "x-sha2-signature" not in h:
+        return False
+    try:
+        text = c.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    try:
+        WebhookEventVerifier(SECRET).read_payload(text, h["x-sha2-signature"])
+    except (OnfidoInvalidSignatureError, TypeError):
+        return False
+    except ValueError:
+        return True
+    return True
+
+
+def gocardless_accepts(c: Case) -> bool:
+    """GoCardless's parse() verifies with _verify_signature before it reads the events; the
+    verdict on the signature is that function's."""
+    from gocardless_pro import webhooks
+    from gocardless_pro.errors import InvalidSignatureError
+    h = lower_keys(c.headers)
+    if "webhook-signature" not in h:
+        return False
+    try:
+        webhooks._verify_signature(c.body, SECRET, h["webhook-signature"])
+    except (InvalidSignatureError, TypeError):
+        return False
+    return True
+
+
+exception("onfido", "signature repeated", "refuses", REPEATED)
+exception("gocardless", "signature repeated", "refuses", REPEATED)
+
+
+# ---- discord (discord-interactions) -------------------------------------------------
+
+DISCORD_SEED = bytes(range(32, 64))
+DISCORD_OTHER_SEED = bytes(range(64, 96))
+
+
+def discord_public() -> str:
+    import nacl.signing
+    return nacl.signing.SigningKey(DISCORD_SEED).verify_key.encode().hex()
+
+
+def discord_cases(now: int) -> list[Case]:
+    import nacl.signing
+    key, other = nacl.signing.SigningKey(DISCORD_SEED), nacl.signing.SigningKey(DISCORD_OTHER_SEED)
+
+    def sig(ts, body=BODY, k=key) -> str:
+        return k.sign(str(ts).encode() + body).signature.hex()
+
+    def h(ts, s=None, body=BODY, k=key) -> Headers:
+        return [("X-Signature-Ed25519", s if s is not None else sig(ts, body, k)), ("X-Signature-Timestamp", str(ts))]
+
+    s = sig(now)
+    return [
+        Case("genuine", h(now), BODY),
+        *body_mutations(lambda b: h(now, body=b)),
+        Case("another key", h(now, k=other), BODY),
+        Case("upper-case hex", h(now, s.upper()), BODY),
+        Case("spaces between hex pairs", h(now, " ".join(s[i:i + 2] for i in range(0, len(s), 2))), BODY),
+        Case("base64 signature", h(now, base64.b64encode(bytes.fromhex(s)).decode()), BODY),
+        Case("truncated signature", h(now, s[:-2]), BODY),
+        Case("signature with a suffix", h(now, s + "00"), BODY),
+        Case("flipped last bit", h(now, s[:-1] + ("0" if s[-1] != "0" else "1")), BODY),
+        Case("timestamp changed", h(now, s)[:1] + [("X-Signature-Timestamp", str(now + 1))], BODY),
+        Case("timestamp missing", h(now)[:1], BODY),
+        Case("signature missing", h(now)[1:], BODY),
+        Case("signature of the body alone", h(now, key.sign(BODY).signature.hex()), BODY),
+        Case("200 s old", h(now - 200), BODY),
+        Case("an hour old", h(now - 3600), BODY),
+        Case("30 s ahead", h(now + 30), BODY),
+        Case("200 s ahead", h(now + 200), BODY),
+        Case("signature header repeated", h(now) + h(now, k=other)[:1], BODY),
+        Case("timestamp not a number", h("soon"), BODY),
+        Case("timestamp with a leading zero", h(f"0{now}"), BODY),
+        Case("timestamp in milliseconds", h(now * 1000), BODY),
+        Case("mixed-case hex", h(now, s[:16].upper() + s[16:]), BODY),
+        Case("signed empty body", h(now, body=b""), b""),
+    ]
+
+
+def discord_accepts(c: Case) -> bool:
+    from discord_interactions import verify_key
+    h = lower_keys(c.headers)
+    if "x-signature-ed25519" not in h or "x-signature-timestamp" not in h:
+        return False
+    with contextlib.redirect_stdout(io.StringIO()):  # the helper prints why it refuses
+        return truthy(lambda: verify_key(c.body, h["x-signature-ed25519"], h["x-signature-timestamp"],
+                                         discord_public()))
+
+
+exception("discord", "spaces between hex pairs", "refuses",
+          "the helper's bytes.fromhex() skips spaces between pairs; Discord sends plain hex, and we read that")
+exception("discord", "an hour old", "refuses", "the helper sets no window; we allow 300 s, as the row says")
+exception("discord", "200 s ahead", "refuses", SKEW)
+exception("discord", "signature header repeated", "refuses", REPEATED)
+exception("discord", "timestamp in milliseconds", "refuses",
+          "the helper signs any timestamp; read as the seconds Discord sends, this one is far ahead of our clock")
+exception("discord", "timestamp not a number", "refuses",
+          "the helper signs any timestamp text; we read the unix seconds Discord sends")
+
+
+# ---- cashfree -----------------------------------------------------------------------
+
+
+def cashfree_cases(now: int) -> list[Case]:
+    def h(ms, sig=None, body=BODY, key=SECRET) -> Headers:
+        sig = sig if sig is not None else b64(key, str(ms).encode() + body)
+        return [("x-webhook-signature", sig), ("x-webhook-timestamp", str(ms))]
+
+    ms = now * 1000 + 250
+    s = b64(SECRET, str(ms).encode() + BODY)
+    raw = mac(SECRET, str(ms).encode() + BODY)
+    return [
+        Case("genuine", h(ms), BODY),
+        *body_mutations(lambda b: h(ms, body=b)),
+        Case("another key", h(ms, key=OTHER), BODY),
+        Case("base64url signature", h(ms, base64.urlsafe_b64encode(raw).decode()), BODY),
+        Case("base64 without padding", h(ms, s.rstrip("=")), BODY),
+        Case("hex signature", h(ms, raw.hex()), BODY),
+        Case("sha256= prefix", h(ms, "sha256=" + s), BODY),
+        Case("truncated signature", h(ms, s[:-4]), BODY),
+        Case("timestamp changed", h(ms, s)[:1] + [("x-webhook-timestamp", str(ms + 1))], BODY),
+        Case("timestamp in seconds", h(now), BODY),
+        Case("timestamp missing", h(ms)[:1], BODY),
+        Case("signature missing", h(ms)[1:], BODY),
+        Case("timestamp not a number", h("soon"), BODY),
+        Case("200 s old", h(ms - 200_000), BODY),
+        Case("400 s old", h(ms - 400_000), BODY),
+        Case("30 s ahead", h(ms + 30_000), BODY),
+        Case("200 s ahead", h(ms + 200_000), BODY),
+        Case("signature header repeated", h(ms) + h(ms, key=OTHER)[:1], BODY),
+        Case("body and timestamp swapped", h(ms, b64(SECRET, BODY + str(ms).encode())), BODY),
+        Case("signature of the body alone", h(ms, b64(SECRET, BODY)), BODY),
+        Case("signature in lower case", h(ms, s.lower()), BODY),
+        Case("signed empty body", h(ms, body=b""), b""),
+        Case("SHA-1 signature", h(ms, base64.b64encode(mac(SECRET, str(ms).encode() + BODY, hashlib.sha1)).decode()),
+             BODY),
+    ]
+
+
+def cashfree_accepts(c: Case) -> bool:
+    """Cashfree's PGVerifyWebhookSignature takes the body as text and compares the base64
+    strings; it then reads the event's `type`, which is the application's part."""
+    from cashfree_pg.api_client import Cashfree
+    h = lower_keys(c.headers)
+    if "x-webhook-signature" not in h or "x-webhook-timestamp" not in h:
+        return False
+    try:
+        text = c.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    cf = Cashfree(XEnvironment=Cashfree.XEnvironment, XClientId="e2e", XClientSecret=SECRET)
+    expected = base64.b64encode(mac(SECRET, (h["x-webhook-timestamp"] + text).encode())).decode()
+    try:
+        cf.PGVerifyWebhookSignature(h["x-webhook-signature"], text, h["x-webhook-timestamp"])
+    except Exception:
+        # Refused by the comparison, or by reading the verified event (no `type`, not JSON).
+        return h["x-webhook-signature"] == expected
+    return True
+
+
+exception("cashfree", "400 s old", "refuses", "Cashfree's helper sets no window; we allow 300 s, as the row says")
+exception("cashfree", "200 s ahead", "refuses", SKEW)
+exception("cashfree", "signature header repeated", "refuses", REPEATED)
+exception("cashfree", "timestamp in seconds", "refuses",
+          "Cashfree sends milliseconds; a seconds timestamp reads as 1970 and is outside our window (the helper "
+          "signs any text)")
+exception("cashfree", "timestamp not a number", "refuses",
+          "the helper signs any timestamp text; we read the milliseconds Cashfree sends")
+
+
 # ---- hubspot v3 ---------------------------------------------------------------------
 
 
@@ -967,6 +1148,12 @@ SDKS = [
         box_cases, box_accepts),
     Sdk("mailgun", "mailgun", {"secrets": SECRETS}, mailgun_cases, mailgun_accepts),
     Sdk("workos", "workos", {"secrets": SECRETS}, workos_cases, workos_accepts),
+    Sdk("discord", "discord-interactions", {"public_keys": [{"id": "app", "value": "PLACEHOLDER"}]}, discord_cases,
+        discord_accepts),
+    Sdk("cashfree", "cashfree-pg", {"secrets": SECRETS}, cashfree_cases, cashfree_accepts),
+    Sdk("onfido", "onfido-python", {"secrets": SECRETS}, body_hex_cases("X-SHA2-Signature"), onfido_accepts),
+    Sdk("gocardless", "gocardless-pro", {"secrets": SECRETS}, body_hex_cases("Webhook-Signature"),
+        gocardless_accepts),
 ]
 
 
@@ -977,6 +1164,8 @@ def envoy(envoy_factory):
         sig = {"scheme": sdk.preset, **sdk.route}
         if sdk.preset == "sendgrid":
             sig["public_keys"] = [{"id": "sg", "value": sendgrid_public()}]
+        if sdk.preset == "discord":
+            sig["public_keys"] = [{"id": "app", "value": discord_public()}]
         routes.append({"name": f"a_{sdk.preset}", "match": {"path_exact": sdk.path}, "checks": {"signature": sig}})
     policy = {"api": "v1", "mode": "enforce", "max_body_bytes": 65536, "unmatched": "deny", "routes": routes}
     env = {"SDK_SECRET": SECRET, "SDK_STANDARD": STANDARD_SECRET, "SDK_BOX_SECONDARY": BOX_SECONDARY}

@@ -336,6 +336,15 @@ const PADDLE_LIST: ListRules = ListRules {
     repeated: Repeated::Last,
     fixed: false,
 };
+/// Mux's reading of `Mux-Signature`: items as written, unknown and pair-less ones
+/// ignored, the last `t` taken.
+const MUX_LIST: ListRules = ListRules {
+    trim: false,
+    unknown: Unknown::Ignore,
+    pairless: Unknown::Ignore,
+    repeated: Repeated::Last,
+    fixed: false,
+};
 /// WorkOS's reading of `WorkOS-Signature`: exactly `t=<ms>, v1=<hex>`.
 const WORKOS_LIST: ListRules = ListRules {
     trim: false,

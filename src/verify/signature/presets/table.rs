@@ -257,8 +257,19 @@ pub fn all() -> Vec<Preset> {
         row(
             "mux",
             "https://www.mux.com/docs/core/verify-webhook-signatures",
-            list("mux-signature", ",", b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}").ts_member("t", Seconds),
-        ),
+            // Mux's SDK (`VerifyHeader.verify`) splits at `,` without trimming, takes `t` and
+            // every `v1`, compares lower-case hex strings, and refuses only a message older
+            // than five minutes.
+            list("mux-signature", ",", b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}")
+                .ts_member("t", Seconds)
+                .rules(MUX_LIST)
+                .lower_hex()
+                .body(BodyRule::Text),
+        )
+        .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
+        .theirs(Some(DEFAULT_WINDOW), None)
+        .verifier("@mux/mux-node (npm): Webhooks.verifyHeader")
+        .note("`t` is signed as written and must be digits, and a `v1` value holding `=` is refused; the SDK's parseInt() reads the leading number of `t` and signs that, and its split keeps the text before a second `=`"),
         row(
             "segment",
             "https://www.twilio.com/docs/segment/connections/destinations/catalog/actions-webhook",
@@ -541,10 +552,13 @@ pub fn all() -> Vec<Preset> {
             "cashfree",
             "https://www.cashfree.com/docs/payments/online/webhooks/signature-verification",
             header("x-webhook-signature", "", SHA256, Base64, "{timestamp}{body}")
-                .ts_header("x-webhook-timestamp", Milliseconds),
+                .ts_header("x-webhook-timestamp", Milliseconds)
+                .body(BodyRule::Text),
         )
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
-        .theirs(None, None),
+        .theirs(None, None)
+        .verifier("cashfree-pg (PyPI): cashfree_pg.api_client.Cashfree.PGVerifyWebhookSignature")
+        .note("the timestamp must be milliseconds; the helper signs any timestamp text"),
     ]
     .into_iter()
     .chain(BODY_MAC_ROWS.iter().map(body_mac_row))
