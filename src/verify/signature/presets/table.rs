@@ -235,12 +235,15 @@ pub fn all() -> Vec<Preset> {
         row(
             "sentry",
             "https://docs.sentry.io/integrations/integration-platform/webhooks/",
-            body_hex("sentry-hook-signature", "", SHA256),
+            // Sentry's example integration (getsentry/integration-platform-example) compares
+            // its lower-case hex digest with the header as strings.
+            body_hex("sentry-hook-signature", "", SHA256).lower_hex(),
         ),
         row(
             "vercel",
             "https://vercel.com/docs/webhooks/webhooks-api#securing-webhooks",
-            body_hex("x-vercel-signature", "", SHA1),
+            // The page's example compares its lower-case hex digest with the header (`!==`).
+            body_hex("x-vercel-signature", "", SHA1).lower_hex(),
         ),
         row(
             "lemonsqueezy",
@@ -293,7 +296,8 @@ pub fn all() -> Vec<Preset> {
         row(
             "dropbox",
             "https://www.dropbox.com/developers/reference/webhooks",
-            body_hex("x-dropbox-signature", "", SHA256),
+            // Dropbox's sample app (dropbox/mdwebhook) compares hexdigest() with the header.
+            body_hex("x-dropbox-signature", "", SHA256).lower_hex(),
         )
         .handshake(Handshake::DropboxChallenge),
         row(
