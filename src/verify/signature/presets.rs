@@ -345,6 +345,9 @@ const MUX_LIST: ListRules = ListRules {
     repeated: Repeated::Last,
     fixed: false,
 };
+/// PagerDuty's reading of `X-PagerDuty-Signature`: items as written, anything but a `v1`
+/// item ignored.
+const PAGERDUTY_LIST: ListRules = ListRules { repeated: Repeated::Refuse, ..MUX_LIST };
 /// WorkOS's reading of `WorkOS-Signature`: exactly `t=<ms>, v1=<hex>`.
 const WORKOS_LIST: ListRules = ListRules {
     trim: false,

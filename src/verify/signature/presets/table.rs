@@ -212,8 +212,14 @@ pub fn all() -> Vec<Preset> {
         row(
             "pagerduty",
             "https://developer.pagerduty.com/docs/verifying-webhook-signatures",
-            list("x-pagerduty-signature", ",", b'=', &[("v1", SHA256)], Hex, "{body}"),
+            // The page's examples split at `,` as written and compare `v1=` and the lower-case
+            // hex digest with each item as strings.
+            list("x-pagerduty-signature", ",", b'=', &[("v1", SHA256)], Hex, "{body}")
+                .rules(PAGERDUTY_LIST)
+                .lower_hex(),
         )
+        .verifier("go-pagerduty (Go): webhookv3.VerifySignature")
+        .note("upper-case hex is refused, as the page's examples compare strings; go-pagerduty decodes the hex and takes either case")
         .delivery("x-webhook-id"),
         row(
             "twitch",
