@@ -748,6 +748,21 @@ exception("onfido", "signature repeated", "refuses", REPEATED)
 exception("gocardless", "signature repeated", "refuses", REPEATED)
 
 
+def openai_accepts(c: Case) -> bool:
+    from openai import OpenAI
+    client = OpenAI(api_key="e2e-not-used", webhook_secret=STANDARD_SECRET)
+    return no_raise(lambda: client.webhooks.verify_signature(c.body, lower_keys(c.headers)))
+
+
+exception("openai", "tab after the signature", "refuses",
+          "OpenAI's verifier splits the list at any whitespace; Standard Webhooks separates items with spaces, "
+          "and we split there only")
+exception("openai", "no label", "refuses",
+          "OpenAI's verifier compares an item without `v1,` whole, as a bare signature; OpenAI sends `v1,<sig>`, "
+          "and we take signatures under that label only")
+exception("openai", "signature header repeated", "refuses", REPEATED)
+
+
 # ---- discord (discord-interactions) -------------------------------------------------
 
 DISCORD_SEED = bytes(range(32, 64))
@@ -1148,6 +1163,7 @@ SDKS = [
         box_cases, box_accepts),
     Sdk("mailgun", "mailgun", {"secrets": SECRETS}, mailgun_cases, mailgun_accepts),
     Sdk("workos", "workos", {"secrets": SECRETS}, workos_cases, workos_accepts),
+    Sdk("openai", "openai", {"secrets": [{"env": "SDK_STANDARD"}]}, standard_cases("webhook"), openai_accepts),
     Sdk("discord", "discord-interactions", {"public_keys": [{"id": "app", "value": "PLACEHOLDER"}]}, discord_cases,
         discord_accepts),
     Sdk("cashfree", "cashfree-pg", {"secrets": SECRETS}, cashfree_cases, cashfree_accepts),

@@ -477,8 +477,14 @@ pub fn all() -> Vec<Preset> {
         .theirs(Some(DEFAULT_WINDOW), None),
         // Standard Webhooks under the `webhook-*` names only, as these senders send it.
         row("replicate", "https://replicate.com/docs/topics/webhooks/verify-webhook", standard("webhook")),
-        row("openai", "https://platform.openai.com/docs/guides/webhooks#verifying-webhook-signatures", standard("webhook"))
-            .verifier("openai (PyPI): client.webhooks.verify_signature"),
+        row(
+            "openai",
+            "https://platform.openai.com/docs/guides/webhooks#verifying-webhook-signatures",
+            standard("webhook").body(BodyRule::Text),
+        )
+        .verifier("openai (PyPI): client.webhooks.verify_signature")
+        .note("the list is split at single spaces and only `v1,` items are signatures; OpenAI's verifier splits at any whitespace and compares an unlabelled item whole")
+        .note("a secret without `whsec_` is read as base64 too; OpenAI's verifier takes such a secret's bytes as they are"),
         // Brex's secrets (GET /v1/webhooks/secrets) are base64 without the `whsec_` prefix,
         // which the key format takes as well.
         row("brex", "https://developer.brex.com/docs/webhooks", standard("webhook")),
