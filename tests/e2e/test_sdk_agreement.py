@@ -833,6 +833,61 @@ exception("discord", "timestamp not a number", "refuses",
           "the helper signs any timestamp text; we read the unix seconds Discord sends")
 
 
+# ---- sinch (conversation API callbacks) ---------------------------------------------
+
+
+def sinch_cases(now: int) -> list[Case]:
+    def h(ts, nonce="01FJA8B4A7BM43YGWSG9GBV067", sig=None, body=BODY, key=SECRET) -> Headers:
+        sig = sig if sig is not None else b64(key, body + f".{nonce}.{ts}".encode())
+        return [("x-sinch-webhook-signature", sig), ("x-sinch-webhook-signature-nonce", nonce),
+                ("x-sinch-webhook-signature-timestamp", str(ts)),
+                ("x-sinch-webhook-signature-algorithm", "HmacSHA256")]
+
+    nonce = "01FJA8B4A7BM43YGWSG9GBV067"
+    s = b64(SECRET, BODY + f".{nonce}.{now}".encode())
+    raw = mac(SECRET, BODY + f".{nonce}.{now}".encode())
+    return [
+        Case("genuine", h(now), BODY),
+        *body_mutations(lambda b: h(now, body=b)),
+        Case("another key", h(now, key=OTHER), BODY),
+        Case("nonce changed", h(now, nonce="01FJA8B4A7BM43YGWSG9GBV068", sig=s), BODY),
+        Case("timestamp changed", h(now + 1, sig=s), BODY),
+        Case("nonce missing", [x for x in h(now) if x[0] != "x-sinch-webhook-signature-nonce"], BODY),
+        Case("timestamp missing", [x for x in h(now) if x[0] != "x-sinch-webhook-signature-timestamp"], BODY),
+        Case("signature missing", h(now)[1:], BODY),
+        Case("hex signature", h(now, sig=raw.hex()), BODY),
+        Case("base64 without padding", h(now, sig=s.rstrip("=")), BODY),
+        Case("truncated signature", h(now, sig=s[:-4]), BODY),
+        Case("signature of body.timestamp.nonce", h(now, sig=b64(SECRET, BODY + f".{now}.{nonce}".encode())), BODY),
+        Case("signature of the body alone", h(now, sig=b64(SECRET, BODY)), BODY),
+        Case("SHA-1 signature", h(now, sig=base64.b64encode(mac(SECRET, BODY + f".{nonce}.{now}".encode(),
+                                                                 hashlib.sha1)).decode()), BODY),
+        Case("200 s old", h(now - 200), BODY),
+        Case("an hour old", h(now - 3600), BODY),
+        Case("30 s ahead", h(now + 30), BODY),
+        Case("200 s ahead", h(now + 200), BODY),
+        Case("timestamp in milliseconds", h(now * 1000), BODY),
+        Case("signature header repeated", h(now) + h(now, key=OTHER)[:1], BODY),
+        Case("signed empty body", h(now, body=b""), b""),
+        Case("signature in lower case", h(now, sig=s.lower()), BODY),
+        Case("another algorithm declared", h(now)[:3] + [("x-sinch-webhook-signature-algorithm", "HmacSHA1")], BODY),
+    ]
+
+
+def sinch_accepts(c: Case) -> bool:
+    from sinch.domains.conversation.sinch_events.v1.conversation_sinch_event import ConversationSinchEvent
+    headers = lower_keys(c.headers)
+    headers.setdefault("content-type", "application/json")
+    return truthy(lambda: ConversationSinchEvent(SECRET).validate_authentication_header(headers, c.body))
+
+
+exception("sinch", "an hour old", "refuses", "Sinch's validator sets no window; we allow 300 s, as the row says")
+exception("sinch", "200 s ahead", "refuses", SKEW)
+exception("sinch", "timestamp in milliseconds", "refuses",
+          "Sinch's validator signs any timestamp text; read as the seconds Sinch sends, this one is far ahead")
+exception("sinch", "signature header repeated", "refuses", REPEATED)
+
+
 # ---- cashfree -----------------------------------------------------------------------
 
 
@@ -1166,6 +1221,7 @@ SDKS = [
     Sdk("openai", "openai", {"secrets": [{"env": "SDK_STANDARD"}]}, standard_cases("webhook"), openai_accepts),
     Sdk("discord", "discord-interactions", {"public_keys": [{"id": "app", "value": "PLACEHOLDER"}]}, discord_cases,
         discord_accepts),
+    Sdk("sinch", "sinch", {"secrets": SECRETS}, sinch_cases, sinch_accepts),
     Sdk("cashfree", "cashfree-pg", {"secrets": SECRETS}, cashfree_cases, cashfree_accepts),
     Sdk("onfido", "onfido-python", {"secrets": SECRETS}, body_hex_cases("X-SHA2-Signature"), onfido_accepts),
     Sdk("gocardless", "gocardless-pro", {"secrets": SECRETS}, body_hex_cases("Webhook-Signature"),

@@ -493,10 +493,12 @@ pub fn all() -> Vec<Preset> {
             "https://developers.sinch.com/docs/conversation/callbacks#validating-callback-requests",
             header("x-sinch-webhook-signature", "", SHA256, Base64, "{body}.{id}.{timestamp}")
                 .ts_header("x-sinch-webhook-signature-timestamp", Seconds)
-                .id_header("x-sinch-webhook-signature-nonce"),
+                .id_header("x-sinch-webhook-signature-nonce")
+                .body(BodyRule::Text),
         )
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
         .theirs(None, None)
+        .verifier("sinch (PyPI): ConversationSinchEvent.validate_authentication_header")
         .note("`X-Sinch-Webhook-Signature-Algorithm` is not read: HMAC-SHA256, the one Sinch sends, is the only one checked"),
         row(
             "front",
