@@ -1014,6 +1014,69 @@ exception("hubspot", "timestamp with a fraction", "refuses",
 exception("hubspot", "signature header repeated", "refuses", REPEATED)
 
 
+# ---- hubspot v1 and v2: a SHA-256 digest of the secret and the request ---------------
+
+
+def hubspot_digest_cases(version: str) -> Callable[[int], list[Case]]:
+    url = f"http://{HOST}/a/hubspot_{version}"
+
+    def digest(body=BODY, key=SECRET, v=version, u=url, method="POST") -> str:
+        source = key.encode() + (body if v == "v1" else method.encode() + u.encode() + body)
+        return hashlib.sha256(source).hexdigest()
+
+    def h(sig=None, v=version, **kw) -> Headers:
+        return [("X-HubSpot-Signature", sig if sig is not None else digest(**kw)),
+                *([("X-HubSpot-Signature-Version", v)] if v is not None else [])]
+
+    def cases(now: int) -> list[Case]:
+        d = digest()
+        other = "v2" if version == "v1" else "v1"
+        return [
+            Case("genuine", h(), BODY),
+            *body_mutations(lambda b: h(body=b)),
+            Case("another key", h(key=OTHER), BODY),
+            Case("upper-case hex", h(d.upper()), BODY),
+            Case("mixed-case hex", h(d[:8].upper() + d[8:]), BODY),
+            Case(f"signed as {other}", h(digest(v=other)), BODY),
+            Case(f"declared as {other}", h(v=other), BODY),
+            Case("version header missing", h(v=None), BODY),
+            Case("version in upper case", h(v=version.upper()), BODY),
+            Case("declared as v3", h(v="v3"), BODY),
+            Case("HMAC instead of a digest", h(hx(SECRET, BODY)), BODY),
+            Case("secret after the body", h(hashlib.sha256(BODY + SECRET.encode()).hexdigest()), BODY),
+            Case("base64 signature", h(base64.b64encode(bytes.fromhex(d)).decode()), BODY),
+            Case("sha256= prefix", h("sha256=" + d), BODY),
+            Case("truncated signature", h(d[:-2]), BODY),
+            Case("signature with a suffix", h(d + "00"), BODY),
+            Case("signature missing", h()[1:], BODY),
+            Case("signature header repeated", h() + h(key=OTHER)[:1], BODY),
+            Case("version header repeated", h() + h()[1:], BODY),
+            Case("signed empty body", h(body=b""), b""),
+            Case("signed for another URL", h(u=url + "/x"), BODY),
+            Case("signed for GET", h(method="GET"), BODY),
+        ]
+    return cases
+
+
+def hubspot_digest_accepts(version: str) -> Callable[[Case], bool]:
+    def accepts(c: Case) -> bool:
+        from hubspot.utils.signature import Signature
+        h = lower_keys(c.headers)
+        if "x-hubspot-signature" not in h:
+            return False
+        # The application passes the version HubSpot declares beside the signature.
+        return truthy(lambda: Signature.is_valid(
+            signature=h["x-hubspot-signature"], client_secret=SECRET, request_body=c.body.decode(),
+            http_uri=f"http://{HOST}/a/hubspot_{version}", http_method="POST",
+            signature_version=h.get("x-hubspot-signature-version")))
+    return accepts
+
+
+for _v in ("v1", "v2"):
+    exception(f"hubspot_{_v}", "signature header repeated", "refuses", REPEATED)
+    exception(f"hubspot_{_v}", "version header repeated", "refuses", REPEATED)
+
+
 # ---- box ----------------------------------------------------------------------------
 
 
@@ -1214,6 +1277,10 @@ SDKS = [
     Sdk("coinbase", "coinbase-commerce", {"secrets": SECRETS}, body_hex_cases("X-CC-Webhook-Signature"),
         coinbase_accepts),
     Sdk("hubspot", "hubspot-api-client", {"secrets": SECRETS}, hubspot_cases, hubspot_accepts),
+    Sdk("hubspot_v1", "hubspot-api-client", {"secrets": SECRETS}, hubspot_digest_cases("v1"),
+        hubspot_digest_accepts("v1")),
+    Sdk("hubspot_v2", "hubspot-api-client", {"secrets": SECRETS}, hubspot_digest_cases("v2"),
+        hubspot_digest_accepts("v2")),
     Sdk("box", "box-sdk-gen", {"secrets": SECRETS + [{"id": "secondary", "env": "SDK_BOX_SECONDARY"}]},
         box_cases, box_accepts),
     Sdk("mailgun", "mailgun", {"secrets": SECRETS}, mailgun_cases, mailgun_accepts),

@@ -33,6 +33,7 @@ const BODY_MAC_ROWS: &[BodyMacRow] = &[
 fn hubspot_digest(name: &'static str, source: &'static str, version: &str, signed: &str) -> Preset {
     let s = header("x-hubspot-signature", "", Algorithm::Digest(Mac::Sha256), Encoding::Hex, signed)
         .lower_hex()
+        .body(BodyRule::Text)
         .declare("x-hubspot-signature-version", Declared::Equal(version.into()));
     row(name, source, s).verifier("hubspot-api-client (PyPI): hubspot.utils.signature.Signature.is_valid")
 }
