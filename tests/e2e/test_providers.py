@@ -183,7 +183,7 @@ def test_signature_from_the_future_is_refused_past_the_allowance(envoy, upstream
 
 # Presets whose provider compares its own lower-case hex digest with the header as text.
 LOWER_HEX = ["github", "linear", "mollie", "onfido", "gocardless", "notion", "asana", "sentry", "vercel", "dropbox", "mux",
-             "pagerduty"]
+             "pagerduty", "bitbucket"]
 
 
 @pytest.mark.parametrize("name", LOWER_HEX)

@@ -126,7 +126,9 @@ pub fn all() -> Vec<Preset> {
         row(
             "bitbucket",
             "https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/",
-            body_hex("x-hub-signature", "sha256=", SHA256),
+            // Atlassian's sample (knowledge base: "Python sample code to verify webhook
+            // signature") compares its hex digest with the header's as strings.
+            body_hex("x-hub-signature", "sha256=", SHA256).lower_hex(),
         )
         .delivery("x-request-uuid"),
         {
