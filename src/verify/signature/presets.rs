@@ -348,6 +348,15 @@ const MUX_LIST: ListRules = ListRules {
 /// PagerDuty's reading of `X-PagerDuty-Signature`: items as written, anything but a `v1`
 /// item ignored.
 const PAGERDUTY_LIST: ListRules = ListRules { repeated: Repeated::Refuse, ..MUX_LIST };
+/// Buildkite's `X-Buildkite-Signature`: `timestamp`, then one `signature`, spaces around
+/// the items dropped.
+const BUILDKITE_LIST: ListRules = ListRules {
+    trim: true,
+    unknown: Unknown::Refuse,
+    pairless: Unknown::Refuse,
+    repeated: Repeated::Refuse,
+    fixed: true,
+};
 /// WorkOS's reading of `WorkOS-Signature`: exactly `t=<ms>, v1=<hex>`.
 const WORKOS_LIST: ListRules = ListRules {
     trim: false,

@@ -642,3 +642,24 @@ fn linear_is_as_strict_as_its_sdk() {
     assert_eq!(c.verify(&at(t + 62, sig), v.body.as_bytes()), Err(Denial::TimestampOutOfTolerance));
     assert_eq!(c.verify(&at(t - 62, sig), v.body.as_bytes()), Err(Denial::TimestampOutOfTolerance));
 }
+
+// Buildkite's page: `timestamp=<ts>,signature=<hex>`, its example trimming the items and
+// comparing lower-case hex strings.
+#[test]
+fn buildkite_reads_its_header_as_the_page_does() {
+    let v = VECTORS.iter().find(|v| v.scheme == "buildkite").unwrap();
+    let c = check(&format!(r#"{{"scheme":"buildkite","secrets":[{{"value":"{}"}}]}}"#, v.secret));
+    let sig = v.headers[0].1.split("signature=").nth(1).unwrap();
+    let at = |h: &str| req(1_700_000_000, "POST", "/hook", &[("x-buildkite-signature", h)]);
+    let body = v.body.as_bytes();
+    assert_eq!(c.verify(&at(&format!("timestamp=1700000000,signature={sig}")), body), Ok("0"));
+    assert_eq!(c.verify(&at(&format!("timestamp=1700000000, signature={sig}")), body), Ok("0"));
+    for refused in [
+        format!("timestamp=1700000000,signature={}", sig.to_uppercase()),
+        format!("signature={sig},timestamp=1700000000"),
+        format!("timestamp=1700000000,signature={},signature={sig}", "0".repeat(64)),
+        format!("timestamp=1700000000,signature={sig},v1=abc"),
+    ] {
+        assert_eq!(c.verify(&at(&refused), body), Err(Denial::SignatureMalformed), "{refused}");
+    }
+}

@@ -447,9 +447,16 @@ pub fn all() -> Vec<Preset> {
         row(
             "buildkite",
             "https://buildkite.com/docs/apis/webhooks#webhook-signature",
+            // The page's example trims the items, compares its lower-case hex digest with the
+            // one `signature` as strings, and suggests a five-minute window.
             list("x-buildkite-signature", ",", b'=', &[("signature", SHA256)], Hex, "{timestamp}.{body}")
-                .ts_member("timestamp", Seconds),
-        ),
+                .ts_member("timestamp", Seconds)
+                .rules(BUILDKITE_LIST)
+                .lower_hex(),
+        )
+        .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
+        .theirs(Some(DEFAULT_WINDOW), None)
+        .note("exactly `timestamp=<ts>,signature=<hex>`, in that order, as Buildkite sends it; the page's example reads the items in any order and takes the last of each"),
         row(
             "calcom",
             "https://cal.com/docs/developing/guides/automation/webhooks#verifying-the-authenticity-of-the-received-payload",
