@@ -725,3 +725,80 @@ mod adyen_properties {
         }
     }
 }
+
+// Mollie's validators (PHP and TypeScript SDKs) take every value of X-Mollie-Signature,
+// each with or without `sha256=`, and pass when one is the lower-case hex HMAC.
+#[test]
+fn mollie_takes_every_value_of_its_signature_header() {
+    let body = b"{\"id\":\"evt_1\",\"amount\":4200}";
+    let c = check(r#"{"scheme":"mollie","secrets":[{"value":"new-secret"}]}"#);
+    let new = hex_encode(&mac(Mac::Sha256, b"new-secret", &[body]));
+    let old = hex_encode(&mac(Mac::Sha256, b"old-secret", &[body]));
+    let at = |pairs: &[(&str, &str)]| req(NOW, "POST", "/m", pairs);
+    let (new_p, old_p) = (format!("sha256={new}"), format!("sha256={old}"));
+    // During a rotation: one header per secret, in either order.
+    assert_eq!(c.verify(&at(&[("x-mollie-signature", &old_p), ("x-mollie-signature", &new_p)]), body), Ok("0"));
+    assert_eq!(c.verify(&at(&[("x-mollie-signature", &new_p), ("x-mollie-signature", &old_p)]), body), Ok("0"));
+    // Without the prefix, as the validators also read it.
+    assert_eq!(c.verify(&at(&[("x-mollie-signature", &new)]), body), Ok("0"));
+    // None of them ours, or one of them not hex: refused.
+    assert_eq!(
+        c.verify(&at(&[("x-mollie-signature", &old_p), ("x-mollie-signature", &old_p)]), body),
+        Err(Denial::SignatureMismatch)
+    );
+    assert_eq!(
+        c.verify(&at(&[("x-mollie-signature", &new_p), ("x-mollie-signature", "sha256=zz")]), body),
+        Err(Denial::SignatureMalformed)
+    );
+    // Both joined in one value (a framework's comma join) is no signature.
+    let joined = format!("{new_p}, {old_p}");
+    assert_eq!(c.verify(&at(&[("x-mollie-signature", &joined)]), body), Err(Denial::SignatureMalformed));
+    // Upper-case hex: the validators compare strings.
+    let upper = format!("sha256={}", new.to_uppercase());
+    assert_eq!(c.verify(&at(&[("x-mollie-signature", &upper)]), body), Err(Denial::SignatureMalformed));
+    // The body changed: refused.
+    assert_eq!(c.verify(&at(&[("x-mollie-signature", &new_p)]), b"{}"), Err(Denial::SignatureMismatch));
+    // Every other preset still refuses its signature header twice.
+    let gh = check(r#"{"scheme":"github","secrets":[{"value":"new-secret"}]}"#);
+    let two = [("x-hub-signature-256", new_p.as_str()), ("x-hub-signature-256", new_p.as_str())];
+    assert_eq!(gh.verify(&at(&two), body), Err(Denial::SignatureRepeated));
+    let gc = check(r#"{"scheme":"gocardless","secrets":[{"value":"new-secret"}]}"#);
+    let two = [("webhook-signature", new.as_str()), ("webhook-signature", new.as_str())];
+    assert_eq!(gc.verify(&at(&two), body), Err(Denial::SignatureRepeated));
+}
+
+// Linear's SDK compares its lower-case hex digest as a string and allows a minute either way.
+#[test]
+fn linear_is_as_strict_as_its_sdk() {
+    let v = VECTORS.iter().find(|v| v.scheme == "linear").unwrap();
+    let c = check(&format!(r#"{{"scheme":"linear","secrets":[{{"value":"{}"}}]}}"#, v.secret));
+    let sig = v.headers[0].1;
+    let at = |now: u64, s: &str| req(now, "POST", "/hook", &[("linear-signature", s)]);
+    let t = 1_700_000_000;
+    assert_eq!(c.verify(&at(t, sig), v.body.as_bytes()), Ok("0"));
+    assert_eq!(c.verify(&at(t, &sig.to_uppercase()), v.body.as_bytes()), Err(Denial::SignatureMalformed));
+    assert_eq!(c.verify(&at(t + 60, sig), v.body.as_bytes()), Ok("0"));
+    assert_eq!(c.verify(&at(t + 62, sig), v.body.as_bytes()), Err(Denial::TimestampOutOfTolerance));
+    assert_eq!(c.verify(&at(t - 62, sig), v.body.as_bytes()), Err(Denial::TimestampOutOfTolerance));
+}
+
+// Buildkite's page: `timestamp=<ts>,signature=<hex>`, its example trimming the items and
+// comparing lower-case hex strings.
+#[test]
+fn buildkite_reads_its_header_as_the_page_does() {
+    let v = VECTORS.iter().find(|v| v.scheme == "buildkite").unwrap();
+    let c = check(&format!(r#"{{"scheme":"buildkite","secrets":[{{"value":"{}"}}]}}"#, v.secret));
+    let sig = v.headers[0].1.split("signature=").nth(1).unwrap();
+    let at = |h: &str| req(1_700_000_000, "POST", "/hook", &[("x-buildkite-signature", h)]);
+    let body = v.body.as_bytes();
+    assert_eq!(c.verify(&at(&format!("timestamp=1700000000,signature={sig}")), body), Ok("0"));
+    assert_eq!(c.verify(&at(&format!("timestamp=1700000000, signature={sig}")), body), Ok("0"));
+    for refused in [
+        format!("timestamp=1700000000,signature={}", sig.to_uppercase()),
+        format!("signature={sig},timestamp=1700000000"),
+        format!("timestamp=1700000000,signature={},signature={sig}", "0".repeat(64)),
+        format!("timestamp=1700000000,signature={sig},v1=abc"),
+    ] {
+        assert_eq!(c.verify(&at(&refused), body), Err(Denial::SignatureMalformed), "{refused}");
+    }
+}
