@@ -9,3 +9,4 @@ pub mod jwt;
 mod mac;
 pub(crate) mod payload;
 pub mod signature;
+pub mod x509;
