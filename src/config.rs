@@ -15,6 +15,7 @@ use crate::verify::ip::{IpAllowlist, IpAllowlistConfig};
 use crate::verify::jwt::{JwtCheck, JwtConfig};
 use crate::verify::payload::{PayloadCheck, PayloadConfig};
 use crate::verify::signature::{SignatureCheck, SignatureConfig};
+use crate::verify::sns::{SnsCheck, SnsConfig};
 use crate::wire;
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
@@ -61,6 +62,7 @@ pub struct ChecksConfig {
     pub jwt: Option<JwtConfig>,
     pub signature: Option<SignatureConfig>,
     pub developer_payload: Option<PayloadConfig>,
+    pub sns: Option<SnsConfig>,
 }
 
 /// Parse and validate the plugin configuration (JSON bytes from Envoy).
@@ -214,8 +216,22 @@ fn compile_route(
         Some(p) => Some(PayloadCheck::compile(p, &format!("{cp}.developer_payload"), env)?),
         None => None,
     };
-    let checks =
-        Checks { ip_allowlist, rate_limit, client_cert, headers, jwt, signature, dedupe, payload, ..Checks::default() };
+    let sns = match &c.sns {
+        Some(s) => Some(SnsCheck::compile(s, &format!("{cp}.sns"))?),
+        None => None,
+    };
+    let checks = Checks {
+        ip_allowlist,
+        rate_limit,
+        client_cert,
+        headers,
+        jwt,
+        signature,
+        dedupe,
+        payload,
+        sns,
+        ..Checks::default()
+    };
     if checks.is_empty() {
         // A route with no check would forward anything while looking protected.
         return Err(ConfigError::new(&cp, "a route needs at least one check"));

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::config;
 use crate::error::{ConfigError, Env};
+use crate::fetch::certs::CertCache;
 use crate::fetch::{Document, Failure, Ledger, Need, Request};
 use crate::host::{CalloutId, Host, Level, PluginHost, RequestHost};
 use crate::metrics::Metrics;
@@ -42,6 +43,8 @@ pub struct Plugin {
     noticed: Mutex<Vec<String>>,
     /// The fetches requests of this instance wait for ([`crate::fetch`]).
     fetches: Ledger,
+    /// Signing certificates fetched by URL.
+    certs: CertCache,
 }
 
 impl Plugin {
@@ -86,6 +89,7 @@ impl Plugin {
             lists,
             noticed: Mutex::new(Vec::new()),
             fetches: Ledger::default(),
+            certs: CertCache::default(),
         })
     }
 
@@ -120,6 +124,11 @@ impl Plugin {
         &self.fetches
     }
 
+    /// Signing certificates fetched by URL.
+    pub fn certs(&self) -> &CertCache {
+        &self.certs
+    }
+
     /// The request that fetches what `need` names, or `None` when a request cannot fetch
     /// it itself (a list that logs in first).
     pub fn fetch_request(&self, need: &Need) -> Option<Request> {
@@ -134,6 +143,17 @@ impl Plugin {
                     limit: crate::remote_list::MAX_BODY_BYTES,
                 })
             }
+            Document::Certificate { cluster, authority, path, timeout_ms, .. } => Some(Request {
+                cluster: cluster.clone(),
+                headers: vec![
+                    (":method".to_string(), "GET".to_string()),
+                    (":path".to_string(), path.clone()),
+                    (":authority".to_string(), authority.clone()),
+                ],
+                body: None,
+                timeout: Duration::from_millis(*timeout_ms),
+                limit: crate::verify::x509::MAX_PEM_BYTES,
+            }),
         }
     }
 
@@ -167,6 +187,10 @@ impl Plugin {
                         m.fetch_failed(host);
                     }
                 }
+                Document::Certificate { url, .. } => host.log(
+                    Level::Warn,
+                    &format!("webhook-guard: certificate {url} fetch for a waiting request failed: {failure}"),
+                ),
             }
         }
         result
@@ -191,6 +215,11 @@ impl Plugin {
                     Level::Info,
                     &format!("webhook-guard: remote list {name} loaded for a waiting request, {entries} entries"),
                 );
+                Ok(())
+            }
+            Document::Certificate { url, .. } => {
+                self.certs.put(host.store(), url, body, now_ms)?;
+                host.log(Level::Info, &format!("webhook-guard: certificate {url} loaded for a waiting request"));
                 Ok(())
             }
         }

@@ -171,4 +171,4 @@ fn rsa_key(spki: &[u8]) -> Result<rsa::RsaPublicKey, &'static str> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
