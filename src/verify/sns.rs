@@ -246,4 +246,4 @@ pub fn cert_url(url: &str) -> Option<(&str, &str)> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

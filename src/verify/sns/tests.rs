@@ -7,8 +7,8 @@ use super::*;
 use crate::verify::x509::read_pem;
 use crate::verify::x509::tests::certificate;
 
-const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders";
-const URL: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem";
+pub(crate) const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders";
+pub(crate) const URL: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem";
 
 fn check() -> SnsCheck {
     let c: SnsConfig = crate::wire::read_str(&format!(
@@ -33,7 +33,7 @@ fn sign(key: &Path, version: u8, canonical: &str) -> String {
 }
 
 /// A message of `kind` with these members (besides the signature's), signed.
-fn message(key: &Path, version: u8, members: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn message(key: &Path, version: u8, members: &[(&str, &str)]) -> Vec<u8> {
     let kind = members.iter().find(|(n, _)| *n == "Type").map(|(_, v)| *v).unwrap();
     let order = if kind == "Notification" { NOTIFICATION } else { CONFIRMATION };
     let mut canonical = String::new();
@@ -52,7 +52,7 @@ fn message(key: &Path, version: u8, members: &[(&str, &str)]) -> Vec<u8> {
     serde_json::to_vec(&doc).unwrap()
 }
 
-fn notification(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+pub(crate) fn notification(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
     let mut m = vec![
         ("Type", "Notification"),
         ("MessageId", "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324"),
