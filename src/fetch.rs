@@ -63,7 +63,18 @@ pub enum Document {
     /// `authority` and `path` (the URL's parts), read as an X.509 certificate in PEM
     /// with an RSA key, and kept by URL in the shared store
     /// ([`certs::CertCache`]).
-    Certificate { url: String, cluster: String, authority: String, path: String, timeout_ms: u64 },
+    Certificate(Box<CertificateDoc>),
+}
+
+/// Where a signing certificate named by URL is fetched (boxed in [`Document`]: a need
+/// travels in every stage's findings, most of which need nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateDoc {
+    pub url: String,
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    pub timeout_ms: u64,
 }
 
 impl Need {
@@ -75,7 +86,7 @@ impl Need {
     pub fn key(&self) -> String {
         match &self.document {
             Document::List(name) => format!("list:{name}"),
-            Document::Certificate { url, .. } => format!("cert:{url}"),
+            Document::Certificate(c) => format!("cert:{}", c.url),
         }
     }
 }

@@ -143,15 +143,15 @@ impl Plugin {
                     limit: crate::remote_list::MAX_BODY_BYTES,
                 })
             }
-            Document::Certificate { cluster, authority, path, timeout_ms, .. } => Some(Request {
-                cluster: cluster.clone(),
+            Document::Certificate(c) => Some(Request {
+                cluster: c.cluster.clone(),
                 headers: vec![
                     (":method".to_string(), "GET".to_string()),
-                    (":path".to_string(), path.clone()),
-                    (":authority".to_string(), authority.clone()),
+                    (":path".to_string(), c.path.clone()),
+                    (":authority".to_string(), c.authority.clone()),
                 ],
                 body: None,
-                timeout: Duration::from_millis(*timeout_ms),
+                timeout: Duration::from_millis(c.timeout_ms),
                 limit: crate::verify::x509::MAX_PEM_BYTES,
             }),
         }
@@ -187,9 +187,9 @@ impl Plugin {
                         m.fetch_failed(host);
                     }
                 }
-                Document::Certificate { url, .. } => host.log(
+                Document::Certificate(c) => host.log(
                     Level::Warn,
-                    &format!("webhook-guard: certificate {url} fetch for a waiting request failed: {failure}"),
+                    &format!("webhook-guard: certificate {} fetch for a waiting request failed: {failure}", c.url),
                 ),
             }
         }
@@ -217,9 +217,9 @@ impl Plugin {
                 );
                 Ok(())
             }
-            Document::Certificate { url, .. } => {
-                self.certs.put(host.store(), url, body, now_ms)?;
-                host.log(Level::Info, &format!("webhook-guard: certificate {url} loaded for a waiting request"));
+            Document::Certificate(c) => {
+                self.certs.put(host.store(), &c.url, body, now_ms)?;
+                host.log(Level::Info, &format!("webhook-guard: certificate {} loaded for a waiting request", c.url));
                 Ok(())
             }
         }

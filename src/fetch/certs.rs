@@ -33,7 +33,8 @@ impl CertCache {
     /// The certificate at `url`, if one fetched less than [`CERT_TTL_MS`] ago is in this
     /// instance or in the shared store.
     pub fn get(&self, store: &dyn SharedStore, url: &str, now_ms: u64) -> Option<Arc<SigningCert>> {
-        let fresh = |fetched: u64| now_ms.saturating_sub(fetched) < CERT_TTL_MS && fetched <= now_ms.saturating_add(60_000);
+        let fresh =
+            |fetched: u64| now_ms.saturating_sub(fetched) < CERT_TTL_MS && fetched <= now_ms.saturating_add(60_000);
         {
             let local = self.lock();
             if let Some((_, fetched, cert)) = local.iter().find(|(u, _, _)| u == url) {

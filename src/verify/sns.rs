@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::denial::Denial;
 use crate::error::ConfigError;
-use crate::fetch::{Document, Need};
+use crate::fetch::{CertificateDoc, Document, Need};
 use crate::json::{self, Json};
 use crate::request::Headers;
 use crate::verify::x509::SigningCert;
@@ -108,10 +108,7 @@ impl SnsCheck {
         }
         let timeout_ms = c.certificates.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
         if !(100..=60_000).contains(&timeout_ms) {
-            return Err(ConfigError::new(
-                format!("{path}.certificates.timeout_ms"),
-                "must be between 100 and 60000",
-            ));
+            return Err(ConfigError::new(format!("{path}.certificates.timeout_ms"), "must be between 100 and 60000"));
         }
         Ok(SnsCheck { topics: c.topic_arns.clone(), cluster: c.certificates.cluster.clone(), timeout_ms })
     }
@@ -151,27 +148,16 @@ impl SnsCheck {
             .map_err(|_| Denial::SnsMessageMalformed)?;
         let url = message.string("SigningCertURL")?;
         let (authority, path) = cert_url(url).ok_or(Denial::SnsCertUrlRefused)?;
-        let mut canonical = String::new();
-        for name in signed {
-            let value = match message.get(name) {
-                Some(Json::String(v)) => v,
-                None if *name == "Subject" => continue,
-                _ => return Err(Denial::SnsMessageMalformed.into()),
-            };
-            canonical.push_str(name);
-            canonical.push('\n');
-            canonical.push_str(value);
-            canonical.push('\n');
-        }
+        let canonical = message.canonical(signed)?;
         let Some(cert) = cert(url) else {
             return Err(Unverified::Need(Need {
-                document: Document::Certificate {
+                document: Document::Certificate(Box::new(CertificateDoc {
                     url: url.to_string(),
                     cluster: self.cluster.clone(),
                     authority: authority.to_string(),
                     path: path.to_string(),
                     timeout_ms: self.timeout_ms,
-                },
+                })),
                 retry_after_seconds: self.timeout_ms.div_ceil(1000).saturating_add(1),
             }));
         };
@@ -190,6 +176,18 @@ impl SnsCheck {
         }
         Ok(())
     }
+}
+
+/// The string an SNS message's signature covers: `Name\nvalue\n` of the members its
+/// `Type` signs (`webhook-guard sign` signs it; the check verifies it).
+pub fn string_to_sign(body: &[u8]) -> Result<String, Denial> {
+    let message = Message::read(body)?;
+    let signed = match message.string("Type")? {
+        "Notification" => NOTIFICATION,
+        "SubscriptionConfirmation" | "UnsubscribeConfirmation" => CONFIRMATION,
+        _ => return Err(Denial::SnsMessageMalformed),
+    };
+    message.canonical(signed)
 }
 
 /// The message's members.
@@ -212,6 +210,23 @@ impl Message {
 
     fn get(&self, name: &str) -> Option<&Json> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// `Name\nvalue\n` of each of `signed` (`Subject` skipped when absent).
+    fn canonical(&self, signed: &[&str]) -> Result<String, Denial> {
+        let mut canonical = String::new();
+        for name in signed {
+            let value = match self.get(name) {
+                Some(Json::String(v)) => v,
+                None if *name == "Subject" => continue,
+                _ => return Err(Denial::SnsMessageMalformed),
+            };
+            canonical.push_str(name);
+            canonical.push('\n');
+            canonical.push_str(value);
+            canonical.push('\n');
+        }
+        Ok(canonical)
     }
 
     /// A member that must be a string.

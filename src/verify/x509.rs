@@ -49,7 +49,8 @@ fn pem_der(pem: &[u8]) -> Result<Vec<u8>, &'static str> {
     let start = find(pem, BEGIN).ok_or("no PEM certificate")? + BEGIN.len();
     let rest = pem.get(start..).ok_or("no PEM certificate")?;
     let end = find(rest, END).ok_or("the PEM certificate has no END line")?;
-    let b64: Vec<u8> = rest.get(..end).unwrap_or_default().iter().copied().filter(|c| !c.is_ascii_whitespace()).collect();
+    let b64: Vec<u8> =
+        rest.get(..end).unwrap_or_default().iter().copied().filter(|c| !c.is_ascii_whitespace()).collect();
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| "the PEM certificate is not base64")
 }
@@ -131,7 +132,13 @@ fn time(input: &[u8]) -> Result<(i64, &[u8]), &'static str> {
     };
     let field = |i: usize| digits.get(i..i + 2).and_then(number).ok_or(BAD);
     let (month, day, hour, minute, second) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
-    if digits.get(10) != Some(&b'Z') || !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+    if digits.get(10) != Some(&b'Z')
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
         return Err(BAD);
     }
     let days = crate::time::days_from_civil(year, month, day);

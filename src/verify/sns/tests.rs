@@ -211,13 +211,13 @@ fn without_its_certificate_the_check_asks_for_it_by_url() {
     let Err(Unverified::Need(need)) = got else { panic!("{got:?}") };
     assert_eq!(
         need.document,
-        Document::Certificate {
+        Document::Certificate(Box::new(CertificateDoc {
             url: URL.to_string(),
             cluster: "sns_certs".to_string(),
             authority: "sns.us-east-1.amazonaws.com".to_string(),
             path: "/SimpleNotificationService-0123456789abcdef.pem".to_string(),
             timeout_ms: 2000,
-        }
+        }))
     );
 }
 
@@ -255,12 +255,18 @@ fn bodies_that_are_not_sns_messages_are_malformed() {
 fn configuration_errors_name_the_field() {
     let table = [
         (r#"{"topic_arns":[],"certificates":{"cluster":"c"}}"#, "p.topic_arns: list at least one topic ARN"),
-        (r#"{"topic_arns":["orders"],"certificates":{"cluster":"c"}}"#, "p.topic_arns[0]: \"orders\" is not a topic ARN"),
+        (
+            r#"{"topic_arns":["orders"],"certificates":{"cluster":"c"}}"#,
+            "p.topic_arns[0]: \"orders\" is not a topic ARN",
+        ),
         (
             r#"{"topic_arns":["arn:aws:sns:us-east-1:1:t","arn:aws:sns:us-east-1:1:t"],"certificates":{"cluster":"c"}}"#,
             "p.topic_arns[1]: \"arn:aws:sns:us-east-1:1:t\" is listed twice",
         ),
-        (r#"{"topic_arns":["arn:aws:sns:us-east-1:1:t"],"certificates":{"cluster":""}}"#, "p.certificates.cluster: must name"),
+        (
+            r#"{"topic_arns":["arn:aws:sns:us-east-1:1:t"],"certificates":{"cluster":""}}"#,
+            "p.certificates.cluster: must name",
+        ),
         (
             r#"{"topic_arns":["arn:aws:sns:us-east-1:1:t"],"certificates":{"cluster":"c","timeout_ms":10}}"#,
             "p.certificates.timeout_ms: must be between 100 and 60000",
