@@ -13,6 +13,7 @@ use crate::shared::SharedStore;
 use crate::verify::cert::{
     normalize_thumbprint, read_presented, CertOrigin, ClientCertCheck, PeerCertForm, ThumbprintSet,
 };
+use crate::verify::event_grid::EventGrid;
 use crate::verify::headers::SecretHeader;
 use crate::verify::ip::CidrSet;
 use crate::verify::ip::IpAllowlist;
@@ -72,6 +73,8 @@ pub struct Checks {
     pub signature: Option<SignatureCheck>,
     pub dedupe: Option<Dedupe>,
     pub payload: Option<PayloadCheck>,
+    /// Event Grid's endpoint validation, answered behind the route's authentication.
+    pub event_grid: Option<EventGrid>,
     pub sns: Option<SnsCheck>,
     /// Caches of the remote lists decoded for matching, keyed by generation: per worker
     /// VM (Wasm), or one for every worker thread (native), hence the lock.
@@ -312,7 +315,10 @@ impl Route {
 
     /// Whether any check of this route reads the body (so it must be buffered).
     pub fn needs_body(&self) -> bool {
-        self.checks.signature.is_some() || self.checks.payload.is_some() || self.checks.sns.is_some()
+        self.checks.signature.is_some()
+            || self.checks.payload.is_some()
+            || self.checks.event_grid.is_some()
+            || self.checks.sns.is_some()
     }
 
     /// Ids of every secret of this route's checks (for metrics declared up front).
@@ -522,6 +528,22 @@ impl Route {
         lookups: Option<&dyn Lookups>,
     ) -> Findings {
         let mut f = Findings::default();
+        // The header checks authenticated the sender: its handshake is answered here.
+        if let Some(eg) = &self.checks.event_grid {
+            match eg.handshake(head, body) {
+                Some(Ok(reply)) => {
+                    f.handshake = Some(reply);
+                    return f;
+                }
+                Some(Err(d)) => {
+                    f.denials.push(d);
+                    if mode == Mode::Enforce {
+                        return f;
+                    }
+                }
+                None => {}
+            }
+        }
         if let Some(sns) = &self.checks.sns {
             let cert = |url: &str| lookups.and_then(|l| l.signing_cert(url));
             match sns.verify(&head.headers, body, head.now, &cert) {

@@ -219,6 +219,7 @@ fn every_configuration_field_has_its_row() {
         (checks(r#"{"client_cert":{"zz_probe":1}}"#), "`checks.client_cert`"),
         (checks(r#"{"sns":{"zz_probe":1}}"#), "`checks.sns`"),
         (checks(r#"{"sns":{"certificates":{"zz_probe":1}}}"#), "`checks.sns.certificates`"),
+        (checks(r#"{"event_grid":{"zz_probe":1}}"#), "`checks.event_grid`"),
     ];
     let text = read("docs/configuration.md");
     let rows = |lines: &[&str]| -> BTreeSet<String> {

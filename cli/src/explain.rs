@@ -120,7 +120,13 @@ fn secret_of(f: &Findings, check: &str, nth: usize) -> Option<String> {
 /// Every check of the route in the plugin's order, from findings made in monitor mode
 /// (every check ran, each recorded a denial or, for checks with secrets, the secret that
 /// matched, in order).
-fn steps(route: &Route, head: &RequestHead, findings: &Findings, body_findings: Option<&Findings>) -> Vec<Step> {
+fn steps(
+    route: &Route,
+    head: &RequestHead,
+    body_bytes: &[u8],
+    findings: &Findings,
+    body_findings: Option<&Findings>,
+) -> Vec<Step> {
     let c = &route.checks;
     let mut out = Vec::new();
     let mut i = 0;
@@ -158,8 +164,19 @@ fn steps(route: &Route, head: &RequestHead, findings: &Findings, body_findings: 
     }
     let Some(body) = body_findings else { return out };
     let mut j = 0;
+    if let Some(eg) = &c.event_grid {
+        // It runs first on the body: its refusal is the first body denial.
+        let outcome = match eg.handshake(head, body_bytes) {
+            Some(Err(d)) => {
+                j += 1;
+                Outcome::Fail(d)
+            }
+            _ => Outcome::Pass(None),
+        };
+        push("event_grid", outcome);
+    }
     if c.sns.is_some() {
-        // The first body check: a denial of its family first in the list is its own.
+        // After event_grid: a denial of its family next in the list is its own.
         let d = denial_of(body, &mut j, |r| r.starts_with("sns_") || r == "signature_mismatch" || list(r));
         push("sns", d.map_or(Outcome::Pass(None), Outcome::Fail));
     }
@@ -282,7 +299,7 @@ pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn
     let too_large = route.needs_body() && body.len() as u64 > policy.max_body_bytes;
     let all_body = (route.needs_body() && !too_large)
         .then(|| route.check_body_with(&head, body, Mode::Monitor, Some(&offline() as &dyn Lookups)));
-    let explained = steps(route, &head, &all_head, all_body.as_ref());
+    let explained = steps(route, &head, body, &all_head, all_body.as_ref());
 
     // The verdict, stage by stage as the filter reaches it.
     let lookups = Offline { store, cert_pem: cert.clone(), signing_cert: signing_cert.clone() };
@@ -364,7 +381,9 @@ fn finish(out: &mut dyn Write, verdict: &Verdict) -> std::io::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
         Decision::Handshake(reply) => {
-            writeln!(out, "verdict  200 {} (a provider handshake, answered by the filter)", reply.body)?;
+            let extra: Vec<String> = reply.headers.iter().map(|(n, v)| format!(" {}: {v}", capitalised(n))).collect();
+            let body = if reply.body.is_empty() { "(no body)" } else { reply.body.as_str() };
+            writeln!(out, "verdict  200 {body}{} (a provider handshake, answered by the filter)", extra.concat())?;
             Ok(ExitCode::SUCCESS)
         }
         // Offline lookups never let a check wait for a fetch; should one, say so.

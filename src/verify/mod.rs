@@ -2,6 +2,7 @@
 
 pub mod cert;
 mod encoding;
+pub mod event_grid;
 pub(crate) mod headers;
 pub mod ip;
 pub mod jwk;
