@@ -24,8 +24,9 @@ PROVIDER_SDKS=('twilio==9.13.0' 'svix==2.9.1' 'standardwebhooks==1.3.0' 'stripe=
 # base64, so it too comes without its pins (aenum, listed above, is the one it adds).
 NO_DEPS_SDKS=('workos==10.8.0' 'cashfree-pg==6.0.1')
 # Google's own verifier of its OIDC tokens, the reference of the jwt preset `google`
-# (PyJWT, above, verifies the other JWKS-signed tokens).
-TOKEN_VERIFIERS=('google-auth==2.63.1')
+# (PyJWT, above, verifies the other JWKS-signed tokens); an SNS message validator, the
+# independent reference of checks.sns (SignatureVersion 1).
+TOKEN_VERIFIERS=('google-auth==2.63.1' 'aws-sns-message-validator==0.0.5')
 # Event Grid's own event models: the validation and notification events the e2e suite
 # sends are the shapes this package builds and reads.
 EVENT_MODELS=('azure-eventgrid==4.22.1')

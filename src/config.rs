@@ -16,6 +16,7 @@ use crate::verify::ip::{IpAllowlist, IpAllowlistConfig};
 use crate::verify::jwt::{JwtCheck, JwtConfig};
 use crate::verify::payload::{PayloadCheck, PayloadConfig};
 use crate::verify::signature::{SignatureCheck, SignatureConfig};
+use crate::verify::sns::{SnsCheck, SnsConfig};
 use crate::wire;
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
@@ -62,6 +63,7 @@ pub struct ChecksConfig {
     pub jwt: Option<JwtConfig>,
     pub signature: Option<SignatureConfig>,
     pub developer_payload: Option<PayloadConfig>,
+    pub sns: Option<SnsConfig>,
     pub event_grid: Option<EventGridConfig>,
 }
 
@@ -216,6 +218,10 @@ fn compile_route(
         Some(p) => Some(PayloadCheck::compile(p, &format!("{cp}.developer_payload"), env)?),
         None => None,
     };
+    let sns = match &c.sns {
+        Some(s) => Some(SnsCheck::compile(s, &format!("{cp}.sns"))?),
+        None => None,
+    };
     let event_grid = match &c.event_grid {
         Some(eg) => {
             let authenticated = jwt.is_some() || !headers.is_empty();
@@ -236,6 +242,7 @@ fn compile_route(
         signature,
         dedupe,
         payload,
+        sns,
         event_grid,
         ..Checks::default()
     };

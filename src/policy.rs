@@ -22,6 +22,8 @@ use crate::verify::jwt::JwtCheck;
 use crate::verify::payload::PayloadCheck;
 use crate::verify::signature::handshake::Reply;
 use crate::verify::signature::SignatureCheck;
+use crate::verify::sns::{SnsCheck, Unverified};
+use crate::verify::x509::SigningCert;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -73,6 +75,7 @@ pub struct Checks {
     pub payload: Option<PayloadCheck>,
     /// Event Grid's endpoint validation, answered behind the route's authentication.
     pub event_grid: Option<EventGrid>,
+    pub sns: Option<SnsCheck>,
     /// Caches of the remote lists decoded for matching, keyed by generation: per worker
     /// VM (Wasm), or one for every worker thread (native), hence the lock.
     pub ip_cache: Mutex<Option<(u64, Arc<CidrSet>)>>,
@@ -89,6 +92,7 @@ impl Checks {
             && self.jwt.is_none()
             && self.signature.is_none()
             && self.payload.is_none()
+            && self.sns.is_none()
     }
 }
 
@@ -111,6 +115,10 @@ pub trait Lookups {
     /// request path can; offline callers (the CLI, tests of the checks) cannot.
     fn may_fetch(&self) -> bool {
         false
+    }
+    /// A signing certificate fetched by URL, if one is at hand ([`crate::fetch::certs`]).
+    fn signing_cert(&self, _url: &str) -> Option<Arc<SigningCert>> {
+        None
     }
     /// The connection's client certificate in `form`, as the host gives it (the bytes of
     /// the attribute), or `None` when the host has no such attribute or no certificate
@@ -307,7 +315,10 @@ impl Route {
 
     /// Whether any check of this route reads the body (so it must be buffered).
     pub fn needs_body(&self) -> bool {
-        self.checks.signature.is_some() || self.checks.payload.is_some() || self.checks.event_grid.is_some()
+        self.checks.signature.is_some()
+            || self.checks.payload.is_some()
+            || self.checks.event_grid.is_some()
+            || self.checks.sns.is_some()
     }
 
     /// Ids of every secret of this route's checks (for metrics declared up front).
@@ -514,7 +525,7 @@ impl Route {
         head: &RequestHead,
         body: &[u8],
         mode: Mode,
-        _lookups: Option<&dyn Lookups>,
+        lookups: Option<&dyn Lookups>,
     ) -> Findings {
         let mut f = Findings::default();
         // The header checks authenticated the sender: its handshake is answered here.
@@ -531,6 +542,25 @@ impl Route {
                     }
                 }
                 None => {}
+            }
+        }
+        if let Some(sns) = &self.checks.sns {
+            let cert = |url: &str| lookups.and_then(|l| l.signing_cert(url));
+            match sns.verify(&head.headers, body, head.now, &cert) {
+                Ok(()) => {}
+                Err(Unverified::Denied(d)) => f.denials.push(d),
+                // The certificate is not here yet: wait for it when the request can.
+                Err(Unverified::Need(need)) if lookups.is_some_and(|l| l.may_fetch()) => {
+                    f.need = Some(need);
+                    return f;
+                }
+                Err(Unverified::Need(need)) => {
+                    f.retry_after = Some(need.retry_after_seconds);
+                    f.denials.push(Denial::ListUnavailable);
+                }
+            }
+            if mode == Mode::Enforce && !f.denials.is_empty() {
+                return f;
             }
         }
         if let Some(sig) = &self.checks.signature {

@@ -217,6 +217,8 @@ fn every_configuration_field_has_its_row() {
         (checks(r#"{"jwt":{"jwks":{"zz_probe":1}}}"#), "`checks.jwt.jwks`"),
         (checks(r#"{"developer_payload":{"zz_probe":1}}"#), "`checks.developer_payload`"),
         (checks(r#"{"client_cert":{"zz_probe":1}}"#), "`checks.client_cert`"),
+        (checks(r#"{"sns":{"zz_probe":1}}"#), "`checks.sns`"),
+        (checks(r#"{"sns":{"certificates":{"zz_probe":1}}}"#), "`checks.sns.certificates`"),
         (checks(r#"{"event_grid":{"zz_probe":1}}"#), "`checks.event_grid`"),
     ];
     let text = read("docs/configuration.md");

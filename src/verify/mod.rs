@@ -10,3 +10,5 @@ pub mod jwt;
 mod mac;
 pub(crate) mod payload;
 pub mod signature;
+pub mod sns;
+pub mod x509;
