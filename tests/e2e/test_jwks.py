@@ -15,6 +15,7 @@ Retry-After) and after it (the last good keys serve)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import hmac
 import json
@@ -97,6 +98,7 @@ class Lab:
         self.api.answer("/jwks-never", status=500)
         self.api.answer("/jwks-chunked", status=500)
         self.api.answer("/jwks-both", status=500)
+        self.api.answer("/jwks-burst", status=500)
         self.api.answer("/oauth2/v3/certs", list={"keys": [dict(public_jwk("r1", self.keys["r1"][0]),
                                                                  alg="RS256", use="sig")]})
         policy = {"api": "v1", "routes": [
@@ -113,6 +115,8 @@ class Lab:
                             "jwks": {"remote": timing("/jwks-never", retry_seconds=600, timeout_ms=1000)}}),
             route("chunked", {"algorithms": ["RS256"], "audiences": [AUDIENCE],
                               "jwks": {"remote": timing("/jwks-chunked", retry_seconds=600, timeout_ms=4000)}}),
+            route("burst", {"algorithms": ["RS256"], "audiences": [AUDIENCE],
+                            "jwks": {"remote": timing("/jwks-burst", retry_seconds=600, timeout_ms=4000)}}),
             # A token and a body signature: the body checks run once the keys are in.
             {"name": "both", "match": {"path_prefix": "/hooks/both"}, "checks": {
                 "jwt": {"algorithms": ["RS256"], "audiences": [AUDIENCE],
@@ -131,7 +135,7 @@ class Lab:
         for name, keys in (("keys", 4), ("mail", 4), ("google", 1)):
             mtls.wait_for(lambda n=name, k=keys: (mtls.gauge(self.envoy, mtls.list_metric(n, "jwt", "entries")) or 0)
                           >= k, 10, f"{name}'s JWKS to load")
-        for name in ("late", "never", "chunked", "both"):
+        for name in ("late", "never", "chunked", "both", "burst"):
             failed = mtls.list_metric(name, "jwt", "fetch_failed")
             mtls.wait_for(lambda f=failed: self.envoy.stats(f).get(f, 0) >= 1, 10, f"{name}'s first fetch to fail")
 
@@ -300,6 +304,24 @@ def test_a_request_before_the_first_fetch_waits_for_the_keys_and_is_forwarded_on
     for _ in range(4):
         accepted(lab, upstream, "late", token)
     assert len(lab.api.hits_of("/jwks-late")) == hits + 1
+
+
+def test_a_burst_before_the_first_fetch_waits_for_the_keys_and_every_request_is_forwarded(lab, upstream):
+    token = lab.sign("r1", "RS256")
+    lab.api.answer("/jwks-burst", list=jwks(lab.keys), slow=1.0)
+    hits = len(lab.api.hits_of("/jwks-burst"))
+    before = denials.counters(lab.envoy, "burst.")
+    # Four requests at once, spread over both workers, none of which has the keys yet.
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(lab.envoy, "/hooks/burst", token), range(4)))
+    assert [r.status for r in answers] == [200] * 4, [(r.status, r.body) for r in answers]
+    recs = upstream.requests()
+    assert len(recs) == 4 and all(r.body == BODY for r in recs)
+    assert denials.wait_counter_delta(lab.envoy, "burst", before, {"allowed": 4}) == {"allowed": 4}
+    # Each waiting request fetched for itself (no host wakes one request from another's
+    # answer), never more than the four.
+    assert 1 <= len(lab.api.hits_of("/jwks-burst")) - hits <= 4
+    upstream.reset()
 
 
 def test_a_body_that_arrives_while_the_request_waits_is_held_then_forwarded_whole(lab, upstream):
