@@ -19,6 +19,7 @@ use webhook_guard::plugin::Plugin;
 use webhook_guard::shared::SharedStore;
 use webhook_guard::stream::Stream;
 use webhook_guard::testing::FakeEnvoy;
+use webhook_guard::verify::cert::PeerCertForm;
 
 const GITHUB_SECRET: &str = "bench-github-secret";
 const JWT_SECRET: &str = "bench-jwt-secret-0123456789abcdef";
@@ -106,7 +107,7 @@ impl RequestHost for BenchRequest<'_> {
     fn client_address(&self) -> Option<String> {
         Some("127.0.0.1:40000".into())
     }
-    fn peer_certificate(&self) -> Option<Vec<u8>> {
+    fn peer_certificate(&self, _: PeerCertForm) -> Option<Vec<u8>> {
         None
     }
     fn set_request_header(&mut self, _: &str, _: &str) {}
