@@ -30,9 +30,10 @@ pub fn request_header_map() -> Option<Vec<u8>> {
     if data.is_null() {
         return Some(Vec::new());
     }
-    // SAFETY: Envoy got `data` from this module's `proxy_on_memory_allocate` (the SDK's:
-    // a boxed slice of exactly `size` bytes, alignment 1, from the global allocator),
-    // filled all `size` bytes, and hands ownership over with the call, as the SDK's own
-    // `get_map_bytes` takes it: this Vec owns and frees it, and nothing else refers to it.
+    // SAFETY: Envoy got `data` from the allocator this module exports to it (the SDK's
+    // `proxy_on_memory_allocate`: a boxed slice of exactly `size` bytes, alignment 1,
+    // from the global allocator), filled all `size` bytes, and hands ownership over with
+    // the call, as the SDK's own `get_map_bytes` takes it: this Vec owns and frees it
+    // with the same global allocator, and nothing else refers to it.
     Some(unsafe { Vec::from_raw_parts(data, size, size) })
 }
