@@ -18,7 +18,7 @@ use crate::host::{CalloutId, Flow, Level, RequestHost};
 use crate::plugin::Plugin;
 use crate::policy::Lookups;
 use crate::remote_list::ListState;
-use crate::request::{Headers, RequestHead};
+use crate::request::RequestHead;
 use crate::shared::SharedStore;
 use crate::verdict::{Case, Decision, HeaderEdit, Outcome, Verdict};
 use crate::verify::cert::{pin_unverifiable_advice, PeerCertForm};
@@ -67,7 +67,7 @@ impl Stream {
 
     /// The request headers arrived (`end_of_stream`: there is no body).
     pub fn on_request_headers(&mut self, host: &mut impl RequestHost, end_of_stream: bool) -> Flow {
-        let headers = Headers::new(host.request_headers());
+        let headers = host.request_headers();
         let now_ms = host.now_ms();
         let mut head = RequestHead::from_headers(headers, None, now_ms / 1000);
         head.now_ms = now_ms;
