@@ -285,6 +285,21 @@ fn shopify_refuses_what_its_library_refuses() {
     assert_ne!(at(&changed, BODY), Ok("k0"));
 }
 
+// Microsoft's outgoing-webhook sample: the body read as UTF-8 text, `HMAC <base64>` compared whole.
+#[test]
+fn microsoft_teams_compares_the_header_as_its_sample_does() {
+    let token = base64::engine::general_purpose::STANDARD.encode(b"teams security token 0123456789ab");
+    let c = with_secrets("microsoft_teams", &[&token]);
+    let key = base64::engine::general_purpose::STANDARD.decode(&token).unwrap();
+    let mac = |body: &[u8]| base64::engine::general_purpose::STANDARD.encode(compute(Algorithm::Sha256, &key, &[body]));
+    let at = |h: &str, body: &[u8]| c.verify(&req(NOW, "POST", "/t", &[("authorization", h)]), body);
+    assert_eq!(at(&format!("HMAC {}", mac(BODY)), BODY), Ok("k0"));
+    assert_eq!(at(&format!("hmac {}", mac(BODY)), BODY), Err(Denial::SignatureMalformed));
+    assert_eq!(at(&format!("HMAC  {}", mac(BODY)), BODY), Err(Denial::SignatureMalformed));
+    let latin1 = b"{\"text\":\"h\xe9llo\"}";
+    assert_eq!(at(&format!("HMAC {}", mac(latin1)), latin1), Err(Denial::SignatureMalformed));
+}
+
 #[test]
 fn sendgrid_takes_der_signatures_only() {
     let (key, der, body) = (SENDGRID_KEY, SENDGRID_SIGNATURE, SENDGRID_BODY);

@@ -390,7 +390,9 @@ pub fn all() -> Vec<Preset> {
         row(
             "microsoft_teams",
             "https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-outgoing-webhook",
-            body_b64("authorization", "HMAC ", SHA256).keys(KeyFormat::new("", Base64)),
+            // Microsoft's sample (OfficeDev/msteams-samples-outgoing-webhook-nodejs) reads the
+            // body as UTF-8 text and compares `HMAC <base64>` with the whole header (`===`).
+            body_b64("authorization", "HMAC ", SHA256).keys(KeyFormat::new("", Base64)).body(BodyRule::Text),
         ),
         row(
             "twitter",
