@@ -193,9 +193,10 @@ LOWER_HEX = ["github", "linear", "mollie", "onfido", "gocardless", "notion", "as
              "pagerduty", "bitbucket", "buildkite"]
 
 
-# Meta's sample app, Gitea's page, Lemon Squeezy's Laravel package, and Calendly's and
-# CircleCI's pages compare hex strings too.
-LOWER_HEX += ["meta", "facebook", "instagram", "whatsapp", "gitea", "lemonsqueezy", "calendly", "circleci"]
+# Meta's sample app, Gitea's page, Lemon Squeezy's Laravel package, Calendly's and
+# CircleCI's pages, HashiCorp's API docs and Segment's docs compare hex strings too.
+LOWER_HEX += ["meta", "facebook", "instagram", "whatsapp", "gitea", "lemonsqueezy", "calendly", "circleci",
+              "terraform", "segment"]
 
 
 @pytest.mark.parametrize("name", LOWER_HEX)

@@ -324,7 +324,9 @@ pub fn all() -> Vec<Preset> {
         row(
             "segment",
             "https://www.twilio.com/docs/segment/connections/destinations/catalog/actions-webhook",
-            body_hex("x-signature", "", SHA1),
+            // Segment's docs (the Webhooks destination's "Authentication") compare the
+            // lower-case hex digest with the header (`===`).
+            body_hex("x-signature", "", SHA1).lower_hex(),
         ),
         row(
             "circleci",
@@ -490,7 +492,9 @@ pub fn all() -> Vec<Preset> {
         row(
             "terraform",
             "https://developer.hashicorp.com/terraform/cloud-docs/workspaces/settings/notifications",
-            body_hex("x-tfe-notification-signature", "", SHA512),
+            // The API docs' sample (notification configurations, "Notification Authenticity")
+            // compares its lower-case hex digest with the header (`!=`).
+            body_hex("x-tfe-notification-signature", "", SHA512).lower_hex(),
         ),
         row(
             "buildkite",
