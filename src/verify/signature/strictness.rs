@@ -301,6 +301,27 @@ fn microsoft_teams_compares_the_header_as_its_sample_does() {
 }
 
 #[test]
+fn gitlab_token_is_compared_whole() {
+    let c = check(r#"{"scheme":"gitlab","secrets":[{"value":"glpat-token-1"}]}"#);
+    let h = |t: &str| req(NOW, "POST", "/g", &[("x-gitlab-token", t)]);
+    assert_eq!(c.verify(&h("glpat-token-1"), b"{}"), Ok("0"));
+    for bad in ["glpat-token-", "glpat-token-12", "GLPAT-TOKEN-1", ""] {
+        assert!(c.verify(&h(bad), b"{}").is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn docusign_any_of_its_hundred_headers() {
+    let c = check(r#"{"scheme":"docusign","secrets":[{"value":"k"}]}"#);
+    let sig = b64("k", &[b"{}"]);
+    assert_eq!(c.verify(&req(NOW, "POST", "/d", &[("x-docusign-signature-100", &sig)]), b"{}"), Ok("0"));
+    assert_eq!(
+        c.verify(&req(NOW, "POST", "/d", &[("x-docusign-signature-101", &sig)]), b"{}"),
+        Err(Denial::SignatureMissing)
+    );
+}
+
+#[test]
 fn sendgrid_takes_der_signatures_only() {
     let (key, der, body) = (SENDGRID_KEY, SENDGRID_SIGNATURE, SENDGRID_BODY);
     let c = check(&format!(r#"{{"scheme":"sendgrid","public_keys":[{{"id":"sg","value":"{key}"}}]}}"#));
