@@ -248,7 +248,7 @@ pub fn all() -> Vec<Preset> {
         )
         .window(180, CLOCK_SKEW_SECONDS)
         .theirs(Some(180), None)
-        .note("every `v1` item is tried, and a `v1` value holding `=` is refused; the page's example takes the last `v1`, up to a second `=`"),
+        .note("every `v1` item is tried, and a `t` or `v1` value holding `=` is refused; the page's example takes the last `v1` and reads each value up to a second `=`"),
         row(
             "pagerduty",
             "https://developer.pagerduty.com/docs/verifying-webhook-signatures",
