@@ -517,12 +517,15 @@ pub fn all() -> Vec<Preset> {
         .note("the timestamp must be milliseconds; the SDK signs any timestamp text"),
         // Standard Webhooks under the `webhook-*` names only, as these senders send it.
         // Replicate's validator (replicate on PyPI) reads the body as text, refuses an empty one, and sets no window
-        // unless one is passed; its page gives none.
-        row(
-            "replicate",
-            "https://replicate.com/docs/topics/webhooks/verify-webhook",
-            standard("webhook").body(BodyRule::NonEmptyText),
-        )
+        // unless one is passed; its page gives none. It checks HMAC signatures only: no `v1a`
+        // (Ed25519) items, no public keys.
+        {
+            let mut s = standard("webhook").body(BodyRule::NonEmptyText);
+            if let SignatureAt::List { labels, .. } = &mut s.signature {
+                labels.retain(|(l, _)| l == "v1");
+            }
+            row("replicate", "https://replicate.com/docs/topics/webhooks/verify-webhook", s)
+        }
         .verifier("replicate (PyPI): replicate.webhooks.validate")
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
         .theirs(None, None)

@@ -49,3 +49,15 @@ fn replicate_wants_a_text_body_and_allows_skew_ahead() {
     assert_eq!(c.verify(&at(NOW), b""), Err(Denial::SignatureMalformed));
     assert_eq!(c.verify(&at(NOW), b"{\"a\":\"\xff\"}"), Err(Denial::SignatureMalformed));
 }
+
+// Replicate's validator checks HMAC signatures only: the preset takes no public keys.
+#[test]
+fn replicate_takes_shared_secrets_only() {
+    let public = r#"[{"value":"whpk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}]"#;
+    let alone = compile_err(&format!(r#"{{"scheme":"replicate","public_keys":{public}}}"#));
+    assert!(alone.contains("missing field `secrets`"), "{alone}");
+    let both = compile_err(&format!(
+        r#"{{"scheme":"replicate","secrets":[{{"value":"whsec_c3RhbmRhcmQ="}}],"public_keys":{public}}}"#
+    ));
+    assert!(both.contains("verifies with shared secrets"), "{both}");
+}
