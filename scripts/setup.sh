@@ -17,7 +17,7 @@ PROVIDER_SDKS=('twilio==9.13.0' 'svix==2.9.1' 'standardwebhooks==1.3.0' 'stripe=
                'hubspot-api-client==12.0.0' 'box-sdk-gen==1.17.0' 'mailgun==1.10.0' 'resend==2.52.0'
                'coinbase-commerce==1.0.1' 'pynacl==1.6.2' 'onfido-python==6.2.0' 'gocardless-pro==3.22.0'
                'discord-interactions==0.4.0' 'openai==3.51.0' 'sinch==2.3.0' 'adyen==16.0.0'
-               'aenum==3.1.17')
+               'aenum==3.1.17' 'replicate==1.0.7' 'telnyx==4.176.0')
 # workos pins cryptography~=50 where the other packages take the newest; its verifier uses
 # neither, so it is installed without its pins, and its other dependencies are listed.
 # cashfree-pg pins urllib3<2.1 where the others take urllib3 2; its verifier is hmac and

@@ -1381,6 +1381,107 @@ exception("workos", "V1 label in upper case", "refuses",
 exception("workos", "header repeated", "refuses", REPEATED)
 
 
+# ---- replicate (Standard Webhooks under webhook-*, its own validator) ------------------
+
+
+def replicate_accepts(c: Case) -> bool:
+    from replicate.webhook import Webhooks, WebhookSigningSecret
+    # Replicate's validator takes the body as text, and no window unless it is given one.
+    return no_raise(lambda: Webhooks.validate(headers=lower_keys(c.headers), body=c.body.decode(),
+                                              secret=WebhookSigningSecret(key=STANDARD_SECRET)))
+
+
+REPLICATE_LABEL = ("Replicate's validator ignores the version label and compares the text after the comma; "
+                   "Replicate sends `v1,<sig>`, and we take signatures under that label only")
+for _label in ("v1a label", "v2 label", "upper-case label"):
+    exception("replicate", _label, "refuses", REPLICATE_LABEL)
+exception("replicate", "tab after the signature", "refuses",
+          "Replicate's validator splits the list at any whitespace; the list is space-separated, and we split there only")
+exception("replicate", "400 s old", "refuses", "Replicate's validator sets no window by default; we allow 300 s, as the row says")
+exception("replicate", "200 s ahead", "refuses", SKEW)
+exception("replicate", "400 s ahead", "refuses", SKEW)
+exception("replicate", "timestamp in milliseconds", "refuses",
+          "Replicate's validator sets no window by default; read as the seconds Replicate sends, this one is far ahead")
+exception("replicate", "signature header repeated", "refuses", REPEATED)
+
+
+def replicate_cases(now: int) -> list[Case]:
+    """The Standard Webhooks cases, and an empty body signed as it is (the validator wants one)."""
+    key = base64.b64decode(STANDARD_SECRET.removeprefix("whsec_"))
+    empty = "v1," + base64.b64encode(mac(key, f"msg_1.{now}.".encode())).decode()
+    return [*standard_cases("webhook")(now),
+            Case("signed empty body", [("webhook-id", "msg_1"), ("webhook-timestamp", str(now)),
+                                       ("webhook-signature", empty)], b"")]
+
+
+# ---- telnyx (Ed25519) ---------------------------------------------------------------
+
+TELNYX_SEED = bytes(range(96, 128))
+TELNYX_OTHER_SEED = bytes(range(128, 160))
+
+
+def telnyx_public() -> str:
+    import nacl.signing
+    return base64.b64encode(nacl.signing.SigningKey(TELNYX_SEED).verify_key.encode()).decode()
+
+
+def telnyx_cases(now: int) -> list[Case]:
+    import nacl.signing
+    key, other = nacl.signing.SigningKey(TELNYX_SEED), nacl.signing.SigningKey(TELNYX_OTHER_SEED)
+
+    def raw(ts, body=BODY, k=key) -> bytes:
+        return k.sign(f"{ts}|".encode() + body).signature
+
+    def h(ts, s=None, body=BODY, k=key) -> Headers:
+        s = s if s is not None else base64.b64encode(raw(ts, body, k)).decode()
+        return [("Telnyx-Signature-Ed25519", s), ("Telnyx-Timestamp", str(ts))]
+
+    s = base64.b64encode(raw(now)).decode()
+    flipped = base64.b64encode(raw(now)[:-1] + bytes([raw(now)[-1] ^ 1])).decode()
+    return [
+        Case("genuine", h(now), BODY),
+        *body_mutations(lambda b: h(now, body=b)),
+        Case("another key", h(now, k=other), BODY),
+        Case("hex signature", h(now, raw(now).hex()), BODY),
+        Case("base64 without padding", h(now, s.rstrip("=")), BODY),
+        Case("base64url alphabet", h(now, s.replace("+", "-").replace("/", "_")), BODY),
+        Case("truncated signature", h(now, base64.b64encode(raw(now)[:-1]).decode()), BODY),
+        Case("signature with a suffix", h(now, base64.b64encode(raw(now) + b"\0").decode()), BODY),
+        Case("flipped last bit", h(now, flipped), BODY),
+        Case("timestamp changed", h(now, s)[:1] + [("Telnyx-Timestamp", str(now + 1))], BODY),
+        Case("timestamp missing", h(now)[:1], BODY),
+        Case("signature missing", h(now)[1:], BODY),
+        Case("signature of the body alone", h(now, base64.b64encode(key.sign(BODY).signature).decode()), BODY),
+        Case("signature of ts.body", h(now, base64.b64encode(key.sign(f"{now}.".encode() + BODY).signature).decode()),
+             BODY),
+        Case("200 s old", h(now - 200), BODY),
+        Case("400 s old", h(now - 400), BODY),
+        Case("an hour old", h(now - 3600), BODY),
+        Case("200 s ahead", h(now + 200), BODY),
+        Case("400 s ahead", h(now + 400), BODY),
+        Case("signature header repeated", h(now) + h(now, k=other)[:1], BODY),
+        Case("timestamp not a number", h("soon"), BODY),
+        Case("timestamp with a plus sign", h(f"+{now}"), BODY),
+        Case("timestamp in milliseconds", h(now * 1000), BODY),
+        Case("signed empty body", h(now, body=b""), b""),
+        Case("two signatures, space separated", h(now, f"{s} {s}"), BODY),
+    ]
+
+
+def telnyx_accepts(c: Case) -> bool:
+    from telnyx.lib.webhook_verification import verify_webhook_signature
+    return no_raise(lambda: verify_webhook_signature(c.body, lower_keys(c.headers), telnyx_public()))
+
+
+exception("telnyx", "signature header repeated", "refuses", REPEATED)
+exception("telnyx", "timestamp with a plus sign", "refuses",
+          "Telnyx's verifier reads the timestamp with int(), which takes a sign, and signs the text; "
+          "Telnyx sends bare digits, and we read those only")
+exception("telnyx", "two signatures, space separated", "refuses",
+          "Telnyx's verifier decodes with b64decode(), which stops at the first padding and ignores what follows; "
+          "Telnyx sends one base64 signature, and we read exactly that")
+
+
 # ---- the table ----------------------------------------------------------------------
 
 SECRETS = [{"id": "current", "env": "SDK_SECRET"}]
@@ -1417,6 +1518,8 @@ SDKS = [
     Sdk("onfido", "onfido-python", {"secrets": SECRETS}, body_hex_cases("X-SHA2-Signature"), onfido_accepts),
     Sdk("gocardless", "gocardless-pro", {"secrets": SECRETS}, body_hex_cases("Webhook-Signature"),
         gocardless_accepts),
+    Sdk("replicate", "replicate", {"secrets": [{"env": "SDK_STANDARD"}]}, replicate_cases, replicate_accepts),
+    Sdk("telnyx", "telnyx", {"public_keys": [{"id": "acct", "value": "PLACEHOLDER"}]}, telnyx_cases, telnyx_accepts),
 ]
 
 
@@ -1429,6 +1532,8 @@ def envoy(envoy_factory):
             sig["public_keys"] = [{"id": "sg", "value": sendgrid_public()}]
         if sdk.preset == "discord":
             sig["public_keys"] = [{"id": "app", "value": discord_public()}]
+        if sdk.preset == "telnyx":
+            sig["public_keys"] = [{"id": "acct", "value": telnyx_public()}]
         routes.append({"name": f"a_{sdk.preset}", "match": {"path_exact": sdk.path}, "checks": {"signature": sig}})
     policy = {"api": "v1", "mode": "enforce", "max_body_bytes": 65536, "unmatched": "deny", "routes": routes}
     env = {"SDK_SECRET": SECRET, "SDK_STANDARD": STANDARD_SECRET, "SDK_BOX_SECONDARY": BOX_SECONDARY,

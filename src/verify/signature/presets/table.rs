@@ -387,7 +387,9 @@ pub fn all() -> Vec<Preset> {
         row(
             "webex",
             "https://developer.webex.com/docs/receive-and-verify-webhooks",
-            body_hex("x-spark-signature", "", SHA1),
+            // Webex's own example (its developer blog, "Using a Webhook Secret") compares
+            // Python's lower-case hexdigest with the header as text.
+            body_hex("x-spark-signature", "", SHA1).lower_hex(),
         ),
         row(
             "microsoft_teams",
@@ -535,10 +537,27 @@ pub fn all() -> Vec<Preset> {
                 .ts_header("x-webflow-timestamp", Milliseconds)
                 .lower_hex(),
         )
+        // Webflow's JavaScript SDK compares its lower-case hex digest with the header as
+        // text and checks no timestamp; the page asks for one at most five minutes old.
+        .verifier("webflow-api (npm): client.webhooks.verifySignature")
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
-        .theirs(Some(DEFAULT_WINDOW), None),
+        .theirs(None, None)
+        .note("the timestamp must be milliseconds; the SDK signs any timestamp text"),
         // Standard Webhooks under the `webhook-*` names only, as these senders send it.
-        row("replicate", "https://replicate.com/docs/topics/webhooks/verify-webhook", standard("webhook")),
+        // Replicate's validator (replicate on PyPI) reads the body as text, refuses an empty one, and sets no window
+        // unless one is passed; its page gives none. It checks HMAC signatures only: no `v1a`
+        // (Ed25519) items, no public keys.
+        {
+            let mut s = standard("webhook").body(BodyRule::NonEmptyText);
+            if let SignatureAt::List { labels, .. } = &mut s.signature {
+                labels.retain(|(l, _)| l == "v1");
+            }
+            row("replicate", "https://replicate.com/docs/topics/webhooks/verify-webhook", s)
+        }
+        .verifier("replicate (PyPI): replicate.webhooks.validate")
+        .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
+        .theirs(None, None)
+        .note("only `v1,` items are signatures, and the list is split at single spaces; Replicate's validator compares the text after the comma of any item and splits at any whitespace"),
         row(
             "openai",
             "https://platform.openai.com/docs/guides/webhooks#verifying-webhook-signatures",
@@ -576,11 +595,13 @@ pub fn all() -> Vec<Preset> {
             "https://developers.telnyx.com/docs/development/api-fundamentals/webhooks#verify-an-ed25519-signature",
             header("telnyx-signature-ed25519", "", Algorithm::Ed25519, Base64, "{timestamp}|{body}")
                 .ts_header("telnyx-timestamp", Seconds)
-                .public_keys(KeyFormat::new("", Base64)),
+                .public_keys(KeyFormat::new("", Base64))
+                .body(BodyRule::Text),
         )
-        .verifier("telnyx (npm): telnyx.webhooks.signature.verifySignature")
-        .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
-        .theirs(Some(DEFAULT_WINDOW), None),
+        // Telnyx's Python and Node verifiers refuse a timestamp more than 300 s from now,
+        // either way, and decode the body as UTF-8 (Python) before they verify.
+        .verifier("telnyx (PyPI): telnyx.lib.webhook_verification.verify_webhook_signature")
+        .note("the header must be exactly one base64 signature and the timestamp bare digits; the verifier's b64decode() ignores what follows the padding and its int() takes a sign"),
         row(
             "okta",
             "https://developer.okta.com/docs/concepts/event-hooks/#one-time-verification-request",
