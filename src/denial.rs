@@ -61,6 +61,13 @@ denials! {
     TokenKeyAlgorithmMismatch,
     /// No `kid`, and more than one key of the JWKS fits the token's `alg`.
     TokenKidMissing,
+    // keys from a directory (PayPal, Plaid)
+    /// A certificate URL in the request is not on the sender's hosts: never fetched.
+    CertUrlRefused,
+    /// The sender's key endpoint marks the key the request names as expired.
+    KeyExpired,
+    /// The signed hash of the body is not the hash of the body received.
+    BodyHashMismatch,
     // ip / rate
     ClientAddressUnknown,
     IpNotAllowed,
@@ -122,6 +129,9 @@ impl Denial {
             TokenKeyUnknown => "token_key_unknown",
             TokenKeyAlgorithmMismatch => "token_key_algorithm_mismatch",
             TokenKidMissing => "token_kid_missing",
+            CertUrlRefused => "cert_url_refused",
+            KeyExpired => "key_expired",
+            BodyHashMismatch => "body_hash_mismatch",
             ClientAddressUnknown => "client_address_unknown",
             IpNotAllowed => "ip_not_allowed",
             RateLimited => "rate_limited",
@@ -184,6 +194,11 @@ impl Denial {
             }
             TokenKeyAlgorithmMismatch => "the JWKS key the token names is of another type or alg than the token's alg",
             TokenKidMissing => "the token has no kid, and several keys of the JWKS fit its alg",
+            CertUrlRefused => {
+                "the certificate URL the request names is not HTTPS on the sender's own hosts and path: never fetched"
+            }
+            KeyExpired => "the sender's key endpoint says the key the request names has expired",
+            BodyHashMismatch => "the body's SHA-256 is not the hash the signed token carries (the body was changed)",
             ClientAddressUnknown => "the client address is not known",
             IpNotAllowed => "the client address is in no allowed CIDR",
             RateLimited => "the rate limit is spent",

@@ -8,4 +8,5 @@ pub mod jwk;
 pub mod jwt;
 mod mac;
 pub(crate) mod payload;
+pub mod paypal;
 pub mod signature;
