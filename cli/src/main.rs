@@ -3,6 +3,7 @@
 
 mod capture;
 mod check;
+mod directory;
 mod explain;
 mod jwt;
 mod plugin;
@@ -15,7 +16,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use webhook_guard::verify::signature::presets;
 
 #[derive(Parser)]
 #[command(
@@ -62,7 +62,7 @@ enum Command {
     Sign {
         /// The provider's scheme (see --list); or --config and --route.
         #[arg(long, value_name = "NAME", hide_possible_values = true,
-              value_parser = clap::builder::PossibleValuesParser::new(presets::names()),
+              value_parser = clap::builder::PossibleValuesParser::new(sign::scheme_names()),
               required_unless_present_any = ["config", "list"], conflicts_with = "config")]
         scheme: Option<String>,
         #[command(flatten)]
@@ -103,6 +103,15 @@ enum Command {
         /// Variables Envoy would have in its environment, as for `check`.
         #[arg(long, value_name = "FILE", requires = "config")]
         env_file: Option<PathBuf>,
+        /// paypal: the webhook's id (signed in every message).
+        #[arg(long, value_name = "ID")]
+        webhook_id: Option<String>,
+        /// paypal: the certificate URL sent in PAYPAL-CERT-URL.
+        #[arg(long, value_name = "URL")]
+        cert_url: Option<String>,
+        /// plaid: the key id sent in the token's header.
+        #[arg(long, value_name = "KID")]
+        kid: Option<String>,
         /// Unix seconds to sign at (default: now).
         #[arg(long, hide = true)]
         now: Option<u64>,
@@ -190,6 +199,9 @@ fn main() -> ExitCode {
             config,
             route,
             env_file,
+            webhook_id,
+            cert_url,
+            kid,
             now,
         } => {
             if config.is_none() && !key.is_given() {
@@ -197,7 +209,9 @@ fn main() -> ExitCode {
             }
             let route = config.zip(route).map(|(c, r)| (c, r, env_file));
             let now = now.unwrap_or_else(secret::unix_now);
-            let a = sign::Args { scheme, route, key, body, timestamp, id, url, method, curl, public_key, now };
+            let directory = sign::DirectoryArgs { webhook_id, cert_url, kid };
+            let a =
+                sign::Args { scheme, route, key, body, timestamp, id, url, method, curl, public_key, now, directory };
             sign::run(a, &mut std::io::stdout().lock())
         }
         Command::Thumbprint { cert } => thumbprint::run(&cert),
