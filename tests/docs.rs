@@ -217,6 +217,10 @@ fn every_configuration_field_has_its_row() {
         (checks(r#"{"jwt":{"jwks":{"zz_probe":1}}}"#), "`checks.jwt.jwks`"),
         (checks(r#"{"developer_payload":{"zz_probe":1}}"#), "`checks.developer_payload`"),
         (checks(r#"{"client_cert":{"zz_probe":1}}"#), "`checks.client_cert`"),
+        (checks(r#"{"paypal":{"zz_probe":1}}"#), "`checks.paypal`"),
+        (checks(r#"{"paypal":{"certificates":{"zz_probe":1}}}"#), "`checks.paypal.certificates`"),
+        (checks(r#"{"plaid":{"zz_probe":1}}"#), "`checks.plaid`"),
+        (checks(r#"{"plaid":{"keys":{"zz_probe":1}}}"#), "`checks.plaid.keys`"),
     ];
     let text = read("docs/configuration.md");
     let rows = |lines: &[&str]| -> BTreeSet<String> {
