@@ -47,6 +47,11 @@ fn paypal_headers_verify_with_the_certificates_key() {
     }
     let public = String::from_utf8(openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout"])).unwrap();
     let public = rsa::RsaPublicKey::from_public_key_pem(&public).unwrap();
+    // The certificate PayPal would serve for the key, read as the plugin reads it.
+    let cert = openssl(&["req", "-x509", "-new", "-key", key.to_str().unwrap(), "-subj", "/CN=messageverificationcerts", "-days", "2"]);
+    let unix_now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let read = webhook_guard::verify::certificate::rsa_from_pem(&cert, unix_now).unwrap();
+    assert_eq!(read.key, public);
     let body = write(&dir, "body.json", BODY);
     let cert = "https://api-m.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77";
     let sign = |key: &std::path::Path| {

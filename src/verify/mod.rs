@@ -1,6 +1,7 @@
 //! One module per check. Each takes plain request data and `now`; none touches the host.
 
 pub mod cert;
+pub mod certificate;
 mod encoding;
 pub(crate) mod headers;
 pub mod ip;
