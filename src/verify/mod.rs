@@ -2,6 +2,7 @@
 
 pub mod cert;
 pub mod certificate;
+pub mod directory;
 mod encoding;
 pub(crate) mod headers;
 pub mod ip;
@@ -11,3 +12,5 @@ mod mac;
 pub(crate) mod payload;
 pub mod paypal;
 pub mod signature;
+#[cfg(test)]
+mod test_keys;

@@ -1,61 +1,9 @@
 use super::*;
-use base64::Engine;
 use rsa::traits::PublicKeyParts;
 
 const NOW: u64 = 1_700_000_000; // 2023-11-14T22:13:20Z
 
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else if len < 0x100 {
-        out.extend([0x81, len as u8]);
-    } else {
-        out.extend([0x82, (len >> 8) as u8, len as u8]);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
-    der(0x30, &parts.concat())
-}
-
-fn integer(bytes: &[u8]) -> Vec<u8> {
-    let mut b = bytes.to_vec();
-    if b.first().is_some_and(|x| x & 0x80 != 0) {
-        b.insert(0, 0);
-    }
-    der(0x02, &b)
-}
-
-/// A certificate as a CA would write it, with this key and validity (the signature is
-/// not checked by the reader, so any bytes serve).
-fn certificate(n: &[u8], e: &[u8], oid: &[u8], not_before: &[u8], not_after: &[u8]) -> Vec<u8> {
-    let name = seq(&[der(0x31, &seq(&[der(0x06, &[0x55, 0x04, 0x03]), der(0x0c, b"messageverificationcerts")]))]);
-    let alg = seq(&[der(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b]), der(0x05, &[])]);
-    let spki = seq(&[
-        seq(&[der(0x06, oid), der(0x05, &[])]),
-        der(0x03, &[&[0u8][..], &seq(&[integer(n), integer(e)])].concat()),
-    ]);
-    let tbs = seq(&[
-        der(0xa0, &der(0x02, &[2])),
-        integer(&[0x10, 0x20]),
-        alg.clone(),
-        name.clone(),
-        seq(&[not_before.to_vec(), not_after.to_vec()]),
-        name,
-        spki,
-    ]);
-    seq(&[tbs, alg, der(0x03, &[0, 1, 2, 3])])
-}
-
-fn pem(der: &[u8]) -> Vec<u8> {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n")).into_bytes()
-}
+use crate::verify::test_keys::{certificate, pem};
 
 fn modulus(bits: usize) -> Vec<u8> {
     // An odd number of exactly `bits` bits: the reader checks size, not primality.

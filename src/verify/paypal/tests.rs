@@ -1,9 +1,7 @@
 use super::*;
 use crate::request::Headers;
 use base64::Engine;
-use rsa::rand_core::{CryptoRng, RngCore};
 use rsa::signature::{SignatureEncoding, Signer};
-use std::sync::OnceLock;
 
 const NOW: u64 = 1_700_000_000;
 const TIME: &str = "2023-11-14T22:13:20Z"; // NOW
@@ -11,41 +9,7 @@ const WEBHOOK_ID: &str = "1JE4291016473214C";
 const CERT: &str = "https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77";
 const BODY: &[u8] = br#"{"id":"WH-1","event_type":"PAYMENT.CAPTURE.COMPLETED"}"#;
 
-/// A deterministic generator for the test's key (not for anything else).
-struct TestRng(u64);
-impl RngCore for TestRng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for chunk in dest.chunks_mut(8) {
-            let v = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-impl CryptoRng for TestRng {}
-
-/// Two RSA keys made once for the whole test binary: PayPal's, and another.
-fn keys() -> &'static (rsa::RsaPrivateKey, rsa::RsaPrivateKey) {
-    static KEYS: OnceLock<(rsa::RsaPrivateKey, rsa::RsaPrivateKey)> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let mut rng = TestRng(7);
-        (rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap(), rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap())
-    })
-}
+use crate::verify::test_keys::keys;
 
 fn sign(key: &rsa::RsaPrivateKey, signed: &[u8]) -> String {
     let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone());
