@@ -13,7 +13,9 @@ use crate::verify::cert::{ClientCertCheck, ClientCertConfig};
 use crate::verify::headers::{SecretHeader, SecretHeaderConfig};
 use crate::verify::ip::{IpAllowlist, IpAllowlistConfig};
 use crate::verify::jwt::{JwtCheck, JwtConfig};
+use crate::verify::jwt::plaid::{PlaidCheck, PlaidConfig};
 use crate::verify::payload::{PayloadCheck, PayloadConfig};
+use crate::verify::paypal::{PaypalCheck, PaypalConfig};
 use crate::verify::signature::{SignatureCheck, SignatureConfig};
 use crate::wire;
 
@@ -61,6 +63,8 @@ pub struct ChecksConfig {
     pub jwt: Option<JwtConfig>,
     pub signature: Option<SignatureConfig>,
     pub developer_payload: Option<PayloadConfig>,
+    pub paypal: Option<PaypalConfig>,
+    pub plaid: Option<PlaidConfig>,
 }
 
 /// Parse and validate the plugin configuration (JSON bytes from Envoy).
@@ -214,8 +218,27 @@ fn compile_route(
         Some(p) => Some(PayloadCheck::compile(p, &format!("{cp}.developer_payload"), env)?),
         None => None,
     };
-    let checks =
-        Checks { ip_allowlist, rate_limit, client_cert, headers, jwt, signature, dedupe, payload, ..Checks::default() };
+    let paypal = match &c.paypal {
+        Some(p) => Some(PaypalCheck::compile(p, &format!("{cp}.paypal"))?),
+        None => None,
+    };
+    let plaid = match &c.plaid {
+        Some(p) => Some(PlaidCheck::compile(p, &format!("{cp}.plaid"), env)?),
+        None => None,
+    };
+    let checks = Checks {
+        ip_allowlist,
+        rate_limit,
+        client_cert,
+        headers,
+        jwt,
+        signature,
+        dedupe,
+        payload,
+        paypal,
+        plaid,
+        ..Checks::default()
+    };
     if checks.is_empty() {
         // A route with no check would forward anything while looking protected.
         return Err(ConfigError::new(&cp, "a route needs at least one check"));

@@ -17,7 +17,10 @@ use crate::verify::ip::CidrSet;
 use crate::verify::ip::IpAllowlist;
 use crate::verify::jwk::KeySet;
 use crate::verify::jwt::JwtCheck;
+use crate::verify::directory::Judged;
+use crate::verify::jwt::plaid::PlaidCheck;
 use crate::verify::payload::PayloadCheck;
+use crate::verify::paypal::PaypalCheck;
 use crate::verify::signature::handshake::Reply;
 use crate::verify::signature::SignatureCheck;
 
@@ -69,6 +72,8 @@ pub struct Checks {
     pub signature: Option<SignatureCheck>,
     pub dedupe: Option<Dedupe>,
     pub payload: Option<PayloadCheck>,
+    pub paypal: Option<PaypalCheck>,
+    pub plaid: Option<PlaidCheck>,
     /// Caches of the remote lists decoded for matching, keyed by generation: per worker
     /// VM (Wasm), or one for every worker thread (native), hence the lock.
     pub ip_cache: Mutex<Option<(u64, Arc<CidrSet>)>>,
@@ -85,6 +90,8 @@ impl Checks {
             && self.jwt.is_none()
             && self.signature.is_none()
             && self.payload.is_none()
+            && self.paypal.is_none()
+            && self.plaid.is_none()
     }
 }
 
@@ -288,7 +295,8 @@ impl Route {
 
     /// Whether any check of this route reads the body (so it must be buffered).
     pub fn needs_body(&self) -> bool {
-        self.checks.signature.is_some() || self.checks.payload.is_some()
+        let c = &self.checks;
+        c.signature.is_some() || c.payload.is_some() || c.paypal.is_some() || c.plaid.is_some()
     }
 
     /// Ids of every secret of this route's checks (for metrics declared up front).
@@ -475,12 +483,45 @@ impl Route {
                 },
             }
         }
+        self.check_senders(head, body, mode, None, &mut f);
         if let Some(payload) = &self.checks.payload {
             if mode == Mode::Monitor || f.denials.is_empty() {
                 f.record("developer_payload", payload.verify(body, head.now));
             }
         }
         f
+    }
+
+    /// PayPal and Plaid, with the key they name from shared data (`None`: none at hand).
+    /// A key not fetched yet refuses the request with 503 (`list_unavailable`).
+    fn check_senders(
+        &self,
+        head: &RequestHead,
+        body: &[u8],
+        mode: Mode,
+        store: Option<&dyn SharedStore>,
+        f: &mut Findings,
+    ) {
+        let c = &self.checks;
+        let empty = crate::shared::MemoryStore::default();
+        let store = store.unwrap_or(&empty);
+        let judged = [
+            c.paypal.as_ref().map(|p| p.judge(head, body, store)),
+            c.plaid.as_ref().map(|p| p.judge(head, body, store)),
+        ];
+        for j in judged.into_iter().flatten() {
+            if mode == Mode::Enforce && !f.denials.is_empty() {
+                return;
+            }
+            match j {
+                Judged::Verdict(Ok(())) => {}
+                Judged::Verdict(Err(d)) => f.denials.push(d),
+                Judged::Lacks(_) => {
+                    f.denials.push(Denial::ListUnavailable);
+                    f.retry_after = Some(f.retry_after.unwrap_or(RETRY_AFTER_SECONDS));
+                }
+            }
+        }
     }
 
     /// The message id that replay protection keys on, when the route has `dedupe`: the
@@ -494,6 +535,9 @@ impl Route {
         Some((dedupe, id))
     }
 }
+
+/// `Retry-After` of a request refused for a key not fetched yet.
+const RETRY_AFTER_SECONDS: u64 = 10;
 
 /// A static set missed while the remote list cannot be used. A check that has only the
 /// remote list cannot run: 503 before the first good fetch, 403 once the list is stale
