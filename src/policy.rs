@@ -12,13 +12,13 @@ use crate::shared::SharedStore;
 use crate::verify::cert::{
     normalize_thumbprint, read_presented, CertOrigin, ClientCertCheck, PeerCertForm, ThumbprintSet,
 };
+use crate::verify::directory::Judged;
 use crate::verify::headers::SecretHeader;
 use crate::verify::ip::CidrSet;
 use crate::verify::ip::IpAllowlist;
 use crate::verify::jwk::KeySet;
-use crate::verify::jwt::JwtCheck;
-use crate::verify::directory::Judged;
 use crate::verify::jwt::plaid::PlaidCheck;
+use crate::verify::jwt::JwtCheck;
 use crate::verify::payload::PayloadCheck;
 use crate::verify::paypal::PaypalCheck;
 use crate::verify::signature::handshake::Reply;

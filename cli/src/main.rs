@@ -103,15 +103,8 @@ enum Command {
         /// Variables Envoy would have in its environment, as for `check`.
         #[arg(long, value_name = "FILE", requires = "config")]
         env_file: Option<PathBuf>,
-        /// paypal: the webhook's id (signed in every message).
-        #[arg(long, value_name = "ID")]
-        webhook_id: Option<String>,
-        /// paypal: the certificate URL sent in PAYPAL-CERT-URL.
-        #[arg(long, value_name = "URL")]
-        cert_url: Option<String>,
-        /// plaid: the key id sent in the token's header.
-        #[arg(long, value_name = "KID")]
-        kid: Option<String>,
+        #[command(flatten)]
+        directory: Box<sign::DirectoryArgs>,
         /// Unix seconds to sign at (default: now).
         #[arg(long, hide = true)]
         now: Option<u64>,
@@ -199,9 +192,7 @@ fn main() -> ExitCode {
             config,
             route,
             env_file,
-            webhook_id,
-            cert_url,
-            kid,
+            directory,
             now,
         } => {
             if config.is_none() && !key.is_given() {
@@ -209,9 +200,20 @@ fn main() -> ExitCode {
             }
             let route = config.zip(route).map(|(c, r)| (c, r, env_file));
             let now = now.unwrap_or_else(secret::unix_now);
-            let directory = sign::DirectoryArgs { webhook_id, cert_url, kid };
-            let a =
-                sign::Args { scheme, route, key, body, timestamp, id, url, method, curl, public_key, now, directory };
+            let a = sign::Args {
+                scheme,
+                route,
+                key,
+                body,
+                timestamp,
+                id,
+                url,
+                method,
+                curl,
+                public_key,
+                now,
+                directory: *directory,
+            };
             sign::run(a, &mut std::io::stdout().lock())
         }
         Command::Thumbprint { cert } => thumbprint::run(&cert),

@@ -57,10 +57,16 @@ pub struct Args {
 }
 
 /// The fields only the senders with keys from a directory sign (PayPal, Plaid).
-#[derive(Default)]
+#[derive(clap::Args, Debug, Default)]
 pub struct DirectoryArgs {
+    /// paypal: the webhook's id (signed in every message).
+    #[arg(long, value_name = "ID")]
     pub webhook_id: Option<String>,
+    /// paypal: the certificate URL sent in PAYPAL-CERT-URL.
+    #[arg(long, value_name = "URL")]
     pub cert_url: Option<String>,
+    /// plaid: the key id sent in the token's header.
+    #[arg(long, value_name = "KID")]
     pub kid: Option<String>,
 }
 
@@ -195,7 +201,11 @@ pub fn run(a: Args, out: &mut dyn Write) -> Result<ExitCode, String> {
 
 /// PayPal and Plaid: the headers, signed with `--private-key`, as lines or a curl command.
 fn run_directory(sender: &str, a: &Args, out: &mut dyn Write) -> Result<ExitCode, String> {
-    let key = a.key.private_key.as_deref().ok_or_else(|| format!("{sender} signs with a private key: give --private-key PEM"))?;
+    let key = a
+        .key
+        .private_key
+        .as_deref()
+        .ok_or_else(|| format!("{sender} signs with a private key: give --private-key PEM"))?;
     let (body, body_file) = read_body(a.body.as_deref())?;
     let fields = directory::Fields {
         body: &body,

@@ -48,7 +48,17 @@ fn paypal_headers_verify_with_the_certificates_key() {
     let public = String::from_utf8(openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout"])).unwrap();
     let public = rsa::RsaPublicKey::from_public_key_pem(&public).unwrap();
     // The certificate PayPal would serve for the key, read as the plugin reads it.
-    let cert = openssl(&["req", "-x509", "-new", "-key", key.to_str().unwrap(), "-subj", "/CN=messageverificationcerts", "-days", "2"]);
+    let cert = openssl(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        "/CN=messageverificationcerts",
+        "-days",
+        "2",
+    ]);
     let unix_now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let read = webhook_guard::verify::certificate::rsa_from_pem(&cert, unix_now).unwrap();
     assert_eq!(read.key, public);
@@ -56,8 +66,19 @@ fn paypal_headers_verify_with_the_certificates_key() {
     let cert = "https://api-m.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77";
     let sign = |key: &std::path::Path| {
         let args = [
-            "sign", "--scheme", "paypal", "--private-key", key.to_str().unwrap(), "--body", &body, "--webhook-id",
-            "1JE4291016473214C", "--cert-url", cert, "--now", NOW,
+            "sign",
+            "--scheme",
+            "paypal",
+            "--private-key",
+            key.to_str().unwrap(),
+            "--body",
+            &body,
+            "--webhook-id",
+            "1JE4291016473214C",
+            "--cert-url",
+            cert,
+            "--now",
+            NOW,
         ];
         let r = run(&args, &[]);
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -101,14 +122,25 @@ fn plaid_token_verifies_with_the_key_plaid_would_give() {
     let plaid_key = read_key_answer(answer.as_bytes(), kid).unwrap();
     let body = write(&dir, "body.json", BODY);
     let r = run(
-        &["sign", "--scheme", "plaid", "--private-key", key.to_str().unwrap(), "--body", &body, "--kid", kid, "--now", NOW],
+        &[
+            "sign",
+            "--scheme",
+            "plaid",
+            "--private-key",
+            key.to_str().unwrap(),
+            "--body",
+            &body,
+            "--kid",
+            kid,
+            "--now",
+            NOW,
+        ],
         &[],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let c: PlaidConfig = serde_json::from_str(
-        r#"{"client_id":{"value":"c"},"secret":{"value":"s"},"keys":{"cluster":"plaid_api"}}"#,
-    )
-    .unwrap();
+    let c: PlaidConfig =
+        serde_json::from_str(r#"{"client_id":{"value":"c"},"secret":{"value":"s"},"keys":{"cluster":"plaid_api"}}"#)
+            .unwrap();
     let check = PlaidCheck::compile(&c, "plaid", &|_: &str| None).unwrap();
     let h = head(&r.stdout);
     let t = check.read(&h).unwrap();

@@ -152,7 +152,8 @@ fn time(b: &[u8]) -> Result<(u64, &[u8]), CertError> {
         return Err(CertError::NotDer);
     }
     let part = |a: usize, b: usize| full.get(a..b).unwrap_or_default();
-    let rfc = format!("{}-{}-{}T{}:{}:{}Z", part(0, 4), part(4, 6), part(6, 8), part(8, 10), part(10, 12), part(12, 14));
+    let rfc =
+        format!("{}-{}-{}T{}:{}:{}Z", part(0, 4), part(4, 6), part(6, 8), part(8, 10), part(10, 12), part(12, 14));
     let secs = crate::time::parse_rfc3339(&rfc).ok_or(CertError::NotDer)?;
     Ok((secs, rest))
 }

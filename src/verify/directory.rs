@@ -140,9 +140,10 @@ impl PlaidCheck {
             Err(d) => return Judged::Verdict(Err(d)),
         };
         let record = record_name("plaid", &[self.authority.as_bytes(), t.kid.as_bytes()]);
-        let key = store.get(&record).0.and_then(|b| {
-            read_record(&b, head.now).and_then(|k| plaid::read_key_answer(k, &t.kid).ok())
-        });
+        let key = store
+            .get(&record)
+            .0
+            .and_then(|b| read_record(&b, head.now).and_then(|k| plaid::read_key_answer(k, &t.kid).ok()));
         match key {
             Some(key) => Judged::Verdict(self.verify(&t, &key, body, head.now)),
             None => Judged::Lacks(Box::new(Wanted {

@@ -32,7 +32,8 @@ pub const ALGORITHM: &str = "SHA256withRSA";
 
 /// The hosts PayPal serves its signing certificates from: the live and sandbox REST API
 /// hosts, old (`api.`) and new (`api-m.`).
-pub const CERT_HOSTS: [&str; 4] = ["api.paypal.com", "api-m.paypal.com", "api.sandbox.paypal.com", "api-m.sandbox.paypal.com"];
+pub const CERT_HOSTS: [&str; 4] =
+    ["api.paypal.com", "api-m.paypal.com", "api.sandbox.paypal.com", "api-m.sandbox.paypal.com"];
 
 /// Where on those hosts the certificates are (`/v1/notifications/certs/CERT-...`).
 pub const CERT_PATH_PREFIX: &str = "/v1/notifications/certs/";
@@ -124,7 +125,11 @@ impl PaypalCheck {
                     let Some(known) = CERT_HOSTS.iter().find(|k| **k == h.as_str()) else {
                         return Err(ConfigError::new(
                             format!("{cp}.hosts[{i}]"),
-                            format!("\"{}\" is not one of PayPal's hosts ({})", h.escape_debug(), CERT_HOSTS.join(", ")),
+                            format!(
+                                "\"{}\" is not one of PayPal's hosts ({})",
+                                h.escape_debug(),
+                                CERT_HOSTS.join(", ")
+                            ),
                         ));
                     };
                     if !out.contains(known) {
@@ -167,7 +172,8 @@ impl PaypalCheck {
         if time.len() > MAX_TIME_BYTES || time.contains(&b'|') {
             return Err(Denial::TimestampMalformed);
         }
-        let at = std::str::from_utf8(time).ok().and_then(crate::time::parse_rfc3339).ok_or(Denial::TimestampMalformed)?;
+        let at =
+            std::str::from_utf8(time).ok().and_then(crate::time::parse_rfc3339).ok_or(Denial::TimestampMalformed)?;
         let limit = if at > head.now { self.window.future } else { self.window.past };
         if head.now.abs_diff(at) > limit {
             return Err(Denial::TimestampOutOfTolerance);
@@ -235,7 +241,8 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-/// The byte-at-a-time table (1 KiB), made by the compiler.
+/// The byte-at-a-time table (1 KiB), made by the compiler (`n` < 256: the index holds).
+#[allow(clippy::indexing_slicing)]
 const CRC_TABLE: [u32; 256] = {
     let mut table = [0u32; 256];
     let mut n = 0;

@@ -93,7 +93,6 @@ pub fn pem(der: &[u8]) -> Vec<u8> {
     format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n")).into_bytes()
 }
 
-
 /// The PEM certificate of an RSA public key, valid from 2023 to 2049.
 pub fn rsa_certificate(key: &rsa::RsaPublicKey) -> Vec<u8> {
     use rsa::traits::PublicKeyParts;

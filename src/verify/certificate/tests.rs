@@ -38,15 +38,30 @@ fn the_leafs_rsa_key_and_validity_are_read() {
 fn expired_weak_and_other_keys_are_refused() {
     let n = modulus(2048);
     let cert = |n: &[u8], oid: &[u8], nb: &[u8], na: &[u8]| pem(&certificate(n, &[1, 0, 1], oid, nb, na));
-    assert_eq!(rsa_from_pem(&cert(&n, RSA_ENCRYPTION, UTC_2023, UTC_2024), 1_704_067_201).err(), Some(CertError::Expired));
-    assert_eq!(rsa_from_pem(&cert(&n, RSA_ENCRYPTION, UTC_2023, UTC_2024), 1_672_531_199).err(), Some(CertError::NotYetValid));
-    assert_eq!(rsa_from_pem(&cert(&modulus(1024), RSA_ENCRYPTION, UTC_2023, UTC_2024), NOW).err(), Some(CertError::Weak));
-    assert_eq!(rsa_from_pem(&cert(&modulus(8192), RSA_ENCRYPTION, UTC_2023, UTC_2024), NOW).err(), Some(CertError::Weak));
+    assert_eq!(
+        rsa_from_pem(&cert(&n, RSA_ENCRYPTION, UTC_2023, UTC_2024), 1_704_067_201).err(),
+        Some(CertError::Expired)
+    );
+    assert_eq!(
+        rsa_from_pem(&cert(&n, RSA_ENCRYPTION, UTC_2023, UTC_2024), 1_672_531_199).err(),
+        Some(CertError::NotYetValid)
+    );
+    assert_eq!(
+        rsa_from_pem(&cert(&modulus(1024), RSA_ENCRYPTION, UTC_2023, UTC_2024), NOW).err(),
+        Some(CertError::Weak)
+    );
+    assert_eq!(
+        rsa_from_pem(&cert(&modulus(8192), RSA_ENCRYPTION, UTC_2023, UTC_2024), NOW).err(),
+        Some(CertError::Weak)
+    );
     // id-ecPublicKey
     let ec = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
     assert_eq!(rsa_from_pem(&cert(&n, &ec, UTC_2023, UTC_2024), NOW).err(), Some(CertError::NotRsa));
     assert_eq!(rsa_from_pem(b"hello", NOW).err(), Some(CertError::NotPem));
-    assert_eq!(rsa_from_pem(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----", NOW).err(), Some(CertError::NotPem));
+    assert_eq!(
+        rsa_from_pem(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----", NOW).err(),
+        Some(CertError::NotPem)
+    );
     assert_eq!(rsa_from_pem(&vec![b'A'; MAX_PEM_BYTES + 1], NOW).err(), Some(CertError::TooLarge));
 }
 

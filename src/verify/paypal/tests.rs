@@ -17,10 +17,9 @@ fn sign(key: &rsa::RsaPrivateKey, signed: &[u8]) -> String {
 }
 
 fn check() -> PaypalCheck {
-    let c: PaypalConfig = crate::wire::read_str(&format!(
-        r#"{{"webhook_id":"{WEBHOOK_ID}","certificates":{{"cluster":"paypal_api"}}}}"#
-    ))
-    .unwrap();
+    let c: PaypalConfig =
+        crate::wire::read_str(&format!(r#"{{"webhook_id":"{WEBHOOK_ID}","certificates":{{"cluster":"paypal_api"}}}}"#))
+            .unwrap();
     PaypalCheck::compile(&c, "paypal").unwrap()
 }
 
@@ -129,7 +128,10 @@ fn header_rules() {
         (with(&g, "paypal-transmission-sig", Some(&"A".repeat(504))), Denial::SignatureMalformed),
         (with(&g, "paypal-transmission-id", Some("a|b")), Denial::SignatureMalformed),
         (with(&g, "paypal-transmission-id", Some(&"a".repeat(51))), Denial::SignatureMalformed),
-        (with(&g, "paypal-cert-url", Some("https://evil.example/v1/notifications/certs/CERT-1")), Denial::CertUrlRefused),
+        (
+            with(&g, "paypal-cert-url", Some("https://evil.example/v1/notifications/certs/CERT-1")),
+            Denial::CertUrlRefused,
+        ),
     ];
     for (pairs, want) in cases {
         assert_eq!(run(&pairs, BODY, NOW), Err(want), "{pairs:?}");
@@ -192,13 +194,22 @@ fn config_errors_name_the_field() {
     let cases = [
         (r#"{"webhook_id":"","certificates":{"cluster":"c"}}"#, "r.paypal.webhook_id: must be PayPal's webhook id"),
         (r#"{"webhook_id":"a-b","certificates":{"cluster":"c"}}"#, "r.paypal.webhook_id: must be PayPal's webhook id"),
-        (r#"{"webhook_id":"A1","certificates":{"cluster":""}}"#, "r.paypal.certificates.cluster: must name an Envoy cluster"),
-        (r#"{"webhook_id":"A1","certificates":{"cluster":"c","hosts":[]}}"#, "r.paypal.certificates.hosts: at least one host"),
+        (
+            r#"{"webhook_id":"A1","certificates":{"cluster":""}}"#,
+            "r.paypal.certificates.cluster: must name an Envoy cluster",
+        ),
+        (
+            r#"{"webhook_id":"A1","certificates":{"cluster":"c","hosts":[]}}"#,
+            "r.paypal.certificates.hosts: at least one host",
+        ),
         (
             r#"{"webhook_id":"A1","certificates":{"cluster":"c","hosts":["api.paypal.com","paypal.com"]}}"#,
             "r.paypal.certificates.hosts[1]: \"paypal.com\" is not one of PayPal's hosts",
         ),
-        (r#"{"webhook_id":"A1","certificates":{"cluster":"c","timeout_ms":5}}"#, "r.paypal.certificates.timeout_ms: must be between"),
+        (
+            r#"{"webhook_id":"A1","certificates":{"cluster":"c","timeout_ms":5}}"#,
+            "r.paypal.certificates.timeout_ms: must be between",
+        ),
         (r#"{"webhook_id":"A1"}"#, "missing field `certificates`"),
         (r#"{"webhook_id":"A1","certificates":{"cluster":"c"},"secret":"x"}"#, "unknown field `secret`"),
     ];

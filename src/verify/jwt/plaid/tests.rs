@@ -136,7 +136,11 @@ fn only_es256_with_a_kid_is_read() {
     };
     assert_eq!(read(&format!(r#"{{"alg":"ES256","kid":"{KID}"}}"#)), Ok(KID.to_string()));
     for alg in ["ES384", "RS256", "HS256", "none", "es256", "ES256 "] {
-        assert_eq!(read(&format!(r#"{{"alg":"{alg}","kid":"{KID}"}}"#)), Err(Denial::TokenAlgorithmNotAllowed), "{alg}");
+        assert_eq!(
+            read(&format!(r#"{{"alg":"{alg}","kid":"{KID}"}}"#)),
+            Err(Denial::TokenAlgorithmNotAllowed),
+            "{alg}"
+        );
     }
     assert_eq!(read(r#"{"alg":"ES256"}"#), Err(Denial::TokenKidMissing));
     assert_eq!(read(r#"{"alg":"ES256","kid":""}"#), Err(Denial::TokenMalformed));
@@ -167,7 +171,11 @@ fn key_answers_are_read_strictly() {
     assert_eq!(read_key_answer(b"not json", KID).err(), Some(KeyAnswerError::NotJson));
     assert_eq!(read_key_answer(br#"{"request_id":"x"}"#, KID).err(), Some(KeyAnswerError::NoKey));
     assert_eq!(read_key_answer(br#"{"key":[]}"#, KID).err(), Some(KeyAnswerError::NoKey));
-    let twice = good.replacen(r#""request_id""#, r#""kid":"a","kid""#, 0).replacen("\"kty\":\"EC\"", "\"kty\":\"EC\",\"kty\":\"EC\"", 1);
+    let twice = good.replacen(r#""request_id""#, r#""kid":"a","kid""#, 0).replacen(
+        "\"kty\":\"EC\"",
+        "\"kty\":\"EC\",\"kty\":\"EC\"",
+        1,
+    );
     assert_eq!(read_key_answer(twice.as_bytes(), KID).err(), Some(KeyAnswerError::NoKey));
     let as_text = answer(&signer(1), KID, "\"1700000000\"");
     assert_eq!(read_key_answer(as_text.as_bytes(), KID).err(), Some(KeyAnswerError::BadExpiry));
@@ -197,11 +205,26 @@ fn the_key_request_carries_the_credentials_as_json_and_debug_hides_them() {
 #[test]
 fn config_errors_name_the_field() {
     let cases = [
-        (r#"{"client_id":{"env":"PLAID_CLIENT_ID"},"secret":{"env":"UNSET"},"keys":{"cluster":"c"}}"#, "r.plaid.secret"),
-        (r#"{"client_id":{"env":"PLAID_CLIENT_ID"},"secret":{"env":"PLAID_SECRET"},"keys":{"cluster":" "}}"#, "r.plaid.keys.cluster: must name an Envoy cluster"),
-        (r#"{"client_id":{"env":"PLAID_CLIENT_ID"},"secret":{"env":"PLAID_SECRET"},"keys":{"cluster":"c","authority":"a/b"}}"#, "r.plaid.keys.authority: \"a/b\" is not a host name"),
-        (r#"{"client_id":{"env":"PLAID_CLIENT_ID"},"secret":{"env":"PLAID_SECRET"},"keys":{"cluster":"c","timeout_ms":0}}"#, "r.plaid.keys.timeout_ms: must be between"),
-        (r#"{"client_id":{"env":"PLAID_CLIENT_ID"},"secret":{"env":"PLAID_SECRET","not_after":"2030-01-01T00:00:00Z"},"keys":{"cluster":"c"}}"#, "r.plaid.secret.not_after"),
+        (
+            r#"{"client_id":{"env":"PLAID_CLIENT_ID"},"secret":{"env":"UNSET"},"keys":{"cluster":"c"}}"#,
+            "r.plaid.secret",
+        ),
+        (
+            r#"{"client_id":{"env":"PLAID_CLIENT_ID"},"secret":{"env":"PLAID_SECRET"},"keys":{"cluster":" "}}"#,
+            "r.plaid.keys.cluster: must name an Envoy cluster",
+        ),
+        (
+            r#"{"client_id":{"env":"PLAID_CLIENT_ID"},"secret":{"env":"PLAID_SECRET"},"keys":{"cluster":"c","authority":"a/b"}}"#,
+            "r.plaid.keys.authority: \"a/b\" is not a host name",
+        ),
+        (
+            r#"{"client_id":{"env":"PLAID_CLIENT_ID"},"secret":{"env":"PLAID_SECRET"},"keys":{"cluster":"c","timeout_ms":0}}"#,
+            "r.plaid.keys.timeout_ms: must be between",
+        ),
+        (
+            r#"{"client_id":{"env":"PLAID_CLIENT_ID"},"secret":{"env":"PLAID_SECRET","not_after":"2030-01-01T00:00:00Z"},"keys":{"cluster":"c"}}"#,
+            "r.plaid.secret.not_after",
+        ),
         (r#"{"client_id":{"env":"PLAID_CLIENT_ID"},"secret":{"env":"PLAID_SECRET"}}"#, "missing field `keys`"),
         (r#"{"client_id":"x","secret":{"env":"PLAID_SECRET"},"keys":{"cluster":"c"}}"#, "client_id"),
     ];
@@ -210,6 +233,9 @@ fn config_errors_name_the_field() {
         assert!(got.contains(want), "{json}: {got}");
         assert!(!got.contains("s3cr"), "{got}");
     }
-    let sandbox = compile(r#"{"client_id":{"value":"c"},"secret":{"value":"s"},"keys":{"cluster":"c","authority":"sandbox.plaid.com"}}"#).unwrap();
+    let sandbox = compile(
+        r#"{"client_id":{"value":"c"},"secret":{"value":"s"},"keys":{"cluster":"c","authority":"sandbox.plaid.com"}}"#,
+    )
+    .unwrap();
     assert_eq!(sandbox.authority, "sandbox.plaid.com");
 }
