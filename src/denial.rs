@@ -87,6 +87,15 @@ denials! {
     // a remote list never loaded
     ListUnavailable,
     ListStale,
+    // a key fetched for the request that waits for it (SPEC 2.1 "Keys from a directory")
+    /// The key server did not answer within the fetch's timeout (or the connection failed).
+    FetchTimeout,
+    /// The key server answered with a status other than 2xx.
+    FetchStatus,
+    /// The key server's answer is not a document the check accepts.
+    FetchMalformed,
+    /// The key server's answer is over the document's size limit.
+    FetchTooLarge,
     /// The filter itself failed (a request whose state was lost, a caught panic in the
     /// native edition): refused, never forwarded unchecked.
     InternalError,
@@ -145,6 +154,10 @@ impl Denial {
             CertPinUnverifiable => "cert_pin_unverifiable",
             ListUnavailable => "list_unavailable",
             ListStale => "list_stale",
+            FetchTimeout => "fetch_timeout",
+            FetchStatus => "fetch_status",
+            FetchMalformed => "fetch_malformed",
+            FetchTooLarge => "fetch_too_large",
             InternalError => "internal_error",
         }
     }
@@ -215,6 +228,16 @@ impl Denial {
             }
             ListUnavailable => "the check needs its remote list (or JWKS), which has not loaded yet",
             ListStale => "the remote list (or JWKS) is older than max_stale_seconds",
+            FetchTimeout => {
+                "the request waited for a key the check had not fetched yet, and the key server did not answer within \
+                 the fetch's timeout_ms"
+            }
+            FetchStatus => "the request waited for a key, and the key server answered with a status other than 2xx",
+            FetchMalformed => {
+                "the request waited for a key, and the key server's answer is not a document the check accepts \
+                 (malformed, or with weak or unusable keys)"
+            }
+            FetchTooLarge => "the request waited for a key, and the key server's answer is over its size limit",
             InternalError => "the filter could not judge the request (its state was lost), so it refused it",
         }
     }
@@ -229,7 +252,7 @@ impl Denial {
             MethodNotAllowed => Reply::METHOD_NOT_ALLOWED,
             PayloadTooLarge => Reply::PAYLOAD_TOO_LARGE,
             RateLimited => Reply::RATE_LIMITED,
-            ListUnavailable => Reply::UNAVAILABLE,
+            ListUnavailable | FetchTimeout | FetchStatus | FetchMalformed | FetchTooLarge => Reply::UNAVAILABLE,
             InternalError => Reply::INTERNAL,
             ClientAddressUnknown | IpNotAllowed | CertMissing | CertMalformed | CertNotPinned | CertPinUnverifiable
             | ListStale => Reply::FORBIDDEN,
@@ -275,6 +298,9 @@ mod tests {
         assert_eq!(Denial::PayloadTooLarge.reply().status, 413);
         assert_eq!(Denial::RateLimited.reply().status, 429);
         assert_eq!(Denial::ListUnavailable.reply().status, 503);
+        for d in [Denial::FetchTimeout, Denial::FetchStatus, Denial::FetchMalformed, Denial::FetchTooLarge] {
+            assert_eq!(d.reply(), Reply::UNAVAILABLE, "{d:?}");
+        }
         assert_eq!(Denial::RouteNotFound.reply().status, 404);
         assert_eq!(Denial::MethodNotAllowed.reply().status, 405);
         assert_eq!(Denial::AmbiguousPath.reply(), Reply::BAD_REQUEST);

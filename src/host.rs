@@ -26,6 +26,12 @@
 //! - `on_request_trailers(&mut host)`: with trailers the body callback never sees end
 //!   of stream (HTTP/2), so the body is complete here;
 //! - `on_response_headers(&mut host)`;
+//! - `on_callout_response(&mut host, id, status, body)`: the answer to a callout the
+//!   stream dispatched ([`RequestHost::dispatch_callout`]), read as at plugin level.
+//!   [`Flow::Continue`]: resume the held request (Wasm: `resume_http_request`; native:
+//!   `envoy_dynamic_module_callback_http_filter_continue_decoding`); [`Flow::Stop`]: the
+//!   request was answered here; [`Flow::Buffer`]: nothing to do, the request stays held
+//!   (its body checks wait for the rest of the body);
 //! - `refuse_internal(&mut host)`: the native shell's answer to a panic caught in a hook
 //!   (500, logged and counted as `internal_error`).
 //!
@@ -154,6 +160,23 @@ pub trait RequestHost: Host {
     /// The upstream's response status (`:status`), read in the response-headers
     /// callback; `None` if absent or not a number.
     fn response_status(&self) -> Option<u32>;
+
+    /// Send an HTTP request to the Envoy cluster `cluster` on behalf of this request (a
+    /// key the request waits for, [`crate::fetch`]): as
+    /// [`PluginHost::dispatch_callout`], but the answer comes back to this request's
+    /// stream, [`crate::stream::Stream::on_callout_response`], with the same id. Called
+    /// only while the request is held (after [`Flow::Buffer`], before anything else
+    /// released it). `None` when the host refused to send it. If the request goes away
+    /// first (a reset), the host cancels the callout or drops its answer: nothing of it
+    /// reaches a stream that no longer exists. Wasm: `dispatch_http_call` from the HTTP
+    /// context; native: `envoy_dynamic_module_callback_http_filter_http_callout`.
+    fn dispatch_callout(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Option<CalloutId>;
 }
 
 /// The plugin as a whole: its configuration, its timer, its callouts, its metrics. The
@@ -217,9 +240,11 @@ pub enum Flow {
     /// Go on: the request (headers, and the body received so far) goes upstream as the
     /// core left it. Wasm: `Action::Continue`; native: `Continue`.
     Continue,
-    /// Hold the headers and keep buffering the body: the body checks need all of it.
-    /// Wasm: `Action::Pause`; native: `StopIteration` from the headers callback,
-    /// `StopIterationAndBuffer` from the body callback.
+    /// Hold the headers and keep buffering the body: the body checks need all of it, or
+    /// the request waits for a fetch ([`RequestHost::dispatch_callout`]; a body that
+    /// arrives meanwhile is held too, never forwarded). Wasm: `Action::Pause`; native:
+    /// `StopIteration` from the headers and trailers callbacks, `StopIterationAndBuffer`
+    /// from the body callback.
     Buffer,
     /// The request was answered here ([`RequestHost::send_reply`]): pass nothing on.
     /// Wasm: `Action::Pause`; native: `StopIteration` (headers, trailers),

@@ -11,6 +11,7 @@ pub mod config;
 mod dedupe;
 pub mod denial;
 pub mod error;
+pub mod fetch;
 pub mod host;
 mod json;
 pub mod metrics;

@@ -12,8 +12,11 @@ use std::time::Duration;
 
 use crate::config;
 use crate::error::{ConfigError, Env};
-use crate::host::{CalloutId, Level, PluginHost, RequestHost};
+use crate::fetch::{Document, Failure, Ledger, Need, Request};
+use crate::host::{CalloutId, Host, Level, PluginHost, RequestHost};
 use crate::metrics::Metrics;
+use crate::remote_list::parse::ParseError;
+use crate::remote_list::refresh::FetchError;
 use crate::remote_list::{ListState, Outcome, Refresher};
 use crate::shared::SharedStore;
 use crate::verdict::Judge;
@@ -37,6 +40,8 @@ pub struct Plugin {
     lists: Vec<Refresher>,
     /// The notices this instance knows were given ([`Plugin::notice_once`]).
     noticed: Mutex<Vec<String>>,
+    /// The fetches requests of this instance wait for ([`crate::fetch`]).
+    fetches: Ledger,
 }
 
 impl Plugin {
@@ -75,7 +80,13 @@ impl Plugin {
         if !lists.is_empty() {
             host.start_ticks(TICK);
         }
-        Ok(Plugin { judge: Judge::new(Arc::new(policy)), metrics, lists, noticed: Mutex::new(Vec::new()) })
+        Ok(Plugin {
+            judge: Judge::new(Arc::new(policy)),
+            metrics,
+            lists,
+            noticed: Mutex::new(Vec::new()),
+            fetches: Ledger::default(),
+        })
     }
 
     pub fn judge(&self) -> &Judge {
@@ -92,6 +103,96 @@ impl Plugin {
             Some(list) => list.current(store, now_ms),
             // Cannot happen: lists are built from the same policy. Fail closed.
             None => ListState::Unavailable { retry_after_seconds: 60 },
+        }
+    }
+
+    /// The list `name` read from shared data now, whatever the last read (see
+    /// [`Refresher::reread`]).
+    pub fn reread_list(&self, store: &dyn SharedStore, name: &str, now_ms: u64) -> ListState {
+        match self.lists.iter().find(|l| l.name() == name) {
+            Some(list) => list.reread(store, now_ms),
+            None => ListState::Unavailable { retry_after_seconds: 60 },
+        }
+    }
+
+    /// The fetches requests of this instance wait for.
+    pub fn fetches(&self) -> &Ledger {
+        &self.fetches
+    }
+
+    /// The request that fetches what `need` names, or `None` when a request cannot fetch
+    /// it itself (a list that logs in first).
+    pub fn fetch_request(&self, need: &Need) -> Option<Request> {
+        match &need.document {
+            Document::List(name) => {
+                let req = self.lists.iter().find(|l| l.name() == name)?.request_now()?;
+                Some(Request {
+                    cluster: req.cluster.to_string(),
+                    headers: req.all_headers().iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+                    body: req.body.map(<[u8]>::to_vec),
+                    timeout: req.timeout,
+                    limit: crate::remote_list::MAX_BODY_BYTES,
+                })
+            }
+        }
+    }
+
+    /// The answer to a fetch a request waited for: `status` its `:status` (0: none),
+    /// `body` at most `limit + 1` bytes of it. Checked (status, size, the check's
+    /// parser), stored for every worker, logged and counted as the list's fetches are;
+    /// the document's place in the ledger is freed (or paused after a failure).
+    pub fn accept_fetched(
+        &self,
+        host: &dyn Host,
+        need: &Need,
+        limit: usize,
+        status: u32,
+        body: &[u8],
+    ) -> Result<(), Failure> {
+        let now_ms = host.now_ms();
+        let result = match Failure::of_answer(status, body.len(), limit) {
+            Some(failure) => Err(failure),
+            None => self.store_fetched(host, need, body, now_ms),
+        };
+        self.fetches.end(&need.key(), now_ms, result.is_ok());
+        if let Err(failure) = &result {
+            match &need.document {
+                Document::List(name) => {
+                    host.log(
+                        Level::Warn,
+                        &format!("webhook-guard: remote list {name} fetch for a waiting request failed: {failure}"),
+                    );
+                    let index = self.lists.iter().position(|l| l.name() == name);
+                    if let Some(m) = index.and_then(|i| self.metrics.list(i)) {
+                        m.fetch_failed(host);
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    fn store_fetched(&self, host: &dyn Host, need: &Need, body: &[u8], now_ms: u64) -> Result<(), Failure> {
+        match &need.document {
+            Document::List(name) => {
+                let Some(index) = self.lists.iter().position(|l| l.name() == name) else {
+                    return Err(Failure::Store);
+                };
+                let list = self.lists.get(index).ok_or(Failure::Store)?;
+                let entries = list.publish(host.store(), body, now_ms).map_err(|e| match e {
+                    FetchError::Malformed(ParseError::TooLarge { .. }) => Failure::TooLarge,
+                    FetchError::Malformed(why) => Failure::Malformed(why.to_string()),
+                    _ => Failure::Store,
+                })?;
+                if let Some(m) = self.metrics.list(index) {
+                    m.fetch_ok(host);
+                }
+                host.log(
+                    Level::Info,
+                    &format!("webhook-guard: remote list {name} loaded for a waiting request, {entries} entries"),
+                );
+                Ok(())
+            }
         }
     }
 

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::dedupe::Dedupe;
 use crate::denial::Denial;
+use crate::fetch::Need;
 use crate::path::Hit;
 use crate::rate_limit::RateLimit;
 use crate::remote_list::{EntryKind, ListState, RemoteList};
@@ -103,7 +104,18 @@ pub trait Lookups {
     fn list(&self, name: &str) -> ListState;
     /// A request needs what the list may hold once fetched again (a JWKS without the
     /// token's key): bring its next fetch forward, as the list allows.
-    fn fetch_early(&self, name: &str);
+    fn fetch_early(&self, _name: &str) {}
+    /// The list read again from shared data now, whatever the last read (a JWKS that
+    /// lacks the token's `kid` may have been refetched by another worker a moment ago).
+    fn reread(&self, name: &str) -> ListState {
+        self.list(name)
+    }
+    /// Whether the request can wait for a document a check lacks ([`crate::fetch`]):
+    /// then the check answers `Findings::need` instead of refusing. Only the filter's
+    /// request path can; offline callers (the CLI, tests of the checks) cannot.
+    fn may_fetch(&self) -> bool {
+        false
+    }
     /// The connection's client certificate in `form`, as the host gives it (the bytes of
     /// the attribute), or `None` when the host has no such attribute or no certificate
     /// was presented. Asked for in `PeerCertForm`'s order, each only when needed.
@@ -145,6 +157,10 @@ pub struct Findings {
     pub body_message_id: Option<Vec<u8>>,
     /// Where the client certificate was read, when one was (for the host's notice).
     pub cert_origin: Option<CertOrigin>,
+    /// A document a check needs and lacks, when the request can wait for it
+    /// ([`Lookups::may_fetch`]): the check stopped there, without a denial of its own,
+    /// and the stage runs again once the document is fetched ([`crate::fetch`]).
+    pub need: Option<Need>,
 }
 
 impl Findings {
@@ -397,34 +413,66 @@ impl Route {
             }
             f.record("header", h.verify(&head.headers, head.now));
         }
-        if let Some(jwt) = &c.jwt {
+        if c.jwt.is_some() {
             if !go_on(&f) {
                 return f;
             }
-            let result = match jwt.remote_list() {
-                None => jwt.verify(&head.headers, head.now, None),
-                Some(name) => {
-                    match self.remote_set(lookups.list(name), &c.jwks_cache, |e| Arc::new(KeySet::from_entries(e))) {
-                        Ok(keys) => {
-                            let result = jwt.verify(&head.headers, head.now, Some(&keys));
-                            if result == Err(Denial::TokenKeyUnknown) {
-                                lookups.fetch_early(name);
-                            }
-                            result
-                        }
-                        // Without its keys the check cannot run: 503 before the first
-                        // good fetch, 403 once they are stale.
-                        Err(state) => Err(list_denial(Denial::ListUnavailable, true, &state, &mut f)),
-                    }
-                }
-            };
-            match result {
-                Ok(Some(id)) => f.record("jwt", Ok(id)),
-                Ok(None) => {}
-                Err(d) => f.denials.push(d),
-            }
+            self.check_jwt(head, lookups, &mut f);
         }
         f
+    }
+
+    /// The header stage again after the document it needed was fetched: `found` is what
+    /// it found before (the `jwt` check, the last of the stage, is the one that asks).
+    pub fn resume_head(&self, head: &RequestHead, lookups: &dyn Lookups, mut found: Findings) -> Findings {
+        found.need = None;
+        if self.checks.jwt.is_some() {
+            self.check_jwt(head, lookups, &mut found);
+        }
+        found
+    }
+
+    /// The `jwt` check, the last of the header stage.
+    fn check_jwt(&self, head: &RequestHead, lookups: &dyn Lookups, f: &mut Findings) {
+        let c = &self.checks;
+        let Some(jwt) = &c.jwt else { return };
+        let result = match jwt.remote_list() {
+            None => jwt.verify(&head.headers, head.now, None),
+            Some(name) => {
+                let build = |e: &mut dyn Iterator<Item = &str>| Arc::new(KeySet::from_entries(e));
+                match self.remote_set(lookups.list(name), &c.jwks_cache, build) {
+                    Ok(keys) => {
+                        let mut result = jwt.verify(&head.headers, head.now, Some(&keys));
+                        if result == Err(Denial::TokenKeyUnknown) {
+                            // Another worker may have refetched the keys a moment ago: read
+                            // the shared copy before refusing.
+                            if let Ok(again) = self.remote_set(lookups.reread(name), &c.jwks_cache, build) {
+                                if !Arc::ptr_eq(&again, &keys) {
+                                    result = jwt.verify(&head.headers, head.now, Some(&again));
+                                }
+                            }
+                        }
+                        if result == Err(Denial::TokenKeyUnknown) {
+                            lookups.fetch_early(name);
+                        }
+                        result
+                    }
+                    // Before the first good fetch the request waits for one, when it can.
+                    Err(ListState::Unavailable { retry_after_seconds }) if lookups.may_fetch() => {
+                        f.need = Some(Need::list(name, retry_after_seconds));
+                        return;
+                    }
+                    // Without its keys the check cannot run: 503 before the first
+                    // good fetch, 403 once they are stale.
+                    Err(state) => Err(list_denial(Denial::ListUnavailable, true, &state, f)),
+                }
+            }
+        };
+        match result {
+            Ok(Some(id)) => f.record("jwt", Ok(id)),
+            Ok(None) => {}
+            Err(d) => f.denials.push(d),
+        }
     }
 
     /// The decoded set of a fresh remote list (cached per generation), or the state that
@@ -458,8 +506,21 @@ impl Route {
         self.checks.headers.iter().filter(|h| h.strip).map(|h| h.name.as_str())
     }
 
-    /// The checks that need the exact body bytes.
+    /// The checks that need the exact body bytes, where nothing can be fetched (a check
+    /// that lacks a document refuses as it would without waiting).
     pub fn check_body(&self, head: &RequestHead, body: &[u8], mode: Mode) -> Findings {
+        self.check_body_with(head, body, mode, None)
+    }
+
+    /// The checks that need the exact body bytes. With `lookups`, a check that lacks a
+    /// document may say so in `Findings::need` (when [`Lookups::may_fetch`]).
+    pub fn check_body_with(
+        &self,
+        head: &RequestHead,
+        body: &[u8],
+        mode: Mode,
+        _lookups: Option<&dyn Lookups>,
+    ) -> Findings {
         let mut f = Findings::default();
         if let Some(sig) = &self.checks.signature {
             match sig.handshake(head, body) {

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use crate::access_log;
 use crate::denial::Denial;
-use crate::host::{Flow, Level, RequestHost};
+use crate::fetch::{Need, FAILURE_RETRY_AFTER_SECONDS, MAX_FETCHES_PER_REQUEST};
+use crate::host::{CalloutId, Flow, Level, RequestHost};
 use crate::plugin::Plugin;
 use crate::policy::Lookups;
 use crate::remote_list::ListState;
@@ -31,11 +32,37 @@ pub struct Stream {
     client: Option<Option<SocketAddr>>,
     /// Bytes of the body received so far (the whole body once it is complete).
     body_size: usize,
+    /// The request has ended (end of stream or trailers): no body callback will come.
+    ended: bool,
+    /// The fetch the request waits for ([`crate::fetch`]).
+    waiting: Option<Wait>,
+    /// How many fetches the request waited for.
+    fetches: u8,
+    /// The body the body stage read, kept while it waits for a fetch to run again with.
+    body: Option<Vec<u8>>,
+}
+
+/// A fetch in flight for this request.
+struct Wait {
+    id: CalloutId,
+    need: Need,
+    /// The longest answer accepted.
+    limit: usize,
 }
 
 impl Stream {
     pub fn new(plugin: Arc<Plugin>) -> Self {
-        Stream { plugin, case: Case::default(), head: None, client: None, body_size: 0 }
+        Stream {
+            plugin,
+            case: Case::default(),
+            head: None,
+            client: None,
+            body_size: 0,
+            ended: false,
+            waiting: None,
+            fetches: 0,
+            body: None,
+        }
     }
 
     /// The request headers arrived (`end_of_stream`: there is no body).
@@ -71,26 +98,29 @@ impl Stream {
             plugin.notice_once(&*host, Level::Info, origin.name(), &line);
         }
         let verdict = self.case.on_head(judge, head, findings, host.store());
-        let buffering = verdict.decision == Decision::KeepBuffering;
-        let flow = self.apply(host, verdict);
-        if buffering && end_of_stream {
-            // The body is already complete (there is none).
-            return self.finish_body(host);
-        }
-        flow
+        // With end of stream the body is already complete (there is none).
+        self.ended = end_of_stream;
+        self.settle(host, verdict)
     }
 
     /// Body data arrived: `received` is the size of the whole body received so far (not
     /// of this chunk).
     pub fn on_request_body(&mut self, host: &mut impl RequestHost, received: usize, end_of_stream: bool) -> Flow {
         let Some(head) = self.head.as_ref() else { return self.refuse_unjudged(host) };
-        if !self.case.is_buffering() {
+        let fetching = self.case.is_fetching();
+        if !self.case.is_buffering() && !fetching {
             return Flow::Continue;
         }
         self.body_size = received;
+        self.ended |= end_of_stream;
         let plugin = Arc::clone(&self.plugin);
         if let Some(verdict) = self.case.on_body_data(plugin.judge(), head, received) {
+            self.abandon_wait();
             return self.apply(host, verdict);
+        }
+        if fetching {
+            // Held with the headers until the fetch is answered, never forwarded before.
+            return Flow::Buffer;
         }
         if !end_of_stream {
             // Keep buffering; the host holds the headers and the data so far.
@@ -105,10 +135,53 @@ impl Stream {
         if self.head.is_none() {
             return self.refuse_unjudged(host);
         }
+        self.ended = true;
+        if self.case.is_fetching() {
+            return Flow::Buffer;
+        }
         if !self.case.is_buffering() {
             return Flow::Continue;
         }
         self.finish_body(host)
+    }
+
+    /// The answer to a callout this stream dispatched: `status` its `:status` (0 when
+    /// there is none, as after a reset; Envoy answers a timed-out callout with 504),
+    /// `body` at most [`crate::host::CALLOUT_BODY_LIMIT`] bytes of its body. The fetched
+    /// document is checked and stored, then the stage that asked for it runs again; or
+    /// the request is refused with the fetch's failure. An answer this stream does not
+    /// wait for changes nothing ([`Flow::Buffer`]: the shell does nothing).
+    pub fn on_callout_response(
+        &mut self,
+        host: &mut impl RequestHost,
+        id: CalloutId,
+        status: u32,
+        body: &[u8],
+    ) -> Flow {
+        let Some(wait) = self.waiting.take_if(|w| w.id == id) else { return Flow::Buffer };
+        let plugin = Arc::clone(&self.plugin);
+        let judge = plugin.judge();
+        let fetched = plugin.accept_fetched(&*host, &wait.need, wait.limit, status, body);
+        let Some(head) = self.head.as_ref() else { return self.refuse_unjudged(host) };
+        if let Err(failure) = fetched {
+            let verdict = self.case.give_up(judge, head, failure.denial(), FAILURE_RETRY_AFTER_SECONDS, host.store());
+            return self.settle(host, verdict);
+        }
+        match self.case.retry() {
+            Some(Some(found)) => {
+                let Some(route) = self.case.route().and_then(|i| judge.policy().routes.get(i)) else {
+                    return self.refuse_internal(host);
+                };
+                let now_ms = host.now_ms();
+                let lookups = HostLookups { host: &*host, plugin: &plugin, now_ms };
+                let findings = route.resume_head(head, &lookups, found);
+                let verdict = self.case.on_head(judge, head, findings, host.store());
+                self.settle(host, verdict)
+            }
+            Some(None) => self.finish_body(host),
+            // Waiting, yet no stage to resume: the state is lost.
+            None => self.refuse_internal(host),
+        }
     }
 
     /// The upstream's response headers arrived: a message forwarded under `dedupe` is
@@ -140,11 +213,84 @@ impl Stream {
     }
 
     fn finish_body(&mut self, host: &mut impl RequestHost) -> Flow {
-        let body = if self.body_size == 0 { Vec::new() } else { host.request_body(self.body_size) };
+        let body = match self.body.take() {
+            Some(kept) => kept,
+            None if self.body_size == 0 => Vec::new(),
+            None => host.request_body(self.body_size),
+        };
         let plugin = Arc::clone(&self.plugin);
+        let now_ms = host.now_ms();
         let Some(head) = self.head.as_ref() else { return self.refuse_unjudged(host) };
-        let verdict = self.case.on_body(plugin.judge(), head, &body, host.store());
-        self.apply(host, verdict)
+        let lookups = HostLookups { host: &*host, plugin: &plugin, now_ms };
+        let verdict = self.case.on_body_with(plugin.judge(), head, &body, &lookups);
+        if matches!(verdict.decision, Decision::Fetch(_)) {
+            // The body stage runs again with the same bytes once the document is here.
+            self.body = Some(body);
+        }
+        self.settle(host, verdict)
+    }
+
+    /// Apply a stage's verdict: wait for the fetch it asks for, finish the body stage at
+    /// once when the body is already complete, or apply it.
+    fn settle(&mut self, host: &mut impl RequestHost, verdict: Verdict<'_>) -> Flow {
+        match verdict.decision {
+            Decision::Fetch(need) => self.start_fetch(host, need),
+            Decision::KeepBuffering => {
+                let flow = self.apply(host, verdict);
+                if self.ended {
+                    return self.finish_body(host);
+                }
+                flow
+            }
+            _ => self.apply(host, verdict),
+        }
+    }
+
+    /// Hold the request and fetch what a check lacks; when the request cannot wait (see
+    /// [`crate::fetch`]), the check refuses as it would without waiting.
+    fn start_fetch(&mut self, host: &mut impl RequestHost, need: Need) -> Flow {
+        let plugin = Arc::clone(&self.plugin);
+        let now_ms = host.now_ms();
+        let key = need.key();
+        let mut dispatched = None;
+        if self.fetches < MAX_FETCHES_PER_REQUEST {
+            if let Some(req) = plugin.fetch_request(&need) {
+                if plugin.fetches().begin(&key, now_ms, req.timeout) {
+                    match host.dispatch_callout(&req.cluster, &req.header_refs(), req.body.as_deref(), req.timeout) {
+                        Some(id) => dispatched = Some((id, req.limit)),
+                        None => {
+                            plugin.fetches().end(&key, now_ms, false);
+                            host.log(
+                                Level::Warn,
+                                &format!(
+                                    "webhook-guard: could not dispatch the fetch of {key} for a waiting request \
+                                     (is cluster {} defined?)",
+                                    req.cluster
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((id, limit)) = dispatched {
+            self.fetches = self.fetches.saturating_add(1);
+            host.log(Level::Debug, &format!("webhook-guard: request {} waits for {key}", self.request_id()));
+            self.waiting = Some(Wait { id, need, limit });
+            return Flow::Buffer;
+        }
+        let Some(head) = self.head.as_ref() else { return self.refuse_unjudged(host) };
+        let verdict =
+            self.case.give_up(plugin.judge(), head, Denial::ListUnavailable, need.retry_after_seconds, host.store());
+        self.settle(host, verdict)
+    }
+
+    /// Stop waiting (the request was refused meanwhile): the document's place in the
+    /// ledger goes to the next request that needs it.
+    fn abandon_wait(&mut self) {
+        if let Some(wait) = self.waiting.take() {
+            self.plugin.fetches().abandon(&wait.need.key());
+        }
     }
 
     fn client_address(&mut self, host: &impl RequestHost) -> Option<SocketAddr> {
@@ -237,7 +383,8 @@ impl Stream {
                 host.send_reply(status, &headers, body.as_bytes());
                 Flow::Stop
             }
-            Decision::KeepBuffering => Flow::Buffer,
+            // `settle` starts the fetch before a verdict gets here; hold meanwhile.
+            Decision::KeepBuffering | Decision::Fetch(_) => Flow::Buffer,
             Decision::Handshake(reply) => {
                 let headers = [("content-type", reply.content_type), ("x-content-type-options", "nosniff")];
                 host.send_reply(200, &headers, reply.body.as_bytes());
@@ -287,6 +434,14 @@ impl<H: RequestHost> Lookups for HostLookups<'_, H> {
         self.plugin.list_state(self.host.store(), name, self.now_ms)
     }
 
+    fn reread(&self, name: &str) -> ListState {
+        self.plugin.reread_list(self.host.store(), name, self.now_ms)
+    }
+
+    fn may_fetch(&self) -> bool {
+        true
+    }
+
     fn fetch_early(&self, name: &str) {
         self.plugin.fetch_early(self.host.store(), name, self.now_ms);
     }
@@ -296,5 +451,15 @@ impl<H: RequestHost> Lookups for HostLookups<'_, H> {
     }
 }
 
+/// A request that goes away while it waits (a reset) gives its document's place in the
+/// ledger back at once; the host drops the callout's answer.
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.abandon_wait();
+    }
+}
+
+#[cfg(test)]
+mod fetch_tests;
 #[cfg(test)]
 mod tests;

@@ -169,6 +169,23 @@ impl PluginHost for FakeEnvoy {
         body: Option<&[u8]>,
         timeout: Duration,
     ) -> Option<CalloutId> {
+        self.record_callout(cluster, headers, body, timeout)
+    }
+
+    fn instance_seed(&self) -> u64 {
+        7
+    }
+}
+
+impl FakeEnvoy {
+    /// A callout of the plugin or of a request: recorded, numbered from 1000.
+    fn record_callout(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Option<CalloutId> {
         if self.refuse_callouts.get() {
             return None;
         }
@@ -182,10 +199,6 @@ impl PluginHost for FakeEnvoy {
             timeout,
         });
         Some(id)
-    }
-
-    fn instance_seed(&self) -> u64 {
-        7
     }
 }
 
@@ -303,5 +316,15 @@ impl RequestHost for FakeRequest<'_> {
 
     fn response_status(&self) -> Option<u32> {
         self.response_status
+    }
+
+    fn dispatch_callout(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Option<CalloutId> {
+        self.envoy.record_callout(cluster, headers, body, timeout)
     }
 }

@@ -11,7 +11,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::denial::{Denial, Reply};
-use crate::policy::{Findings, Mode, Policy, Route, Routing, SecretUse, Unmatched};
+use crate::fetch::Need;
+use crate::policy::{Findings, Lookups, Mode, Policy, Route, Routing, SecretUse, Unmatched};
 use crate::request::RequestHead;
 use crate::shared::SharedStore;
 use crate::verify::signature::handshake::Reply as Handshake;
@@ -35,6 +36,9 @@ pub enum Decision<'j> {
     KeepBuffering,
     /// A provider handshake, verified: answered here with 200 and this body.
     Handshake(Handshake),
+    /// Hold the request and fetch this document a check lacks; then the stage runs
+    /// again ([`Case::retry`]), or the request is refused ([`Case::give_up`]).
+    Fetch(Need),
 }
 
 /// One change to the request headers before the request goes upstream.
@@ -99,6 +103,10 @@ pub struct Verdict<'j> {
 }
 
 impl Verdict<'_> {
+    fn fetch(need: Need) -> Self {
+        Verdict { decision: Decision::Fetch(need), outcome: Outcome::Pending, denials: Vec::new(), secrets: Vec::new() }
+    }
+
     fn pending() -> Self {
         Verdict {
             decision: Decision::KeepBuffering,
@@ -214,8 +222,21 @@ enum Stage {
     Buffering { route: usize, head: Findings },
     /// Forwarded under `dedupe`: the message id is recorded once the upstream answers 2xx.
     Delivering { route: usize, id: Vec<u8> },
+    /// The request waits for a document a check of `at`'s stage lacks; `found` is what
+    /// that stage found before the check that asked.
+    Fetching { route: usize, found: Findings, at: Waiting },
     /// Decided; `route` is `None` when no route took the request.
     Done { route: Option<usize> },
+}
+
+/// Which stage waits for a fetch.
+#[derive(Debug)]
+enum Waiting {
+    Head,
+    /// The body stage; `head` is what the header stage found.
+    Body {
+        head: Findings,
+    },
 }
 
 /// One request on its way through the stages. Each shell keeps one per request (in
@@ -230,7 +251,10 @@ impl Case {
     pub fn route(&self) -> Option<usize> {
         match self.stage {
             Stage::Routing => None,
-            Stage::Routed { route } | Stage::Buffering { route, .. } | Stage::Delivering { route, .. } => Some(route),
+            Stage::Routed { route }
+            | Stage::Buffering { route, .. }
+            | Stage::Delivering { route, .. }
+            | Stage::Fetching { route, .. } => Some(route),
             Stage::Done { route } => route,
         }
     }
@@ -244,6 +268,60 @@ impl Case {
     /// Whether the headers are held while the body arrives.
     pub fn is_buffering(&self) -> bool {
         matches!(self.stage, Stage::Buffering { .. })
+    }
+
+    /// Whether the request waits for a fetch ([`Decision::Fetch`]).
+    pub fn is_fetching(&self) -> bool {
+        matches!(self.stage, Stage::Fetching { .. })
+    }
+
+    /// The fetch the request waited for arrived: back to the stage that asked, to run
+    /// it again. `Some(found)` for the header stage (what it found before the check that
+    /// asked: [`Route::resume_head`] goes on from there), `None` for the body stage
+    /// ([`Case::on_body_with`] runs it whole). Nothing to resume: `None`, stage unchanged.
+    pub fn retry(&mut self) -> Option<Option<Findings>> {
+        let Stage::Fetching { route, found, at } = std::mem::take(&mut self.stage) else {
+            return None;
+        };
+        Some(match at {
+            Waiting::Head => {
+                self.stage = Stage::Routed { route };
+                Some(found)
+            }
+            Waiting::Body { head } => {
+                self.stage = Stage::Buffering { route, head };
+                None
+            }
+        })
+    }
+
+    /// The request cannot wait for its fetch, or the fetch failed: the check that asked
+    /// refuses with `denial` (503, `Retry-After: retry_after`), and the stage decides as
+    /// it would have without waiting.
+    pub fn give_up<'j>(
+        &mut self,
+        judge: &'j Judge,
+        head: &RequestHead,
+        denial: Denial,
+        retry_after: u64,
+        store: &dyn SharedStore,
+    ) -> Verdict<'j> {
+        let Stage::Fetching { route, mut found, at } = std::mem::take(&mut self.stage) else {
+            return self.refuse_internal();
+        };
+        found.need = None;
+        found.denials.push(denial);
+        found.retry_after = Some(retry_after);
+        match at {
+            Waiting::Head => {
+                self.stage = Stage::Routed { route };
+                self.on_head(judge, head, found, store)
+            }
+            Waiting::Body { head: head_found } => {
+                self.stage = Stage::Buffering { route, head: head_found };
+                self.on_body_findings(judge, head, found, store)
+            }
+        }
     }
 
     /// Routing is done: `Ok(route)` to run that route's header checks, or the verdict on
@@ -282,11 +360,15 @@ impl Case {
         &mut self,
         judge: &'j Judge,
         head: &RequestHead,
-        findings: Findings,
+        mut findings: Findings,
         store: &dyn SharedStore,
     ) -> Verdict<'j> {
         let Stage::Routed { route: index } = self.stage else { return self.refuse_internal() };
         let Some(route) = judge.policy.routes.get(index) else { return self.refuse_internal() };
+        if let Some(need) = findings.need.take() {
+            self.stage = Stage::Fetching { route: index, found: findings, at: Waiting::Head };
+            return Verdict::fetch(need);
+        }
         if !findings.denials.is_empty() && !judge.monitor() {
             // Answered before a byte of the body is read.
             self.stage = Stage::Done { route: Some(index) };
@@ -308,9 +390,10 @@ impl Case {
         Verdict::pending()
     }
 
-    /// `received` bytes of the body are buffered so far: `Some` once that is too many.
+    /// `received` bytes of the body are buffered so far (for the body checks, or while
+    /// the request waits for a fetch): `Some` once that is too many.
     pub fn on_body_data<'j>(&mut self, judge: &'j Judge, head: &RequestHead, received: usize) -> Option<Verdict<'j>> {
-        let Stage::Buffering { route, .. } = self.stage else { return None };
+        let (Stage::Buffering { route, .. } | Stage::Fetching { route, .. }) = self.stage else { return None };
         let over = u64::try_from(received).map_or(true, |n| n > judge.policy.max_body_bytes);
         over.then(|| self.too_large(judge, route, head))
     }
@@ -323,11 +406,43 @@ impl Case {
         body: &[u8],
         store: &dyn SharedStore,
     ) -> Verdict<'j> {
+        let Stage::Buffering { route: index, .. } = self.stage else { return self.refuse_internal() };
+        let Some(route) = judge.policy.routes.get(index) else { return self.refuse_internal() };
+        let findings = route.check_body(head, body, judge.policy.mode);
+        self.on_body_findings(judge, head, findings, store)
+    }
+
+    /// The whole body is there: run the body checks, which may ask for a document the
+    /// request can wait for ([`Decision::Fetch`]), and decide.
+    pub fn on_body_with<'j>(
+        &mut self,
+        judge: &'j Judge,
+        head: &RequestHead,
+        body: &[u8],
+        lookups: &dyn Lookups,
+    ) -> Verdict<'j> {
+        let Stage::Buffering { route: index, .. } = self.stage else { return self.refuse_internal() };
+        let Some(route) = judge.policy.routes.get(index) else { return self.refuse_internal() };
+        let findings = route.check_body_with(head, body, judge.policy.mode, Some(lookups));
+        self.on_body_findings(judge, head, findings, lookups.store())
+    }
+
+    /// What the body checks found: wait for the document one lacks, or decide.
+    fn on_body_findings<'j>(
+        &mut self,
+        judge: &'j Judge,
+        head: &RequestHead,
+        mut findings: Findings,
+        store: &dyn SharedStore,
+    ) -> Verdict<'j> {
         let Stage::Buffering { route: index, head: found } = std::mem::take(&mut self.stage) else {
             return self.refuse_internal();
         };
         let Some(route) = judge.policy.routes.get(index) else { return self.refuse_internal() };
-        let findings = route.check_body(head, body, judge.policy.mode);
+        if let Some(need) = findings.need.take() {
+            self.stage = Stage::Fetching { route: index, found: findings, at: Waiting::Body { head: found } };
+            return Verdict::fetch(need);
+        }
         self.decide(judge, (index, route), head, found, findings, store)
     }
 

@@ -340,6 +340,11 @@ fn finish(out: &mut dyn Write, verdict: &Verdict) -> std::io::Result<ExitCode> {
             writeln!(out, "verdict  200 {} (a provider handshake, answered by the filter)", reply.body)?;
             Ok(ExitCode::SUCCESS)
         }
+        // Offline lookups never let a check wait for a fetch; should one, say so.
+        Decision::Fetch(need) => {
+            writeln!(out, "verdict  would wait for a fetch of {}", need.key())?;
+            Ok(ExitCode::from(1))
+        }
     }
 }
 

@@ -256,6 +256,16 @@ extern "C" {
         body: ModuleBuffer,
         timeout_milliseconds: u64,
     ) -> CEnum;
+    fn envoy_dynamic_module_callback_http_filter_http_callout(
+        filter_envoy: *mut c_void,
+        callout_id_out: *mut u64,
+        cluster_name: ModuleBuffer,
+        headers: *mut ModuleHttpHeader,
+        headers_size: usize,
+        body: ModuleBuffer,
+        timeout_milliseconds: u64,
+    ) -> CEnum;
+    fn envoy_dynamic_module_callback_http_filter_continue_decoding(filter_envoy: *mut c_void);
     fn envoy_dynamic_module_callback_http_filter_config_scheduler_new(config_envoy: *mut c_void) -> *mut c_void;
     fn envoy_dynamic_module_callback_http_filter_config_scheduler_commit(scheduler: *mut c_void, event_id: u64);
     fn envoy_dynamic_module_callback_http_filter_config_scheduler_delete(scheduler: *mut c_void);
@@ -408,6 +418,38 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Send an HTTP request to `cluster` for this request; its answer comes to
+    /// `on_http_filter_http_callout_done` of this filter with the returned id, unless
+    /// the filter is destroyed first (Envoy then cancels the callout and calls nothing).
+    /// `None` if Envoy refused to start it (unknown cluster, missing pseudo-headers, no
+    /// healthy host).
+    pub fn http_callout(&self, cluster: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u64) -> Option<u64> {
+        let mut raw: Vec<ModuleHttpHeader> =
+            headers.iter().map(|(n, v)| ModuleHttpHeader::of(n, v.as_bytes())).collect();
+        let mut id = 0u64;
+        // SAFETY: the live filter of the current hook; every buffer (cluster, the header
+        // array and the strings it points into, body) is borrowed for the call only, and
+        // Envoy copies what it sends.
+        let result = unsafe {
+            envoy_dynamic_module_callback_http_filter_http_callout(
+                self.ptr.as_ptr(),
+                &mut id,
+                ModuleBuffer::of(cluster.as_bytes()),
+                raw.as_mut_ptr(),
+                raw.len(),
+                ModuleBuffer::of(body),
+                timeout_ms,
+            )
+        };
+        (result == CALLOUT_INIT_SUCCESS).then_some(id)
+    }
+
+    /// Resume a request the filter held (headers, and the body buffered meanwhile, go on).
+    pub fn continue_decoding(&self) {
+        // SAFETY: the live filter of the current hook (the callout-done hook of this filter).
+        unsafe { envoy_dynamic_module_callback_http_filter_continue_decoding(self.ptr.as_ptr()) }
+    }
+
     /// Every request header in order, pseudo-headers included; values as raw bytes.
     pub fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
         // SAFETY: `ptr` is the live filter of the current hook.
@@ -667,6 +709,61 @@ unsafe fn with_guard(
     }
 }
 
+/// A callout's answer as its done hook hands it over: the `:status` as a number (0 when
+/// there is none) and at most [`webhook_guard::host::CALLOUT_BODY_LIMIT`] bytes of the
+/// body, copied out.
+///
+/// # Safety
+/// The arguments must be those of a callout-done hook that is running: `headers` points at
+/// `headers_size` headers and `body_chunks` at `body_chunks_size` slices (or either is
+/// null), all valid until the hook returns.
+unsafe fn callout_answer(
+    result: CEnum,
+    headers: *const EnvoyHttpHeader,
+    headers_size: usize,
+    body_chunks: *const EnvoyBuffer,
+    body_chunks_size: usize,
+) -> (u32, Vec<u8>) {
+    // Envoy answers a timed-out callout with 504; a reset or an oversized answer has no
+    // status: 0, a failed fetch.
+    let mut status = 0u32;
+    let mut body = Vec::new();
+    if result == CALLOUT_SUCCESS {
+        let headers: &[EnvoyHttpHeader] = if headers.is_null() || headers_size == 0 {
+            &[]
+        } else {
+            // SAFETY: Envoy passes `headers_size` headers, valid for this hook.
+            unsafe { std::slice::from_raw_parts(headers, headers_size) }
+        };
+        for h in headers {
+            // SAFETY: buffers into Envoy's response headers, valid for this hook.
+            let key = unsafe { EnvoyBuffer { ptr: h.key_ptr, length: h.key_length }.to_vec() };
+            if key == b":status" {
+                // SAFETY: as above.
+                let value = unsafe { EnvoyBuffer { ptr: h.value_ptr, length: h.value_length }.to_vec() };
+                status = std::str::from_utf8(&value).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+            }
+        }
+        let chunks: &[EnvoyBuffer] = if body_chunks.is_null() || body_chunks_size == 0 {
+            &[]
+        } else {
+            // SAFETY: Envoy passes `body_chunks_size` slices, valid for this hook.
+            unsafe { std::slice::from_raw_parts(body_chunks, body_chunks_size) }
+        };
+        let limit = webhook_guard::host::CALLOUT_BODY_LIMIT;
+        for chunk in chunks {
+            if body.len() >= limit {
+                break;
+            }
+            // SAFETY: each slice is Envoy's, valid for this hook; copied now.
+            let bytes = unsafe { chunk.to_vec() };
+            let room = limit - body.len();
+            body.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+        }
+    }
+    (status, body)
+}
+
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_program_init() -> *const c_char {
     crate::filter::install_panic_hook();
@@ -737,43 +834,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout
     let Some(ptr) = NonNull::new(config_envoy) else { return };
     // SAFETY: a live config per the contract.
     let Some(config) = (unsafe { config_ref(config_module) }) else { return };
-    // Envoy answers a timed-out callout with 504; a reset or an oversized answer has no
-    // status: 0, a failed fetch.
-    let mut status = 0u32;
-    let mut body = Vec::new();
-    if result == CALLOUT_SUCCESS {
-        let headers: &[EnvoyHttpHeader] = if headers.is_null() || headers_size == 0 {
-            &[]
-        } else {
-            // SAFETY: Envoy passes `headers_size` headers, valid for this hook.
-            unsafe { std::slice::from_raw_parts(headers, headers_size) }
-        };
-        for h in headers {
-            // SAFETY: buffers into Envoy's response headers, valid for this hook.
-            let key = unsafe { EnvoyBuffer { ptr: h.key_ptr, length: h.key_length }.to_vec() };
-            if key == b":status" {
-                // SAFETY: as above.
-                let value = unsafe { EnvoyBuffer { ptr: h.value_ptr, length: h.value_length }.to_vec() };
-                status = std::str::from_utf8(&value).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-            }
-        }
-        let chunks: &[EnvoyBuffer] = if body_chunks.is_null() || body_chunks_size == 0 {
-            &[]
-        } else {
-            // SAFETY: Envoy passes `body_chunks_size` slices, valid for this hook.
-            unsafe { std::slice::from_raw_parts(body_chunks, body_chunks_size) }
-        };
-        let limit = webhook_guard::host::CALLOUT_BODY_LIMIT;
-        for chunk in chunks {
-            if body.len() >= limit {
-                break;
-            }
-            // SAFETY: each slice is Envoy's, valid for this hook; copied now.
-            let bytes = unsafe { chunk.to_vec() };
-            let room = limit - body.len();
-            body.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
-        }
-    }
+    // SAFETY: the arguments of this hook, passed on as Envoy gave them.
+    let (status, body) = unsafe { callout_answer(result, headers, headers_size, body_chunks, body_chunks_size) };
     if catch_unwind(AssertUnwindSafe(|| config.on_callout_done(Config { ptr }, callout_id, status, &body))).is_err() {
         log(Level::Error, "webhook-guard: internal error handling a remote-list answer");
     }
@@ -870,26 +932,43 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
     TRAILERS_CONTINUE
 }
 
+/// The answer to a callout a request dispatched (a key it waits for). Envoy calls this
+/// only while the filter lives: a filter destroyed first (a reset) has its callouts
+/// cancelled, and Envoy checks that the module's filter is still there before calling.
+///
+/// # Safety
+/// Envoy's live filter and this module's filter of the same stream; headers and body
+/// chunks are Envoy's, valid until this hook returns (null when absent).
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
+    filter_envoy: *mut c_void,
+    filter_module: *const c_void,
+    callout_id: u64,
+    result: CEnum,
+    headers: *const EnvoyHttpHeader,
+    headers_size: usize,
+    body_chunks: *const EnvoyBuffer,
+    body_chunks_size: usize,
+) {
+    // SAFETY: the arguments of this hook, passed on as Envoy gave them.
+    let (status, body) = unsafe { callout_answer(result, headers, headers_size, body_chunks, body_chunks_size) };
+    // SAFETY: the pointers Envoy hands to this hook, per with_guard's contract.
+    let flow =
+        unsafe { with_guard(filter_envoy, filter_module, |g, f| g.on_callout_done(f, callout_id, status, &body)) };
+    if flow == Flow::Continue {
+        if let Some(ptr) = NonNull::new(filter_envoy) {
+            Filter { ptr }.continue_decoding();
+        }
+    }
+}
+
 // Hooks Envoy requires of every HTTP filter module but this filter has no use for: it
-// starts no per-request callout, stream or scheduler and is no terminal filter.
+// starts no per-request stream or scheduler and is no terminal filter.
 
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(
     _filter_envoy: *mut c_void,
     _filter_module: *const c_void,
-) {
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
-    _filter_envoy: *mut c_void,
-    _filter_module: *const c_void,
-    _callout_id: u64,
-    _result: CEnum,
-    _headers: *const EnvoyHttpHeader,
-    _headers_size: usize,
-    _body_chunks: *const EnvoyBuffer,
-    _body_chunks_size: usize,
 ) {
 }
 

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use webhook_guard::host::{Flow, Host, Level, MetricId, RequestHost};
+use std::time::Duration;
+
+use webhook_guard::host::{CalloutId, Flow, Host, Level, MetricId, RequestHost};
 use webhook_guard::shared::SharedStore;
 use webhook_guard::stream::Stream;
 use webhook_guard::verify::cert::PeerCertForm;
@@ -84,6 +86,21 @@ impl Guard {
 
     pub fn on_response_headers(&mut self, f: &Filter) -> Flow {
         self.stream.on_response_headers(&mut RequestSide::new(f, &self.shared, &mut self.body))
+    }
+
+    /// The answer to a callout this request dispatched (`status` 0: none). The core's
+    /// [`Flow`]: `Continue` resumes the held request (the caller calls
+    /// `continue_decoding`), `Stop` means it was answered, `Buffer` that it stays held.
+    pub fn on_callout_done(&mut self, f: &Filter, callout: u64, status: u32, body: &[u8]) -> Flow {
+        let flow = self.stream.on_callout_response(
+            &mut RequestSide::new(f, &self.shared, &mut self.body),
+            CalloutId(callout),
+            status,
+            body,
+        );
+        // Held still: the body checks wait for the rest of the body, copied as it comes.
+        self.buffering = flow == Flow::Buffer;
+        flow
     }
 
     /// Answer 500 after a panic in one of this request's hooks (logged and counted as
@@ -170,5 +187,16 @@ impl RequestHost for RequestSide<'_> {
     fn response_status(&self) -> Option<u32> {
         let raw = self.filter.response_header(":status")?;
         std::str::from_utf8(&raw).ok()?.parse().ok()
+    }
+
+    fn dispatch_callout(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Option<CalloutId> {
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.filter.http_callout(cluster, headers, body.unwrap_or_default(), timeout_ms).map(CalloutId)
     }
 }

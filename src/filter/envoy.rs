@@ -106,6 +106,24 @@ impl RequestHost for Envoy {
     fn response_status(&self) -> Option<u32> {
         hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status").ok()??.parse().ok()
     }
+
+    fn dispatch_callout(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Option<CalloutId> {
+        // From the HTTP context: the SDK files the token under this context, and hands the
+        // answer to its `on_http_call_response`.
+        http_call(cluster, headers, body, timeout)
+    }
+}
+
+/// Dispatch a callout from the context whose callback runs.
+fn http_call(cluster: &str, headers: &[(&str, &str)], body: Option<&[u8]>, timeout: Duration) -> Option<CalloutId> {
+    let token = hostcalls::dispatch_http_call(cluster, headers.to_vec(), body, vec![], timeout).ok()?;
+    Some(CalloutId(u64::from(token)))
 }
 
 impl PluginHost for Envoy {
@@ -134,8 +152,7 @@ impl PluginHost for Envoy {
         body: Option<&[u8]>,
         timeout: Duration,
     ) -> Option<CalloutId> {
-        let token = hostcalls::dispatch_http_call(cluster, headers.to_vec(), body, vec![], timeout).ok()?;
-        Some(CalloutId(u64::from(token)))
+        http_call(cluster, headers, body, timeout)
     }
 
     fn instance_seed(&self) -> u64 {

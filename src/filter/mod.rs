@@ -32,18 +32,25 @@ struct Root {
     plugin: Option<Arc<Plugin>>,
 }
 
+/// A callout's answer, in its callback: the `:status` as a number (0 when there is none)
+/// and at most [`CALLOUT_BODY_LIMIT`] bytes of the body.
+fn callout_answer(body_size: usize) -> (u32, Vec<u8>) {
+    let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(0);
+    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size.min(CALLOUT_BODY_LIMIT))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    (status, body)
+}
+
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
         let Some(plugin) = &self.plugin else { return };
-        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .and_then(|s| s.parse::<u32>().ok())
-            .unwrap_or(0);
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size.min(CALLOUT_BODY_LIMIT))
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let (status, body) = callout_answer(body_size);
         plugin.on_callout_response(&mut self.host, CalloutId(u64::from(token)), status, &body);
     }
 }
@@ -94,7 +101,20 @@ fn action(flow: Flow) -> Action {
     }
 }
 
-impl Context for Guard {}
+impl Context for Guard {
+    /// The answer to a fetch this request waits for (the SDK hands each callout's answer
+    /// to the context that dispatched it; a context that is gone gets none).
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        let (status, body) = callout_answer(body_size);
+        match self.stream.on_callout_response(&mut self.host, CalloutId(u64::from(token)), status, &body) {
+            Flow::Continue => {
+                let _ = hostcalls::resume_http_request();
+            }
+            // Answered here, or still held (the body checks wait for the rest of the body).
+            Flow::Stop | Flow::Buffer => {}
+        }
+    }
+}
 
 impl HttpContext for Guard {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {

@@ -393,6 +393,65 @@ impl Refresher {
         Outcome::Ok { entries: n }
     }
 
+    /// The fetch a request may make itself while it waits for the list's first good
+    /// answer (see [`crate::fetch`]): the list's own request, without the lease of the
+    /// periodic fetch. `None` for a list that logs in first: its token is the refresh's
+    /// business, and a request does not log in.
+    pub fn request_now(&self) -> Option<FetchRequest<'_>> {
+        if self.list.login.is_some() {
+            return None;
+        }
+        Some(self.request())
+    }
+
+    /// Take the answer to a fetch a request made (a `2xx`, its body within the size
+    /// limit: the caller checked both): read it with the list's parser and publish it
+    /// as the periodic fetch would, so every worker and later request use it. The
+    /// schedule's lease is left alone (a periodic fetch may be running; whichever
+    /// publishes last wins, both with good entries). The number of entries, or why not.
+    pub fn publish(&self, store: &dyn SharedStore, body: &[u8], now_ms: u64) -> Result<usize, FetchError> {
+        let entries = self.accept(200, body)?;
+        let generation = {
+            let Some(mut local) = self.local() else { return Err(FetchError::StoreWrite) };
+            local.draws = local.draws.wrapping_add(1);
+            mix(now_ms.rotate_left(21) ^ mix(local.draws) ^ self.list.source_digest).max(1)
+        };
+        let record = DataRecord { v: FORMAT_VERSION, generation, fetched_at_ms: now_ms, entries };
+        if record.encode().is_none_or(|b| store.set(&self.data_key, &b, None).is_err()) {
+            return Err(FetchError::StoreWrite);
+        }
+        // The data is written before the state announces its generation (as `finish`).
+        for _ in 0..CAS_ATTEMPTS {
+            let (current, cas) = self.read_state(store);
+            let mut s = current.unwrap_or_default();
+            s.v = FORMAT_VERSION;
+            s.request = self.list.request_digest;
+            s.generation = generation;
+            s.failures = 0;
+            s.last_attempt_ms = s.last_attempt_ms.max(now_ms);
+            s.next_ms = now_ms.saturating_add(self.list.refresh_delay_ms(generation));
+            if store.set(&self.state_key, &s.encode(), cas).is_ok() {
+                break;
+            }
+        }
+        let n = record.entries.len();
+        if let Some(mut local) = self.local() {
+            local.cache = Some(Arc::new(RemoteEntries { entries: record.entries, fetched_at_ms: now_ms, generation }));
+            local.synced_at_ms = Some(now_ms);
+        }
+        Ok(n)
+    }
+
+    /// The list for the request path, read from shared data now whatever the last read
+    /// (a JWKS that lacks a token's `kid` may have been refetched by another worker a
+    /// moment ago).
+    pub fn reread(&self, store: &dyn SharedStore, now_ms: u64) -> ListState {
+        if let Some(mut local) = self.local() {
+            local.synced_at_ms = None;
+        }
+        self.current(store, now_ms)
+    }
+
     /// Bring the next fetch forward to now, for a request that needs what the list may
     /// hold once refetched: at most once per [`EARLY_FETCH_INTERVAL_MS`] for the whole
     /// Envoy, never during a backoff after failures, never while a fetch runs. Whether it

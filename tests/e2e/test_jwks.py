@@ -4,6 +4,10 @@ tokens signed by PyJWT and checked by PyJWT against the same JWKS (an independen
 verifier), and Envoy agreeing with it: what it accepts reaches the upstream, what it
 refuses does not, each refusal with its reason counter and warn line.
 
+Before the first good fetch a request waits for the keys: the filter fetches them for it
+(the key server answering late), forwards it once they are in, and refuses it with 503 when
+the key server does not answer within the timeout or answers an error.
+
 Faults: an unknown `kid` (one early refetch, then the new key verifies; another unknown
 kid within the minute fetches nothing), HS/RS confusion, `alg: none`, expired, wrong
 audience, email not allowed, the key server down before the first fetch (503 with
@@ -84,6 +88,10 @@ class Lab:
         self.api = mock_api.MockApi.start()
         self.api.answer("/jwks", list=jwks(self.keys))
         self.api.answer("/jwks-cold", status=500)
+        # Both fail their first periodic fetch (which then backs off for minutes): the
+        # keys are not there when the tests' requests arrive.
+        self.api.answer("/jwks-late", status=500)
+        self.api.answer("/jwks-never", status=500)
         self.api.answer("/oauth2/v3/certs", list={"keys": [dict(public_jwk("r1", self.keys["r1"][0]),
                                                                  alg="RS256", use="sig")]})
         policy = {"api": "v1", "routes": [
@@ -94,6 +102,10 @@ class Lab:
             route("secret", {"secrets": [{"id": "current", "value": "jwks-e2e-shared-secret-1f2e"}]}),
             route("cold", {"algorithms": ["RS256"], "audiences": [AUDIENCE],
                            "jwks": {"remote": timing("/jwks-cold", refresh_seconds=10)}}),
+            route("late", {"algorithms": ["RS256"], "audiences": [AUDIENCE],
+                           "jwks": {"remote": timing("/jwks-late", retry_seconds=600, timeout_ms=4000)}}),
+            route("never", {"algorithms": ["RS256"], "audiences": [AUDIENCE],
+                            "jwks": {"remote": timing("/jwks-never", retry_seconds=600, timeout_ms=1000)}}),
             # Google's path on the mock; the preset knows Google's authority and path.
             route("google", {"preset": "google", "audiences": [GOOGLE_AUDIENCE], "emails": [EMAIL],
                              "jwks": {"remote": {"cluster": "jwks_api", "refresh_seconds": 3600,
@@ -107,6 +119,9 @@ class Lab:
         for name, keys in (("keys", 4), ("mail", 4), ("google", 1)):
             mtls.wait_for(lambda n=name, k=keys: (mtls.gauge(self.envoy, mtls.list_metric(n, "jwt", "entries")) or 0)
                           >= k, 10, f"{name}'s JWKS to load")
+        for name in ("late", "never"):
+            failed = mtls.list_metric(name, "jwt", "fetch_failed")
+            mtls.wait_for(lambda f=failed: self.envoy.stats(f).get(f, 0) >= 1, 10, f"{name}'s first fetch to fail")
 
     def sign(self, kid: str, alg: str, claims: dict | None = None, key=None, headers: dict | None = None) -> str:
         key = key if key is not None else self.keys[kid][0]
@@ -256,10 +271,42 @@ def test_an_unknown_kid_brings_one_refetch_and_the_new_key_then_verifies(lab, up
     assert len(lab.api.hits_of("/jwks")) == hits
 
 
+def test_a_request_before_the_first_fetch_waits_for_the_keys_and_is_forwarded_once_they_arrive(lab, upstream):
+    token = lab.sign("r1", "RS256")
+    assert lab.independent(token)
+    # The key server answers, 1.5 s late.
+    lab.api.answer("/jwks-late", list=jwks(lab.keys), slow=1.5)
+    hits = len(lab.api.hits_of("/jwks-late"))
+    started = time.monotonic()
+    accepted(lab, upstream, "late", token)
+    assert time.monotonic() - started >= 1.5, "answered before the keys could have arrived"
+    # One fetch, the request's own: its answer is stored for every later request.
+    assert len(lab.api.hits_of("/jwks-late")) == hits + 1
+    ok = mtls.list_metric("late", "jwt", "fetch_ok")
+    assert lab.envoy.stats(ok).get(ok, 0) == 1
+    lab.envoy.wait_log(r"remote list late\.jwt loaded for a waiting request, \d+ entries")
+    for _ in range(4):
+        accepted(lab, upstream, "late", token)
+    assert len(lab.api.hits_of("/jwks-late")) == hits + 1
+
+
+def test_a_request_waiting_for_keys_the_server_never_sends_gets_503_after_the_timeout(lab, upstream):
+    token = lab.sign("r1", "RS256")
+    lab.api.answer("/jwks-never", list=jwks(lab.keys), slow=8.0)
+    started = time.monotonic()
+    resp = refused(lab, upstream, "never", token, "fetch_timeout", status=503)
+    waited = time.monotonic() - started
+    assert 1.0 <= waited < 5.0, waited
+    assert resp.json() == {"error": "unavailable"}
+    assert int(resp.header("retry-after")) == 10
+    lab.envoy.wait_log(r"remote list never\.jwt fetch for a waiting request failed: no answer within the timeout")
+
+
 def test_key_server_down_before_the_first_fetch_gives_503_then_the_last_good_keys_serve(lab, upstream):
     token = lab.sign("r1", "RS256")
-    resp = refused(lab, upstream, "cold", token, "list_unavailable", status=503)
-    assert 1 <= int(resp.header("retry-after")) <= 600
+    # The request waits for the fetch the filter makes for it; the server answers 500.
+    resp = refused(lab, upstream, "cold", token, "fetch_status", status=503)
+    assert int(resp.header("retry-after")) == 10
     lab.api.answer("/jwks-cold", list=jwks(lab.keys))
     ok = mtls.list_metric("cold", "jwt", "fetch_ok")
     mtls.wait_for(lambda: lab.envoy.stats(ok).get(ok, 0) >= 1, 20, "the cold JWKS to load")
