@@ -30,6 +30,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::denial::Denial;
+use crate::verify::directory::Wanted;
 
 /// How often one request may wait for a fetch: a stage that still lacks a document after
 /// its fetch succeeded (another document, or the store lost it) does not loop.
@@ -56,6 +57,10 @@ pub enum Document {
     /// list's own upstream, read by the list's parser, published in the list's shared
     /// record (so its refresh, `max_stale_seconds` and metrics apply as to any fetch).
     List(String),
+    /// A sender's key the request names (PayPal's certificate by URL, Plaid's key by
+    /// `kid`): fetched with the callout its check prepared, read by the sender's parser
+    /// and kept in shared data under its record ([`crate::verify::directory`]).
+    Key(Box<Wanted>),
 }
 
 impl Need {
@@ -67,6 +72,7 @@ impl Need {
     pub fn key(&self) -> String {
         match &self.document {
             Document::List(name) => format!("list:{name}"),
+            Document::Key(w) => format!("key:{}", w.record),
         }
     }
 }

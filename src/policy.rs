@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::dedupe::Dedupe;
 use crate::denial::Denial;
-use crate::fetch::Need;
+use crate::fetch::{Document, Need};
 use crate::path::Hit;
 use crate::rate_limit::RateLimit;
 use crate::remote_list::{EntryKind, ListState, RemoteList};
@@ -519,7 +519,7 @@ impl Route {
         head: &RequestHead,
         body: &[u8],
         mode: Mode,
-        _lookups: Option<&dyn Lookups>,
+        lookups: Option<&dyn Lookups>,
     ) -> Findings {
         let mut f = Findings::default();
         if let Some(sig) = &self.checks.signature {
@@ -544,7 +544,10 @@ impl Route {
                 },
             }
         }
-        self.check_senders(head, body, mode, None, &mut f);
+        self.check_senders(head, body, mode, lookups, &mut f);
+        if f.need.is_some() {
+            return f;
+        }
         if let Some(payload) = &self.checks.payload {
             if mode == Mode::Monitor || f.denials.is_empty() {
                 f.record("developer_payload", payload.verify(body, head.now));
@@ -553,19 +556,24 @@ impl Route {
         f
     }
 
-    /// PayPal and Plaid, with the key they name from shared data (`None`: none at hand).
-    /// A key not fetched yet refuses the request with 503 (`list_unavailable`).
+    /// PayPal and Plaid, with the key they name from shared data. A key not fetched yet
+    /// is waited for when the request can wait (`Findings::need`), else refuses the
+    /// request with 503 (`list_unavailable`).
     fn check_senders(
         &self,
         head: &RequestHead,
         body: &[u8],
         mode: Mode,
-        store: Option<&dyn SharedStore>,
+        lookups: Option<&dyn Lookups>,
         f: &mut Findings,
     ) {
         let c = &self.checks;
+        if c.paypal.is_none() && c.plaid.is_none() {
+            return;
+        }
         let empty = crate::shared::MemoryStore::default();
-        let store = store.unwrap_or(&empty);
+        let store = lookups.map_or(&empty as &dyn SharedStore, |l| l.store());
+        let may_fetch = lookups.is_some_and(|l| l.may_fetch());
         let judged = [
             c.paypal.as_ref().map(|p| p.judge(head, body, store)),
             c.plaid.as_ref().map(|p| p.judge(head, body, store)),
@@ -577,6 +585,10 @@ impl Route {
             match j {
                 Judged::Verdict(Ok(())) => {}
                 Judged::Verdict(Err(d)) => f.denials.push(d),
+                Judged::Lacks(w) if may_fetch => {
+                    f.need = Some(Need { document: Document::Key(w), retry_after_seconds: RETRY_AFTER_SECONDS });
+                    return;
+                }
                 Judged::Lacks(_) => {
                     f.denials.push(Denial::ListUnavailable);
                     f.retry_after = Some(f.retry_after.unwrap_or(RETRY_AFTER_SECONDS));

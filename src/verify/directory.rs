@@ -30,6 +30,15 @@ pub enum Kind {
     PlaidKey,
 }
 
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::PaypalCertificate => "PayPal certificate",
+            Kind::PlaidKey => "Plaid key",
+        })
+    }
+}
+
 /// A key a check lacks: where it is kept, and the callout that fetches it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Wanted {
@@ -139,7 +148,8 @@ impl PlaidCheck {
             Ok(t) => t,
             Err(d) => return Judged::Verdict(Err(d)),
         };
-        let record = record_name("plaid", &[self.authority.as_bytes(), t.kid.as_bytes()]);
+        // Per environment and client (the key endpoint answers for a client), by kid.
+        let record = record_name("plaid", &[self.authority.as_bytes(), self.client_id(), t.kid.as_bytes()]);
         let key = store
             .get(&record)
             .0

@@ -190,7 +190,7 @@ def closed_port() -> int:
 
 
 def route(name: str, checks: dict) -> dict:
-    return {"name": name, "match": {"path_prefix": f"/hooks/{name}"}, "checks": checks}
+    return {"name": name, "match": {"path_exact": f"/hooks/{name}"}, "checks": checks}
 
 
 class Lab:
@@ -199,7 +199,7 @@ class Lab:
         certificates = {"cluster": "paypal_api", "hosts": ["api-m.paypal.com"], "timeout_ms": 1000}
         plaid = {"client_id": {"env": "PLAID_CLIENT_ID"}, "secret": {"env": "PLAID_SECRET"},
                  "keys": {"cluster": "plaid_api", "timeout_ms": 1000}}
-        plaid_down = dict(plaid, keys={"cluster": "dead_api", "timeout_ms": 500})
+        plaid_down = dict(plaid, keys={"cluster": "dead_api", "authority": "sandbox.plaid.com", "timeout_ms": 500})
         policy = {"api": "v1", "routes": [
             route("paypal", {"paypal": {"webhook_id": WEBHOOK_ID, "certificates": certificates}}),
             route("plaid", {"plaid": plaid}),

@@ -184,6 +184,11 @@ impl PlaidCheck {
         Ok(Token { kid, input, signature, claims })
     }
 
+    /// The client id, for naming the shared record of a key (digested there).
+    pub(crate) fn client_id(&self) -> &[u8] {
+        self.client_id.expose()
+    }
+
     /// The JSON body of the key request for `kid`. It holds the client id and the
     /// secret: sent to Plaid's endpoint only, never logged.
     pub fn key_request_body(&self, kid: &str) -> Vec<u8> {
