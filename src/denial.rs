@@ -226,7 +226,9 @@ impl Denial {
                 "only the client certificate's SHA-256 is known (Envoy before 1.38, or the native edition, without the certificate in \
                  x-forwarded-client-cert), it matches no SHA-256 pin, and the route pins SHA-1 thumbprints"
             }
-            ListUnavailable => "the check needs its remote list (or JWKS), which has not loaded yet",
+            ListUnavailable => {
+                "the check needs its remote list, JWKS or sender's key (PayPal, Plaid), which has not loaded yet"
+            }
             ListStale => "the remote list (or JWKS) is older than max_stale_seconds",
             FetchTimeout => {
                 "the request waited for a key the check had not fetched yet, and the key server did not answer within \

@@ -66,7 +66,9 @@ fn why(d: Denial) -> String {
     let hint = match d {
         // Offline a remote list is never there: Envoy fetches it.
         Denial::ListUnavailable => {
-            return "the check needs its remote list (or JWKS), which Envoy fetches: not known here".into()
+            return "the check needs its remote list, JWKS or sender's key (PayPal, Plaid), which Envoy fetches: \
+                    not known here"
+                .into()
         }
         Denial::ClientAddressUnknown => "pass --client ADDR",
         Denial::TimestampOutOfTolerance => "a captured request is old: try --now",
@@ -145,7 +147,13 @@ fn steps(route: &Route, head: &RequestHead, findings: &Findings, body_findings: 
     }
     let Some(body) = body_findings else { return out };
     let mut j = 0;
-    for (check, present) in [("signature", c.signature.is_some()), ("developer_payload", c.payload.is_some())] {
+    let body_checks = [
+        ("signature", c.signature.is_some()),
+        ("paypal", c.paypal.is_some()),
+        ("plaid", c.plaid.is_some()),
+        ("developer_payload", c.payload.is_some()),
+    ];
+    for (check, present) in body_checks {
         if !present {
             continue;
         }
