@@ -174,6 +174,19 @@ pub fn pem(data: &[u8]) {
     }
 }
 
+/// A sender's certificate document (PayPal): the leaf's RSA key, valid now.
+pub fn sender_certificate(data: &[u8]) {
+    const NOW: u64 = 1_800_000_000;
+    if let Ok(c) = webhook_guard::verify::certificate::rsa_from_pem(data, NOW) {
+        assert!(c.not_before <= NOW && NOW <= c.not_after, "a certificate outside its validity was read");
+    }
+}
+
+/// An answer of Plaid's key endpoint, for the kid the fuzzer's request named.
+pub fn plaid_key(data: &[u8]) {
+    let _ = webhook_guard::verify::jwt::plaid::read_key_answer(data, "kid-1");
+}
+
 /// An `x-forwarded-client-cert` header value.
 pub fn xfcc(data: &[u8]) {
     if let Ok(Some(der)) = webhook_guard::verify::cert::xfcc_cert(data) {

@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import json
 import socket
+import subprocess
 import threading
 import time
 import zlib
@@ -374,3 +375,32 @@ def test_the_plaid_key_endpoint_down_gives_503(lab, upstream):
     upstream.assert_nothing_reached()
     moved = denials.wait_counter_delta(lab.envoy, "plaid_down", before, {})
     assert list(moved) in (["denied.fetch_timeout"], ["denied.fetch_status"]), moved
+
+
+# ---- the command signs as the senders do ------------------------------------------------------
+
+
+def cli_sign(tmp_path, key, *args: str) -> dict[str, str]:
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(pem)
+    cli = harness.REPO / "target" / "release" / "webhook-guard"
+    if not cli.is_file():
+        pytest.fail(f"the command is not built: {cli} is missing (run `make cli`)", pytrace=False)
+    out = subprocess.run([str(cli), "sign", "--private-key", str(key_file), *args], capture_output=True, text=True,
+                         check=True, timeout=30)
+    return dict(line.split(": ", 1) for line in out.stdout.splitlines())
+
+
+def test_requests_signed_by_the_command_are_accepted(lab, upstream, tmp_path):
+    body = tmp_path / "body.json"
+    body.write_bytes(PAYPAL_BODY)
+    h = cli_sign(tmp_path, lab.senders.paypal, "--scheme", "paypal", "--body", str(body), "--webhook-id", WEBHOOK_ID,
+                 "--cert-url", CERT_URL)
+    assert lab.senders.paypal_verifies(h, PAYPAL_BODY)
+    accepted(lab, upstream, "paypal", h, PAYPAL_BODY)
+    body.write_bytes(PLAID_BODY)
+    h = cli_sign(tmp_path, lab.senders.plaid, "--scheme", "plaid", "--body", str(body), "--kid", KID)
+    assert lab.senders.plaid_verifies(h["Plaid-Verification"], PLAID_BODY)
+    accepted(lab, upstream, "plaid", h, PLAID_BODY)
