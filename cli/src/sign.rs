@@ -106,16 +106,25 @@ pub fn list(out: &mut dyn Write) -> std::io::Result<ExitCode> {
         }
     }
     writeln!(out, "{:<width$}  {:<21}  with --config FILE --route NAME: the route's own fields", "generic", "secret")?;
-    writeln!(
-        out,
-        "{:<width$}  {:<21}  PAYPAL-TRANSMISSION-SIG over <id>|<time>|<webhook id>|<crc32>; --webhook-id, --cert-url (checks.paypal)",
-        "paypal", "private key (RSA)"
-    )?;
-    writeln!(
-        out,
-        "{:<width$}  {:<21}  Plaid-Verification: ES256 JWT with iat and request_body_sha256; --kid (checks.plaid)",
-        "plaid", "private key (P-256)"
-    )?;
+    // The senders whose key is fetched: signed here, verified by their own checks.
+    let senders = [
+        (
+            "paypal",
+            "private key (RSA)",
+            "PAYPAL-TRANSMISSION-SIG over <id>|<time>|<webhook id>|<crc32>; --webhook-id, --cert-url (checks.paypal)",
+            "https://developer.paypal.com/api/rest/webhooks/rest/",
+        ),
+        (
+            "plaid",
+            "private key (P-256)",
+            "Plaid-Verification: ES256 JWT with iat and request_body_sha256; --kid (checks.plaid)",
+            "https://plaid.com/docs/api/webhooks/webhook-verification/",
+        ),
+    ];
+    for (name, key, summary, source) in senders {
+        writeln!(out, "{name:<width$}  {key:<21}  {summary}")?;
+        writeln!(out, "{indent}source: {source}")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
