@@ -404,3 +404,82 @@ def test_requests_signed_by_the_command_are_accepted(lab, upstream, tmp_path):
     h = cli_sign(tmp_path, lab.senders.plaid, "--scheme", "plaid", "--body", str(body), "--kid", KID)
     assert lab.senders.plaid_verifies(h["Plaid-Verification"], PLAID_BODY)
     accepted(lab, upstream, "plaid", h, PLAID_BODY)
+
+
+# ---- agreement: the independent verifiers and Envoy on the same mutations --------------------
+
+
+def flip(text: str, at: int) -> str:
+    c = text[at]
+    return text[:at] + ("A" if c != "A" else "B") + text[at + 1:]
+
+
+def paypal_cases(s: Senders):
+    h = s.paypal_headers(PAYPAL_BODY)
+    sig = h["PAYPAL-TRANSMISSION-SIG"]
+    yield "genuine", h, PAYPAL_BODY
+    yield "body byte", h, PAYPAL_BODY.replace(b"WH-", b"WX-")
+    yield "body appended", h, PAYPAL_BODY + b" "
+    yield "body empty", h, b""
+    yield "signature first byte", dict(h, **{"PAYPAL-TRANSMISSION-SIG": flip(sig, 0)}), PAYPAL_BODY
+    yield "signature middle", dict(h, **{"PAYPAL-TRANSMISSION-SIG": flip(sig, len(sig) // 2)}), PAYPAL_BODY
+    yield "id changed", dict(h, **{"PAYPAL-TRANSMISSION-ID": "0" + h["PAYPAL-TRANSMISSION-ID"][1:]}), PAYPAL_BODY
+    t = h["PAYPAL-TRANSMISSION-TIME"]
+    yield "time a second on", dict(h, **{"PAYPAL-TRANSMISSION-TIME": t[:-2] + str((int(t[-3:-1]) + 1) % 60).zfill(2) + "Z"}), PAYPAL_BODY
+    yield "another webhook", s.paypal_headers(PAYPAL_BODY, webhook_id="8PT597110X687430LKGECATA"), PAYPAL_BODY
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    yield "another key", s.paypal_headers(PAYPAL_BODY, key=stranger), PAYPAL_BODY
+    yield "signed other body", s.paypal_headers(b'{"id":"other"}'), PAYPAL_BODY
+    yield "genuine, other body", s.paypal_headers(b'{"id":"other"}'), b'{"id":"other"}'
+    yield "genuine, binary body", s.paypal_headers(b"\x00\xff\xfe"), b"\x00\xff\xfe"
+
+
+@pytest.mark.parametrize("case", range(13))
+def test_paypal_envoy_agrees_with_the_independent_verifier(lab, upstream, case):
+    name, headers, body = list(paypal_cases(lab.senders))[case]
+    theirs = lab.senders.paypal_verifies(headers, body)
+    resp = post(lab.envoy, "/hooks/paypal", headers, body)
+    ours = resp.status == 200
+    assert ours == theirs, (name, resp.status, theirs)
+    if ours:
+        [rec] = upstream.requests()
+        assert rec.body == body
+    else:
+        assert resp.status == 401, (name, resp.status)
+        upstream.assert_nothing_reached()
+
+
+def plaid_cases(s: Senders):
+    t = s.plaid_token(PLAID_BODY)
+    head, claims, sig = t.split(".")
+    yield "genuine", t, PLAID_BODY
+    yield "body byte", t, PLAID_BODY.replace(b"SYNC", b"SYND")
+    yield "body appended", t, PLAID_BODY + b"\n"
+    yield "signature first byte", f"{head}.{claims}.{flip(sig, 0)}", PLAID_BODY
+    yield "signature middle", f"{head}.{claims}.{flip(sig, len(sig) // 2)}", PLAID_BODY
+    yield "claims swapped", f"{head}.{s.plaid_token(b'other').split('.')[1]}.{sig}", PLAID_BODY
+    yield "another key", s.plaid_token(PLAID_BODY, key=ec.generate_private_key(ec.SECP256R1())), PLAID_BODY
+    yield "upper-case hash", s.plaid_token(PLAID_BODY, body_hash=hashlib.sha256(PLAID_BODY).hexdigest().upper()), PLAID_BODY
+    yield "iat 4 minutes ago", s.plaid_token(PLAID_BODY, iat=now() - 240), PLAID_BODY
+    yield "iat 6 minutes ago", s.plaid_token(PLAID_BODY, iat=now() - 360), PLAID_BODY
+    yield "genuine, other body", s.plaid_token(b"{}"), b"{}"
+    yield "hash of another body", s.plaid_token(PLAID_BODY, body_hash=hashlib.sha256(b"{}").hexdigest()), PLAID_BODY
+    rs = pyjwt.encode({"iat": now(), "request_body_sha256": hashlib.sha256(PLAID_BODY).hexdigest()},
+                      rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256",
+                      headers={"kid": KID})
+    yield "RS256", rs, PLAID_BODY
+
+
+@pytest.mark.parametrize("case", range(13))
+def test_plaid_envoy_agrees_with_the_independent_verifier(lab, upstream, case):
+    name, token, body = list(plaid_cases(lab.senders))[case]
+    theirs = lab.senders.plaid_verifies(token, body)
+    resp = post(lab.envoy, "/hooks/plaid", {"Plaid-Verification": token}, body)
+    ours = resp.status == 200
+    assert ours == theirs, (name, resp.status, theirs)
+    if ours:
+        [rec] = upstream.requests()
+        assert rec.body == body
+    else:
+        assert resp.status == 401, (name, resp.status)
+        upstream.assert_nothing_reached()
