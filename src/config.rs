@@ -10,6 +10,7 @@ use crate::policy::{Checks, Matcher, Mode, Policy, Route, Unmatched};
 use crate::rate_limit::{RateLimit, RateLimitConfig};
 use crate::remote_list::{EntryKind, RemoteList};
 use crate::verify::cert::{ClientCertCheck, ClientCertConfig};
+use crate::verify::event_grid::{EventGrid, EventGridConfig};
 use crate::verify::headers::{SecretHeader, SecretHeaderConfig};
 use crate::verify::ip::{IpAllowlist, IpAllowlistConfig};
 use crate::verify::jwt::plaid::{PlaidCheck, PlaidConfig};
@@ -65,6 +66,7 @@ pub struct ChecksConfig {
     pub developer_payload: Option<PayloadConfig>,
     pub paypal: Option<PaypalConfig>,
     pub plaid: Option<PlaidConfig>,
+    pub event_grid: Option<EventGridConfig>,
 }
 
 /// Parse and validate the plugin configuration (JSON bytes from Envoy).
@@ -226,6 +228,17 @@ fn compile_route(
         Some(p) => Some(PlaidCheck::compile(p, &format!("{cp}.plaid"), env)?),
         None => None,
     };
+    let event_grid = match &c.event_grid {
+        Some(eg) => {
+            let authenticated = jwt.is_some() || !headers.is_empty();
+            // Its CloudEvents handshake is an OPTIONS, allowed by default.
+            if default_methods {
+                methods.push(EventGrid::METHOD.to_string());
+            }
+            Some(EventGrid::compile(eg, &format!("{cp}.event_grid"), authenticated)?)
+        }
+        None => None,
+    };
     let checks = Checks {
         ip_allowlist,
         rate_limit,
@@ -237,6 +250,7 @@ fn compile_route(
         payload,
         paypal,
         plaid,
+        event_grid,
         ..Checks::default()
     };
     if checks.is_empty() {

@@ -35,6 +35,12 @@ denials! {
     TimestampMalformed,
     TimestampOutOfTolerance,
     MessageIdMissing,
+    /// An endpoint handshake that cannot be answered (Event Grid's, malformed).
+    HandshakeMalformed,
+    /// Event Grid's `OPTIONS` handshake from an origin not in `allowed_origins`.
+    HandshakeOriginNotAllowed,
+    /// A body field the signature covers is missing, or not of the type the sender writes.
+    SignedFieldMalformed,
     // secret header
     HeaderMissing,
     HeaderRepeated,
@@ -117,6 +123,9 @@ impl Denial {
             TimestampMalformed => "timestamp_malformed",
             TimestampOutOfTolerance => "timestamp_out_of_tolerance",
             MessageIdMissing => "message_id_missing",
+            SignedFieldMalformed => "signed_field_malformed",
+            HandshakeMalformed => "handshake_malformed",
+            HandshakeOriginNotAllowed => "handshake_origin_not_allowed",
             HeaderMissing => "header_missing",
             HeaderRepeated => "header_repeated",
             HeaderMismatch => "header_mismatch",
@@ -182,6 +191,16 @@ impl Denial {
             TimestampMalformed => "the timestamp is not a number of the scheme's format",
             TimestampOutOfTolerance => "the timestamp is further from now than tolerance_seconds",
             MessageIdMissing => "the scheme's message id is missing",
+            HandshakeMalformed => {
+                "an Event Grid handshake that cannot be answered: an OPTIONS without one WebHook-Request-Origin, or a \
+                 validation that is not one SubscriptionValidationEvent with a validationCode under \
+                 aeg-event-type: SubscriptionValidation"
+            }
+            HandshakeOriginNotAllowed => "the OPTIONS handshake's WebHook-Request-Origin is not in allowed_origins",
+            SignedFieldMalformed => {
+                "a body field the signature covers is missing or of another JSON type than the sender writes (a \
+                 number for a string), or the body has no items to verify"
+            }
             HeaderMissing => "the secret header is missing",
             HeaderRepeated => "the secret header is sent more than once",
             HeaderMismatch => "the secret header's value is none of the configured secrets",
@@ -256,7 +275,13 @@ impl Denial {
             RateLimited => Reply::RATE_LIMITED,
             ListUnavailable | FetchTimeout | FetchStatus | FetchMalformed | FetchTooLarge => Reply::UNAVAILABLE,
             InternalError => Reply::INTERNAL,
-            ClientAddressUnknown | IpNotAllowed | CertMissing | CertMalformed | CertNotPinned | CertPinUnverifiable
+            ClientAddressUnknown
+            | HandshakeOriginNotAllowed
+            | IpNotAllowed
+            | CertMissing
+            | CertMalformed
+            | CertNotPinned
+            | CertPinUnverifiable
             | ListStale => Reply::FORBIDDEN,
             _ => Reply::UNAUTHORIZED,
         }

@@ -5,7 +5,7 @@
 //!
 //! - per route `webhook_guard.<route>.`: `allowed`, `denied.<reason>`,
 //!   `secret.<id>.matched`, `duplicate` (with `dedupe`), `handshake` (schemes that have
-//!   one), gauge `secret.<id>.not_after_seconds`; for requests no route takes the route
+//!   one, and `event_grid`), gauge `secret.<id>.not_after_seconds`; for requests no route takes the route
 //!   is `unmatched`;
 //! - per remote list `webhook_guard.list.<list>.`: `fetch_ok`, `fetch_failed`,
 //!   `login_ok` and `login_failed` (with `login`), gauges `entries`, `age_seconds`,
@@ -48,7 +48,10 @@ impl RouteMetrics {
         RouteMetrics {
             allowed: counter("allowed"),
             duplicate: route.checks.dedupe.as_ref().and_then(|_| counter("duplicate")),
-            handshake: route.checks.signature.as_ref().filter(|s| s.has_handshake()).and_then(|_| counter("handshake")),
+            handshake: (route.checks.signature.as_ref().is_some_and(|s| s.has_handshake())
+                || route.checks.event_grid.is_some())
+            .then(|| counter("handshake"))
+            .flatten(),
             secrets: route
                 .secret_ids()
                 .into_iter()

@@ -14,6 +14,7 @@ use crate::verify::cert::{
     normalize_thumbprint, read_presented, CertOrigin, ClientCertCheck, PeerCertForm, ThumbprintSet,
 };
 use crate::verify::directory::Judged;
+use crate::verify::event_grid::EventGrid;
 use crate::verify::headers::SecretHeader;
 use crate::verify::ip::CidrSet;
 use crate::verify::ip::IpAllowlist;
@@ -75,6 +76,8 @@ pub struct Checks {
     pub payload: Option<PayloadCheck>,
     pub paypal: Option<PaypalCheck>,
     pub plaid: Option<PlaidCheck>,
+    /// Event Grid's endpoint validation, answered behind the route's authentication.
+    pub event_grid: Option<EventGrid>,
     /// Caches of the remote lists decoded for matching, keyed by generation: per worker
     /// VM (Wasm), or one for every worker thread (native), hence the lock.
     pub ip_cache: Mutex<Option<(u64, Arc<CidrSet>)>>,
@@ -312,7 +315,11 @@ impl Route {
     /// Whether any check of this route reads the body (so it must be buffered).
     pub fn needs_body(&self) -> bool {
         let c = &self.checks;
-        c.signature.is_some() || c.payload.is_some() || c.paypal.is_some() || c.plaid.is_some()
+        c.signature.is_some()
+            || c.payload.is_some()
+            || c.event_grid.is_some()
+            || c.paypal.is_some()
+            || c.plaid.is_some()
     }
 
     /// Ids of every secret of this route's checks (for metrics declared up front).
@@ -522,6 +529,22 @@ impl Route {
         lookups: Option<&dyn Lookups>,
     ) -> Findings {
         let mut f = Findings::default();
+        // The header checks authenticated the sender: its handshake is answered here.
+        if let Some(eg) = &self.checks.event_grid {
+            match eg.handshake(head, body) {
+                Some(Ok(reply)) => {
+                    f.handshake = Some(reply);
+                    return f;
+                }
+                Some(Err(d)) => {
+                    f.denials.push(d);
+                    if mode == Mode::Enforce {
+                        return f;
+                    }
+                }
+                None => {}
+            }
+        }
         if let Some(sig) = &self.checks.signature {
             match sig.handshake(head, body) {
                 Some(Ok((reply, key))) => {

@@ -386,7 +386,8 @@ impl Stream {
             // `settle` starts the fetch before a verdict gets here; hold meanwhile.
             Decision::KeepBuffering | Decision::Fetch(_) => Flow::Buffer,
             Decision::Handshake(reply) => {
-                let headers = [("content-type", reply.content_type), ("x-content-type-options", "nosniff")];
+                let mut headers = vec![("content-type", reply.content_type), ("x-content-type-options", "nosniff")];
+                headers.extend(reply.headers.iter().map(|(n, v)| (*n, v.as_str())));
                 host.send_reply(200, &headers, reply.body.as_bytes());
                 Flow::Stop
             }

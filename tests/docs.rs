@@ -221,6 +221,7 @@ fn every_configuration_field_has_its_row() {
         (checks(r#"{"paypal":{"certificates":{"zz_probe":1}}}"#), "`checks.paypal.certificates`"),
         (checks(r#"{"plaid":{"zz_probe":1}}"#), "`checks.plaid`"),
         (checks(r#"{"plaid":{"keys":{"zz_probe":1}}}"#), "`checks.plaid.keys`"),
+        (checks(r#"{"event_grid":{"zz_probe":1}}"#), "`checks.event_grid`"),
     ];
     let text = read("docs/configuration.md");
     let rows = |lines: &[&str]| -> BTreeSet<String> {

@@ -109,7 +109,13 @@ fn secret_of(f: &Findings, check: &str, nth: usize) -> Option<String> {
 /// Every check of the route in the plugin's order, from findings made in monitor mode
 /// (every check ran, each recorded a denial or, for checks with secrets, the secret that
 /// matched, in order).
-fn steps(route: &Route, head: &RequestHead, findings: &Findings, body_findings: Option<&Findings>) -> Vec<Step> {
+fn steps(
+    route: &Route,
+    head: &RequestHead,
+    body_bytes: &[u8],
+    findings: &Findings,
+    body_findings: Option<&Findings>,
+) -> Vec<Step> {
     let c = &route.checks;
     let mut out = Vec::new();
     let mut i = 0;
@@ -147,6 +153,17 @@ fn steps(route: &Route, head: &RequestHead, findings: &Findings, body_findings: 
     }
     let Some(body) = body_findings else { return out };
     let mut j = 0;
+    if let Some(eg) = &c.event_grid {
+        // It runs first on the body: its refusal is the first body denial.
+        let outcome = match eg.handshake(head, body_bytes) {
+            Some(Err(d)) => {
+                j += 1;
+                Outcome::Fail(d)
+            }
+            _ => Outcome::Pass(None),
+        };
+        push("event_grid", outcome);
+    }
     let body_checks = [
         ("signature", c.signature.is_some()),
         ("paypal", c.paypal.is_some()),
@@ -263,7 +280,7 @@ pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn
     let all_head = route.check_head(&head, Mode::Monitor, &offline());
     let too_large = route.needs_body() && body.len() as u64 > policy.max_body_bytes;
     let all_body = (route.needs_body() && !too_large).then(|| route.check_body(&head, body, Mode::Monitor));
-    let explained = steps(route, &head, &all_head, all_body.as_ref());
+    let explained = steps(route, &head, body, &all_head, all_body.as_ref());
 
     // The verdict, stage by stage as the filter reaches it.
     let lookups = Offline { store, cert_pem: cert.clone() };
@@ -345,7 +362,9 @@ fn finish(out: &mut dyn Write, verdict: &Verdict) -> std::io::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
         Decision::Handshake(reply) => {
-            writeln!(out, "verdict  200 {} (a provider handshake, answered by the filter)", reply.body)?;
+            let extra: Vec<String> = reply.headers.iter().map(|(n, v)| format!(" {}: {v}", capitalised(n))).collect();
+            let body = if reply.body.is_empty() { "(no body)" } else { reply.body.as_str() };
+            writeln!(out, "verdict  200 {body}{} (a provider handshake, answered by the filter)", extra.concat())?;
             Ok(ExitCode::SUCCESS)
         }
         // Offline lookups never let a check wait for a fetch; should one, say so.

@@ -31,6 +31,37 @@ pub fn rfc3339(s: &str) -> Option<u64> {
     webhook_guard::time::parse_rfc3339(s)
 }
 
+/// What a request to an `event_grid` route carries to pass its authentication: each
+/// `headers` entry with its first secret live at `now` (resolved from `env` as the
+/// plugin resolves it). `Ok(None)`: the route has no `event_grid`.
+pub fn event_grid_headers(
+    json: &[u8],
+    env: HashMap<String, String>,
+    route: &str,
+    now: u64,
+) -> Result<Option<Vec<(String, String)>>, String> {
+    let wire: PolicyConfig = config::read(json).map_err(|e| e.to_string())?;
+    let Some((i, r)) = wire.routes.iter().enumerate().find(|(_, r)| r.name == route) else { return Ok(None) };
+    if r.checks.event_grid.is_none() {
+        return Ok(None);
+    }
+    let lookup = move |name: &str| env.get(name).cloned();
+    let mut out = Vec::new();
+    for (j, h) in r.checks.headers.iter().flatten().enumerate() {
+        let path = format!("routes[{i}].checks.headers[{j}]");
+        let live = h.live_secret(&path, &lookup, now).map_err(|e| e.to_string())?;
+        let live = live.ok_or_else(|| format!("{path}.secrets: no secret is live now"))?;
+        let value = String::from_utf8(live).map_err(|_| format!("{path}.secrets: not text"))?;
+        out.push((h.name.to_ascii_lowercase(), value));
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "route \"{route}\" authenticates Event Grid with a JWT (Entra ID): mint a test token with `webhook-guard jwt`"
+        ));
+    }
+    Ok(Some(out))
+}
+
 /// The signer of route `route` and, when the route has shared secrets, the first one
 /// live at `now`, resolved from `env` as the plugin resolves it.
 pub fn route_signer(

@@ -132,6 +132,19 @@ pub fn run(a: Args, out: &mut dyn Write) -> Result<ExitCode, String> {
     if let Some(sender) = a.scheme.as_deref().filter(|s| directory::SENDERS.contains(s)) {
         return run_directory(sender, &a, out);
     }
+    if let Some((config, route, env_file)) = &a.route {
+        let env_file = match env_file {
+            Some(p) => secret::read_env_file(p)?,
+            None => Default::default(),
+        };
+        let opts = check::Options { env_file, now: a.now, envoy_version: None };
+        let (bytes, env) = check::only_configuration(config, &opts)?;
+        let grid =
+            plugin::event_grid_headers(&bytes, env, route, a.now).map_err(|e| format!("{}: {e}", config.display()))?;
+        if let Some(headers) = grid {
+            return event_grid(&a, headers, out);
+        }
+    }
     let (signer, configured) = match (&a.scheme, &a.route) {
         (Some(name), _) => (Signer::preset(name).ok_or_else(|| format!("unknown scheme \"{name}\""))?, None),
         (None, Some((config, route, env_file))) => {
@@ -247,6 +260,42 @@ fn read_body(path: Option<&Path>) -> Result<(Vec<u8>, Option<PathBuf>), String> 
         }
         Some(p) => Ok((std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?, Some(p.to_path_buf()))),
     }
+}
+
+/// A request to an `event_grid` route (Event Grid signs nothing): the route's secret
+/// headers, and what Event Grid sends beside them: `WebHook-Request-Origin` on an
+/// `OPTIONS`, else `aeg-event-type` (`SubscriptionValidation` for a body holding the
+/// validation event, else `Notification`).
+fn event_grid(a: &Args, mut headers: Vec<(String, String)>, out: &mut dyn Write) -> Result<ExitCode, String> {
+    let (body, body_file) = match a.body.as_deref() {
+        None => (Vec::new(), None),
+        Some(p) if p == Path::new("-") => {
+            let mut b = Vec::new();
+            std::io::stdin().read_to_end(&mut b).map_err(|e| format!("stdin: {e}"))?;
+            (b, None)
+        }
+        Some(p) => (std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?, Some(p)),
+    };
+    if a.method.eq_ignore_ascii_case("OPTIONS") {
+        headers.push(("webhook-request-origin".into(), "eventgrid.azure.net".into()));
+    } else {
+        let validation = body.windows(47).any(|w| w == b"Microsoft.EventGrid.SubscriptionValidationEvent");
+        let kind = if validation { "SubscriptionValidation" } else { "Notification" };
+        headers.insert(0, ("content-type".into(), "application/json".into()));
+        headers.push(("aeg-event-type".into(), kind.into()));
+    }
+    let signed = Signed {
+        url: a.url.clone().or_else(|| a.curl.clone()).unwrap_or_else(|| DEFAULT_URL.to_string()),
+        headers,
+        body,
+        body_changed: false,
+    };
+    let text = match &a.curl {
+        Some(target) => curl_line(&a.method, target, &signed, body_file)?,
+        None => signed.headers.iter().map(|(n, v)| format!("{n}: {v}\n")).collect(),
+    };
+    out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `target` with the query parameters the signer added to `given` (Twilio's `bodySHA256`).

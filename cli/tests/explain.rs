@@ -523,3 +523,84 @@ fn the_token_and_certificate_reasons_are_named_too() {
     let e = explain(&config, "/jwt", &bearer(good), "{}", &[]);
     assert_eq!(e.code, 0, "{}", e.out);
 }
+
+/// A request `text` (HTTP/1.1, headers and body) through `config`.
+fn explain_raw(config: &str, text: &str) -> Explained {
+    let dir = scratch("explain-raw");
+    let req = write(&dir, "req.http", text);
+    let now = NOW.to_string();
+    let r = run(&["explain", "--config", config, "--request", &req, "--now", &now], &[]);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    assert!(!r.stdout.contains(TOKEN), "a secret in the output:\n{}", r.stdout);
+    Explained { code: r.code, out: r.stdout }
+}
+
+#[test]
+fn adyen_items_and_event_grid_handshakes_are_explained() {
+    let dir = scratch("explain-adyen-grid");
+    let adyen_key = "00112233445566778899aabbccddeeff";
+    let config = write(
+        &dir,
+        "policy.json",
+        &serde_json::json!({"api": "v1", "routes": [
+            {"name": "adyen", "match": {"path_exact": "/adyen"},
+             "checks": {"signature": {"scheme": "adyen", "secrets": [{"id": "hmac", "value": adyen_key}]}}},
+            {"name": "grid", "match": {"path_exact": "/grid"},
+             "checks": {"headers": [{"name": "x-token", "secrets": [{"id": "tok", "value": TOKEN}]}],
+                        "event_grid": {"allowed_rate": 30}}},
+        ]})
+        .to_string(),
+    );
+    let c = config.as_str();
+    let post = |path: &str, headers: &str, body: &str| {
+        format!("POST {path} HTTP/1.1\r\nHost: h\r\n{headers}Content-Length: {}\r\n\r\n{body}", body.len())
+    };
+    // Adyen: a signed field of the wrong type, then a genuine notification.
+    let item = |value: &str, sig: &str| {
+        format!(
+            r#"{{"notificationItems":[{{"NotificationRequestItem":{{"additionalData":{{"hmacSignature":"{sig}"}},"amount":{{"currency":"EUR","value":{value}}},"pspReference":"p1"}}}}]}}"#
+        )
+    };
+    let e = explain_raw(c, &post("/adyen", "", &item("\"10\"", "x")));
+    assert_refused(&e, "signature", "signed_field_malformed", 401);
+    let key: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&adyen_key[2 * i..2 * i + 2], 16).unwrap()).collect();
+    let sig = hmac_b64(&key, b"p1::::10:EUR::");
+    let e = explain_raw(c, &post("/adyen", "", &item("10", &sig)));
+    assert_eq!(e.code, 0, "{}", e.out);
+    assert!(e.out.contains("signature              pass (secret \"hmac\")"), "{}", e.out);
+    let e = explain_raw(c, &post("/adyen", "", &item("11", &sig)));
+    assert_refused(&e, "signature", "signature_mismatch", 401);
+
+    // Event Grid: the OPTIONS handshake answered behind the secret header.
+    let options = |origin: &str, token: &str| {
+        format!("OPTIONS /grid HTTP/1.1\r\nHost: h\r\nWebHook-Request-Origin: {origin}\r\nx-token: {token}\r\n\r\n")
+    };
+    let e = explain_raw(c, &options("eventgrid.azure.net", TOKEN));
+    assert_eq!(e.code, 0, "{}", e.out);
+    assert!(
+        e.out.contains(
+            "verdict  200 (no body) Allow: POST Webhook-Allowed-Origin: eventgrid.azure.net Webhook-Allowed-Rate: 30"
+        ),
+        "{}",
+        e.out
+    );
+    assert_refused(
+        &explain_raw(c, &options("other.example", TOKEN)),
+        "event_grid",
+        "handshake_origin_not_allowed",
+        403,
+    );
+    assert_refused(
+        &explain_raw(c, &options("eventgrid.azure.net", "wrong")),
+        "headers x-token",
+        "header_mismatch",
+        401,
+    );
+    let validation = r#"[{"id":"1","eventType":"Microsoft.EventGrid.SubscriptionValidationEvent","data":{"validationCode":"abc-1"}}]"#;
+    let headers = format!("x-token: {TOKEN}\r\naeg-event-type: SubscriptionValidation\r\n");
+    let e = explain_raw(c, &post("/grid", &headers, validation));
+    assert!(e.out.contains(r#"verdict  200 {"validationResponse":"abc-1"}"#), "{}", e.out);
+    let notification = format!("x-token: {TOKEN}\r\naeg-event-type: Notification\r\n");
+    let e = explain_raw(c, &post("/grid", &notification, validation));
+    assert_refused(&e, "event_grid", "handshake_malformed", 401);
+}

@@ -274,3 +274,76 @@ fn list_shows_each_presets_source_and_departures() {
     let github = block("github");
     assert!(!github.iter().any(|l| l.starts_with("departs: past") || l.starts_with("departs: future")), "{github:?}");
 }
+
+#[test]
+fn adyen_signs_each_item_of_the_notification_in_its_body() {
+    use base64::Engine;
+    let dir = scratch("sign-adyen");
+    let items = r#"{"live":"false","notificationItems":[
+        {"NotificationRequestItem":{"amount":{"currency":"EUR","value":1130},"eventCode":"AUTHORISATION","merchantAccountCode":"Shop","pspReference":"p1","success":"true"}},
+        {"NotificationRequestItem":{"amount":{"currency":"EUR","value":-5},"eventCode":"REFUND","originalReference":"p1","pspReference":"p2","success":"false"}}]}"#;
+    let body = write(&dir, "notification.json", items);
+    let key = "00112233445566778899AABBCCDDEEFF";
+    let r = run(&["sign", "--scheme", "adyen", "--secret", key, "--body", &body], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The headers, a blank line, then the body with a signature in each item.
+    let (head, signed) = r.stdout.split_once("\n\n").unwrap();
+    assert_eq!(head, "content-type: application/json");
+    let doc: serde_json::Value = serde_json::from_str(signed.trim_end()).unwrap();
+    let raw_key: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&key[2 * i..2 * i + 2], 16).unwrap()).collect();
+    for (item, text) in [(0, "p1::Shop::1130:EUR:AUTHORISATION:true"), (1, "p2:p1:::-5:EUR:REFUND:false")] {
+        let mut m = Hmac::<Sha256>::new_from_slice(&raw_key).unwrap();
+        m.update(text.as_bytes());
+        let want = base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes());
+        let got = &doc["notificationItems"][item]["NotificationRequestItem"]["additionalData"]["hmacSignature"];
+        assert_eq!(got, &serde_json::Value::String(want), "item {item}");
+    }
+    assert_eq!(doc["live"], "false");
+    // A key that is not hex, and a body that is no notification, are refused with a reason.
+    let r = run(&["sign", "--scheme", "adyen", "--secret", "not-hex", "--body", &body], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("must be hex"), "{}", r.stderr);
+    let plain = write(&dir, "plain.json", r#"{"id":1}"#);
+    let r = run(&["sign", "--scheme", "adyen", "--secret", key, "--body", &plain], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("signed_field_malformed"), "{}", r.stderr);
+    assert!(!r.stderr.contains(key), "{}", r.stderr);
+}
+
+#[test]
+fn event_grid_routes_get_their_secret_header_and_event_type() {
+    let dir = scratch("sign-event-grid");
+    let config = write(
+        &dir,
+        "policy.json",
+        r#"{"api":"v1","routes":[
+            {"name":"grid","match":{"path_exact":"/grid"},"checks":{"headers":[{"name":"X-Grid-Key","secrets":[{"env":"GRID_KEY"}]}],"event_grid":{}}},
+            {"name":"entra","match":{"path_exact":"/entra"},"checks":{"jwt":{"secrets":[{"value":"j"}]},"event_grid":{}}}]}"#,
+    );
+    let validation = write(
+        &dir,
+        "validation.json",
+        r#"[{"id":"1","eventType":"Microsoft.EventGrid.SubscriptionValidationEvent","data":{"validationCode":"abc-1"}}]"#,
+    );
+    let env = [("GRID_KEY", "grid-key-1")];
+    let r = run(&["sign", "--config", &config, "--route", "grid", "--body", &validation], &env);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "content-type: application/json\nx-grid-key: grid-key-1\naeg-event-type: SubscriptionValidation\n"
+    );
+    let event = write(&dir, "event.json", r#"[{"id":"2","eventType":"Contoso.Thing"}]"#);
+    let r = run(&["sign", "--config", &config, "--route", "grid", "--body", &event], &env);
+    assert_eq!(header(&r.stdout, "aeg-event-type"), "Notification");
+    let r = run(
+        &["sign", "--config", &config, "--route", "grid", "--method", "OPTIONS", "--curl", "http://127.0.0.1:1/grid"],
+        &env,
+    );
+    assert_eq!(
+        r.stdout,
+        "curl -sS -X OPTIONS http://127.0.0.1:1/grid -H 'x-grid-key: grid-key-1' -H 'webhook-request-origin: eventgrid.azure.net'\n"
+    );
+    let r = run(&["sign", "--config", &config, "--route", "entra"], &env);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("mint a test token with `webhook-guard jwt`"), "{}", r.stderr);
+}

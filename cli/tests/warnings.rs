@@ -385,3 +385,17 @@ fn releases_without_what_the_filter_needs() {
         assert!(r.stderr.contains("is not an Envoy release: expected MAJOR.MINOR"), "{bad}: {}", r.stderr);
     }
 }
+
+#[test]
+fn an_event_grid_route_whose_methods_leave_out_options() {
+    let policy = |methods: &str| {
+        format!(
+            r#"{{"api":"v1","routes":[{{"name":"grid","match":{{"path_exact":"/eg"{methods}}},
+                "checks":{{"headers":[{{"name":"x-k","secrets":[{{"value":"k"}}]}}],"event_grid":{{}}}}}}]}}"#
+        )
+    };
+    assert_eq!(warnings("p.json", &policy(r#","methods":["POST"]"#)), (vec!["event_grid_without_options".into()], 2));
+    // The default methods, or methods that include OPTIONS, let the handshake through.
+    assert_eq!(warnings("p.json", &policy("")).0, Vec::<String>::new());
+    assert_eq!(warnings("p.json", &policy(r#","methods":["post","options"]"#)).0, Vec::<String>::new());
+}

@@ -329,3 +329,47 @@ fn a_request_no_route_takes_is_answered_404_and_counted_as_unmatched() {
     assert_eq!(envoy.metric("webhook_guard.unmatched.denied.route_not_found"), Some(1));
     assert_eq!(req.access_log_field("webhook_guard.route"), Some("unmatched"));
 }
+
+const EVENT_GRID: &str = r#"{"name":"grid","match":{"path_prefix":"/grid"},
+    "checks":{"headers":[{"name":"x-grid-key","secrets":[{"id":"k1","env":"S"}]}],"event_grid":{"allowed_rate":60}}}"#;
+
+#[test]
+fn event_grid_handshakes_are_answered_behind_the_routes_authentication() {
+    let mut envoy = FakeEnvoy::at(NOW_MS);
+    let plugin = plugin(&mut envoy, "", &[EVENT_GRID]);
+    let options = |key: Option<&str>| {
+        let mut h = vec![(":method", "OPTIONS"), (":path", "/grid"), ("webhook-request-origin", "eventgrid.azure.net")];
+        h.extend(key.map(|k| ("x-grid-key", k)));
+        envoy.request(&h)
+    };
+    // Authenticated: answered here with the origin and the rate, nothing forwarded.
+    let mut req = options(Some(SECRET));
+    assert_eq!(Stream::new(Arc::clone(&plugin)).on_request_headers(&mut req, true), Flow::Stop);
+    let reply = req.reply.as_ref().unwrap();
+    assert_eq!(reply.status, 200);
+    for (n, v) in [("webhook-allowed-origin", "eventgrid.azure.net"), ("webhook-allowed-rate", "60")] {
+        assert!(reply.headers.contains(&(n.to_string(), v.to_string())), "{n}: {:?}", reply.headers);
+    }
+    assert_eq!(envoy.metric("webhook_guard.grid.handshake"), Some(1));
+    assert_eq!(envoy.metric("webhook_guard.grid.secret.k1.matched"), Some(1));
+    // Not authenticated: a 401 like any other request, and no origin granted.
+    let mut req = options(None);
+    assert_eq!(Stream::new(Arc::clone(&plugin)).on_request_headers(&mut req, true), Flow::Stop);
+    let reply = req.reply.as_ref().unwrap();
+    assert_eq!(reply.status, 401);
+    assert!(!reply.headers.iter().any(|(n, _)| n.starts_with("webhook-")));
+    assert_eq!(envoy.metric("webhook_guard.grid.denied.header_missing"), Some(1));
+    // An event is forwarded once authenticated; the secret header is stripped.
+    let mut req = envoy.request(&[
+        (":method", "POST"),
+        (":path", "/grid"),
+        ("aeg-event-type", "Notification"),
+        ("x-grid-key", SECRET),
+    ]);
+    let mut stream = Stream::new(plugin);
+    assert_eq!(stream.on_request_headers(&mut req, false), Flow::Buffer);
+    let flows = send_body(&mut stream, &mut req, br#"[{"id":"1","eventType":"Contoso.Items.ItemReceived"}]"#, 1);
+    assert_eq!(flows, [Flow::Continue]);
+    assert!(req.reply.is_none());
+    assert!(req.header("x-grid-key").is_empty());
+}

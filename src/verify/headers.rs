@@ -19,6 +19,16 @@ pub struct SecretHeaderConfig {
     pub strip: Option<bool>,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
+impl SecretHeaderConfig {
+    /// The first secret live at `now`, as written, resolved as the plugin resolves it
+    /// (for the command, which sends what the route expects); `path` is this entry's path.
+    pub fn live_secret(&self, path: &str, env: &Env, now: u64) -> Result<Option<Vec<u8>>, ConfigError> {
+        let all = secret::resolve_all(&self.secrets, &format!("{path}.secrets"), env)?;
+        Ok(all.into_iter().find(|s| s.is_live(now)).map(|s| s.key.expose().to_vec()))
+    }
+}
+
 #[derive(Debug)]
 struct Expected {
     id: String,

@@ -4,6 +4,7 @@ pub mod cert;
 pub mod certificate;
 pub mod directory;
 mod encoding;
+pub mod event_grid;
 pub(crate) mod headers;
 pub mod ip;
 pub mod jwk;

@@ -9,6 +9,7 @@
 
 pub(crate) mod asymmetric;
 pub mod handshake;
+pub mod items;
 pub mod model;
 pub mod presets;
 // The signer is test tooling for the native command: it never reaches the plugin.
@@ -325,6 +326,9 @@ impl SignatureCheck {
     /// id as the verifier read it; ids in headers are read by `message_id`.
     pub fn verify_message(&self, head: &RequestHead, body: &[u8]) -> Result<(&str, Option<Vec<u8>>), Denial> {
         let scheme = self.scheme_for(head)?;
+        if let SignatureAt::Items(items) = &scheme.signature {
+            return self.verify_items(scheme, items, head.now, body).map(|key| (key, None));
+        }
         let r = model::Request { head, body, public_url: self.public_url.as_deref() };
         let active: Vec<SigAlgorithm> =
             scheme.algorithms().into_iter().filter(|a| self.keys.iter().any(|k| k.key.fits(*a))).collect();
@@ -358,6 +362,36 @@ impl SignatureCheck {
             _ => None,
         };
         Ok((key.id.as_str(), body_id))
+    }
+
+    /// A signature in each item of the body (Adyen): every item verifies, all with the
+    /// same key, or the request is refused.
+    fn verify_items(&self, scheme: &Scheme, items: &model::Items, now: u64, body: &[u8]) -> Result<&str, Denial> {
+        let doc = model::parse_body(body)?;
+        let read = items.read(&doc)?;
+        let mut presented = Vec::with_capacity(read.len());
+        for item in &read {
+            let sig = item.signature.as_deref().filter(|s| !s.is_empty()).ok_or(Denial::SignatureMissing)?;
+            let bytes = scheme.decode(sig.as_bytes(), scheme.algorithm)?;
+            presented.push([model::Candidate { algorithm: scheme.algorithm, bytes, slot: None }]);
+        }
+        let key = self
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.is_live(now))
+            .find(|(slot, k)| {
+                // Every item is checked, whatever the first gave: no early exit tells
+                // which item failed.
+                let mut all = true;
+                for (item, candidate) in read.iter().zip(&presented) {
+                    all &= model::verifies(&k.key, *slot, candidate, &[&item.signed]);
+                }
+                all
+            })
+            .map(|(_, k)| k)
+            .ok_or(Denial::SignatureMismatch)?;
+        Ok(key.id.as_str())
     }
 
     /// A provider handshake (SPEC 2.1), answered here: `None` when the request is not

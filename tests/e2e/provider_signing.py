@@ -335,6 +335,31 @@ def telnyx_public_key(seed_hex: str) -> str:
     return base64.b64encode(nacl.signing.SigningKey(bytes.fromhex(seed_hex)).verify_key.encode()).decode()
 
 
+ADYEN_PSP = "8816178914079738"
+
+
+def adyen_sdk(secret, body, ctx):
+    """A notification of two items, each signed by Adyen's SDK
+    (`Adyen.util.generate_notification_sig`); the secret is the HMAC key in hex. The
+    first item's amount is the body's `data.amount`, so a changed amount is a changed
+    signed field."""
+    from Adyen.util import generate_notification_sig
+    data = json.loads(body)
+    items = [
+        {"amount": {"currency": "EUR", "value": data.get("data", {}).get("amount", 4200)},
+         "eventCode": "AUTHORISATION", "eventDate": "2026-12-06T12:00:00+01:00", "merchantAccountCode": "E2EShop",
+         "merchantReference": str(data.get("id", "order-1")), "pspReference": ADYEN_PSP, "reason": "1234:7777:12/2012",
+         "success": "true", "paymentMethod": "visa", "operations": ["CANCEL", "CAPTURE", "REFUND"]},
+        {"amount": {"currency": "EUR", "value": 100}, "eventCode": "REFUND", "merchantAccountCode": "E2EShop",
+         "merchantReference": "refund-1", "originalReference": ADYEN_PSP, "pspReference": "8816178914079739",
+         "success": "true"},
+    ]
+    for item in items:
+        item["additionalData"] = {"hmacSignature": generate_notification_sig(item, secret).decode()}
+    doc = {"live": "false", "notificationItems": [{"NotificationRequestItem": i} for i in items]}
+    return [], json.dumps(doc).encode()
+
+
 # name -> (signer, how it was made)
 SIGNERS = {
     "github": (github, "recipe"),
@@ -405,6 +430,7 @@ SIGNERS = {
     "hubspot_v2": (hubspot_digest("v2"), "recipe"),
     "cashfree": (ts_header_signed("x-webhook-signature", "x-webhook-timestamp", "{ts}{body}", enc="b64", unit="ms"),
                  "recipe"),
+    "adyen": (adyen_sdk, "adyen SDK"),
     "notion": (body_header("X-Notion-Signature", "sha256="), "recipe"),
     "checkout": (body_header("Cko-Signature"), "recipe"),
     "woocommerce": (body_header("X-WC-Webhook-Signature", enc="b64"), "recipe"),

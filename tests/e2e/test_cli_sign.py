@@ -33,17 +33,22 @@ STANDARD_SECRET = "whsec_" + base64.b64encode(b"e2e sign standard webhooks key 0
 TEAMS_TOKEN = base64.b64encode(b"e2e sign teams outgoing token").decode()
 GENERIC_SECRET = "e2e-sign-generic-5b7c"
 AIRTABLE_SECRET = base64.b64encode(b"e2e sign airtable mac secret 01").decode()
+ADYEN_KEY = "9F6A1C3E5B7D9F1A3C5E7B9D1F3A5C7E9B1D3F5A7C9E1B3D5F7A9C1E3B5D7F9A"
 ENV = {"PROVIDER_SECRET": SECRET, "STANDARD_SECRET": STANDARD_SECRET, "TEAMS_TOKEN": TEAMS_TOKEN,
-       "GENERIC_SECRET": GENERIC_SECRET, "AIRTABLE_SECRET": AIRTABLE_SECRET}
+       "GENERIC_SECRET": GENERIC_SECRET, "AIRTABLE_SECRET": AIRTABLE_SECRET, "ADYEN_KEY": ADYEN_KEY}
 # Secrets other than PROVIDER_SECRET, by the preset whose format needs them.
 SECRET_ENV = {"standard": "STANDARD_SECRET", "svix": "STANDARD_SECRET", "clerk": "STANDARD_SECRET",
               "resend": "STANDARD_SECRET", "replicate": "STANDARD_SECRET", "openai": "STANDARD_SECRET", "brex": "STANDARD_SECRET",
-              "microsoft_teams": "TEAMS_TOKEN", "airtable": "AIRTABLE_SECRET"}
+              "microsoft_teams": "TEAMS_TOKEN", "airtable": "AIRTABLE_SECRET", "adyen": "ADYEN_KEY"}
 PUBLIC_URL = "https://hooks.example.com/public/twilio"
 
 BODY = '{"id":"evt_sign_1","type":"test.event","data":{"amount":4200,"note":"h\u00e9llo"}}'.encode()
 FORM = b"To=%2B18005551212&From=%2B12349013030&Body=Hello+world&Digits=1234"
 MAILGUN_TOKEN = "e2e-mailgun-token-1234"
+# An Adyen notification as the Customer Area's test sends it, before the command signs each item.
+ADYEN_BODY = (b'{"live":"false","notificationItems":[{"NotificationRequestItem":{"amount":{"currency":"EUR","value":4200},'
+              b'"eventCode":"AUTHORISATION","merchantAccountCode":"E2EShop","merchantReference":"evt_sign_1",'
+              b'"pspReference":"8816178914079738","success":"true"}}]}')
 
 
 def openssl(*args: str) -> bytes:
@@ -114,6 +119,8 @@ def secret_of(name: str) -> str:
 
 
 def body_of(name: str) -> bytes:
+    if name == "adyen":
+        return ADYEN_BODY
     return FORM if name in ("twilio", "mandrill") else BODY
 
 

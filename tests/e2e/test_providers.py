@@ -23,6 +23,7 @@ V1A_SEED = "22" * 32
 TELNYX_SEED = "55" * 32
 AIRTABLE_SECRET = base64.b64encode(b"e2e airtable mac secret 0123456").decode()
 PUBLIC_TWILIO_URL = "https://hooks.example.com/p/twilio"
+ADYEN_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
 
 # Key material per preset: (what the route is configured with, what the signer signs with,
 # and a wrong one of the same shape for forgeries).
@@ -41,6 +42,8 @@ def keys(name: str) -> tuple[dict, str, str]:
                 base64.b64encode(b"another airtable mac secret 012").decode())
     if name == "sendgrid":
         return {"public_keys": [{"id": "sg", "value": ps.sendgrid_public_key(int(SENDGRID_SEED))}]}, SENDGRID_SEED, "777"
+    if name == "adyen":
+        return {"secrets": [{"id": "current", "env": "ADYEN_HMAC_KEY"}]}, ADYEN_KEY, ADYEN_KEY[::-1]
     return {"secrets": [{"id": "current", "env": "PROVIDER_SECRET"}]}, SECRET, SECRET + "-not"
 
 
@@ -88,7 +91,7 @@ POLICY = {"api": "v1", "mode": "enforce", "max_body_bytes": 65536, "unmatched": 
           "routes": [route(n) for n in NAMES] + EXTRA_ROUTES}
 META_VERIFY_TOKEN = "e2e-meta-verify-token-91"
 ENV = {"PROVIDER_SECRET": SECRET, "STANDARD_SECRET": STANDARD_SECRET, "TEAMS_TOKEN": TEAMS_TOKEN,
-       "META_VERIFY_TOKEN": META_VERIFY_TOKEN, "AIRTABLE_SECRET": AIRTABLE_SECRET}
+       "META_VERIFY_TOKEN": META_VERIFY_TOKEN, "AIRTABLE_SECRET": AIRTABLE_SECRET, "ADYEN_HMAC_KEY": ADYEN_KEY}
 
 BODY = json.dumps({"id": "evt_e2e_7", "type": "test.event", "data": {"amount": 4200, "note": "h\u00e9llo"}},
                   ensure_ascii=False).encode()
@@ -366,6 +369,28 @@ def test_figma_passcode_is_checked(envoy, upstream):
     upstream.assert_nothing_reached()
 
 
+def test_adyen_every_item_must_verify(envoy, upstream):
+    """One bad item refuses the whole notification: the genuine items with it reach nothing."""
+    headers, body = signed("adyen")
+    doc = json.loads(body)
+    second = doc["notificationItems"][1]["NotificationRequestItem"]
+    second["amount"]["value"] = 101
+    assert post(envoy, "/p/adyen", headers, json.dumps(doc).encode()).status == 401
+    second["amount"]["value"] = 100
+    assert post(envoy, "/p/adyen", headers, json.dumps(doc).encode()).status == 200
+    upstream.reset()
+    # A signed field sent as another JSON type than Adyen writes, and a body that is no
+    # notification, are refused and counted by name.
+    before = envoy.counter("webhook_guard.p_adyen.denied.signed_field_malformed") or 0
+    second["amount"]["value"] = "100"
+    assert post(envoy, "/p/adyen", headers, json.dumps(doc).encode()).status == 401
+    assert post(envoy, "/p/adyen", headers, b'{"live":"false"}').status == 401
+    assert envoy.wait_counter("webhook_guard.p_adyen.denied.signed_field_malformed", before + 2) == before + 2
+    assert post(envoy, "/p/adyen", headers, b"[accepted]").status == 401
+    envoy.wait_log(r"denied route=p_adyen reason=payload_not_json")
+    upstream.assert_nothing_reached()
+
+
 def test_handshake_counter_exists_only_where_a_scheme_has_one(envoy):
     stats = envoy.stats()
     assert "webhook_guard.p_zoom.handshake" in stats
@@ -378,4 +403,5 @@ def test_a_route_without_a_get_handshake_still_refuses_get(envoy, upstream):
 
 
 def test_no_secret_in_the_log(envoy):
-    envoy.assert_no_secret_in_log(extra=[DISCORD_SEED, SENDGRID_SEED, V1A_SEED, META_VERIFY_TOKEN, TELNYX_SEED, AIRTABLE_SECRET])
+    envoy.assert_no_secret_in_log(extra=[DISCORD_SEED, SENDGRID_SEED, V1A_SEED, META_VERIFY_TOKEN, TELNYX_SEED, AIRTABLE_SECRET,
+                                         ADYEN_KEY])

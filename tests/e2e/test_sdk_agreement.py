@@ -891,6 +891,129 @@ exception("mailgun", "token empty", "refuses",
           "an empty token is no message id to sign or to deduplicate on; Mailgun sends 50 characters")
 
 
+# ---- adyen --------------------------------------------------------------------------
+
+ADYEN_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
+ADYEN_OTHER = "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
+
+
+def adyen_item(psp="8816178914079738", value=1130, currency="EUR", code="AUTHORISATION", key=ADYEN_KEY,
+               **fields) -> dict:
+    """A NotificationRequestItem signed by the SDK (over the fields as given)."""
+    from Adyen.util import generate_notification_sig
+    item = {"amount": {"currency": currency, "value": value}, "eventCode": code,
+            "eventDate": "2026-12-06T12:00:00+01:00", "merchantAccountCode": "SdkShop",
+            "merchantReference": "order-7", "pspReference": psp, "success": "true", **fields}
+    item["additionalData"] = {"hmacSignature": generate_notification_sig(item, key).decode(), "authCode": "1234"}
+    return item
+
+
+def adyen_body(*items: dict, live="false") -> bytes:
+    return json.dumps({"live": live, "notificationItems": [{"NotificationRequestItem": i} for i in items]},
+                      ensure_ascii=False).encode()
+
+
+def adyen_cases(now: int) -> list[Case]:
+    def changed(item: dict, f) -> dict:
+        item = json.loads(json.dumps(item))
+        f(item)
+        return item
+
+    def sig_of(item: dict) -> str:
+        return item["additionalData"]["hmacSignature"]
+
+    def with_sig(item: dict, sig) -> dict:
+        def f(i):
+            i["additionalData"]["hmacSignature"] = sig
+        return changed(item, f)
+
+    a = adyen_item()
+    b = adyen_item(psp="8816178914079739", value=100, code="REFUND", originalReference="8816178914079738")
+    c = adyen_item(psp="8816178914079740", value=0, code="REPORT_AVAILABLE", success="true",
+                   merchantReference="r\u00e9f\u00e9rence-\u00fc")
+    s = sig_of(a)
+    no_pad = s.rstrip("=")
+    # The last base64 digit before the padding carries 2 bits beyond the digest: other
+    # values of those bits decode to the same bytes in a lenient decoder.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    loose = s[:42] + alphabet[alphabet.index(s[42]) ^ 1] + "="
+    # Where a colon sits is not signed: moving one between fields signs the same text.
+    moved = adyen_item(psp="8816178914079738:", merchantReference="order-7", originalReference="")
+    moved_colon = changed(moved, lambda i: (i.update(pspReference="8816178914079738"),
+                                            i.update(originalReference=":")))
+    raw = adyen_body(a).decode()
+    return [
+        Case("genuine", [], adyen_body(a)),
+        Case("genuine, two items", [], adyen_body(a, b)),
+        Case("genuine, three items", [], adyen_body(a, b, c)),
+        Case("another key", [], adyen_body(adyen_item(key=ADYEN_OTHER))),
+        Case("pspReference changed", [], adyen_body(changed(a, lambda i: i.update(pspReference="8816178914079799")))),
+        Case("originalReference added", [], adyen_body(changed(a, lambda i: i.update(originalReference="x")))),
+        Case("merchantAccountCode changed", [], adyen_body(changed(a, lambda i: i.update(merchantAccountCode="Other")))),
+        Case("merchantReference changed", [], adyen_body(changed(a, lambda i: i.update(merchantReference="order-8")))),
+        Case("amount value changed", [], adyen_body(changed(a, lambda i: i["amount"].update(value=1131)))),
+        Case("currency changed", [], adyen_body(changed(a, lambda i: i["amount"].update(currency="USD")))),
+        Case("eventCode changed", [], adyen_body(changed(a, lambda i: i.update(eventCode="REFUND")))),
+        Case("success changed", [], adyen_body(changed(a, lambda i: i.update(success="false")))),
+        Case("unsigned eventDate changed", [], adyen_body(changed(a, lambda i: i.update(eventDate="2020-01-01")))),
+        Case("unsigned live changed", [], adyen_body(a, live="true")),
+        Case("unsigned additionalData member added", [],
+             adyen_body(changed(a, lambda i: i["additionalData"].update(cardSummary="1111")))),
+        Case("signature lower-cased", [], adyen_body(with_sig(a, s.lower()))),
+        Case("signature without its padding", [], adyen_body(with_sig(a, no_pad))),
+        Case("signature with bits beyond the digest", [], adyen_body(with_sig(a, loose))),
+        Case("signature truncated", [], adyen_body(with_sig(a, s[:-4]))),
+        Case("signature with a space", [], adyen_body(with_sig(a, " " + s))),
+        Case("signature empty", [], adyen_body(with_sig(a, ""))),
+        Case("signature as a number", [], adyen_body(with_sig(a, 12))),
+        Case("signature hex instead of base64", [],
+             adyen_body(with_sig(a, base64.b64decode(s).hex()))),
+        Case("hmacSignature missing", [], adyen_body(changed(a, lambda i: i["additionalData"].pop("hmacSignature")))),
+        Case("additionalData missing", [], adyen_body(changed(a, lambda i: i.pop("additionalData")))),
+        Case("second item's signature wrong", [], adyen_body(a, with_sig(b, s))),
+        Case("first item's signature wrong", [], adyen_body(with_sig(a, sig_of(b)), b)),
+        Case("signatures swapped", [], adyen_body(with_sig(a, sig_of(b)), with_sig(b, s))),
+        Case("second item signed with another key", [],
+             adyen_body(a, adyen_item(psp="8816178914079739", value=100, key=ADYEN_OTHER))),
+        Case("colon moved between fields", [], adyen_body(moved_colon)),
+        Case("amount value as a string", [], adyen_body(adyen_item(value="1130"))),
+        Case("amount value with a fraction", [], adyen_body(adyen_item(value=1130.0))),
+        Case("pspReference as a number", [], adyen_body(adyen_item(psp=8816178914079738))),
+        Case("success as a boolean", [], adyen_body(adyen_item(success=True))),
+        Case("originalReference null", [], adyen_body(adyen_item(originalReference=None))),
+        Case("pspReference named twice", [],
+             raw.replace('"pspReference": "8816178914079738"',
+                         '"pspReference": "0000000000000000", "pspReference": "8816178914079738"').encode()),
+        Case("amount missing", [], adyen_body(changed(a, lambda i: i.pop("amount")))),
+        Case("currency missing", [], adyen_body(changed(a, lambda i: i["amount"].pop("currency")))),
+        Case("no items", [], b'{"live":"false","notificationItems":[]}'),
+        Case("no notificationItems", [], b'{"live":"false"}'),
+        Case("the item without its wrapper", [], json.dumps({"notificationItems": [a]}).encode()),
+        Case("body not JSON", [], b"[accepted]"),
+    ]
+
+
+def adyen_accepts(c: Case) -> bool:
+    """The SDK's helper on the body as given (it checks the first item), and on each item,
+    as Adyen's documentation asks of a receiver."""
+    from Adyen.util import is_valid_hmac_notification
+    doc = json.loads(c.body)
+    items = doc["notificationItems"]
+    return (truthy(lambda: is_valid_hmac_notification(doc, ADYEN_KEY))
+            and all(truthy(lambda: is_valid_hmac_notification(i["NotificationRequestItem"], ADYEN_KEY))
+                    for i in items))
+
+
+ADYEN_TYPES = ("a signed field of another JSON type than Adyen writes is refused; the SDK signs Python's str() of it, "
+               "so a sender could sign `1130.0`, `True` or `None`")
+exception("adyen", "amount value as a string", "refuses", ADYEN_TYPES)
+exception("adyen", "amount value with a fraction", "refuses", ADYEN_TYPES)
+exception("adyen", "pspReference as a number", "refuses", ADYEN_TYPES)
+exception("adyen", "success as a boolean", "refuses", ADYEN_TYPES)
+exception("adyen", "originalReference null", "refuses", ADYEN_TYPES)
+exception("adyen", "pspReference named twice", "refuses", "a member named twice is ambiguous; Python's json keeps the last")
+
+
 # ---- workos -------------------------------------------------------------------------
 
 
@@ -967,6 +1090,7 @@ SDKS = [
         box_cases, box_accepts),
     Sdk("mailgun", "mailgun", {"secrets": SECRETS}, mailgun_cases, mailgun_accepts),
     Sdk("workos", "workos", {"secrets": SECRETS}, workos_cases, workos_accepts),
+    Sdk("adyen", "Adyen", {"secrets": [{"id": "hmac", "env": "SDK_ADYEN"}]}, adyen_cases, adyen_accepts),
 ]
 
 
@@ -979,7 +1103,8 @@ def envoy(envoy_factory):
             sig["public_keys"] = [{"id": "sg", "value": sendgrid_public()}]
         routes.append({"name": f"a_{sdk.preset}", "match": {"path_exact": sdk.path}, "checks": {"signature": sig}})
     policy = {"api": "v1", "mode": "enforce", "max_body_bytes": 65536, "unmatched": "deny", "routes": routes}
-    env = {"SDK_SECRET": SECRET, "SDK_STANDARD": STANDARD_SECRET, "SDK_BOX_SECONDARY": BOX_SECONDARY}
+    env = {"SDK_SECRET": SECRET, "SDK_STANDARD": STANDARD_SECRET, "SDK_BOX_SECONDARY": BOX_SECONDARY,
+           "SDK_ADYEN": ADYEN_KEY}
     return envoy_factory.start(policy, env, name="sdk_agreement")
 
 

@@ -58,8 +58,31 @@ pub fn plugin(policy: &Value, opts: &Options, around: Option<&Around>, out: &mut
         ));
     }
     expired_secrets(policy, "", opts.now, out);
+    event_grid_methods(policy, out);
     if let Some(version) = opts.envoy_version {
         envoy_release(policy, version, around.and_then(|a| a.hcm), out);
+    }
+}
+
+/// A route with `event_grid` whose `match.methods` leaves out `OPTIONS`: a CloudEvents
+/// subscription's validation gets 405 and the subscription is never created.
+fn event_grid_methods(policy: &Value, out: &mut Vec<Finding>) {
+    for (path, r) in routes(policy) {
+        if r.pointer("/checks/event_grid").is_none() {
+            continue;
+        }
+        let Some(methods) = r.pointer("/match/methods").and_then(Value::as_array) else { continue };
+        if !methods.iter().any(|m| m.as_str().is_some_and(|m| m.eq_ignore_ascii_case("OPTIONS"))) {
+            out.push(Finding::warning(
+                "event_grid_without_options",
+                format!("{path}.match.methods"),
+                format!(
+                    "route {} has event_grid but its methods leave out OPTIONS: Event Grid's CloudEvents \
+                     validation gets 405 (Event Grid schema subscriptions validate with a POST)",
+                    route_name(r)
+                ),
+            ));
+        }
     }
 }
 

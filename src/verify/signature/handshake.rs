@@ -50,6 +50,8 @@ pub enum Request {
 pub struct Reply {
     pub content_type: &'static str,
     pub body: String,
+    /// Headers the answer carries besides its content type (lower case).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// Longest token or challenge echoed. Providers send short random strings.
@@ -183,11 +185,12 @@ impl Handshake {
     pub fn reply(self, req: &Request, mac: Option<&[u8]>) -> Reply {
         use base64::Engine;
         let hex = || crate::verify::encoding::hex_encode(mac.unwrap_or_default());
-        let text = |s: &str| Reply { content_type: "text/plain", body: s.to_string() };
+        let text = |s: &str| Reply { content_type: "text/plain", body: s.to_string(), headers: Vec::new() };
         match (self, req) {
             (Handshake::ZoomUrlValidation, Request::SignedMacOf { token }) => Reply {
                 content_type: "application/json",
                 body: format!(r#"{{"plainToken":"{token}","encryptedToken":"{}"}}"#, hex()),
+                headers: Vec::new(),
             },
             (Handshake::TwitterCrc, _) => Reply {
                 content_type: "application/json",
@@ -195,10 +198,13 @@ impl Handshake {
                     r#"{{"response_token":"sha256={}"}}"#,
                     base64::engine::general_purpose::STANDARD.encode(mac.unwrap_or_default())
                 ),
+                headers: Vec::new(),
             },
-            (Handshake::OktaVerification, Request::SignedEcho { challenge }) => {
-                Reply { content_type: "application/json", body: format!(r#"{{"verification":"{challenge}"}}"#) }
-            }
+            (Handshake::OktaVerification, Request::SignedEcho { challenge }) => Reply {
+                content_type: "application/json",
+                body: format!(r#"{{"verification":"{challenge}"}}"#),
+                headers: Vec::new(),
+            },
             (
                 _,
                 Request::SignedEcho { challenge } | Request::TokenEcho { challenge, .. } | Request::Echo { challenge },

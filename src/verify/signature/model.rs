@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use super::asymmetric::PublicKey;
+pub use super::items::Items;
 use super::template::{self, Part};
 use crate::denial::Denial;
 use crate::json::Json;
@@ -116,6 +117,9 @@ pub enum SignatureAt {
     List { name: String, separator: String, pair: u8, labels: Vec<(String, Algorithm)>, rules: ListRules },
     /// A string in the JSON body (Mailgun).
     Body(Pointer),
+    /// A signature in each item of a list in the JSON body, each over fields of its item
+    /// (Adyen); every item must verify. The template is not used.
+    Items(Box<Items>),
 }
 
 /// How strictly a signature list is read: each provider's verifier reads its own way,
@@ -264,19 +268,19 @@ impl Scheme {
         match &self.signature {
             SignatureAt::Headers { names, .. } => names.iter().map(String::as_str).collect(),
             SignatureAt::List { name, .. } => vec![name.as_str()],
-            SignatureAt::Body(_) => Vec::new(),
+            SignatureAt::Body(_) | SignatureAt::Items(_) => Vec::new(),
         }
     }
 
     /// Whether any of the scheme's fields is read from a header.
     pub fn reads_headers(&self) -> bool {
-        !matches!(self.signature, SignatureAt::Body(_))
+        !matches!(self.signature, SignatureAt::Body(_) | SignatureAt::Items(_))
             || matches!(&self.timestamp, Some(Timestamp { at: Field::Header(_), .. }))
             || matches!(self.id, Some(Field::Header(_)))
     }
 
     pub fn uses_body_fields(&self) -> bool {
-        matches!(self.signature, SignatureAt::Body(_))
+        matches!(self.signature, SignatureAt::Body(_) | SignatureAt::Items(_))
             || matches!(&self.timestamp, Some(Timestamp { at: Field::Body(_), .. }))
             || matches!(self.id, Some(Field::Body(_)))
     }
@@ -469,6 +473,8 @@ impl Scheme {
                     signatures.push(Candidate { algorithm: self.algorithm, bytes, slot: None });
                 }
             }
+            // Each item is verified on its own (`SignatureCheck::verify_items`).
+            SignatureAt::Items(_) => return Err(Denial::SignatureMalformed),
         }
         if signatures.is_empty() && undecodable {
             return Err(Denial::SignatureMalformed);
@@ -496,7 +502,7 @@ impl Scheme {
 
     /// Decode a presented signature; a signature of the wrong length for its algorithm
     /// is malformed, so a truncated one can never "match" a prefix.
-    fn decode(&self, s: &[u8], a: Algorithm) -> Result<Vec<u8>, Denial> {
+    pub fn decode(&self, s: &[u8], a: Algorithm) -> Result<Vec<u8>, Denial> {
         let encoding = if a == Algorithm::Token { Encoding::Raw } else { self.encoding };
         if encoding == Encoding::Hex && self.hex_case == HexCase::Lower && s.iter().any(u8::is_ascii_uppercase) {
             return Err(Denial::SignatureMalformed);

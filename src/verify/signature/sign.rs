@@ -185,6 +185,17 @@ impl Signer {
                 format!("{name}: {}", items.join(separator))
             }
             SignatureAt::Body(p) => format!("body /{}", p.0.join("/")),
+            SignatureAt::Items(items) => {
+                let fields: Vec<String> = items.fields.iter().map(|f| f.at.0.join("/")).collect();
+                let sig = format!(
+                    "each /{}/*/{}/{}",
+                    items.list.0.join("/"),
+                    items.item.0.join("/"),
+                    items.signature.0.join("/")
+                );
+                let joined = fields.join(&char::from(items.separator).to_string());
+                return format!("{sig}  ({} {encoding} of the item's {joined})", algorithms.join(" or "));
+            }
         };
         let sig = if s.algorithm == Algorithm::Token {
             "the secret itself".to_string()
@@ -199,6 +210,11 @@ impl Signer {
         let s = &self.scheme;
         let (algorithm, prepared) = self.prepare(key)?;
         let (url_scheme, authority, mut raw_path) = split_url(m.url)?;
+        if let SignatureAt::Items(items) = &s.signature {
+            let (body, body_changed) = self.sign_items(items, &prepared, m.body)?;
+            let headers = vec![("content-type".to_string(), "application/json".to_string())];
+            return Ok(Signed { url: format!("{url_scheme}://{authority}{raw_path}"), headers, body, body_changed });
+        }
 
         // The body, as JSON, when the scheme reads fields from it.
         let mut doc = if s.uses_body_fields() {
@@ -342,6 +358,7 @@ impl Signer {
                 members.push(format!("{label}{}{encoded}", *pair as char));
                 headers.push((name.clone(), members.join(separator)));
             }
+            SignatureAt::Items(_) => return fail("the items are signed in place"),
             SignatureAt::Body(p) => {
                 set(doc.as_mut(), p, Json::String(encoded))?;
                 body_changed = true;
@@ -361,6 +378,56 @@ impl Signer {
 
         self.read_back(&prepared, algorithm, &pseudo(&headers), &body)?;
         Ok(Signed { url: format!("{url_scheme}://{authority}{raw_path}"), headers, body, body_changed })
+    }
+
+    /// A body whose every item is signed in place (Adyen), read back as the verifier
+    /// reads it; `true` when a signature changed.
+    fn sign_items(&self, items: &model::Items, key: &Prepared, body: &[u8]) -> Result<(Vec<u8>, bool), SignError> {
+        let Prepared::Mac(mac) = key else { return fail("this scheme signs with a shared secret") };
+        let mut doc = match json::parse(body) {
+            Ok(d @ Json::Object(_)) => d,
+            _ => {
+                return fail(format!(
+                    "scheme \"{}\" signs the items of a JSON object body: the body is not one",
+                    self.name
+                ))
+            }
+        };
+        let why = |d: crate::denial::Denial| {
+            SignError(format!("the body's items cannot be signed: {} ({})", d.explanation(), d.reason()))
+        };
+        let read = items.read(&doc).map_err(why)?;
+        let mut signatures = read.iter().map(|i| encode(self.scheme.encoding, mac.tag(&[&i.signed]).as_slice()));
+        let mut inner = items.item.clone();
+        inner.0.extend(items.signature.0.iter().cloned());
+        let mut changed = false;
+        let mut list = Some(&mut doc);
+        for token in &items.list.0 {
+            list = match list {
+                Some(Json::Object(members)) => members.iter_mut().find(|(k, _)| k == token).map(|(_, v)| v),
+                _ => None,
+            };
+        }
+        let Some(Json::Array(elements)) = list else { return fail("the body has no list of items") };
+        for element in elements.iter_mut() {
+            let Some(sig) = signatures.next() else { return fail("the body's items changed while signed") };
+            changed |= set(Some(element), &inner, Json::String(sig))?;
+        }
+        let body = to_text(&doc).into_bytes();
+        // Read back: every item verifies with this key.
+        let fault =
+            |what: &str| SignError(format!("the signed body does not verify ({what}): a fault of webhook-guard"));
+        let doc = json::parse(&body).map_err(|_| fault("payload_not_json"))?;
+        let key = Key::Mac((**mac).clone());
+        for item in items.read(&doc).map_err(|d| fault(d.reason()))? {
+            let sig = item.signature.as_deref().ok_or_else(|| fault("signature_missing"))?;
+            let bytes = self.scheme.decode(sig.as_bytes(), self.scheme.algorithm).map_err(|d| fault(d.reason()))?;
+            let candidate = model::Candidate { algorithm: self.scheme.algorithm, bytes, slot: None };
+            if !model::verifies(&key, 0, &[candidate], &[&item.signed]) {
+                return Err(fault("signature_mismatch"));
+            }
+        }
+        Ok((body, changed))
     }
 
     /// The verifier's reading of the signed request: it must verify with the same key.
@@ -673,6 +740,9 @@ mod tests {
 
     const BODY: &str = r#"{"id":"evt_1","amount":4200,"note":"h\u00e9llo"}"#;
     const SECRET: &str = "c2lnbmluZyBrZXkgMDEyMzQ1Njc4OQ==";
+    const HEX_SECRET: &str = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
+    /// An Adyen notification of two items, unsigned; its first letter is signed.
+    const ADYEN_BODY: &str = r#"{"notificationItems":[{"NotificationRequestItem":{"amount":{"currency":"EUR","value":1130},"eventCode":"AUTHORISATION","pspReference":"p1","success":"true"}},{"NotificationRequestItem":{"additionalData":{"authCode":"1"},"amount":{"currency":"USD","value":5},"eventCode":"REFUND","originalReference":"p1","pspReference":"p2","success":"true"}}],"live":"false"}"#;
 
     fn message<'a>(url: &'a str, body: &'a [u8]) -> Message<'a> {
         Message { method: "POST", url, body, timestamp: None, id: None, now: NOW }
@@ -693,14 +763,19 @@ mod tests {
                     format!(r#""public_keys":[{{"value":"{}"}}]"#, signer.public_key_text(&ec)),
                     SigningKey::Private(&ec),
                 ),
+                "adyen" => {
+                    (format!(r#""secrets":[{{"value":"{HEX_SECRET}"}}]"#), SigningKey::Secret(HEX_SECRET.as_bytes()))
+                }
                 _ => (format!(r#""secrets":[{{"value":"{SECRET}"}}]"#), SigningKey::Secret(SECRET.as_bytes())),
             };
             let c = check(&format!(r#"{{"scheme":"{name}",{keys}}}"#));
-            let signed = signer.sign(key, &message("https://hooks.example.com/hook?x=1", BODY.as_bytes())).unwrap();
+            // Adyen signs fields of the items of a notification.
+            let body = if *name == "adyen" { ADYEN_BODY } else { BODY };
+            let signed = signer.sign(key, &message("https://hooks.example.com/hook?x=1", body.as_bytes())).unwrap();
             let h = head_of(&signed, NOW);
             assert_eq!(c.verify(&h, &signed.body), Ok("0"), "{name}: {signed:?}");
             // Mailgun's signature, Linear's timestamp and Figma's passcode are in the body.
-            assert_eq!(signed.body_changed, ["mailgun", "linear", "figma"].contains(name), "{name}");
+            assert_eq!(signed.body_changed, ["mailgun", "linear", "figma", "adyen"].contains(name), "{name}");
             if !["gitlab", "mailgun", "okta", "figma"].contains(name) {
                 let body = std::str::from_utf8(&signed.body).unwrap();
                 assert!(c.verify(&h, &tamper_body(body)).is_err(), "{name}: changed body accepted");
@@ -720,6 +795,15 @@ mod tests {
     fn signs_every_known_answer_vector() {
         for v in VECTORS {
             let preset = presets::preset(v.scheme).unwrap();
+            if matches!(preset.schemes[0].signature, SignatureAt::Items(_)) {
+                // Signed again in place, the body is the vector's byte for byte.
+                let url = format!("https://hooks.example.com{}", v.path);
+                let signer = Signer::preset(v.scheme).unwrap();
+                let signed =
+                    signer.sign(SigningKey::Secret(v.secret.as_bytes()), &message(&url, v.body.as_bytes())).unwrap();
+                assert_eq!((signed.body.as_slice(), signed.body_changed), (v.body.as_bytes(), false), "{}", v.scheme);
+                continue;
+            }
             let h = req(NOW, v.method, v.path, v.headers);
             let scheme = preset
                 .schemes

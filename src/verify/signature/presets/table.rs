@@ -40,6 +40,30 @@ fn hubspot_digest(name: &'static str, source: &'static str, version: &str, signe
     row(name, source, s).verifier("hubspot-api-client (PyPI): hubspot.utils.signature.Signature.is_valid")
 }
 
+/// Adyen's standard notifications: in each `NotificationRequestItem`, HMAC-SHA256 over
+/// eight fields joined by `:`, unescaped, an absent text field empty (as the SDK's
+/// `generate_notification_sig` builds it), the amount required.
+fn adyen_items() -> Items {
+    use super::super::items::{ItemField, Kind};
+    let field = |at: &str, kind| ItemField { at: body_pointer(at), kind };
+    Items {
+        list: body_pointer("/notificationItems"),
+        item: body_pointer("/NotificationRequestItem"),
+        signature: body_pointer("/additionalData/hmacSignature"),
+        fields: vec![
+            field("/pspReference", Kind::Text),
+            field("/originalReference", Kind::Text),
+            field("/merchantAccountCode", Kind::Text),
+            field("/merchantReference", Kind::Text),
+            field("/amount/value", Kind::RequiredInteger),
+            field("/amount/currency", Kind::RequiredText),
+            field("/eventCode", Kind::Text),
+            field("/success", Kind::Text),
+        ],
+        separator: b':',
+    }
+}
+
 fn body_mac_row(&(name, signature, prefix, mac, encoding, source): &BodyMacRow) -> Preset {
     let s = header(signature, prefix, Algorithm::Hmac(mac), encoding, "{body}");
     row(name, source, if encoding == Encoding::Hex { s.lower_hex() } else { s })
@@ -512,6 +536,14 @@ pub fn all() -> Vec<Preset> {
         )
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
         .theirs(None, None),
+        {
+            let mut s = header("", "", SHA256, Base64, "").keys(KeyFormat::new("", Hex)).body(BodyRule::Json);
+            s.signature = SignatureAt::Items(Box::new(adyen_items()));
+            row("adyen", "https://docs.adyen.com/development-resources/webhooks/secure-webhooks/verify-hmac-signatures", s)
+                .verifier("Adyen (PyPI): Adyen.util.is_valid_hmac_notification, on each item")
+                .note("every item of `notificationItems` must verify, all with one key; the SDK checks the item it is given (the first, given the whole body)")
+                .note("a signed field of another JSON type than Adyen writes (a number or `null` for a string, an amount value that is a string or has a fraction), or a member named twice, is refused; the SDK signs Python's str() of it and Python's json keeps the last member")
+        },
     ]
     .into_iter()
     .chain(BODY_MAC_ROWS.iter().map(body_mac_row))
