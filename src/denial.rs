@@ -90,6 +90,15 @@ denials! {
     /// Only the certificate's SHA-256 is known (the host gives no more), it matches no
     /// SHA-256 pin, and SHA-1 thumbprints are pinned: whether it is pinned cannot be told.
     CertPinUnverifiable,
+    // AWS SNS
+    /// The body is not an SNS message (JSON object, members as SNS writes them).
+    SnsMessageMalformed,
+    /// `x-amz-sns-message-type` is missing, repeated, or not the body's `Type`.
+    SnsTypeMismatch,
+    SnsTopicNotAllowed,
+    /// `SigningCertURL` is not on SNS's own hosts: refused, never fetched.
+    SnsCertUrlRefused,
+    SnsCertExpired,
     // a remote list never loaded
     ListUnavailable,
     ListStale,
@@ -161,6 +170,11 @@ impl Denial {
             CertMalformed => "cert_malformed",
             CertNotPinned => "cert_not_pinned",
             CertPinUnverifiable => "cert_pin_unverifiable",
+            SnsMessageMalformed => "sns_message_malformed",
+            SnsTypeMismatch => "sns_type_mismatch",
+            SnsTopicNotAllowed => "sns_topic_not_allowed",
+            SnsCertUrlRefused => "sns_cert_url_refused",
+            SnsCertExpired => "sns_cert_expired",
             ListUnavailable => "list_unavailable",
             ListStale => "list_stale",
             FetchTimeout => "fetch_timeout",
@@ -246,8 +260,19 @@ impl Denial {
                  x-forwarded-client-cert), it matches no SHA-256 pin, and the route pins SHA-1 thumbprints"
             }
             ListUnavailable => {
-                "the check needs its remote list, JWKS or sender's key (PayPal, Plaid), which has not loaded yet"
+                "the check needs its remote list, JWKS, signing certificate or sender's key (PayPal, Plaid), which has \
+                 not loaded yet"
             }
+            SnsMessageMalformed => {
+                "the body is not an SNS message: not one JSON object, a member written twice or not a string, an \
+                 unknown Type or SignatureVersion, or a Signature that is not base64"
+            }
+            SnsTypeMismatch => "x-amz-sns-message-type is missing, sent twice, or not the message's Type",
+            SnsTopicNotAllowed => "the message's TopicArn is none of topic_arns",
+            SnsCertUrlRefused => {
+                "SigningCertURL is not https://sns.<region>.amazonaws.com[.cn]/<name>.pem: never fetched"
+            }
+            SnsCertExpired => "the certificate SigningCertURL names has expired (or is not valid yet)",
             ListStale => "the remote list (or JWKS) is older than max_stale_seconds",
             FetchTimeout => {
                 "the request waited for a key the check had not fetched yet, and the key server did not answer within \

@@ -32,6 +32,8 @@ use std::time::Duration;
 use crate::denial::Denial;
 use crate::verify::directory::Wanted;
 
+pub mod certs;
+
 /// How often one request may wait for a fetch: a stage that still lacks a document after
 /// its fetch succeeded (another document, or the store lost it) does not loop.
 pub const MAX_FETCHES_PER_REQUEST: u8 = 2;
@@ -61,6 +63,23 @@ pub enum Document {
     /// `kid`): fetched with the callout its check prepared, read by the sender's parser
     /// and kept in shared data under its record ([`crate::verify::directory`]).
     Key(Box<Wanted>),
+    /// A signing certificate named by URL in the message (AWS SNS `SigningCertURL`),
+    /// whose URL the check's host rule accepted: fetched through `cluster` from
+    /// `authority` and `path` (the URL's parts), read as an X.509 certificate in PEM
+    /// with an RSA key, and kept by URL in the shared store
+    /// ([`certs::CertCache`]).
+    Certificate(Box<CertificateDoc>),
+}
+
+/// Where a signing certificate named by URL is fetched (boxed in [`Document`]: a need
+/// travels in every stage's findings, most of which need nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateDoc {
+    pub url: String,
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    pub timeout_ms: u64,
 }
 
 impl Need {
@@ -73,6 +92,7 @@ impl Need {
         match &self.document {
             Document::List(name) => format!("list:{name}"),
             Document::Key(w) => format!("key:{}", w.record),
+            Document::Certificate(c) => format!("cert:{}", c.url),
         }
     }
 }

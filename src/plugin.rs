@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::config;
 use crate::error::{ConfigError, Env};
+use crate::fetch::certs::CertCache;
 use crate::fetch::{Document, Failure, Ledger, Need, Request};
 use crate::host::{CalloutId, Host, Level, PluginHost, RequestHost};
 use crate::metrics::Metrics;
@@ -42,6 +43,8 @@ pub struct Plugin {
     noticed: Mutex<Vec<String>>,
     /// The fetches requests of this instance wait for ([`crate::fetch`]).
     fetches: Ledger,
+    /// Signing certificates fetched by URL.
+    certs: CertCache,
 }
 
 impl Plugin {
@@ -86,6 +89,7 @@ impl Plugin {
             lists,
             noticed: Mutex::new(Vec::new()),
             fetches: Ledger::default(),
+            certs: CertCache::default(),
         })
     }
 
@@ -120,6 +124,11 @@ impl Plugin {
         &self.fetches
     }
 
+    /// Signing certificates fetched by URL.
+    pub fn certs(&self) -> &CertCache {
+        &self.certs
+    }
+
     /// The request that fetches what `need` names, or `None` when a request cannot fetch
     /// it itself (a list that logs in first).
     pub fn fetch_request(&self, need: &Need) -> Option<Request> {
@@ -140,6 +149,17 @@ impl Plugin {
                 body: w.body.clone(),
                 timeout: std::time::Duration::from_millis(w.timeout_ms),
                 limit: w.limit,
+            }),
+            Document::Certificate(c) => Some(Request {
+                cluster: c.cluster.clone(),
+                headers: vec![
+                    (":method".to_string(), "GET".to_string()),
+                    (":path".to_string(), c.path.clone()),
+                    (":authority".to_string(), c.authority.clone()),
+                ],
+                body: None,
+                timeout: Duration::from_millis(c.timeout_ms),
+                limit: crate::verify::x509::MAX_PEM_BYTES,
             }),
         }
     }
@@ -178,6 +198,10 @@ impl Plugin {
                     Level::Warn,
                     &format!("webhook-guard: {} {} fetch for a waiting request failed: {failure}", w.kind, w.record),
                 ),
+                Document::Certificate(c) => host.log(
+                    Level::Warn,
+                    &format!("webhook-guard: certificate {} fetch for a waiting request failed: {failure}", c.url),
+                ),
             }
         }
         result
@@ -207,6 +231,11 @@ impl Plugin {
             Document::Key(w) => {
                 crate::verify::directory::accept(w, body, now_ms / 1000, host.store()).map_err(Failure::Malformed)?;
                 host.log(Level::Info, &format!("webhook-guard: {} {} fetched for a waiting request", w.kind, w.record));
+                Ok(())
+            }
+            Document::Certificate(c) => {
+                self.certs.put(host.store(), &c.url, body, now_ms)?;
+                host.log(Level::Info, &format!("webhook-guard: certificate {} loaded for a waiting request", c.url));
                 Ok(())
             }
         }

@@ -25,6 +25,8 @@ use crate::verify::payload::PayloadCheck;
 use crate::verify::paypal::PaypalCheck;
 use crate::verify::signature::handshake::Reply;
 use crate::verify::signature::SignatureCheck;
+use crate::verify::sns::{SnsCheck, Unverified};
+use crate::verify::x509::SigningCert;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -78,6 +80,7 @@ pub struct Checks {
     pub plaid: Option<PlaidCheck>,
     /// Event Grid's endpoint validation, answered behind the route's authentication.
     pub event_grid: Option<EventGrid>,
+    pub sns: Option<SnsCheck>,
     /// Caches of the remote lists decoded for matching, keyed by generation: per worker
     /// VM (Wasm), or one for every worker thread (native), hence the lock.
     pub ip_cache: Mutex<Option<(u64, Arc<CidrSet>)>>,
@@ -96,6 +99,7 @@ impl Checks {
             && self.payload.is_none()
             && self.paypal.is_none()
             && self.plaid.is_none()
+            && self.sns.is_none()
     }
 }
 
@@ -118,6 +122,10 @@ pub trait Lookups {
     /// request path can; offline callers (the CLI, tests of the checks) cannot.
     fn may_fetch(&self) -> bool {
         false
+    }
+    /// A signing certificate fetched by URL, if one is at hand ([`crate::fetch::certs`]).
+    fn signing_cert(&self, _url: &str) -> Option<Arc<SigningCert>> {
+        None
     }
     /// The connection's client certificate in `form`, as the host gives it (the bytes of
     /// the attribute), or `None` when the host has no such attribute or no certificate
@@ -318,6 +326,7 @@ impl Route {
         c.signature.is_some()
             || c.payload.is_some()
             || c.event_grid.is_some()
+            || c.sns.is_some()
             || c.paypal.is_some()
             || c.plaid.is_some()
     }
@@ -543,6 +552,25 @@ impl Route {
                     }
                 }
                 None => {}
+            }
+        }
+        if let Some(sns) = &self.checks.sns {
+            let cert = |url: &str| lookups.and_then(|l| l.signing_cert(url));
+            match sns.verify(&head.headers, body, head.now, &cert) {
+                Ok(()) => {}
+                Err(Unverified::Denied(d)) => f.denials.push(d),
+                // The certificate is not here yet: wait for it when the request can.
+                Err(Unverified::Need(need)) if lookups.is_some_and(|l| l.may_fetch()) => {
+                    f.need = Some(need);
+                    return f;
+                }
+                Err(Unverified::Need(need)) => {
+                    f.retry_after = Some(need.retry_after_seconds);
+                    f.denials.push(Denial::ListUnavailable);
+                }
+            }
+            if mode == Mode::Enforce && !f.denials.is_empty() {
+                return f;
             }
         }
         if let Some(sig) = &self.checks.signature {

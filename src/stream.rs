@@ -443,6 +443,10 @@ impl<H: RequestHost> Lookups for HostLookups<'_, H> {
         true
     }
 
+    fn signing_cert(&self, url: &str) -> Option<Arc<crate::verify::x509::SigningCert>> {
+        self.plugin.certs().get(self.host.store(), url, self.now_ms)
+    }
+
     fn fetch_early(&self, name: &str) {
         self.plugin.fetch_early(self.host.store(), name, self.now_ms);
     }

@@ -221,6 +221,8 @@ fn every_configuration_field_has_its_row() {
         (checks(r#"{"paypal":{"certificates":{"zz_probe":1}}}"#), "`checks.paypal.certificates`"),
         (checks(r#"{"plaid":{"zz_probe":1}}"#), "`checks.plaid`"),
         (checks(r#"{"plaid":{"keys":{"zz_probe":1}}}"#), "`checks.plaid.keys`"),
+        (checks(r#"{"sns":{"zz_probe":1}}"#), "`checks.sns`"),
+        (checks(r#"{"sns":{"certificates":{"zz_probe":1}}}"#), "`checks.sns.certificates`"),
         (checks(r#"{"event_grid":{"zz_probe":1}}"#), "`checks.event_grid`"),
     ];
     let text = read("docs/configuration.md");

@@ -19,6 +19,7 @@ use webhook_guard::request::{Headers, RequestHead};
 use webhook_guard::shared::{MemoryStore, SharedStore};
 use webhook_guard::verdict::{Case, Decision, HeaderEdit, Judge, Outcome as VerdictOutcome, Verdict};
 use webhook_guard::verify::cert::{pem_to_der, PeerCertForm};
+use webhook_guard::verify::x509::{read_pem, SigningCert};
 
 use crate::capture::Captured;
 use crate::plugin;
@@ -29,6 +30,8 @@ struct Offline {
     store: MemoryStore,
     /// PEM of the certificate the client presented on the connection (`--client-cert`).
     cert_pem: Option<Vec<u8>>,
+    /// The SNS signing certificate (`--signing-cert`), as Envoy would have fetched it.
+    signing_cert: Option<Arc<SigningCert>>,
 }
 
 impl Lookups for Offline {
@@ -44,6 +47,11 @@ impl Lookups for Offline {
     // Nothing is fetched here.
     fn fetch_early(&self, _name: &str) {}
 
+    fn signing_cert(&self, _url: &str) -> Option<Arc<SigningCert>> {
+        // The check accepted the URL before asking; the certificate is the one given.
+        self.signing_cert.clone()
+    }
+
     fn peer_certificate(&self, form: PeerCertForm) -> Option<Vec<u8>> {
         // What a current Envoy gives: the certificate itself.
         match form {
@@ -57,6 +65,8 @@ pub struct Request {
     pub captured: Captured,
     pub client: Option<IpAddr>,
     pub cert_pem: Option<Vec<u8>>,
+    /// The certificate an SNS message's SigningCertURL names (PEM), as Envoy would fetch it.
+    pub signing_cert: Option<Vec<u8>>,
     pub now: u64,
 }
 
@@ -66,13 +76,14 @@ fn why(d: Denial) -> String {
     let hint = match d {
         // Offline a remote list is never there: Envoy fetches it.
         Denial::ListUnavailable => {
-            return "the check needs its remote list, JWKS or sender's key (PayPal, Plaid), which Envoy fetches: \
-                    not known here"
+            return "the check needs its remote list, JWKS, signing certificate or sender's key, which Envoy fetches: \
+                    not known here (for sns, pass --signing-cert PEM)"
                 .into()
         }
         Denial::ClientAddressUnknown => "pass --client ADDR",
         Denial::TimestampOutOfTolerance => "a captured request is old: try --now",
         Denial::CertMissing => "pass --client-cert PEM, or send x-forwarded-client-cert",
+        Denial::SnsCertExpired => "a captured message may name a certificate since replaced: try --now",
         _ => return d.explanation().into(),
     };
     format!("{} ({hint})", d.explanation())
@@ -164,6 +175,11 @@ fn steps(
         };
         push("event_grid", outcome);
     }
+    if c.sns.is_some() {
+        // After event_grid: a denial of its family next in the list is its own.
+        let d = denial_of(body, &mut j, |r| r.starts_with("sns_") || r == "signature_mismatch" || list(r));
+        push("sns", d.map_or(Outcome::Pass(None), Outcome::Fail));
+    }
     let body_checks = [
         ("signature", c.signature.is_some()),
         ("paypal", c.paypal.is_some()),
@@ -195,6 +211,13 @@ pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn
         return Ok(ExitCode::from(1));
     }
     let cert = req.cert_pem.clone();
+    let signing_cert = match req.signing_cert.as_deref().map(read_pem).transpose() {
+        Ok(c) => c.map(Arc::new),
+        Err(why) => {
+            writeln!(out, "--signing-cert: {why}")?;
+            return Ok(ExitCode::from(1));
+        }
+    };
     let headers = Headers::new(req.captured.headers.clone());
     let client = req.client.map(|ip| SocketAddr::new(ip, 50_000));
     let head = RequestHead::from_headers(headers.clone(), client, req.now);
@@ -274,22 +297,24 @@ pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn
         Err(verdict) => return finish(out, &verdict),
     };
     let Some(route) = policy.routes.get(index) else { return Ok(ExitCode::from(1)) };
-    let offline = || Offline { store: MemoryStore::default(), cert_pem: cert.clone() };
+    let offline =
+        || Offline { store: MemoryStore::default(), cert_pem: cert.clone(), signing_cert: signing_cert.clone() };
 
     // Every check in monitor mode, for the explanation.
     let all_head = route.check_head(&head, Mode::Monitor, &offline());
     let too_large = route.needs_body() && body.len() as u64 > policy.max_body_bytes;
-    let all_body = (route.needs_body() && !too_large).then(|| route.check_body(&head, body, Mode::Monitor));
+    let all_body = (route.needs_body() && !too_large)
+        .then(|| route.check_body_with(&head, body, Mode::Monitor, Some(&offline() as &dyn Lookups)));
     let explained = steps(route, &head, body, &all_head, all_body.as_ref());
 
     // The verdict, stage by stage as the filter reaches it.
-    let lookups = Offline { store, cert_pem: cert.clone() };
+    let lookups = Offline { store, cert_pem: cert.clone(), signing_cert: signing_cert.clone() };
     let findings = route.check_head(&head, policy.mode, &lookups);
     let mut verdict = case.on_head(&judge, &head, findings, &lookups.store);
     if verdict.decision == Decision::KeepBuffering {
         verdict = match case.on_body_data(&judge, &head, body.len()) {
             Some(v) => v,
-            None => case.on_body(&judge, &head, body, &lookups.store),
+            None => case.on_body_with(&judge, &head, body, &lookups),
         };
     }
 

@@ -9,6 +9,7 @@ mod jwt;
 mod plugin;
 mod secret;
 mod sign;
+mod sns;
 mod thumbprint;
 mod yaml;
 
@@ -63,8 +64,16 @@ enum Command {
         /// The provider's scheme (see --list); or --config and --route.
         #[arg(long, value_name = "NAME", hide_possible_values = true,
               value_parser = clap::builder::PossibleValuesParser::new(sign::scheme_names()),
-              required_unless_present_any = ["config", "list"], conflicts_with = "config")]
+              required_unless_present_any = ["config", "list", "sns_cert_url"], conflicts_with = "config")]
         scheme: Option<String>,
+        /// Sign an Amazon SNS message (the body, without its signature members) with the
+        /// RSA key of --private-key, for the certificate served at this URL
+        /// (`https://sns.<region>.amazonaws.com/<name>.pem`).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["scheme", "config", "curl"], requires = "private_key")]
+        sns_cert_url: Option<String>,
+        /// The SNS SignatureVersion: 1 (SHA1withRSA) or 2 (SHA256withRSA).
+        #[arg(long, value_name = "V", default_value = "2", value_parser = ["1", "2"], requires = "sns_cert_url")]
+        sns_version: String,
         #[command(flatten)]
         key: sign::KeyArg,
         /// The body to sign: a file, or - for standard input (default: empty).
@@ -133,6 +142,10 @@ enum Command {
         /// The certificate the client presented on the TLS connection (PEM).
         #[arg(long, value_name = "PEM")]
         client_cert: Option<PathBuf>,
+        /// The signing certificate an SNS message names in SigningCertURL (PEM), which
+        /// Envoy would fetch.
+        #[arg(long, value_name = "PEM")]
+        signing_cert: Option<PathBuf>,
         /// Unix seconds to check timestamps and tokens at (default: now).
         #[arg(long)]
         now: Option<u64>,
@@ -174,10 +187,37 @@ fn main() -> ExitCode {
         Command::Check { files, env_file, strict, format, now, envoy_version } => {
             check_command(&files, env_file, strict, format, now, envoy_version)
         }
-        Command::Explain { config, route, request, body, client, client_cert, now, scheme, env_file } => {
-            explain_command(ExplainArgs { config, route, request, body, client, client_cert, now, scheme, env_file })
+        Command::Explain { config, route, request, body, client, client_cert, signing_cert, now, scheme, env_file } => {
+            explain_command(ExplainArgs {
+                config,
+                route,
+                request,
+                body,
+                client,
+                client_cert,
+                signing_cert,
+                now,
+                scheme,
+                env_file,
+            })
         }
         Command::Sign { list: true, .. } => sign::list(&mut std::io::stdout().lock()).map_err(|e| e.to_string()),
+        Command::Sign { sns_cert_url: Some(url), key, body, sns_version, .. } => {
+            let read = match body.as_deref() {
+                Some(p) if p == std::path::Path::new("-") => {
+                    let mut b = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map(|_| b).map_err(|e| e.to_string())
+                }
+                Some(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())),
+                None => Err("--sns-cert-url needs --body with the message to sign".to_string()),
+            };
+            let version = if sns_version == "1" { 1 } else { 2 };
+            match (read, key.private_key.as_deref()) {
+                (Ok(b), Some(k)) => sns::run(k, &url, version, &b, &mut std::io::stdout().lock()),
+                (Err(e), _) => Err(e),
+                (_, None) => Err("--sns-cert-url needs --private-key".to_string()),
+            }
+        }
         Command::Sign {
             scheme,
             key,
@@ -188,6 +228,8 @@ fn main() -> ExitCode {
             method,
             curl,
             list: _,
+            sns_cert_url: _,
+            sns_version: _,
             public_key,
             config,
             route,
@@ -270,6 +312,7 @@ struct ExplainArgs {
     body: Option<PathBuf>,
     client: Option<std::net::IpAddr>,
     client_cert: Option<PathBuf>,
+    signing_cert: Option<PathBuf>,
     now: Option<u64>,
     scheme: String,
     env_file: Option<PathBuf>,
@@ -291,7 +334,8 @@ fn explain_command(a: ExplainArgs) -> Result<ExitCode, String> {
     let captured =
         capture::parse(&read(&a.request)?, body, &a.scheme).map_err(|e| format!("{}: {e}", a.request.display()))?;
     let cert_pem = a.client_cert.as_deref().map(read).transpose()?;
-    let req = explain::Request { captured, client: a.client, cert_pem, now };
+    let signing_cert = a.signing_cert.as_deref().map(read).transpose()?;
+    let req = explain::Request { captured, client: a.client, cert_pem, signing_cert, now };
     let mut out = std::io::stdout().lock();
     explain::run(policy, a.route.as_deref(), req, &mut out).map_err(|e| e.to_string())
 }

@@ -198,11 +198,14 @@ pub fn xfcc(data: &[u8]) {
 /// `pointer`, no `field`) and given. Accepted entries are then canonicalised and decoded
 /// as the refresher and the check do (`decode`).
 pub fn remote_list(data: &[u8], kind: EntryKind, pointer: &str, field: &str, decode: fn(&str)) {
+    let EntryKind::Values { looks_like, canonical } = kind else {
+        return;
+    };
     for (p, f) in [("", ""), (pointer, field)] {
-        if let Ok(entries) = webhook_guard::remote_list::parse_list(data, p, f, kind.looks_like) {
+        if let Ok(entries) = webhook_guard::remote_list::parse_list(data, p, f, looks_like) {
             assert!(!entries.is_empty(), "an empty list is refused");
             for e in entries {
-                decode(&(kind.canonical)(&e));
+                decode(&canonical(&e));
             }
         }
     }

@@ -354,3 +354,97 @@ fn an_unknown_kid_rereads_the_shared_keys_another_worker_fetched() {
     assert_eq!(Stream::new(two).on_request_headers(&mut req, true), Flow::Continue);
     assert!(envoy.take_callouts().is_empty(), "read from the shared copy, not fetched");
 }
+
+mod sns {
+    //! The certificate an SNS message names, fetched by the request that needs it.
+
+    use super::*;
+    use crate::verify::sns::tests::{message, notification, TOPIC, URL};
+    use crate::verify::x509::tests::certificate;
+
+    fn plugin(envoy: &mut FakeEnvoy) -> Arc<Plugin> {
+        let json = format!(
+            r#"{{"api":"v1","routes":[{{"name":"sns","match":{{"path_prefix":"/sns"}},"checks":{{"sns":{{
+            "topic_arns":["{TOPIC}"],"certificates":{{"cluster":"sns_certs","timeout_ms":2000}}}}}}}}]}}"#
+        );
+        Arc::new(Plugin::configure(envoy, json.as_bytes(), &|_| None).unwrap())
+    }
+
+    fn request<'e>(envoy: &'e FakeEnvoy, body: &[u8]) -> FakeRequest<'e> {
+        let mut req = envoy.request(&[
+            (":method", "POST"),
+            (":path", "/sns"),
+            ("x-amz-sns-message-type", "Notification"),
+            ("content-type", "text/plain; charset=UTF-8"),
+        ]);
+        req.body = body.to_vec();
+        req
+    }
+
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    }
+
+    #[test]
+    fn a_message_waits_for_its_certificate_which_then_serves_every_request() {
+        let (pem, key) = certificate("stream-sns", "rsa:2048");
+        let mut envoy = FakeEnvoy::at(now_ms());
+        let plugin = plugin(&mut envoy);
+        let body = message(&key, 2, &notification(&[]));
+        let mut req = request(&envoy, &body);
+        let mut stream = Stream::new(Arc::clone(&plugin));
+        assert_eq!(stream.on_request_headers(&mut req, false), Flow::Buffer);
+        assert_eq!(stream.on_request_body(&mut req, body.len(), true), Flow::Buffer, "waits for the certificate");
+        let [sent] = envoy.take_callouts().try_into().unwrap();
+        assert_eq!(sent.cluster, "sns_certs");
+        assert_eq!(sent.header(":authority"), Some("sns.us-east-1.amazonaws.com"));
+        assert_eq!(sent.header(":path"), Some("/SimpleNotificationService-0123456789abcdef.pem"));
+        assert_eq!(stream.on_callout_response(&mut req, sent.id, 200, &pem), Flow::Continue);
+        assert_eq!(envoy.metric("webhook_guard.sns.allowed"), Some(1));
+        assert!(envoy.logs_at(Level::Info).iter().any(|l| l.contains(&format!("certificate {URL} loaded"))));
+
+        // Another worker (its own plugin) finds it in the shared store.
+        let other = self::plugin(&mut envoy);
+        let mut next = request(&envoy, &body);
+        let mut stream = Stream::new(other);
+        assert_eq!(stream.on_request_headers(&mut next, false), Flow::Buffer);
+        assert_eq!(stream.on_request_body(&mut next, body.len(), true), Flow::Continue);
+        assert!(envoy.take_callouts().is_empty());
+    }
+
+    #[test]
+    fn a_weak_or_unreadable_certificate_refuses_the_message_with_503() {
+        let (weak, key) = certificate("stream-sns-weak", "rsa:1024");
+        for (answer, reason) in [(weak, "fetch_malformed"), (b"<html>nope</html>".to_vec(), "fetch_malformed")] {
+            let mut envoy = FakeEnvoy::at(now_ms());
+            let plugin = plugin(&mut envoy);
+            let body = message(&key, 1, &notification(&[]));
+            let mut req = request(&envoy, &body);
+            let mut stream = Stream::new(plugin);
+            stream.on_request_headers(&mut req, false);
+            assert_eq!(stream.on_request_body(&mut req, body.len(), true), Flow::Buffer);
+            let [sent] = envoy.take_callouts().try_into().unwrap();
+            assert_eq!(stream.on_callout_response(&mut req, sent.id, 200, &answer), Flow::Stop);
+            assert_eq!(req.reply.as_ref().map(|r| r.status), Some(503));
+            assert_eq!(envoy.metric(&format!("webhook_guard.sns.denied.{reason}")), Some(1));
+            assert!(!envoy.take_logs().iter().any(|(_, l)| l.contains("BEGIN CERTIFICATE") || l.contains("nope")));
+        }
+    }
+
+    #[test]
+    fn a_foreign_certificate_url_is_refused_and_never_fetched() {
+        let (_, key) = certificate("stream-sns-foreign", "rsa:2048");
+        let mut envoy = FakeEnvoy::at(now_ms());
+        let plugin = plugin(&mut envoy);
+        let mut members = notification(&[]);
+        members.push(("SigningCertURL", "https://sns.us-east-1.amazonaws.com.evil.test/cert.pem"));
+        let body = message(&key, 2, &members);
+        let mut req = request(&envoy, &body);
+        let mut stream = Stream::new(plugin);
+        stream.on_request_headers(&mut req, false);
+        assert_eq!(stream.on_request_body(&mut req, body.len(), true), Flow::Stop);
+        assert_eq!(req.reply.as_ref().map(|r| r.status), Some(401));
+        assert_eq!(envoy.metric("webhook_guard.sns.denied.sns_cert_url_refused"), Some(1));
+        assert!(envoy.take_callouts().is_empty());
+    }
+}

@@ -13,5 +13,7 @@ mod mac;
 pub(crate) mod payload;
 pub mod paypal;
 pub mod signature;
+pub mod sns;
 #[cfg(test)]
 mod test_keys;
+pub mod x509;

@@ -601,7 +601,16 @@ fn compile_generic(c: &SignatureConfig, path: &str) -> Result<Scheme, ConfigErro
         (None, None) => {
             let name = header_name(c.header.as_deref().unwrap_or("X-Webhook-Signature"), "header")?;
             let prefix = c.prefix.clone().unwrap_or_default();
-            (SignatureAt::Headers { names: vec![name], prefix, per_key: false }, None)
+            (
+                SignatureAt::Headers {
+                    names: vec![name],
+                    prefix,
+                    per_key: false,
+                    repeats: false,
+                    prefix_optional: false,
+                },
+                None,
+            )
         }
     };
     let format = match c.timestamp_unit.as_deref().unwrap_or("seconds") {

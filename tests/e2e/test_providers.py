@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 
@@ -165,6 +166,59 @@ def test_old_signature_is_refused(envoy, upstream, name):
     headers, body = signed(name, now=ps.time.time() - 3600)
     resp = post(envoy, path_of(name), headers, body)
     assert resp.status == 401, (name, resp.status)
+    upstream.assert_nothing_reached()
+
+
+# Where the provider sets no limit ahead of its clock, the shared allowance for clock skew
+# (60 s) applies: a little ahead passes, two minutes ahead does not.
+SKEW_ONLY = ["discord", "zendesk", "linear", "mux", "buildkite", "cashfree", "sinch"]
+
+
+@pytest.mark.parametrize("name", SKEW_ONLY)
+def test_signature_from_the_future_is_refused_past_the_allowance(envoy, upstream, name):
+    headers, body = signed(name, now=ps.time.time() + 30)
+    assert post(envoy, path_of(name), headers, body).status == 200, name
+    upstream.reset()
+    headers, body = signed(name, now=ps.time.time() + 120)
+    assert post(envoy, path_of(name), headers, body).status == 401, name
+    upstream.assert_nothing_reached()
+
+
+# Presets whose provider compares its own lower-case hex digest with the header as text.
+LOWER_HEX = ["github", "linear", "mollie", "onfido", "gocardless", "notion", "asana", "sentry", "vercel", "dropbox", "mux",
+             "pagerduty", "bitbucket", "buildkite"]
+
+
+@pytest.mark.parametrize("name", LOWER_HEX)
+def test_upper_case_hex_is_refused_where_the_provider_compares_strings(envoy, upstream, name):
+    headers, body = signed(name)
+    upper = [(k, re.sub(r"[0-9a-f]{40,}", lambda m: m.group(0).upper(), v)) for k, v in headers]
+    assert upper != headers
+    assert post(envoy, path_of(name), upper, body).status == 401, name
+    upstream.assert_nothing_reached()
+
+
+def test_mollie_signature_header_once_per_secret_during_rotation(envoy, upstream):
+    """Mollie's validators take every value of X-Mollie-Signature: while a secret is being
+    replaced the header comes once per secret, and one made with the route's is enough."""
+    ours, _ = signed("mollie")
+    old, _ = signed("mollie", secret="an-old-mollie-signing-secret")
+    for headers in (old + ours, ours + old):
+        resp = post(envoy, "/p/mollie", headers, BODY)
+        assert resp.status == 200, resp.body
+        [rec] = upstream.requests()
+        assert rec.body == BODY
+        assert rec.header_values("x-mollie-signature") == [v for _, v in headers]
+        upstream.reset()
+    # Neither made with the route's secret, or the body changed: refused, nothing forwarded.
+    other, _ = signed("mollie", secret="another-old-mollie-secret")
+    assert post(envoy, "/p/mollie", old + other, BODY).status == 401
+    assert post(envoy, "/p/mollie", old + ours, tampered(BODY)).status == 401
+    upstream.assert_nothing_reached()
+    # Every other preset still refuses its signature header sent twice, even both valid.
+    for name in ("github", "gocardless", "onfido", "notion"):
+        headers, body = signed(name)
+        assert post(envoy, path_of(name), headers + headers, body).status == 401, name
     upstream.assert_nothing_reached()
 
 

@@ -13,9 +13,11 @@ One Envoy serves every SDK: one route per preset, many requests."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import hmac
+import io
 import json
 import time
 from dataclasses import dataclass, field
@@ -707,6 +709,255 @@ exception("coinbase", "signed JSON without an event", "forwards",
           "verifies, and what the event holds is the application's to read")
 
 
+def onfido_accepts(c: Case) -> bool:
+    """Onfido's verifier takes the body as text, checks the signature, then builds its event
+    model: an error from the model (ValueError) comes after the signature verified."""
+    from onfido.webhook_event_verifier import OnfidoInvalidSignatureError, WebhookEventVerifier
+    h = lower_keys(c.headers)
+    if "x-sha2-signature" not in h:
+        return False
+    try:
+        text = c.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    try:
+        WebhookEventVerifier(SECRET).read_payload(text, h["x-sha2-signature"])
+    except (OnfidoInvalidSignatureError, TypeError):
+        return False
+    except ValueError:
+        return True
+    return True
+
+
+def gocardless_accepts(c: Case) -> bool:
+    """GoCardless's parse() verifies with _verify_signature before it reads the events; the
+    verdict on the signature is that function's."""
+    from gocardless_pro import webhooks
+    from gocardless_pro.errors import InvalidSignatureError
+    h = lower_keys(c.headers)
+    if "webhook-signature" not in h:
+        return False
+    try:
+        webhooks._verify_signature(c.body, SECRET, h["webhook-signature"])
+    except (InvalidSignatureError, TypeError):
+        return False
+    return True
+
+
+exception("onfido", "signature repeated", "refuses", REPEATED)
+exception("gocardless", "signature repeated", "refuses", REPEATED)
+
+
+def openai_accepts(c: Case) -> bool:
+    from openai import OpenAI
+    client = OpenAI(api_key="e2e-not-used", webhook_secret=STANDARD_SECRET)
+    return no_raise(lambda: client.webhooks.verify_signature(c.body, lower_keys(c.headers)))
+
+
+exception("openai", "tab after the signature", "refuses",
+          "OpenAI's verifier splits the list at any whitespace; Standard Webhooks separates items with spaces, "
+          "and we split there only")
+exception("openai", "no label", "refuses",
+          "OpenAI's verifier compares an item without `v1,` whole, as a bare signature; OpenAI sends `v1,<sig>`, "
+          "and we take signatures under that label only")
+exception("openai", "signature header repeated", "refuses", REPEATED)
+
+
+# ---- discord (discord-interactions) -------------------------------------------------
+
+DISCORD_SEED = bytes(range(32, 64))
+DISCORD_OTHER_SEED = bytes(range(64, 96))
+
+
+def discord_public() -> str:
+    import nacl.signing
+    return nacl.signing.SigningKey(DISCORD_SEED).verify_key.encode().hex()
+
+
+def discord_cases(now: int) -> list[Case]:
+    import nacl.signing
+    key, other = nacl.signing.SigningKey(DISCORD_SEED), nacl.signing.SigningKey(DISCORD_OTHER_SEED)
+
+    def sig(ts, body=BODY, k=key) -> str:
+        return k.sign(str(ts).encode() + body).signature.hex()
+
+    def h(ts, s=None, body=BODY, k=key) -> Headers:
+        return [("X-Signature-Ed25519", s if s is not None else sig(ts, body, k)), ("X-Signature-Timestamp", str(ts))]
+
+    s = sig(now)
+    return [
+        Case("genuine", h(now), BODY),
+        *body_mutations(lambda b: h(now, body=b)),
+        Case("another key", h(now, k=other), BODY),
+        Case("upper-case hex", h(now, s.upper()), BODY),
+        Case("spaces between hex pairs", h(now, " ".join(s[i:i + 2] for i in range(0, len(s), 2))), BODY),
+        Case("base64 signature", h(now, base64.b64encode(bytes.fromhex(s)).decode()), BODY),
+        Case("truncated signature", h(now, s[:-2]), BODY),
+        Case("signature with a suffix", h(now, s + "00"), BODY),
+        Case("flipped last bit", h(now, s[:-1] + ("0" if s[-1] != "0" else "1")), BODY),
+        Case("timestamp changed", h(now, s)[:1] + [("X-Signature-Timestamp", str(now + 1))], BODY),
+        Case("timestamp missing", h(now)[:1], BODY),
+        Case("signature missing", h(now)[1:], BODY),
+        Case("signature of the body alone", h(now, key.sign(BODY).signature.hex()), BODY),
+        Case("200 s old", h(now - 200), BODY),
+        Case("an hour old", h(now - 3600), BODY),
+        Case("30 s ahead", h(now + 30), BODY),
+        Case("200 s ahead", h(now + 200), BODY),
+        Case("signature header repeated", h(now) + h(now, k=other)[:1], BODY),
+        Case("timestamp not a number", h("soon"), BODY),
+        Case("timestamp with a leading zero", h(f"0{now}"), BODY),
+        Case("timestamp in milliseconds", h(now * 1000), BODY),
+        Case("mixed-case hex", h(now, s[:16].upper() + s[16:]), BODY),
+        Case("signed empty body", h(now, body=b""), b""),
+    ]
+
+
+def discord_accepts(c: Case) -> bool:
+    from discord_interactions import verify_key
+    h = lower_keys(c.headers)
+    if "x-signature-ed25519" not in h or "x-signature-timestamp" not in h:
+        return False
+    with contextlib.redirect_stdout(io.StringIO()):  # the helper prints why it refuses
+        return truthy(lambda: verify_key(c.body, h["x-signature-ed25519"], h["x-signature-timestamp"],
+                                         discord_public()))
+
+
+exception("discord", "spaces between hex pairs", "refuses",
+          "the helper's bytes.fromhex() skips spaces between pairs; Discord sends plain hex, and we read that")
+exception("discord", "an hour old", "refuses", "the helper sets no window; we allow 300 s, as the row says")
+exception("discord", "200 s ahead", "refuses", SKEW)
+exception("discord", "signature header repeated", "refuses", REPEATED)
+exception("discord", "timestamp in milliseconds", "refuses",
+          "the helper signs any timestamp; read as the seconds Discord sends, this one is far ahead of our clock")
+exception("discord", "timestamp not a number", "refuses",
+          "the helper signs any timestamp text; we read the unix seconds Discord sends")
+
+
+# ---- sinch (conversation API callbacks) ---------------------------------------------
+
+
+def sinch_cases(now: int) -> list[Case]:
+    def h(ts, nonce="01FJA8B4A7BM43YGWSG9GBV067", sig=None, body=BODY, key=SECRET) -> Headers:
+        sig = sig if sig is not None else b64(key, body + f".{nonce}.{ts}".encode())
+        return [("x-sinch-webhook-signature", sig), ("x-sinch-webhook-signature-nonce", nonce),
+                ("x-sinch-webhook-signature-timestamp", str(ts)),
+                ("x-sinch-webhook-signature-algorithm", "HmacSHA256")]
+
+    nonce = "01FJA8B4A7BM43YGWSG9GBV067"
+    s = b64(SECRET, BODY + f".{nonce}.{now}".encode())
+    raw = mac(SECRET, BODY + f".{nonce}.{now}".encode())
+    return [
+        Case("genuine", h(now), BODY),
+        *body_mutations(lambda b: h(now, body=b)),
+        Case("another key", h(now, key=OTHER), BODY),
+        Case("nonce changed", h(now, nonce="01FJA8B4A7BM43YGWSG9GBV068", sig=s), BODY),
+        Case("timestamp changed", h(now + 1, sig=s), BODY),
+        Case("nonce missing", [x for x in h(now) if x[0] != "x-sinch-webhook-signature-nonce"], BODY),
+        Case("timestamp missing", [x for x in h(now) if x[0] != "x-sinch-webhook-signature-timestamp"], BODY),
+        Case("signature missing", h(now)[1:], BODY),
+        Case("hex signature", h(now, sig=raw.hex()), BODY),
+        Case("base64 without padding", h(now, sig=s.rstrip("=")), BODY),
+        Case("truncated signature", h(now, sig=s[:-4]), BODY),
+        Case("signature of body.timestamp.nonce", h(now, sig=b64(SECRET, BODY + f".{now}.{nonce}".encode())), BODY),
+        Case("signature of the body alone", h(now, sig=b64(SECRET, BODY)), BODY),
+        Case("SHA-1 signature", h(now, sig=base64.b64encode(mac(SECRET, BODY + f".{nonce}.{now}".encode(),
+                                                                 hashlib.sha1)).decode()), BODY),
+        Case("200 s old", h(now - 200), BODY),
+        Case("an hour old", h(now - 3600), BODY),
+        Case("30 s ahead", h(now + 30), BODY),
+        Case("200 s ahead", h(now + 200), BODY),
+        Case("timestamp in milliseconds", h(now * 1000), BODY),
+        Case("signature header repeated", h(now) + h(now, key=OTHER)[:1], BODY),
+        Case("signed empty body", h(now, body=b""), b""),
+        Case("signature in lower case", h(now, sig=s.lower()), BODY),
+        Case("another algorithm declared", h(now)[:3] + [("x-sinch-webhook-signature-algorithm", "HmacSHA1")], BODY),
+    ]
+
+
+def sinch_accepts(c: Case) -> bool:
+    from sinch.domains.conversation.sinch_events.v1.conversation_sinch_event import ConversationSinchEvent
+    headers = lower_keys(c.headers)
+    headers.setdefault("content-type", "application/json")
+    return truthy(lambda: ConversationSinchEvent(SECRET).validate_authentication_header(headers, c.body))
+
+
+exception("sinch", "an hour old", "refuses", "Sinch's validator sets no window; we allow 300 s, as the row says")
+exception("sinch", "200 s ahead", "refuses", SKEW)
+exception("sinch", "timestamp in milliseconds", "refuses",
+          "Sinch's validator signs any timestamp text; read as the seconds Sinch sends, this one is far ahead")
+exception("sinch", "signature header repeated", "refuses", REPEATED)
+
+
+# ---- cashfree -----------------------------------------------------------------------
+
+
+def cashfree_cases(now: int) -> list[Case]:
+    def h(ms, sig=None, body=BODY, key=SECRET) -> Headers:
+        sig = sig if sig is not None else b64(key, str(ms).encode() + body)
+        return [("x-webhook-signature", sig), ("x-webhook-timestamp", str(ms))]
+
+    ms = now * 1000 + 250
+    s = b64(SECRET, str(ms).encode() + BODY)
+    raw = mac(SECRET, str(ms).encode() + BODY)
+    return [
+        Case("genuine", h(ms), BODY),
+        *body_mutations(lambda b: h(ms, body=b)),
+        Case("another key", h(ms, key=OTHER), BODY),
+        Case("base64url signature", h(ms, base64.urlsafe_b64encode(raw).decode()), BODY),
+        Case("base64 without padding", h(ms, s.rstrip("=")), BODY),
+        Case("hex signature", h(ms, raw.hex()), BODY),
+        Case("sha256= prefix", h(ms, "sha256=" + s), BODY),
+        Case("truncated signature", h(ms, s[:-4]), BODY),
+        Case("timestamp changed", h(ms, s)[:1] + [("x-webhook-timestamp", str(ms + 1))], BODY),
+        Case("timestamp in seconds", h(now), BODY),
+        Case("timestamp missing", h(ms)[:1], BODY),
+        Case("signature missing", h(ms)[1:], BODY),
+        Case("timestamp not a number", h("soon"), BODY),
+        Case("200 s old", h(ms - 200_000), BODY),
+        Case("400 s old", h(ms - 400_000), BODY),
+        Case("30 s ahead", h(ms + 30_000), BODY),
+        Case("200 s ahead", h(ms + 200_000), BODY),
+        Case("signature header repeated", h(ms) + h(ms, key=OTHER)[:1], BODY),
+        Case("body and timestamp swapped", h(ms, b64(SECRET, BODY + str(ms).encode())), BODY),
+        Case("signature of the body alone", h(ms, b64(SECRET, BODY)), BODY),
+        Case("signature in lower case", h(ms, s.lower()), BODY),
+        Case("signed empty body", h(ms, body=b""), b""),
+        Case("SHA-1 signature", h(ms, base64.b64encode(mac(SECRET, str(ms).encode() + BODY, hashlib.sha1)).decode()),
+             BODY),
+    ]
+
+
+def cashfree_accepts(c: Case) -> bool:
+    """Cashfree's PGVerifyWebhookSignature takes the body as text and compares the base64
+    strings; it then reads the event's `type`, which is the application's part."""
+    from cashfree_pg.api_client import Cashfree
+    h = lower_keys(c.headers)
+    if "x-webhook-signature" not in h or "x-webhook-timestamp" not in h:
+        return False
+    try:
+        text = c.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    cf = Cashfree(XEnvironment=Cashfree.XEnvironment, XClientId="e2e", XClientSecret=SECRET)
+    expected = base64.b64encode(mac(SECRET, (h["x-webhook-timestamp"] + text).encode())).decode()
+    try:
+        cf.PGVerifyWebhookSignature(h["x-webhook-signature"], text, h["x-webhook-timestamp"])
+    except Exception:
+        # Refused by the comparison, or by reading the verified event (no `type`, not JSON).
+        return h["x-webhook-signature"] == expected
+    return True
+
+
+exception("cashfree", "400 s old", "refuses", "Cashfree's helper sets no window; we allow 300 s, as the row says")
+exception("cashfree", "200 s ahead", "refuses", SKEW)
+exception("cashfree", "signature header repeated", "refuses", REPEATED)
+exception("cashfree", "timestamp in seconds", "refuses",
+          "Cashfree sends milliseconds; a seconds timestamp reads as 1970 and is outside our window (the helper "
+          "signs any text)")
+exception("cashfree", "timestamp not a number", "refuses",
+          "the helper signs any timestamp text; we read the milliseconds Cashfree sends")
+
+
 # ---- hubspot v3 ---------------------------------------------------------------------
 
 
@@ -761,6 +1012,69 @@ exception("hubspot", "200 s ahead", "refuses", SKEW)
 exception("hubspot", "timestamp with a fraction", "refuses",
           "the SDK reads the timestamp with float(); HubSpot sends whole milliseconds")
 exception("hubspot", "signature header repeated", "refuses", REPEATED)
+
+
+# ---- hubspot v1 and v2: a SHA-256 digest of the secret and the request ---------------
+
+
+def hubspot_digest_cases(version: str) -> Callable[[int], list[Case]]:
+    url = f"http://{HOST}/a/hubspot_{version}"
+
+    def digest(body=BODY, key=SECRET, v=version, u=url, method="POST") -> str:
+        source = key.encode() + (body if v == "v1" else method.encode() + u.encode() + body)
+        return hashlib.sha256(source).hexdigest()
+
+    def h(sig=None, v=version, **kw) -> Headers:
+        return [("X-HubSpot-Signature", sig if sig is not None else digest(**kw)),
+                *([("X-HubSpot-Signature-Version", v)] if v is not None else [])]
+
+    def cases(now: int) -> list[Case]:
+        d = digest()
+        other = "v2" if version == "v1" else "v1"
+        return [
+            Case("genuine", h(), BODY),
+            *body_mutations(lambda b: h(body=b)),
+            Case("another key", h(key=OTHER), BODY),
+            Case("upper-case hex", h(d.upper()), BODY),
+            Case("mixed-case hex", h(d[:8].upper() + d[8:]), BODY),
+            Case(f"signed as {other}", h(digest(v=other)), BODY),
+            Case(f"declared as {other}", h(v=other), BODY),
+            Case("version header missing", h(v=None), BODY),
+            Case("version in upper case", h(v=version.upper()), BODY),
+            Case("declared as v3", h(v="v3"), BODY),
+            Case("HMAC instead of a digest", h(hx(SECRET, BODY)), BODY),
+            Case("secret after the body", h(hashlib.sha256(BODY + SECRET.encode()).hexdigest()), BODY),
+            Case("base64 signature", h(base64.b64encode(bytes.fromhex(d)).decode()), BODY),
+            Case("sha256= prefix", h("sha256=" + d), BODY),
+            Case("truncated signature", h(d[:-2]), BODY),
+            Case("signature with a suffix", h(d + "00"), BODY),
+            Case("signature missing", h()[1:], BODY),
+            Case("signature header repeated", h() + h(key=OTHER)[:1], BODY),
+            Case("version header repeated", h() + h()[1:], BODY),
+            Case("signed empty body", h(body=b""), b""),
+            Case("signed for another URL", h(u=url + "/x"), BODY),
+            Case("signed for GET", h(method="GET"), BODY),
+        ]
+    return cases
+
+
+def hubspot_digest_accepts(version: str) -> Callable[[Case], bool]:
+    def accepts(c: Case) -> bool:
+        from hubspot.utils.signature import Signature
+        h = lower_keys(c.headers)
+        if "x-hubspot-signature" not in h:
+            return False
+        # The application passes the version HubSpot declares beside the signature.
+        return truthy(lambda: Signature.is_valid(
+            signature=h["x-hubspot-signature"], client_secret=SECRET, request_body=c.body.decode(),
+            http_uri=f"http://{HOST}/a/hubspot_{version}", http_method="POST",
+            signature_version=h.get("x-hubspot-signature-version")))
+    return accepts
+
+
+for _v in ("v1", "v2"):
+    exception(f"hubspot_{_v}", "signature header repeated", "refuses", REPEATED)
+    exception(f"hubspot_{_v}", "version header repeated", "refuses", REPEATED)
 
 
 # ---- box ----------------------------------------------------------------------------
@@ -1086,11 +1400,23 @@ SDKS = [
     Sdk("coinbase", "coinbase-commerce", {"secrets": SECRETS}, body_hex_cases("X-CC-Webhook-Signature"),
         coinbase_accepts),
     Sdk("hubspot", "hubspot-api-client", {"secrets": SECRETS}, hubspot_cases, hubspot_accepts),
+    Sdk("hubspot_v1", "hubspot-api-client", {"secrets": SECRETS}, hubspot_digest_cases("v1"),
+        hubspot_digest_accepts("v1")),
+    Sdk("hubspot_v2", "hubspot-api-client", {"secrets": SECRETS}, hubspot_digest_cases("v2"),
+        hubspot_digest_accepts("v2")),
     Sdk("box", "box-sdk-gen", {"secrets": SECRETS + [{"id": "secondary", "env": "SDK_BOX_SECONDARY"}]},
         box_cases, box_accepts),
     Sdk("mailgun", "mailgun", {"secrets": SECRETS}, mailgun_cases, mailgun_accepts),
     Sdk("workos", "workos", {"secrets": SECRETS}, workos_cases, workos_accepts),
     Sdk("adyen", "Adyen", {"secrets": [{"id": "hmac", "env": "SDK_ADYEN"}]}, adyen_cases, adyen_accepts),
+    Sdk("openai", "openai", {"secrets": [{"env": "SDK_STANDARD"}]}, standard_cases("webhook"), openai_accepts),
+    Sdk("discord", "discord-interactions", {"public_keys": [{"id": "app", "value": "PLACEHOLDER"}]}, discord_cases,
+        discord_accepts),
+    Sdk("sinch", "sinch", {"secrets": SECRETS}, sinch_cases, sinch_accepts),
+    Sdk("cashfree", "cashfree-pg", {"secrets": SECRETS}, cashfree_cases, cashfree_accepts),
+    Sdk("onfido", "onfido-python", {"secrets": SECRETS}, body_hex_cases("X-SHA2-Signature"), onfido_accepts),
+    Sdk("gocardless", "gocardless-pro", {"secrets": SECRETS}, body_hex_cases("Webhook-Signature"),
+        gocardless_accepts),
 ]
 
 
@@ -1101,6 +1427,8 @@ def envoy(envoy_factory):
         sig = {"scheme": sdk.preset, **sdk.route}
         if sdk.preset == "sendgrid":
             sig["public_keys"] = [{"id": "sg", "value": sendgrid_public()}]
+        if sdk.preset == "discord":
+            sig["public_keys"] = [{"id": "app", "value": discord_public()}]
         routes.append({"name": f"a_{sdk.preset}", "match": {"path_exact": sdk.path}, "checks": {"signature": sig}})
     policy = {"api": "v1", "mode": "enforce", "max_body_bytes": 65536, "unmatched": "deny", "routes": routes}
     env = {"SDK_SECRET": SECRET, "SDK_STANDARD": STANDARD_SECRET, "SDK_BOX_SECONDARY": BOX_SECONDARY,

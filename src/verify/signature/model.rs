@@ -109,8 +109,11 @@ pub enum SignatureAt {
     /// Each of these headers that is present holds one signature after `prefix` (Box and
     /// DocuSign send one header per key); at least one must be present. With `per_key`,
     /// the n-th configured key verifies only the n-th header (Box's primary and
-    /// secondary keys), else any key any header.
-    Headers { names: Vec<String>, prefix: String, per_key: bool },
+    /// secondary keys), else any key any header. With `repeats`, every value of a header
+    /// sent more than once is a signature (Mollie sends one per secret while a secret is
+    /// rotated), else a repeated header is refused. With `prefix_optional`, a value
+    /// without `prefix` is read whole (Mollie's verifiers strip `sha256=` when present).
+    Headers { names: Vec<String>, prefix: String, per_key: bool, repeats: bool, prefix_optional: bool },
     /// A list in one header: items split by `separator`, each `key<pair>value`; the
     /// values of the `labels` keys are signatures checked with the label's algorithm
     /// (several allowed); the other keys as `rules` say.
@@ -272,11 +275,18 @@ impl Scheme {
         }
     }
 
-    /// Whether any of the scheme's fields is read from a header.
-    pub fn reads_headers(&self) -> bool {
-        !matches!(self.signature, SignatureAt::Body(_) | SignatureAt::Items(_))
+    /// Whether a header the scheme reads is refused when sent twice (all but a signature
+    /// header whose every value is a signature).
+    pub fn refuses_repeated_headers(&self) -> bool {
+        let signature = match &self.signature {
+            SignatureAt::Headers { repeats, .. } => !repeats,
+            SignatureAt::List { .. } => true,
+            SignatureAt::Body(_) | SignatureAt::Items(_) => false,
+        };
+        signature
             || matches!(&self.timestamp, Some(Timestamp { at: Field::Header(_), .. }))
             || matches!(self.id, Some(Field::Header(_)))
+            || !self.declared.is_empty()
     }
 
     pub fn uses_body_fields(&self) -> bool {
@@ -400,12 +410,22 @@ impl Scheme {
         // that compares strings; the list is malformed only when no candidate decodes.
         let mut undecodable = false;
         match &self.signature {
-            SignatureAt::Headers { names, prefix, per_key } => {
+            SignatureAt::Headers { names, prefix, per_key, repeats, prefix_optional } => {
                 for (i, name) in names.iter().enumerate() {
-                    let Some(v) = h.get_one(name).map_err(|_| Denial::SignatureRepeated)? else { continue };
-                    let encoded = v.strip_prefix(prefix.as_bytes()).ok_or(Denial::SignatureMalformed)?;
-                    let bytes = self.decode(encoded, self.algorithm)?;
-                    signatures.push(Candidate { algorithm: self.algorithm, bytes, slot: per_key.then_some(i) });
+                    let values: Vec<&[u8]> = if *repeats {
+                        h.get_all(name).collect()
+                    } else {
+                        h.get_one(name).map_err(|_| Denial::SignatureRepeated)?.into_iter().collect()
+                    };
+                    for v in values {
+                        let encoded = match v.strip_prefix(prefix.as_bytes()) {
+                            Some(rest) => rest,
+                            None if *prefix_optional => v,
+                            None => return Err(Denial::SignatureMalformed),
+                        };
+                        let bytes = self.decode(encoded, self.algorithm)?;
+                        signatures.push(Candidate { algorithm: self.algorithm, bytes, slot: per_key.then_some(i) });
+                    }
                 }
             }
             SignatureAt::List { name, separator, pair, labels, rules } => {

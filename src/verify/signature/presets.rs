@@ -109,7 +109,7 @@ impl Preset {
                 out.push(Departure::Future { ours: w.future, theirs: p.future });
             }
         }
-        if first.is_some_and(|s| s.reads_headers()) {
+        if first.is_some_and(|s| s.refuses_repeated_headers()) {
             out.push(Departure::RepeatedHeaders);
         }
         out.extend(self.notes.iter().map(|n| Departure::Other(n)));
@@ -140,6 +140,8 @@ fn headers(names: &[&str], prefix: &str, algorithm: Algorithm, encoding: Encodin
             names: names.iter().map(|n| n.to_string()).collect(),
             prefix: prefix.into(),
             per_key: false,
+            repeats: false,
+            prefix_optional: false,
         },
         algorithm,
         encoding,
@@ -221,6 +223,15 @@ impl Scheme {
     fn rules(mut self, r: ListRules) -> Self {
         if let SignatureAt::List { rules, .. } = &mut self.signature {
             *rules = r;
+        }
+        self
+    }
+    /// Every value of a repeated signature header is a signature, each with or without
+    /// the prefix (Mollie's verifiers take a list of header values).
+    fn each_value(mut self) -> Self {
+        if let SignatureAt::Headers { repeats, prefix_optional, .. } = &mut self.signature {
+            *repeats = true;
+            *prefix_optional = true;
         }
         self
     }
@@ -324,6 +335,27 @@ const PADDLE_LIST: ListRules = ListRules {
     pairless: Unknown::Ignore,
     repeated: Repeated::Last,
     fixed: false,
+};
+/// Mux's reading of `Mux-Signature`: items as written, unknown and pair-less ones
+/// ignored, the last `t` taken.
+const MUX_LIST: ListRules = ListRules {
+    trim: false,
+    unknown: Unknown::Ignore,
+    pairless: Unknown::Ignore,
+    repeated: Repeated::Last,
+    fixed: false,
+};
+/// PagerDuty's reading of `X-PagerDuty-Signature`: items as written, anything but a `v1`
+/// item ignored.
+const PAGERDUTY_LIST: ListRules = ListRules { repeated: Repeated::Refuse, ..MUX_LIST };
+/// Buildkite's `X-Buildkite-Signature`: `timestamp`, then one `signature`, spaces around
+/// the items dropped.
+const BUILDKITE_LIST: ListRules = ListRules {
+    trim: true,
+    unknown: Unknown::Refuse,
+    pairless: Unknown::Refuse,
+    repeated: Repeated::Refuse,
+    fixed: true,
 };
 /// WorkOS's reading of `WorkOS-Signature`: exactly `t=<ms>, v1=<hex>`.
 const WORKOS_LIST: ListRules = ListRules {

@@ -17,8 +17,6 @@ const BODY_MAC_ROWS: &[BodyMacRow] = &[
     ("notion", "x-notion-signature", "sha256=", Mac::Sha256, Encoding::Hex, words("https://developers.notion.com/reference/webhooks#step-3-validating-event-payloads-recommended")),
     ("checkout", "cko-signature", "", Mac::Sha256, Encoding::Hex, words("https://www.checkout.com/docs/developer-resources/webhooks/manage-webhooks/receive-webhooks")),
     ("woocommerce", "x-wc-webhook-signature", "", Mac::Sha256, Encoding::Base64, words("https://woocommerce.github.io/woocommerce-rest-api-docs/#webhooks")),
-    ("mollie", "x-mollie-signature", "sha256=", Mac::Sha256, Encoding::Hex, words("https://docs.mollie.com/reference/webhooks-new#verifying-the-signature")),
-    ("onfido", "x-sha2-signature", "", Mac::Sha256, Encoding::Hex, words("https://documentation.onfido.com/api/latest/#webhooks-signature-verification")),
     ("tally", "tally-signature", "", Mac::Sha256, Encoding::Base64, words("https://tally.so/help/webhooks#securing-your-webhooks")),
     ("paystack", "x-paystack-signature", "", Mac::Sha512, Encoding::Hex, words("https://paystack.com/docs/payments/webhooks/#verify-event-origin")),
     ("heroku", "heroku-webhook-hmac-sha256", "", Mac::Sha256, Encoding::Base64, words("https://devcenter.heroku.com/articles/app-webhooks#securing-webhook-requests")),
@@ -27,7 +25,6 @@ const BODY_MAC_ROWS: &[BodyMacRow] = &[
     ("asana", "x-hook-signature", "", Mac::Sha256, Encoding::Hex, words("https://developers.asana.com/docs/webhooks-guide#security")),
     ("alchemy", "x-alchemy-signature", "", Mac::Sha256, Encoding::Hex, words("https://www.alchemy.com/docs/reference/notify-api-quickstart#webhook-signature--security")),
     ("dwolla", "x-request-signature-sha-256", "", Mac::Sha256, Encoding::Hex, words("https://developers.dwolla.com/docs/balance/webhooks/process-validate")),
-    ("gocardless", "webhook-signature", "", Mac::Sha256, Encoding::Hex, words("https://developer.gocardless.com/getting-started/staying-up-to-date-with-webhooks/")),
     ("coinify", "x-coinify-webhook-signature", "", Mac::Sha256, Encoding::Hex, words("https://coinify.readme.io/docs/webhook-signature")),
 ];
 
@@ -36,6 +33,7 @@ const BODY_MAC_ROWS: &[BodyMacRow] = &[
 fn hubspot_digest(name: &'static str, source: &'static str, version: &str, signed: &str) -> Preset {
     let s = header("x-hubspot-signature", "", Algorithm::Digest(Mac::Sha256), Encoding::Hex, signed)
         .lower_hex()
+        .body(BodyRule::Text)
         .declare("x-hubspot-signature-version", Declared::Equal(version.into()));
     row(name, source, s).verifier("hubspot-api-client (PyPI): hubspot.utils.signature.Signature.is_valid")
 }
@@ -152,7 +150,9 @@ pub fn all() -> Vec<Preset> {
         row(
             "bitbucket",
             "https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/",
-            body_hex("x-hub-signature", "sha256=", SHA256),
+            // Atlassian's sample (knowledge base: "Python sample code to verify webhook
+            // signature") compares its hex digest with the header's as strings.
+            body_hex("x-hub-signature", "sha256=", SHA256).lower_hex(),
         )
         .delivery("x-request-uuid"),
         {
@@ -196,8 +196,13 @@ pub fn all() -> Vec<Preset> {
         {
             let mut s = body_hex("linear-signature", "", SHA256);
             s.timestamp = Some(Timestamp { at: Field::Body(body_pointer("/webhookTimestamp")), format: Milliseconds });
-            row("linear", "https://linear.app/developers/webhooks#securing-webhooks", s)
+            // Linear's SDK compares its lower-case hex digest with the header as strings, and
+            // refuses a `webhookTimestamp` more than a minute from now either way.
+            row("linear", "https://linear.app/developers/webhooks#securing-webhooks", s.lower_hex())
                 .window(60, 60)
+                .theirs(Some(60), Some(60))
+                .verifier("@linear/sdk (npm): LinearWebhookClient.verify")
+                .note("a body without `webhookTimestamp` is refused; the SDK checks the time only when it is there")
                 .delivery("linear-delivery")
         },
         row(
@@ -234,8 +239,14 @@ pub fn all() -> Vec<Preset> {
         row(
             "pagerduty",
             "https://developer.pagerduty.com/docs/verifying-webhook-signatures",
-            list("x-pagerduty-signature", ",", b'=', &[("v1", SHA256)], Hex, "{body}"),
+            // The page's examples split at `,` as written and compare `v1=` and the lower-case
+            // hex digest with each item as strings.
+            list("x-pagerduty-signature", ",", b'=', &[("v1", SHA256)], Hex, "{body}")
+                .rules(PAGERDUTY_LIST)
+                .lower_hex(),
         )
+        .verifier("go-pagerduty (Go): webhookv3.VerifySignature")
+        .note("upper-case hex is refused, as the page's examples compare strings; go-pagerduty decodes the hex and takes either case")
         .delivery("x-webhook-id"),
         row(
             "twitch",
@@ -257,12 +268,15 @@ pub fn all() -> Vec<Preset> {
         row(
             "sentry",
             "https://docs.sentry.io/integrations/integration-platform/webhooks/",
-            body_hex("sentry-hook-signature", "", SHA256),
+            // Sentry's example integration (getsentry/integration-platform-example) compares
+            // its lower-case hex digest with the header as strings.
+            body_hex("sentry-hook-signature", "", SHA256).lower_hex(),
         ),
         row(
             "vercel",
             "https://vercel.com/docs/webhooks/webhooks-api#securing-webhooks",
-            body_hex("x-vercel-signature", "", SHA1),
+            // The page's example compares its lower-case hex digest with the header (`!==`).
+            body_hex("x-vercel-signature", "", SHA1).lower_hex(),
         ),
         row(
             "lemonsqueezy",
@@ -279,8 +293,19 @@ pub fn all() -> Vec<Preset> {
         row(
             "mux",
             "https://www.mux.com/docs/core/verify-webhook-signatures",
-            list("mux-signature", ",", b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}").ts_member("t", Seconds),
-        ),
+            // Mux's SDK (`VerifyHeader.verify`) splits at `,` without trimming, takes `t` and
+            // every `v1`, compares lower-case hex strings, and refuses only a message older
+            // than five minutes.
+            list("mux-signature", ",", b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}")
+                .ts_member("t", Seconds)
+                .rules(MUX_LIST)
+                .lower_hex()
+                .body(BodyRule::Text),
+        )
+        .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
+        .theirs(Some(DEFAULT_WINDOW), None)
+        .verifier("@mux/mux-node (npm): Webhooks.verifyHeader")
+        .note("`t` is signed as written and must be digits, and a `v1` value holding `=` is refused; the SDK's parseInt() reads the leading number of `t` and signs that, and its split keeps the text before a second `=`"),
         row(
             "segment",
             "https://www.twilio.com/docs/segment/connections/destinations/catalog/actions-webhook",
@@ -304,7 +329,8 @@ pub fn all() -> Vec<Preset> {
         row(
             "dropbox",
             "https://www.dropbox.com/developers/reference/webhooks",
-            body_hex("x-dropbox-signature", "", SHA256),
+            // Dropbox's sample app (dropbox/mdwebhook) compares hexdigest() with the header.
+            body_hex("x-dropbox-signature", "", SHA256).lower_hex(),
         )
         .handshake(Handshake::DropboxChallenge),
         row(
@@ -377,7 +403,13 @@ pub fn all() -> Vec<Preset> {
             header("x-signature-ed25519", "", Algorithm::Ed25519, Hex, "{timestamp}{body}")
                 .ts_header("x-signature-timestamp", Seconds)
                 .public_keys(KeyFormat::new("", Hex)),
-        ),
+        )
+        // Discord's own helper verifies the signature of whatever timestamp it is given;
+        // the page sets no limit either way.
+        .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
+        .theirs(None, None)
+        .verifier("discord-interactions (PyPI): discord_interactions.verify_key")
+        .note("a signature with spaces between its hex pairs is refused; the helper's bytes.fromhex() skips them"),
         row(
             "sendgrid",
             "https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features",
@@ -410,6 +442,9 @@ pub fn all() -> Vec<Preset> {
             header("x-zendesk-webhook-signature", "", SHA256, Base64, "{timestamp}{body}")
                 .ts_header("x-zendesk-webhook-signature-timestamp", Rfc3339),
         )
+        // The page names replay protection as the timestamp's purpose but sets no window.
+        .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
+        .theirs(None, None)
         .delivery("x-zendesk-webhook-invocation-id"),
         row(
             "trello",
@@ -436,9 +471,16 @@ pub fn all() -> Vec<Preset> {
         row(
             "buildkite",
             "https://buildkite.com/docs/apis/webhooks#webhook-signature",
+            // The page's example trims the items, compares its lower-case hex digest with the
+            // one `signature` as strings, and suggests a five-minute window.
             list("x-buildkite-signature", ",", b'=', &[("signature", SHA256)], Hex, "{timestamp}.{body}")
-                .ts_member("timestamp", Seconds),
-        ),
+                .ts_member("timestamp", Seconds)
+                .rules(BUILDKITE_LIST)
+                .lower_hex(),
+        )
+        .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
+        .theirs(Some(DEFAULT_WINDOW), None)
+        .note("exactly `timestamp=<ts>,signature=<hex>`, in that order, as Buildkite sends it; the page's example reads the items in any order and takes the last of each"),
         row(
             "calcom",
             "https://cal.com/docs/developing/guides/automation/webhooks#verifying-the-authenticity-of-the-received-payload",
@@ -469,8 +511,14 @@ pub fn all() -> Vec<Preset> {
         .theirs(Some(DEFAULT_WINDOW), None),
         // Standard Webhooks under the `webhook-*` names only, as these senders send it.
         row("replicate", "https://replicate.com/docs/topics/webhooks/verify-webhook", standard("webhook")),
-        row("openai", "https://platform.openai.com/docs/guides/webhooks#verifying-webhook-signatures", standard("webhook"))
-            .verifier("openai (PyPI): client.webhooks.verify_signature"),
+        row(
+            "openai",
+            "https://platform.openai.com/docs/guides/webhooks#verifying-webhook-signatures",
+            standard("webhook").body(BodyRule::Text),
+        )
+        .verifier("openai (PyPI): client.webhooks.verify_signature")
+        .note("the list is split at single spaces and only `v1,` items are signatures; OpenAI's verifier splits at any whitespace and compares an unlabelled item whole")
+        .note("a secret without `whsec_` is read as base64 too; OpenAI's verifier takes such a secret's bytes as they are"),
         // Brex's secrets (GET /v1/webhooks/secrets) are base64 without the `whsec_` prefix,
         // which the key format takes as well.
         row("brex", "https://developer.brex.com/docs/webhooks", standard("webhook")),
@@ -479,10 +527,12 @@ pub fn all() -> Vec<Preset> {
             "https://developers.sinch.com/docs/conversation/callbacks#validating-callback-requests",
             header("x-sinch-webhook-signature", "", SHA256, Base64, "{body}.{id}.{timestamp}")
                 .ts_header("x-sinch-webhook-signature-timestamp", Seconds)
-                .id_header("x-sinch-webhook-signature-nonce"),
+                .id_header("x-sinch-webhook-signature-nonce")
+                .body(BodyRule::Text),
         )
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
         .theirs(None, None)
+        .verifier("sinch (PyPI): ConversationSinchEvent.validate_authentication_header")
         .note("`X-Sinch-Webhook-Signature-Algorithm` is not read: HMAC-SHA256, the one Sinch sends, is the only one checked"),
         row(
             "front",
@@ -529,13 +579,38 @@ pub fn all() -> Vec<Preset> {
             "{secret}{method}{url}{body}",
         ),
         row(
+            "mollie",
+            "https://docs.mollie.com/reference/webhooks-best-practices",
+            // Mollie's SDKs (PHP and TypeScript `SignatureValidator`) take every value of
+            // `X-Mollie-Signature`, each with or without `sha256=`, and pass when one is the
+            // lower-case hex HMAC of the body under one of the secrets: the header comes
+            // twice while a secret is being replaced.
+            body_hex("x-mollie-signature", "sha256=", SHA256).each_value().lower_hex(),
+        )
+        .verifier("mollie-api-php (Packagist): Mollie\\Api\\Webhooks\\SignatureValidator::validateRequest"),
+        row(
+            "onfido",
+            "https://documentation.onfido.com/api/latest/#webhooks-signature-verification",
+            body_hex("x-sha2-signature", "", SHA256).lower_hex().body(BodyRule::Text),
+        )
+        .verifier("onfido-python (PyPI): onfido.WebhookEventVerifier.read_payload"),
+        row(
+            "gocardless",
+            "https://developer.gocardless.com/getting-started/staying-up-to-date-with-webhooks/",
+            body_hex("webhook-signature", "", SHA256).lower_hex(),
+        )
+        .verifier("gocardless-pro (PyPI): gocardless_pro.webhooks.parse"),
+        row(
             "cashfree",
             "https://www.cashfree.com/docs/payments/online/webhooks/signature-verification",
             header("x-webhook-signature", "", SHA256, Base64, "{timestamp}{body}")
-                .ts_header("x-webhook-timestamp", Milliseconds),
+                .ts_header("x-webhook-timestamp", Milliseconds)
+                .body(BodyRule::Text),
         )
         .window(DEFAULT_WINDOW, CLOCK_SKEW_SECONDS)
-        .theirs(None, None),
+        .theirs(None, None)
+        .verifier("cashfree-pg (PyPI): cashfree_pg.api_client.Cashfree.PGVerifyWebhookSignature")
+        .note("the timestamp must be milliseconds; the helper signs any timestamp text"),
         {
             let mut s = header("", "", SHA256, Base64, "").keys(KeyFormat::new("", Hex)).body(BodyRule::Json);
             s.signature = SignatureAt::Items(Box::new(adyen_items()));
