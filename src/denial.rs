@@ -70,7 +70,7 @@ denials! {
     // keys from a directory (PayPal, Plaid)
     /// A certificate URL in the request is not on the sender's hosts: never fetched.
     CertUrlRefused,
-    /// The sender's key endpoint marks the key the request names as expired.
+    /// The key the request names has expired (Plaid's `expired_at`, PayPal's certificate).
     KeyExpired,
     /// The signed hash of the body is not the hash of the body received.
     BodyHashMismatch,
@@ -243,7 +243,10 @@ impl Denial {
             CertUrlRefused => {
                 "the certificate URL the request names is not HTTPS on the sender's own hosts and path: never fetched"
             }
-            KeyExpired => "the sender's key endpoint says the key the request names has expired",
+            KeyExpired => {
+                "the key the request names has expired: Plaid's key endpoint marks it expired, or PayPal's \
+                 certificate is past its validity"
+            }
             BodyHashMismatch => "the body's SHA-256 is not the hash the signed token carries (the body was changed)",
             ClientAddressUnknown => "the client address is not known",
             IpNotAllowed => "the client address is in no allowed CIDR",

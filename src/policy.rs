@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::dedupe::Dedupe;
 use crate::denial::Denial;
-use crate::fetch::{Document, Need};
+use crate::fetch::Need;
 use crate::path::Hit;
 use crate::rate_limit::RateLimit;
 use crate::remote_list::{EntryKind, ListState, RemoteList};
@@ -625,8 +625,9 @@ impl Route {
         let empty = crate::shared::MemoryStore::default();
         let store = lookups.map_or(&empty as &dyn SharedStore, |l| l.store());
         let may_fetch = lookups.is_some_and(|l| l.may_fetch());
+        let cert = |url: &str| lookups.and_then(|l| l.signing_cert(url));
         let judged = [
-            c.paypal.as_ref().map(|p| p.judge(head, body, store)),
+            c.paypal.as_ref().map(|p| p.judge(head, body, &cert)),
             c.plaid.as_ref().map(|p| p.judge(head, body, store)),
         ];
         for j in judged.into_iter().flatten() {
@@ -636,8 +637,8 @@ impl Route {
             match j {
                 Judged::Verdict(Ok(())) => {}
                 Judged::Verdict(Err(d)) => f.denials.push(d),
-                Judged::Lacks(w) if may_fetch => {
-                    f.need = Some(Need { document: Document::Key(w), retry_after_seconds: RETRY_AFTER_SECONDS });
+                Judged::Lacks(need) if may_fetch => {
+                    f.need = Some(need);
                     return;
                 }
                 Judged::Lacks(_) => {

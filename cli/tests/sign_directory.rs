@@ -60,7 +60,8 @@ fn paypal_headers_verify_with_the_certificates_key() {
         "2",
     ]);
     let unix_now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let read = webhook_guard::verify::certificate::rsa_from_pem(&cert, unix_now).unwrap();
+    let read = webhook_guard::verify::x509::read_pem(&cert).unwrap();
+    assert!(read.is_valid_at(unix_now));
     assert_eq!(read.key, public);
     let body = write(&dir, "body.json", BODY);
     let cert = "https://api-m.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77";

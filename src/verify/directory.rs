@@ -1,21 +1,24 @@
-//! Keys a sender publishes and the filter fetches on a request's first use (PayPal's
-//! certificate by URL, Plaid's key by `kid`), kept in shared data so that every worker
-//! and every later request uses the copy fetched once.
+//! Keys a sender publishes and the filter fetches on a request's first use, kept in
+//! shared data so that every worker and every later request uses the copy fetched once:
+//! PayPal's certificate by URL (the signing-certificate machinery of [`crate::fetch`],
+//! shared with SNS), Plaid's key by `kid` (here).
 //!
-//! A check either judges the request with a key it finds in shared data, or says which
-//! key it lacks ([`Wanted`]: the record's name and the callout that fetches it). The
-//! answer of that callout is read by [`accept`] (the sender's parser), and only a good
+//! A check either judges the request with the key at hand, or says which key it lacks
+//! (a [`Need`]). Plaid's answer is read by [`accept`] (Plaid's parser), and only a good
 //! key is written: a refused URL or `kid` leaves nothing behind.
 
 use std::fmt;
 
+use std::sync::Arc;
+
 use crate::denial::Denial;
+use crate::fetch::{CertificateDoc, Document, Need};
 use crate::request::RequestHead;
 use crate::shared::record::{Reader, Writer};
 use crate::shared::SharedStore;
-use crate::verify::certificate::{self, MAX_PEM_BYTES};
 use crate::verify::jwt::plaid::{self, PlaidCheck, PlaidKey};
 use crate::verify::paypal::PaypalCheck;
+use crate::verify::x509::SigningCert;
 
 /// The record format; a record of another version is no record (fetched again).
 const VERSION: u8 = 1;
@@ -23,17 +26,18 @@ const VERSION: u8 = 1;
 /// stops verifying within a day (Plaid's example asks again only on an unknown `kid`).
 pub const PLAID_KEY_TTL_SECONDS: u64 = 86_400;
 
+/// `Retry-After` of a request refused for a key it could not wait for.
+pub const RETRY_AFTER_SECONDS: u64 = 10;
+
 /// Which sender's parser reads the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    PaypalCertificate,
     PlaidKey,
 }
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Kind::PaypalCertificate => "PayPal certificate",
             Kind::PlaidKey => "Plaid key",
         })
     }
@@ -72,7 +76,7 @@ impl fmt::Debug for Wanted {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Judged {
     Verdict(Result<(), Denial>),
-    Lacks(Box<Wanted>),
+    Lacks(Need),
 }
 
 fn record_name(prefix: &str, parts: &[&[u8]]) -> String {
@@ -109,32 +113,28 @@ fn read_record(bytes: &[u8], now: u64) -> Option<&[u8]> {
 }
 
 impl PaypalCheck {
-    /// Judge the request with the certificate of its URL from shared data, or say that
-    /// certificate is lacking. The headers are judged first: a refused URL is never
-    /// wanted.
-    pub fn judge(&self, head: &RequestHead, body: &[u8], store: &dyn SharedStore) -> Judged {
+    /// Judge the request with the certificate of its URL (`cert`: the one fetched, if at
+    /// hand), or say that certificate is lacking. The headers are judged first: a refused
+    /// URL is never wanted.
+    pub fn judge(&self, head: &RequestHead, body: &[u8], cert: &dyn Fn(&str) -> Option<Arc<SigningCert>>) -> Judged {
         let t = match self.read(head) {
             Ok(t) => t,
             Err(d) => return Judged::Verdict(Err(d)),
         };
-        let record = record_name("paypal", &[t.cert.url.as_bytes()]);
-        let key = store.get(&record).0.and_then(|b| read_record(&b, head.now).and_then(rsa_key));
-        match key {
-            Some(key) => Judged::Verdict(self.verify(&t, body, &key)),
-            None => Judged::Lacks(Box::new(Wanted {
-                kind: Kind::PaypalCertificate,
-                record,
-                kid: String::new(),
-                cluster: self.cluster.clone(),
-                headers: vec![
-                    (":method".into(), "GET".into()),
-                    (":path".into(), t.cert.path.clone()),
-                    (":authority".into(), t.cert.authority.into()),
-                ],
-                body: None,
-                timeout_ms: self.timeout_ms,
-                limit: MAX_PEM_BYTES,
-            })),
+        match cert(&t.cert.url) {
+            // Checked at each use: a certificate fetched while valid may have expired since.
+            Some(c) if !c.is_valid_at(head.now) => Judged::Verdict(Err(Denial::KeyExpired)),
+            Some(c) => Judged::Verdict(self.verify(&t, body, &c.key)),
+            None => Judged::Lacks(Need {
+                document: Document::Certificate(Box::new(CertificateDoc {
+                    url: t.cert.url.clone(),
+                    cluster: self.cluster.clone(),
+                    authority: t.cert.authority.to_string(),
+                    path: t.cert.path.clone(),
+                    timeout_ms: self.timeout_ms,
+                })),
+                retry_after_seconds: RETRY_AFTER_SECONDS,
+            }),
         }
     }
 }
@@ -156,33 +156,26 @@ impl PlaidCheck {
             .and_then(|b| read_record(&b, head.now).and_then(|k| plaid::read_key_answer(k, &t.kid).ok()));
         match key {
             Some(key) => Judged::Verdict(self.verify(&t, &key, body, head.now)),
-            None => Judged::Lacks(Box::new(Wanted {
-                kind: Kind::PlaidKey,
-                record,
-                kid: t.kid.clone(),
-                cluster: self.cluster.clone(),
-                headers: vec![
-                    (":method".into(), "POST".into()),
-                    (":path".into(), plaid::KEY_PATH.into()),
-                    (":authority".into(), self.authority.clone()),
-                    ("content-type".into(), "application/json".into()),
-                ],
-                body: Some(self.key_request_body(&t.kid)),
-                timeout_ms: self.timeout_ms,
-                limit: plaid::MAX_ANSWER_BYTES,
-            })),
+            None => Judged::Lacks(Need {
+                document: Document::Key(Box::new(Wanted {
+                    kind: Kind::PlaidKey,
+                    record,
+                    kid: t.kid.clone(),
+                    cluster: self.cluster.clone(),
+                    headers: vec![
+                        (":method".into(), "POST".into()),
+                        (":path".into(), plaid::KEY_PATH.into()),
+                        (":authority".into(), self.authority.clone()),
+                        ("content-type".into(), "application/json".into()),
+                    ],
+                    body: Some(self.key_request_body(&t.kid)),
+                    timeout_ms: self.timeout_ms,
+                    limit: plaid::MAX_ANSWER_BYTES,
+                })),
+                retry_after_seconds: RETRY_AFTER_SECONDS,
+            }),
         }
     }
-}
-
-/// The RSA key of a PayPal record: modulus length (u16), modulus, exponent.
-fn rsa_key(bytes: &[u8]) -> Option<rsa::RsaPublicKey> {
-    let mut r = Reader::new(bytes);
-    let n_len = usize::from(r.u16()?);
-    let n = r.take(n_len)?;
-    let rest = r.remaining();
-    let e = r.take(rest)?;
-    rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(n), rsa::BigUint::from_bytes_be(e)).ok()
 }
 
 /// Read the answer of a [`Wanted`] fetch with its sender's parser and, when it holds a
@@ -190,15 +183,6 @@ fn rsa_key(bytes: &[u8]) -> Option<rsa::RsaPublicKey> {
 /// a byte of the answer.
 pub fn accept(w: &Wanted, answer: &[u8], now: u64, store: &dyn SharedStore) -> Result<(), String> {
     let value = match w.kind {
-        Kind::PaypalCertificate => {
-            use rsa::traits::PublicKeyParts;
-            let cert = certificate::rsa_from_pem(answer, now).map_err(|e| e.to_string())?;
-            let n = cert.key.n().to_bytes_be();
-            let n_len = u16::try_from(n.len()).map_err(|_| "the modulus is too long".to_string())?;
-            let mut key = Writer::with_capacity(n.len() + 8);
-            key.u16(n_len).bytes(&n).bytes(&cert.key.e().to_bytes_be());
-            write_record(now, cert.not_after, &key.finish())
-        }
         Kind::PlaidKey => {
             let key: PlaidKey = plaid::read_key_answer(answer, &w.kid).map_err(|e| e.to_string())?;
             // The answer is kept as Plaid wrote it (a few hundred bytes) and read again at

@@ -1,7 +1,6 @@
 //! One module per check. Each takes plain request data and `now`; none touches the host.
 
 pub mod cert;
-pub mod certificate;
 pub mod directory;
 mod encoding;
 pub mod event_grid;

@@ -4,6 +4,7 @@ use crate::shared::MemoryStore;
 use crate::verify::test_keys::{keys, rsa_certificate};
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 const NOW: u64 = 1_700_000_000;
 const BODY: &[u8] = br#"{"id":"WH-1"}"#;
@@ -34,40 +35,56 @@ fn paypal_request(key: &rsa::RsaPrivateKey, url: &str) -> RequestHead {
     ])
 }
 
+fn signing_cert(key: &rsa::RsaPublicKey) -> Arc<SigningCert> {
+    Arc::new(crate::verify::x509::read_pem(&rsa_certificate(key)).unwrap())
+}
+
 #[test]
 fn paypal_lacks_the_certificate_then_verifies_with_the_one_fetched() {
-    let store = MemoryStore::default();
     let check = paypal();
     let req = paypal_request(&keys().0, CERT);
-    let Judged::Lacks(w) = check.judge(&req, BODY, &store) else { panic!("a certificate is lacking") };
-    assert_eq!(w.kind, Kind::PaypalCertificate);
-    assert_eq!(w.cluster, "paypal_api");
-    assert_eq!(w.timeout_ms, 700);
+    let none = |_: &str| None;
+    let Judged::Lacks(need) = check.judge(&req, BODY, &none) else { panic!("a certificate is lacking") };
+    let Document::Certificate(doc) = need.document else { panic!("a certificate by URL") };
     assert_eq!(
-        w.headers,
-        vec![
-            (":method".to_string(), "GET".to_string()),
-            (":path".to_string(), "/v1/notifications/certs/CERT-1".to_string()),
-            (":authority".to_string(), "api-m.paypal.com".to_string()),
-        ]
+        *doc,
+        CertificateDoc {
+            url: CERT.into(),
+            cluster: "paypal_api".into(),
+            authority: "api-m.paypal.com".into(),
+            path: "/v1/notifications/certs/CERT-1".into(),
+            timeout_ms: 700,
+        }
     );
-    assert!(w.body.is_none());
-    // A malformed answer writes nothing.
-    assert!(accept(&w, b"<html>", NOW, &store).is_err());
-    assert!(matches!(check.judge(&req, BODY, &store), Judged::Lacks(_)));
-    accept(&w, &rsa_certificate(&keys().0.to_public_key()), NOW, &store).unwrap();
-    assert_eq!(check.judge(&req, BODY, &store), Judged::Verdict(Ok(())));
-    assert_eq!(check.judge(&req, b"{}", &store), Judged::Verdict(Err(Denial::SignatureMismatch)));
+    let ours = signing_cert(&keys().0.to_public_key());
+    let asked = std::cell::RefCell::new(Vec::new());
+    let at_hand = |url: &str| {
+        asked.borrow_mut().push(url.to_string());
+        Some(ours.clone())
+    };
+    assert_eq!(check.judge(&req, BODY, &at_hand), Judged::Verdict(Ok(())));
+    assert_eq!(asked.borrow().as_slice(), [CERT.to_string()]);
+    assert_eq!(check.judge(&req, b"{}", &at_hand), Judged::Verdict(Err(Denial::SignatureMismatch)));
     // Another key, same URL: the fetched certificate refuses it.
     let forged = paypal_request(&keys().1, CERT);
-    assert_eq!(check.judge(&forged, BODY, &store), Judged::Verdict(Err(Denial::SignatureMismatch)));
+    assert_eq!(check.judge(&forged, BODY, &at_hand), Judged::Verdict(Err(Denial::SignatureMismatch)));
+    // A certificate past its validity refuses even a genuine message.
+    let mut expired = (*ours).clone();
+    expired.not_after = i64::try_from(NOW).unwrap() - 1;
+    let old = |_: &str| Some(Arc::new(expired.clone()));
+    assert_eq!(check.judge(&req, BODY, &old), Judged::Verdict(Err(Denial::KeyExpired)));
 }
 
 #[test]
 fn paypal_never_wants_a_refused_url() {
-    let store = MemoryStore::default();
     let req = paypal_request(&keys().0, "https://evil.example/v1/notifications/certs/CERT-1");
-    assert_eq!(paypal().judge(&req, BODY, &store), Judged::Verdict(Err(Denial::CertUrlRefused)));
+    let asked = std::cell::Cell::new(false);
+    let cert = |_: &str| {
+        asked.set(true);
+        None
+    };
+    assert_eq!(paypal().judge(&req, BODY, &cert), Judged::Verdict(Err(Denial::CertUrlRefused)));
+    assert!(!asked.get());
 }
 
 fn plaid() -> PlaidCheck {
@@ -109,7 +126,9 @@ fn plaid_lacks_the_key_then_verifies_with_the_one_fetched_and_asks_again_after_a
     let check = plaid();
     let key = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
     let req = plaid_request(&key, "kid-1", NOW);
-    let Judged::Lacks(w) = check.judge(&req, BODY, &store) else { panic!("the key is lacking") };
+    let Judged::Lacks(need) = check.judge(&req, BODY, &store) else { panic!("the key is lacking") };
+    assert_eq!(need.retry_after_seconds, RETRY_AFTER_SECONDS);
+    let Document::Key(w) = need.document else { panic!("a sender's key") };
     assert_eq!(w.kind, Kind::PlaidKey);
     assert_eq!(w.headers[0], (":method".to_string(), "POST".to_string()));
     assert_eq!(w.headers[1], (":path".to_string(), "/webhook_verification_key/get".to_string()));
@@ -146,5 +165,4 @@ fn records_of_another_version_or_cut_short_are_no_records() {
     other[0] = 9;
     assert_eq!(read_record(&other, 5), None);
     assert_eq!(read_record(&[VERSION, 0, 0], 5), None);
-    assert!(rsa_key(&[0, 5, 1]).is_none());
 }
