@@ -30,7 +30,7 @@ struct Offline {
     store: MemoryStore,
     /// PEM of the certificate the client presented on the connection (`--client-cert`).
     cert_pem: Option<Vec<u8>>,
-    /// The SNS signing certificate (`--signing-cert`), as Envoy would have fetched it.
+    /// The SNS or PayPal signing certificate (`--signing-cert`), as Envoy would have fetched it.
     signing_cert: Option<Arc<SigningCert>>,
 }
 
@@ -77,7 +77,7 @@ fn why(d: Denial) -> String {
         // Offline a remote list is never there: Envoy fetches it.
         Denial::ListUnavailable => {
             return "the check needs its remote list, JWKS, signing certificate or sender's key, which Envoy fetches: \
-                    not known here (for sns, pass --signing-cert PEM)"
+                    not known here (for sns and paypal, pass --signing-cert PEM)"
                 .into()
         }
         Denial::ClientAddressUnknown => "pass --client ADDR",

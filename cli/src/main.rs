@@ -142,8 +142,8 @@ enum Command {
         /// The certificate the client presented on the TLS connection (PEM).
         #[arg(long, value_name = "PEM")]
         client_cert: Option<PathBuf>,
-        /// The signing certificate an SNS message names in SigningCertURL (PEM), which
-        /// Envoy would fetch.
+        /// The signing certificate an SNS message names in SigningCertURL, or a PayPal
+        /// message in PAYPAL-CERT-URL (PEM), which Envoy would fetch.
         #[arg(long, value_name = "PEM")]
         signing_cert: Option<PathBuf>,
         /// Unix seconds to check timestamps and tokens at (default: now).

@@ -150,3 +150,61 @@ fn plaid_token_verifies_with_the_key_plaid_would_give() {
     assert_eq!(check.verify(&t, &plaid_key, b"{}", 1_700_000_000), Err(Denial::BodyHashMismatch));
     assert_eq!(check.verify(&t, &plaid_key, BODY.as_bytes(), 1_700_000_301), Err(Denial::TokenTooOld));
 }
+
+/// `explain --signing-cert`: a PayPal request signed by `sign` passes the route offline
+/// with the certificate given; the same request with a changed body fails `paypal`.
+#[test]
+fn explain_verifies_paypal_with_the_certificate_given() {
+    let dir = scratch("explain-paypal");
+    let key = dir.join("rsa.pem");
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key.to_str().unwrap()]);
+    let cert = dir.join("cert.pem");
+    openssl(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        "/CN=messageverificationcerts",
+        "-days",
+        "2",
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    let body = write(&dir, "body.json", BODY);
+    let url = "https://api.paypal.com/v1/notifications/certs/CERT-1";
+    let r = run(
+        &[
+            "sign",
+            "--scheme",
+            "paypal",
+            "--private-key",
+            key.to_str().unwrap(),
+            "--body",
+            &body,
+            "--webhook-id",
+            "W1",
+            "--cert-url",
+            url,
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let policy = r#"{"api":"v1","routes":[{"name":"pp","match":{"path_exact":"/pp"},
+        "checks":{"paypal":{"webhook_id":"W1","certificates":{"cluster":"paypal_api"}}}}]}"#;
+    let config = write(&dir, "policy.json", policy);
+    let explain = |sent: &str| {
+        let mut text = String::from("POST /pp HTTP/1.1\r\nHost: hooks.example\r\n");
+        text.push_str(&r.stdout.replace('\n', "\r\n"));
+        text.push_str(&format!("Content-Length: {}\r\n\r\n{sent}", sent.len()));
+        let req = write(&dir, "req.http", &text);
+        run(&["explain", "--config", &config, "--request", &req, "--signing-cert", cert.to_str().unwrap()], &[])
+    };
+    let ok = explain(BODY);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert!(ok.stdout.lines().any(|l| l.contains("paypal") && l.contains("pass")), "{}", ok.stdout);
+    let changed = explain(&BODY.replace("COMPLETED", "REFUNDED"));
+    assert_eq!(changed.code, 1, "{}", changed.stdout);
+    assert!(changed.stdout.contains("fail: signature_mismatch"), "{}", changed.stdout);
+}
