@@ -1265,7 +1265,8 @@ def main_profile(case_name: str, seconds: float) -> int:
 HOSTCALL_PROBES = [
     ("noop", "nothing (baseline of this table)"),
     ("remove_header", "remove one request header"),
-    ("headers", "read the whole request header map"),
+    ("headers", "read the whole request header map (SDK: a copy per header)"),
+    ("headers_raw", "read the whole request header map as one buffer"),
     ("header1", "read one request header"),
     ("header5", "read five request headers one by one"),
     ("property", "read source.address"),
@@ -1273,7 +1274,7 @@ HOSTCALL_PROBES = [
     ("metric", "increment a counter (id cached)"),
     ("set_header", "set one request header"),
     ("filter_state", "set the access log's filter state (3 properties)"),
-    ("remove_header,headers,property,time,metric,set_header,filter_state", "all of the above that an allowed request does"),
+    ("remove_header,headers_raw,property,time,metric,set_header,filter_state", "all of the above that an allowed request does"),
     ("log_warn", "one warn log line (a denial's)"),
     ("buffer", "hold headers until the body is complete"),
     ("body", "hold, then copy the 1 KiB body into the VM"),

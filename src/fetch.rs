@@ -11,16 +11,18 @@
 //!   answers `Decision::Fetch(need)`;
 //! - the [`crate::stream::Stream`] asks the plugin for the request
 //!   ([`crate::plugin::Plugin::fetch_request`]), takes the document's place in the
-//!   [`Ledger`] (one fetch per document in flight per plugin instance: per worker VM in
-//!   the Wasm edition, per Envoy in the native one), dispatches it with
+//!   [`Ledger`] (at most [`MAX_FETCHES_IN_FLIGHT`] fetches per document in flight per
+//!   plugin instance: per worker VM in the Wasm edition, per Envoy in the native one:
+//!   each waiting request has its own callout, as no host can wake one request from
+//!   another's answer), dispatches it with
 //!   [`crate::host::RequestHost::dispatch_callout`] and returns `Flow::Buffer`;
 //! - the answer reaches `Stream::on_callout_response`; the plugin accepts it
 //!   ([`crate::plugin::Plugin::accept_fetched`]: status, size limit, parser, shared
 //!   store) or names the [`Failure`]; the stage runs again, or the request is refused
 //!   with the failure's denial (503 with `Retry-After`).
 //!
-//! A request that cannot wait (the document is being fetched for another request of
-//! this instance, a fetch of it failed less than [`FAILURE_PAUSE_MS`] ago, the host
+//! A request that cannot wait ([`MAX_FETCHES_IN_FLIGHT`] fetches of the document are in
+//! flight already for other requests of this instance, a fetch of it failed less than [`FAILURE_PAUSE_MS`] ago, the host
 //! refused the callout, or the request already waited [`MAX_FETCHES_PER_REQUEST`]
 //! times) is refused as the check would have refused it without waiting: 503
 //! `list_unavailable`.
@@ -37,6 +39,10 @@ pub mod certs;
 /// How often one request may wait for a fetch: a stage that still lacks a document after
 /// its fetch succeeded (another document, or the store lost it) does not loop.
 pub const MAX_FETCHES_PER_REQUEST: u8 = 2;
+/// How many requests of one plugin instance may wait for the same document at once, each
+/// with its own fetch: a burst at start-up waits for the keys, a flood before the first
+/// fetch sends at most this many callouts to the key server (the rest get 503).
+pub const MAX_FETCHES_IN_FLIGHT: usize = 8;
 /// After a failed fetch of a document, requests of this instance do not fetch it again
 /// for this long (the periodic refresh goes on retrying with its own backoff): a key
 /// server that fails fast cannot be made to serve one fetch per request.
@@ -180,8 +186,9 @@ impl fmt::Display for Failure {
     }
 }
 
-/// The fetches requests of one plugin instance started, by document: at most one in
-/// flight per document, and none for [`FAILURE_PAUSE_MS`] after a failure. Entries
+/// The fetches requests of one plugin instance started, by document: at most
+/// [`MAX_FETCHES_IN_FLIGHT`] in flight per document, and none for [`FAILURE_PAUSE_MS`]
+/// after a failure. Entries
 /// carry a deadline, so one whose request went away (a reset) frees its place by itself.
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -197,15 +204,25 @@ enum Entry {
 }
 
 impl Ledger {
-    /// Take the document's place for a fetch that times out after `timeout`: `false` when
-    /// another is in flight or the document is paused after a failure.
+    /// Take a place for a fetch of the document that times out after `timeout`: `false`
+    /// when [`MAX_FETCHES_IN_FLIGHT`] are in flight or the document is paused after a
+    /// failure.
     pub fn begin(&self, key: &str, now_ms: u64, timeout: Duration) -> bool {
         let mut entries = self.lock();
         // Entries past their time go, so the table holds only live ones.
         entries.retain(|(_, e)| match *e {
             Entry::InFlight { until_ms } | Entry::Paused { until_ms } => now_ms < until_ms,
         });
-        if entries.iter().any(|(k, _)| k == key) {
+        let mut in_flight = 0;
+        for (k, e) in entries.iter() {
+            if k == key {
+                match e {
+                    Entry::Paused { .. } => return false,
+                    Entry::InFlight { .. } => in_flight += 1,
+                }
+            }
+        }
+        if in_flight >= MAX_FETCHES_IN_FLIGHT {
             return false;
         }
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
@@ -214,19 +231,27 @@ impl Ledger {
         true
     }
 
-    /// The fetch of `key` ended: `ok` frees the place, a failure pauses the document.
+    /// A fetch of `key` ended: its place is freed; `ok` also lifts a pause, a failure
+    /// pauses the document (the fetches still in flight run to their end).
     pub fn end(&self, key: &str, now_ms: u64, ok: bool) {
         let mut entries = self.lock();
-        entries.retain(|(k, _)| k != key);
+        Self::free_one(&mut entries, key);
+        entries.retain(|(k, e)| k != key || matches!(e, Entry::InFlight { .. }));
         if !ok {
             entries.push((key.to_string(), Entry::Paused { until_ms: now_ms.saturating_add(FAILURE_PAUSE_MS) }));
         }
     }
 
-    /// The request that waited went away before the answer (a reset): free the place,
+    /// A request that waited went away before the answer (a reset): free its place,
     /// without the pause of a failure.
     pub fn abandon(&self, key: &str) {
-        self.lock().retain(|(k, e)| k != key || !matches!(e, Entry::InFlight { .. }));
+        Self::free_one(&mut self.lock(), key);
+    }
+
+    fn free_one(entries: &mut Vec<(String, Entry)>, key: &str) {
+        if let Some(i) = entries.iter().position(|(k, e)| k == key && matches!(e, Entry::InFlight { .. })) {
+            entries.swap_remove(i);
+        }
     }
 
     /// Whether a fetch of `key` is in flight now (tests and diagnostics).
@@ -248,13 +273,31 @@ mod tests {
     const T: Duration = Duration::from_millis(500);
 
     #[test]
-    fn one_fetch_per_document_is_in_flight_until_it_ends() {
+    fn a_document_has_a_bounded_number_of_fetches_in_flight_until_they_end() {
+        let ledger = Ledger::default();
+        for _ in 0..MAX_FETCHES_IN_FLIGHT {
+            assert!(ledger.begin("list:a", 1_000, T));
+        }
+        assert!(!ledger.begin("list:a", 1_100, T), "one more request does not fetch the same document");
+        assert!(ledger.begin("list:b", 1_100, T), "another document has its own places");
+        ledger.end("list:a", 1_200, true);
+        assert!(ledger.begin("list:a", 1_300, T), "an ended fetch frees one place");
+        assert!(!ledger.begin("list:a", 1_300, T));
+        ledger.abandon("list:a");
+        assert!(ledger.begin("list:a", 1_400, T), "so does an abandoned one");
+    }
+
+    #[test]
+    fn a_failure_pauses_the_document_and_a_later_success_lifts_the_pause() {
         let ledger = Ledger::default();
         assert!(ledger.begin("list:a", 1_000, T));
-        assert!(!ledger.begin("list:a", 1_100, T), "a second request does not fetch the same document");
-        assert!(ledger.begin("list:b", 1_100, T), "another document has its own place");
-        ledger.end("list:a", 1_200, true);
-        assert!(ledger.begin("list:a", 1_300, T));
+        assert!(ledger.begin("list:a", 1_000, T));
+        ledger.end("list:a", 1_100, false);
+        assert!(!ledger.begin("list:a", 1_200, T), "paused after the failure");
+        assert!(ledger.in_flight("list:a"), "the other fetch still runs");
+        ledger.end("list:a", 1_300, true);
+        assert!(!ledger.in_flight("list:a"));
+        assert!(ledger.begin("list:a", 1_400, T), "its success lifted the pause");
     }
 
     #[test]
@@ -269,9 +312,11 @@ mod tests {
     #[test]
     fn a_fetch_nobody_ended_frees_its_place_after_its_timeout() {
         let ledger = Ledger::default();
-        assert!(ledger.begin("list:a", 1_000, T));
+        for _ in 0..MAX_FETCHES_IN_FLIGHT {
+            assert!(ledger.begin("list:a", 1_000, T));
+        }
         assert!(!ledger.begin("list:a", 2_499, T));
-        assert!(ledger.begin("list:a", 2_500, T));
+        assert!(ledger.begin("list:a", 2_500, T), "every expired place is free again");
     }
 
     #[test]

@@ -58,6 +58,7 @@
 
 use std::time::Duration;
 
+use crate::request::Headers;
 use crate::shared::SharedStore;
 use crate::verify::cert::PeerCertForm;
 
@@ -110,9 +111,12 @@ pub trait RequestHost: Host {
     /// Every request header, pseudo-headers (`:method`, `:path`, `:authority`)
     /// included, in the order received: a header sent twice is two entries (the checks
     /// refuse a repeated signature header, so none may be merged or dropped). Names as
-    /// the host has them (the core lower-cases them); values as raw bytes, which need
-    /// not be UTF-8.
-    fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
+    /// the host has them (the core compares them without regard to case); values as raw
+    /// bytes, which need not be UTF-8. One buffer in proxy-wasm's header-map layout
+    /// ([`Headers::from_map`], as the Wasm host returns it; [`Headers::from_pairs`] lays
+    /// out a host's own list), which the core reads in place: no copy per header. Called
+    /// once per request, from the request-headers callback; empty if the host cannot say.
+    fn request_headers(&self) -> Headers;
 
     /// The downstream address Envoy reports (`source.address`) as text, `1.2.3.4:5678`
     /// or `[::1]:5678`; an address Envoy took from `X-Forwarded-For` has port 0. Called

@@ -204,7 +204,7 @@ impl Policy {
             last_nothing = true;
             for k in 0..authorities.len().max(1) {
                 let authority = authorities.get(k).map(String::as_str);
-                let reached = self.route_one(reading, ascii, authority, &head.method, &mut allow)?;
+                let reached = self.route_one(reading, ascii, authority, head.method(), &mut allow)?;
                 last_nothing &= matches!(reached, Reached::Nothing);
                 match reached {
                     Reached::Route(i) if found.is_some_and(|f| f != i) => return Err(()),

@@ -18,7 +18,7 @@ use crate::host::{CalloutId, Flow, Level, RequestHost};
 use crate::plugin::Plugin;
 use crate::policy::Lookups;
 use crate::remote_list::ListState;
-use crate::request::{Headers, RequestHead};
+use crate::request::RequestHead;
 use crate::shared::SharedStore;
 use crate::verdict::{Case, Decision, HeaderEdit, Outcome, Verdict};
 use crate::verify::cert::{pin_unverifiable_advice, PeerCertForm};
@@ -67,7 +67,7 @@ impl Stream {
 
     /// The request headers arrived (`end_of_stream`: there is no body).
     pub fn on_request_headers(&mut self, host: &mut impl RequestHost, end_of_stream: bool) -> Flow {
-        let headers = Headers::new(host.request_headers());
+        let headers = host.request_headers();
         let now_ms = host.now_ms();
         let mut head = RequestHead::from_headers(headers, None, now_ms / 1000);
         head.now_ms = now_ms;
@@ -120,6 +120,9 @@ impl Stream {
         }
         if fetching {
             // Held with the headers until the fetch is answered, never forwarded before.
+            if end_of_stream {
+                self.keep_body(host);
+            }
             return Flow::Buffer;
         }
         if !end_of_stream {
@@ -137,6 +140,7 @@ impl Stream {
         }
         self.ended = true;
         if self.case.is_fetching() {
+            self.keep_body(host);
             return Flow::Buffer;
         }
         if !self.case.is_buffering() {
@@ -283,6 +287,17 @@ impl Stream {
         let verdict =
             self.case.give_up(plugin.judge(), head, Denial::ListUnavailable, need.retry_after_seconds, host.store());
         self.settle(host, verdict)
+    }
+
+    /// The body is complete while the request waits for a fetch: read it now, in the
+    /// body (or trailers) callback, where every host can give it, for the body checks
+    /// that run once the fetch is answered.
+    fn keep_body(&mut self, host: &mut impl RequestHost) {
+        let needs_body =
+            self.case.route().and_then(|i| self.plugin.judge().policy().routes.get(i)).is_some_and(|r| r.needs_body());
+        if needs_body && self.body.is_none() && self.body_size > 0 {
+            self.body = Some(host.request_body(self.body_size));
+        }
     }
 
     /// Stop waiting (the request was refused meanwhile): the document's place in the

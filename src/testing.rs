@@ -13,6 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use crate::host::{CalloutId, Host, Level, MetricId, PluginHost, RequestHost};
+use crate::request::Headers;
 use crate::shared::{MemoryStore, SharedStore};
 use crate::verify::cert::PeerCertForm;
 
@@ -272,8 +273,8 @@ impl Host for FakeRequest<'_> {
 }
 
 impl RequestHost for FakeRequest<'_> {
-    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
-        self.headers.clone()
+    fn request_headers(&self) -> Headers {
+        Headers::from_pairs(self.headers.iter().map(|(n, v)| (n.as_bytes(), v.as_slice())))
     }
 
     fn client_address(&self) -> Option<String> {

@@ -16,9 +16,11 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use webhook_guard::host::{Flow, Host, Level, MetricId, RequestHost};
 use webhook_guard::plugin::Plugin;
+use webhook_guard::request::Headers;
 use webhook_guard::shared::SharedStore;
 use webhook_guard::stream::Stream;
 use webhook_guard::testing::FakeEnvoy;
+use webhook_guard::verify::cert::PeerCertForm;
 
 const GITHUB_SECRET: &str = "bench-github-secret";
 const JWT_SECRET: &str = "bench-jwt-secret-0123456789abcdef";
@@ -72,17 +74,19 @@ fn jwt() -> String {
 pub struct Case {
     pub name: &'static str,
     pub what: &'static str,
-    headers: Vec<(String, Vec<u8>)>,
+    /// The header map as the host serializes it (proxy-wasm's layout).
+    headers: Vec<u8>,
     body: Vec<u8>,
     /// What the headers callback must return, then the body callback (if there is a body).
     expect: (Flow, Option<Flow>),
 }
 
 /// A request host that hands over plain data and records nothing: the Wasm host's
-/// reads copy the same data into the VM (a header map, a body), its writes leave it.
+/// reads copy the same data into the VM (the serialized header map, a body), its writes
+/// leave it.
 struct BenchRequest<'a> {
     envoy: &'a FakeEnvoy,
-    headers: &'a [(String, Vec<u8>)],
+    headers: &'a [u8],
     body: &'a [u8],
 }
 
@@ -100,13 +104,13 @@ impl Host for BenchRequest<'_> {
 }
 
 impl RequestHost for BenchRequest<'_> {
-    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
-        self.headers.to_vec()
+    fn request_headers(&self) -> Headers {
+        Headers::from_map(self.headers.to_vec()).expect("a well-formed map")
     }
     fn client_address(&self) -> Option<String> {
         Some("127.0.0.1:40000".into())
     }
-    fn peer_certificate(&self) -> Option<Vec<u8>> {
+    fn peer_certificate(&self, _: PeerCertForm) -> Option<Vec<u8>> {
         None
     }
     fn set_request_header(&mut self, _: &str, _: &str) {}
@@ -128,12 +132,9 @@ pub struct Bench {
     pub cases: Vec<Case>,
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-    list.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
-}
-
-/// Headers as Envoy hands them to a filter behind its HTTP connection manager.
-fn envoy_headers(method: &str, path: &str, extra: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+/// Headers as Envoy hands them to a filter behind its HTTP connection manager, in the
+/// header map's layout.
+fn envoy_headers(method: &str, path: &str, extra: &[(&str, &str)]) -> Vec<u8> {
     let mut h = vec![
         (":authority", "localhost:10000"),
         (":path", path),
@@ -144,7 +145,7 @@ fn envoy_headers(method: &str, path: &str, extra: &[(&str, &str)]) -> Vec<(Strin
         ("x-request-id", "6f1c3a2e-8d4b-4f7a-9c1e-2b5d7e9f0a13"),
     ];
     h.extend_from_slice(extra);
-    pairs(&h)
+    Headers::from_pairs(h.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()))).as_map().to_vec()
 }
 
 impl Bench {
@@ -244,7 +245,7 @@ impl Bench {
         let headers = host.request_headers();
         let client = host.client_address();
         let body = if case.expect.1.is_some() { host.request_body(case.body.len()) } else { Vec::new() };
-        headers.len() + client.map_or(0, |c| c.len()) + body.len()
+        headers.as_map().len() + client.map_or(0, |c| c.len()) + body.len()
     }
 
     /// Run `case` once and check the core answered as it must (a benchmark of a request

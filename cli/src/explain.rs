@@ -228,8 +228,8 @@ pub fn run(policy: Policy, want_route: Option<&str>, req: Request, out: &mut dyn
     writeln!(
         out,
         "request  {} {} (host {shown_host}), {} byte{plural} of body",
-        head.method,
-        head.raw_path,
+        head.method(),
+        head.raw_path(),
         body.len()
     )?;
     let names: Vec<&str> =

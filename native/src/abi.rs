@@ -30,6 +30,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
 use webhook_guard::host::{Flow, Level};
+use webhook_guard::request::Headers;
 
 use crate::config::FilterConfig;
 use crate::filter::Guard;
@@ -48,6 +49,20 @@ pub struct EnvoyBuffer {
 
 impl EnvoyBuffer {
     const EMPTY: EnvoyBuffer = EnvoyBuffer { ptr: ptr::null(), length: 0 };
+
+    /// The bytes, borrowed.
+    ///
+    /// # Safety
+    /// As for [`Self::to_vec`], and the slice must be dropped before the hook returns or
+    /// a setter is called.
+    unsafe fn as_slice<'a>(self) -> &'a [u8] {
+        if self.ptr.is_null() || self.length == 0 {
+            return &[];
+        }
+        // SAFETY: per this function's contract, `ptr` points at `length` initialized
+        // bytes owned by Envoy that stay valid while the slice is used.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.length) }
+    }
 
     /// Copy the bytes out.
     ///
@@ -450,33 +465,39 @@ impl Filter {
         unsafe { envoy_dynamic_module_callback_http_filter_continue_decoding(self.ptr.as_ptr()) }
     }
 
-    /// Every request header in order, pseudo-headers included; values as raw bytes.
-    pub fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+    /// Every request header in order, pseudo-headers included, values as raw bytes: laid
+    /// out in one buffer (the core's header map), copied straight from Envoy's.
+    pub fn request_headers(&self) -> Headers {
+        const NONE: EnvoyHttpHeader =
+            EnvoyHttpHeader { key_ptr: ptr::null(), key_length: 0, value_ptr: ptr::null(), value_length: 0 };
+        // Room for a usual request's headers on the stack; more take a Vec.
+        let mut on_stack = [NONE; 32];
+        let mut on_heap = Vec::new();
         // SAFETY: `ptr` is the live filter of the current hook.
         let n = unsafe { envoy_dynamic_module_callback_http_get_headers_size(self.ptr.as_ptr(), REQUEST_HEADER) };
-        let mut raw =
-            vec![EnvoyHttpHeader { key_ptr: ptr::null(), key_length: 0, value_ptr: ptr::null(), value_length: 0 }; n];
+        let raw: &mut [EnvoyHttpHeader] = match on_stack.get_mut(..n) {
+            Some(raw) => raw,
+            None => {
+                on_heap.resize(n, NONE);
+                &mut on_heap
+            }
+        };
         // SAFETY: `raw` has room for the `n` headers Envoy just counted (no setter ran in
         // between); Envoy fills it with pointers into its header map.
         let ok = unsafe {
             envoy_dynamic_module_callback_http_get_headers(self.ptr.as_ptr(), REQUEST_HEADER, raw.as_mut_ptr())
         };
         if !ok {
-            return Vec::new();
+            return Headers::default();
         }
-        raw.iter()
-            .map(|h| {
-                // SAFETY: both buffers point into Envoy's header map, valid until this hook
-                // returns or a setter runs; they are copied here, before either.
-                let (key, value) = unsafe {
-                    (
-                        EnvoyBuffer { ptr: h.key_ptr, length: h.key_length }.to_vec(),
-                        EnvoyBuffer { ptr: h.value_ptr, length: h.value_length }.to_vec(),
-                    )
-                };
-                (String::from_utf8_lossy(&key).into_owned(), value)
-            })
-            .collect()
+        // SAFETY: both buffers of each header point into Envoy's header map, valid until
+        // this hook returns or a setter runs; `from_pairs` copies them, before either.
+        Headers::from_pairs(raw.iter().map(|h| unsafe {
+            (
+                EnvoyBuffer { ptr: h.key_ptr, length: h.key_length }.as_slice(),
+                EnvoyBuffer { ptr: h.value_ptr, length: h.value_length }.as_slice(),
+            )
+        }))
     }
 
     /// The first value of response header `name`.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use webhook_guard::host::{CalloutId, Flow, Host, Level, MetricId, RequestHost};
+use webhook_guard::request::Headers;
 use webhook_guard::shared::SharedStore;
 use webhook_guard::stream::Stream;
 use webhook_guard::verify::cert::PeerCertForm;
@@ -51,7 +52,7 @@ impl Guard {
 
     pub fn on_request_headers(&mut self, f: &Filter, end_of_stream: bool) -> Flow {
         #[cfg(feature = "panic-test")]
-        if f.request_headers().iter().any(|(name, _)| name.eq_ignore_ascii_case(PANIC_TEST_HEADER)) {
+        if f.request_headers().contains(PANIC_TEST_HEADER) {
             panic!("panic-test: injected by request");
         }
         let flow =
@@ -144,7 +145,7 @@ impl Host for RequestSide<'_> {
 }
 
 impl RequestHost for RequestSide<'_> {
-    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+    fn request_headers(&self) -> Headers {
         self.filter.request_headers()
     }
 

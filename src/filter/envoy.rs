@@ -8,6 +8,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
 
 use crate::host::{CalloutId, Host, Level, MetricId, PluginHost, RequestHost};
+use crate::request::Headers;
 use crate::shared::{Conflict, SharedStore};
 use crate::verify::cert::PeerCertForm;
 
@@ -63,8 +64,8 @@ impl Host for Envoy {
 }
 
 impl RequestHost for Envoy {
-    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
-        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
+    fn request_headers(&self) -> Headers {
+        super::abi::request_header_map().and_then(Headers::from_map).unwrap_or_default()
     }
 
     fn client_address(&self) -> Option<String> {

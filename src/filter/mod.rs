@@ -3,6 +3,7 @@
 //! to the core with [`envoy::Envoy`] as the host, and map the core's [`Flow`] to an
 //! [`Action`].
 
+mod abi;
 mod envoy;
 
 use std::sync::Arc;

@@ -189,20 +189,29 @@ fn fetched_keys_that_lack_the_token_kid_refuse_it_as_unknown() {
 }
 
 #[test]
-fn a_flood_before_the_first_fetch_sends_one_callout_and_the_others_get_503() {
+fn a_flood_before_the_first_fetch_sends_a_bounded_number_of_callouts_and_the_rest_get_503() {
+    use crate::fetch::MAX_FETCHES_IN_FLIGHT;
     let mut envoy = FakeEnvoy::at(NOW_MS);
     let plugin = plugin(&mut envoy, "", "");
-    let mut first = request(&envoy, "k1", 1, "r-0");
-    let mut waiting = Stream::new(Arc::clone(&plugin));
-    assert_eq!(waiting.on_request_headers(&mut first, true), Flow::Buffer);
-    for i in 1..20 {
+    let mut waiting = Vec::new();
+    for i in 0..MAX_FETCHES_IN_FLIGHT {
+        let mut req = request(&envoy, "k1", 1, &format!("w-{i}"));
+        let mut stream = Stream::new(Arc::clone(&plugin));
+        assert_eq!(stream.on_request_headers(&mut req, true), Flow::Buffer, "a burst waits for the keys");
+        waiting.push((stream, req));
+    }
+    for i in 0..20 {
         let mut req = request(&envoy, "k1", 1, &format!("r-{i}"));
         assert_eq!(Stream::new(Arc::clone(&plugin)).on_request_headers(&mut req, true), Flow::Stop);
         assert_eq!(req.reply.as_ref().map(|r| r.status), Some(503));
     }
-    let [sent] = envoy.take_callouts().try_into().unwrap();
-    assert_eq!(denied(&envoy, "list_unavailable"), 19);
-    assert_eq!(waiting.on_callout_response(&mut first, sent.id, 200, &jwks(&[("k1", 1)])), Flow::Continue);
+    let sent = envoy.take_callouts();
+    assert_eq!(sent.len(), MAX_FETCHES_IN_FLIGHT, "one callout per waiting request, no more");
+    assert_eq!(denied(&envoy, "list_unavailable"), 20);
+    for ((mut stream, mut req), callout) in waiting.into_iter().zip(sent) {
+        assert_eq!(stream.on_callout_response(&mut req, callout.id, 200, &jwks(&[("k1", 1)])), Flow::Continue);
+    }
+    assert_eq!(envoy.metric("webhook_guard.keys.allowed"), Some(MAX_FETCHES_IN_FLIGHT as u64));
 }
 
 #[test]

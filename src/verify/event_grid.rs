@@ -99,7 +99,7 @@ impl EventGrid {
     /// `None` when the request is no handshake (it is then forwarded, its checks
     /// passed); else the answer, or why it cannot be given.
     pub fn handshake(&self, head: &RequestHead, body: &[u8]) -> Option<Result<Reply, Denial>> {
-        if head.method == Self::METHOD {
+        if head.method() == Self::METHOD {
             return Some(self.abuse_protection(head));
         }
         let declared = match head.headers.get_one("aeg-event-type") {

@@ -355,7 +355,21 @@ impl JwtCheck {
             return Err(Denial::TokenMalformed);
         };
 
-        let header = JoseHeader::read(&base64url_decode(header_b64)?)?;
+        // The three segments decoded into one buffer, one after the other. A segment
+        // that does not decode is refused where it is needed, as if decoded there: the
+        // header first, then the allow-list, then the payload and the signature.
+        let mut decoded = Vec::with_capacity(
+            base64::decoded_len_estimate(header_b64.len())
+                + base64::decoded_len_estimate(payload_b64.len())
+                + base64::decoded_len_estimate(signature_b64.len()),
+        );
+        base64url_decode_into(header_b64, &mut decoded)?;
+        let header_end = decoded.len();
+        let rest_decoded = base64url_decode_into(payload_b64, &mut decoded)
+            .map(|()| decoded.len())
+            .and_then(|payload_end| base64url_decode_into(signature_b64, &mut decoded).map(|()| payload_end));
+        let (header_json, rest) = decoded.split_at_checked(header_end).ok_or(Denial::TokenMalformed)?;
+        let header = JoseHeader::read(header_json)?;
         // The allow-list decides before anything else: `none`, and any algorithm of the
         // other family (HS* on a JWKS route, RS*/ES* on a secrets route), is not in it.
         let allowed = match &self.keys {
@@ -387,8 +401,9 @@ impl JwtCheck {
         if payload_b64.is_empty() {
             return Err(Denial::TokenMalformed);
         }
-        let payload_json = base64url_decode(payload_b64)?;
-        let signature = base64url_decode(signature_b64)?;
+        let payload_end = rest_decoded?;
+        let (payload_json, signature) =
+            rest.split_at_checked(payload_end - header_end).ok_or(Denial::TokenMalformed)?;
         let signing_input = token.get(..header_b64.len() + 1 + payload_b64.len()).ok_or(Denial::TokenMalformed)?;
         let secret_id = match &self.keys {
             Keys::Secrets { secrets, macs, .. } => {
@@ -403,7 +418,7 @@ impl JwtCheck {
                     .iter()
                     .zip(keys)
                     .filter(|(s, _)| s.is_live(now))
-                    .find(|(_, key)| bool::from(key.tag(&[signing_input]).matches(&signature)))
+                    .find(|(_, key)| bool::from(key.tag(&[signing_input]).matches(signature)))
                     .ok_or(Denial::TokenSignatureMismatch)?;
                 Some(secret.id.as_str())
             }
@@ -419,14 +434,14 @@ impl JwtCheck {
                     Selection::AlgorithmMismatch => return Err(Denial::TokenKeyAlgorithmMismatch),
                     Selection::KidRequired => return Err(Denial::TokenKidMissing),
                 };
-                if !candidates.iter().any(|k| k.verify(algorithm, signing_input, &signature)) {
+                if !candidates.iter().any(|k| k.verify(algorithm, signing_input, signature)) {
                     return Err(Denial::TokenSignatureMismatch);
                 }
                 None
             }
         };
 
-        let claims = Claims::read(&payload_json)?;
+        let claims = Claims::read(payload_json)?;
         self.check_claims(&claims, now)?;
         Ok(secret_id)
     }
@@ -478,12 +493,12 @@ impl JwtCheck {
                 return Err(Denial::TokenTooOld);
             }
         }
-        if !self.issuers.is_empty() && !c.iss.as_ref().is_some_and(|iss| self.issuers.contains(iss)) {
+        if !self.issuers.is_empty() && !c.iss.as_deref().is_some_and(|iss| self.issuers.iter().any(|i| i == iss)) {
             return Err(Denial::TokenIssuerMismatch);
         }
         self.check_audience(c.aud.as_ref())?;
         if let Some(subjects) = &self.subjects {
-            if !c.sub.as_ref().is_some_and(|sub| subjects.contains(sub)) {
+            if !c.sub.as_deref().is_some_and(|sub| subjects.iter().any(|s| s == sub)) {
                 return Err(Denial::TokenSubjectMismatch);
             }
         }
@@ -619,9 +634,10 @@ fn compile_list(list: &[String], path: &str, what: &str, omit: &str) -> Result<V
 
 /// base64url without padding (RFC 7515 2). The engine also refuses non-zero trailing
 /// bits, so each token has one encoding and a signature cannot be re-spelled.
-fn base64url_decode(segment: &[u8]) -> Result<Vec<u8>, Denial> {
+/// Decode one base64url segment (no padding, canonical bits), appended to `out`.
+fn base64url_decode_into(segment: &[u8], out: &mut Vec<u8>) -> Result<(), Denial> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).map_err(|_| Denial::TokenMalformed)
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_vec(segment, out).map_err(|_| Denial::TokenMalformed)
 }
 
 fn is_ows(b: &u8) -> bool {

@@ -15,6 +15,9 @@ Retry-After) and after it (the last good keys serve)."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import hashlib
+import hmac
 import json
 import subprocess
 import time
@@ -40,6 +43,7 @@ AUDIENCE = "webhooks"
 EMAIL = "pusher@project.iam.gserviceaccount.com"
 GOOGLE_AUDIENCE = "https://hooks.example.test/pubsub"
 BODY = b'{"type":"record.created","id":42}'
+GITHUB_SECRET = "jwks-e2e-github-secret-7c1d"
 
 
 def make_keys() -> dict:
@@ -92,6 +96,9 @@ class Lab:
         # keys are not there when the tests' requests arrive.
         self.api.answer("/jwks-late", status=500)
         self.api.answer("/jwks-never", status=500)
+        self.api.answer("/jwks-chunked", status=500)
+        self.api.answer("/jwks-both", status=500)
+        self.api.answer("/jwks-burst", status=500)
         self.api.answer("/oauth2/v3/certs", list={"keys": [dict(public_jwk("r1", self.keys["r1"][0]),
                                                                  alg="RS256", use="sig")]})
         policy = {"api": "v1", "routes": [
@@ -106,6 +113,15 @@ class Lab:
                            "jwks": {"remote": timing("/jwks-late", retry_seconds=600, timeout_ms=4000)}}),
             route("never", {"algorithms": ["RS256"], "audiences": [AUDIENCE],
                             "jwks": {"remote": timing("/jwks-never", retry_seconds=600, timeout_ms=1000)}}),
+            route("chunked", {"algorithms": ["RS256"], "audiences": [AUDIENCE],
+                              "jwks": {"remote": timing("/jwks-chunked", retry_seconds=600, timeout_ms=4000)}}),
+            route("burst", {"algorithms": ["RS256"], "audiences": [AUDIENCE],
+                            "jwks": {"remote": timing("/jwks-burst", retry_seconds=600, timeout_ms=4000)}}),
+            # A token and a body signature: the body checks run once the keys are in.
+            {"name": "both", "match": {"path_prefix": "/hooks/both"}, "checks": {
+                "jwt": {"algorithms": ["RS256"], "audiences": [AUDIENCE],
+                        "jwks": {"remote": timing("/jwks-both", retry_seconds=600, timeout_ms=4000)}},
+                "signature": {"scheme": "github", "secrets": [{"id": "gh", "value": GITHUB_SECRET}]}}},
             # Google's path on the mock; the preset knows Google's authority and path.
             route("google", {"preset": "google", "audiences": [GOOGLE_AUDIENCE], "emails": [EMAIL],
                              "jwks": {"remote": {"cluster": "jwks_api", "refresh_seconds": 3600,
@@ -119,7 +135,7 @@ class Lab:
         for name, keys in (("keys", 4), ("mail", 4), ("google", 1)):
             mtls.wait_for(lambda n=name, k=keys: (mtls.gauge(self.envoy, mtls.list_metric(n, "jwt", "entries")) or 0)
                           >= k, 10, f"{name}'s JWKS to load")
-        for name in ("late", "never"):
+        for name in ("late", "never", "chunked", "both", "burst"):
             failed = mtls.list_metric(name, "jwt", "fetch_failed")
             mtls.wait_for(lambda f=failed: self.envoy.stats(f).get(f, 0) >= 1, 10, f"{name}'s first fetch to fail")
 
@@ -288,6 +304,67 @@ def test_a_request_before_the_first_fetch_waits_for_the_keys_and_is_forwarded_on
     for _ in range(4):
         accepted(lab, upstream, "late", token)
     assert len(lab.api.hits_of("/jwks-late")) == hits + 1
+
+
+def test_a_burst_before_the_first_fetch_waits_for_the_keys_and_every_request_is_forwarded(lab, upstream):
+    token = lab.sign("r1", "RS256")
+    lab.api.answer("/jwks-burst", list=jwks(lab.keys), slow=1.0)
+    hits = len(lab.api.hits_of("/jwks-burst"))
+    before = denials.counters(lab.envoy, "burst.")
+    # Four requests at once, spread over both workers, none of which has the keys yet.
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(lab.envoy, "/hooks/burst", token), range(4)))
+    assert [r.status for r in answers] == [200] * 4, [(r.status, r.body) for r in answers]
+    recs = upstream.requests()
+    assert len(recs) == 4 and all(r.body == BODY for r in recs)
+    assert denials.wait_counter_delta(lab.envoy, "burst", before, {"allowed": 4}) == {"allowed": 4}
+    # Each waiting request fetched for itself (no host wakes one request from another's
+    # answer), never more than the four.
+    assert 1 <= len(lab.api.hits_of("/jwks-burst")) - hits <= 4
+    upstream.reset()
+
+
+def test_a_body_that_arrives_while_the_request_waits_is_held_then_forwarded_whole(lab, upstream):
+    token = lab.sign("r1", "RS256")
+    lab.api.answer("/jwks-chunked", list=jwks(lab.keys), slow=1.0)
+    chunks = [b'{"type":"record.', b'created","id":', b'42}']
+    before = denials.counters(lab.envoy, "chunked.")
+    # The chunks arrive while the keys are being fetched (0.3 s apart, the keys after 1 s).
+    resp = harness.http1_chunked(lab.envoy.port, "/hooks/chunked",
+                                 [("Content-Type", "application/json"), ("Authorization", f"Bearer {token}")],
+                                 chunks, delay=0.3)
+    assert resp.status == 200, (resp.status, resp.body)
+    [rec] = upstream.requests()
+    assert rec.body == b"".join(chunks) == BODY
+    assert rec.header_values("x-webhook-guard") == ["route=chunked"]
+    assert denials.wait_counter_delta(lab.envoy, "chunked", before, {"allowed": 1}) == {"allowed": 1}
+    upstream.reset()
+
+
+@pytest.mark.parametrize("tampered", [False, True])
+def test_a_body_signature_is_checked_on_the_body_held_while_the_keys_were_fetched(lab, upstream, tampered):
+    token = lab.sign("r1", "RS256")
+    if not tampered:
+        lab.api.answer("/jwks-both", list=jwks(lab.keys), slow=1.5)
+    signature = "sha256=" + hmac.new(GITHUB_SECRET.encode(), BODY, hashlib.sha256).hexdigest()
+    sent = BODY.replace(b"42", b"43") if tampered else BODY
+    chunks = [sent[:10], sent[10:20], sent[20:]]
+    before = denials.counters(lab.envoy, "both.")
+    # The whole body arrives (0.9 s) before the keys (1.5 s) on the first request.
+    resp = harness.http1_chunked(lab.envoy.port, "/hooks/both",
+                                 [("Content-Type", "application/json"), ("Authorization", f"Bearer {token}"),
+                                  ("X-Hub-Signature-256", signature)], chunks, delay=0.3)
+    if tampered:
+        assert resp.status == 401, (resp.status, resp.body)
+        upstream.assert_nothing_reached()
+        want = {"denied.signature_mismatch": 1}
+    else:
+        assert resp.status == 200, (resp.status, resp.body)
+        [rec] = upstream.requests()
+        assert rec.body == BODY
+        upstream.reset()
+        want = {"allowed": 1, "secret.gh.matched": 1}
+    assert denials.wait_counter_delta(lab.envoy, "both", before, want) == want
 
 
 def test_a_request_waiting_for_keys_the_server_never_sends_gets_503_after_the_timeout(lab, upstream):

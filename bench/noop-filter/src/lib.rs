@@ -6,7 +6,10 @@
 //! - `noop`: nothing (the price of any proxy-wasm filter);
 //! - `buffer`: hold the headers until the whole body has arrived, as webhook-guard does;
 //! - `body`: with `buffer`, copy the complete body into the VM (`get_http_request_body`);
-//! - `headers`: read the whole request header map (`get_http_request_headers_bytes`);
+//! - `headers`: read the whole request header map (`get_http_request_headers_bytes`:
+//!   the SDK copies every name and value out of the buffer Envoy fills);
+//! - `headers_raw`: read the whole request header map as the one buffer Envoy fills
+//!   (`proxy_get_header_map_pairs`), as webhook-guard does;
 //! - `header1`, `header5`: read one / five single headers;
 //! - `property`: read `source.address`;
 //! - `time`: read the clock;
@@ -33,6 +36,7 @@ struct Ops {
     buffer: bool,
     body: bool,
     headers: bool,
+    headers_raw: bool,
     header1: bool,
     header5: bool,
     property: bool,
@@ -65,6 +69,7 @@ impl RootContext for Root {
                     ops.body = true;
                 }
                 "headers" => ops.headers = true,
+                "headers_raw" => ops.headers_raw = true,
                 "header1" => ops.header1 = true,
                 "header5" => ops.header5 = true,
                 "property" => ops.property = true,
@@ -109,6 +114,9 @@ impl HttpContext for Filter {
         }
         if ops.headers {
             std::hint::black_box(self.get_http_request_headers_bytes());
+        }
+        if ops.headers_raw {
+            std::hint::black_box(request_header_map());
         }
         if ops.header1 {
             std::hint::black_box(self.get_http_request_header_bytes("x-hub-signature-256"));
@@ -170,4 +178,22 @@ impl HttpContext for Filter {
         }
         Action::Continue
     }
+}
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(map_type: u32, return_map_data: *mut *mut u8, return_map_size: *mut usize) -> u32;
+}
+
+/// The request header map in proxy-wasm's serialized layout, owned by the filter.
+fn request_header_map() -> Option<Vec<u8>> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: both out-pointers are live locals Envoy writes during the call.
+    if unsafe { proxy_get_header_map_pairs(0, &mut data, &mut size) } != 0 || data.is_null() {
+        return None;
+    }
+    // SAFETY: Envoy allocated `size` bytes with this module's `proxy_on_memory_allocate`
+    // (the SDK's global-allocator slice) and hands them over, as `get_map_bytes` takes them.
+    Some(unsafe { Vec::from_raw_parts(data, size, size) })
 }

@@ -1,8 +1,13 @@
-use super::token::{member_texts, Date};
+use super::token::{Claims, Date, JoseHeader};
 use super::*;
 use base64::Engine;
 
 const SECRET: &str = "jwt-test-secret";
+
+fn base64url_decode(segment: &[u8]) -> Result<Vec<u8>, Denial> {
+    let mut out = Vec::new();
+    super::base64url_decode_into(segment, &mut out).map(|()| out)
+}
 const NOW: u64 = 1_700_000_000;
 
 fn env(name: &str) -> Option<String> {
@@ -422,18 +427,50 @@ fn claims_must_be_an_object_with_numeric_dates() {
 }
 
 #[test]
-fn member_texts_are_the_values_as_written() {
-    let texts = |json: &str| -> Vec<String> {
-        member_texts(json.as_bytes()).iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect()
+fn claims_are_read_from_the_values_as_written() {
+    let dates = |json: &str| {
+        Claims::read(json.as_bytes()).map(|c| {
+            let d = |d: Option<Date>| d.map(|d| (d.floor, d.ceil));
+            (d(c.exp), d(c.nbf), d(c.iat), c.iss.map(|s| s.into_owned()))
+        })
     };
-    assert_eq!(texts("{}"), Vec::<String>::new());
-    assert_eq!(texts(" { } "), Vec::<String>::new());
-    assert_eq!(texts(r#"{"exp":1.5e3}"#), ["1.5e3"]);
+    assert_eq!(dates("{}"), Ok((None, None, None, None)));
+    assert_eq!(dates(" { } "), Ok((None, None, None, None)));
+    assert_eq!(dates(r#"{"exp":1.5e3}"#), Ok((Some((1500, 1500)), None, None, None)));
+    // Ignored members of any shape, strings holding the JSON's own punctuation, white
+    // space around every token, escapes in names and values.
     assert_eq!(
-        texts(r#" { "a" : { "b" : [1, {"c":"}"}], "d":"x,y" } , "exp" : 17e-1 , "s":"q\"}:,[" ,"n":null,"e":[] } "#),
-        [r#"{ "b" : [1, {"c":"}"}], "d":"x,y" }"#, "17e-1", r#""q\"}:,[""#, "null", "[]"]
+        dates(
+            r#" { "a" : { "b" : [1, {"c":"}"}], "d":"x,y" } , "exp" : 17e-1 , "s":"q\"}:,[" ,"n":null,"e":[] , "nbf":-0, "i\u0073s":"a\/b", "iat" : 1700000000.5 } "#
+        ),
+        Ok((Some((1, 2)), Some((0, 0)), Some((1_700_000_000, 1_700_000_001)), Some("a/b".to_string())))
     );
-    assert_eq!(texts("{\"a\\\\\":1,\"b\":\"\\\\\",\"c\":-0}"), ["1", r#""\\""#, "-0"]);
+    // A member it ignores is still JSON by serde_json's rules; one it reads is read once.
+    for bad in [
+        r#"{"x":1e400}"#,
+        r#"{"x":[1e400]}"#,
+        r#"{"exp":1,"exp":1}"#,
+        r#"{"exp":1,"e\u0078p":2}"#,
+        r#"{"iss":"a"} x"#,
+        r#"[{"exp":1}]"#,
+        r#"{"exp":1,}"#,
+        r#"{"exp":01}"#,
+    ] {
+        assert_eq!(dates(bad).err(), Some(Denial::TokenMalformed), "{bad}");
+    }
+    let header = |json: &str| {
+        JoseHeader::read(json.as_bytes()).map(|h| (h.alg.into_owned(), h.kid.map(|k| k.into_owned()), h.crit))
+    };
+    assert_eq!(
+        header(r#"{"alg":"HS256","x":{"alg":"none"},"kid":"k\u0031"}"#),
+        Ok(("HS256".into(), Some("k1".into()), false))
+    );
+    assert_eq!(header(r#"{"alg":"HS256","crit":null}"#), Ok(("HS256".into(), None, true)));
+    for bad in
+        [r#"{"kid":"k"}"#, r#"{"alg":null}"#, r#"{"alg":"HS256","alg":"HS256"}"#, r#"{"alg":"HS256","y":-1e400}"#]
+    {
+        assert_eq!(header(bad).err(), Some(Denial::TokenMalformed), "{bad}");
+    }
 }
 
 /// A number the filter takes for a date is exactly one `str::parse::<f64>` reads as

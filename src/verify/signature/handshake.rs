@@ -90,7 +90,7 @@ impl Handshake {
     /// `None` when the request is not this handshake (it is then checked as a webhook);
     /// an error when it is one but cannot be answered.
     pub fn recognise(self, head: &RequestHead, body: &[u8]) -> Option<Result<Request, Denial>> {
-        let get = head.method == "GET";
+        let get = head.method() == "GET";
         let param = |name: &str| -> Result<Option<String>, Denial> {
             let v = query_param(head, name).map_err(|_| Denial::SignatureMalformed)?;
             v.map(|v| String::from_utf8(v).map_err(|_| Denial::SignatureMalformed)).transpose()
@@ -154,7 +154,7 @@ impl Handshake {
                     Ok(Request::TokenEcho { token: token.into_bytes(), challenge })
                 })())
             }
-            Handshake::TrelloHead => (head.method == "HEAD").then(|| Ok(Request::Echo { challenge: String::new() })),
+            Handshake::TrelloHead => (head.method() == "HEAD").then(|| Ok(Request::Echo { challenge: String::new() })),
             Handshake::OktaVerification => {
                 if !get {
                     return None;

@@ -585,8 +585,8 @@ impl Scheme {
                 Part::Body => Cow::Borrowed(r.body),
                 Part::Timestamp => Cow::Borrowed(p.timestamp.as_deref().unwrap_or_default()),
                 Part::Id => Cow::Borrowed(p.id.as_deref().unwrap_or_default()),
-                Part::Method => Cow::Borrowed(r.head.method.as_bytes()),
-                Part::Path => Cow::Borrowed(r.head.raw_path.as_bytes()),
+                Part::Method => Cow::Borrowed(r.head.method().as_bytes()),
+                Part::Path => Cow::Borrowed(r.head.raw_path().as_bytes()),
                 Part::Query => Cow::Borrowed(template::query(r.head)),
                 Part::Url => {
                     let u = template::url(r.head, r.public_url);

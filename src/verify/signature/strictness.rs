@@ -227,6 +227,100 @@ fn generic_list_rules_and_declared_headers() {
     }
 }
 
+// Calendly's page: its example splits `Calendly-Webhook-Signature` at `,` and `=` as
+// written, keeps the last `t`, compares lower-case hex strings, and refuses a message
+// three minutes old; nothing is said of one ahead.
+#[test]
+fn calendly_reads_its_header_as_the_page_does() {
+    let c = with_secrets("calendly", &["k"]);
+    let sig = |t: u64| hex("k", &[t.to_string().as_bytes(), b".", BODY]);
+    let at = |now: u64, h: &str| c.verify(&req(now, "POST", "/c", &[("calendly-webhook-signature", h)]), BODY);
+    let s = sig(NOW);
+    assert_eq!(at(NOW, &format!("t={NOW},v1={s}")), Ok("k0"));
+    // Unknown and pair-less items are skipped; of two `t`, the last is the one read.
+    assert_eq!(at(NOW, &format!("t={NOW},v0=abc,x,v1={s}")), Ok("k0"));
+    assert_eq!(at(NOW, &format!("t={},t={NOW},v1={s}", NOW - 10)), Ok("k0"));
+    assert_eq!(at(NOW, &format!("t={NOW},t={},v1={s}", NOW - 10)), Err(Denial::SignatureMismatch));
+    // A space before an item makes it another key, as in the example.
+    assert_eq!(at(NOW, &format!("t={NOW}, v1={s}")), Err(Denial::SignatureMissing));
+    assert_eq!(at(NOW, &format!("t={NOW},v1={}", s.to_uppercase())), Err(Denial::SignatureMalformed));
+    // 180 s old passes, 181 s does not; ahead, the shared allowance for clock skew.
+    assert_eq!(at(NOW + 180, &format!("t={NOW},v1={s}")), Ok("k0"));
+    assert_eq!(at(NOW + 181, &format!("t={NOW},v1={s}")), Err(Denial::TimestampOutOfTolerance));
+    assert_eq!(at(NOW - CLOCK_SKEW_SECONDS, &format!("t={NOW},v1={s}")), Ok("k0"));
+    assert_eq!(at(NOW - CLOCK_SKEW_SECONDS - 1, &format!("t={NOW},v1={s}")), Err(Denial::TimestampOutOfTolerance));
+}
+
+// CircleCI's page: a comma-separated list read as written, `v1` the lower-case hex
+// HMAC-SHA256 of the body; its own example signatures hold.
+#[test]
+fn circleci_reads_its_header_as_the_page_does() {
+    let c = with_secrets("circleci", &["secret"]);
+    let at = |h: &str, body: &[u8]| c.verify(&req(NOW, "POST", "/c", &[("circleci-signature", h)]), body);
+    let page = "734cc62f32841568f45715aeb9f4d7891324e6d948e4c6c60c0621cdac48623a";
+    assert_eq!(at(&format!("v1={page}"), b"hello world"), Ok("k0"));
+    assert_eq!(at(&format!("v1={page},v2=abc,v3=def"), b"hello world"), Ok("k0"));
+    assert_eq!(at(&format!("v1={}", page.to_uppercase()), b"hello world"), Err(Denial::SignatureMalformed));
+    // A space before the item makes another key; an item without `=` fails the split.
+    assert_eq!(at(&format!("v0=abc, v1={page}"), b"hello world"), Err(Denial::SignatureMissing));
+    assert_eq!(at(&format!("v1={page},x"), b"hello world"), Err(Denial::SignatureMalformed));
+    assert_eq!(at(&format!("v1={page}"), b"hello world!"), Err(Denial::SignatureMismatch));
+}
+
+// @shopify/shopify-api's validate: a non-empty body, read as text; the base64 compared whole.
+#[test]
+fn shopify_refuses_what_its_library_refuses() {
+    let c = with_secrets("shopify", &["k"]);
+    let at = |sig: &str, body: &[u8]| c.verify(&req(NOW, "POST", "/s", &[("x-shopify-hmac-sha256", sig)]), body);
+    assert_eq!(at(&b64("k", &[BODY]), BODY), Ok("k0"));
+    assert_eq!(at(&b64("k", &[b""]), b""), Err(Denial::SignatureMalformed));
+    let latin1 = b"{\"note\":\"h\xe9llo\"}";
+    assert_eq!(at(&b64("k", &[latin1]), latin1), Err(Denial::SignatureMalformed));
+    // The last character of a 32-byte MAC in base64 carries two unused bits: another
+    // character there is another string, refused as the library's comparison would.
+    let sig = b64("k", &[BODY]);
+    let last = sig.as_bytes()[sig.len() - 2];
+    let other = if last == b'A' { 'B' } else { 'A' };
+    let changed = format!("{}{other}=", &sig[..sig.len() - 2]);
+    assert_ne!(at(&changed, BODY), Ok("k0"));
+}
+
+// Microsoft's outgoing-webhook sample: the body read as UTF-8 text, `HMAC <base64>` compared whole.
+#[test]
+fn microsoft_teams_compares_the_header_as_its_sample_does() {
+    let token = base64::engine::general_purpose::STANDARD.encode(b"teams security token 0123456789ab");
+    let c = with_secrets("microsoft_teams", &[&token]);
+    let key = base64::engine::general_purpose::STANDARD.decode(&token).unwrap();
+    let mac = |body: &[u8]| base64::engine::general_purpose::STANDARD.encode(compute(Algorithm::Sha256, &key, &[body]));
+    let at = |h: &str, body: &[u8]| c.verify(&req(NOW, "POST", "/t", &[("authorization", h)]), body);
+    assert_eq!(at(&format!("HMAC {}", mac(BODY)), BODY), Ok("k0"));
+    assert_eq!(at(&format!("hmac {}", mac(BODY)), BODY), Err(Denial::SignatureMalformed));
+    assert_eq!(at(&format!("HMAC  {}", mac(BODY)), BODY), Err(Denial::SignatureMalformed));
+    let latin1 = b"{\"text\":\"h\xe9llo\"}";
+    assert_eq!(at(&format!("HMAC {}", mac(latin1)), latin1), Err(Denial::SignatureMalformed));
+}
+
+#[test]
+fn gitlab_token_is_compared_whole() {
+    let c = check(r#"{"scheme":"gitlab","secrets":[{"value":"glpat-token-1"}]}"#);
+    let h = |t: &str| req(NOW, "POST", "/g", &[("x-gitlab-token", t)]);
+    assert_eq!(c.verify(&h("glpat-token-1"), b"{}"), Ok("0"));
+    for bad in ["glpat-token-", "glpat-token-12", "GLPAT-TOKEN-1", ""] {
+        assert!(c.verify(&h(bad), b"{}").is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn docusign_any_of_its_hundred_headers() {
+    let c = check(r#"{"scheme":"docusign","secrets":[{"value":"k"}]}"#);
+    let sig = b64("k", &[b"{}"]);
+    assert_eq!(c.verify(&req(NOW, "POST", "/d", &[("x-docusign-signature-100", &sig)]), b"{}"), Ok("0"));
+    assert_eq!(
+        c.verify(&req(NOW, "POST", "/d", &[("x-docusign-signature-101", &sig)]), b"{}"),
+        Err(Denial::SignatureMissing)
+    );
+}
+
 #[test]
 fn sendgrid_takes_der_signatures_only() {
     let (key, der, body) = (SENDGRID_KEY, SENDGRID_SIGNATURE, SENDGRID_BODY);

@@ -100,17 +100,17 @@ pub fn url<'a>(head: &'a RequestHead, public_url: Option<&str>) -> Cow<'a, [u8]>
         .or_else(|| first(":scheme"))
         .unwrap_or(b"https");
     let authority = first(":authority").or_else(|| first("host")).unwrap_or_default();
-    let mut u = Vec::with_capacity(scheme.len() + 3 + authority.len() + head.raw_path.len());
+    let mut u = Vec::with_capacity(scheme.len() + 3 + authority.len() + head.raw_path().len());
     u.extend_from_slice(scheme);
     u.extend_from_slice(b"://");
     u.extend_from_slice(authority);
-    u.extend_from_slice(head.raw_path.as_bytes());
+    u.extend_from_slice(head.raw_path().as_bytes());
     Cow::Owned(u)
 }
 
 /// The query string of `:path`, without `?`.
 pub fn query(head: &RequestHead) -> &[u8] {
-    match head.raw_path.split_once('?') {
+    match head.raw_path().split_once('?') {
         Some((_, q)) => q.as_bytes(),
         None => b"",
     }

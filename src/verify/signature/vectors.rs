@@ -562,16 +562,6 @@ fn okta_verification_get_is_answered_only_with_the_hook_secret() {
     assert_eq!(c.handshake_method(), Some("GET"));
 }
 
-#[test]
-fn gitlab_token_is_compared_whole() {
-    let c = check(r#"{"scheme":"gitlab","secrets":[{"value":"glpat-token-1"}]}"#);
-    let h = |t: &str| req(NOW, "POST", "/g", &[("x-gitlab-token", t)]);
-    assert_eq!(c.verify(&h("glpat-token-1"), b"{}"), Ok("0"));
-    for bad in ["glpat-token-", "glpat-token-12", "GLPAT-TOKEN-1", ""] {
-        assert!(c.verify(&h(bad), b"{}").is_err(), "{bad:?}");
-    }
-}
-
 // The hapi-dropbox-webhooks library's test vector: secret "the_secret".
 #[test]
 fn dropbox_library_vector() {
@@ -580,17 +570,6 @@ fn dropbox_library_vector() {
     let h = req(NOW, "POST", "/d", &[("x-dropbox-signature", sig)]);
     assert_eq!(c.verify(&h, br#"{"delta": {"users": [12345]}}"#), Ok("0"));
     assert_eq!(c.verify(&h, br#"{"delta": {"users": [12346]}}"#), Err(Denial::SignatureMismatch));
-}
-
-#[test]
-fn docusign_any_of_its_hundred_headers() {
-    let c = check(r#"{"scheme":"docusign","secrets":[{"value":"k"}]}"#);
-    let sig = base64::engine::general_purpose::STANDARD.encode(mac(Mac::Sha256, b"k", &[b"{}"]));
-    assert_eq!(c.verify(&req(NOW, "POST", "/d", &[("x-docusign-signature-100", &sig)]), b"{}"), Ok("0"));
-    assert_eq!(
-        c.verify(&req(NOW, "POST", "/d", &[("x-docusign-signature-101", &sig)]), b"{}"),
-        Err(Denial::SignatureMissing)
-    );
 }
 
 // Mollie's validators (PHP and TypeScript SDKs) take every value of X-Mollie-Signature,

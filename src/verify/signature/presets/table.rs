@@ -77,7 +77,9 @@ pub fn all() -> Vec<Preset> {
         row(
             n,
             "https://developers.facebook.com/docs/graph-api/webhooks/getting-started",
-            body_hex("x-hub-signature-256", "sha256=", SHA256),
+            // Meta's sample app (fbsamples/messenger-platform-samples, verifyRequestSignature)
+            // compares its lower-case hex digest with the header's as strings.
+            body_hex("x-hub-signature-256", "sha256=", SHA256).lower_hex(),
         )
         .handshake(Handshake::MetaVerifyToken)
     };
@@ -115,8 +117,12 @@ pub fn all() -> Vec<Preset> {
         row(
             "shopify",
             "https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook",
-            body_b64("x-shopify-hmac-sha256", "", SHA256),
+            // The library refuses an empty body and signs the body as text; it compares
+            // base64 strings, as the strict base64 here does.
+            body_b64("x-shopify-hmac-sha256", "", SHA256).body(BodyRule::NonEmptyText),
         )
+        .verifier("@shopify/shopify-api (npm): shopify.webhooks.validate")
+        .note("a signed request without `X-Shopify-Topic`, `X-Shopify-Shop-Domain`, `X-Shopify-API-Version` or `X-Shopify-Webhook-Id` is forwarded; the library refuses it as malformed")
         .delivery("x-shopify-webhook-id"),
         // Standard Webhooks' own library reads the `webhook-*` headers only; the preset
         // also takes the `svix-*` spelling of the same scheme (the contract has always
@@ -232,10 +238,17 @@ pub fn all() -> Vec<Preset> {
         row(
             "calendly",
             "https://developer.calendly.com/api-docs/overview/webhooks/webhook-signatures",
+            // The page's example splits at `,` and `=` as written, keeps the last `t` and the
+            // last `v1`, compares its lower-case hex digest with it as strings, and refuses a
+            // message more than three minutes old; it says nothing of one ahead.
             list("calendly-webhook-signature", ",", b'=', &[("v1", SHA256)], Hex, "{timestamp}.{body}")
-                .ts_member("t", Seconds),
+                .ts_member("t", Seconds)
+                .rules(MUX_LIST)
+                .lower_hex(),
         )
-        .window(180, 180),
+        .window(180, CLOCK_SKEW_SECONDS)
+        .theirs(Some(180), None)
+        .note("every `v1` item is tried, and a `t` or `v1` value holding `=` is refused; the page's example takes the last `v1` and reads each value up to a second `=`"),
         row(
             "pagerduty",
             "https://developer.pagerduty.com/docs/verifying-webhook-signatures",
@@ -281,7 +294,9 @@ pub fn all() -> Vec<Preset> {
         row(
             "lemonsqueezy",
             "https://docs.lemonsqueezy.com/help/webhooks/signing-requests",
-            body_hex("x-signature", "", SHA256),
+            // Lemon Squeezy's Laravel package (lmsqueezy/laravel, VerifyWebhookSignature)
+            // compares its lower-case hex digest with the header's (hash_equals).
+            body_hex("x-signature", "", SHA256).lower_hex(),
         ),
         row(
             "razorpay",
@@ -309,13 +324,21 @@ pub fn all() -> Vec<Preset> {
         row(
             "segment",
             "https://www.twilio.com/docs/segment/connections/destinations/catalog/actions-webhook",
-            body_hex("x-signature", "", SHA1),
+            // Segment's docs (the Webhooks destination's "Authentication") compare the
+            // lower-case hex digest with the header (`===`).
+            body_hex("x-signature", "", SHA1).lower_hex(),
         ),
         row(
             "circleci",
             "https://circleci.com/docs/guides/integration/outbound-webhooks/",
-            list("circleci-signature", ",", b'=', &[("v1", SHA256)], Hex, "{body}"),
-        ),
+            // The page's Python example splits at `,` and each item at `=` as written (an item
+            // without one, or with two, fails it), keeps `v1`, and compares its lower-case hex
+            // digest with it as strings.
+            list("circleci-signature", ",", b'=', &[("v1", SHA256)], Hex, "{body}")
+                .rules(ListRules { trim: false, ..ListRules::DEFAULT })
+                .lower_hex(),
+        )
+        .note("every `v1` item is tried, and an unknown item holding a second `=` is ignored; the page's example takes the last `v1` and fails on any item with two `=`"),
         {
             // One header per Connect key, X-DocuSign-Signature-1 up to -100.
             let names: Vec<String> = (1..=100).map(|i| format!("x-docusign-signature-{i}")).collect();
@@ -369,7 +392,9 @@ pub fn all() -> Vec<Preset> {
         row(
             "microsoft_teams",
             "https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-outgoing-webhook",
-            body_b64("authorization", "HMAC ", SHA256).keys(KeyFormat::new("", Base64)),
+            // Microsoft's sample (OfficeDev/msteams-samples-outgoing-webhook-nodejs) reads the
+            // body as UTF-8 text and compares `HMAC <base64>` with the whole header (`===`).
+            body_b64("authorization", "HMAC ", SHA256).keys(KeyFormat::new("", Base64)).body(BodyRule::Text),
         ),
         row(
             "twitter",
@@ -460,13 +485,16 @@ pub fn all() -> Vec<Preset> {
         row(
             "gitea",
             "https://docs.gitea.com/usage/webhooks",
-            body_hex("x-gitea-signature", "", SHA256),
+            // The page's example compares its lower-case hex digest with the header (`!==`).
+            body_hex("x-gitea-signature", "", SHA256).lower_hex(),
         )
         .delivery("x-gitea-delivery"),
         row(
             "terraform",
             "https://developer.hashicorp.com/terraform/cloud-docs/workspaces/settings/notifications",
-            body_hex("x-tfe-notification-signature", "", SHA512),
+            // The API docs' sample (notification configurations, "Notification Authenticity")
+            // compares its lower-case hex digest with the header (`!=`).
+            body_hex("x-tfe-notification-signature", "", SHA512).lower_hex(),
         ),
         row(
             "buildkite",
