@@ -14,8 +14,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::token::{once, read_object, string, Date, JoseHeader};
-use super::{base64url_decode, MAX_TOKEN_BYTES};
+use super::token::{Claims, JoseHeader};
+use super::{base64url_decode_into, MAX_TOKEN_BYTES};
 use crate::denial::Denial;
 use crate::error::{ConfigError, Env};
 use crate::json::{self, Json};
@@ -160,7 +160,13 @@ impl PlaidCheck {
         else {
             return Err(Denial::TokenMalformed);
         };
-        let header = JoseHeader::read(&base64url_decode(header_b64)?)?;
+        let decode = |segment: &[u8]| -> Result<Vec<u8>, Denial> {
+            let mut out = Vec::new();
+            base64url_decode_into(segment, &mut out)?;
+            Ok(out)
+        };
+        let header_json = decode(header_b64)?;
+        let header = JoseHeader::read(&header_json)?;
         // Plaid's first step: "Ensure that the value of the alg field is ES256".
         if header.alg != KeyAlgorithm::Es256.name() {
             return Err(Denial::TokenAlgorithmNotAllowed);
@@ -168,7 +174,7 @@ impl PlaidCheck {
         if header.crit {
             return Err(Denial::TokenMalformed);
         }
-        let kid = header.kid.ok_or(Denial::TokenKidMissing)?;
+        let kid = header.kid.ok_or(Denial::TokenKidMissing)?.into_owned();
         if kid.is_empty()
             || kid.len() > MAX_KID_BYTES
             || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -178,8 +184,8 @@ impl PlaidCheck {
         if claims_b64.is_empty() {
             return Err(Denial::TokenMalformed);
         }
-        let claims = base64url_decode(claims_b64)?;
-        let signature = base64url_decode(signature_b64)?;
+        let claims = decode(claims_b64)?;
+        let signature = decode(signature_b64)?;
         let input = token.get(..header_b64.len() + 1 + claims_b64.len()).ok_or(Denial::TokenMalformed)?;
         Ok(Token { kid, input, signature, claims })
     }
@@ -212,15 +218,16 @@ impl PlaidCheck {
         if !key.key.verify(KeyAlgorithm::Es256, t.input, &t.signature) {
             return Err(Denial::TokenSignatureMismatch);
         }
-        let (mut iat, mut hash) = (None, None);
-        for (name, value, text) in read_object(&t.claims)? {
-            match name.as_str() {
-                "iat" => once(&mut iat, Date::read(&value, text)?)?,
-                "request_body_sha256" => once(&mut hash, string(value)?)?,
-                _ => {}
-            }
-        }
-        let iat = iat.ok_or(Denial::TokenIatMissing)?;
+        // The registered claims as the jwt check reads them (each at most once), then
+        // Plaid's own claim, a string written once.
+        let iat = Claims::read(&t.claims)?.iat.ok_or(Denial::TokenIatMissing)?;
+        let Ok(Json::Object(members)) = json::parse(&t.claims) else { return Err(Denial::TokenMalformed) };
+        let mut hashes = members.iter().filter(|(k, _)| k == "request_body_sha256").map(|(_, v)| v);
+        let hash = match (hashes.next(), hashes.next()) {
+            (Some(Json::String(h)), None) => Some(h.clone()),
+            (None, _) => None,
+            _ => return Err(Denial::TokenMalformed),
+        };
         let now = i128::from(now);
         if iat.floor < now - i128::from(MAX_AGE_SECONDS) {
             return Err(Denial::TokenTooOld);
