@@ -13,8 +13,10 @@ use crate::verify::cert::{ClientCertCheck, ClientCertConfig};
 use crate::verify::event_grid::{EventGrid, EventGridConfig};
 use crate::verify::headers::{SecretHeader, SecretHeaderConfig};
 use crate::verify::ip::{IpAllowlist, IpAllowlistConfig};
+use crate::verify::jwt::plaid::{PlaidCheck, PlaidConfig};
 use crate::verify::jwt::{JwtCheck, JwtConfig};
 use crate::verify::payload::{PayloadCheck, PayloadConfig};
+use crate::verify::paypal::{PaypalCheck, PaypalConfig};
 use crate::verify::signature::{SignatureCheck, SignatureConfig};
 use crate::verify::sns::{SnsCheck, SnsConfig};
 use crate::wire;
@@ -63,6 +65,8 @@ pub struct ChecksConfig {
     pub jwt: Option<JwtConfig>,
     pub signature: Option<SignatureConfig>,
     pub developer_payload: Option<PayloadConfig>,
+    pub paypal: Option<PaypalConfig>,
+    pub plaid: Option<PlaidConfig>,
     pub sns: Option<SnsConfig>,
     pub event_grid: Option<EventGridConfig>,
 }
@@ -218,6 +222,14 @@ fn compile_route(
         Some(p) => Some(PayloadCheck::compile(p, &format!("{cp}.developer_payload"), env)?),
         None => None,
     };
+    let paypal = match &c.paypal {
+        Some(p) => Some(PaypalCheck::compile(p, &format!("{cp}.paypal"))?),
+        None => None,
+    };
+    let plaid = match &c.plaid {
+        Some(p) => Some(PlaidCheck::compile(p, &format!("{cp}.plaid"), env)?),
+        None => None,
+    };
     let sns = match &c.sns {
         Some(s) => Some(SnsCheck::compile(s, &format!("{cp}.sns"))?),
         None => None,
@@ -242,6 +254,8 @@ fn compile_route(
         signature,
         dedupe,
         payload,
+        paypal,
+        plaid,
         sns,
         event_grid,
         ..Checks::default()

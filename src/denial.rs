@@ -67,6 +67,13 @@ denials! {
     TokenKeyAlgorithmMismatch,
     /// No `kid`, and more than one key of the JWKS fits the token's `alg`.
     TokenKidMissing,
+    // keys from a directory (PayPal, Plaid)
+    /// A certificate URL in the request is not on the sender's hosts: never fetched.
+    CertUrlRefused,
+    /// The key the request names has expired (Plaid's `expired_at`, PayPal's certificate).
+    KeyExpired,
+    /// The signed hash of the body is not the hash of the body received.
+    BodyHashMismatch,
     // ip / rate
     ClientAddressUnknown,
     IpNotAllowed,
@@ -149,6 +156,9 @@ impl Denial {
             TokenKeyUnknown => "token_key_unknown",
             TokenKeyAlgorithmMismatch => "token_key_algorithm_mismatch",
             TokenKidMissing => "token_kid_missing",
+            CertUrlRefused => "cert_url_refused",
+            KeyExpired => "key_expired",
+            BodyHashMismatch => "body_hash_mismatch",
             ClientAddressUnknown => "client_address_unknown",
             IpNotAllowed => "ip_not_allowed",
             RateLimited => "rate_limited",
@@ -230,6 +240,14 @@ impl Denial {
             }
             TokenKeyAlgorithmMismatch => "the JWKS key the token names is of another type or alg than the token's alg",
             TokenKidMissing => "the token has no kid, and several keys of the JWKS fit its alg",
+            CertUrlRefused => {
+                "the certificate URL the request names is not HTTPS on the sender's own hosts and path: never fetched"
+            }
+            KeyExpired => {
+                "the key the request names has expired: Plaid's key endpoint marks it expired, or PayPal's \
+                 certificate is past its validity"
+            }
+            BodyHashMismatch => "the body's SHA-256 is not the hash the signed token carries (the body was changed)",
             ClientAddressUnknown => "the client address is not known",
             IpNotAllowed => "the client address is in no allowed CIDR",
             RateLimited => "the rate limit is spent",
@@ -244,6 +262,10 @@ impl Denial {
                 "only the client certificate's SHA-256 is known (Envoy before 1.38, or the native edition, without the certificate in \
                  x-forwarded-client-cert), it matches no SHA-256 pin, and the route pins SHA-1 thumbprints"
             }
+            ListUnavailable => {
+                "the check needs its remote list, JWKS, signing certificate or sender's key (PayPal, Plaid), which has \
+                 not loaded yet"
+            }
             SnsMessageMalformed => {
                 "the body is not an SNS message: not one JSON object, a member written twice or not a string, an \
                  unknown Type or SignatureVersion, or a Signature that is not base64"
@@ -254,7 +276,6 @@ impl Denial {
                 "SigningCertURL is not https://sns.<region>.amazonaws.com[.cn]/<name>.pem: never fetched"
             }
             SnsCertExpired => "the certificate SigningCertURL names has expired (or is not valid yet)",
-            ListUnavailable => "the check needs its remote list (or JWKS), which has not loaded yet",
             ListStale => "the remote list (or JWKS) is older than max_stale_seconds",
             FetchTimeout => {
                 "the request waited for a key the check had not fetched yet, and the key server did not answer within \

@@ -32,6 +32,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::denial::Denial;
+use crate::verify::directory::Wanted;
 
 pub mod certs;
 
@@ -64,6 +65,10 @@ pub enum Document {
     /// list's own upstream, read by the list's parser, published in the list's shared
     /// record (so its refresh, `max_stale_seconds` and metrics apply as to any fetch).
     List(String),
+    /// A sender's key the request names (PayPal's certificate by URL, Plaid's key by
+    /// `kid`): fetched with the callout its check prepared, read by the sender's parser
+    /// and kept in shared data under its record ([`crate::verify::directory`]).
+    Key(Box<Wanted>),
     /// A signing certificate named by URL in the message (AWS SNS `SigningCertURL`),
     /// whose URL the check's host rule accepted: fetched through `cluster` from
     /// `authority` and `path` (the URL's parts), read as an X.509 certificate in PEM
@@ -92,6 +97,7 @@ impl Need {
     pub fn key(&self) -> String {
         match &self.document {
             Document::List(name) => format!("list:{name}"),
+            Document::Key(w) => format!("key:{}", w.record),
             Document::Certificate(c) => format!("cert:{}", c.url),
         }
     }

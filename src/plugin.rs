@@ -143,6 +143,13 @@ impl Plugin {
                     limit: crate::remote_list::MAX_BODY_BYTES,
                 })
             }
+            Document::Key(w) => Some(Request {
+                cluster: w.cluster.clone(),
+                headers: w.headers.clone(),
+                body: w.body.clone(),
+                timeout: std::time::Duration::from_millis(w.timeout_ms),
+                limit: w.limit,
+            }),
             Document::Certificate(c) => Some(Request {
                 cluster: c.cluster.clone(),
                 headers: vec![
@@ -187,6 +194,10 @@ impl Plugin {
                         m.fetch_failed(host);
                     }
                 }
+                Document::Key(w) => host.log(
+                    Level::Warn,
+                    &format!("webhook-guard: {} {} fetch for a waiting request failed: {failure}", w.kind, w.record),
+                ),
                 Document::Certificate(c) => host.log(
                     Level::Warn,
                     &format!("webhook-guard: certificate {} fetch for a waiting request failed: {failure}", c.url),
@@ -215,6 +226,11 @@ impl Plugin {
                     Level::Info,
                     &format!("webhook-guard: remote list {name} loaded for a waiting request, {entries} entries"),
                 );
+                Ok(())
+            }
+            Document::Key(w) => {
+                crate::verify::directory::accept(w, body, now_ms / 1000, host.store()).map_err(Failure::Malformed)?;
+                host.log(Level::Info, &format!("webhook-guard: {} {} fetched for a waiting request", w.kind, w.record));
                 Ok(())
             }
             Document::Certificate(c) => {

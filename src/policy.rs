@@ -13,13 +13,16 @@ use crate::shared::SharedStore;
 use crate::verify::cert::{
     normalize_thumbprint, read_presented, CertOrigin, ClientCertCheck, PeerCertForm, ThumbprintSet,
 };
+use crate::verify::directory::Judged;
 use crate::verify::event_grid::EventGrid;
 use crate::verify::headers::SecretHeader;
 use crate::verify::ip::CidrSet;
 use crate::verify::ip::IpAllowlist;
 use crate::verify::jwk::KeySet;
+use crate::verify::jwt::plaid::PlaidCheck;
 use crate::verify::jwt::JwtCheck;
 use crate::verify::payload::PayloadCheck;
+use crate::verify::paypal::PaypalCheck;
 use crate::verify::signature::handshake::Reply;
 use crate::verify::signature::SignatureCheck;
 use crate::verify::sns::{SnsCheck, Unverified};
@@ -73,6 +76,8 @@ pub struct Checks {
     pub signature: Option<SignatureCheck>,
     pub dedupe: Option<Dedupe>,
     pub payload: Option<PayloadCheck>,
+    pub paypal: Option<PaypalCheck>,
+    pub plaid: Option<PlaidCheck>,
     /// Event Grid's endpoint validation, answered behind the route's authentication.
     pub event_grid: Option<EventGrid>,
     pub sns: Option<SnsCheck>,
@@ -92,6 +97,8 @@ impl Checks {
             && self.jwt.is_none()
             && self.signature.is_none()
             && self.payload.is_none()
+            && self.paypal.is_none()
+            && self.plaid.is_none()
             && self.sns.is_none()
     }
 }
@@ -315,10 +322,13 @@ impl Route {
 
     /// Whether any check of this route reads the body (so it must be buffered).
     pub fn needs_body(&self) -> bool {
-        self.checks.signature.is_some()
-            || self.checks.payload.is_some()
-            || self.checks.event_grid.is_some()
-            || self.checks.sns.is_some()
+        let c = &self.checks;
+        c.signature.is_some()
+            || c.payload.is_some()
+            || c.event_grid.is_some()
+            || c.sns.is_some()
+            || c.paypal.is_some()
+            || c.plaid.is_some()
     }
 
     /// Ids of every secret of this route's checks (for metrics declared up front).
@@ -585,12 +595,58 @@ impl Route {
                 },
             }
         }
+        self.check_senders(head, body, mode, lookups, &mut f);
+        if f.need.is_some() {
+            return f;
+        }
         if let Some(payload) = &self.checks.payload {
             if mode == Mode::Monitor || f.denials.is_empty() {
                 f.record("developer_payload", payload.verify(body, head.now));
             }
         }
         f
+    }
+
+    /// PayPal and Plaid, with the key they name from shared data. A key not fetched yet
+    /// is waited for when the request can wait (`Findings::need`), else refuses the
+    /// request with 503 (`list_unavailable`).
+    fn check_senders(
+        &self,
+        head: &RequestHead,
+        body: &[u8],
+        mode: Mode,
+        lookups: Option<&dyn Lookups>,
+        f: &mut Findings,
+    ) {
+        let c = &self.checks;
+        if c.paypal.is_none() && c.plaid.is_none() {
+            return;
+        }
+        let empty = crate::shared::MemoryStore::default();
+        let store = lookups.map_or(&empty as &dyn SharedStore, |l| l.store());
+        let may_fetch = lookups.is_some_and(|l| l.may_fetch());
+        let cert = |url: &str| lookups.and_then(|l| l.signing_cert(url));
+        let judged = [
+            c.paypal.as_ref().map(|p| p.judge(head, body, &cert)),
+            c.plaid.as_ref().map(|p| p.judge(head, body, store)),
+        ];
+        for j in judged.into_iter().flatten() {
+            if mode == Mode::Enforce && !f.denials.is_empty() {
+                return;
+            }
+            match j {
+                Judged::Verdict(Ok(())) => {}
+                Judged::Verdict(Err(d)) => f.denials.push(d),
+                Judged::Lacks(need) if may_fetch => {
+                    f.need = Some(need);
+                    return;
+                }
+                Judged::Lacks(_) => {
+                    f.denials.push(Denial::ListUnavailable);
+                    f.retry_after = Some(f.retry_after.unwrap_or(RETRY_AFTER_SECONDS));
+                }
+            }
+        }
     }
 
     /// The message id that replay protection keys on, when the route has `dedupe`: the
@@ -604,6 +660,9 @@ impl Route {
         Some((dedupe, id))
     }
 }
+
+/// `Retry-After` of a request refused for a key not fetched yet.
+const RETRY_AFTER_SECONDS: u64 = 10;
 
 /// A static set missed while the remote list cannot be used. A check that has only the
 /// remote list cannot run: 503 before the first good fetch, 403 once the list is stale

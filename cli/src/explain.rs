@@ -30,7 +30,7 @@ struct Offline {
     store: MemoryStore,
     /// PEM of the certificate the client presented on the connection (`--client-cert`).
     cert_pem: Option<Vec<u8>>,
-    /// The SNS signing certificate (`--signing-cert`), as Envoy would have fetched it.
+    /// The SNS or PayPal signing certificate (`--signing-cert`), as Envoy would have fetched it.
     signing_cert: Option<Arc<SigningCert>>,
 }
 
@@ -76,8 +76,8 @@ fn why(d: Denial) -> String {
     let hint = match d {
         // Offline a remote list is never there: Envoy fetches it.
         Denial::ListUnavailable => {
-            return "the check needs its remote list, JWKS or signing certificate, which Envoy fetches: not known \
-                    here (for sns, pass --signing-cert PEM)"
+            return "the check needs its remote list, JWKS, signing certificate or sender's key, which Envoy fetches: \
+                    not known here (for sns and paypal, pass --signing-cert PEM)"
                 .into()
         }
         Denial::ClientAddressUnknown => "pass --client ADDR",
@@ -180,7 +180,13 @@ fn steps(
         let d = denial_of(body, &mut j, |r| r.starts_with("sns_") || r == "signature_mismatch" || list(r));
         push("sns", d.map_or(Outcome::Pass(None), Outcome::Fail));
     }
-    for (check, present) in [("signature", c.signature.is_some()), ("developer_payload", c.payload.is_some())] {
+    let body_checks = [
+        ("signature", c.signature.is_some()),
+        ("paypal", c.paypal.is_some()),
+        ("plaid", c.plaid.is_some()),
+        ("developer_payload", c.payload.is_some()),
+    ];
+    for (check, present) in body_checks {
         if !present {
             continue;
         }

@@ -33,7 +33,7 @@ pub struct KeyArg {
 }
 
 /// A private key read for a public-key algorithm.
-enum PrivateKey {
+pub(crate) enum PrivateKey {
     Rsa(Box<rsa::RsaPrivateKey>),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
@@ -41,7 +41,7 @@ enum PrivateKey {
 }
 
 /// The key in `path`, of the type `alg` needs. The error never quotes the file.
-fn load_key(path: &Path, alg: KeyAlgorithm) -> Result<PrivateKey, String> {
+pub(crate) fn load_key(path: &Path, alg: KeyAlgorithm) -> Result<PrivateKey, String> {
     use rsa::pkcs1::DecodeRsaPrivateKey as _;
     use rsa::pkcs8::DecodePrivateKey as _;
     let bad = |why: &str| format!("{}: {why}", path.display());
@@ -68,7 +68,7 @@ fn load_key(path: &Path, alg: KeyAlgorithm) -> Result<PrivateKey, String> {
 
 /// The JWS signature of `input` (RFC 7518: PKCS#1 v1.5 or PSS with a salt as long as the
 /// hash, ECDSA as R || S, Ed25519).
-fn sign(key: &PrivateKey, alg: KeyAlgorithm, input: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn sign(key: &PrivateKey, alg: KeyAlgorithm, input: &[u8]) -> Result<Vec<u8>, String> {
     use sha2::{Digest as _, Sha256, Sha384, Sha512};
     let mut rng = rand_core::OsRng;
     let rsa_failed = |e: rsa::Error| format!("RSA signing failed: {e}");

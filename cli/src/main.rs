@@ -3,6 +3,7 @@
 
 mod capture;
 mod check;
+mod directory;
 mod explain;
 mod jwt;
 mod plugin;
@@ -16,7 +17,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use webhook_guard::verify::signature::presets;
 
 #[derive(Parser)]
 #[command(
@@ -63,7 +63,7 @@ enum Command {
     Sign {
         /// The provider's scheme (see --list); or --config and --route.
         #[arg(long, value_name = "NAME", hide_possible_values = true,
-              value_parser = clap::builder::PossibleValuesParser::new(presets::names()),
+              value_parser = clap::builder::PossibleValuesParser::new(sign::scheme_names()),
               required_unless_present_any = ["config", "list", "sns_cert_url"], conflicts_with = "config")]
         scheme: Option<String>,
         /// Sign an Amazon SNS message (the body, without its signature members) with the
@@ -112,6 +112,8 @@ enum Command {
         /// Variables Envoy would have in its environment, as for `check`.
         #[arg(long, value_name = "FILE", requires = "config")]
         env_file: Option<PathBuf>,
+        #[command(flatten)]
+        directory: Box<sign::DirectoryArgs>,
         /// Unix seconds to sign at (default: now).
         #[arg(long, hide = true)]
         now: Option<u64>,
@@ -140,8 +142,8 @@ enum Command {
         /// The certificate the client presented on the TLS connection (PEM).
         #[arg(long, value_name = "PEM")]
         client_cert: Option<PathBuf>,
-        /// The signing certificate an SNS message names in SigningCertURL (PEM), which
-        /// Envoy would fetch.
+        /// The signing certificate an SNS message names in SigningCertURL, or a PayPal
+        /// message in PAYPAL-CERT-URL (PEM), which Envoy would fetch.
         #[arg(long, value_name = "PEM")]
         signing_cert: Option<PathBuf>,
         /// Unix seconds to check timestamps and tokens at (default: now).
@@ -232,6 +234,7 @@ fn main() -> ExitCode {
             config,
             route,
             env_file,
+            directory,
             now,
         } => {
             if config.is_none() && !key.is_given() {
@@ -239,7 +242,20 @@ fn main() -> ExitCode {
             }
             let route = config.zip(route).map(|(c, r)| (c, r, env_file));
             let now = now.unwrap_or_else(secret::unix_now);
-            let a = sign::Args { scheme, route, key, body, timestamp, id, url, method, curl, public_key, now };
+            let a = sign::Args {
+                scheme,
+                route,
+                key,
+                body,
+                timestamp,
+                id,
+                url,
+                method,
+                curl,
+                public_key,
+                now,
+                directory: *directory,
+            };
             sign::run(a, &mut std::io::stdout().lock())
         }
         Command::Thumbprint { cert } => thumbprint::run(&cert),

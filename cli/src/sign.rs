@@ -10,7 +10,7 @@ use webhook_guard::verify::signature::model::Algorithm;
 use webhook_guard::verify::signature::presets;
 use webhook_guard::verify::signature::sign::{Message, PrivateKey, Signed, Signer, SigningKey};
 
-use crate::{check, plugin, secret};
+use crate::{check, directory, plugin, secret};
 
 /// Where the key comes from: at most one of these.
 #[derive(clap::Args, Debug)]
@@ -26,7 +26,8 @@ pub struct KeyArg {
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
     /// The private key, for discord, telnyx, sendgrid and Standard Webhooks v1a: PKCS#8 PEM
-    /// (`openssl genpkey`), SEC1 PEM (`openssl ecparam -genkey`), or 32 bytes in hex.
+    /// (`openssl genpkey`), SEC1 PEM (`openssl ecparam -genkey`), or 32 bytes in hex; for
+    /// paypal an RSA key (PKCS#8 or PKCS#1 PEM), for plaid a P-256 key (PEM).
     #[arg(long, value_name = "FILE")]
     pub private_key: Option<PathBuf>,
 }
@@ -52,6 +53,28 @@ pub struct Args {
     pub curl: Option<String>,
     pub public_key: bool,
     pub now: u64,
+    pub directory: DirectoryArgs,
+}
+
+/// The fields only the senders with keys from a directory sign (PayPal, Plaid).
+#[derive(clap::Args, Debug, Default)]
+pub struct DirectoryArgs {
+    /// paypal: the webhook's id (signed in every message).
+    #[arg(long, value_name = "ID")]
+    pub webhook_id: Option<String>,
+    /// paypal: the certificate URL sent in PAYPAL-CERT-URL.
+    #[arg(long, value_name = "URL")]
+    pub cert_url: Option<String>,
+    /// plaid: the key id sent in the token's header.
+    #[arg(long, value_name = "KID")]
+    pub kid: Option<String>,
+}
+
+/// Every `--scheme` name: the presets, then PayPal and Plaid.
+pub fn scheme_names() -> Vec<&'static str> {
+    let mut names = presets::names();
+    names.extend(directory::SENDERS);
+    names
 }
 
 /// The URL signed when neither `--url` nor `--curl` says: the demo Envoy's listener.
@@ -83,10 +106,32 @@ pub fn list(out: &mut dyn Write) -> std::io::Result<ExitCode> {
         }
     }
     writeln!(out, "{:<width$}  {:<21}  with --config FILE --route NAME: the route's own fields", "generic", "secret")?;
+    // The senders whose key is fetched: signed here, verified by their own checks.
+    let senders = [
+        (
+            "paypal",
+            "private key (RSA)",
+            "PAYPAL-TRANSMISSION-SIG over <id>|<time>|<webhook id>|<crc32>; --webhook-id, --cert-url (checks.paypal)",
+            "https://developer.paypal.com/api/rest/webhooks/rest/",
+        ),
+        (
+            "plaid",
+            "private key (P-256)",
+            "Plaid-Verification: ES256 JWT with iat and request_body_sha256; --kid (checks.plaid)",
+            "https://plaid.com/docs/api/webhooks/webhook-verification/",
+        ),
+    ];
+    for (name, key, summary, source) in senders {
+        writeln!(out, "{name:<width$}  {key:<21}  {summary}")?;
+        writeln!(out, "{indent}source: {source}")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(a: Args, out: &mut dyn Write) -> Result<ExitCode, String> {
+    if let Some(sender) = a.scheme.as_deref().filter(|s| directory::SENDERS.contains(s)) {
+        return run_directory(sender, &a, out);
+    }
     if let Some((config, route, env_file)) = &a.route {
         let env_file = match env_file {
             Some(p) => secret::read_env_file(p)?,
@@ -174,6 +219,47 @@ pub fn run(a: Args, out: &mut dyn Write) -> Result<ExitCode, String> {
     };
     out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// PayPal and Plaid: the headers, signed with `--private-key`, as lines or a curl command.
+fn run_directory(sender: &str, a: &Args, out: &mut dyn Write) -> Result<ExitCode, String> {
+    let key = a
+        .key
+        .private_key
+        .as_deref()
+        .ok_or_else(|| format!("{sender} signs with a private key: give --private-key PEM"))?;
+    let (body, body_file) = read_body(a.body.as_deref())?;
+    let fields = directory::Fields {
+        body: &body,
+        now: a.now,
+        timestamp: a.timestamp.as_deref(),
+        id: a.id.as_deref(),
+        webhook_id: a.directory.webhook_id.as_deref(),
+        cert_url: a.directory.cert_url.as_deref(),
+        kid: a.directory.kid.as_deref(),
+    };
+    let headers = directory::headers(sender, key, &fields)?;
+    let text = match &a.curl {
+        Some(target) => {
+            let signed = Signed { url: target.clone(), headers, body, body_changed: false };
+            curl_line(&a.method, target, &signed, body_file.as_deref())?
+        }
+        None => headers.iter().map(|(n, v)| format!("{n}: {v}\n")).collect(),
+    };
+    out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_body(path: Option<&Path>) -> Result<(Vec<u8>, Option<PathBuf>), String> {
+    match path {
+        None => Ok((Vec::new(), None)),
+        Some(p) if p == Path::new("-") => {
+            let mut b = Vec::new();
+            std::io::stdin().read_to_end(&mut b).map_err(|e| format!("stdin: {e}"))?;
+            Ok((b, None))
+        }
+        Some(p) => Ok((std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?, Some(p.to_path_buf()))),
+    }
 }
 
 /// A request to an `event_grid` route (Event Grid signs nothing): the route's secret

@@ -47,6 +47,8 @@ fn policy() -> String {
             route("std", "/std", serde_json::json!({"signature": {"scheme": "standard", "secrets": [{"value": STANDARD}]}})),
             route("payload", "/payload", serde_json::json!({"developer_payload": {"secrets": [{"id": "p", "value": PAYLOAD}]}})),
             route("cert", "/cert", serde_json::json!({"client_cert": {"thumbprints": ["ab".repeat(32)], "source": "xfcc"}})),
+            route("paypal", "/paypal", serde_json::json!({"paypal": {"webhook_id": "W1", "certificates": {"cluster": "paypal_api"}}})),
+            route("plaid", "/plaid", serde_json::json!({"plaid": {"client_id": {"value": "c1"}, "secret": {"value": "plaid-explain-s3cret"}, "keys": {"cluster": "plaid_api"}}})),
             route("all", "/all", serde_json::json!({
                 "ip_allowlist": {"cidrs": ["10.0.0.0/8"]},
                 "headers": [{"name": "x-token", "secrets": [{"id": "tok", "value": TOKEN}]}],
@@ -121,8 +123,46 @@ fn each_denial_reason_is_named_with_its_check() {
     let std_key = b"explain standard key 46";
     let std_sig = format!("v1,{}", hmac_b64(std_key, format!("msg_1.{ts}.{gh_body}").as_bytes()));
     let iat = format!("iat:={NOW}");
+    let paypal = |url: &str| -> Vec<(&str, String)> {
+        vec![
+            ("PAYPAL-TRANSMISSION-ID", "t-1".into()),
+            ("PAYPAL-TRANSMISSION-TIME", webhook_guard::time::format_rfc3339(NOW)),
+            ("PAYPAL-TRANSMISSION-SIG", "c2lnbmF0dXJl".into()),
+            ("PAYPAL-CERT-URL", url.into()),
+            ("PAYPAL-AUTH-ALGO", "SHA256withRSA".into()),
+        ]
+    };
     let cases: Vec<Refused> = vec![
         ("/ip", vec![], "{}", vec!["--client", "192.0.2.1"], "ip_allowlist", "ip_not_allowed", 403),
+        (
+            "/paypal",
+            paypal("https://evil.example/v1/notifications/certs/C-1"),
+            "{}",
+            vec![],
+            "paypal",
+            "cert_url_refused",
+            401,
+        ),
+        // Headers in PayPal's form: the certificate is what Envoy would fetch.
+        (
+            "/paypal",
+            paypal("https://api.paypal.com/v1/notifications/certs/C-1"),
+            "{}",
+            vec![],
+            "paypal",
+            "list_unavailable",
+            503,
+        ),
+        ("/plaid", vec![], "{}", vec![], "plaid", "token_missing", 401),
+        (
+            "/plaid",
+            vec![("Plaid-Verification", jwt(&["iss=x", &iat], "k"))],
+            "{}",
+            vec![],
+            "plaid",
+            "token_algorithm_not_allowed",
+            401,
+        ),
         ("/ip", vec![], "{}", vec![], "ip_allowlist", "client_address_unknown", 403),
         ("/remote", vec![], "{}", vec!["--client", "10.0.0.1"], "ip_allowlist", "list_unavailable", 503),
         ("/hdr", vec![], "{}", vec![], "headers x-token", "header_missing", 401),

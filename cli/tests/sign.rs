@@ -235,7 +235,7 @@ fn list_shows_every_preset_once() {
     let names: Vec<&str> =
         r.stdout.lines().filter(|l| !l.starts_with(' ')).map(|l| l.split_whitespace().next().unwrap()).collect();
     let mut want: Vec<&str> = webhook_guard::verify::signature::presets::names();
-    want.push("generic");
+    want.extend(["generic", "paypal", "plaid"]);
     assert_eq!(names, want);
     assert!(
         r.stdout.contains(

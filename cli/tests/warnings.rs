@@ -113,6 +113,23 @@ fn copyleaks_listener_and_cluster_warnings() {
     // The login's cluster too.
     let (codes, _) = warnings("c.yaml", &edit(&cl, "- name: copyleaks_id", "- name: copyleaks_id_renamed"));
     assert_eq!(codes, ["unknown_cluster"]);
+    // PayPal's and Plaid's clusters too (with a rate limit, so that is the only warning).
+    let sender = |check: &str| {
+        edit(
+            &cl,
+            r#""routes": ["#,
+            &format!(
+                r#""routes": [{{ "name": "sender", "match": {{ "path_exact": "/sender" }}, "checks": {{ "rate_limit": {{ "requests": 5, "per_seconds": 1, "by": "route" }}, {check} }} }},"#
+            ),
+        )
+    };
+    let paypal = r#""paypal": { "webhook_id": "W1", "certificates": { "cluster": "paypal_api" } }"#;
+    let plaid =
+        r#""plaid": { "client_id": { "value": "c" }, "secret": { "value": "s" }, "keys": { "cluster": "plaid_api" } }"#;
+    for check in [paypal, plaid] {
+        let (codes, _) = warnings("c.yaml", &sender(check));
+        assert_eq!(codes, ["unknown_cluster"], "{check}");
+    }
     // With clusters from CDS, a cluster the file does not define proves nothing.
     let cds = edit(&cl, "static_resources:", "dynamic_resources:\n  cds_config: { ads: {} }\nstatic_resources:");
     let (codes, _) = warnings("c.yaml", &edit(&cds, "- name: copyleaks_api", "- name: copyleaks_api_renamed"));
@@ -398,4 +415,18 @@ fn an_event_grid_route_whose_methods_leave_out_options() {
     // The default methods, or methods that include OPTIONS, let the handshake through.
     assert_eq!(warnings("p.json", &policy("")).0, Vec::<String>::new());
     assert_eq!(warnings("p.json", &policy(r#","methods":["post","options"]"#)).0, Vec::<String>::new());
+}
+
+#[test]
+fn a_paypal_or_plaid_route_without_a_rate_limit() {
+    let paypal = r#""paypal":{"webhook_id":"W1","certificates":{"cluster":"paypal_api"}}"#;
+    let plaid = r#""plaid":{"client_id":{"value":"c"},"secret":{"value":"s"},"keys":{"cluster":"plaid_api"}}"#;
+    let policy = |check: &str, rate: &str| {
+        format!(r#"{{"api":"v1","routes":[{{"name":"r","match":{{"path_exact":"/r"}},"checks":{{{check}{rate}}}}}]}}"#)
+    };
+    let rate = r#","rate_limit":{"requests":10,"per_seconds":1,"by":"route"}"#;
+    for check in [paypal, plaid] {
+        assert_eq!(warnings("p.json", &policy(check, "")), (vec!["fetched_keys_without_rate_limit".into()], 2));
+        assert_eq!(warnings("p.json", &policy(check, rate)).0, Vec::<String>::new());
+    }
 }

@@ -174,6 +174,18 @@ pub fn pem(data: &[u8]) {
     }
 }
 
+/// A signing certificate document (PayPal's certificate URL, SNS's): read, never a panic.
+pub fn sender_certificate(data: &[u8]) {
+    if let Ok(c) = webhook_guard::verify::x509::read_pem(data) {
+        let _ = c.is_valid_at(1_800_000_000);
+    }
+}
+
+/// An answer of Plaid's key endpoint, for the kid the fuzzer's request named.
+pub fn plaid_key(data: &[u8]) {
+    let _ = webhook_guard::verify::jwt::plaid::read_key_answer(data, "kid-1");
+}
+
 /// An `x-forwarded-client-cert` header value.
 pub fn xfcc(data: &[u8]) {
     if let Ok(Some(der)) = webhook_guard::verify::cert::xfcc_cert(data) {

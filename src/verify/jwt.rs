@@ -30,6 +30,7 @@ use crate::secret::{self, Secret, SecretSpec};
 use crate::verify::jwk::{KeyAlgorithm, KeySet, Selection};
 use crate::verify::mac::{self, KeyedMac};
 
+pub mod plaid;
 mod token;
 use token::{Audience, Claims, JoseHeader};
 

@@ -22,10 +22,11 @@ from test_cli import cli, write_config
 import provider_signing as ps
 from test_cli import CLI
 
-# The presets as the plugin defines them (its own list, first column of `sign --list`):
-# every one gets a route and a case.
-NAMES = [line.split()[0] for line in subprocess.run([str(CLI), "sign", "--list"], check=True, capture_output=True,
-                                                    text=True).stdout.splitlines() if not line.startswith(" ")][:-1]
+# The presets as the plugin defines them (its own list, first column of `sign --list`, up to
+# `generic`; the senders after it have checks of their own): every one gets a route and a case.
+LISTED = [line.split()[0] for line in subprocess.run([str(CLI), "sign", "--list"], check=True, capture_output=True,
+                                                     text=True).stdout.splitlines() if not line.startswith(" ")]
+NAMES = LISTED[:LISTED.index("generic")]
 
 SECRET = "e2e-sign-secret-8d3f1a"
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"e2e sign standard webhooks key 01").decode()
@@ -225,8 +226,9 @@ def test_list_names_every_preset():
     r = cli("sign", "--list")
     assert r.returncode == 0
     listed = [line.split()[0] for line in r.stdout.splitlines() if not line.startswith(" ")]
-    # Every preset the independent Python recipes sign, in the table's order, then generic.
-    assert listed == list(ps.SIGNERS) + ["generic"]
+    # Every preset the independent Python recipes sign, in the table's order, then generic,
+    # then the senders with checks of their own (test_directory_senders.py).
+    assert listed == list(ps.SIGNERS) + ["generic", "paypal", "plaid"]
     # Under each preset, indented: the page it follows.
     blocks = re.split(r"\n(?=\S)", r.stdout.strip())
     for name, block in zip(listed, blocks):

@@ -59,6 +59,7 @@ pub fn plugin(policy: &Value, opts: &Options, around: Option<&Around>, out: &mut
     }
     expired_secrets(policy, "", opts.now, out);
     event_grid_methods(policy, out);
+    fetched_keys_rate(policy, out);
     if let Some(version) = opts.envoy_version {
         envoy_release(policy, version, around.and_then(|a| a.hcm), out);
     }
@@ -79,6 +80,26 @@ fn event_grid_methods(policy: &Value, out: &mut Vec<Finding>) {
                 format!(
                     "route {} has event_grid but its methods leave out OPTIONS: Event Grid's CloudEvents \
                      validation gets 405 (Event Grid schema subscriptions validate with a POST)",
+                    route_name(r)
+                ),
+            ));
+        }
+    }
+}
+
+/// A route with `paypal` or `plaid` and no `rate_limit`: every certificate URL or key id
+/// a request names costs the filter one fetch (with Plaid's credentials) until it is known.
+fn fetched_keys_rate(policy: &Value, out: &mut Vec<Finding>) {
+    for (path, r) in routes(policy) {
+        let fetches = ["paypal", "plaid"].into_iter().find(|c| r.pointer(&format!("/checks/{c}")).is_some());
+        let Some(check) = fetches else { continue };
+        if r.pointer("/checks/rate_limit").is_none() {
+            out.push(Finding::warning(
+                "fetched_keys_without_rate_limit",
+                format!("{path}.checks"),
+                format!(
+                    "route {} has {check} but no rate_limit: each new certificate URL or key id a request names \
+                     makes the filter fetch it once, so a flood of invented ones becomes a flood of fetches",
                     route_name(r)
                 ),
             ));
@@ -406,17 +427,28 @@ pub fn envoy(policy: &Value, around: &Around, out: &mut Vec<Finding>) {
                 if let Some(login) = list.get("login") {
                     named.push((format!("{lp}.login.cluster"), login.get("cluster")));
                 }
-                for (fp, c) in named {
-                    let Some(c) = c.and_then(Value::as_str) else { continue };
-                    if !clusters.contains(c) {
-                        out.push(Finding::warning(
-                            "unknown_cluster",
-                            fp,
-                            format!("cluster \"{c}\" is not defined in static_resources.clusters: every fetch fails"),
-                        ));
-                    }
-                }
+                unknown_clusters(clusters, named, out);
             }
+            // The senders whose key is fetched for a request.
+            for (check, block) in [("paypal", "certificates"), ("plaid", "keys")] {
+                let Some(b) = r.pointer(&format!("/checks/{check}/{block}")) else { continue };
+                let named = vec![(format!("{p}.checks.{check}.{block}.cluster"), b.get("cluster"))];
+                unknown_clusters(clusters, named, out);
+            }
+        }
+    }
+}
+
+/// An `unknown_cluster` warning for each named cluster the config does not define.
+fn unknown_clusters(clusters: &BTreeSet<String>, named: Vec<(String, Option<&Value>)>, out: &mut Vec<Finding>) {
+    for (fp, c) in named {
+        let Some(c) = c.and_then(Value::as_str) else { continue };
+        if !clusters.contains(c) {
+            out.push(Finding::warning(
+                "unknown_cluster",
+                fp,
+                format!("cluster \"{c}\" is not defined in static_resources.clusters: every fetch fails"),
+            ));
         }
     }
 }
