@@ -410,6 +410,8 @@ pub fn all() -> Vec<Preset> {
         row(
             "xero",
             "https://developer.xero.com/documentation/guides/webhooks/configuring-your-server/",
+            // Xero's receivers (XeroAPI/xero-php-webhook, XeroWebhooksReceiver) compare the base64
+            // HMAC of the body with the header whole.
             body_b64("x-xero-signature", "", SHA256),
         ),
         {
@@ -665,6 +667,14 @@ pub fn all() -> Vec<Preset> {
         .theirs(None, None)
         .verifier("cashfree-pg (PyPI): cashfree_pg.api_client.Cashfree.PGVerifyWebhookSignature")
         .note("the timestamp must be milliseconds; the helper signs any timestamp text"),
+        {
+            let mut s = header("", "", SHA256, Base64, "").keys(KeyFormat::new("", Hex)).body(BodyRule::Json);
+            s.signature = SignatureAt::Items(Box::new(adyen_items()));
+            row("adyen", "https://docs.adyen.com/development-resources/webhooks/secure-webhooks/verify-hmac-signatures", s)
+                .verifier("Adyen (PyPI): Adyen.util.is_valid_hmac_notification, on each item")
+                .note("every item of `notificationItems` must verify, all with one key; the SDK checks the item it is given (the first, given the whole body)")
+                .note("a signed field of another JSON type than Adyen writes (a number or `null` for a string, an amount value that is a string or has a fraction), or a member named twice, is refused; the SDK signs Python's str() of it and Python's json keeps the last member")
+        },
         row(
             "notion",
             "https://developers.notion.com/reference/webhooks#step-3-validating-event-payloads-recommended",
@@ -674,14 +684,6 @@ pub fn all() -> Vec<Preset> {
             body_hex("x-notion-signature", "sha256=", SHA256),
         )
         .verifier("@notionhq/client (npm): verifyWebhookSignature"),
-        {
-            let mut s = header("", "", SHA256, Base64, "").keys(KeyFormat::new("", Hex)).body(BodyRule::Json);
-            s.signature = SignatureAt::Items(Box::new(adyen_items()));
-            row("adyen", "https://docs.adyen.com/development-resources/webhooks/secure-webhooks/verify-hmac-signatures", s)
-                .verifier("Adyen (PyPI): Adyen.util.is_valid_hmac_notification, on each item")
-                .note("every item of `notificationItems` must verify, all with one key; the SDK checks the item it is given (the first, given the whole body)")
-                .note("a signed field of another JSON type than Adyen writes (a number or `null` for a string, an amount value that is a string or has a fraction), or a member named twice, is refused; the SDK signs Python's str() of it and Python's json keeps the last member")
-        },
     ]
     .into_iter()
     .chain(BODY_MAC_ROWS.iter().map(body_mac_row))
