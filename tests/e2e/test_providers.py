@@ -189,7 +189,7 @@ def test_signature_from_the_future_is_refused_past_the_allowance(envoy, upstream
 
 
 # Presets whose provider compares its own lower-case hex digest with the header as text.
-LOWER_HEX = ["github", "linear", "mollie", "onfido", "gocardless", "notion", "asana", "sentry", "vercel", "dropbox", "mux",
+LOWER_HEX = ["github", "linear", "mollie", "onfido", "gocardless", "asana", "sentry", "vercel", "dropbox", "mux",
              "pagerduty", "bitbucket", "buildkite", "webex", "webflow", "airtable", "customerio", "checkout", "launchdarkly",
              "alchemy", "dwolla", "coinify"]
 
@@ -199,6 +199,10 @@ LOWER_HEX = ["github", "linear", "mollie", "onfido", "gocardless", "notion", "as
 LOWER_HEX += ["meta", "facebook", "instagram", "whatsapp", "gitea", "lemonsqueezy", "calendly", "circleci",
               "terraform", "segment"]
 
+# Cal.com's sender writes lower-case hex and its page compares the hashes; Paystack's
+# snippets compare the hex string.
+LOWER_HEX += ["calcom", "paystack"]
+
 
 @pytest.mark.parametrize("name", LOWER_HEX)
 def test_upper_case_hex_is_refused_where_the_provider_compares_strings(envoy, upstream, name):
@@ -206,6 +210,22 @@ def test_upper_case_hex_is_refused_where_the_provider_compares_strings(envoy, up
     upper = [(k, re.sub(r"[0-9a-f]{40,}", lambda m: m.group(0).upper(), v)) for k, v in headers]
     assert upper != headers
     assert post(envoy, path_of(name), upper, body).status == 401, name
+    upstream.assert_nothing_reached()
+
+
+def test_notion_reads_hex_in_either_case_after_its_exact_prefix(envoy, upstream):
+    """@notionhq/client's verifyWebhookSignature lower-cases the digits after `sha256=`
+    before comparing, so an upper-case digest passes; the prefix itself is matched as written."""
+    headers, body = signed("notion")
+    upper = [(k, re.sub(r"[0-9a-f]{64}", lambda m: m.group(0).upper(), v)) for k, v in headers]
+    assert upper != headers
+    assert post(envoy, "/p/notion", upper, body).status == 200
+    [rec] = upstream.requests()
+    assert rec.body == body
+    upstream.reset()
+    prefix = [(k, "SHA256=" + v.removeprefix("sha256=")) for k, v in headers]
+    assert post(envoy, "/p/notion", prefix, body).status == 401
+    assert post(envoy, "/p/notion", upper, tampered(body)).status == 401
     upstream.assert_nothing_reached()
 
 

@@ -300,6 +300,36 @@ fn microsoft_teams_compares_the_header_as_its_sample_does() {
     assert_eq!(at(&format!("HMAC {}", mac(latin1)), latin1), Err(Denial::SignatureMalformed));
 }
 
+// @notionhq/client 5.26.0 (verifyWebhookSignature): `sha256=` as written, the hex lower-cased
+// before it is compared, the body's bytes as given.
+#[test]
+fn notion_reads_hex_in_either_case_after_its_exact_prefix() {
+    let c = with_secrets("notion", &["secret_n"]);
+    let at = |h: &str, body: &[u8]| c.verify(&req(NOW, "POST", "/n", &[("x-notion-signature", h)]), body);
+    let sig = hex("secret_n", &[BODY]);
+    assert_eq!(at(&format!("sha256={sig}"), BODY), Ok("k0"));
+    assert_eq!(at(&format!("sha256={}", sig.to_ascii_uppercase()), BODY), Ok("k0"));
+    assert_eq!(at(&format!("SHA256={sig}"), BODY), Err(Denial::SignatureMalformed));
+    let bytes = b"{\"text\":\"h\xe9llo\"}";
+    assert_eq!(at(&format!("sha256={}", hex("secret_n", &[bytes])), bytes), Ok("k0"));
+}
+
+// X's receiver (xdevplatform/autohook, validateSignature): the body read as text, `sha256=`
+// and the base64 compared whole. Cal.com's sender writes lower-case hex.
+#[test]
+fn twitter_reads_a_text_body_and_calcom_lower_case_hex() {
+    let x = with_secrets("twitter", &["consumer"]);
+    let at = |h: &str, body: &[u8]| x.verify(&req(NOW, "POST", "/x", &[("x-twitter-webhooks-signature", h)]), body);
+    assert_eq!(at(&format!("sha256={}", b64("consumer", &[BODY])), BODY), Ok("k0"));
+    assert_eq!(at(&format!("SHA256={}", b64("consumer", &[BODY])), BODY), Err(Denial::SignatureMalformed));
+    let latin1 = b"{\"text\":\"h\xe9llo\"}";
+    assert_eq!(at(&format!("sha256={}", b64("consumer", &[latin1])), latin1), Err(Denial::SignatureMalformed));
+    let cal = with_secrets("calcom", &["cal"]);
+    let at = |h: &str| cal.verify(&req(NOW, "POST", "/c", &[("x-cal-signature-256", h)]), BODY);
+    assert_eq!(at(&hex("cal", &[BODY])), Ok("k0"));
+    assert_eq!(at(&hex("cal", &[BODY]).to_ascii_uppercase()), Err(Denial::SignatureMalformed));
+}
+
 #[test]
 fn gitlab_token_is_compared_whole() {
     let c = check(r#"{"scheme":"gitlab","secrets":[{"value":"glpat-token-1"}]}"#);

@@ -14,10 +14,11 @@ type BodyMacRow = (&'static str, &'static str, &'static str, Mac, Encoding, &'st
 
 #[rustfmt::skip]
 const BODY_MAC_ROWS: &[BodyMacRow] = &[
-    ("notion", "x-notion-signature", "sha256=", Mac::Sha256, Encoding::Hex, words("https://developers.notion.com/reference/webhooks#step-3-validating-event-payloads-recommended")),
     ("checkout", "cko-signature", "", Mac::Sha256, Encoding::Hex, words("https://www.checkout.com/docs/developer-resources/webhooks/manage-webhooks/receive-webhooks")),
+    // WooCommerce's sender (WC_Webhook::generate_signature): base64 of the HMAC-SHA256 of the body.
     ("woocommerce", "x-wc-webhook-signature", "", Mac::Sha256, Encoding::Base64, words("https://woocommerce.github.io/woocommerce-rest-api-docs/#webhooks")),
     ("tally", "tally-signature", "", Mac::Sha256, Encoding::Base64, words("https://tally.so/help/webhooks#securing-your-webhooks")),
+    // Paystack's snippets (PaystackOSS/doc-code-snippets) compare lower-case hex with `==`, `!==`.
     ("paystack", "x-paystack-signature", "", Mac::Sha512, Encoding::Hex, words("https://paystack.com/docs/payments/webhooks/#verify-event-origin")),
     ("heroku", "heroku-webhook-hmac-sha256", "", Mac::Sha256, Encoding::Base64, words("https://devcenter.heroku.com/articles/app-webhooks#securing-webhook-requests")),
     ("launchdarkly", "x-ld-signature", "", Mac::Sha256, Encoding::Hex, words("https://launchdarkly.com/docs/home/infrastructure/webhooks#sign-webhooks")),
@@ -401,12 +402,16 @@ pub fn all() -> Vec<Preset> {
         row(
             "twitter",
             "https://developer.x.com/en/docs/x-api/enterprise/account-activity-api/guides/securing-webhooks",
-            body_b64("x-twitter-webhooks-signature", "sha256=", SHA256),
+            // X's own receiver (xdevplatform/autohook 1.7.2, validateSignature) reads the body as
+            // text and compares `sha256=` and the base64 HMAC with the header whole.
+            body_b64("x-twitter-webhooks-signature", "sha256=", SHA256).body(BodyRule::Text),
         )
         .handshake(Handshake::TwitterCrc),
         row(
             "xero",
             "https://developer.xero.com/documentation/guides/webhooks/configuring-your-server/",
+            // Xero's receivers (XeroAPI/xero-php-webhook, XeroWebhooksReceiver) compare the base64
+            // HMAC of the body with the header whole.
             body_b64("x-xero-signature", "", SHA256),
         ),
         {
@@ -514,7 +519,9 @@ pub fn all() -> Vec<Preset> {
         row(
             "calcom",
             "https://cal.com/docs/developing/guides/automation/webhooks#verifying-the-authenticity-of-the-received-payload",
-            body_hex("x-cal-signature-256", "", SHA256),
+            // Cal.com's sender (calcom/cal.com, createWebhookSignature) writes Node's lower-case
+            // hex digest of the body it sends, and its page compares the two hashes.
+            body_hex("x-cal-signature-256", "", SHA256).lower_hex(),
         ),
         row(
             "airtable",
@@ -668,6 +675,15 @@ pub fn all() -> Vec<Preset> {
                 .note("every item of `notificationItems` must verify, all with one key; the SDK checks the item it is given (the first, given the whole body)")
                 .note("a signed field of another JSON type than Adyen writes (a number or `null` for a string, an amount value that is a string or has a fraction), or a member named twice, is refused; the SDK signs Python's str() of it and Python's json keeps the last member")
         },
+        row(
+            "notion",
+            "https://developers.notion.com/reference/webhooks#step-3-validating-event-payloads-recommended",
+            // @notionhq/client 5.26.0 (verifyWebhookSignature) needs `sha256=` as written, then
+            // lower-cases the 64 hex digits before it compares them: either case passes. It
+            // signs the body's bytes as given, so any body is read.
+            body_hex("x-notion-signature", "sha256=", SHA256),
+        )
+        .verifier("@notionhq/client (npm): verifyWebhookSignature"),
     ]
     .into_iter()
     .chain(BODY_MAC_ROWS.iter().map(body_mac_row))
