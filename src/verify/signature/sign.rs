@@ -366,7 +366,7 @@ impl Signer {
             }
         }
         for (name, d) in &s.declared {
-            if let model::Declared::Equal(value) = d {
+            if let model::Declared::Equal(value) | model::Declared::Present(value) = d {
                 headers.push((name.clone(), value.clone()));
             }
         }

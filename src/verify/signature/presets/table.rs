@@ -23,8 +23,14 @@ const BODY_MAC_ROWS: &[BodyMacRow] = &[
     ("launchdarkly", "x-ld-signature", "", Mac::Sha256, Encoding::Hex, words("https://launchdarkly.com/docs/home/infrastructure/webhooks#sign-webhooks")),
     ("helpscout", "x-helpscout-signature", "", Mac::Sha1, Encoding::Base64, words("https://developer.helpscout.com/webhooks/#verifying")),
     ("asana", "x-hook-signature", "", Mac::Sha256, Encoding::Hex, words("https://developers.asana.com/docs/webhooks-guide#security")),
-    ("alchemy", "x-alchemy-signature", "", Mac::Sha256, Encoding::Hex, words("https://www.alchemy.com/docs/reference/notify-api-quickstart#webhook-signature--security")),
     ("dwolla", "x-request-signature-sha-256", "", Mac::Sha256, Encoding::Hex, words("https://developers.dwolla.com/docs/balance/webhooks/process-validate")),
+];
+
+/// As `BODY_MAC_ROWS`, for providers whose code reads the body as UTF-8 text before
+/// it computes the MAC: a body that is not UTF-8 is refused.
+#[rustfmt::skip]
+const TEXT_BODY_MAC_ROWS: &[BodyMacRow] = &[
+    ("alchemy", "x-alchemy-signature", "", Mac::Sha256, Encoding::Hex, words("https://www.alchemy.com/docs/reference/notify-api-quickstart#webhook-signature--security")),
     ("coinify", "x-coinify-webhook-signature", "", Mac::Sha256, Encoding::Hex, words("https://coinify.readme.io/docs/webhook-signature")),
 ];
 
@@ -119,10 +125,16 @@ pub fn all() -> Vec<Preset> {
             "https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook",
             // The library refuses an empty body and signs the body as text; it compares
             // base64 strings, as the strict base64 here does.
-            body_b64("x-shopify-hmac-sha256", "", SHA256).body(BodyRule::NonEmptyText),
+            // It then refuses a request whose topic, shop domain, API version or webhook
+            // id is absent or empty (`checkWebhooksHeaders`).
+            body_b64("x-shopify-hmac-sha256", "", SHA256)
+                .body(BodyRule::NonEmptyText)
+                .declare("x-shopify-topic", Declared::Present("orders/create".into()))
+                .declare("x-shopify-shop-domain", Declared::Present("example.myshopify.com".into()))
+                .declare("x-shopify-api-version", Declared::Present("2025-10".into()))
+                .id_header("x-shopify-webhook-id"),
         )
         .verifier("@shopify/shopify-api (npm): shopify.webhooks.validate")
-        .note("a signed request without `X-Shopify-Topic`, `X-Shopify-Shop-Domain`, `X-Shopify-API-Version` or `X-Shopify-Webhook-Id` is forwarded; the library refuses it as malformed")
         .delivery("x-shopify-webhook-id"),
         // Standard Webhooks' own library reads the `webhook-*` headers only; the preset
         // also takes the `svix-*` spelling of the same scheme (the contract has always
@@ -671,5 +683,10 @@ pub fn all() -> Vec<Preset> {
     ]
     .into_iter()
     .chain(BODY_MAC_ROWS.iter().map(body_mac_row))
+    .chain(TEXT_BODY_MAC_ROWS.iter().map(|r| {
+        let mut p = body_mac_row(r);
+        p.schemes.iter_mut().for_each(|s| s.body = BodyRule::Text);
+        p
+    }))
     .collect()
 }
