@@ -23,16 +23,14 @@ const BODY_MAC_ROWS: &[BodyMacRow] = &[
     ("launchdarkly", "x-ld-signature", "", Mac::Sha256, Encoding::Hex, words("https://launchdarkly.com/docs/home/infrastructure/webhooks#sign-webhooks")),
     ("helpscout", "x-helpscout-signature", "", Mac::Sha1, Encoding::Base64, words("https://developer.helpscout.com/webhooks/#verifying")),
     ("asana", "x-hook-signature", "", Mac::Sha256, Encoding::Hex, words("https://developers.asana.com/docs/webhooks-guide#security")),
-    ("dwolla", "x-request-signature-sha-256", "", Mac::Sha256, Encoding::Hex, words("https://developers.dwolla.com/docs/balance/webhooks/process-validate")),
-];
-
-/// As `BODY_MAC_ROWS`, for providers whose code reads the body as UTF-8 text before
-/// it computes the MAC: a body that is not UTF-8 is refused.
-#[rustfmt::skip]
-const TEXT_BODY_MAC_ROWS: &[BodyMacRow] = &[
     ("alchemy", "x-alchemy-signature", "", Mac::Sha256, Encoding::Hex, words("https://www.alchemy.com/docs/reference/notify-api-quickstart#webhook-signature--security")),
+    ("dwolla", "x-request-signature-sha-256", "", Mac::Sha256, Encoding::Hex, words("https://developers.dwolla.com/docs/balance/webhooks/process-validate")),
     ("coinify", "x-coinify-webhook-signature", "", Mac::Sha256, Encoding::Hex, words("https://coinify.readme.io/docs/webhook-signature")),
 ];
+
+/// The rows of `BODY_MAC_ROWS` whose provider's code reads the body as UTF-8 text before
+/// it computes the MAC: a body that is not UTF-8 is refused.
+const TEXT_BODY_MAC_ROWS: &[&str] = &["alchemy", "coinify"];
 
 /// HubSpot's v1 and v2 signatures: one header, a SHA-256 digest of the client secret and
 /// the request, the version declared beside it (the SDK verifies the version it is told).
@@ -69,7 +67,10 @@ fn adyen_items() -> Items {
 }
 
 fn body_mac_row(&(name, signature, prefix, mac, encoding, source): &BodyMacRow) -> Preset {
-    let s = header(signature, prefix, Algorithm::Hmac(mac), encoding, "{body}");
+    let mut s = header(signature, prefix, Algorithm::Hmac(mac), encoding, "{body}");
+    if TEXT_BODY_MAC_ROWS.contains(&name) {
+        s = s.body(BodyRule::Text);
+    }
     row(name, source, if encoding == Encoding::Hex { s.lower_hex() } else { s })
 }
 
@@ -683,10 +684,5 @@ pub fn all() -> Vec<Preset> {
     ]
     .into_iter()
     .chain(BODY_MAC_ROWS.iter().map(body_mac_row))
-    .chain(TEXT_BODY_MAC_ROWS.iter().map(|r| {
-        let mut p = body_mac_row(r);
-        p.schemes.iter_mut().for_each(|s| s.body = BodyRule::Text);
-        p
-    }))
     .collect()
 }
