@@ -302,12 +302,12 @@ fn shopify_refuses_a_request_without_a_header_its_library_requires() {
     let c = with_secrets("shopify", &["k"]);
     let sig = b64("k", &[BODY]);
     let at = |h: &[(&str, &str)]| c.verify(&req(NOW, "POST", "/s", h), BODY);
-    let all: Vec<(&str, &str)> = [("x-shopify-hmac-sha256", sig.as_str())].into_iter().chain(SHOPIFY_REQUIRED).collect();
+    let all: Vec<(&str, &str)> =
+        [("x-shopify-hmac-sha256", sig.as_str())].into_iter().chain(SHOPIFY_REQUIRED).collect();
     assert_eq!(at(&all), Ok("k0"));
     for (name, _) in SHOPIFY_REQUIRED {
         // The webhook id is the message id: its own reason; the others are the scheme's.
-        let want =
-            if name == "x-shopify-webhook-id" { Denial::MessageIdMissing } else { Denial::SignatureMalformed };
+        let want = if name == "x-shopify-webhook-id" { Denial::MessageIdMissing } else { Denial::SignatureMalformed };
         let without: Vec<_> = all.iter().copied().filter(|(n, _)| *n != name).collect();
         assert_eq!(at(&without), Err(want), "{name} absent");
         let empty: Vec<_> = all.iter().map(|&(n, v)| (n, if n == name { "" } else { v })).collect();
@@ -316,7 +316,8 @@ fn shopify_refuses_a_request_without_a_header_its_library_requires() {
         assert_eq!(at(&twice), Err(Denial::SignatureRepeated), "{name} twice");
     }
     // Whatever the values, as the library reads them; signing writes all four.
-    let other: Vec<_> = all.iter().map(|&(n, v)| (n, if n == "x-shopify-topic" { "app/uninstalled" } else { v })).collect();
+    let other: Vec<_> =
+        all.iter().map(|&(n, v)| (n, if n == "x-shopify-topic" { "app/uninstalled" } else { v })).collect();
     assert_eq!(at(&other), Ok("k0"));
 }
 
