@@ -119,7 +119,14 @@ impl Message {
             }
             Scheme::Shopify => {
                 let mac = hmac(Alg::Sha256, k, &body);
-                vec![h("X-Shopify-Hmac-Sha256", B64.encode(mac)), h("X-Shopify-Webhook-Id", id.into())]
+                // The library also requires the topic, the shop domain and the API version.
+                vec![
+                    h("X-Shopify-Hmac-Sha256", B64.encode(mac)),
+                    h("X-Shopify-Webhook-Id", id.into()),
+                    h("X-Shopify-Topic", "orders/create".into()),
+                    h("X-Shopify-Shop-Domain", "prop.myshopify.com".into()),
+                    h("X-Shopify-API-Version", "2025-10".into()),
+                ]
             }
             Scheme::Standard { svix } => {
                 // The key is the base64 after `whsec_`.

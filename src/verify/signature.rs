@@ -896,9 +896,14 @@ mod tests {
         let c = check(r#"{"scheme":"shopify","secrets":[{"value":"shpss_x"}]}"#);
         let body = br#"{"id":1}"#;
         let sig = b64(&compute(Algorithm::Sha256, b"shpss_x", &[body]));
-        assert_eq!(c.verify(&head(0, &[("X-Shopify-Hmac-Sha256", &sig)]), body), Ok("0"));
-        assert_eq!(c.verify(&head(0, &[("X-Shopify-Hmac-Sha256", &sig)]), b"{}"), Err(Denial::SignatureMismatch));
-        assert_eq!(c.verify(&head(0, &[("X-Shopify-Hmac-Sha256", "%%%")]), body), Err(Denial::SignatureMalformed));
+        let with = |sig: &str| {
+            let required = [("X-Shopify-Topic", "orders/create"), ("X-Shopify-Shop-Domain", "s.myshopify.com")];
+            let more = [("X-Shopify-API-Version", "2025-10"), ("X-Shopify-Webhook-Id", "w1")];
+            head(0, &[[("X-Shopify-Hmac-Sha256", sig)].as_slice(), &required, &more].concat())
+        };
+        assert_eq!(c.verify(&with(&sig), body), Ok("0"));
+        assert_eq!(c.verify(&with(&sig), b"{}"), Err(Denial::SignatureMismatch));
+        assert_eq!(c.verify(&with("%%%"), body), Err(Denial::SignatureMalformed));
     }
 
     #[test]

@@ -178,6 +178,13 @@ def github(secret, body, ctx):
     return body_header("X-Hub-Signature-256", "sha256=")(secret, body, ctx)
 
 
+def shopify(secret, body, ctx):
+    """The HMAC, and the four headers Shopify's library refuses a request without."""
+    required = [("X-Shopify-Topic", "orders/create"), ("X-Shopify-Shop-Domain", "e2e-shop.myshopify.com"),
+                ("X-Shopify-API-Version", "2025-10"), ("X-Shopify-Webhook-Id", hashlib.sha256(body).hexdigest()[:32])]
+    return body_header("X-Shopify-Hmac-Sha256", enc="b64")(secret, body, ctx)[0] + required, body
+
+
 def gitlab(secret, body, ctx):
     return [("X-Gitlab-Token", secret)], body
 
@@ -365,7 +372,7 @@ SIGNERS = {
     "github": (github, "recipe"),
     "stripe": (stripe_sdk, "stripe SDK"),
     "slack": (slack_sdk, "slack_sdk"),
-    "shopify": (body_header("X-Shopify-Hmac-Sha256", enc="b64"), "recipe"),
+    "shopify": (shopify, "recipe"),
     "standard": (standard_sdk, "standardwebhooks SDK"),
     "svix": (svix_sdk, "svix SDK"),
     "clerk": (svix_sdk, "svix SDK (Clerk sends through Svix)"),

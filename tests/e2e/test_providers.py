@@ -253,6 +253,37 @@ def test_mollie_signature_header_once_per_secret_during_rotation(envoy, upstream
     upstream.assert_nothing_reached()
 
 
+SHOPIFY_REQUIRED = ["X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-API-Version", "X-Shopify-Webhook-Id"]
+
+
+@pytest.mark.parametrize("missing", SHOPIFY_REQUIRED)
+@pytest.mark.parametrize("empty", [False, True], ids=["absent", "empty"])
+def test_shopify_request_without_a_header_its_library_requires_is_refused(envoy, upstream, missing, empty):
+    headers, body = signed("shopify")
+    assert missing.lower() in [k.lower() for k, _ in headers]
+    kept = [(k, "" if empty else v) for k, v in headers if k.lower() != missing.lower() or empty]
+    assert post(envoy, path_of("shopify"), kept, body).status == 401, missing
+    upstream.assert_nothing_reached()
+
+
+def test_shopify_required_header_sent_twice_is_refused(envoy, upstream):
+    headers, body = signed("shopify")
+    assert post(envoy, path_of("shopify"), [*headers, ("X-Shopify-Topic", "orders/paid")], body).status == 401
+    upstream.assert_nothing_reached()
+
+
+@pytest.mark.parametrize("name", ["alchemy", "coinify"])
+def test_a_body_that_is_not_utf8_is_refused_where_the_provider_reads_text(envoy, upstream, name):
+    body = b'{"note": "caf\xe9"}'
+    headers, body = signed(name, body=body)
+    assert post(envoy, path_of(name), headers, body).status == 401, name
+    upstream.assert_nothing_reached()
+    # The same bytes as UTF-8 pass: the refusal is the encoding, not the signature.
+    headers, body = signed(name, body='{"note": "caf\u00e9"}'.encode())
+    assert post(envoy, path_of(name), headers, body).status == 200, name
+    assert upstream.requests()[0].body == body
+
+
 def test_mailgun_token_is_signed(envoy, upstream):
     headers, body = signed("mailgun")
     doc = json.loads(body)

@@ -204,6 +204,10 @@ pub enum Declared {
     Equal(String),
     /// Absent: its presence names a variant the preset does not verify.
     Absent,
+    /// Present and not empty, whatever its value (Shopify's library refuses a request
+    /// without its topic, shop domain or API version); `webhook-guard sign` writes the
+    /// example value given here.
+    Present(String),
 }
 
 /// How a configured key becomes key bytes.
@@ -250,7 +254,8 @@ pub struct Scheme {
     /// ECDSA signatures in DER only: 64 bytes `r || s` refused (SendGrid's verifier reads DER).
     pub ecdsa_der_only: bool,
     pub body: BodyRule,
-    /// Headers declaring the version or algorithm, each with what it must be.
+    /// Headers declaring the version or algorithm, or required beside the signature,
+    /// each with what it must be.
     pub declared: Vec<(String, Declared)>,
 }
 
@@ -398,6 +403,7 @@ impl Scheme {
             let fits = match want {
                 Declared::Equal(value) => v == Some(value.as_bytes()),
                 Declared::Absent => v.is_none(),
+                Declared::Present(_) => v.is_some_and(|v| !v.is_empty()),
             };
             if !fits {
                 return Err(Denial::SignatureMalformed);

@@ -366,7 +366,7 @@ impl Signer {
             }
         }
         for (name, d) in &s.declared {
-            if let model::Declared::Equal(value) = d {
+            if let model::Declared::Equal(value) | model::Declared::Present(value) = d {
                 headers.push((name.clone(), value.clone()));
             }
         }
@@ -780,8 +780,16 @@ mod tests {
                 let body = std::str::from_utf8(&signed.body).unwrap();
                 assert!(c.verify(&h, &tamper_body(body)).is_err(), "{name}: changed body accepted");
             }
+            // Headers the verifier requires but does not sign (Shopify's topic, shop
+            // domain, API version and webhook id) take any value.
+            let scheme = &presets::preset(name).unwrap().schemes[0];
+            let unsigned = |n: &str| {
+                scheme.declared.iter().any(|(d, w)| d == n && matches!(w, model::Declared::Present(_)))
+                    || (scheme.id == Some(Field::Header(n.into())) && !scheme.template.contains(&Part::Id))
+            };
             for (i, (n, v)) in signed.headers.iter().enumerate() {
-                if n == "content-type" {
+                if n == "content-type" || unsigned(n) {
+                    assert!(!v.is_empty(), "{name}: {n} is empty");
                     continue;
                 }
                 let mut changed = signed.clone();

@@ -267,11 +267,23 @@ fn circleci_reads_its_header_as_the_page_does() {
     assert_eq!(at(&format!("v1={page}"), b"hello world!"), Err(Denial::SignatureMismatch));
 }
 
-// @shopify/shopify-api's validate: a non-empty body, read as text; the base64 compared whole.
+const SHOPIFY_REQUIRED: [(&str, &str); 4] = [
+    ("x-shopify-topic", "orders/create"),
+    ("x-shopify-shop-domain", "example.myshopify.com"),
+    ("x-shopify-api-version", "2025-10"),
+    ("x-shopify-webhook-id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
+];
+
+// @shopify/shopify-api's validate: a non-empty body, read as text; the base64 compared
+// whole; the topic, shop domain, API version and webhook id present and not empty.
 #[test]
 fn shopify_refuses_what_its_library_refuses() {
     let c = with_secrets("shopify", &["k"]);
-    let at = |sig: &str, body: &[u8]| c.verify(&req(NOW, "POST", "/s", &[("x-shopify-hmac-sha256", sig)]), body);
+    let at = |sig: &str, body: &[u8]| {
+        let mut h = vec![("x-shopify-hmac-sha256", sig)];
+        h.extend(SHOPIFY_REQUIRED);
+        c.verify(&req(NOW, "POST", "/s", &h), body)
+    };
     assert_eq!(at(&b64("k", &[BODY]), BODY), Ok("k0"));
     assert_eq!(at(&b64("k", &[b""]), b""), Err(Denial::SignatureMalformed));
     let latin1 = b"{\"note\":\"h\xe9llo\"}";
@@ -283,6 +295,45 @@ fn shopify_refuses_what_its_library_refuses() {
     let other = if last == b'A' { 'B' } else { 'A' };
     let changed = format!("{}{other}=", &sig[..sig.len() - 2]);
     assert_ne!(at(&changed, BODY), Ok("k0"));
+}
+
+#[test]
+fn shopify_refuses_a_request_without_a_header_its_library_requires() {
+    let c = with_secrets("shopify", &["k"]);
+    let sig = b64("k", &[BODY]);
+    let at = |h: &[(&str, &str)]| c.verify(&req(NOW, "POST", "/s", h), BODY);
+    let all: Vec<(&str, &str)> =
+        [("x-shopify-hmac-sha256", sig.as_str())].into_iter().chain(SHOPIFY_REQUIRED).collect();
+    assert_eq!(at(&all), Ok("k0"));
+    for (name, _) in SHOPIFY_REQUIRED {
+        // The webhook id is the message id: its own reason; the others are the scheme's.
+        let want = if name == "x-shopify-webhook-id" { Denial::MessageIdMissing } else { Denial::SignatureMalformed };
+        let without: Vec<_> = all.iter().copied().filter(|(n, _)| *n != name).collect();
+        assert_eq!(at(&without), Err(want), "{name} absent");
+        let empty: Vec<_> = all.iter().map(|&(n, v)| (n, if n == name { "" } else { v })).collect();
+        assert_eq!(at(&empty), Err(want), "{name} empty");
+        let twice: Vec<_> = all.iter().copied().chain([(name, "x")]).collect();
+        assert_eq!(at(&twice), Err(Denial::SignatureRepeated), "{name} twice");
+    }
+    // Whatever the values, as the library reads them; signing writes all four.
+    let other: Vec<_> =
+        all.iter().map(|&(n, v)| (n, if n == "x-shopify-topic" { "app/uninstalled" } else { v })).collect();
+    assert_eq!(at(&other), Ok("k0"));
+}
+
+// Alchemy's and Coinify's code reads the body as UTF-8 text before the MAC.
+#[test]
+fn alchemy_and_coinify_need_a_utf8_body() {
+    let latin1 = b"{\"note\":\"h\xe9llo\"}";
+    for (name, header) in [("alchemy", "x-alchemy-signature"), ("coinify", "x-coinify-webhook-signature")] {
+        let c = with_secrets(name, &["k"]);
+        let at = |body: &[u8]| {
+            let sig = hex("k", &[body]);
+            c.verify(&req(NOW, "POST", "/a", &[(header, sig.as_str())]), body)
+        };
+        assert_eq!(at(BODY), Ok("k0"), "{name}");
+        assert_eq!(at(latin1), Err(Denial::SignatureMalformed), "{name}");
+    }
 }
 
 // Microsoft's outgoing-webhook sample: the body read as UTF-8 text, `HMAC <base64>` compared whole.

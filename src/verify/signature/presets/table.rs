@@ -29,6 +29,10 @@ const BODY_MAC_ROWS: &[BodyMacRow] = &[
     ("coinify", "x-coinify-webhook-signature", "", Mac::Sha256, Encoding::Hex, words("https://coinify.readme.io/docs/webhook-signature")),
 ];
 
+/// The rows of `BODY_MAC_ROWS` whose provider's code reads the body as UTF-8 text before
+/// it computes the MAC: a body that is not UTF-8 is refused.
+const TEXT_BODY_MAC_ROWS: &[&str] = &["alchemy", "coinify"];
+
 /// HubSpot's v1 and v2 signatures: one header, a SHA-256 digest of the client secret and
 /// the request, the version declared beside it (the SDK verifies the version it is told).
 fn hubspot_digest(name: &'static str, source: &'static str, version: &str, signed: &str) -> Preset {
@@ -64,7 +68,10 @@ fn adyen_items() -> Items {
 }
 
 fn body_mac_row(&(name, signature, prefix, mac, encoding, source): &BodyMacRow) -> Preset {
-    let s = header(signature, prefix, Algorithm::Hmac(mac), encoding, "{body}");
+    let mut s = header(signature, prefix, Algorithm::Hmac(mac), encoding, "{body}");
+    if TEXT_BODY_MAC_ROWS.contains(&name) {
+        s = s.body(BodyRule::Text);
+    }
     row(name, source, if encoding == Encoding::Hex { s.lower_hex() } else { s })
 }
 
@@ -120,10 +127,16 @@ pub fn all() -> Vec<Preset> {
             "https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook",
             // The library refuses an empty body and signs the body as text; it compares
             // base64 strings, as the strict base64 here does.
-            body_b64("x-shopify-hmac-sha256", "", SHA256).body(BodyRule::NonEmptyText),
+            // It then refuses a request whose topic, shop domain, API version or webhook
+            // id is absent or empty (`checkWebhooksHeaders`).
+            body_b64("x-shopify-hmac-sha256", "", SHA256)
+                .body(BodyRule::NonEmptyText)
+                .declare("x-shopify-topic", Declared::Present("orders/create".into()))
+                .declare("x-shopify-shop-domain", Declared::Present("example.myshopify.com".into()))
+                .declare("x-shopify-api-version", Declared::Present("2025-10".into()))
+                .id_header("x-shopify-webhook-id"),
         )
         .verifier("@shopify/shopify-api (npm): shopify.webhooks.validate")
-        .note("a signed request without `X-Shopify-Topic`, `X-Shopify-Shop-Domain`, `X-Shopify-API-Version` or `X-Shopify-Webhook-Id` is forwarded; the library refuses it as malformed")
         .delivery("x-shopify-webhook-id"),
         // Standard Webhooks' own library reads the `webhook-*` headers only; the preset
         // also takes the `svix-*` spelling of the same scheme (the contract has always
