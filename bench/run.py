@@ -37,6 +37,7 @@ Results: a table on stdout, BENCHMARKS.md at the repository root, raw numbers in
   LAT_RPS=200 LAT_DURATION=2         fixed-rate latency pass (0 disables it)
   MEM_REQUESTS=1000                  1 MiB requests for the memory check (0 disables it)
   CASES=gh_1k,buf_1k,...             run only these cases (pairs are kept together)
+  HOSTCALLS="body;gh_path;guard"      --hostcalls: only these rows (and noop); guard=PATH adds a build
   BENCH_TLS=1                        0 skips the oha/mTLS cases
   STRICT=0                           1: exit non-zero when a target fails, not only on errors
   BENCH_OUT=BENCHMARKS.md            where the report goes ("" to skip writing it)
