@@ -37,6 +37,7 @@ Results: a table on stdout, BENCHMARKS.md at the repository root, raw numbers in
   LAT_RPS=200 LAT_DURATION=2         fixed-rate latency pass (0 disables it)
   MEM_REQUESTS=1000                  1 MiB requests for the memory check (0 disables it)
   CASES=gh_1k,buf_1k,...             run only these cases (pairs are kept together)
+  HOSTCALLS="body;gh_path;guard"      --hostcalls: only these rows (and noop); guard=PATH adds a build
   BENCH_TLS=1                        0 skips the oha/mTLS cases
   STRICT=0                           1: exit non-zero when a target fails, not only on errors
   BENCH_OUT=BENCHMARKS.md            where the report goes ("" to skip writing it)
@@ -320,15 +321,15 @@ def native_filter(thumbprint: str) -> dict:
     return {"name": "webhook_guard", "typed_config": harness.native_filter(pol)}
 
 
-def wasm_filter(thumbprint: str) -> dict:
+def wasm_filter(thumbprint: str, wasm: Path | None = None, vm_id: str = "webhook_guard") -> dict:
     pol = json.dumps(policy()).replace("__THUMBPRINT__", thumbprint)
     return {"name": "webhook_guard", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
         "config": {
             "name": "webhook_guard", "root_id": "webhook_guard", "fail_open": False,
             "allow_on_headers_stop_iteration": True,
-            "vm_config": {"vm_id": "webhook_guard", "runtime": "envoy.wasm.runtime.v8",
-                          "code": {"local": {"filename": str(WASM)}},
+            "vm_config": {"vm_id": vm_id, "runtime": "envoy.wasm.runtime.v8",
+                          "code": {"local": {"filename": str(wasm or WASM)}},
                           "environment_variables": {"key_values": {
                               "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET, "JWT_SECRET": JWT_SECRET,
                               "COPYLEAKS_DEVELOPER_PAYLOAD": DEVELOPER_PAYLOAD}}},
@@ -424,6 +425,9 @@ def envoy_config(admin_path: Path, upstream_sock: Path, certs: Path, thumbprint:
     for name, kind in listeners:
         if kind.startswith("ref:"):
             filters[kind] = [reference_filter(kind[4:])]
+        elif kind.startswith("guard="):
+            # Another build of the plugin, in a VM of its own (`--hostcalls`: HOSTCALLS="guard=PATH").
+            filters[kind] = [wasm_filter(thumbprint, Path(kind[6:]), f"webhook_guard_{name}")]
     ls = []
     for name, kind in listeners:
         chain = {"filters": [hcm(name, filters[kind], to_upstream)]}
@@ -1278,6 +1282,9 @@ HOSTCALL_PROBES = [
     ("log_warn", "one warn log line (a denial's)"),
     ("buffer", "hold headers until the body is complete"),
     ("body", "hold, then copy the 1 KiB body into the VM"),
+    ("gh_path", "body, and every host call of an allowed GitHub request"),
+    ("gh_path,hmac", "gh_path, and HMAC-SHA256 of the body in the VM"),
+    ("guard", "webhook-guard itself, GitHub + IP 1 KiB (gh_1k)"),
 ]
 
 
@@ -1292,8 +1299,12 @@ def main_hostcalls() -> int:
     sig = hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
     headers = [("content-type", "application/json"), ("x-github-event", "push"), ("x-hub-signature-256", "sha256=" + sig)]
     fwd = ("http.upstream.downstream_rq_2xx", "all")
-    cases = [Case(f"ref{i}", f"ref:{ops}", "/hooks/github", "1k", headers, checks=[fwd], desc=desc)
-             for i, (ops, desc) in enumerate(HOSTCALL_PROBES)]
+    # HOSTCALLS="noop;body;guard" runs only those rows (`noop` always: the baseline).
+    only = [x.strip() for x in os.environ.get("HOSTCALLS", "").split(";") if x.strip()]
+    probes = [(ops, desc) for ops, desc in HOSTCALL_PROBES if not only or ops == "noop" or ops in only]
+    probes += [(x, "webhook-guard built as " + x[6:]) for x in only if x.startswith("guard=")]
+    cases = [Case(f"ref{i}", ops if ops.startswith("guard") else f"ref:{ops}", "/hooks/github", "1k", headers,
+                  checks=[fwd], desc=desc) for i, (ops, desc) in enumerate(probes)]
     certs = WORK / "certs"
     sock = Path(f"/tmp/webhook-guard-bench-{os.getpid()}.sock")
     cfg = envoy_config(WORK / "admin-address", sock, certs, "00" * 32, [(c.name, c.listener) for c in cases])
@@ -1317,7 +1328,7 @@ def main_hostcalls() -> int:
     for c in cases:
         d = statistics.median(by[(c.name, r)] - by[("ref0", r)] for r in range(ROUNDS))
         absolute = statistics.median(by[(c.name, r)] for r in range(ROUNDS))
-        print(f"{c.listener[4:]:58} {c.desc:48} {d:7.2f}" + (f"   (absolute {absolute:.1f})" if c.name == "ref0" else ""))
+        print(f"{c.listener.removeprefix('ref:'):58} {c.desc:48} {d:7.2f}" + (f"   (absolute {absolute:.1f})" if c.name == "ref0" else ""))
     return 0
 
 

@@ -19,6 +19,13 @@
 //! - `filter_state`: set the filter state an allowed request gets for the access log
 //!   (`webhook_guard.route`, `.outcome`, `.secret`: three `set_property` calls);
 //! - `deny`: answer 403 locally (`send_http_response`).
+//! - `gh_path`: with `body`, every host call an allowed GitHub request makes in the plugin,
+//!   in the callback where it makes them: at the headers the header map as one buffer, the
+//!   clock and `source.address`; at the end of the body the clock, two counters (the
+//!   route's `allowed` and the secret's), the three access-log properties and the verdict
+//!   header set;
+//! - `hmac`: with `body`, HMAC-SHA256 of the body in the VM (the same `hmac` and `sha2`
+//!   crates as the plugin), compared with a fixed tag, as the signature check does.
 
 use std::rc::Rc;
 
@@ -47,6 +54,9 @@ struct Ops {
     log_warn: bool,
     filter_state: bool,
     deny: bool,
+    gh_path: bool,
+    hmac: bool,
+    metric2: Option<u32>,
 }
 
 struct Root {
@@ -80,6 +90,18 @@ impl RootContext for Root {
                 "log_warn" => ops.log_warn = true,
                 "filter_state" => ops.filter_state = true,
                 "deny" => ops.deny = true,
+                "gh_path" => {
+                    ops.buffer = true;
+                    ops.body = true;
+                    ops.gh_path = true;
+                    ops.metric = hostcalls::define_metric(MetricType::Counter, "bench_reference.allowed").ok();
+                    ops.metric2 = hostcalls::define_metric(MetricType::Counter, "bench_reference.secret").ok();
+                }
+                "hmac" => {
+                    ops.buffer = true;
+                    ops.body = true;
+                    ops.hmac = true;
+                }
                 other => {
                     log::error!("bench reference filter: unknown operation {other:?}");
                     return false;
@@ -109,6 +131,11 @@ impl Context for Filter {}
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let ops = self.ops.clone();
+        if ops.gh_path {
+            std::hint::black_box(request_header_map());
+            std::hint::black_box(self.get_current_time());
+            std::hint::black_box(self.get_property(vec!["source", "address"]));
+        }
         if ops.remove_header {
             self.set_http_request_header("x-webhook-guard", None);
         }
@@ -132,7 +159,7 @@ impl HttpContext for Filter {
         if ops.time {
             std::hint::black_box(self.get_current_time());
         }
-        if let Some(id) = ops.metric {
+        if let (Some(id), false) = (ops.metric, ops.gh_path) {
             let _ = hostcalls::increment_metric(id, 1);
         }
         if ops.log_warn {
@@ -173,8 +200,31 @@ impl HttpContext for Filter {
         if !end_of_stream {
             return Action::Pause;
         }
-        if self.ops.body {
-            std::hint::black_box(self.get_http_request_body(0, self.size));
+        let ops = self.ops.clone();
+        if ops.body {
+            let body = self.get_http_request_body(0, self.size).unwrap_or_default();
+            if ops.hmac {
+                use hmac::Mac;
+                if let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"bench-github-secret") {
+                    mac.update(&body);
+                    std::hint::black_box(mac.verify_slice(&[0u8; 32]).is_ok());
+                }
+            }
+            std::hint::black_box(body);
+        }
+        if ops.gh_path {
+            std::hint::black_box(self.get_current_time());
+            for id in [ops.metric, ops.metric2].into_iter().flatten() {
+                let _ = hostcalls::increment_metric(id, 1);
+            }
+            for (key, value) in [
+                ("webhook_guard.route", "github"),
+                ("webhook_guard.outcome", "allowed"),
+                ("webhook_guard.secret", "current"),
+            ] {
+                let _ = hostcalls::set_property(vec![key], Some(value.as_bytes()));
+            }
+            self.set_http_request_header("x-webhook-guard", Some("route=github"));
         }
         Action::Continue
     }
