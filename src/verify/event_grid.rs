@@ -20,7 +20,7 @@ use crate::error::ConfigError;
 use crate::json::Json;
 use crate::request::RequestHead;
 use crate::verify::signature::handshake::Reply;
-use crate::verify::signature::items::node;
+use crate::verify::signature::model::find;
 use crate::verify::signature::model::{parse_body, Pointer};
 
 /// The origin Event Grid names in its abuse-protection request.
@@ -147,13 +147,13 @@ fn validation_code(body: &[u8]) -> Result<Option<String>, Denial> {
     let (event_type, code_at) = (pointer("/eventType"), pointer("/data/validationCode"));
     let mut validations = 0;
     for e in events {
-        if matches!(node(e, &event_type)?, Some(Json::String(t)) if t == VALIDATION_EVENT) {
+        if matches!(find(e, &event_type)?, Some(Json::String(t)) if t == VALIDATION_EVENT) {
             validations += 1;
         }
     }
     match (validations, events.as_slice()) {
         (0, _) => Ok(None),
-        (1, [only]) => match node(only, &code_at)? {
+        (1, [only]) => match find(only, &code_at)? {
             Some(Json::String(code))
                 if !code.is_empty()
                     && code.len() <= MAX_CODE

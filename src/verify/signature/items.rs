@@ -3,7 +3,7 @@
 //! HMAC over `pspReference:originalReference:...:success` in each
 //! `NotificationRequestItem`). Every item must verify, with one key.
 
-use super::model::Pointer;
+use super::model::{find, Pointer};
 use crate::denial::Denial;
 use crate::json::{Json, Number};
 
@@ -48,37 +48,13 @@ pub struct SignedItem {
     pub signature: Option<String>,
 }
 
-/// The node at `p` under `node`; `None` when absent. A member named twice on the way is
-/// ambiguous: refused.
-pub fn node<'a>(node: &'a Json, p: &Pointer) -> Result<Option<&'a Json>, Denial> {
-    let mut at = node;
-    for token in &p.0 {
-        at = match at {
-            Json::Object(members) => {
-                let mut found = members.iter().filter(|(k, _)| k == token).map(|(_, v)| v);
-                match (found.next(), found.next()) {
-                    (None, _) => return Ok(None),
-                    (Some(v), None) => v,
-                    _ => return Err(Denial::PayloadDuplicateKey),
-                }
-            }
-            Json::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get(i)) {
-                Some(v) => v,
-                None => return Ok(None),
-            },
-            _ => return Ok(None),
-        };
-    }
-    Ok(Some(at))
-}
-
 impl Items {
     /// The items of `doc`, each with its signed bytes and signature. A body without a
     /// non-empty list of items, an item that is not an object, or a signed field missing
     /// or of another type than the sender writes (a number where it sends a string) is
     /// refused, before any key is tried.
     pub fn read(&self, doc: &Json) -> Result<Vec<SignedItem>, Denial> {
-        let list = match node(doc, &self.list)? {
+        let list = match find(doc, &self.list)? {
             Some(Json::Array(list)) if !list.is_empty() => list,
             _ => return Err(Denial::SignedFieldMalformed),
         };
@@ -87,7 +63,7 @@ impl Items {
 
     /// The element's item, which must be an object.
     pub fn item<'a>(&self, element: &'a Json) -> Result<&'a Json, Denial> {
-        match node(element, &self.item)? {
+        match find(element, &self.item)? {
             Some(item @ Json::Object(_)) => Ok(item),
             _ => Err(Denial::SignedFieldMalformed),
         }
@@ -100,7 +76,7 @@ impl Items {
             if i > 0 {
                 signed.push(self.separator);
             }
-            match (node(item, &f.at)?, f.kind) {
+            match (find(item, &f.at)?, f.kind) {
                 (None, Kind::Text) => {}
                 (Some(Json::String(s)), Kind::Text | Kind::RequiredText) => signed.extend_from_slice(s.as_bytes()),
                 (Some(Json::Number(Number::U64(n))), Kind::RequiredInteger) => {
@@ -112,7 +88,7 @@ impl Items {
                 _ => return Err(Denial::SignedFieldMalformed),
             }
         }
-        let signature = match node(item, &self.signature)? {
+        let signature = match find(item, &self.signature)? {
             None => None,
             Some(Json::String(s)) => Some(s.clone()),
             Some(_) => return Err(Denial::SignatureMalformed),

@@ -689,12 +689,12 @@ pub fn parse_body(body: &[u8]) -> Result<Json, Denial> {
     crate::json::parse(body).map_err(|_| Denial::PayloadNotJson)
 }
 
-/// The string (or number, as written) at `p`; `None` when absent. A member name repeated
-/// on the way is ambiguous: refused.
-pub fn body_text(doc: &Json, p: &Pointer) -> Result<Option<String>, Denial> {
-    let mut node = doc;
+/// The node at `p` under `doc`; `None` when absent. A member named twice on the way is
+/// ambiguous: refused.
+pub fn find<'a>(doc: &'a Json, p: &Pointer) -> Result<Option<&'a Json>, Denial> {
+    let mut at = doc;
     for token in &p.0 {
-        node = match node {
+        at = match at {
             Json::Object(members) => {
                 let mut found = members.iter().filter(|(k, _)| k == token).map(|(_, v)| v);
                 match (found.next(), found.next()) {
@@ -710,6 +710,13 @@ pub fn body_text(doc: &Json, p: &Pointer) -> Result<Option<String>, Denial> {
             _ => return Ok(None),
         };
     }
+    Ok(Some(at))
+}
+
+/// The string (or number, as written) at `p`; `None` when absent. A member name repeated
+/// on the way is ambiguous: refused.
+pub fn body_text(doc: &Json, p: &Pointer) -> Result<Option<String>, Denial> {
+    let Some(node) = find(doc, p)? else { return Ok(None) };
     Ok(match node {
         Json::String(s) => Some(s.clone()),
         // Integers as written; a fraction or an exponent is no timestamp or id.
