@@ -369,24 +369,17 @@ impl Config {
     /// `on_http_filter_config_http_callout_done` with the returned id. `None` if Envoy
     /// refused to start it (unknown cluster, missing pseudo-headers, no host).
     pub fn http_callout(&self, cluster: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u64) -> Option<u64> {
-        let mut raw: Vec<ModuleHttpHeader> =
-            headers.iter().map(|(n, v)| ModuleHttpHeader::of(n, v.as_bytes())).collect();
-        let mut id = 0u64;
-        // SAFETY: live config; every buffer (cluster, the header array and the strings
-        // it points into, body) is borrowed for the call only, and Envoy copies what it
-        // sends.
-        let result = unsafe {
-            envoy_dynamic_module_callback_http_filter_config_http_callout(
+        // SAFETY: live config, the object this callback takes.
+        unsafe {
+            http_callout(
+                envoy_dynamic_module_callback_http_filter_config_http_callout,
                 self.ptr.as_ptr(),
-                &mut id,
-                ModuleBuffer::of(cluster.as_bytes()),
-                raw.as_mut_ptr(),
-                raw.len(),
-                ModuleBuffer::of(body),
+                cluster,
+                headers,
+                body,
                 timeout_ms,
             )
-        };
-        (result == CALLOUT_INIT_SUCCESS).then_some(id)
+        }
     }
 
     /// A scheduler that posts events to this config on the main thread.
@@ -432,6 +425,43 @@ pub struct Filter {
     ptr: NonNull<c_void>,
 }
 
+/// The shape both callout callbacks share (the config's and a filter's).
+type CalloutFn =
+    unsafe extern "C" fn(*mut c_void, *mut u64, ModuleBuffer, *mut ModuleHttpHeader, usize, ModuleBuffer, u64) -> CEnum;
+
+/// Start a callout through `callback` on `owner`; the id Envoy gave it, or `None` if
+/// Envoy refused to start it.
+///
+/// # Safety
+/// `owner` must be the live object `callback` takes (the config, or the filter of the
+/// current hook).
+unsafe fn http_callout(
+    callback: CalloutFn,
+    owner: *mut c_void,
+    cluster: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout_ms: u64,
+) -> Option<u64> {
+    let mut raw: Vec<ModuleHttpHeader> = headers.iter().map(|(n, v)| ModuleHttpHeader::of(n, v.as_bytes())).collect();
+    let mut id = 0u64;
+    // SAFETY: `owner` is live (the caller's promise); every buffer (cluster, the header
+    // array and the strings it points into, body) is borrowed for the call only, and
+    // Envoy copies what it sends.
+    let result = unsafe {
+        callback(
+            owner,
+            &mut id,
+            ModuleBuffer::of(cluster.as_bytes()),
+            raw.as_mut_ptr(),
+            raw.len(),
+            ModuleBuffer::of(body),
+            timeout_ms,
+        )
+    };
+    (result == CALLOUT_INIT_SUCCESS).then_some(id)
+}
+
 impl Filter {
     /// Send an HTTP request to `cluster` for this request; its answer comes to
     /// `on_http_filter_http_callout_done` of this filter with the returned id, unless
@@ -439,24 +469,17 @@ impl Filter {
     /// `None` if Envoy refused to start it (unknown cluster, missing pseudo-headers, no
     /// healthy host).
     pub fn http_callout(&self, cluster: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u64) -> Option<u64> {
-        let mut raw: Vec<ModuleHttpHeader> =
-            headers.iter().map(|(n, v)| ModuleHttpHeader::of(n, v.as_bytes())).collect();
-        let mut id = 0u64;
-        // SAFETY: the live filter of the current hook; every buffer (cluster, the header
-        // array and the strings it points into, body) is borrowed for the call only, and
-        // Envoy copies what it sends.
-        let result = unsafe {
-            envoy_dynamic_module_callback_http_filter_http_callout(
+        // SAFETY: the live filter of the current hook, the object this callback takes.
+        unsafe {
+            http_callout(
+                envoy_dynamic_module_callback_http_filter_http_callout,
                 self.ptr.as_ptr(),
-                &mut id,
-                ModuleBuffer::of(cluster.as_bytes()),
-                raw.as_mut_ptr(),
-                raw.len(),
-                ModuleBuffer::of(body),
+                cluster,
+                headers,
+                body,
                 timeout_ms,
             )
-        };
-        (result == CALLOUT_INIT_SUCCESS).then_some(id)
+        }
     }
 
     /// Resume a request the filter held (headers, and the body buffered meanwhile, go on).
