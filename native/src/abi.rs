@@ -28,6 +28,7 @@
 use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
+use std::time::Duration;
 
 use webhook_guard::host::{Flow, Level};
 use webhook_guard::request::Headers;
@@ -368,7 +369,7 @@ impl Config {
     /// Send an HTTP request to `cluster`; its answer comes to
     /// `on_http_filter_config_http_callout_done` with the returned id. `None` if Envoy
     /// refused to start it (unknown cluster, missing pseudo-headers, no host).
-    pub fn http_callout(&self, cluster: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u64) -> Option<u64> {
+    pub fn http_callout(&self, cluster: &str, headers: &[(&str, &str)], body: &[u8], timeout: Duration) -> Option<u64> {
         // SAFETY: live config, the object this callback takes.
         unsafe {
             http_callout(
@@ -377,7 +378,7 @@ impl Config {
                 cluster,
                 headers,
                 body,
-                timeout_ms,
+                timeout,
             )
         }
     }
@@ -441,8 +442,9 @@ unsafe fn http_callout(
     cluster: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-    timeout_ms: u64,
+    timeout: Duration,
 ) -> Option<u64> {
+    let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
     let mut raw: Vec<ModuleHttpHeader> = headers.iter().map(|(n, v)| ModuleHttpHeader::of(n, v.as_bytes())).collect();
     let mut id = 0u64;
     // SAFETY: `owner` is live (the caller's promise); every buffer (cluster, the header
@@ -468,7 +470,7 @@ impl Filter {
     /// the filter is destroyed first (Envoy then cancels the callout and calls nothing).
     /// `None` if Envoy refused to start it (unknown cluster, missing pseudo-headers, no
     /// healthy host).
-    pub fn http_callout(&self, cluster: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u64) -> Option<u64> {
+    pub fn http_callout(&self, cluster: &str, headers: &[(&str, &str)], body: &[u8], timeout: Duration) -> Option<u64> {
         // SAFETY: the live filter of the current hook, the object this callback takes.
         unsafe {
             http_callout(
@@ -477,7 +479,7 @@ impl Filter {
                 cluster,
                 headers,
                 body,
-                timeout_ms,
+                timeout,
             )
         }
     }

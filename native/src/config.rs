@@ -145,8 +145,7 @@ impl PluginHost for ConfigHost<'_> {
         body: Option<&[u8]>,
         timeout: Duration,
     ) -> Option<CalloutId> {
-        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        self.envoy.http_callout(cluster, headers, body.unwrap_or_default(), timeout_ms).map(CalloutId)
+        self.envoy.http_callout(cluster, headers, body.unwrap_or_default(), timeout).map(CalloutId)
     }
 
     fn instance_seed(&self) -> u64 {

@@ -197,7 +197,6 @@ impl RequestHost for RequestSide<'_> {
         body: Option<&[u8]>,
         timeout: Duration,
     ) -> Option<CalloutId> {
-        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        self.filter.http_callout(cluster, headers, body.unwrap_or_default(), timeout_ms).map(CalloutId)
+        self.filter.http_callout(cluster, headers, body.unwrap_or_default(), timeout).map(CalloutId)
     }
 }
